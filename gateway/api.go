@@ -1,0 +1,307 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/licgate/licgate/gateway/store"
+)
+
+// startAPI serves the admin API on the unix socket (0600). A stale socket
+// from a crashed daemon is replaced; a live one is an error.
+func (g *Gateway) startAPI() error {
+	path := g.cfg.Socket
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("api socket: %w", err)
+	}
+	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+		c.Close()
+		return fmt.Errorf("api socket %s: another licgate is running", path)
+	}
+	os.Remove(path)
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return fmt.Errorf("api socket: %w", err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return fmt.Errorf("api socket: %w", err)
+	}
+	g.apiLn = ln
+	g.apiSrv = &http.Server{Handler: g.Handler(), ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog: slog.NewLogLogger(g.log.Handler(), slog.LevelWarn)}
+	g.wg.Add(1)
+	go g.serveAPI(ln)
+	return nil
+}
+
+func (g *Gateway) serveAPI(ln net.Listener) {
+	defer g.wg.Done()
+	if err := g.apiSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		g.log.Error("api stopped", slog.String("err", err.Error()))
+	}
+}
+
+// Handler is the versioned JSON admin API, /api/v1/...
+func (g *Gateway) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /api/v1/health", g.apiHealth)
+	mux.HandleFunc("GET /api/v1/users", g.apiUsers)
+	mux.HandleFunc("POST /api/v1/users", g.apiAddUser)
+	mux.HandleFunc("POST /api/v1/users/{name}/disable", g.apiDisableUser(true))
+	mux.HandleFunc("POST /api/v1/users/{name}/enable", g.apiDisableUser(false))
+	mux.HandleFunc("GET /api/v1/devices", g.apiDevices)
+	mux.HandleFunc("POST /api/v1/devices", g.apiAddDevice)
+	mux.HandleFunc("POST /api/v1/devices/{user}/{name}/revoke", g.apiRevokeDevice)
+	mux.HandleFunc("GET /api/v1/sessions", g.apiSessions)
+	mux.HandleFunc("GET /api/v1/peers", g.apiPeers)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeErr(w, http.StatusNotFound, fmt.Errorf("no such endpoint: %s %s", r.Method, r.URL.Path))
+	})
+	return mux
+}
+
+// APIError is the body of every non-2xx answer.
+type APIError struct {
+	Error string `json:"error"`
+	Field string `json:"field,omitempty"`
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+func writeErr(w http.ResponseWriter, code int, err error) {
+	writeJSON(w, code, APIError{Error: err.Error()})
+}
+
+// statusOf maps store errors onto HTTP codes.
+func statusOf(err error) int {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, store.ErrExists):
+		return http.StatusConflict
+	case errors.Is(err, store.ErrInvalid):
+		return http.StatusBadRequest
+	case errors.Is(err, store.ErrExhausted):
+		return http.StatusInsufficientStorage
+	}
+	return http.StatusInternalServerError
+}
+
+// decode reads a strict JSON body: unknown fields and trailing data are
+// errors, and required fields must be present.
+func decode(w http.ResponseWriter, r *http.Request, v any, required map[string]func() bool) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		writeErr(w, http.StatusBadRequest, fmt.Errorf("request body: %w", err))
+		return false
+	}
+	if dec.More() {
+		writeErr(w, http.StatusBadRequest, errors.New("request body: trailing data after the JSON object"))
+		return false
+	}
+	for field, ok := range required {
+		if !ok() {
+			writeJSON(w, http.StatusBadRequest, APIError{Error: "missing required field " + field, Field: field})
+			return false
+		}
+	}
+	return true
+}
+
+// Health is GET /api/v1/health.
+type Health struct {
+	Status     string `json:"status"`
+	PublicKey  string `json:"public_key"`
+	ListenPort int    `json:"listen_port"`
+	Address    string `json:"address"`
+	Endpoint   string `json:"endpoint"`
+	Sessions   int    `json:"sessions"`
+	Devices    int    `json:"devices"`
+}
+
+func (g *Gateway) apiHealth(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, Health{Status: "ok", PublicKey: g.PublicKey().String(), ListenPort: g.ListenPort(),
+		Address: g.cfg.Tunnel.Address, Endpoint: g.cfg.Tunnel.Endpoint, Sessions: g.SessionCount(), Devices: len(*g.idents.Load())})
+}
+
+func (g *Gateway) apiUsers(w http.ResponseWriter, r *http.Request) {
+	us, err := g.Users(r.Context())
+	if err != nil {
+		writeErr(w, statusOf(err), err)
+		return
+	}
+	if us == nil {
+		us = []store.User{}
+	}
+	writeJSON(w, http.StatusOK, us)
+}
+
+// AddUserRequest is POST /api/v1/users.
+type AddUserRequest struct {
+	Name  string `json:"name"`
+	Email string `json:"email,omitempty"`
+}
+
+func (g *Gateway) apiAddUser(w http.ResponseWriter, r *http.Request) {
+	var req AddUserRequest
+	if !decode(w, r, &req, map[string]func() bool{"name": func() bool { return req.Name != "" }}) {
+		return
+	}
+	u, err := g.AddUser(r.Context(), req.Name, req.Email)
+	if err != nil {
+		writeErr(w, statusOf(err), err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, u)
+}
+
+// CutResult answers calls that may cut sessions.
+type CutResult struct {
+	SessionsCut int `json:"sessions_cut"`
+}
+
+func (g *Gateway) apiDisableUser(disabled bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		n, err := g.SetUserDisabled(r.Context(), r.PathValue("name"), disabled)
+		if err != nil {
+			writeErr(w, statusOf(err), err)
+			return
+		}
+		writeJSON(w, http.StatusOK, CutResult{SessionsCut: n})
+	}
+}
+
+func (g *Gateway) apiDevices(w http.ResponseWriter, r *http.Request) {
+	ds, err := g.Devices(r.Context(), r.URL.Query().Get("all") == "1")
+	if err != nil {
+		writeErr(w, statusOf(err), err)
+		return
+	}
+	if ds == nil {
+		ds = []store.Device{}
+	}
+	writeJSON(w, http.StatusOK, ds)
+}
+
+// AddDeviceRequest is POST /api/v1/devices. Without PublicKey the
+// gateway generates the key pair and returns the profile once.
+type AddDeviceRequest struct {
+	User      string `json:"user"`
+	Name      string `json:"name"`
+	PublicKey string `json:"public_key,omitempty"`
+}
+
+func (g *Gateway) apiAddDevice(w http.ResponseWriter, r *http.Request) {
+	var req AddDeviceRequest
+	if !decode(w, r, &req, map[string]func() bool{
+		"user": func() bool { return req.User != "" },
+		"name": func() bool { return req.Name != "" },
+	}) {
+		return
+	}
+	res, err := g.AddDevice(r.Context(), req.User, req.Name, req.PublicKey)
+	if err != nil {
+		writeErr(w, statusOf(err), err)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusCreated, res)
+}
+
+func (g *Gateway) apiRevokeDevice(w http.ResponseWriter, r *http.Request) {
+	n, err := g.RevokeDevice(r.Context(), r.PathValue("user"), r.PathValue("name"))
+	if err != nil {
+		writeErr(w, statusOf(err), err)
+		return
+	}
+	writeJSON(w, http.StatusOK, CutResult{SessionsCut: n})
+}
+
+func (g *Gateway) apiSessions(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, g.Sessions())
+}
+
+func (g *Gateway) apiPeers(w http.ResponseWriter, r *http.Request) {
+	ps, err := g.Peers()
+	if err != nil {
+		writeErr(w, http.StatusInternalServerError, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, ps)
+}
+
+// Client calls the admin API over the unix socket.
+type Client struct {
+	Socket string
+	hc     *http.Client
+}
+
+// ErrNotRunning means nothing answers on the socket.
+var ErrNotRunning = errors.New("licgate is not running")
+
+// NewClient returns a client for the daemon listening on socket.
+func NewClient(socket string) *Client {
+	return &Client{Socket: socket, hc: &http.Client{
+		Timeout: 30 * time.Second,
+		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", socket)
+		}},
+	}}
+}
+
+// Do calls method path with in (JSON, may be nil) and decodes into out.
+func (c *Client) Do(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://licgate"+path, body)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		var ne *net.OpError
+		if errors.As(err, &ne) && ne.Op == "dial" {
+			return fmt.Errorf("%w (no daemon on %s: start it with `licgate serve`)", ErrNotRunning, c.Socket)
+		}
+		return fmt.Errorf("api %s %s: %w", method, path, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		var e APIError
+		json.NewDecoder(resp.Body).Decode(&e)
+		if e.Error == "" {
+			e.Error = resp.Status
+		}
+		return fmt.Errorf("%s", e.Error)
+	}
+	if out == nil {
+		return nil
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
+}

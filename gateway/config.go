@@ -1,0 +1,365 @@
+package gateway
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is licgate.yaml. Zero values mean the documented defaults; Load
+// fills them in and validates.
+type Config struct {
+	// StateDir holds the database, the WireGuard key and the API socket.
+	// If empty, /var/lib/licgate.
+	StateDir string `yaml:"state_dir"`
+	// LogLevel is debug, info, warn or error. If empty, info.
+	LogLevel string `yaml:"log_level"`
+	// Socket is the admin API's unix socket. If empty, <state_dir>/licgate.sock.
+	Socket string `yaml:"socket"`
+	// Tunnel is the WireGuard side.
+	Tunnel TunnelConfig `yaml:"tunnel"`
+	// Services are the license ports proxied. If empty, codemeter
+	// (TCP and UDP 22350) to 127.0.0.1:22350.
+	Services []ServiceConfig `yaml:"services"`
+
+	file string     // where it was loaded from, for messages
+	root *yaml.Node // the parsed document, for line numbers
+}
+
+// TunnelConfig is the WireGuard endpoint.
+type TunnelConfig struct {
+	// Mode is netstack (userspace, no privileges), tun or kernel. If empty, netstack.
+	Mode string `yaml:"mode"`
+	// ListenPort is WireGuard's UDP port. If nil, 51820; 0 picks a free port.
+	ListenPort *int `yaml:"listen_port"`
+	// Subnet is the tunnel address space. If empty, 10.44.0.0/24.
+	Subnet string `yaml:"subnet"`
+	// Address is the gateway's tunnel address. If empty, the subnet's first host.
+	Address string `yaml:"address"`
+	// Endpoint is the public name (or address), optionally with :port, that
+	// home profiles point at. If empty, the machine's hostname.
+	Endpoint string `yaml:"endpoint"`
+	// MTU of the tunnel. If zero, 1420.
+	MTU int `yaml:"mtu"`
+	// PrivateKeyFile holds the gateway's key. If empty,
+	// <state_dir>/wireguard.key, generated on first start (0600).
+	PrivateKeyFile string `yaml:"private_key_file"`
+}
+
+// ServiceConfig is one license port.
+type ServiceConfig struct {
+	// Name, e.g. codemeter. Lowercase letters, digits and '-'.
+	Name string `yaml:"name"`
+	// Port listened on at the gateway's tunnel address.
+	Port int `yaml:"port"`
+	// Protocols: tcp, udp or both. If empty, both.
+	Protocols []string `yaml:"protocols"`
+	// Upstream is the license server, host:port. If the port is omitted,
+	// Port is used.
+	Upstream string `yaml:"upstream"`
+	// UDPIdleTimeout ends a UDP mapping after this much silence. If empty, 60s.
+	UDPIdleTimeout string `yaml:"udp_idle_timeout"`
+	// DialTimeout bounds connecting upstream. If empty, 5s.
+	DialTimeout string `yaml:"dial_timeout"`
+
+	udpIdle time.Duration
+	dial    time.Duration
+}
+
+// Resolved values, filled in by validate.
+func (t TunnelConfig) port() int {
+	if t.ListenPort == nil {
+		return 51820
+	}
+	return *t.ListenPort
+}
+
+// ErrConfig marks every configuration error; match with errors.Is.
+var ErrConfig = errors.New("config")
+
+// DefaultConfig is the configuration used when no file exists.
+func DefaultConfig() *Config {
+	c := &Config{file: "(defaults)"}
+	if err := c.validate(); err != nil {
+		panic(err) // the defaults are valid by construction; tests hold that
+	}
+	return c
+}
+
+// LoadConfig reads path. A missing file yields the defaults.
+func LoadConfig(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		c := DefaultConfig()
+		c.file = path + " (missing: defaults)"
+		return c, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	return ParseConfig(path, data)
+}
+
+var lineRE = regexp.MustCompile(`line (\d+): `)
+
+// ParseConfig parses and validates a config document. name is used in
+// messages ("licgate.yaml:12: ...").
+func ParseConfig(name string, data []byte) (*Config, error) {
+	c := &Config{file: name}
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, c.yamlErr(err)
+	}
+	c.root = &root
+	if len(bytes.TrimSpace(data)) > 0 {
+		dec := yaml.NewDecoder(bytes.NewReader(data))
+		dec.KnownFields(true)
+		if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+			return nil, c.yamlErr(err)
+		}
+		// A second document is almost certainly a mistake.
+		var extra yaml.Node
+		if err := dec.Decode(&extra); err == nil {
+			return nil, fmt.Errorf("%w: %s:%d: a second YAML document; licgate reads one", ErrConfig, name, extra.Line)
+		}
+	}
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// yamlErr rewrites yaml's "line N: msg" into "file:N: msg", one per line.
+func (c *Config) yamlErr(err error) error {
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		msgs := make([]string, len(te.Errors))
+		for i, e := range te.Errors {
+			msgs[i] = c.file + ":" + strings.TrimSuffix(lineRE.ReplaceAllString(e, "$1: "), "")
+		}
+		return fmt.Errorf("%w: %s", ErrConfig, strings.Join(msgs, "\n"))
+	}
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	if m := lineRE.FindStringSubmatchIndex(msg); m != nil && m[0] == 0 {
+		return fmt.Errorf("%w: %s:%s: %s", ErrConfig, c.file, msg[m[2]:m[3]], msg[m[1]:])
+	}
+	return fmt.Errorf("%w: %s: %s", ErrConfig, c.file, msg)
+}
+
+// at formats an error at the YAML node found by path (map keys and list
+// indexes), falling back to the nearest existing parent.
+func (c *Config) at(path string, format string, args ...any) error {
+	line := c.lineOf(path)
+	where := c.file
+	if line > 0 {
+		where += ":" + strconv.Itoa(line)
+	}
+	return fmt.Errorf("%w: %s: %s: %s", ErrConfig, where, path, fmt.Sprintf(format, args...))
+}
+
+func (c *Config) lineOf(path string) int {
+	if c.root == nil || len(c.root.Content) == 0 {
+		return 0
+	}
+	n := c.root.Content[0]
+	line := n.Line
+	for _, part := range strings.Split(path, ".") {
+		var next *yaml.Node
+		switch n.Kind {
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				if n.Content[i].Value == part {
+					next = n.Content[i+1]
+					line = n.Content[i].Line
+				}
+			}
+		case yaml.SequenceNode:
+			if i, err := strconv.Atoi(part); err == nil && i < len(n.Content) {
+				next = n.Content[i]
+				line = next.Line
+			}
+		}
+		if next == nil {
+			return line
+		}
+		n = next
+		if n.Kind != yaml.MappingNode && n.Kind != yaml.SequenceNode {
+			line = n.Line
+		}
+	}
+	return line
+}
+
+var serviceNameRE = regexp.MustCompile(`^[a-z][a-z0-9-]{0,31}$`)
+
+// validate fills in defaults and checks every value, naming file:line.
+func (c *Config) validate() error {
+	if c.StateDir == "" {
+		c.StateDir = "/var/lib/licgate"
+	}
+	if c.Socket == "" {
+		c.Socket = filepath.Join(c.StateDir, "licgate.sock")
+	}
+	switch c.LogLevel {
+	case "":
+		c.LogLevel = "info"
+	case "debug", "info", "warn", "error":
+	default:
+		return c.at("log_level", "%q is not one of debug, info, warn, error", c.LogLevel)
+	}
+	t := &c.Tunnel
+	switch t.Mode {
+	case "":
+		t.Mode = "netstack"
+	case "netstack", "tun", "kernel":
+	default:
+		return c.at("tunnel.mode", "%q is not one of netstack, tun, kernel", t.Mode)
+	}
+	if p := t.port(); p < 0 || p > 65535 {
+		return c.at("tunnel.listen_port", "%d is not a UDP port (0-65535)", p)
+	}
+	if t.Subnet == "" {
+		t.Subnet = "10.44.0.0/24"
+	}
+	subnet, err := netip.ParsePrefix(t.Subnet)
+	if err != nil {
+		return c.at("tunnel.subnet", "%q is not a CIDR prefix (like 10.44.0.0/24)", t.Subnet)
+	}
+	if subnet != subnet.Masked() {
+		return c.at("tunnel.subnet", "%s has host bits set; did you mean %s?", subnet, subnet.Masked())
+	}
+	if subnet.Addr().Is4() && subnet.Bits() > 29 || subnet.Addr().Is6() && subnet.Bits() > 125 {
+		return c.at("tunnel.subnet", "%s is too small for a gateway and devices", subnet)
+	}
+	if t.Address == "" {
+		t.Address = subnet.Addr().Next().String()
+	}
+	addr, err := netip.ParseAddr(t.Address)
+	if err != nil {
+		return c.at("tunnel.address", "%q is not an IP address", t.Address)
+	}
+	if !subnet.Contains(addr) || addr == subnet.Addr() {
+		return c.at("tunnel.address", "%s is not a host address in tunnel.subnet %s", addr, subnet)
+	}
+	if t.Endpoint == "" {
+		h, err := os.Hostname()
+		if err != nil || h == "" {
+			h = "localhost"
+		}
+		t.Endpoint = h
+	}
+	if strings.ContainsAny(t.Endpoint, " /\t") {
+		return c.at("tunnel.endpoint", "%q is not a host name or address", t.Endpoint)
+	}
+	if t.MTU != 0 && (t.MTU < 1280 || t.MTU > 9000) {
+		return c.at("tunnel.mtu", "%d is outside 1280-9000", t.MTU)
+	}
+	if t.PrivateKeyFile == "" {
+		t.PrivateKeyFile = filepath.Join(c.StateDir, "wireguard.key")
+	}
+	if len(c.Services) == 0 {
+		c.Services = []ServiceConfig{{Name: "codemeter", Port: 22350, Upstream: "127.0.0.1:22350"}}
+	}
+	names := map[string]int{}
+	ports := map[string]int{}
+	for i := range c.Services {
+		s := &c.Services[i]
+		p := "services." + strconv.Itoa(i)
+		if !serviceNameRE.MatchString(s.Name) {
+			return c.at(p+".name", "%q: a service name is lowercase letters, digits and '-', starting with a letter", s.Name)
+		}
+		if j, dup := names[s.Name]; dup {
+			return c.at(p+".name", "service %q is already defined as services.%d", s.Name, j)
+		}
+		names[s.Name] = i
+		if s.Port < 1 || s.Port > 65535 {
+			return c.at(p+".port", "%d is not a port (1-65535)", s.Port)
+		}
+		if len(s.Protocols) == 0 {
+			s.Protocols = []string{"tcp", "udp"}
+		}
+		seen := map[string]bool{}
+		for k, proto := range s.Protocols {
+			if proto != "tcp" && proto != "udp" {
+				return c.at(p+".protocols."+strconv.Itoa(k), "%q is not tcp or udp", proto)
+			}
+			if seen[proto] {
+				return c.at(p+".protocols."+strconv.Itoa(k), "%s listed twice", proto)
+			}
+			seen[proto] = true
+			key := proto + "/" + strconv.Itoa(s.Port)
+			if j, dup := ports[key]; dup {
+				return c.at(p+".port", "%s port %d is already used by services.%d (%s)", proto, s.Port, j, c.Services[j].Name)
+			}
+			ports[key] = i
+		}
+		if s.Upstream == "" {
+			return c.at(p+".upstream", "missing: the license server's address (host:port)")
+		}
+		if _, _, err := net.SplitHostPort(s.Upstream); err != nil {
+			s.Upstream = net.JoinHostPort(s.Upstream, strconv.Itoa(s.Port))
+		}
+		host, port, err := net.SplitHostPort(s.Upstream)
+		if err != nil || host == "" {
+			return c.at(p+".upstream", "%q is not host:port", s.Upstream)
+		}
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return c.at(p+".upstream", "%q has a bad port", s.Upstream)
+		}
+		if ua, err := netip.ParseAddr(host); err == nil && subnet.Contains(ua) {
+			return c.at(p+".upstream", "%s is inside tunnel.subnet %s: the license server must be on the LAN, not in the tunnel", ua, subnet)
+		}
+		if s.udpIdle, err = parseDuration(s.UDPIdleTimeout, 60*time.Second); err != nil {
+			return c.at(p+".udp_idle_timeout", "%v", err)
+		}
+		if s.dial, err = parseDuration(s.DialTimeout, 5*time.Second); err != nil {
+			return c.at(p+".dial_timeout", "%v", err)
+		}
+	}
+	return nil
+}
+
+func parseDuration(s string, def time.Duration) (time.Duration, error) {
+	if s == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a duration (like 30s or 5m)", s)
+	}
+	if d <= 0 {
+		return 0, fmt.Errorf("%q must be positive", s)
+	}
+	return d, nil
+}
+
+// SubnetPrefix is the parsed tunnel subnet.
+func (c *Config) SubnetPrefix() netip.Prefix { return netip.MustParsePrefix(c.Tunnel.Subnet) }
+
+// GatewayAddr is the parsed gateway tunnel address.
+func (c *Config) GatewayAddr() netip.Addr { return netip.MustParseAddr(c.Tunnel.Address) }
+
+// ListenPort is the resolved WireGuard port.
+func (c *Config) ListenPort() int { return c.Tunnel.port() }
+
+// File is where the config came from.
+func (c *Config) File() string { return c.file }
+
+// SlogLevel is the parsed log level.
+func (c *Config) SlogLevel() slog.Level {
+	var l slog.Level
+	l.UnmarshalText([]byte(c.LogLevel))
+	return l
+}

@@ -1,0 +1,484 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/licgate/licgate/gateway/store"
+	"github.com/licgate/licgate/tunnel"
+)
+
+// Gateway is the daemon. Methods that change users or devices are safe
+// for concurrent use.
+type Gateway struct {
+	cfg *Config
+	log *slog.Logger
+
+	st       *store.Store
+	tun      *tunnel.Device
+	sessions *SessionTable
+	idents   atomic.Pointer[map[netip.Addr]*Identity]
+	proxies  []*Proxy
+	apiSrv   *http.Server
+	apiLn    net.Listener
+
+	mu      sync.Mutex // serialises changes to users and devices
+	wg      sync.WaitGroup
+	state   int // 0 new, 1 started, 2 closed
+	stateMu sync.Mutex
+}
+
+// New returns a gateway for cfg. It has no side effects; Start does the work.
+// logger may be nil.
+func New(cfg *Config, logger *slog.Logger) *Gateway {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	g := &Gateway{cfg: cfg, log: logger, sessions: NewSessionTable()}
+	empty := map[netip.Addr]*Identity{}
+	g.idents.Store(&empty)
+	return g
+}
+
+// Config returns the configuration in force.
+func (g *Gateway) Config() *Config { return g.cfg }
+
+// Start opens the store, brings the tunnel up with every active device as
+// a peer, starts a proxy per service and the API socket.
+func (g *Gateway) Start(ctx context.Context) (err error) {
+	g.stateMu.Lock()
+	defer g.stateMu.Unlock()
+	if g.state != 0 {
+		return errors.New("gateway: start: already started or closed")
+	}
+	g.state = 1
+	defer func() {
+		if err != nil {
+			g.closeLocked()
+		}
+	}()
+	if g.st, err = store.Open(ctx, g.cfg.StateDir); err != nil {
+		return fmt.Errorf("gateway: start: %w", err)
+	}
+	key, err := loadOrCreateKey(g.cfg.Tunnel.PrivateKeyFile)
+	if err != nil {
+		return fmt.Errorf("gateway: start: %w", err)
+	}
+	if g.cfg.Tunnel.Mode != "netstack" {
+		return fmt.Errorf("gateway: start: tunnel.mode %q is not available in this build yet; use netstack", g.cfg.Tunnel.Mode)
+	}
+	g.tun, err = tunnel.NewNetstack(tunnel.Config{
+		PrivateKey: key,
+		ListenPort: g.cfg.ListenPort(),
+		Addresses:  []netip.Addr{g.cfg.GatewayAddr()},
+		MTU:        g.cfg.Tunnel.MTU,
+	}, g.log.With(slog.String("component", "tunnel")))
+	if err != nil {
+		return fmt.Errorf("gateway: start: %w (is another licgate or WireGuard using UDP port %d?)", err, g.cfg.ListenPort())
+	}
+	if err := g.syncPeers(ctx); err != nil {
+		return fmt.Errorf("gateway: start: %w", err)
+	}
+	for _, sc := range g.cfg.Services {
+		if err := g.startService(sc); err != nil {
+			return fmt.Errorf("gateway: start: %w", err)
+		}
+	}
+	if err := g.startAPI(); err != nil {
+		return fmt.Errorf("gateway: start: %w", err)
+	}
+	g.log.Info("licgate started", slog.String("mode", g.cfg.Tunnel.Mode), slog.Int("listen_port", g.tun.ListenPort()),
+		slog.String("address", g.cfg.Tunnel.Address), slog.String("public_key", key.PublicKey().String()),
+		slog.String("socket", g.cfg.Socket), slog.Int("devices", len(*g.idents.Load())))
+	return nil
+}
+
+func (g *Gateway) startService(sc ServiceConfig) error {
+	p := &Proxy{
+		Service:        sc.Name,
+		Upstream:       sc.Upstream,
+		DialTimeout:    sc.dial,
+		UDPIdleTimeout: sc.udpIdle,
+		Identify:       g.identify,
+		Authorize:      g.authorize,
+		Sessions:       g.sessions,
+		Logger:         g.log.With(slog.String("component", "proxy")),
+	}
+	g.proxies = append(g.proxies, p)
+	at := netip.AddrPortFrom(g.cfg.GatewayAddr(), uint16(sc.Port))
+	for _, proto := range sc.Protocols {
+		switch proto {
+		case "tcp":
+			ln, err := g.tun.ListenTCP(at)
+			if err != nil {
+				return fmt.Errorf("service %s: %w", sc.Name, err)
+			}
+			g.wg.Add(1)
+			go g.serveTCP(p, ln)
+		case "udp":
+			pc, err := g.tun.ListenUDP(at)
+			if err != nil {
+				return fmt.Errorf("service %s: %w", sc.Name, err)
+			}
+			g.wg.Add(1)
+			go g.serveUDP(p, pc)
+		}
+	}
+	return nil
+}
+
+func (g *Gateway) serveTCP(p *Proxy, ln net.Listener) {
+	defer g.wg.Done()
+	if err := p.ServeTCP(ln); err != nil {
+		g.log.Error("proxy stopped", slog.String("service", p.Service), slog.String("err", err.Error()))
+	}
+}
+
+func (g *Gateway) serveUDP(p *Proxy, pc net.PacketConn) {
+	defer g.wg.Done()
+	if err := p.ServeUDP(pc); err != nil {
+		g.log.Error("proxy stopped", slog.String("service", p.Service), slog.String("err", err.Error()))
+	}
+}
+
+// Close stops everything: the API, the proxies (cutting live sessions),
+// the tunnel and the store. A second call returns net.ErrClosed.
+func (g *Gateway) Close() error {
+	g.stateMu.Lock()
+	defer g.stateMu.Unlock()
+	if g.state == 2 {
+		return net.ErrClosed
+	}
+	g.closeLocked()
+	return nil
+}
+
+func (g *Gateway) closeLocked() {
+	g.state = 2
+	if g.apiSrv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		g.apiSrv.Shutdown(ctx)
+		cancel()
+		os.Remove(g.cfg.Socket)
+	}
+	for _, p := range g.proxies {
+		p.Close()
+	}
+	g.wg.Wait()
+	if g.tun != nil {
+		g.tun.Close()
+	}
+	if g.st != nil {
+		g.st.Close()
+	}
+	g.log.Info("licgate stopped")
+}
+
+// loadOrCreateKey reads the gateway's private key, creating it (0600,
+// written atomically) on first start.
+func loadOrCreateKey(path string) (tunnel.Key, error) {
+	data, err := os.ReadFile(path)
+	if err == nil {
+		k, err := tunnel.ParseKey(strings.TrimSpace(string(data)))
+		if err != nil {
+			return k, fmt.Errorf("private key file %s: %w", path, err)
+		}
+		return k, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return tunnel.Key{}, fmt.Errorf("private key file: %w", err)
+	}
+	k, err := tunnel.GenerateKey()
+	if err != nil {
+		return k, err
+	}
+	if err := writeFileAtomic(path, []byte(k.String()+"\n"), 0o600); err != nil {
+		return k, fmt.Errorf("private key file: %w", err)
+	}
+	return k, nil
+}
+
+// writeFileAtomic writes via a temporary file and rename, so a crash
+// leaves the old content or the new, never half.
+func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
+	if err := f.Chmod(perm); err != nil {
+		f.Close()
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// identify is the proxy's hot-path lookup: one atomic load, one map read.
+func (g *Gateway) identify(a netip.Addr) (*Identity, bool) {
+	id, ok := (*g.idents.Load())[a.Unmap()]
+	return id, ok
+}
+
+var errUserDisabled = errors.New("user is disabled")
+
+// authorize is the access rule until policies exist: an enabled user's
+// devices may use every service.
+func (g *Gateway) authorize(id *Identity, service string) error {
+	if id.UserDisabled {
+		return fmt.Errorf("%s/%s: %w", id.User, id.Device, errUserDisabled)
+	}
+	return nil
+}
+
+// syncPeers makes the tunnel's peers and the identity map match the store.
+// Called at start and after every change, under g.mu.
+func (g *Gateway) syncPeers(ctx context.Context) error {
+	devs, err := g.st.Devices(ctx, false)
+	if err != nil {
+		return err
+	}
+	users, err := g.st.Users(ctx)
+	if err != nil {
+		return err
+	}
+	disabled := map[string]bool{}
+	for _, u := range users {
+		disabled[u.Name] = u.Disabled
+	}
+	want := map[string]store.Device{}
+	idents := make(map[netip.Addr]*Identity, len(devs))
+	for _, d := range devs {
+		want[d.PublicKey] = d
+		idents[d.Address] = &Identity{DeviceID: d.ID, Device: d.Name, User: d.User, UserDisabled: disabled[d.User],
+			PublicKey: d.PublicKey, Address: d.Address}
+	}
+	have, err := g.tun.Peers()
+	if err != nil {
+		return err
+	}
+	haveSet := map[string]bool{}
+	for _, p := range have {
+		k := p.PublicKey.String()
+		d, ok := want[k]
+		if !ok || len(p.AllowedIPs) != 1 || p.AllowedIPs[0].Addr() != d.Address {
+			if err := g.tun.RemovePeer(p.PublicKey); err != nil {
+				return err
+			}
+			continue
+		}
+		haveSet[k] = true
+	}
+	// Publish identities before adding peers, and after removing them:
+	// there is never a peer whose address has no identity, nor an identity
+	// kept for a removed peer.
+	g.idents.Store(&idents)
+	for k, d := range want {
+		if haveSet[k] {
+			continue
+		}
+		pk, err := tunnel.ParseKey(k)
+		if err != nil {
+			return fmt.Errorf("device %s/%s: %w", d.User, d.Name, err)
+		}
+		if err := g.tun.AddPeer(tunnel.Peer{PublicKey: pk, AllowedIPs: []netip.Prefix{netip.PrefixFrom(d.Address, d.Address.BitLen())}}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// AddUser creates a user.
+func (g *Gateway) AddUser(ctx context.Context, name, email string) (store.User, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	u, err := g.st.AddUser(ctx, name, email)
+	if err != nil {
+		return u, err
+	}
+	g.log.Info("user added", slog.String("user", name))
+	return u, nil
+}
+
+// Users lists users.
+func (g *Gateway) Users(ctx context.Context) ([]store.User, error) { return g.st.Users(ctx) }
+
+// SetUserDisabled disables (or enables) a user. Disabling cuts the user's
+// live sessions at once and refuses new ones. It returns the sessions cut.
+func (g *Gateway) SetUserDisabled(ctx context.Context, name string, disabled bool) (int, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if err := g.st.SetUserDisabled(ctx, name, disabled); err != nil {
+		return 0, err
+	}
+	if err := g.syncPeers(ctx); err != nil {
+		return 0, fmt.Errorf("gateway: disable user %s: %w", name, err)
+	}
+	cut := 0
+	if disabled {
+		cut = g.sessions.Cut(func(s *Session) bool { return s.User == name }, EndDisabled)
+	}
+	g.log.Info("user updated", slog.String("user", name), slog.Bool("disabled", disabled), slog.Int("sessions_cut", cut))
+	return cut, nil
+}
+
+// DeviceResult is what AddDevice returns. Profile holds the private key:
+// show it once, never store it.
+type DeviceResult struct {
+	Device  store.Device    `json:"device"`
+	Profile *tunnel.Profile `json:"-"`
+	// ProfileText is the wg-quick file; empty when the caller supplied its
+	// own public key (it holds the private key then).
+	ProfileText string `json:"profile,omitempty"`
+}
+
+// AddDevice creates a device for user. With publicKey empty, a key pair
+// is generated and the profile returned; the private key is not kept.
+func (g *Gateway) AddDevice(ctx context.Context, user, name, publicKey string) (DeviceResult, error) {
+	var priv tunnel.Key
+	if publicKey == "" {
+		var err error
+		if priv, err = tunnel.GenerateKey(); err != nil {
+			return DeviceResult{}, err
+		}
+		publicKey = priv.PublicKey().String()
+	} else if _, err := tunnel.ParseKey(publicKey); err != nil {
+		return DeviceResult{}, fmt.Errorf("gateway: add device %s/%s: %w: public key: %w", user, name, store.ErrInvalid, err)
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	d, err := g.st.AddDevice(ctx, store.NewDevice{User: user, Name: name, PublicKey: publicKey},
+		store.Pool{Subnet: g.cfg.SubnetPrefix(), Reserved: []netip.Addr{g.cfg.GatewayAddr()}})
+	if err != nil {
+		return DeviceResult{}, err
+	}
+	if err := g.syncPeers(ctx); err != nil {
+		return DeviceResult{}, fmt.Errorf("gateway: add device %s/%s: %w", user, name, err)
+	}
+	res := DeviceResult{Device: d}
+	if priv != (tunnel.Key{}) {
+		p := g.profile(d, priv)
+		res.Profile = &p
+		res.ProfileText = p.String()
+	}
+	g.log.Info("device added", slog.String("user", user), slog.String("device", name), slog.String("address", d.Address.String()))
+	return res, nil
+}
+
+// profile renders a device's client profile.
+func (g *Gateway) profile(d store.Device, priv tunnel.Key) tunnel.Profile {
+	ep := g.cfg.Tunnel.Endpoint
+	if _, _, err := net.SplitHostPort(ep); err != nil {
+		ep = net.JoinHostPort(ep, strconv.Itoa(g.tun.ListenPort()))
+	}
+	gw := g.cfg.GatewayAddr()
+	return tunnel.Profile{
+		PrivateKey:          priv,
+		Address:             netip.PrefixFrom(d.Address, d.Address.BitLen()),
+		MTU:                 g.cfg.Tunnel.MTU,
+		PeerPublicKey:       g.tun.PublicKey(),
+		Endpoint:            ep,
+		AllowedIPs:          []netip.Prefix{netip.PrefixFrom(gw, gw.BitLen())},
+		PersistentKeepalive: 25,
+	}
+}
+
+// Devices lists devices (revoked ones too when all is set).
+func (g *Gateway) Devices(ctx context.Context, all bool) ([]store.Device, error) {
+	return g.st.Devices(ctx, all)
+}
+
+// RevokeDevice removes the device's WireGuard peer and cuts its live
+// sessions at once (the license server sees the connections close). It
+// returns the number of sessions cut.
+func (g *Gateway) RevokeDevice(ctx context.Context, user, name string) (int, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	d, err := g.st.RevokeDevice(ctx, user, name)
+	if err != nil {
+		return 0, err
+	}
+	if err := g.syncPeers(ctx); err != nil {
+		return 0, fmt.Errorf("gateway: revoke device %s/%s: %w", user, name, err)
+	}
+	cut := g.sessions.Cut(func(s *Session) bool { return s.DeviceID == d.ID }, EndRevoked)
+	g.log.Info("device revoked", slog.String("user", user), slog.String("device", name), slog.Int("sessions_cut", cut))
+	return cut, nil
+}
+
+// Sessions lists live sessions.
+func (g *Gateway) Sessions() []SessionInfo { return g.sessions.List() }
+
+// SessionCount is the number of live sessions.
+func (g *Gateway) SessionCount() int { return g.sessions.Len() }
+
+// PeerInfo is a device's tunnel state.
+type PeerInfo struct {
+	PublicKey     string     `json:"public_key"`
+	User          string     `json:"user,omitempty"`
+	Device        string     `json:"device,omitempty"`
+	Endpoint      string     `json:"endpoint,omitempty"`
+	LastHandshake *time.Time `json:"last_handshake,omitempty"`
+}
+
+// Peers reports every WireGuard peer with its last handshake.
+func (g *Gateway) Peers() ([]PeerInfo, error) {
+	ps, err := g.tun.Peers()
+	if err != nil {
+		return nil, err
+	}
+	idents := *g.idents.Load()
+	out := make([]PeerInfo, 0, len(ps))
+	for _, p := range ps {
+		pi := PeerInfo{PublicKey: p.PublicKey.String()}
+		if p.Endpoint.IsValid() {
+			pi.Endpoint = p.Endpoint.String()
+		}
+		if !p.LastHandshake.IsZero() {
+			t := p.LastHandshake
+			pi.LastHandshake = &t
+		}
+		if len(p.AllowedIPs) == 1 {
+			if id, ok := idents[p.AllowedIPs[0].Addr()]; ok {
+				pi.User, pi.Device = id.User, id.Device
+			}
+		}
+		out = append(out, pi)
+	}
+	return out, nil
+}
+
+// ListenPort is the WireGuard UDP port in use.
+func (g *Gateway) ListenPort() int { return g.tun.ListenPort() }
+
+// PublicKey is the gateway's WireGuard public key.
+func (g *Gateway) PublicKey() tunnel.Key { return g.tun.PublicKey() }
+
+// Tunnel exposes the WireGuard device (for diagnostics and tests).
+func (g *Gateway) Tunnel() *tunnel.Device { return g.tun }

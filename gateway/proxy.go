@@ -1,0 +1,403 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Proxy forwards one service from tunnel listeners to the upstream license
+// server, attributing every connection to a device.
+//
+// After Serve* returns, the proxy never touches its listener again; Close
+// cuts live sessions and waits for their goroutines.
+type Proxy struct {
+	// Service is the service name recorded on sessions.
+	Service string
+	// Upstream is the license server's host:port.
+	Upstream string
+	// Dial connects upstream. If nil, a net.Dialer.
+	Dial func(ctx context.Context, network, address string) (net.Conn, error)
+	// DialTimeout bounds Dial. If zero, 5s.
+	DialTimeout time.Duration
+	// UDPIdleTimeout ends a UDP mapping after this much silence. If zero, 60s.
+	UDPIdleTimeout time.Duration
+	// Identify maps a (WireGuard-authenticated) source address to a device.
+	// Required.
+	Identify func(netip.Addr) (*Identity, bool)
+	// Authorize decides whether id may use Service now. It is called
+	// before dialling and again under the session table lock. Required.
+	Authorize func(id *Identity, service string) error
+	// Sessions records sessions. Required.
+	Sessions *SessionTable
+	// Logger; if nil, discarded.
+	Logger *slog.Logger
+
+	wg       sync.WaitGroup
+	mu       sync.Mutex
+	closers  []io.Closer
+	closed   bool
+	refusals atomic.Int64
+}
+
+func (p *Proxy) log() *slog.Logger {
+	if p.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return p.Logger
+}
+
+func (p *Proxy) dialTimeout() time.Duration {
+	if p.DialTimeout == 0 {
+		return 5 * time.Second
+	}
+	return p.DialTimeout
+}
+
+func (p *Proxy) udpIdle() time.Duration {
+	if p.UDPIdleTimeout == 0 {
+		return 60 * time.Second
+	}
+	return p.UDPIdleTimeout
+}
+
+func (p *Proxy) dial(ctx context.Context, network string) (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(ctx, p.dialTimeout())
+	defer cancel()
+	if p.Dial != nil {
+		return p.Dial(ctx, network, p.Upstream)
+	}
+	var d net.Dialer
+	return d.DialContext(ctx, network, p.Upstream)
+}
+
+// Refusals counts connections refused (unknown source or not authorized).
+func (p *Proxy) Refusals() int64 { return p.refusals.Load() }
+
+func (p *Proxy) track(c io.Closer) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		c.Close()
+		return false
+	}
+	p.closers = append(p.closers, c)
+	return true
+}
+
+// Close stops the listeners given to Serve*, cuts this proxy's sessions
+// and waits for every goroutine it started. Safe to call twice.
+func (p *Proxy) Close() error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return net.ErrClosed
+	}
+	p.closed = true
+	for _, c := range p.closers {
+		c.Close()
+	}
+	p.mu.Unlock()
+	p.Sessions.Cut(func(s *Session) bool { return s.Service == p.Service }, EndShutdown)
+	p.wg.Wait()
+	return nil
+}
+
+func addrPortOf(a net.Addr) netip.AddrPort {
+	switch a := a.(type) {
+	case *net.TCPAddr:
+		return a.AddrPort()
+	case *net.UDPAddr:
+		return a.AddrPort()
+	}
+	ap, _ := netip.ParseAddrPort(a.String())
+	return ap
+}
+
+// admitCheck returns the check run under the table lock: identity and
+// authorization are read again there, so a revoke that raced with this
+// connection's dial still wins.
+func (p *Proxy) admitCheck(src netip.Addr) func() error {
+	return func() error {
+		id, ok := p.Identify(src)
+		if !ok {
+			return errUnknownSource
+		}
+		return p.Authorize(id, p.Service)
+	}
+}
+
+var errUnknownSource = errors.New("no device has this tunnel address")
+
+// ServeTCP accepts connections until ln is closed.
+func (p *Proxy) ServeTCP(ln net.Listener) error {
+	if !p.track(ln) {
+		return net.ErrClosed
+	}
+	p.wg.Add(1)
+	defer p.wg.Done()
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return fmt.Errorf("gateway: %s: accept: %w", p.Service, err)
+		}
+		p.wg.Add(1)
+		go p.handleTCP(c)
+	}
+}
+
+func (p *Proxy) refuse(src netip.AddrPort, proto string, err error) {
+	p.refusals.Add(1)
+	p.log().Info("connection refused", slog.String("service", p.Service), slog.String("proto", proto),
+		slog.String("source", src.String()), slog.String("reason", err.Error()))
+}
+
+func (p *Proxy) handleTCP(c net.Conn) {
+	defer p.wg.Done()
+	src := addrPortOf(c.RemoteAddr())
+	id, ok := p.Identify(src.Addr())
+	if !ok {
+		p.refuse(src, "tcp", errUnknownSource)
+		c.Close()
+		return
+	}
+	if err := p.Authorize(id, p.Service); err != nil {
+		p.refuse(src, "tcp", err)
+		c.Close()
+		return
+	}
+	up, err := p.dial(context.Background(), "tcp")
+	if err != nil {
+		p.log().Warn("upstream dial failed", slog.String("service", p.Service), slog.String("upstream", p.Upstream),
+			slog.String("device", id.User+"/"+id.Device), slog.String("err", err.Error()))
+		c.Close()
+		return
+	}
+	s := &Session{Service: p.Service, Proto: "tcp", DeviceID: id.DeviceID, Device: id.Device, User: id.User,
+		Client: src, Start: time.Now(), conns: []net.Conn{c, up}}
+	if err := p.Sessions.admit(s, p.admitCheck(src.Addr())); err != nil {
+		p.refuse(src, "tcp", err)
+		c.Close()
+		up.Close()
+		return
+	}
+	p.log().Info("session start", slog.Uint64("session", s.ID), slog.String("service", p.Service), slog.String("proto", "tcp"),
+		slog.String("user", id.User), slog.String("device", id.Device), slog.String("source", src.String()))
+	first := splice(c, up, s)
+	reason := s.endReason(first)
+	s.cut(reason) // closes both conns if splice did not
+	p.Sessions.remove(s, reason)
+	p.log().Info("session end", slog.Uint64("session", s.ID), slog.String("service", p.Service),
+		slog.String("user", id.User), slog.String("device", id.Device), slog.String("reason", reason),
+		slog.Int64("bytes_up", s.up.Load()), slog.Int64("bytes_down", s.down.Load()),
+		slog.Duration("duration", time.Since(s.Start)))
+}
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+type closeWriter interface{ CloseWrite() error }
+
+// splice copies both ways until both directions are done, passing
+// half-closes on. It returns which side closed first.
+func splice(client, upstream net.Conn, s *Session) string {
+	var once sync.Once
+	first := EndClientClosed
+	mark := func(r string) { once.Do(func() { first = r }) }
+	done := make(chan struct{})
+	go proxyCopy(upstream, client, &s.up, EndClientClosed, mark, done)
+	proxyCopy(client, upstream, &s.down, EndServerClosed, mark, nil)
+	<-done
+	return first
+}
+
+// proxyCopy copies src to dst, counting bytes into n. At EOF it half-closes
+// dst so the other side sees the end of this direction; on any other error
+// it closes both conns, which ends the opposite copy too.
+func proxyCopy(dst, src net.Conn, n *atomic.Int64, reason string, mark func(string), done chan<- struct{}) {
+	if done != nil {
+		defer close(done)
+	}
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	buf := *bp
+	var err error
+	for {
+		nr, rerr := src.Read(buf)
+		if nr > 0 {
+			nw, werr := dst.Write(buf[:nr])
+			n.Add(int64(nw))
+			if werr != nil {
+				err = werr
+				break
+			}
+		}
+		if rerr != nil {
+			if rerr != io.EOF {
+				err = rerr
+			}
+			break
+		}
+	}
+	mark(reason)
+	if cw, ok := dst.(closeWriter); ok && err == nil {
+		if cw.CloseWrite() == nil {
+			return
+		}
+	}
+	src.Close()
+	dst.Close()
+}
+
+// ServeUDP relays datagrams until pc is closed. Each client address gets
+// its own upstream socket (a mapping), so replies go back to the right
+// peer; a mapping ends after UDPIdleTimeout without traffic either way.
+func (p *Proxy) ServeUDP(pc net.PacketConn) error {
+	if !p.track(pc) {
+		return net.ErrClosed
+	}
+	p.wg.Add(1)
+	defer p.wg.Done()
+	maps := &udpMaps{m: map[netip.AddrPort]*udpMapping{}}
+	defer maps.closeAll()
+	buf := make([]byte, 64<<10)
+	for {
+		n, from, err := pc.ReadFrom(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return fmt.Errorf("gateway: %s: udp read: %w", p.Service, err)
+		}
+		src := addrPortOf(from)
+		m := maps.get(src)
+		if m == nil {
+			if m = p.newMapping(pc, from, src, maps); m == nil {
+				continue
+			}
+		}
+		m.last.Store(time.Now().UnixNano())
+		if _, err := m.up.Write(buf[:n]); err != nil {
+			p.log().Debug("udp upstream write", slog.String("service", p.Service), slog.String("err", err.Error()))
+			continue
+		}
+		m.s.up.Add(int64(n))
+	}
+}
+
+type udpMapping struct {
+	s    *Session
+	up   net.Conn
+	last atomic.Int64 // unix nanos of the last datagram either way
+}
+
+type udpMaps struct {
+	mu sync.Mutex
+	m  map[netip.AddrPort]*udpMapping
+}
+
+func (u *udpMaps) get(a netip.AddrPort) *udpMapping {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.m[a]
+}
+
+func (u *udpMaps) del(a netip.AddrPort, m *udpMapping) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.m[a] == m {
+		delete(u.m, a)
+	}
+}
+
+func (u *udpMaps) closeAll() {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for _, m := range u.m {
+		m.s.cut(EndShutdown)
+	}
+}
+
+func (p *Proxy) newMapping(pc net.PacketConn, from net.Addr, src netip.AddrPort, maps *udpMaps) *udpMapping {
+	id, ok := p.Identify(src.Addr())
+	if !ok {
+		p.refuse(src, "udp", errUnknownSource)
+		return nil
+	}
+	if err := p.Authorize(id, p.Service); err != nil {
+		p.refuse(src, "udp", err)
+		return nil
+	}
+	up, err := p.dial(context.Background(), "udp")
+	if err != nil {
+		p.log().Warn("upstream dial failed", slog.String("service", p.Service), slog.String("proto", "udp"), slog.String("err", err.Error()))
+		return nil
+	}
+	s := &Session{Service: p.Service, Proto: "udp", DeviceID: id.DeviceID, Device: id.Device, User: id.User,
+		Client: src, Start: time.Now(), conns: []net.Conn{up}}
+	if err := p.Sessions.admit(s, p.admitCheck(src.Addr())); err != nil {
+		p.refuse(src, "udp", err)
+		up.Close()
+		return nil
+	}
+	m := &udpMapping{s: s, up: up}
+	m.last.Store(time.Now().UnixNano())
+	maps.mu.Lock()
+	maps.m[src] = m
+	maps.mu.Unlock()
+	p.wg.Add(1)
+	go p.udpReplies(pc, from, src, m, maps)
+	return m
+}
+
+// udpReplies sends the upstream's datagrams back to the client until the
+// mapping is idle, cut, or the listener closes.
+func (p *Proxy) udpReplies(pc net.PacketConn, to net.Addr, src netip.AddrPort, m *udpMapping, maps *udpMaps) {
+	defer p.wg.Done()
+	idle := p.udpIdle()
+	buf := make([]byte, 64<<10)
+	reason := EndIdle
+	for {
+		m.up.SetReadDeadline(time.Unix(0, m.last.Load()).Add(idle))
+		n, err := m.up.Read(buf)
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				if time.Since(time.Unix(0, m.last.Load())) < idle {
+					continue
+				}
+				break
+			}
+			reason = EndServerClosed
+			break
+		}
+		m.last.Store(time.Now().UnixNano())
+		if _, err := pc.WriteTo(buf[:n], to); err != nil {
+			reason = EndError
+			break
+		}
+		m.s.down.Add(int64(n))
+	}
+	maps.del(src, m)
+	reason = m.s.endReason(reason)
+	m.s.cut(reason)
+	p.Sessions.remove(m.s, reason)
+	p.log().Debug("udp mapping end", slog.String("service", p.Service), slog.String("source", src.String()), slog.String("reason", reason))
+}

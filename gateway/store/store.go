@@ -1,0 +1,436 @@
+// Package store is licgate's state: users, devices and (later) the audit
+// log, in SQLite (modernc.org/sqlite, pure Go) with versioned migrations.
+// Every write is one transaction; the database runs in WAL mode with
+// synchronous=FULL, so a crash loses nothing that was committed.
+//
+// A device's private key is never stored: only its public key and tunnel
+// address.
+//
+// Typical usage:
+//
+//	st, err := store.Open(ctx, "/var/lib/licgate")
+//	defer st.Close()
+//	u, err := st.AddUser(ctx, "alice", "alice@example.com")
+//	d, err := st.AddDevice(ctx, store.NewDevice{User: "alice", Name: "laptop", PublicKey: pub}, pool)
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+// Sentinel errors; match with errors.Is.
+var (
+	ErrNotFound  = errors.New("not found")
+	ErrExists    = errors.New("already exists")
+	ErrInvalid   = errors.New("invalid")
+	ErrExhausted = errors.New("address pool exhausted")
+)
+
+// FileName is the database file inside the state directory.
+const FileName = "licgate.db"
+
+// User is a person who may hold licenses.
+type User struct {
+	ID       int64     `json:"id"`
+	Name     string    `json:"name"`
+	Email    string    `json:"email,omitempty"`
+	Disabled bool      `json:"disabled"`
+	Created  time.Time `json:"created"`
+}
+
+// Device is one WireGuard peer, belonging to a user.
+type Device struct {
+	ID        int64      `json:"id"`
+	User      string     `json:"user"`
+	Name      string     `json:"name"`
+	PublicKey string     `json:"public_key"` // base64, as wg shows it
+	Address   netip.Addr `json:"address"`
+	Created   time.Time  `json:"created"`
+	Revoked   *time.Time `json:"revoked,omitempty"`
+}
+
+// Store is the state database. Safe for concurrent use.
+type Store struct {
+	db  *sql.DB
+	now func() time.Time
+}
+
+// migrations are applied in order; user_version holds how many ran.
+// Never edit one that has shipped: append.
+var migrations = []string{
+	// 1: users and devices.
+	`CREATE TABLE users (
+		id         INTEGER PRIMARY KEY,
+		name       TEXT NOT NULL UNIQUE,
+		email      TEXT NOT NULL DEFAULT '',
+		disabled   INTEGER NOT NULL DEFAULT 0,
+		created_at INTEGER NOT NULL
+	);
+	CREATE TABLE devices (
+		id         INTEGER PRIMARY KEY,
+		user_id    INTEGER NOT NULL REFERENCES users(id),
+		name       TEXT NOT NULL,
+		public_key TEXT NOT NULL,
+		address    TEXT NOT NULL,
+		created_at INTEGER NOT NULL,
+		revoked_at INTEGER
+	);
+	CREATE UNIQUE INDEX devices_active_address ON devices(address) WHERE revoked_at IS NULL;
+	CREATE UNIQUE INDEX devices_active_key ON devices(public_key) WHERE revoked_at IS NULL;
+	CREATE UNIQUE INDEX devices_active_name ON devices(user_id, name) WHERE revoked_at IS NULL;`,
+}
+
+// SchemaVersion is the version a fully migrated database has.
+func SchemaVersion() int { return len(migrations) }
+
+// Open opens (creating if needed) the database in dir and migrates it.
+func Open(ctx context.Context, dir string) (*Store, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("store: create state dir: %w", err)
+	}
+	path := filepath.Join(dir, FileName)
+	dsn := "file:" + path + "?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	// One connection: SQLite serialises writers anyway, and a single
+	// connection makes read-modify-write allocation race-free.
+	db.SetMaxOpenConns(1)
+	s := &Store{db: db, now: time.Now}
+	if err := s.migrate(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store: %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Version reports the schema version of the open database.
+func (s *Store) Version(ctx context.Context) (int, error) {
+	var v int
+	err := s.db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v)
+	return v, err
+}
+
+func (s *Store) migrate(ctx context.Context) error {
+	v, err := s.Version(ctx)
+	if err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	if v > len(migrations) {
+		return fmt.Errorf("schema version %d is newer than this licgate knows (%d): downgrade not supported", v, len(migrations))
+	}
+	for i := v; i < len(migrations); i++ {
+		err := s.tx(ctx, func(tx *sql.Tx) error {
+			if _, err := tx.ExecContext(ctx, migrations[i]); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", i+1))
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("migration %d: %w", i+1, err)
+		}
+	}
+	return nil
+}
+
+func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
+
+// ValidName reports whether s is a valid user or device name: lowercase
+// letters, digits, '.', '_' and '-', starting with a letter or digit, at
+// most 63 characters.
+func ValidName(s string) error {
+	if !nameRE.MatchString(s) {
+		return fmt.Errorf("%w: name %q: use lowercase letters, digits, '.', '_' or '-' (at most 63)", ErrInvalid, s)
+	}
+	return nil
+}
+
+// AddUser creates a user.
+func (s *Store) AddUser(ctx context.Context, name, email string) (User, error) {
+	if err := ValidName(name); err != nil {
+		return User{}, fmt.Errorf("store: add user: %w", err)
+	}
+	if email != "" && !strings.Contains(email, "@") {
+		return User{}, fmt.Errorf("store: add user %s: %w: email %q", name, ErrInvalid, email)
+	}
+	now := s.now()
+	res, err := s.db.ExecContext(ctx, `INSERT INTO users(name, email, created_at) VALUES (?, ?, ?)`, name, email, now.UnixMilli())
+	if err != nil {
+		if isUnique(err) {
+			return User{}, fmt.Errorf("store: add user %s: %w", name, ErrExists)
+		}
+		return User{}, fmt.Errorf("store: add user %s: %w", name, err)
+	}
+	id, _ := res.LastInsertId()
+	return User{ID: id, Name: name, Email: email, Created: time.UnixMilli(now.UnixMilli())}, nil
+}
+
+// User returns one user by name.
+func (s *Store) User(ctx context.Context, name string) (User, error) {
+	var u User
+	var created int64
+	err := s.db.QueryRowContext(ctx, `SELECT id, name, email, disabled, created_at FROM users WHERE name = ?`, name).
+		Scan(&u.ID, &u.Name, &u.Email, &u.Disabled, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return User{}, fmt.Errorf("store: user %s: %w", name, ErrNotFound)
+	}
+	if err != nil {
+		return User{}, fmt.Errorf("store: user %s: %w", name, err)
+	}
+	u.Created = time.UnixMilli(created)
+	return u, nil
+}
+
+// Users lists every user by name.
+func (s *Store) Users(ctx context.Context) ([]User, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, name, email, disabled, created_at FROM users ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("store: list users: %w", err)
+	}
+	defer rows.Close()
+	var out []User
+	for rows.Next() {
+		var u User
+		var created int64
+		if err := rows.Scan(&u.ID, &u.Name, &u.Email, &u.Disabled, &created); err != nil {
+			return nil, fmt.Errorf("store: list users: %w", err)
+		}
+		u.Created = time.UnixMilli(created)
+		out = append(out, u)
+	}
+	return out, rows.Err()
+}
+
+// SetUserDisabled disables or re-enables a user.
+func (s *Store) SetUserDisabled(ctx context.Context, name string, disabled bool) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE users SET disabled = ? WHERE name = ?`, disabled, name)
+	if err != nil {
+		return fmt.Errorf("store: disable user %s: %w", name, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("store: disable user %s: %w", name, ErrNotFound)
+	}
+	return nil
+}
+
+// NewDevice is what AddDevice needs.
+type NewDevice struct {
+	User      string
+	Name      string
+	PublicKey string // base64
+}
+
+// Pool is the tunnel address space devices are allocated from.
+type Pool struct {
+	Subnet   netip.Prefix
+	Reserved []netip.Addr // e.g. the gateway's own address
+}
+
+// AddDevice records a device and allocates it the lowest free address of
+// the pool, in one transaction: two concurrent adds never get one address.
+func (s *Store) AddDevice(ctx context.Context, nd NewDevice, pool Pool) (Device, error) {
+	if err := ValidName(nd.Name); err != nil {
+		return Device{}, fmt.Errorf("store: add device: %w", err)
+	}
+	var d Device
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var uid int64
+		err := tx.QueryRowContext(ctx, `SELECT id FROM users WHERE name = ?`, nd.User).Scan(&uid)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("user %s: %w", nd.User, ErrNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		used := map[netip.Addr]bool{}
+		rows, err := tx.QueryContext(ctx, `SELECT address FROM devices WHERE revoked_at IS NULL`)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var a string
+			if err := rows.Scan(&a); err != nil {
+				rows.Close()
+				return err
+			}
+			if ad, err := netip.ParseAddr(a); err == nil {
+				used[ad] = true
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		addr, err := allocate(pool, used)
+		if err != nil {
+			return err
+		}
+		now := s.now()
+		res, err := tx.ExecContext(ctx, `INSERT INTO devices(user_id, name, public_key, address, created_at) VALUES (?, ?, ?, ?, ?)`,
+			uid, nd.Name, nd.PublicKey, addr.String(), now.UnixMilli())
+		if err != nil {
+			if isUnique(err) {
+				if strings.Contains(err.Error(), "public_key") {
+					return fmt.Errorf("public key %s: %w", nd.PublicKey, ErrExists)
+				}
+				return fmt.Errorf("device %s/%s: %w", nd.User, nd.Name, ErrExists)
+			}
+			return err
+		}
+		id, _ := res.LastInsertId()
+		d = Device{ID: id, User: nd.User, Name: nd.Name, PublicKey: nd.PublicKey, Address: addr, Created: time.UnixMilli(now.UnixMilli())}
+		return nil
+	})
+	if err != nil {
+		return Device{}, fmt.Errorf("store: add device %s/%s: %w", nd.User, nd.Name, err)
+	}
+	return d, nil
+}
+
+// allocate returns the lowest address of the pool that is neither used,
+// reserved, the network address nor (IPv4) the broadcast address.
+func allocate(pool Pool, used map[netip.Addr]bool) (netip.Addr, error) {
+	p := pool.Subnet.Masked()
+	if !p.IsValid() {
+		return netip.Addr{}, fmt.Errorf("%w: pool subnet not set", ErrInvalid)
+	}
+	reserved := map[netip.Addr]bool{}
+	for _, r := range pool.Reserved {
+		reserved[r] = true
+	}
+	last := lastAddr(p)
+	for a := p.Addr().Next(); a.IsValid() && p.Contains(a); a = a.Next() {
+		if a.Is4() && a == last {
+			break
+		}
+		if !used[a] && !reserved[a] {
+			return a, nil
+		}
+	}
+	return netip.Addr{}, fmt.Errorf("%w: %s", ErrExhausted, p)
+}
+
+func lastAddr(p netip.Prefix) netip.Addr {
+	b := p.Addr().AsSlice()
+	for i := p.Bits(); i < len(b)*8; i++ {
+		b[i/8] |= 1 << (7 - i%8)
+	}
+	a, _ := netip.AddrFromSlice(b)
+	return a
+}
+
+const deviceCols = `d.id, u.name, d.name, d.public_key, d.address, d.created_at, d.revoked_at`
+
+func scanDevice(sc interface{ Scan(...any) error }) (Device, error) {
+	var d Device
+	var addr string
+	var created int64
+	var revoked sql.NullInt64
+	if err := sc.Scan(&d.ID, &d.User, &d.Name, &d.PublicKey, &addr, &created, &revoked); err != nil {
+		return d, err
+	}
+	d.Address, _ = netip.ParseAddr(addr)
+	d.Created = time.UnixMilli(created)
+	if revoked.Valid {
+		t := time.UnixMilli(revoked.Int64)
+		d.Revoked = &t
+	}
+	return d, nil
+}
+
+// Devices lists active (not revoked) devices, or all when all is true.
+func (s *Store) Devices(ctx context.Context, all bool) ([]Device, error) {
+	q := `SELECT ` + deviceCols + ` FROM devices d JOIN users u ON u.id = d.user_id`
+	if !all {
+		q += ` WHERE d.revoked_at IS NULL`
+	}
+	q += ` ORDER BY u.name, d.name, d.id`
+	rows, err := s.db.QueryContext(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("store: list devices: %w", err)
+	}
+	defer rows.Close()
+	var out []Device
+	for rows.Next() {
+		d, err := scanDevice(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: list devices: %w", err)
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// Device returns the active device user/name.
+func (s *Store) Device(ctx context.Context, user, name string) (Device, error) {
+	row := s.db.QueryRowContext(ctx, `SELECT `+deviceCols+` FROM devices d JOIN users u ON u.id = d.user_id
+		WHERE u.name = ? AND d.name = ? AND d.revoked_at IS NULL`, user, name)
+	d, err := scanDevice(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Device{}, fmt.Errorf("store: device %s/%s: %w", user, name, ErrNotFound)
+	}
+	if err != nil {
+		return Device{}, fmt.Errorf("store: device %s/%s: %w", user, name, err)
+	}
+	return d, nil
+}
+
+// RevokeDevice marks the active device user/name revoked and returns it.
+// Its address returns to the pool; its row stays for the audit log.
+func (s *Store) RevokeDevice(ctx context.Context, user, name string) (Device, error) {
+	var d Device
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		row := tx.QueryRowContext(ctx, `SELECT `+deviceCols+` FROM devices d JOIN users u ON u.id = d.user_id
+			WHERE u.name = ? AND d.name = ? AND d.revoked_at IS NULL`, user, name)
+		var err error
+		if d, err = scanDevice(row); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				return ErrNotFound
+			}
+			return err
+		}
+		now := s.now()
+		if _, err := tx.ExecContext(ctx, `UPDATE devices SET revoked_at = ? WHERE id = ?`, now.UnixMilli(), d.ID); err != nil {
+			return err
+		}
+		t := time.UnixMilli(now.UnixMilli())
+		d.Revoked = &t
+		return nil
+	})
+	if err != nil {
+		return Device{}, fmt.Errorf("store: revoke device %s/%s: %w", user, name, err)
+	}
+	return d, nil
+}
+
+func isUnique(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
+}

@@ -1,0 +1,285 @@
+package tunnel
+
+import (
+	"bufio"
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.zx2c4.com/wireguard/conn"
+	"golang.zx2c4.com/wireguard/device"
+	"golang.zx2c4.com/wireguard/tun/netstack"
+)
+
+// Config describes a WireGuard device.
+type Config struct {
+	// PrivateKey is the device's private key. Required.
+	PrivateKey Key
+	// ListenPort is the UDP port WireGuard listens on, on all addresses.
+	// If zero, a free port is picked; ListenPort() reports it.
+	ListenPort int
+	// Addresses are the device's own tunnel addresses. At least one.
+	Addresses []netip.Addr
+	// MTU of the tunnel. If zero, 1420 (WireGuard's usual value).
+	MTU int
+}
+
+func (c Config) mtu() int {
+	if c.MTU == 0 {
+		return 1420
+	}
+	return c.MTU
+}
+
+// Peer is a WireGuard peer as configured on a device.
+type Peer struct {
+	PublicKey Key
+	// AllowedIPs are the tunnel addresses the peer may send from and that
+	// are routed to it. For a home device: its one /32 (or /128).
+	AllowedIPs []netip.Prefix
+	// Endpoint is where to send the first packet. Zero for peers that
+	// connect to us (the gateway side never needs it).
+	Endpoint netip.AddrPort
+	// PersistentKeepalive, if non-zero, keeps NAT mappings open.
+	PersistentKeepalive time.Duration
+}
+
+// PeerStatus is a peer's live state.
+type PeerStatus struct {
+	PublicKey     Key
+	Endpoint      netip.AddrPort // zero until the peer has sent a valid packet
+	LastHandshake time.Time      // zero if never
+	RxBytes       int64
+	TxBytes       int64
+	AllowedIPs    []netip.Prefix
+}
+
+// Device is a running WireGuard device with a gVisor network stack.
+//
+// Its life: NewNetstack returns it up and listening; Close takes it down
+// and closes every listener and connection made through it; a second Close
+// returns net.ErrClosed.
+type Device struct {
+	dev    *device.Device
+	tnet   *netstack.Net
+	pub    Key
+	log    *slog.Logger
+	mu     sync.Mutex
+	closed bool
+	port   int
+}
+
+// NewNetstack creates a WireGuard device on a userspace gVisor stack and
+// brings it up: no root, no TUN, no kernel module. logger may be nil.
+func NewNetstack(cfg Config, logger *slog.Logger) (*Device, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if len(cfg.Addresses) == 0 {
+		return nil, errors.New("tunnel: netstack: no tunnel address")
+	}
+	if cfg.ListenPort < 0 || cfg.ListenPort > 65535 {
+		return nil, fmt.Errorf("tunnel: netstack: listen port %d out of range", cfg.ListenPort)
+	}
+	tdev, tnet, err := netstack.CreateNetTUN(cfg.Addresses, nil, cfg.mtu())
+	if err != nil {
+		return nil, fmt.Errorf("tunnel: netstack: create stack: %w", err)
+	}
+	dev := device.NewDevice(tdev, conn.NewDefaultBind(), wgLogger(logger))
+	d := &Device{dev: dev, tnet: tnet, pub: cfg.PrivateKey.PublicKey(), log: logger}
+	uapi := fmt.Sprintf("private_key=%s\nlisten_port=%d\n", hexKey(cfg.PrivateKey), cfg.ListenPort)
+	if err := dev.IpcSet(uapi); err != nil {
+		dev.Close()
+		return nil, fmt.Errorf("tunnel: netstack: configure: %w", err)
+	}
+	if err := dev.Up(); err != nil {
+		dev.Close()
+		return nil, fmt.Errorf("tunnel: netstack: up (listen port %d): %w", cfg.ListenPort, err)
+	}
+	port, err := d.readListenPort()
+	if err != nil {
+		dev.Close()
+		return nil, err
+	}
+	d.port = port
+	return d, nil
+}
+
+// wgLogger adapts wireguard-go's printf logger to slog. Verbose lines are
+// only formatted when debug logging is on: they are per-packet in places.
+func wgLogger(l *slog.Logger) *device.Logger {
+	lg := &device.Logger{Verbosef: device.DiscardLogf, Errorf: func(format string, args ...any) {
+		l.Warn("wireguard", slog.String("msg", fmt.Sprintf(format, args...)))
+	}}
+	if l.Enabled(context.Background(), slog.LevelDebug) {
+		lg.Verbosef = func(format string, args ...any) {
+			l.Debug("wireguard", slog.String("msg", fmt.Sprintf(format, args...)))
+		}
+	}
+	return lg
+}
+
+func hexKey(k Key) string { return hex.EncodeToString(k[:]) }
+
+// PublicKey is the device's public key.
+func (d *Device) PublicKey() Key { return d.pub }
+
+// ListenPort is the UDP port the device listens on.
+func (d *Device) ListenPort() int { return d.port }
+
+func (d *Device) readListenPort() (int, error) {
+	s, err := d.dev.IpcGet()
+	if err != nil {
+		return 0, fmt.Errorf("tunnel: read device state: %w", err)
+	}
+	for _, line := range strings.Split(s, "\n") {
+		if v, ok := strings.CutPrefix(line, "listen_port="); ok {
+			return strconv.Atoi(v)
+		}
+	}
+	return 0, errors.New("tunnel: device reports no listen port")
+}
+
+// AddPeer adds a peer, or replaces the allowed IPs and endpoint of an
+// existing one with the same key. Takes effect at once.
+func (d *Device) AddPeer(p Peer) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "public_key=%s\nreplace_allowed_ips=true\n", hexKey(p.PublicKey))
+	for _, a := range p.AllowedIPs {
+		fmt.Fprintf(&b, "allowed_ip=%s\n", a.String())
+	}
+	if p.Endpoint.IsValid() {
+		fmt.Fprintf(&b, "endpoint=%s\n", p.Endpoint.String())
+	}
+	if p.PersistentKeepalive > 0 {
+		fmt.Fprintf(&b, "persistent_keepalive_interval=%d\n", int(p.PersistentKeepalive/time.Second))
+	}
+	if err := d.dev.IpcSet(b.String()); err != nil {
+		return fmt.Errorf("tunnel: add peer %s: %w", p.PublicKey, err)
+	}
+	return nil
+}
+
+// RemovePeer removes a peer. Its packets are dropped from then on, and
+// its current keypair is forgotten, so nothing it sends is accepted again.
+// Removing an unknown key is not an error.
+func (d *Device) RemovePeer(k Key) error {
+	if err := d.dev.IpcSet(fmt.Sprintf("public_key=%s\nremove=true\n", hexKey(k))); err != nil {
+		return fmt.Errorf("tunnel: remove peer %s: %w", k, err)
+	}
+	return nil
+}
+
+// Peers reports every peer's live state.
+func (d *Device) Peers() ([]PeerStatus, error) {
+	s, err := d.dev.IpcGet()
+	if err != nil {
+		return nil, fmt.Errorf("tunnel: read peers: %w", err)
+	}
+	return parsePeers(s)
+}
+
+// parsePeers reads the peer sections of a UAPI "get" answer.
+func parsePeers(s string) ([]PeerStatus, error) {
+	var out []PeerStatus
+	var cur *PeerStatus
+	var hsSec, hsNsec int64
+	flush := func() {
+		if cur != nil {
+			if hsSec != 0 || hsNsec != 0 {
+				cur.LastHandshake = time.Unix(hsSec, hsNsec)
+			}
+			out = append(out, *cur)
+		}
+		hsSec, hsNsec = 0, 0
+	}
+	sc := bufio.NewScanner(strings.NewReader(s))
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), "=")
+		if !ok {
+			continue
+		}
+		switch k {
+		case "public_key":
+			flush()
+			raw, err := hex.DecodeString(v)
+			if err != nil || len(raw) != 32 {
+				return nil, fmt.Errorf("tunnel: bad public key %q in device state", v)
+			}
+			cur = &PeerStatus{}
+			copy(cur.PublicKey[:], raw)
+		case "endpoint":
+			if cur != nil {
+				cur.Endpoint, _ = netip.ParseAddrPort(v)
+			}
+		case "last_handshake_time_sec":
+			hsSec, _ = strconv.ParseInt(v, 10, 64)
+		case "last_handshake_time_nsec":
+			hsNsec, _ = strconv.ParseInt(v, 10, 64)
+		case "rx_bytes":
+			if cur != nil {
+				cur.RxBytes, _ = strconv.ParseInt(v, 10, 64)
+			}
+		case "tx_bytes":
+			if cur != nil {
+				cur.TxBytes, _ = strconv.ParseInt(v, 10, 64)
+			}
+		case "allowed_ip":
+			if cur != nil {
+				if p, err := netip.ParsePrefix(v); err == nil {
+					cur.AllowedIPs = append(cur.AllowedIPs, p)
+				}
+			}
+		}
+	}
+	flush()
+	return out, sc.Err()
+}
+
+// ListenTCP listens on a tunnel address. Connections' RemoteAddr is the
+// peer's tunnel address, authenticated by WireGuard.
+func (d *Device) ListenTCP(addr netip.AddrPort) (net.Listener, error) {
+	ln, err := d.tnet.ListenTCPAddrPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("tunnel: listen tcp %s: %w", addr, err)
+	}
+	return ln, nil
+}
+
+// ListenUDP listens for datagrams on a tunnel address.
+func (d *Device) ListenUDP(addr netip.AddrPort) (net.PacketConn, error) {
+	pc, err := d.tnet.ListenUDPAddrPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("tunnel: listen udp %s: %w", addr, err)
+	}
+	return pc, nil
+}
+
+// DialContext dials through the tunnel ("tcp" or "udp", IP literals only).
+func (d *Device) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
+	c, err := d.tnet.DialContext(ctx, network, address)
+	if err != nil {
+		return nil, fmt.Errorf("tunnel: dial %s %s: %w", network, address, err)
+	}
+	return c, nil
+}
+
+// Close takes the device down. A second call returns net.ErrClosed.
+func (d *Device) Close() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return net.ErrClosed
+	}
+	d.closed = true
+	d.dev.Close()
+	return nil
+}
