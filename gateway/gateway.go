@@ -260,24 +260,43 @@ func (g *Gateway) authorize(id *Identity, service string) error {
 // syncPeers makes the tunnel's peers and the identity map match the store.
 // Called at start and after every change, under g.mu.
 func (g *Gateway) syncPeers(ctx context.Context) error {
-	devs, err := g.st.Devices(ctx, false)
+	devs, err := g.publishIdentities(ctx)
 	if err != nil {
 		return err
 	}
+	return g.applyPeers(devs)
+}
+
+// publishIdentities rebuilds the address -> identity map from the store
+// and returns the active devices. From the moment it returns, connections
+// from removed devices or disabled users are refused.
+func (g *Gateway) publishIdentities(ctx context.Context) ([]store.Device, error) {
+	devs, err := g.st.Devices(ctx, false)
+	if err != nil {
+		return nil, err
+	}
 	users, err := g.st.Users(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	disabled := map[string]bool{}
 	for _, u := range users {
 		disabled[u.Name] = u.Disabled
 	}
-	want := map[string]store.Device{}
 	idents := make(map[netip.Addr]*Identity, len(devs))
 	for _, d := range devs {
-		want[d.PublicKey] = d
 		idents[d.Address] = &Identity{DeviceID: d.ID, Device: d.Name, User: d.User, UserDisabled: disabled[d.User],
 			PublicKey: d.PublicKey, Address: d.Address}
+	}
+	g.idents.Store(&idents)
+	return devs, nil
+}
+
+// applyPeers adds and removes WireGuard peers to match devs.
+func (g *Gateway) applyPeers(devs []store.Device) error {
+	want := make(map[string]store.Device, len(devs))
+	for _, d := range devs {
+		want[d.PublicKey] = d
 	}
 	have, err := g.tun.Peers()
 	if err != nil {
@@ -295,10 +314,6 @@ func (g *Gateway) syncPeers(ctx context.Context) error {
 		}
 		haveSet[k] = true
 	}
-	// Publish identities before adding peers, and after removing them:
-	// there is never a peer whose address has no identity, nor an identity
-	// kept for a removed peer.
-	g.idents.Store(&idents)
 	for k, d := range want {
 		if haveSet[k] {
 			continue
@@ -424,13 +439,29 @@ func (g *Gateway) RevokeDevice(ctx context.Context, user, name string) (int, err
 	if err != nil {
 		return 0, err
 	}
-	if err := g.syncPeers(ctx); err != nil {
+	// Order matters: refuse new connections first, then cut live ones,
+	// and remove the peer only once the closes had a moment to reach the
+	// device through the tunnel (a removed peer's packets are dropped).
+	devs, err := g.publishIdentities(ctx)
+	if err != nil {
 		return 0, fmt.Errorf("gateway: revoke device %s/%s: %w", user, name, err)
 	}
-	cut := g.sessions.Cut(func(s *Session) bool { return s.DeviceID == d.ID }, EndRevoked)
+	match := func(s *Session) bool { return s.DeviceID == d.ID }
+	cut := g.sessions.Cut(match, EndRevoked)
+	if cut > 0 {
+		g.sessions.waitGone(match, 2*time.Second)
+		time.Sleep(revokeFlush)
+	}
+	if err := g.applyPeers(devs); err != nil {
+		return 0, fmt.Errorf("gateway: revoke device %s/%s: %w", user, name, err)
+	}
 	g.log.Info("device revoked", slog.String("user", user), slog.String("device", name), slog.Int("sessions_cut", cut))
 	return cut, nil
 }
+
+// revokeFlush is how long a revoked peer stays after its sessions were
+// cut, so the FIN reaches the device. It can no longer open anything.
+const revokeFlush = 200 * time.Millisecond
 
 // Sessions lists live sessions.
 func (g *Gateway) Sessions() []SessionInfo { return g.sessions.List() }

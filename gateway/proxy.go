@@ -92,6 +92,12 @@ func (p *Proxy) track(c io.Closer) bool {
 	return true
 }
 
+func (p *Proxy) isClosed() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.closed
+}
+
 // Close stops the listeners given to Serve*, cuts this proxy's sessions
 // and waits for every goroutine it started. Safe to call twice.
 func (p *Proxy) Close() error {
@@ -146,7 +152,7 @@ func (p *Proxy) ServeTCP(ln net.Listener) error {
 	for {
 		c, err := ln.Accept()
 		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
+			if errors.Is(err, net.ErrClosed) || p.isClosed() {
 				return nil
 			}
 			var ne net.Error
@@ -277,7 +283,7 @@ func (p *Proxy) ServeUDP(pc net.PacketConn) error {
 	for {
 		n, from, err := pc.ReadFrom(buf)
 		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
+			if errors.Is(err, net.ErrClosed) || p.isClosed() {
 				return nil
 			}
 			var ne net.Error

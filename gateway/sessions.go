@@ -139,6 +139,28 @@ func (t *SessionTable) Cut(match func(*Session) bool, reason string) int {
 	return len(hit)
 }
 
+// waitGone waits until no session matches, or timeout.
+func (t *SessionTable) waitGone(match func(*Session) bool, timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for {
+		t.mu.Lock()
+		n := 0
+		for _, s := range t.m {
+			if match(s) {
+				n++
+			}
+		}
+		t.mu.Unlock()
+		if n == 0 {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // Len is the number of live sessions.
 func (t *SessionTable) Len() int {
 	t.mu.Lock()

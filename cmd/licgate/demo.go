@@ -235,9 +235,8 @@ services:
 		return err
 	}
 	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-	_, rerr := conn.Read(buf)
-	if rerr == nil {
-		return errors.New("the revoked device's connection is still open")
+	if rerr := drain(conn, buf); rerr == nil || isTimeout(rerr) {
+		return fmt.Errorf("the revoked device's connection is still open: %v", rerr)
 	}
 	if !d.srv.WaitInUse(0, 5*time.Second) {
 		return fmt.Errorf("the seat was not released: %d in use", d.srv.InUse())
@@ -246,4 +245,17 @@ services:
 		"    The home computer's connection was closed; seats in use on the server: %d of 3.", cut, d.srv.InUse())
 	d.say("\nDemo complete: the license went out through the tunnel to a known device, and came back on revoke.")
 	return nil
+}
+
+func drain(c net.Conn, buf []byte) error {
+	for {
+		if _, err := c.Read(buf); err != nil {
+			return err
+		}
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }

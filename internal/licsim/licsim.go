@@ -315,3 +315,6 @@ func (c *Client) Call(req string) (string, error) {
 
 // Close closes the connection.
 func (c *Client) Close() error { return c.c.Close() }
+
+// Conn is the underlying connection.
+func (c *Client) Conn() net.Conn { return c.c }

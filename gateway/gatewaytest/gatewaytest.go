@@ -1,0 +1,278 @@
+// Package gatewaytest runs a whole licgate gateway in one call for tests:
+// the stand-in license server, the gateway on the netstack tunnel over
+// loopback UDP, and home devices as in-process WireGuard clients built from
+// the very profiles the gateway hands out.
+//
+// Typical usage:
+//
+//	func TestX(t *testing.T) {
+//		gatewaytest.CheckLeaks(t)
+//		h := gatewaytest.New(t, gatewaytest.Seats(3))
+//		dev := h.AddDevice("alice", "laptop")
+//		lc := dev.TakeSeat(t)
+//		...
+//	}
+package gatewaytest
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/licgate/licgate/gateway"
+	"github.com/licgate/licgate/internal/licsim"
+	"github.com/licgate/licgate/tunnel"
+)
+
+// CheckLeaks fails the test if goroutines started during it are still
+// running after every cleanup. Call it first, so its check runs last.
+func CheckLeaks(tb testing.TB) {
+	tb.Helper()
+	ignore := goleak.IgnoreCurrent()
+	tb.Cleanup(func() { goleak.VerifyNone(tb, ignore) })
+}
+
+// Logger returns a logger writing to tb.Log. The level comes from
+// $LICGATE_TEST_LOG (debug, info, warn, error; default warn).
+func Logger(tb testing.TB) *slog.Logger {
+	var level slog.Level = slog.LevelWarn
+	if v := os.Getenv("LICGATE_TEST_LOG"); v != "" {
+		level.UnmarshalText([]byte(v))
+	}
+	w := &tbWriter{tb: tb}
+	tb.Cleanup(w.stop)
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+}
+
+type tbWriter struct {
+	mu   sync.Mutex
+	tb   testing.TB
+	done bool
+}
+
+func (w *tbWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.done {
+		w.tb.Log(strings.TrimRight(string(p), "\n"))
+	}
+	return len(p), nil
+}
+
+func (w *tbWriter) stop() {
+	w.mu.Lock()
+	w.done = true
+	w.mu.Unlock()
+}
+
+// Option changes the harness.
+type Option func(*options)
+
+type options struct {
+	seats    int
+	upstream string
+	extra    string
+	idle     time.Duration
+}
+
+// Seats sets the stand-in server's seat count (default 3).
+func Seats(n int) Option { return func(o *options) { o.seats = n } }
+
+// Upstream points the codemeter service at addr instead of the stand-in.
+func Upstream(addr string) Option { return func(o *options) { o.upstream = addr } }
+
+// ServiceYAML appends service options (indented YAML lines) to codemeter.
+func ServiceYAML(s string) Option { return func(o *options) { o.extra = s } }
+
+// LicsimIdle sets the stand-in's idle timeout.
+func LicsimIdle(d time.Duration) Option { return func(o *options) { o.idle = d } }
+
+// Harness is a running gateway with its license server.
+type Harness struct {
+	tb     testing.TB
+	Log    *slog.Logger
+	Server *licsim.Server
+	GW     *gateway.Gateway
+	Dir    string
+	Config *gateway.Config
+	// Service is the tunnel address:port of codemeter.
+	Service string
+}
+
+// New starts the stand-in license server and a gateway; both stop in
+// tb's cleanup.
+func New(tb testing.TB, opts ...Option) *Harness {
+	tb.Helper()
+	o := options{seats: 3}
+	for _, f := range opts {
+		f(&o)
+	}
+	h := &Harness{tb: tb, Log: Logger(tb)}
+	h.Server = &licsim.Server{Seats: o.seats, IdleTimeout: o.idle, Name: "test", Logger: h.Log}
+	if err := h.Server.Listen("127.0.0.1:0"); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { h.Server.Close() })
+	upstream := o.upstream
+	if upstream == "" {
+		upstream = h.Server.Addr().String()
+	}
+	// Unix socket paths are limited to ~107 bytes: keep the dir short.
+	dir, err := os.MkdirTemp("", "lgt")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { os.RemoveAll(dir) })
+	h.Dir = dir
+	cfgText := fmt.Sprintf(`state_dir: %s
+tunnel:
+  listen_port: 0
+  endpoint: 127.0.0.1
+services:
+  - name: codemeter
+    port: 22350
+    upstream: %s
+%s`, dir, upstream, o.extra)
+	cfg, err := gateway.ParseConfig(filepath.Join(dir, "licgate.yaml"), []byte(cfgText))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	h.Config = cfg
+	h.GW = gateway.New(cfg, h.Log)
+	if err := h.GW.Start(context.Background()); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { h.GW.Close() })
+	h.Service = net.JoinHostPort(cfg.Tunnel.Address, "22350")
+	return h
+}
+
+// Client is a home device: a netstack WireGuard client from its profile.
+type Client struct {
+	User, Name string
+	Profile    tunnel.Profile
+	Dev        *tunnel.Device
+	service    string
+}
+
+// AddDevice creates the user if needed, adds a device and starts its
+// WireGuard client from the generated profile.
+func (h *Harness) AddDevice(user, name string) *Client {
+	h.tb.Helper()
+	ctx := context.Background()
+	if _, err := h.GW.AddUser(ctx, user, ""); err != nil && !strings.Contains(err.Error(), "already exists") {
+		h.tb.Fatal(err)
+	}
+	res, err := h.GW.AddDevice(ctx, user, name, "")
+	if err != nil {
+		h.tb.Fatal(err)
+	}
+	p, err := tunnel.ParseProfile(res.ProfileText)
+	if err != nil {
+		h.tb.Fatal(err)
+	}
+	return h.StartClient(user, name, p)
+}
+
+// StartClient starts a WireGuard client for any profile (e.g. one with a
+// key the gateway does not know).
+func (h *Harness) StartClient(user, name string, p tunnel.Profile) *Client {
+	h.tb.Helper()
+	dev, err := tunnel.NewClient(context.Background(), p, nil)
+	if err != nil {
+		h.tb.Fatal(err)
+	}
+	h.tb.Cleanup(func() { dev.Close() })
+	return &Client{User: user, Name: name, Profile: p, Dev: dev, service: h.Service}
+}
+
+// Dial opens a connection to codemeter through the tunnel.
+func (c *Client) Dial(network string, timeout time.Duration) (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	return c.Dev.DialContext(ctx, network, c.service)
+}
+
+// TakeSeat connects through the tunnel and takes a license seat.
+func (c *Client) TakeSeat(tb testing.TB) *licsim.Client {
+	tb.Helper()
+	lc, ans, err := c.TrySeat(15 * time.Second)
+	if err != nil {
+		tb.Fatalf("%s/%s: take seat: %v", c.User, c.Name, err)
+	}
+	if !strings.HasPrefix(ans, "OK ") {
+		tb.Fatalf("%s/%s: take seat: server answered %q", c.User, c.Name, ans)
+	}
+	return lc
+}
+
+// TrySeat is TakeSeat returning errors: the licsim client (nil on error)
+// and the server's answer.
+func (c *Client) TrySeat(timeout time.Duration) (*licsim.Client, string, error) {
+	conn, err := c.Dial("tcp", timeout)
+	if err != nil {
+		return nil, "", err
+	}
+	conn.SetDeadline(time.Now().Add(timeout))
+	lc := licsim.NewClient(conn)
+	ans, err := lc.Call("HELLO " + c.User + "/" + c.Name)
+	if err != nil {
+		conn.Close()
+		return nil, "", err
+	}
+	conn.SetDeadline(time.Time{})
+	return lc, ans, nil
+}
+
+// Discover sends a UDP discovery through the tunnel and returns the answer.
+func (c *Client) Discover(timeout time.Duration) (string, error) {
+	conn, err := c.Dial("udp", timeout)
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close()
+	buf := make([]byte, 1500)
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		conn.Write([]byte("DISCOVER"))
+		conn.SetReadDeadline(time.Now().Add(time.Second))
+		n, err := conn.Read(buf)
+		if err == nil {
+			return string(buf[:n]), nil
+		}
+	}
+	return "", fmt.Errorf("no discovery answer in %s", timeout)
+}
+
+// WaitSessions waits until the gateway has n live sessions.
+func (h *Harness) WaitSessions(n int, timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if h.GW.SessionCount() == n {
+			return true
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return h.GW.SessionCount() == n
+}
+
+// Drain reads c until it fails and returns the error (io.EOF when the
+// gateway closed it cleanly).
+func Drain(c io.Reader) error {
+	buf := make([]byte, 512)
+	for {
+		if _, err := c.Read(buf); err != nil {
+			return err
+		}
+	}
+}
