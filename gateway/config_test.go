@@ -1,0 +1,114 @@
+package gateway
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestDefaultConfig(t *testing.T) {
+	c := DefaultConfig()
+	if c.Tunnel.Mode != "netstack" || c.ListenPort() != 51820 || c.Tunnel.Subnet != "10.44.0.0/24" || c.Tunnel.Address != "10.44.0.1" {
+		t.Fatalf("tunnel defaults: %+v", c.Tunnel)
+	}
+	if len(c.Services) != 1 || c.Services[0].Name != "codemeter" || c.Services[0].Port != 22350 ||
+		strings.Join(c.Services[0].Protocols, ",") != "tcp,udp" {
+		t.Fatalf("service defaults: %+v", c.Services)
+	}
+	// A missing file means defaults, not an error.
+	c2, err := LoadConfig(filepath.Join(t.TempDir(), "nope.yaml"))
+	if err != nil || c2.Tunnel.Address != "10.44.0.1" {
+		t.Fatalf("missing file: %v", err)
+	}
+}
+
+func TestConfigValid(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "licgate.yaml")
+	os.WriteFile(path, []byte(`# office gateway
+state_dir: /tmp/x
+log_level: debug
+tunnel:
+  listen_port: 51821
+  subnet: 10.50.0.0/16
+  address: 10.50.0.1
+  endpoint: office.example.com
+services:
+  - name: codemeter
+    port: 22350
+    upstream: 192.168.1.10
+  - name: flexlm
+    port: 27000
+    protocols: [tcp]
+    upstream: lic.office.lan:27000
+    dial_timeout: 2s
+`), 0o600)
+	c, err := LoadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Services[0].Upstream != "192.168.1.10:22350" {
+		t.Errorf("upstream without port: %q", c.Services[0].Upstream)
+	}
+	if c.Services[1].dial.Seconds() != 2 || c.Services[1].udpIdle.Seconds() != 60 {
+		t.Errorf("durations: %v %v", c.Services[1].dial, c.Services[1].udpIdle)
+	}
+	if c.Socket != "/tmp/x/licgate.sock" || c.SlogLevel().String() != "DEBUG" {
+		t.Errorf("socket %q level %v", c.Socket, c.SlogLevel())
+	}
+}
+
+// Each bad input names the file, the line and the problem.
+func TestConfigErrorsNameFileAndLine(t *testing.T) {
+	for _, tc := range []struct {
+		name, yaml, want string
+	}{
+		{"unknown top key", "state_dir: /x\nlisten: 1\n", "c.yaml:2: field listen not found"},
+		{"unknown nested key", "tunnel:\n  mode: netstack\n  subnett: 10.0.0.0/24\n", "c.yaml:3: field subnett not found"},
+		{"syntax", "tunnel:\n  mode: [netstack\n", "c.yaml:"},
+		{"wrong type", "tunnel:\n  listen_port: many\n", "c.yaml:2: cannot unmarshal"},
+		{"bad mode", "tunnel:\n  mode: ipsec\n", "c.yaml:2: tunnel.mode: \"ipsec\" is not one of"},
+		{"bad port", "tunnel:\n  listen_port: 70000\n", "c.yaml:2: tunnel.listen_port: 70000"},
+		{"bad subnet", "log_level: info\ntunnel:\n  subnet: 10.44.0.0/33\n", "c.yaml:3: tunnel.subnet"},
+		{"host bits", "tunnel:\n  subnet: 10.44.0.7/24\n", "c.yaml:2: tunnel.subnet: 10.44.0.7/24 has host bits set; did you mean 10.44.0.0/24"},
+		{"tiny subnet", "tunnel:\n  subnet: 10.44.0.0/30\n", "c.yaml:2: tunnel.subnet: 10.44.0.0/30 is too small"},
+		{"address outside", "tunnel:\n  subnet: 10.44.0.0/24\n  address: 10.45.0.1\n", "c.yaml:3: tunnel.address: 10.45.0.1 is not a host address in tunnel.subnet"},
+		{"bad level", "\n\nlog_level: loud\n", "c.yaml:3: log_level"},
+		{"bad mtu", "tunnel:\n  mtu: 100\n", "c.yaml:2: tunnel.mtu"},
+		{"service name", "services:\n  - name: Code Meter\n    port: 1\n    upstream: a:1\n", "c.yaml:2: services.0.name"},
+		{"dup service", "services:\n  - name: a\n    port: 1\n    upstream: x:1\n  - name: a\n    port: 2\n    upstream: x:2\n", "c.yaml:5: services.1.name: service \"a\" is already defined"},
+		{"dup port", "services:\n  - name: a\n    port: 1\n    upstream: x:1\n  - name: b\n    port: 1\n    protocols: [udp]\n    upstream: x:2\n", "c.yaml:6: services.1.port: udp port 1 is already used by services.0 (a)"},
+		{"bad proto", "services:\n  - name: a\n    port: 1\n    protocols: [tcp, sctp]\n    upstream: x:1\n", "c.yaml:4: services.0.protocols.1: \"sctp\" is not tcp or udp"},
+		{"no upstream", "services:\n  - name: a\n    port: 1\n", "c.yaml:2: services.0.upstream: missing"},
+		{"upstream in tunnel", "services:\n  - name: a\n    port: 1\n    upstream: 10.44.0.9:1\n", "c.yaml:4: services.0.upstream: 10.44.0.9 is inside tunnel.subnet"},
+		{"upstream bad port", "services:\n  - name: a\n    port: 1\n    upstream: x:99999\n", "c.yaml:4: services.0.upstream"},
+		{"bad duration", "services:\n  - name: a\n    port: 1\n    upstream: x:1\n    udp_idle_timeout: soon\n", "c.yaml:5: services.0.udp_idle_timeout: \"soon\" is not a duration"},
+		{"two documents", "log_level: info\n---\nlog_level: debug\n", "c.yaml:2: a second YAML document"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ParseConfig("c.yaml", []byte(tc.yaml))
+			if err == nil {
+				t.Fatalf("no error; want %q", tc.want)
+			}
+			if !errors.Is(err, ErrConfig) {
+				t.Errorf("error is not ErrConfig: %v", err)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %q\ndoes not contain %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// The shipped example configs must load.
+func TestShippedConfigsLoad(t *testing.T) {
+	for _, f := range []string{"../deploy/licgate.example.yaml", "../deploy/compose.yaml"} {
+		if _, err := LoadConfig(f); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+		if _, err := os.Stat(f); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+}

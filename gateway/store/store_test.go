@@ -1,0 +1,217 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"strconv"
+	"sync"
+	"testing"
+)
+
+func open(t *testing.T, dir string) *Store {
+	t.Helper()
+	s, err := Open(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+var pool = Pool{Subnet: netip.MustParsePrefix("10.44.0.0/24"), Reserved: []netip.Addr{netip.MustParseAddr("10.44.0.1")}}
+
+func TestMigrateFromEmptyAndReopen(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	s := open(t, dir)
+	v, err := s.Version(ctx)
+	if err != nil || v != SchemaVersion() {
+		t.Fatalf("version %d %v, want %d", v, err, SchemaVersion())
+	}
+	if _, err := s.AddUser(ctx, "alice", "alice@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s2 := open(t, dir) // re-open: migrations must not run twice
+	u, err := s2.User(ctx, "alice")
+	if err != nil || u.Email != "alice@example.com" {
+		t.Fatalf("after reopen: %+v %v", u, err)
+	}
+	// A database from a newer licgate is refused, not damaged.
+	if _, err := s2.db.Exec(fmt.Sprintf("PRAGMA user_version = %d", SchemaVersion()+1)); err != nil {
+		t.Fatal(err)
+	}
+	s2.Close()
+	if _, err := Open(ctx, dir); err == nil {
+		t.Fatal("opened a database newer than the code")
+	}
+}
+
+func TestUserErrors(t *testing.T) {
+	s := open(t, t.TempDir())
+	ctx := context.Background()
+	if _, err := s.AddUser(ctx, "Alice", ""); !errors.Is(err, ErrInvalid) {
+		t.Errorf("upper-case name: %v", err)
+	}
+	if _, err := s.AddUser(ctx, "bob", "not-an-email"); !errors.Is(err, ErrInvalid) {
+		t.Errorf("bad email: %v", err)
+	}
+	s.AddUser(ctx, "bob", "")
+	if _, err := s.AddUser(ctx, "bob", ""); !errors.Is(err, ErrExists) {
+		t.Errorf("duplicate: %v", err)
+	}
+	if err := s.SetUserDisabled(ctx, "nobody", true); !errors.Is(err, ErrNotFound) {
+		t.Errorf("disable unknown: %v", err)
+	}
+	if _, err := s.AddDevice(ctx, NewDevice{User: "nobody", Name: "pc", PublicKey: "k"}, pool); !errors.Is(err, ErrNotFound) {
+		t.Errorf("device for unknown user: %v", err)
+	}
+}
+
+func TestAddressAllocationNeverCollides(t *testing.T) {
+	s := open(t, t.TempDir())
+	ctx := context.Background()
+	for i := 0; i < 10; i++ {
+		if _, err := s.AddUser(ctx, fmt.Sprintf("u%d", i), ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const n = 120
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	got := map[netip.Addr]string{}
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			d, err := s.AddDevice(ctx, NewDevice{User: fmt.Sprintf("u%d", i%10), Name: fmt.Sprintf("d%d", i), PublicKey: "key" + strconv.Itoa(i)}, pool)
+			if err != nil {
+				errs <- err
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if other, dup := got[d.Address]; dup {
+				errs <- fmt.Errorf("%s given to %s and %s", d.Address, other, d.Name)
+			}
+			got[d.Address] = d.Name
+		}(i)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	for a := range got {
+		if !pool.Subnet.Contains(a) || a == netip.MustParseAddr("10.44.0.1") || a == netip.MustParseAddr("10.44.0.0") {
+			t.Errorf("bad address %s", a)
+		}
+	}
+	// Revoked addresses return to the pool; the lowest free one is reused.
+	r, err := s.RevokeDevice(ctx, "u3", "d3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := s.AddDevice(ctx, NewDevice{User: "u3", Name: "d3", PublicKey: "fresh"}, pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Address != r.Address {
+		t.Fatalf("re-added device got %s, want the freed %s", d.Address, r.Address)
+	}
+	// Duplicate name and duplicate key are refused.
+	if _, err := s.AddDevice(ctx, NewDevice{User: "u3", Name: "d3", PublicKey: "other"}, pool); !errors.Is(err, ErrExists) {
+		t.Errorf("duplicate device name: %v", err)
+	}
+	if _, err := s.AddDevice(ctx, NewDevice{User: "u3", Name: "d999", PublicKey: "fresh"}, pool); !errors.Is(err, ErrExists) {
+		t.Errorf("duplicate key: %v", err)
+	}
+}
+
+func TestPoolExhaustion(t *testing.T) {
+	s := open(t, t.TempDir())
+	ctx := context.Background()
+	s.AddUser(ctx, "a", "")
+	small := Pool{Subnet: netip.MustParsePrefix("10.9.0.0/29"), Reserved: []netip.Addr{netip.MustParseAddr("10.9.0.1")}}
+	// /29: .1-.6 usable, .1 reserved: 5 devices.
+	for i := 0; i < 5; i++ {
+		d, err := s.AddDevice(ctx, NewDevice{User: "a", Name: fmt.Sprintf("d%d", i), PublicKey: fmt.Sprint(i)}, small)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := netip.AddrFrom4([4]byte{10, 9, 0, byte(2 + i)}); d.Address != want {
+			t.Fatalf("device %d got %s, want %s", i, d.Address, want)
+		}
+	}
+	if _, err := s.AddDevice(ctx, NewDevice{User: "a", Name: "x", PublicKey: "x"}, small); !errors.Is(err, ErrExhausted) {
+		t.Fatalf("sixth device: %v", err)
+	}
+	v6 := Pool{Subnet: netip.MustParsePrefix("fd44::/120"), Reserved: []netip.Addr{netip.MustParseAddr("fd44::1")}}
+	d, err := s.AddDevice(ctx, NewDevice{User: "a", Name: "six", PublicKey: "six"}, v6)
+	if err != nil || d.Address != netip.MustParseAddr("fd44::2") {
+		t.Fatalf("v6: %v %v", d.Address, err)
+	}
+}
+
+// TestCrashMidWrite kills a writer process in the middle of a transaction
+// and checks that everything committed before survives and nothing of the
+// open transaction does.
+func TestCrashMidWrite(t *testing.T) {
+	if dir := os.Getenv("LICGATE_STORE_CRASH_DIR"); dir != "" {
+		crashWriter(dir)
+		return
+	}
+	dir := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashMidWrite$")
+	cmd.Env = append(os.Environ(), "LICGATE_STORE_CRASH_DIR="+dir)
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 42 {
+		t.Fatalf("writer did not die as planned: %v\n%s", err, out)
+	}
+	s := open(t, dir)
+	var ok string
+	if err := s.db.QueryRow("PRAGMA integrity_check").Scan(&ok); err != nil || ok != "ok" {
+		t.Fatalf("integrity: %q %v", ok, err)
+	}
+	us, err := s.Users(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(us) != 50 {
+		t.Fatalf("after crash: %d users, want the 50 committed", len(us))
+	}
+	for _, u := range us {
+		if u.Name == "uncommitted" {
+			t.Fatal("a row of the open transaction survived")
+		}
+	}
+}
+
+func crashWriter(dir string) {
+	s, err := Open(context.Background(), dir)
+	if err != nil {
+		os.Exit(3)
+	}
+	for i := 0; i < 50; i++ {
+		if _, err := s.AddUser(context.Background(), fmt.Sprintf("user%02d", i), ""); err != nil {
+			os.Exit(4)
+		}
+	}
+	tx, err := s.db.Begin()
+	if err != nil {
+		os.Exit(5)
+	}
+	if _, err := tx.Exec(`INSERT INTO users(name, created_at) VALUES ('uncommitted', 0)`); err != nil {
+		os.Exit(6)
+	}
+	for i := 0; i < 2000; i++ {
+		tx.Exec(`INSERT INTO users(name, created_at) VALUES (?, 0)`, fmt.Sprintf("bulk%d", i))
+	}
+	os.Exit(42) // no commit, no close: as a power cut or kill -9
+}
