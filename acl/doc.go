@@ -1,8 +1,33 @@
 // Package acl owns licgate's License Access Permissions: services, groups,
-// ordered rules, time windows, expiry and session caps, compiled into an
-// engine whose Decide is pure and allocation-free. It does no I/O and
-// reads no clock: the caller passes the time.
+// an ordered list of rules (first match wins, default deny), time windows
+// in the office time zone, from/until dates, and session caps (per device,
+// per user, and shared pools per rule, group or service).
 //
-// Until policies land, the gateway applies one rule: an enabled user's
-// devices may use every service.
+// It does no I/O and reads no clock: callers pass the time and the current
+// session counts. Compile validates a policy and builds an Engine whose
+// Decide is allocation-free; Explain walks the same path and says why.
+//
+// Typical usage:
+//
+//	pol, err := acl.Parse("policy.yaml", data)   // errors name file:line
+//	eng, warnings, err := acl.Compile(pol)       // also runs the policy's own tests
+//	d := eng.Decide(acl.Request{User: "alice", Device: "laptop", Service: "codemeter", Time: now, Counts: counts})
+//	if !d.Allow { log(d.Reason) }
+//	fmt.Println(eng.Explain(req))
+//
+// A policy file:
+//
+//	timezone: Europe/Berlin
+//	services:
+//	  codemeter: {max_sessions: 8}          # home-office pool: 8 of the 10 seats
+//	groups:
+//	  architects: [alice, bob]
+//	  interns: {members: [carol], max_sessions: 2}
+//	  staff: [group:architects, group:interns]
+//	rules:
+//	  - {action: deny, who: [user:mallory]}
+//	  - {action: allow, who: [group:architects], services: [codemeter]}
+//	  - {action: allow, who: [group:interns], hours: ["Mon-Fri 08:00-18:00"], until: 2027-03-31}
+//	tests:
+//	  - {user: carol, service: codemeter, at: "2026-12-01T20:00", expect: deny}
 package acl
