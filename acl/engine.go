@@ -275,8 +275,8 @@ func (c *compiler) compile(known []string) error {
 // and rejects cycles and unknown groups.
 func (c *compiler) memberships() error {
 	e, pol := c.e, c.pol
-	users := map[int][]string{}  // group -> direct users
-	nested := map[int][]int{}    // group -> direct subgroups
+	users := map[int][]string{} // group -> direct users
+	nested := map[int][]int{}   // group -> direct subgroups
 	for _, n := range pol.GroupOrder {
 		gi := e.groupIdx[n]
 		for _, m := range pol.Groups[n].Members {

@@ -354,4 +354,3 @@ func (p parser) test(n *yaml.Node) (TestSpec, error) {
 	})
 	return t, err
 }
-

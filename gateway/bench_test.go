@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"github.com/licgate/licgate/acl"
 	"io"
 	"net"
 	"net/netip"
@@ -47,8 +48,10 @@ func loopbackProxy(b *testing.B, upstream string) string {
 		Identify: func(a netip.Addr) (*gateway.Identity, bool) {
 			return &gateway.Identity{DeviceID: 1, Device: "d", User: "u", Address: a}, true
 		},
-		Authorize: func(*gateway.Identity, string) error { return nil },
-		Sessions:  gateway.NewSessionTable(),
+		Authorize: func(*gateway.Identity, string, acl.Counts) (gateway.Admission, error) {
+			return gateway.Admission{}, nil
+		},
+		Sessions: gateway.NewSessionTable(),
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/licgate/licgate/acl"
 )
 
 // Config is licgate.yaml. Zero values mean the documented defaults; Load
@@ -33,9 +35,46 @@ type Config struct {
 	// Services are the license ports proxied. If empty, codemeter
 	// (TCP and UDP 22350) to 127.0.0.1:22350.
 	Services []ServiceConfig `yaml:"services"`
+	// Policy is the License Access Permissions policy (see package acl),
+	// inline. If neither it nor PolicyFile is set, every connection is
+	// denied (default deny) and licgate warns at start.
+	Policy yaml.Node `yaml:"policy"`
+	// PolicyFile names a separate policy file, relative to this file.
+	PolicyFile string `yaml:"policy_file"`
+	// Enforcement tunes live enforcement.
+	Enforcement EnforcementConfig `yaml:"enforcement"`
+	// Audit configures the audit log.
+	Audit AuditConfig `yaml:"audit"`
 
-	file string     // where it was loaded from, for messages
-	root *yaml.Node // the parsed document, for line numbers
+	file   string     // where it was loaded from, for messages
+	path   string     // the file to re-read on reload; empty if none
+	root   *yaml.Node // the parsed document, for line numbers
+	engine *acl.Engine
+	warns  []string
+}
+
+// EnforcementConfig tunes how live sessions are re-checked.
+type EnforcementConfig struct {
+	// VanishedAfter: a device not heard from (no handshake, no packet) for
+	// this long has its sessions closed, so the license returns to the
+	// pool. If empty, 3m.
+	VanishedAfter string `yaml:"vanished_after"`
+	// WindowGrace lets sessions run on this long after their time window
+	// closed. If empty, 0 (cut at once).
+	WindowGrace string `yaml:"window_grace"`
+	// Interval between re-evaluations of live sessions (time windows,
+	// expiry) and peer checks. If empty, 15s.
+	Interval string `yaml:"interval"`
+
+	vanished, grace, interval time.Duration
+}
+
+// AuditConfig configures the audit log in the state store.
+type AuditConfig struct {
+	// Retention: records older than this are deleted. If empty, 400 days.
+	Retention string `yaml:"retention"`
+
+	retention time.Duration
 }
 
 // TunnelConfig is the WireGuard endpoint.
@@ -104,12 +143,18 @@ func LoadConfig(path string) (*Config, error) {
 	if errors.Is(err, os.ErrNotExist) {
 		c := DefaultConfig()
 		c.file = path + " (missing: defaults)"
+		c.path = path
 		return c, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
-	return ParseConfig(path, data)
+	c, err := ParseConfig(path, data)
+	if err != nil {
+		return nil, err
+	}
+	c.path = path
+	return c, nil
 }
 
 var lineRE = regexp.MustCompile(`line (\d+): `)
@@ -328,7 +373,91 @@ func (c *Config) validate() error {
 			return c.at(p+".dial_timeout", "%v", err)
 		}
 	}
+	e := &c.Enforcement
+	if e.vanished, err = parseDuration(e.VanishedAfter, 3*time.Minute); err != nil {
+		return c.at("enforcement.vanished_after", "%v", err)
+	}
+	if e.grace, err = parseDurationZero(e.WindowGrace); err != nil {
+		return c.at("enforcement.window_grace", "%v", err)
+	}
+	if e.interval, err = parseDuration(e.Interval, 15*time.Second); err != nil {
+		return c.at("enforcement.interval", "%v", err)
+	}
+	if c.Audit.retention, err = parseDays(c.Audit.Retention, 400*24*time.Hour); err != nil {
+		return c.at("audit.retention", "%v", err)
+	}
+	return c.compilePolicy()
+}
+
+// compilePolicy parses and compiles the inline policy or policy_file.
+func (c *Config) compilePolicy() error {
+	names := make([]string, len(c.Services))
+	for i, s := range c.Services {
+		names[i] = s.Name
+	}
+	var pol *acl.Policy
+	var err error
+	switch {
+	case c.PolicyFile != "" && c.Policy.Kind != 0:
+		return c.at("policy_file", "set either policy or policy_file, not both")
+	case c.PolicyFile != "":
+		path := c.PolicyFile
+		if !filepath.IsAbs(path) {
+			path = filepath.Join(filepath.Dir(c.file), path)
+		}
+		data, rerr := os.ReadFile(path)
+		if rerr != nil {
+			return c.at("policy_file", "%v", rerr)
+		}
+		pol, err = acl.Parse(path, data)
+	case c.Policy.Kind != 0:
+		pol, err = acl.ParseNode(c.file, &c.Policy)
+	default:
+		pol = &acl.Policy{File: c.file}
+		c.warns = append(c.warns, "no policy configured: every connection is denied (default deny); add a policy with rules")
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	eng, warns, err := acl.Compile(pol, names)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	for _, w := range warns {
+		c.warns = append(c.warns, fmt.Sprintf("%s:%d: %s", pol.File, w.Line, w.Message))
+	}
+	c.engine = eng
 	return nil
+}
+
+// Engine is the compiled policy.
+func (c *Config) Engine() *acl.Engine { return c.engine }
+
+// Warnings are problems that did not stop the config from loading.
+func (c *Config) Warnings() []string { return c.warns }
+
+// parseDurationZero is parseDuration where 0 (and empty) is allowed.
+func parseDurationZero(s string) (time.Duration, error) {
+	if s == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("%q is not a duration >= 0 (like 0s or 5m)", s)
+	}
+	return d, nil
+}
+
+// parseDays is parseDuration that also takes "400d".
+func parseDays(s string, def time.Duration) (time.Duration, error) {
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		d, err := strconv.Atoi(n)
+		if err != nil || d <= 0 {
+			return 0, fmt.Errorf("%q is not a number of days", s)
+		}
+		return time.Duration(d) * 24 * time.Hour, nil
+	}
+	return parseDuration(s, def)
 }
 
 func parseDuration(s string, def time.Duration) (time.Duration, error) {

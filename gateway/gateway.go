@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/licgate/licgate/acl"
 	"github.com/licgate/licgate/gateway/store"
 	"github.com/licgate/licgate/tunnel"
 )
@@ -34,23 +35,43 @@ type Gateway struct {
 	apiSrv   *http.Server
 	apiLn    net.Listener
 
-	mu      sync.Mutex // serialises changes to users and devices
+	engine   atomic.Pointer[acl.Engine]
+	audit    *auditor
+	clock    func() time.Time
+	heard    map[string]heardAt // peer public key -> when last heard (enforce loop only)
+	stopLoop context.CancelFunc
+
+	mu      sync.Mutex // serialises changes to users, devices and policy
 	wg      sync.WaitGroup
 	state   int // 0 new, 1 started, 2 closed
 	stateMu sync.Mutex
 }
 
+// Option configures a Gateway.
+type Option func(*Gateway)
+
+// WithClock replaces the clock policy decisions use (time windows, dates).
+// Tests use it to move through office hours; WireGuard's own timers and
+// the vanished-peer check keep real time.
+func WithClock(now func() time.Time) Option { return func(g *Gateway) { g.clock = now } }
+
 // New returns a gateway for cfg. It has no side effects; Start does the work.
 // logger may be nil.
-func New(cfg *Config, logger *slog.Logger) *Gateway {
+func New(cfg *Config, logger *slog.Logger, opts ...Option) *Gateway {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	g := &Gateway{cfg: cfg, log: logger, sessions: NewSessionTable()}
+	g := &Gateway{cfg: cfg, log: logger, sessions: NewSessionTable(), clock: time.Now, heard: map[string]heardAt{}}
+	for _, o := range opts {
+		o(g)
+	}
 	empty := map[netip.Addr]*Identity{}
 	g.idents.Store(&empty)
+	g.engine.Store(cfg.Engine())
 	return g
 }
+
+func (g *Gateway) now() time.Time { return g.clock() }
 
 // Config returns the configuration in force.
 func (g *Gateway) Config() *Config { return g.cfg }
@@ -71,6 +92,19 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 	}()
 	if g.st, err = store.Open(ctx, g.cfg.StateDir); err != nil {
 		return fmt.Errorf("gateway: start: %w", err)
+	}
+	if n, err := g.st.CloseOpenSessions(ctx, time.Now(), "gateway restarted"); err != nil {
+		return fmt.Errorf("gateway: start: %w", err)
+	} else if n > 0 {
+		g.log.Warn("audit: sessions left open by an unclean stop were closed", slog.Int64("sessions", n))
+	}
+	g.audit = newAuditor(g.st, g.log.With(slog.String("component", "audit")))
+	g.wg.Add(1)
+	go g.runAudit()
+	g.sessions.OnStart = g.auditStart
+	g.sessions.OnEnd = g.auditEnd
+	for _, w := range g.cfg.Warnings() {
+		g.log.Warn("config", slog.String("warning", w))
 	}
 	key, err := loadOrCreateKey(g.cfg.Tunnel.PrivateKeyFile)
 	if err != nil {
@@ -99,6 +133,10 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 	if err := g.startAPI(); err != nil {
 		return fmt.Errorf("gateway: start: %w", err)
 	}
+	loopCtx, cancel := context.WithCancel(context.Background())
+	g.stopLoop = cancel
+	g.wg.Add(1)
+	go g.enforceLoop(loopCtx)
 	g.log.Info("licgate started", slog.String("mode", g.cfg.Tunnel.Mode), slog.Int("listen_port", g.tun.ListenPort()),
 		slog.String("address", g.cfg.Tunnel.Address), slog.String("public_key", key.PublicKey().String()),
 		slog.String("socket", g.cfg.Socket), slog.Int("devices", len(*g.idents.Load())))
@@ -113,6 +151,7 @@ func (g *Gateway) startService(sc ServiceConfig) error {
 		UDPIdleTimeout: sc.udpIdle,
 		Identify:       g.identify,
 		Authorize:      g.authorize,
+		OnDeny:         g.auditDenial,
 		Sessions:       g.sessions,
 		Logger:         g.log.With(slog.String("component", "proxy")),
 	}
@@ -165,8 +204,16 @@ func (g *Gateway) Close() error {
 	return nil
 }
 
+func (g *Gateway) runAudit() {
+	defer g.wg.Done()
+	g.audit.run()
+}
+
 func (g *Gateway) closeLocked() {
 	g.state = 2
+	if g.stopLoop != nil {
+		g.stopLoop()
+	}
 	if g.apiSrv != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		g.apiSrv.Shutdown(ctx)
@@ -175,6 +222,9 @@ func (g *Gateway) closeLocked() {
 	}
 	for _, p := range g.proxies {
 		p.Close()
+	}
+	if g.audit != nil {
+		g.audit.close()
 	}
 	g.wg.Wait()
 	if g.tun != nil {
@@ -246,15 +296,19 @@ func (g *Gateway) identify(a netip.Addr) (*Identity, bool) {
 	return id, ok
 }
 
-var errUserDisabled = errors.New("user is disabled")
-
-// authorize is the access rule until policies exist: an enabled user's
-// devices may use every service.
-func (g *Gateway) authorize(id *Identity, service string) error {
+// authorize asks the policy engine. counts is nil for the quick check
+// before dialling (caps unchecked) and the live counts under the session
+// table lock.
+func (g *Gateway) authorize(id *Identity, service string, counts acl.Counts) (Admission, error) {
 	if id.UserDisabled {
-		return fmt.Errorf("%s/%s: %w", id.User, id.Device, errUserDisabled)
+		return Admission{}, &DenyError{Rule: -1, Reason: "user " + id.User + " is disabled"}
 	}
-	return nil
+	eng := g.engine.Load()
+	d := eng.Decide(acl.Request{User: id.User, Device: id.Device, Service: service, Source: id.Address, Time: g.now(), Counts: counts})
+	if !d.Allow {
+		return Admission{}, &DenyError{Rule: d.Rule, Reason: d.Reason}
+	}
+	return Admission{Rule: d.Rule, Reason: d.Reason, Groups: eng.GroupsOf(id.User)}, nil
 }
 
 // syncPeers makes the tunnel's peers and the identity map match the store.

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/licgate/licgate/acl"
 )
 
 // Proxy forwards one service from tunnel listeners to the upstream license
@@ -33,8 +35,12 @@ type Proxy struct {
 	// Required.
 	Identify func(netip.Addr) (*Identity, bool)
 	// Authorize decides whether id may use Service now. It is called
-	// before dialling and again under the session table lock. Required.
-	Authorize func(id *Identity, service string) error
+	// before dialling with counts nil (caps unchecked), and again under the
+	// session table lock with the live counts. A refusal is an error,
+	// ideally a *DenyError. Required.
+	Authorize func(id *Identity, service string, counts acl.Counts) (Admission, error)
+	// OnDeny, if set, is told of every refused connection or mapping.
+	OnDeny func(Denial)
 	// Sessions records sessions. Required.
 	Sessions *SessionTable
 	// Logger; if nil, discarded.
@@ -127,16 +133,47 @@ func addrPortOf(a net.Addr) netip.AddrPort {
 	return ap
 }
 
-// admitCheck returns the check run under the table lock: identity and
-// authorization are read again there, so a revoke that raced with this
-// connection's dial still wins.
-func (p *Proxy) admitCheck(src netip.Addr) func() error {
-	return func() error {
+// Admission is a positive access decision.
+type Admission struct {
+	Rule   int    // deciding rule index, -1 for a default
+	Reason string // the decision in words
+	Groups []string
+}
+
+// DenyError is a refusal by policy or state.
+type DenyError struct {
+	Rule   int
+	Reason string
+}
+
+func (e *DenyError) Error() string { return e.Reason }
+
+// Denial describes a refused connection, for the audit log.
+type Denial struct {
+	Time    time.Time
+	Service string
+	Proto   string
+	Source  netip.AddrPort
+	User    string // empty when the source is no device
+	Device  string
+	Rule    int
+	Reason  string
+}
+
+// decider returns the check run under the table lock: identity and
+// authorization are read again there, with the live counts, so caps hold
+// under concurrent connects and a revoke that raced with the dial wins.
+func (p *Proxy) decider(src netip.Addr) Decider {
+	return func(s *Session, counts acl.Counts) (int, string, []string, error) {
 		id, ok := p.Identify(src)
 		if !ok {
-			return errUnknownSource
+			return 0, "", nil, errUnknownSource
 		}
-		return p.Authorize(id, p.Service)
+		a, err := p.Authorize(id, p.Service, counts)
+		if err != nil {
+			return 0, "", nil, err
+		}
+		return a.Rule, a.Reason, a.Groups, nil
 	}
 }
 
@@ -166,10 +203,22 @@ func (p *Proxy) ServeTCP(ln net.Listener) error {
 	}
 }
 
-func (p *Proxy) refuse(src netip.AddrPort, proto string, err error) {
+func (p *Proxy) refuse(src netip.AddrPort, id *Identity, proto string, err error) {
 	p.refusals.Add(1)
+	d := Denial{Time: time.Now(), Service: p.Service, Proto: proto, Source: src, Rule: -1, Reason: err.Error()}
+	if id != nil {
+		d.User, d.Device = id.User, id.Device
+	}
+	var de *DenyError
+	if errors.As(err, &de) {
+		d.Rule = de.Rule
+	}
 	p.log().Info("connection refused", slog.String("service", p.Service), slog.String("proto", proto),
-		slog.String("source", src.String()), slog.String("reason", err.Error()))
+		slog.String("source", src.String()), slog.String("user", d.User), slog.String("device", d.Device),
+		slog.String("reason", d.Reason))
+	if p.OnDeny != nil {
+		p.OnDeny(d)
+	}
 }
 
 func (p *Proxy) handleTCP(c net.Conn) {
@@ -177,12 +226,12 @@ func (p *Proxy) handleTCP(c net.Conn) {
 	src := addrPortOf(c.RemoteAddr())
 	id, ok := p.Identify(src.Addr())
 	if !ok {
-		p.refuse(src, "tcp", errUnknownSource)
+		p.refuse(src, nil, "tcp", errUnknownSource)
 		c.Close()
 		return
 	}
-	if err := p.Authorize(id, p.Service); err != nil {
-		p.refuse(src, "tcp", err)
+	if _, err := p.Authorize(id, p.Service, nil); err != nil {
+		p.refuse(src, id, "tcp", err)
 		c.Close()
 		return
 	}
@@ -195,8 +244,8 @@ func (p *Proxy) handleTCP(c net.Conn) {
 	}
 	s := &Session{Service: p.Service, Proto: "tcp", DeviceID: id.DeviceID, Device: id.Device, User: id.User,
 		Client: src, Start: time.Now(), conns: []net.Conn{c, up}}
-	if err := p.Sessions.admit(s, p.admitCheck(src.Addr())); err != nil {
-		p.refuse(src, "tcp", err)
+	if err := p.Sessions.admit(s, p.decider(src.Addr())); err != nil {
+		p.refuse(src, id, "tcp", err)
 		c.Close()
 		up.Close()
 		return
@@ -344,11 +393,11 @@ func (u *udpMaps) closeAll() {
 func (p *Proxy) newMapping(pc net.PacketConn, from net.Addr, src netip.AddrPort, maps *udpMaps) *udpMapping {
 	id, ok := p.Identify(src.Addr())
 	if !ok {
-		p.refuse(src, "udp", errUnknownSource)
+		p.refuse(src, nil, "udp", errUnknownSource)
 		return nil
 	}
-	if err := p.Authorize(id, p.Service); err != nil {
-		p.refuse(src, "udp", err)
+	if _, err := p.Authorize(id, p.Service, nil); err != nil {
+		p.refuse(src, id, "udp", err)
 		return nil
 	}
 	up, err := p.dial(context.Background(), "udp")
@@ -358,8 +407,8 @@ func (p *Proxy) newMapping(pc net.PacketConn, from net.Addr, src netip.AddrPort,
 	}
 	s := &Session{Service: p.Service, Proto: "udp", DeviceID: id.DeviceID, Device: id.Device, User: id.User,
 		Client: src, Start: time.Now(), conns: []net.Conn{up}}
-	if err := p.Sessions.admit(s, p.admitCheck(src.Addr())); err != nil {
-		p.refuse(src, "udp", err)
+	if err := p.Sessions.admit(s, p.decider(src.Addr())); err != nil {
+		p.refuse(src, id, "udp", err)
 		up.Close()
 		return nil
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/licgate/licgate/acl"
 	"io"
 	"net"
 	"net/netip"
@@ -34,7 +35,7 @@ func loopProxy(t *testing.T, upstream string, known bool) (*Proxy, net.Listener,
 			}
 			return nil, false
 		},
-		Authorize: func(*Identity, string) error { return nil },
+		Authorize: func(*Identity, string, acl.Counts) (Admission, error) { return Admission{}, nil },
 		Sessions:  NewSessionTable(),
 	}
 	var d net.Dialer

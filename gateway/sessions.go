@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/licgate/licgate/acl"
 )
 
 // Identity is who stands behind a tunnel address. WireGuard's cryptokey
@@ -27,6 +29,9 @@ const (
 	EndServerClosed = "server closed"
 	EndRevoked      = "revoked"
 	EndDisabled     = "user disabled"
+	EndPolicy       = "policy"
+	EndWindow       = "time window closed"
+	EndVanished     = "peer vanished"
 	EndIdle         = "idle"
 	EndShutdown     = "shutdown"
 	EndError        = "error"
@@ -42,11 +47,19 @@ type Session struct {
 	User     string
 	Client   netip.AddrPort
 	Start    time.Time
+	// Rule is the index of the rule that admitted the session in the
+	// engine in force; Reason the decision's words. Guarded by the table lock.
+	Rule   int
+	Reason string
 
 	up, down atomic.Int64 // bytes client->server, server->client
 	conns    []net.Conn   // closed to cut the session
 	cutOnce  sync.Once
 	reason   atomic.Pointer[string]
+
+	counted    bool      // counted in the table's counters (table lock)
+	groups     []string  // the user's groups when counted
+	graceUntil time.Time // set when its window closed and a grace runs
 }
 
 // cut ends the session for reason: closing both conns makes the license
@@ -77,39 +90,87 @@ type SessionInfo struct {
 	Device    string    `json:"device"`
 	Client    string    `json:"client"`
 	Start     time.Time `json:"start"`
+	Rule      int       `json:"rule"`
 	BytesUp   int64     `json:"bytes_up"`
 	BytesDown int64     `json:"bytes_down"`
 }
 
-func (s *Session) info() SessionInfo {
-	return SessionInfo{ID: s.ID, Service: s.Service, Proto: s.Proto, User: s.User, Device: s.Device,
-		Client: s.Client.String(), Start: s.Start, BytesUp: s.up.Load(), BytesDown: s.down.Load()}
+type devKey struct{ user, device string }
+
+// counters are the session counts caps are checked against. They change
+// only under the table lock, together with admission.
+type counters struct {
+	device  map[devKey]int
+	user    map[string]int
+	rule    map[int]int
+	group   map[string]int
+	service map[string]int
 }
 
-// SessionTable holds live sessions. Admission and cutting share one lock,
-// so a session admitted concurrently with a revoke is either refused or
-// cut: never left running.
+func newCounters() counters {
+	return counters{device: map[devKey]int{}, user: map[string]int{}, rule: map[int]int{},
+		group: map[string]int{}, service: map[string]int{}}
+}
+
+func (c *counters) DeviceSessions(u, d string) int { return c.device[devKey{u, d}] }
+func (c *counters) UserSessions(u string) int      { return c.user[u] }
+func (c *counters) RuleSessions(i int) int         { return c.rule[i] }
+func (c *counters) GroupSessions(g string) int     { return c.group[g] }
+func (c *counters) ServiceSessions(s string) int   { return c.service[s] }
+func (c *counters) add(s *Session, n int) {
+	c.device[devKey{s.User, s.Device}] += n
+	c.user[s.User] += n
+	if s.Rule >= 0 {
+		c.rule[s.Rule] += n
+	}
+	for _, g := range s.groups {
+		c.group[g] += n
+	}
+	c.service[s.Service] += n
+}
+
+// SessionTable holds live sessions. Admission, counting and cutting share
+// one lock, so caps hold under concurrent connects, and a session admitted
+// concurrently with a revoke is either refused or cut: never left running.
 type SessionTable struct {
-	mu   sync.Mutex
-	next uint64
-	m    map[uint64]*Session
+	mu     sync.Mutex
+	next   uint64
+	m      map[uint64]*Session
+	counts counters
 	// OnEnd, if set, is called once per admitted session after it ended.
 	OnEnd func(s *Session, reason string)
+	// OnStart, if set, is called once per admitted session, after admission.
+	OnStart func(s *Session)
 }
 
 // NewSessionTable returns an empty table.
-func NewSessionTable() *SessionTable { return &SessionTable{m: map[uint64]*Session{}} }
+func NewSessionTable() *SessionTable {
+	return &SessionTable{m: map[uint64]*Session{}, counts: newCounters()}
+}
 
-// admit adds s if check, run under the table lock, allows it.
-func (t *SessionTable) admit(s *Session, check func() error) error {
+// Decider is what admission asks, under the table lock, with the live
+// counts: the rule that admits s (or -1), its reason, and the user's
+// groups for group pools; or an error to refuse.
+type Decider func(s *Session, counts acl.Counts) (rule int, reason string, groups []string, err error)
+
+// admit adds s if decide, run under the table lock, allows it.
+func (t *SessionTable) admit(s *Session, decide Decider) error {
 	t.mu.Lock()
-	defer t.mu.Unlock()
-	if err := check(); err != nil {
+	rule, reason, groups, err := decide(s, &t.counts)
+	if err != nil {
+		t.mu.Unlock()
 		return err
 	}
 	t.next++
 	s.ID = t.next
+	s.Rule, s.Reason, s.groups = rule, reason, groups
+	s.counted = true
+	t.counts.add(s, 1)
 	t.m[s.ID] = s
+	t.mu.Unlock()
+	if t.OnStart != nil {
+		t.OnStart(s)
+	}
 	return nil
 }
 
@@ -117,6 +178,10 @@ func (t *SessionTable) remove(s *Session, reason string) {
 	t.mu.Lock()
 	_, ok := t.m[s.ID]
 	delete(t.m, s.ID)
+	if ok && s.counted {
+		t.counts.add(s, -1)
+		s.counted = false
+	}
 	t.mu.Unlock()
 	if ok && t.OnEnd != nil {
 		t.OnEnd(s, reason)
@@ -137,6 +202,48 @@ func (t *SessionTable) Cut(match func(*Session) bool, reason string) int {
 		s.cut(reason)
 	}
 	return len(hit)
+}
+
+// Verdict is what Reevaluate's function says of a live session.
+type Verdict struct {
+	Keep   bool
+	Rule   int
+	Reason string // the decision's reason (kept or not)
+	Groups []string
+	End    string // the end reason if not kept
+}
+
+// Reevaluate re-decides every live session, oldest first, against fresh
+// counts (so lowered caps drop the newest sessions), and cuts those no
+// longer allowed. It returns the sessions cut, with the verdict's reason.
+func (t *SessionTable) Reevaluate(decide func(s *Session, counts acl.Counts) Verdict) map[*Session]Verdict {
+	t.mu.Lock()
+	all := make([]*Session, 0, len(t.m))
+	for _, s := range t.m {
+		all = append(all, s)
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].ID < all[j].ID })
+	t.counts = newCounters()
+	cut := map[*Session]Verdict{}
+	for _, s := range all {
+		s.counted = false
+		if s.reason.Load() != nil { // already being cut
+			continue
+		}
+		v := decide(s, &t.counts)
+		if !v.Keep {
+			cut[s] = v
+			continue
+		}
+		s.Rule, s.Reason, s.groups = v.Rule, v.Reason, v.Groups
+		s.counted = true
+		t.counts.add(s, 1)
+	}
+	t.mu.Unlock()
+	for s, v := range cut {
+		s.cut(v.End)
+	}
+	return cut
 }
 
 // waitGone waits until no session matches, or timeout.
@@ -168,12 +275,35 @@ func (t *SessionTable) Len() int {
 	return len(t.m)
 }
 
+// CountByService is the number of live sessions per service.
+func (t *SessionTable) CountByService() map[string]int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := map[string]int{}
+	for _, s := range t.m {
+		out[s.Service]++
+	}
+	return out
+}
+
+// devicesWithSessions returns the device IDs holding sessions.
+func (t *SessionTable) devicesWithSessions() map[int64]int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := map[int64]int{}
+	for _, s := range t.m {
+		out[s.DeviceID]++
+	}
+	return out
+}
+
 // List returns snapshots of the live sessions, oldest first.
 func (t *SessionTable) List() []SessionInfo {
 	t.mu.Lock()
 	out := make([]SessionInfo, 0, len(t.m))
 	for _, s := range t.m {
-		out = append(out, s.info())
+		out = append(out, SessionInfo{ID: s.ID, Service: s.Service, Proto: s.Proto, User: s.User, Device: s.Device,
+			Client: s.Client.String(), Start: s.Start, Rule: s.Rule, BytesUp: s.up.Load(), BytesDown: s.down.Load()})
 	}
 	t.mu.Unlock()
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })

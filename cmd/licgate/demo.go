@@ -109,6 +109,18 @@ services:
     port: 22350
     protocols: [tcp, udp]
     upstream: %s
+policy:
+  groups:
+    home-office: [demo]
+  rules:
+    - name: home office may use codemeter
+      action: allow
+      who: [group:home-office]
+      services: [codemeter]
+      max_sessions_per_device: 2
+  tests:
+    - {user: demo, service: codemeter, at: "2026-12-01T10:00", expect: allow}
+    - {user: stranger, service: codemeter, at: "2026-12-01T10:00", expect: deny}
 `, d.dir, d.srv.Addr())
 	cfgPath := filepath.Join(d.dir, "licgate.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfgText), 0o600); err != nil {

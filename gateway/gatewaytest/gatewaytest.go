@@ -83,7 +83,23 @@ type options struct {
 	upstream string
 	extra    string
 	idle     time.Duration
+	policy   string
+	clock    func() time.Time
+	topLevel string
 }
+
+// AllowAll is the harness's default policy: every device may use every service.
+const AllowAll = "policy:\n  rules:\n    - {action: allow, who: [\"*\"]}\n"
+
+// Policy replaces the default allow-all policy with a top-level
+// `policy:` block (YAML, starting with "policy:").
+func Policy(yaml string) Option { return func(o *options) { o.policy = yaml } }
+
+// TopLevel appends top-level config (e.g. an enforcement block).
+func TopLevel(yaml string) Option { return func(o *options) { o.topLevel = yaml } }
+
+// Clock gives the gateway a clock for policy decisions.
+func Clock(now func() time.Time) Option { return func(o *options) { o.clock = now } }
 
 // Seats sets the stand-in server's seat count (default 3).
 func Seats(n int) Option { return func(o *options) { o.seats = n } }
@@ -105,6 +121,8 @@ type Harness struct {
 	GW     *gateway.Gateway
 	Dir    string
 	Config *gateway.Config
+	// ConfigPath is the config file; rewrite it and call GW.Reload.
+	ConfigPath string
 	// Service is the tunnel address:port of codemeter.
 	Service string
 }
@@ -113,7 +131,7 @@ type Harness struct {
 // tb's cleanup.
 func New(tb testing.TB, opts ...Option) *Harness {
 	tb.Helper()
-	o := options{seats: 3}
+	o := options{seats: 3, policy: AllowAll}
 	for _, f := range opts {
 		f(&o)
 	}
@@ -142,13 +160,21 @@ services:
   - name: codemeter
     port: 22350
     upstream: %s
-%s`, dir, upstream, o.extra)
-	cfg, err := gateway.ParseConfig(filepath.Join(dir, "licgate.yaml"), []byte(cfgText))
+%s%s%s`, dir, upstream, o.extra, o.policy, o.topLevel)
+	h.ConfigPath = filepath.Join(dir, "licgate.yaml")
+	if err := os.WriteFile(h.ConfigPath, []byte(cfgText), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	cfg, err := gateway.LoadConfig(h.ConfigPath)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	h.Config = cfg
-	h.GW = gateway.New(cfg, h.Log)
+	var gopts []gateway.Option
+	if o.clock != nil {
+		gopts = append(gopts, gateway.WithClock(o.clock))
+	}
+	h.GW = gateway.New(cfg, h.Log, gopts...)
 	if err := h.GW.Start(context.Background()); err != nil {
 		tb.Fatal(err)
 	}

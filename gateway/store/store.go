@@ -89,6 +89,45 @@ var migrations = []string{
 	CREATE UNIQUE INDEX devices_active_address ON devices(address) WHERE revoked_at IS NULL;
 	CREATE UNIQUE INDEX devices_active_key ON devices(public_key) WHERE revoked_at IS NULL;
 	CREATE UNIQUE INDEX devices_active_name ON devices(user_id, name) WHERE revoked_at IS NULL;`,
+	// 2: the audit log: sessions, denials and admin events.
+	`CREATE TABLE audit_sessions (
+		id         INTEGER PRIMARY KEY,
+		key        TEXT NOT NULL UNIQUE,
+		start_at   INTEGER NOT NULL,
+		end_at     INTEGER,
+		user       TEXT NOT NULL,
+		device     TEXT NOT NULL,
+		service    TEXT NOT NULL,
+		proto      TEXT NOT NULL,
+		client     TEXT NOT NULL,
+		rule       TEXT NOT NULL,
+		reason     TEXT NOT NULL,
+		bytes_up   INTEGER NOT NULL DEFAULT 0,
+		bytes_down INTEGER NOT NULL DEFAULT 0,
+		end_reason TEXT
+	);
+	CREATE INDEX audit_sessions_start ON audit_sessions(start_at);
+	CREATE INDEX audit_sessions_open ON audit_sessions(end_at) WHERE end_at IS NULL;
+	CREATE TABLE audit_denials (
+		id      INTEGER PRIMARY KEY,
+		at      INTEGER NOT NULL,
+		user    TEXT NOT NULL,
+		device  TEXT NOT NULL,
+		service TEXT NOT NULL,
+		proto   TEXT NOT NULL,
+		source  TEXT NOT NULL,
+		rule    TEXT NOT NULL,
+		reason  TEXT NOT NULL
+	);
+	CREATE INDEX audit_denials_at ON audit_denials(at);
+	CREATE TABLE audit_events (
+		id     INTEGER PRIMARY KEY,
+		at     INTEGER NOT NULL,
+		actor  TEXT NOT NULL,
+		action TEXT NOT NULL,
+		detail TEXT NOT NULL
+	);
+	CREATE INDEX audit_events_at ON audit_events(at);`,
 }
 
 // SchemaVersion is the version a fully migrated database has.

@@ -1,0 +1,146 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+)
+
+// ReportRow is one user, group or service in a usage report.
+type ReportRow struct {
+	Key       string  `json:"key"`
+	Sessions  int     `json:"sessions"`
+	Hours     float64 `json:"hours"` // license-hours held in the period
+	BytesUp   int64   `json:"bytes_up"`
+	BytesDown int64   `json:"bytes_down"`
+	Peak      int     `json:"peak"` // most sessions held at once
+}
+
+// HourPeak is the most sessions held at once in one hour.
+type HourPeak struct {
+	Hour time.Time `json:"hour"`
+	Peak int       `json:"peak"`
+}
+
+// Report is who held licenses in a period.
+type Report struct {
+	From   time.Time   `json:"from"`
+	To     time.Time   `json:"to"`
+	By     string      `json:"by"`
+	Rows   []ReportRow `json:"rows"`
+	Hourly []HourPeak  `json:"hourly"`
+}
+
+// Report summarises the audit log over [from, to) by user, group or
+// service. Sessions still open count up to now (or to, if earlier).
+func (g *Gateway) Report(ctx context.Context, from, to time.Time, by string) (*Report, error) {
+	if !to.After(from) {
+		return nil, fmt.Errorf("report: --to %s is not after --from %s", to.Format(time.RFC3339), from.Format(time.RFC3339))
+	}
+	if to.Sub(from) > 400*24*time.Hour {
+		return nil, fmt.Errorf("report: period longer than 400 days")
+	}
+	eng := g.engine.Load()
+	var keys func(user, service string) []string
+	switch by {
+	case "", "user":
+		by = "user"
+		keys = func(u, _ string) []string { return []string{u} }
+	case "service":
+		keys = func(_, s string) []string { return []string{s} }
+	case "group":
+		keys = func(u, _ string) []string {
+			if gs := eng.GroupsOf(u); len(gs) > 0 {
+				return gs
+			}
+			return []string{"(no group)"}
+		}
+	default:
+		return nil, fmt.Errorf("report: by %q: use user, group or service", by)
+	}
+	g.audit.sync(2 * time.Second)
+	rows, err := g.st.AuditSessions(ctx, from, to)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	type event struct {
+		at    time.Time
+		delta int
+		keys  []string
+	}
+	var events []event
+	acc := map[string]*ReportRow{}
+	for _, r := range rows {
+		start, end := r.Start, now
+		if r.End != nil {
+			end = *r.End
+		}
+		if start.Before(from) {
+			start = from
+		}
+		if end.After(to) {
+			end = to
+		}
+		if end.Before(start) {
+			end = start
+		}
+		ks := keys(r.User, r.Service)
+		for _, k := range ks {
+			row := acc[k]
+			if row == nil {
+				row = &ReportRow{Key: k}
+				acc[k] = row
+			}
+			row.Sessions++
+			row.Hours += end.Sub(start).Hours()
+			row.BytesUp += r.BytesUp
+			row.BytesDown += r.BytesDown
+		}
+		events = append(events, event{start, +1, ks}, event{end, -1, ks})
+	}
+	// Ends before starts at the same instant: back-to-back sessions are
+	// not concurrent.
+	sort.SliceStable(events, func(i, j int) bool {
+		if events[i].at.Equal(events[j].at) {
+			return events[i].delta < events[j].delta
+		}
+		return events[i].at.Before(events[j].at)
+	})
+	rep := &Report{From: from, To: to, By: by}
+	cur := map[string]int{}
+	total := 0
+	hour := from.Truncate(time.Hour)
+	ei := 0
+	for ; hour.Before(to); hour = hour.Add(time.Hour) {
+		next := hour.Add(time.Hour)
+		peak := total
+		for ei < len(events) && events[ei].at.Before(next) {
+			e := events[ei]
+			total += e.delta
+			for _, k := range e.keys {
+				cur[k] += e.delta
+				if cur[k] > acc[k].Peak {
+					acc[k].Peak = cur[k]
+				}
+			}
+			if total > peak {
+				peak = total
+			}
+			ei++
+		}
+		rep.Hourly = append(rep.Hourly, HourPeak{Hour: hour, Peak: peak})
+	}
+	for _, r := range acc {
+		r.Hours = float64(int64(r.Hours*1000)) / 1000
+		rep.Rows = append(rep.Rows, *r)
+	}
+	sort.Slice(rep.Rows, func(i, j int) bool {
+		if rep.Rows[i].Hours != rep.Rows[j].Hours {
+			return rep.Rows[i].Hours > rep.Rows[j].Hours
+		}
+		return rep.Rows[i].Key < rep.Rows[j].Key
+	})
+	return rep, nil
+}

@@ -1,0 +1,211 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+)
+
+// AuditKind says which table an AuditRecord goes to.
+type AuditKind uint8
+
+const (
+	AuditStart  AuditKind = iota + 1 // a session began
+	AuditEnd                         // a session ended (updates its start row)
+	AuditDenial                      // a connection was refused
+	AuditEvent                       // an admin action
+)
+
+// AuditRecord is one audit entry. Key joins a session's start and end.
+type AuditRecord struct {
+	Kind      AuditKind
+	Key       string
+	At        time.Time
+	User      string
+	Device    string
+	Service   string
+	Proto     string
+	Client    string
+	Rule      string
+	Reason    string
+	BytesUp   int64
+	BytesDown int64
+	EndReason string
+	Actor     string // events
+	Action    string // events
+}
+
+// WriteAudit writes records in one transaction, in order.
+func (s *Store) WriteAudit(ctx context.Context, recs []AuditRecord) error {
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		for _, r := range recs {
+			var err error
+			switch r.Kind {
+			case AuditStart:
+				_, err = tx.ExecContext(ctx, `INSERT INTO audit_sessions(key, start_at, user, device, service, proto, client, rule, reason)
+					VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, r.Key, r.At.UnixMilli(), r.User, r.Device, r.Service, r.Proto, r.Client, r.Rule, r.Reason)
+			case AuditEnd:
+				_, err = tx.ExecContext(ctx, `UPDATE audit_sessions SET end_at = ?, bytes_up = ?, bytes_down = ?, end_reason = ? WHERE key = ?`,
+					r.At.UnixMilli(), r.BytesUp, r.BytesDown, r.EndReason, r.Key)
+			case AuditDenial:
+				_, err = tx.ExecContext(ctx, `INSERT INTO audit_denials(at, user, device, service, proto, source, rule, reason)
+					VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, r.At.UnixMilli(), r.User, r.Device, r.Service, r.Proto, r.Client, r.Rule, r.Reason)
+			case AuditEvent:
+				_, err = tx.ExecContext(ctx, `INSERT INTO audit_events(at, actor, action, detail) VALUES (?, ?, ?, ?)`,
+					r.At.UnixMilli(), r.Actor, r.Action, r.Reason)
+			default:
+				err = fmt.Errorf("%w: audit kind %d", ErrInvalid, r.Kind)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: write audit: %w", err)
+	}
+	return nil
+}
+
+// CloseOpenSessions ends sessions left open by a crash, at the given time.
+func (s *Store) CloseOpenSessions(ctx context.Context, at time.Time, reason string) (int64, error) {
+	res, err := s.db.ExecContext(ctx, `UPDATE audit_sessions SET end_at = MAX(start_at, ?), end_reason = ? WHERE end_at IS NULL`, at.UnixMilli(), reason)
+	if err != nil {
+		return 0, fmt.Errorf("store: close open sessions: %w", err)
+	}
+	return res.RowsAffected()
+}
+
+// AuditSession is a session as recorded.
+type AuditSession struct {
+	Key       string     `json:"-"`
+	Start     time.Time  `json:"start"`
+	End       *time.Time `json:"end,omitempty"`
+	User      string     `json:"user"`
+	Device    string     `json:"device"`
+	Service   string     `json:"service"`
+	Proto     string     `json:"proto"`
+	Client    string     `json:"client"`
+	Rule      string     `json:"rule"`
+	Reason    string     `json:"reason"`
+	BytesUp   int64      `json:"bytes_up"`
+	BytesDown int64      `json:"bytes_down"`
+	EndReason string     `json:"end_reason,omitempty"`
+}
+
+// AuditSessions returns sessions that overlap [from, to), oldest first.
+func (s *Store) AuditSessions(ctx context.Context, from, to time.Time) ([]AuditSession, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT key, start_at, end_at, user, device, service, proto, client, rule, reason,
+		bytes_up, bytes_down, COALESCE(end_reason, '') FROM audit_sessions
+		WHERE start_at < ? AND (end_at IS NULL OR end_at >= ?) ORDER BY start_at, id`, to.UnixMilli(), from.UnixMilli())
+	if err != nil {
+		return nil, fmt.Errorf("store: audit sessions: %w", err)
+	}
+	defer rows.Close()
+	var out []AuditSession
+	for rows.Next() {
+		var a AuditSession
+		var start int64
+		var end sql.NullInt64
+		if err := rows.Scan(&a.Key, &start, &end, &a.User, &a.Device, &a.Service, &a.Proto, &a.Client, &a.Rule, &a.Reason,
+			&a.BytesUp, &a.BytesDown, &a.EndReason); err != nil {
+			return nil, fmt.Errorf("store: audit sessions: %w", err)
+		}
+		a.Start = time.UnixMilli(start)
+		if end.Valid {
+			t := time.UnixMilli(end.Int64)
+			a.End = &t
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// AuditDenialRow is a recorded refusal.
+type AuditDenialRow struct {
+	At      time.Time `json:"at"`
+	User    string    `json:"user,omitempty"`
+	Device  string    `json:"device,omitempty"`
+	Service string    `json:"service"`
+	Proto   string    `json:"proto"`
+	Source  string    `json:"source"`
+	Rule    string    `json:"rule"`
+	Reason  string    `json:"reason"`
+}
+
+// AuditDenials returns refusals in [from, to), newest first, at most limit.
+func (s *Store) AuditDenials(ctx context.Context, from, to time.Time, limit int) ([]AuditDenialRow, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT at, user, device, service, proto, source, rule, reason FROM audit_denials
+		WHERE at >= ? AND at < ? ORDER BY at DESC, id DESC LIMIT ?`, from.UnixMilli(), to.UnixMilli(), limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: audit denials: %w", err)
+	}
+	defer rows.Close()
+	var out []AuditDenialRow
+	for rows.Next() {
+		var d AuditDenialRow
+		var at int64
+		if err := rows.Scan(&at, &d.User, &d.Device, &d.Service, &d.Proto, &d.Source, &d.Rule, &d.Reason); err != nil {
+			return nil, fmt.Errorf("store: audit denials: %w", err)
+		}
+		d.At = time.UnixMilli(at)
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// AuditEventRow is a recorded admin action.
+type AuditEventRow struct {
+	At     time.Time `json:"at"`
+	Actor  string    `json:"actor"`
+	Action string    `json:"action"`
+	Detail string    `json:"detail"`
+}
+
+// AuditEvents returns admin events in [from, to), newest first, at most limit.
+func (s *Store) AuditEvents(ctx context.Context, from, to time.Time, limit int) ([]AuditEventRow, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT at, actor, action, detail FROM audit_events
+		WHERE at >= ? AND at < ? ORDER BY at DESC, id DESC LIMIT ?`, from.UnixMilli(), to.UnixMilli(), limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: audit events: %w", err)
+	}
+	defer rows.Close()
+	var out []AuditEventRow
+	for rows.Next() {
+		var e AuditEventRow
+		var at int64
+		if err := rows.Scan(&at, &e.Actor, &e.Action, &e.Detail); err != nil {
+			return nil, fmt.Errorf("store: audit events: %w", err)
+		}
+		e.At = time.UnixMilli(at)
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// PruneAudit deletes audit records that ended (or happened) before t.
+func (s *Store) PruneAudit(ctx context.Context, before time.Time) (int64, error) {
+	var total int64
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		b := before.UnixMilli()
+		for _, q := range []string{
+			`DELETE FROM audit_sessions WHERE end_at IS NOT NULL AND end_at < ?`,
+			`DELETE FROM audit_denials WHERE at < ?`,
+			`DELETE FROM audit_events WHERE at < ?`,
+		} {
+			res, err := tx.ExecContext(ctx, q, b)
+			if err != nil {
+				return err
+			}
+			n, _ := res.RowsAffected()
+			total += n
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: prune audit: %w", err)
+	}
+	return total, nil
+}
