@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/licgate/licgate/acl"
 	"github.com/licgate/licgate/gateway/store"
 )
 
@@ -38,7 +39,10 @@ func (g *Gateway) startAPI() error {
 		return fmt.Errorf("api socket: %w", err)
 	}
 	g.apiLn = ln
-	g.apiSrv = &http.Server{Handler: g.Handler(), ReadHeaderTimeout: 10 * time.Second,
+	h := g.Handler()
+	g.apiSrv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(w, r.WithContext(WithActor(r.Context(), "unix-socket")))
+	}), ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: slog.NewLogLogger(g.log.Handler(), slog.LevelWarn)}
 	g.wg.Add(1)
 	go g.serveAPI(ln)
@@ -65,6 +69,11 @@ func (g *Gateway) Handler() http.Handler {
 	mux.HandleFunc("POST /api/v1/devices/{user}/{name}/revoke", g.apiRevokeDevice)
 	mux.HandleFunc("GET /api/v1/sessions", g.apiSessions)
 	mux.HandleFunc("GET /api/v1/peers", g.apiPeers)
+	mux.HandleFunc("GET /api/v1/policy", g.apiPolicy)
+	mux.HandleFunc("POST /api/v1/policy/explain", g.apiExplain)
+	mux.HandleFunc("POST /api/v1/policy/reload", g.apiReload)
+	mux.HandleFunc("GET /api/v1/report", g.apiReport)
+	mux.HandleFunc("GET /api/v1/audit/denials", g.apiDenials)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusNotFound, fmt.Errorf("no such endpoint: %s %s", r.Method, r.URL.Path))
 	})
@@ -304,4 +313,144 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) error
 		return nil
 	}
 	return json.NewDecoder(resp.Body).Decode(out)
+}
+
+// PolicyView is GET /api/v1/policy.
+type PolicyView struct {
+	File     string         `json:"file"`
+	TimeZone string         `json:"timezone"`
+	Rules    []acl.RuleInfo `json:"rules"`
+	Warnings []string       `json:"warnings,omitempty"`
+}
+
+func (g *Gateway) apiPolicy(w http.ResponseWriter, r *http.Request) {
+	eng := g.Engine()
+	v := PolicyView{File: eng.Policy().File, TimeZone: eng.Location().String(), Rules: eng.Rules()}
+	for _, wn := range eng.Warnings() {
+		v.Warnings = append(v.Warnings, wn.String())
+	}
+	if v.Rules == nil {
+		v.Rules = []acl.RuleInfo{}
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+// ExplainRequest is POST /api/v1/policy/explain.
+type ExplainRequest struct {
+	User    string `json:"user"`
+	Device  string `json:"device,omitempty"`
+	Service string `json:"service"`
+	At      string `json:"at,omitempty"` // default: now
+}
+
+// ExplainResult answers it.
+type ExplainResult struct {
+	Allow   bool   `json:"allow"`
+	Rule    int    `json:"rule"`
+	Reason  string `json:"reason"`
+	Explain string `json:"explain"`
+}
+
+func (g *Gateway) apiExplain(w http.ResponseWriter, r *http.Request) {
+	var req ExplainRequest
+	if !decode(w, r, &req, map[string]func() bool{
+		"user":    func() bool { return req.User != "" },
+		"service": func() bool { return req.Service != "" },
+	}) {
+		return
+	}
+	res, err := ExplainWith(g.Engine(), req, g.now())
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, APIError{Error: err.Error(), Field: "at"})
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+// ExplainWith explains req against eng (now if req.At is empty).
+func ExplainWith(eng *acl.Engine, req ExplainRequest, now time.Time) (ExplainResult, error) {
+	at := now
+	if req.At != "" {
+		var err error
+		if at, err = eng.ParseTime(req.At); err != nil {
+			return ExplainResult{}, err
+		}
+	}
+	ar := acl.Request{User: req.User, Device: req.Device, Service: req.Service, Time: at}
+	d := eng.Decide(ar)
+	return ExplainResult{Allow: d.Allow, Rule: d.Rule, Reason: d.Reason, Explain: eng.Explain(ar)}, nil
+}
+
+func (g *Gateway) apiReload(w http.ResponseWriter, r *http.Request) {
+	n, err := g.Reload(r.Context())
+	if err != nil {
+		writeErr(w, http.StatusUnprocessableEntity, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, CutResult{SessionsCut: n})
+}
+
+// ParseReportTime reads --from/--to: a date (midnight, local), a date and
+// time, RFC 3339, or a duration back from now ("24h", "7d").
+func ParseReportTime(s string, now time.Time, loc *time.Location) (time.Time, error) {
+	if d, err := parseDays(s, 0); err == nil && d > 0 {
+		return now.Add(-d), nil
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	for _, layout := range []string{"2006-01-02T15:04", "2006-01-02 15:04", "2006-01-02"} {
+		if t, err := time.ParseInLocation(layout, s, loc); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("%q is not a time (2026-11-01, 2026-11-01T08:00, RFC 3339, or a span back from now like 24h or 30d)", s)
+}
+
+func (g *Gateway) apiReport(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	now := time.Now()
+	loc := g.Engine().Location()
+	from, to := now.Add(-7*24*time.Hour), now
+	var err error
+	if v := q.Get("from"); v != "" {
+		if from, err = ParseReportTime(v, now, loc); err != nil {
+			writeJSON(w, http.StatusBadRequest, APIError{Error: err.Error(), Field: "from"})
+			return
+		}
+	}
+	if v := q.Get("to"); v != "" {
+		if to, err = ParseReportTime(v, now, loc); err != nil {
+			writeJSON(w, http.StatusBadRequest, APIError{Error: err.Error(), Field: "to"})
+			return
+		}
+	}
+	rep, err := g.Report(r.Context(), from, to, q.Get("by"))
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, APIError{Error: err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, rep)
+}
+
+func (g *Gateway) apiDenials(w http.ResponseWriter, r *http.Request) {
+	since := time.Hour
+	if v := r.URL.Query().Get("since"); v != "" {
+		d, err := parseDays(v, time.Hour)
+		if err != nil {
+			writeJSON(w, http.StatusBadRequest, APIError{Error: err.Error(), Field: "since"})
+			return
+		}
+		since = d
+	}
+	g.audit.sync(time.Second)
+	ds, err := g.st.AuditDenials(r.Context(), time.Now().Add(-since), time.Now().Add(time.Second), 1000)
+	if err != nil {
+		writeErr(w, http.StatusInternalServerError, err)
+		return
+	}
+	if ds == nil {
+		ds = []store.AuditDenialRow{}
+	}
+	writeJSON(w, http.StatusOK, ds)
 }

@@ -392,6 +392,7 @@ func (g *Gateway) AddUser(ctx context.Context, name, email string) (store.User, 
 		return u, err
 	}
 	g.log.Info("user added", slog.String("user", name))
+	g.auditEvent(ActorOf(ctx), "user.add", name)
 	return u, nil
 }
 
@@ -414,6 +415,7 @@ func (g *Gateway) SetUserDisabled(ctx context.Context, name string, disabled boo
 		cut = g.sessions.Cut(func(s *Session) bool { return s.User == name }, EndDisabled)
 	}
 	g.log.Info("user updated", slog.String("user", name), slog.Bool("disabled", disabled), slog.Int("sessions_cut", cut))
+	g.auditEvent(ActorOf(ctx), map[bool]string{true: "user.disable", false: "user.enable"}[disabled], fmt.Sprintf("%s sessions_cut=%d", name, cut))
 	return cut, nil
 }
 
@@ -457,6 +459,7 @@ func (g *Gateway) AddDevice(ctx context.Context, user, name, publicKey string) (
 		res.ProfileText = p.String()
 	}
 	g.log.Info("device added", slog.String("user", user), slog.String("device", name), slog.String("address", d.Address.String()))
+	g.auditEvent(ActorOf(ctx), "device.add", fmt.Sprintf("%s/%s %s", user, name, d.Address))
 	return res, nil
 }
 
@@ -510,6 +513,7 @@ func (g *Gateway) RevokeDevice(ctx context.Context, user, name string) (int, err
 		return 0, fmt.Errorf("gateway: revoke device %s/%s: %w", user, name, err)
 	}
 	g.log.Info("device revoked", slog.String("user", user), slog.String("device", name), slog.Int("sessions_cut", cut))
+	g.auditEvent(ActorOf(ctx), "device.revoke", fmt.Sprintf("%s/%s sessions_cut=%d", user, name, cut))
 	return cut, nil
 }
 
@@ -567,3 +571,24 @@ func (g *Gateway) PublicKey() tunnel.Key { return g.tun.PublicKey() }
 
 // Tunnel exposes the WireGuard device (for diagnostics and tests).
 func (g *Gateway) Tunnel() *tunnel.Device { return g.tun }
+
+type actorKey struct{}
+
+// WithActor records who is acting, for the audit log.
+func WithActor(ctx context.Context, actor string) context.Context {
+	return context.WithValue(ctx, actorKey{}, actor)
+}
+
+// ActorOf is the acting identity in ctx ("local" if none was set).
+func ActorOf(ctx context.Context) string {
+	if a, ok := ctx.Value(actorKey{}).(string); ok {
+		return a
+	}
+	return "local"
+}
+
+// Store is the state store (for diagnostics and tests).
+func (g *Gateway) Store() *store.Store { return g.st }
+
+// SyncAudit waits until audit records queued so far are written.
+func (g *Gateway) SyncAudit() { g.audit.sync(2 * time.Second) }

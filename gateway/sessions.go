@@ -153,10 +153,23 @@ func NewSessionTable() *SessionTable {
 // groups for group pools; or an error to refuse.
 type Decider func(s *Session, counts acl.Counts) (rule int, reason string, groups []string, err error)
 
+// capped reports whether s counts against session caps. Caps count TCP
+// sessions, which are what hold a license; UDP mappings (server search)
+// are allowed or denied by the rules but neither capped nor counted.
+func capped(s *Session) bool { return s.Proto == "tcp" }
+
+// countsFor is the Counts a decision about s sees: nil when s is not capped.
+func (t *SessionTable) countsFor(s *Session) acl.Counts {
+	if !capped(s) {
+		return nil
+	}
+	return &t.counts
+}
+
 // admit adds s if decide, run under the table lock, allows it.
 func (t *SessionTable) admit(s *Session, decide Decider) error {
 	t.mu.Lock()
-	rule, reason, groups, err := decide(s, &t.counts)
+	rule, reason, groups, err := decide(s, t.countsFor(s))
 	if err != nil {
 		t.mu.Unlock()
 		return err
@@ -164,8 +177,10 @@ func (t *SessionTable) admit(s *Session, decide Decider) error {
 	t.next++
 	s.ID = t.next
 	s.Rule, s.Reason, s.groups = rule, reason, groups
-	s.counted = true
-	t.counts.add(s, 1)
+	if capped(s) {
+		s.counted = true
+		t.counts.add(s, 1)
+	}
 	t.m[s.ID] = s
 	t.mu.Unlock()
 	if t.OnStart != nil {
@@ -230,14 +245,16 @@ func (t *SessionTable) Reevaluate(decide func(s *Session, counts acl.Counts) Ver
 		if s.reason.Load() != nil { // already being cut
 			continue
 		}
-		v := decide(s, &t.counts)
+		v := decide(s, t.countsFor(s))
 		if !v.Keep {
 			cut[s] = v
 			continue
 		}
 		s.Rule, s.Reason, s.groups = v.Rule, v.Reason, v.Groups
-		s.counted = true
-		t.counts.add(s, 1)
+		if capped(s) {
+			s.counted = true
+			t.counts.add(s, 1)
+		}
 	}
 	t.mu.Unlock()
 	for s, v := range cut {

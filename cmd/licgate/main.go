@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -35,6 +34,9 @@ usage:
   licgate device   add USER NAME [--out PREFIX] [--public-key KEY] [--no-qr]
                    list [--all] | revoke USER NAME
   licgate sessions                               list live license sessions
+  licgate policy   check FILE [--services a,b] | show | reload
+                   explain --user U [--device D] --service S [--at TIME] [--file F]
+  licgate report   [--from T] [--to T] [--by user|group|service] [--format table|csv|json]
   licgate peers                                  list WireGuard peers and last handshakes
   licgate licsim   [--listen ADDR] [--seats N]   run the stand-in license server
 
@@ -63,6 +65,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdSessions(args[1:], stdout)
 	case "peers":
 		err = cmdPeers(args[1:], stdout)
+	case "policy":
+		err = cmdPolicy(args[1:], stdout)
+	case "report":
+		err = cmdReport(args[1:], stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -139,7 +145,19 @@ func cmdServe(args []string, stderr io.Writer) error {
 	if err := g.Start(ctx); err != nil {
 		return err
 	}
-	<-ctx.Done()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-hup:
+			// Reload logs its own outcome; a bad file leaves the old policy in force.
+			g.Reload(ctx)
+			continue
+		case <-ctx.Done():
+		}
+		break
+	}
 	log.Info("stopping", slog.String("signal", "interrupt or terminate"))
 	g.Close()
 	return nil
@@ -379,5 +397,3 @@ func cmdPeers(args []string, stdout io.Writer) error {
 	tw.Flush()
 	return nil
 }
-
-var _ = strings.TrimSpace

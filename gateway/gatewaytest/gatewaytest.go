@@ -260,6 +260,24 @@ func (c *Client) TrySeat(timeout time.Duration) (*licsim.Client, string, error) 
 	return lc, ans, nil
 }
 
+// Warm makes sure the WireGuard handshake is done, without opening a
+// session: it dials a port the gateway does not serve.
+func (c *Client) Warm(tb testing.TB) {
+	tb.Helper()
+	host, _, _ := net.SplitHostPort(c.service)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	conn, err := c.Dev.DialContext(ctx, "tcp", net.JoinHostPort(host, "9"))
+	if err == nil {
+		conn.Close()
+		return
+	}
+	if strings.Contains(err.Error(), "refused") {
+		return
+	}
+	tb.Fatalf("%s/%s: warm tunnel: %v", c.User, c.Name, err)
+}
+
 // Discover sends a UDP discovery through the tunnel and returns the answer.
 func (c *Client) Discover(timeout time.Duration) (string, error) {
 	conn, err := c.Dial("udp", timeout)

@@ -53,6 +53,15 @@ type Server struct {
 	wg      sync.WaitGroup
 	closed  bool
 	changed chan struct{} // closed and replaced on every seat change
+	accepts int64
+}
+
+// Accepted is the number of TCP connections accepted so far: a gateway
+// that refuses a client must not have opened one.
+func (s *Server) Accepted() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.accepts
 }
 
 func (s *Server) seats() int {
@@ -179,6 +188,7 @@ func (s *Server) acceptLoop(ln net.Listener) {
 			return
 		}
 		s.conns[c] = struct{}{}
+		s.accepts++
 		s.wg.Add(1)
 		s.mu.Unlock()
 		go s.serveConn(c)
