@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 )
 
 func open(t *testing.T, dir string) *Store {
@@ -214,4 +215,42 @@ func crashWriter(dir string) {
 		tx.Exec(`INSERT INTO users(name, created_at) VALUES (?, 0)`, fmt.Sprintf("bulk%d", i))
 	}
 	os.Exit(42) // no commit, no close: as a power cut or kill -9
+}
+
+func TestAuditWriteQueryPrune(t *testing.T) {
+	s := open(t, t.TempDir())
+	ctx := context.Background()
+	old := time.Now().Add(-500 * 24 * time.Hour)
+	now := time.Now()
+	err := s.WriteAudit(ctx, []AuditRecord{
+		{Kind: AuditStart, Key: "a-1", At: old, User: "alice", Device: "laptop", Service: "codemeter", Proto: "tcp", Client: "10.44.0.2:1", Rule: "rule 0", Reason: "allowed"},
+		{Kind: AuditEnd, Key: "a-1", At: old.Add(time.Hour), BytesUp: 10, BytesDown: 20, EndReason: "client closed"},
+		{Kind: AuditStart, Key: "a-2", At: now, User: "bob", Device: "pc", Service: "codemeter", Proto: "tcp", Client: "10.44.0.3:1", Rule: "rule 0", Reason: "allowed"},
+		{Kind: AuditDenial, At: old, User: "eve", Service: "codemeter", Proto: "tcp", Client: "10.44.0.9:1", Rule: "default", Reason: "no"},
+		{Kind: AuditDenial, At: now, User: "eve", Service: "codemeter", Proto: "tcp", Client: "10.44.0.9:1", Rule: "default", Reason: "no"},
+		{Kind: AuditEvent, At: old, Actor: "local", Action: "user.add", Reason: "eve"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := s.AuditSessions(ctx, old.Add(-time.Minute), now.Add(time.Minute))
+	if err != nil || len(rows) != 2 || rows[0].EndReason != "client closed" || rows[0].BytesDown != 20 || rows[1].End != nil {
+		t.Fatalf("sessions: %+v %v", rows, err)
+	}
+	// A crash leaves bob's session open; the next start closes it.
+	if n, err := s.CloseOpenSessions(ctx, now.Add(time.Minute), "gateway restarted"); err != nil || n != 1 {
+		t.Fatalf("close open: %d %v", n, err)
+	}
+	n, err := s.PruneAudit(ctx, time.Now().Add(-400*24*time.Hour))
+	if err != nil || n != 3 {
+		t.Fatalf("pruned %d (%v), want 3 old records", n, err)
+	}
+	rows, _ = s.AuditSessions(ctx, old.Add(-time.Minute), now.Add(time.Hour))
+	ds, _ := s.AuditDenials(ctx, old.Add(-time.Minute), now.Add(time.Minute), 10)
+	if len(rows) != 1 || rows[0].User != "bob" || rows[0].EndReason != "gateway restarted" || len(ds) != 1 {
+		t.Fatalf("after prune: %+v %+v", rows, ds)
+	}
+	if err := s.WriteAudit(ctx, []AuditRecord{{Kind: 99}}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("bad kind: %v", err)
+	}
 }
