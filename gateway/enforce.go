@@ -18,7 +18,7 @@ import (
 func (g *Gateway) Reevaluate(why string) int {
 	eng := g.engine.Load()
 	now := g.now()
-	grace := g.cfg.Enforcement.grace
+	grace := g.enf.Load().grace
 	idents := *g.idents.Load()
 	cut := g.sessions.Reevaluate(func(s *Session, counts acl.Counts) Verdict {
 		id, ok := idents[s.Client.Addr()]
@@ -78,7 +78,8 @@ func (g *Gateway) Reload(ctx context.Context) (int, error) {
 		g.log.Warn("reload: services, tunnel or state_dir changed; restart licgate to apply them (policy applied now)")
 	}
 	g.engine.Store(cfg.Engine())
-	g.cfg.Enforcement = cfg.Enforcement
+	enf := cfg.Enforcement
+	g.enf.Store(&enf)
 	n := g.Reevaluate(EndPolicy)
 	g.log.Info("policy reloaded", slog.String("file", path), slog.Int("rules", len(cfg.Engine().Rules())), slog.Int("sessions_cut", n))
 	g.auditEvent("local", "policy.reload", fmt.Sprintf("rules=%d sessions_cut=%d", len(cfg.Engine().Rules()), n))
@@ -97,7 +98,7 @@ type heardAt struct {
 // sessions of vanished peers and prunes the audit log, until ctx ends.
 func (g *Gateway) enforceLoop(ctx context.Context) {
 	defer g.wg.Done()
-	t := time.NewTicker(g.cfg.Enforcement.interval)
+	t := time.NewTicker(g.enf.Load().interval)
 	defer t.Stop()
 	lastPrune := time.Time{}
 	for {
@@ -164,7 +165,7 @@ func (g *Gateway) CheckVanished() int {
 			continue
 		}
 		l := last[id.PublicKey]
-		if l.IsZero() || now.Sub(l) <= g.cfg.Enforcement.vanished {
+		if l.IsZero() || now.Sub(l) <= g.enf.Load().vanished {
 			continue
 		}
 		devID := id.DeviceID

@@ -36,6 +36,7 @@ type Gateway struct {
 	apiLn    net.Listener
 
 	engine   atomic.Pointer[acl.Engine]
+	enf      atomic.Pointer[EnforcementConfig] // replaced on reload
 	audit    *auditor
 	clock    func() time.Time
 	heard    map[string]heardAt // peer public key -> when last heard (enforce loop only)
@@ -68,6 +69,8 @@ func New(cfg *Config, logger *slog.Logger, opts ...Option) *Gateway {
 	empty := map[netip.Addr]*Identity{}
 	g.idents.Store(&empty)
 	g.engine.Store(cfg.Engine())
+	enf := cfg.Enforcement
+	g.enf.Store(&enf)
 	return g
 }
 

@@ -139,7 +139,8 @@ type SessionTable struct {
 	counts counters
 	// OnEnd, if set, is called once per admitted session after it ended.
 	OnEnd func(s *Session, reason string)
-	// OnStart, if set, is called once per admitted session, after admission.
+	// OnStart, if set, is called once per admitted session, under the
+	// table lock: it must not block or call back into the table.
 	OnStart func(s *Session)
 }
 
@@ -182,10 +183,10 @@ func (t *SessionTable) admit(s *Session, decide Decider) error {
 		t.counts.add(s, 1)
 	}
 	t.m[s.ID] = s
-	t.mu.Unlock()
 	if t.OnStart != nil {
-		t.OnStart(s)
+		t.OnStart(s) // under the lock: Rule and Reason may change on re-evaluation
 	}
+	t.mu.Unlock()
 	return nil
 }
 
