@@ -124,11 +124,8 @@ func (s *DNSSource) Detect(ctx context.Context, fam Family) (netip.Addr, error) 
 	if timeout == 0 {
 		timeout = 3 * time.Second
 	}
-	net := "udp4"
-	if fam == IPv6 {
-		net = "udp6"
-	}
-	c := &dns.Client{Net: net, Timeout: timeout}
+	// The family of the query is the family of Server4/Server6.
+	c := &dns.Client{Net: "udp", Timeout: timeout}
 	r, _, err := c.ExchangeContext(ctx, m, server)
 	if err != nil {
 		return netip.Addr{}, fmt.Errorf("ddns: %s: query %s at %s: %w", s.Label, s.QName, server, err)
