@@ -102,6 +102,7 @@ type Manager struct {
 	// Watch, if set, triggers a check at once (interface address changes).
 	Watch <-chan struct{}
 
+	checkMu  sync.Mutex // one check at a time (the loop and `update --now`)
 	mu       sync.Mutex
 	status   map[string]*Status
 	detected map[Family]netip.Addr
@@ -183,6 +184,8 @@ func (m *Manager) Run(ctx context.Context) error {
 // independent: one's failure never blocks another.
 func (m *Manager) Check(ctx context.Context) {
 	m.init()
+	m.checkMu.Lock()
+	defer m.checkMu.Unlock()
 	for _, fam := range m.Families {
 		addr, results, err := m.Detector.Detect(ctx, fam)
 		if err != nil {

@@ -3,6 +3,7 @@ package ddns
 import (
 	"context"
 	"log/slog"
+	"os"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -12,8 +13,9 @@ import (
 // address is added or removed (netlink RTMGRP_IPV4_IFADDR/IPV6_IFADDR), so
 // a router that holds the public address reacts at once instead of at the
 // next poll. It returns nil if netlink is unavailable; polling still works.
+// The watch ends with ctx.
 func WatchInterfaces(ctx context.Context, log *slog.Logger) <-chan struct{} {
-	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE)
+	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, unix.NETLINK_ROUTE)
 	if err != nil {
 		log.Info("ddns: no netlink; interface changes are noticed at the next poll", slog.String("err", err.Error()))
 		return nil
@@ -23,21 +25,24 @@ func WatchInterfaces(ctx context.Context, log *slog.Logger) <-chan struct{} {
 		log.Info("ddns: netlink bind failed; interface changes are noticed at the next poll", slog.String("err", err.Error()))
 		return nil
 	}
+	// Through the runtime poller, so Close interrupts a pending read.
+	f := os.NewFile(uintptr(fd), "netlink-route")
 	ch := make(chan struct{}, 1)
-	go watchNetlink(ctx, fd, ch)
-	go func() {
-		<-ctx.Done()
-		unix.Shutdown(fd, unix.SHUT_RDWR)
-		unix.Close(fd)
-	}()
+	go watchNetlink(f, ch)
+	go closeOnDone(ctx, f)
 	return ch
 }
 
-func watchNetlink(ctx context.Context, fd int, ch chan<- struct{}) {
+func closeOnDone(ctx context.Context, f *os.File) {
+	<-ctx.Done()
+	f.Close()
+}
+
+func watchNetlink(f *os.File, ch chan<- struct{}) {
 	buf := make([]byte, 8192)
 	for {
-		n, _, err := unix.Recvfrom(fd, buf, 0)
-		if err != nil || ctx.Err() != nil {
+		n, err := f.Read(buf)
+		if err != nil {
 			return
 		}
 		msgs, err := syscall.ParseNetlinkMessage(buf[:n])

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/licgate/licgate/acl"
+	"github.com/licgate/licgate/ddns"
 	"github.com/licgate/licgate/gateway/store"
 )
 
@@ -74,6 +75,9 @@ func (g *Gateway) Handler() http.Handler {
 	mux.HandleFunc("POST /api/v1/policy/reload", g.apiReload)
 	mux.HandleFunc("GET /api/v1/report", g.apiReport)
 	mux.HandleFunc("GET /api/v1/audit/denials", g.apiDenials)
+	mux.HandleFunc("GET /api/v1/ddns", g.apiDDNS)
+	mux.HandleFunc("POST /api/v1/ddns/update", g.apiDDNSUpdate)
+	mux.Handle("GET /metrics", g.metrics.handler())
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusNotFound, fmt.Errorf("no such endpoint: %s %s", r.Method, r.URL.Path))
 	})
@@ -453,4 +457,32 @@ func (g *Gateway) apiDenials(w http.ResponseWriter, r *http.Request) {
 		ds = []store.AuditDenialRow{}
 	}
 	writeJSON(w, http.StatusOK, ds)
+}
+
+// DDNSView is GET /api/v1/ddns.
+type DDNSView struct {
+	Enabled   bool          `json:"enabled"`
+	Host      string        `json:"host,omitempty"`
+	Providers []ddns.Status `json:"providers"`
+}
+
+func (g *Gateway) apiDDNS(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, DDNSView{Enabled: g.ddns != nil, Host: g.cfg.DDNS.Host, Providers: orEmpty(g.DDNSStatus())})
+}
+
+func (g *Gateway) apiDDNSUpdate(w http.ResponseWriter, r *http.Request) {
+	if g.ddns == nil {
+		writeErr(w, http.StatusConflict, errors.New("ddns is not configured (ddns.host in licgate.yaml)"))
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 60*time.Second)
+	defer cancel()
+	writeJSON(w, http.StatusOK, DDNSView{Enabled: true, Host: g.cfg.DDNS.Host, Providers: orEmpty(g.DDNSCheck(ctx))})
+}
+
+func orEmpty[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
 }

@@ -45,6 +45,8 @@ type Config struct {
 	Enforcement EnforcementConfig `yaml:"enforcement"`
 	// Audit configures the audit log.
 	Audit AuditConfig `yaml:"audit"`
+	// DDNS keeps the office's public name current.
+	DDNS DDNSConfig `yaml:"ddns"`
 
 	file   string     // where it was loaded from, for messages
 	path   string     // the file to re-read on reload; empty if none
@@ -297,6 +299,9 @@ func (c *Config) validate() error {
 	}
 	if !subnet.Contains(addr) || addr == subnet.Addr() {
 		return c.at("tunnel.address", "%s is not a host address in tunnel.subnet %s", addr, subnet)
+	}
+	if err := c.validateDDNS(); err != nil {
+		return err
 	}
 	if t.Endpoint == "" {
 		h, err := os.Hostname()

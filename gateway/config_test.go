@@ -84,6 +84,16 @@ func TestConfigErrorsNameFileAndLine(t *testing.T) {
 		{"upstream in tunnel", "services:\n  - name: a\n    port: 1\n    upstream: 10.44.0.9:1\n", "c.yaml:4: services.0.upstream: 10.44.0.9 is inside tunnel.subnet"},
 		{"upstream bad port", "services:\n  - name: a\n    port: 1\n    upstream: x:99999\n", "c.yaml:4: services.0.upstream"},
 		{"bad duration", "services:\n  - name: a\n    port: 1\n    upstream: x:1\n    udp_idle_timeout: soon\n", "c.yaml:5: services.0.udp_idle_timeout: \"soon\" is not a duration"},
+		{"ddns without host", "ddns:\n  providers: [{name: a, type: duckdns, token: t}]\n", "c.yaml:1: ddns.host: missing"},
+		{"ddns bad host", "ddns:\n  host: office\n", "c.yaml:2: ddns.host: \"office\" is not a fully qualified"},
+		{"ddns no providers", "ddns:\n  host: office.example.com\n", "c.yaml:1: ddns.providers: missing"},
+		{"ddns bad type", "ddns:\n  host: o.example.com\n  providers:\n    - name: a\n      type: noip\n", "c.yaml:5: ddns.providers.0.type: \"noip\" is not rfc2136"},
+		{"ddns zone mismatch", "ddns:\n  host: o.example.com\n  providers:\n    - {name: a, type: rfc2136, server: 'ns:53', zone: example.org, key_name: k, secret: s}\n", "c.yaml:4: ddns.providers.0.zone: host o.example.com is not inside zone example.org"},
+		{"ddns no secret", "ddns:\n  host: o.example.com\n  providers:\n    - {name: a, type: rfc2136, server: 'ns:53', zone: example.com, key_name: k}\n", "ddns.providers.0.secret: missing"},
+		{"ddns md5", "ddns:\n  host: o.example.com\n  providers:\n    - {name: a, type: rfc2136, server: 'ns:53', zone: example.com, key_name: k, secret: s, algorithm: hmac-md5}\n", "ddns.providers.0.algorithm"},
+		{"ddns fast poll", "ddns:\n  host: o.example.com\n  interval: 1s\n", "c.yaml:3: ddns.interval: 1s is too short"},
+		{"ddns bad source", "ddns:\n  host: o.example.com\n  sources:\n    - {type: ipify}\n", "c.yaml:4: ddns.sources.0.type"},
+		{"ddns dyndns no password", "ddns:\n  host: o.example.com\n  providers:\n    - {name: a, type: dyndns2, url: 'https://x/nic/update', username: u}\n", "ddns.providers.0.password: missing"},
 		{"two documents", "log_level: info\n---\nlog_level: debug\n", "c.yaml:2: a second YAML document"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

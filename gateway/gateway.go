@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/licgate/licgate/acl"
+	"github.com/licgate/licgate/ddns"
 	"github.com/licgate/licgate/gateway/store"
 	"github.com/licgate/licgate/tunnel"
 )
@@ -41,6 +42,8 @@ type Gateway struct {
 	clock    func() time.Time
 	heard    map[string]heardAt // peer public key -> when last heard (enforce loop only)
 	stopLoop context.CancelFunc
+	metrics  *metrics
+	ddns     *ddns.Manager // nil without ddns.host
 
 	mu      sync.Mutex // serialises changes to users, devices and policy
 	wg      sync.WaitGroup
@@ -69,6 +72,7 @@ func New(cfg *Config, logger *slog.Logger, opts ...Option) *Gateway {
 	empty := map[netip.Addr]*Identity{}
 	g.idents.Store(&empty)
 	g.engine.Store(cfg.Engine())
+	g.metrics = newMetrics(g)
 	enf := cfg.Enforcement
 	g.enf.Store(&enf)
 	return g
@@ -104,8 +108,8 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 	g.audit = newAuditor(g.st, g.log.With(slog.String("component", "audit")))
 	g.wg.Add(1)
 	go g.runAudit()
-	g.sessions.OnStart = g.auditStart
-	g.sessions.OnEnd = g.auditEnd
+	g.sessions.OnStart = g.sessionStarted
+	g.sessions.OnEnd = g.sessionEnded
 	for _, w := range g.cfg.Warnings() {
 		g.log.Warn("config", slog.String("warning", w))
 	}
@@ -140,6 +144,11 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 	g.stopLoop = cancel
 	g.wg.Add(1)
 	go g.enforceLoop(loopCtx)
+	if g.cfg.DDNS.Host != "" {
+		if err := g.startDDNS(loopCtx); err != nil {
+			return fmt.Errorf("gateway: start: %w", err)
+		}
+	}
 	g.log.Info("licgate started", slog.String("mode", g.cfg.Tunnel.Mode), slog.Int("listen_port", g.tun.ListenPort()),
 		slog.String("address", g.cfg.Tunnel.Address), slog.String("public_key", key.PublicKey().String()),
 		slog.String("socket", g.cfg.Socket), slog.Int("devices", len(*g.idents.Load())))
@@ -154,7 +163,7 @@ func (g *Gateway) startService(sc ServiceConfig) error {
 		UDPIdleTimeout: sc.udpIdle,
 		Identify:       g.identify,
 		Authorize:      g.authorize,
-		OnDeny:         g.auditDenial,
+		OnDeny:         g.denied,
 		Sessions:       g.sessions,
 		Logger:         g.log.With(slog.String("component", "proxy")),
 	}
@@ -595,3 +604,28 @@ func (g *Gateway) Store() *store.Store { return g.st }
 
 // SyncAudit waits until audit records queued so far are written.
 func (g *Gateway) SyncAudit() { g.audit.sync(2 * time.Second) }
+
+func (g *Gateway) sessionStarted(s *Session) {
+	g.auditStart(s)
+	g.metrics.sessionsTotal.WithLabelValues(s.Service, s.Proto).Inc()
+}
+
+func (g *Gateway) sessionEnded(s *Session, reason string) {
+	g.auditEnd(s, reason)
+	g.metrics.bytes.WithLabelValues(s.Service, "up").Add(float64(s.up.Load()))
+	g.metrics.bytes.WithLabelValues(s.Service, "down").Add(float64(s.down.Load()))
+}
+
+func (g *Gateway) denied(d Denial) {
+	g.auditDenial(d)
+	kind := "policy"
+	switch {
+	case d.User == "":
+		kind = "unknown device"
+	case strings.Contains(d.Reason, "cap") || strings.Contains(d.Reason, "pool"):
+		kind = "cap"
+	case strings.Contains(d.Reason, "disabled"):
+		kind = "disabled"
+	}
+	g.metrics.denials.WithLabelValues(d.Service, kind).Inc()
+}

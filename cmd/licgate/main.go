@@ -38,6 +38,7 @@ usage:
                    explain --user U [--device D] --service S [--at TIME] [--file F]
   licgate report   [--from T] [--to T] [--by user|group|service] [--format table|csv|json]
   licgate peers                                  list WireGuard peers and last handshakes
+  licgate ddns     status | update --now          dynamic DNS state, or check and update now
   licgate licsim   [--listen ADDR] [--seats N]   run the stand-in license server
 
 Commands that talk to the daemon take -c FILE (default /etc/licgate/licgate.yaml)
@@ -69,6 +70,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdPolicy(args[1:], stdout)
 	case "report":
 		err = cmdReport(args[1:], stdout)
+	case "ddns":
+		err = cmdDDNS(args[1:], stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -128,6 +128,14 @@ var migrations = []string{
 		detail TEXT NOT NULL
 	);
 	CREATE INDEX audit_events_at ON audit_events(at);`,
+	// 3: the address each DDNS provider last accepted, per family.
+	`CREATE TABLE ddns_state (
+		provider   TEXT NOT NULL,
+		family     TEXT NOT NULL,
+		addr       TEXT NOT NULL,
+		updated_at INTEGER NOT NULL,
+		PRIMARY KEY (provider, family)
+	);`,
 }
 
 // SchemaVersion is the version a fully migrated database has.

@@ -1,0 +1,328 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/licgate/licgate/ddns"
+)
+
+// DDNSConfig keeps the office's name on its public address.
+type DDNSConfig struct {
+	// Host is the name to keep current, e.g. office.example.com. Empty
+	// disables DDNS. Profiles use it as their Endpoint when
+	// tunnel.endpoint is empty.
+	Host string `yaml:"host"`
+	// Families: ipv4, ipv6 or both. If empty, ipv4.
+	Families []string `yaml:"families"`
+	// Interval between checks. If empty, 60s (with jitter).
+	Interval string `yaml:"interval"`
+	// Quorum: sources that must agree. If zero, 2 (or 1 with one source).
+	Quorum int `yaml:"quorum"`
+	// Sources of the public address. If empty: opendns, google, cloudflare.
+	Sources []DDNSSourceConfig `yaml:"sources"`
+	// Providers to update. At least one when host is set.
+	Providers []DDNSProviderConfig `yaml:"providers"`
+
+	interval time.Duration
+}
+
+// DDNSSourceConfig is one address source. Type opendns, google and
+// cloudflare are presets whose servers may be overridden.
+type DDNSSourceConfig struct {
+	Type       string   `yaml:"type"` // opendns, google, cloudflare, dns, http, interface
+	Name       string   `yaml:"name"`
+	Server4    string   `yaml:"server4"`
+	Server6    string   `yaml:"server6"`
+	QName      string   `yaml:"qname"`
+	TXT        bool     `yaml:"txt"`
+	Class      string   `yaml:"class"` // IN (default) or CH
+	URL4       string   `yaml:"url4"`
+	URL6       string   `yaml:"url6"`
+	Interfaces []string `yaml:"interfaces"`
+}
+
+// DDNSProviderConfig is one updater.
+type DDNSProviderConfig struct {
+	Name string `yaml:"name"`
+	Type string `yaml:"type"` // rfc2136, dyndns2, duckdns, cloudflare
+	// rfc2136
+	Server     string `yaml:"server"`
+	Zone       string `yaml:"zone"`
+	KeyName    string `yaml:"key_name"`
+	Secret     string `yaml:"secret"`
+	SecretFile string `yaml:"secret_file"`
+	Algorithm  string `yaml:"algorithm"`
+	TTL        string `yaml:"ttl"`
+	// dyndns2, duckdns, cloudflare
+	URL          string `yaml:"url"`
+	Username     string `yaml:"username"`
+	Password     string `yaml:"password"`
+	PasswordFile string `yaml:"password_file"`
+	Token        string `yaml:"token"`
+	TokenFile    string `yaml:"token_file"`
+	// VerifyServer is the name's authoritative server (host:port), asked
+	// directly before each update: if it already holds the address,
+	// nothing is sent. rfc2136 always verifies at its own server.
+	VerifyServer string `yaml:"verify_server"`
+}
+
+func (c *Config) validateDDNS() error {
+	d := &c.DDNS
+	if d.Host == "" {
+		if len(d.Providers) > 0 || len(d.Sources) > 0 {
+			return c.at("ddns.host", "missing: the name to keep current (providers are configured)")
+		}
+		return nil
+	}
+	if _, ok := dns.IsDomainName(d.Host); !ok || !strings.Contains(d.Host, ".") {
+		return c.at("ddns.host", "%q is not a fully qualified host name", d.Host)
+	}
+	if len(d.Families) == 0 {
+		d.Families = []string{"ipv4"}
+	}
+	for i, f := range d.Families {
+		if f != "ipv4" && f != "ipv6" {
+			return c.at("ddns.families."+strconv.Itoa(i), "%q is not ipv4 or ipv6", f)
+		}
+	}
+	var err error
+	if d.interval, err = parseDuration(d.Interval, 60*time.Second); err != nil {
+		return c.at("ddns.interval", "%v", err)
+	}
+	if d.interval < 10*time.Second {
+		return c.at("ddns.interval", "%s is too short: providers ban clients that poll that often (minimum 10s)", d.interval)
+	}
+	if d.Quorum < 0 || d.Quorum > max(len(d.Sources), 3) {
+		return c.at("ddns.quorum", "%d is more than the number of sources", d.Quorum)
+	}
+	for i, s := range d.Sources {
+		p := "ddns.sources." + strconv.Itoa(i)
+		switch s.Type {
+		case "opendns", "google", "cloudflare", "interface":
+		case "dns":
+			if s.QName == "" || s.Server4 == "" && s.Server6 == "" {
+				return c.at(p, "a dns source needs qname and server4 or server6")
+			}
+		case "http":
+			if s.URL4 == "" && s.URL6 == "" {
+				return c.at(p, "an http source needs url4 or url6")
+			}
+		default:
+			return c.at(p+".type", "%q is not opendns, google, cloudflare, dns, http or interface", s.Type)
+		}
+		for _, hp := range []struct{ key, v string }{{"server4", s.Server4}, {"server6", s.Server6}} {
+			if hp.v != "" {
+				if _, _, err := net.SplitHostPort(hp.v); err != nil {
+					return c.at(p+"."+hp.key, "%q is not host:port", hp.v)
+				}
+			}
+		}
+		if s.Class != "" && s.Class != "IN" && s.Class != "CH" {
+			return c.at(p+".class", "%q is not IN or CH", s.Class)
+		}
+	}
+	if len(d.Providers) == 0 {
+		return c.at("ddns.providers", "missing: at least one provider (rfc2136, dyndns2, duckdns, cloudflare)")
+	}
+	names := map[string]bool{}
+	for i, pr := range d.Providers {
+		p := "ddns.providers." + strconv.Itoa(i)
+		if pr.Name == "" {
+			return c.at(p+".name", "missing")
+		}
+		if names[pr.Name] {
+			return c.at(p+".name", "provider %q is defined twice", pr.Name)
+		}
+		names[pr.Name] = true
+		need := func(key, v string) error {
+			if v == "" {
+				return c.at(p+"."+key, "missing (needed by type %s)", pr.Type)
+			}
+			return nil
+		}
+		switch pr.Type {
+		case "rfc2136":
+			for _, kv := range [][2]string{{"server", pr.Server}, {"zone", pr.Zone}, {"key_name", pr.KeyName}} {
+				if err := need(kv[0], kv[1]); err != nil {
+					return err
+				}
+			}
+			if pr.Secret == "" && pr.SecretFile == "" {
+				return c.at(p+".secret", "missing: secret or secret_file")
+			}
+			if !strings.HasSuffix(strings.TrimSuffix(d.Host, "."), strings.TrimSuffix(pr.Zone, ".")) {
+				return c.at(p+".zone", "host %s is not inside zone %s", d.Host, pr.Zone)
+			}
+			switch strings.ToLower(pr.Algorithm) {
+			case "", "hmac-sha256", "hmac-sha512", "hmac-sha1":
+			default:
+				return c.at(p+".algorithm", "%q: use hmac-sha256 (default), hmac-sha512 or hmac-sha1", pr.Algorithm)
+			}
+			if _, err := parseDuration(pr.TTL, 60*time.Second); err != nil {
+				return c.at(p+".ttl", "%v", err)
+			}
+		case "dyndns2":
+			if err := need("url", pr.URL); err != nil {
+				return err
+			}
+			if err := need("username", pr.Username); err != nil {
+				return err
+			}
+			if pr.Password == "" && pr.PasswordFile == "" {
+				return c.at(p+".password", "missing: password or password_file")
+			}
+		case "duckdns", "cloudflare":
+			if pr.Token == "" && pr.TokenFile == "" {
+				return c.at(p+".token", "missing: token or token_file")
+			}
+			if pr.Type == "cloudflare" {
+				if err := need("zone", pr.Zone); err != nil {
+					return err
+				}
+			}
+		default:
+			return c.at(p+".type", "%q is not rfc2136, dyndns2, duckdns or cloudflare", pr.Type)
+		}
+		for _, hp := range []struct{ key, v string }{{"server", pr.Server}, {"verify_server", pr.VerifyServer}} {
+			if hp.v != "" {
+				if _, _, err := net.SplitHostPort(hp.v); err != nil {
+					return c.at(p+"."+hp.key, "%q is not host:port", hp.v)
+				}
+			}
+		}
+	}
+	if c.Tunnel.Endpoint == "" {
+		c.Tunnel.Endpoint = d.Host
+	}
+	return nil
+}
+
+// readSecret returns v, or the trimmed content of file (relative to the config).
+func (c *Config) readSecret(v, file string) (string, error) {
+	if file == "" {
+		return v, nil
+	}
+	if !filepath.IsAbs(file) {
+		file = filepath.Join(filepath.Dir(c.path), file)
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+// verifyAt adapts an authoritative server into a ddns.Verifier.
+type verifyAt string
+
+func (v verifyAt) Current(ctx context.Context, host string, fam ddns.Family) ([]netip.Addr, error) {
+	return ddns.QueryAuthoritative(ctx, string(v), host, fam, 5*time.Second)
+}
+
+// ddnsManager builds the manager from the config.
+func (c *Config) ddnsManager() (*ddns.Manager, error) {
+	d := &c.DDNS
+	det := &ddns.Detector{Quorum: d.Quorum}
+	srcs := d.Sources
+	if len(srcs) == 0 {
+		srcs = []DDNSSourceConfig{{Type: "opendns"}, {Type: "google"}, {Type: "cloudflare"}}
+	}
+	for _, s := range srcs {
+		var src ddns.Source
+		switch s.Type {
+		case "opendns", "google", "cloudflare", "dns":
+			ds := &ddns.DNSSource{Label: s.Type}
+			switch s.Type {
+			case "opendns":
+				ds = ddns.OpenDNS()
+			case "google":
+				ds = ddns.GoogleMyaddr()
+			case "cloudflare":
+				ds = ddns.CloudflareWhoami()
+			}
+			if s.Name != "" {
+				ds.Label = s.Name
+			}
+			if s.Server4 != "" {
+				ds.Server4 = s.Server4
+			}
+			if s.Server6 != "" {
+				ds.Server6 = s.Server6
+			}
+			if s.QName != "" {
+				ds.QName = s.QName
+			}
+			if s.Type == "dns" {
+				ds.TXT = s.TXT
+				if s.Class == "CH" {
+					ds.Class = dns.ClassCHAOS
+				}
+			}
+			src = ds
+		case "http":
+			src = &ddns.HTTPSource{Label: firstNonEmptyStr(s.Name, "http"), URL4: s.URL4, URL6: s.URL6}
+		case "interface":
+			src = &ddns.InterfaceSource{Interfaces: s.Interfaces}
+		}
+		det.Sources = append(det.Sources, src)
+	}
+	m := &ddns.Manager{Host: d.Host, Detector: det, Interval: d.interval}
+	for _, f := range d.Families {
+		if f == "ipv6" {
+			m.Families = append(m.Families, ddns.IPv6)
+		} else {
+			m.Families = append(m.Families, ddns.IPv4)
+		}
+	}
+	for _, pr := range d.Providers {
+		var u ddns.Updater
+		switch pr.Type {
+		case "rfc2136":
+			secret, err := c.readSecret(pr.Secret, pr.SecretFile)
+			if err != nil {
+				return nil, fmt.Errorf("ddns provider %s: secret_file: %w", pr.Name, err)
+			}
+			ttl, _ := parseDuration(pr.TTL, 60*time.Second)
+			u = &ddns.RFC2136{Server: pr.Server, Zone: pr.Zone, KeyName: pr.KeyName, Secret: secret, Algorithm: pr.Algorithm, TTL: ttl}
+		case "dyndns2":
+			pw, err := c.readSecret(pr.Password, pr.PasswordFile)
+			if err != nil {
+				return nil, fmt.Errorf("ddns provider %s: password_file: %w", pr.Name, err)
+			}
+			u = &ddns.Dyndns2{URL: pr.URL, Username: pr.Username, Password: pw}
+		case "duckdns", "cloudflare":
+			tok, err := c.readSecret(pr.Token, pr.TokenFile)
+			if err != nil {
+				return nil, fmt.Errorf("ddns provider %s: token_file: %w", pr.Name, err)
+			}
+			if pr.Type == "duckdns" {
+				u = &ddns.DuckDNS{URL: pr.URL, Token: tok}
+			} else {
+				u = &ddns.Cloudflare{URL: pr.URL, Token: tok, Zone: pr.Zone}
+			}
+		}
+		p := ddns.Provider{Name: pr.Name, Updater: u}
+		if pr.VerifyServer != "" {
+			p.Verify = verifyAt(pr.VerifyServer)
+		}
+		m.Providers = append(m.Providers, p)
+	}
+	return m, nil
+}
+
+func firstNonEmptyStr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
