@@ -2,12 +2,14 @@ package main
 
 import (
 	"os"
+	"path/filepath"
 	"regexp"
 	"testing"
 
 	"go.yaml.in/yaml/v3"
 
 	"github.com/licgate/licgate/acl"
+	"github.com/licgate/licgate/gateway"
 )
 
 // TestAdminGuideExamples compiles every YAML example in docs/admins.md,
@@ -39,5 +41,26 @@ func TestAdminGuideExamples(t *testing.T) {
 		if _, _, err := acl.Compile(pol, []string{"codemeter"}); err != nil {
 			t.Fatalf("example %d: %v\n%s", i, err, src)
 		}
+	}
+}
+
+// TestDDNSDocExamples loads every licgate.yaml example in docs/ddns.
+func TestDDNSDocExamples(t *testing.T) {
+	files, _ := filepath.Glob("../../docs/ddns/*.md")
+	n := 0
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, b := range regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllStringSubmatch(string(data), -1) {
+			n++
+			if _, err := gateway.ParseConfig(f, []byte(b[1])); err != nil {
+				t.Errorf("%s: example does not load: %v", f, err)
+			}
+		}
+	}
+	if n < 5 {
+		t.Fatalf("found %d examples", n)
 	}
 }
