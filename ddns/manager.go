@@ -144,6 +144,14 @@ func (m *Manager) log() *slog.Logger {
 	return m.Logger
 }
 
+// HostOrEmpty is m.Host, or "" for a nil manager.
+func (m *Manager) HostOrEmpty() string {
+	if m == nil {
+		return ""
+	}
+	return m.Host
+}
+
 // Trigger asks Run for a check now (e.g. `licgate ddns update --now`).
 func (m *Manager) Trigger() {
 	m.init()

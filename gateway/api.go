@@ -467,17 +467,18 @@ type DDNSView struct {
 }
 
 func (g *Gateway) apiDDNS(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, DDNSView{Enabled: g.ddns != nil, Host: g.cfg.DDNS.Host, Providers: orEmpty(g.DDNSStatus())})
+	writeJSON(w, http.StatusOK, DDNSView{Enabled: g.ddnsManager() != nil, Host: g.ddnsManager().HostOrEmpty(), Providers: orEmpty(g.DDNSStatus())})
 }
 
 func (g *Gateway) apiDDNSUpdate(w http.ResponseWriter, r *http.Request) {
-	if g.ddns == nil {
+	m := g.ddnsManager()
+	if m == nil {
 		writeErr(w, http.StatusConflict, errors.New("ddns is not configured (ddns.host in licgate.yaml)"))
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 60*time.Second)
 	defer cancel()
-	writeJSON(w, http.StatusOK, DDNSView{Enabled: true, Host: g.cfg.DDNS.Host, Providers: orEmpty(g.DDNSCheck(ctx))})
+	writeJSON(w, http.StatusOK, DDNSView{Enabled: true, Host: m.Host, Providers: orEmpty(g.DDNSCheck(ctx))})
 }
 
 func orEmpty[T any](s []T) []T {

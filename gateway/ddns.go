@@ -20,11 +20,14 @@ func (s ddnsState) SaveDDNS(p string, f ddns.Family, a netip.Addr, at time.Time)
 	return s.g.st.SetDDNSAddr(context.Background(), p, f.String(), a, at)
 }
 
-func (g *Gateway) startDDNS(ctx context.Context) error {
-	m, err := g.cfg.ddnsManager()
+func (g *Gateway) startDDNS(parent context.Context, cfg *Config) error {
+	m, err := cfg.ddnsManager()
 	if err != nil {
 		return err
 	}
+	ctx, cancel := context.WithCancel(parent)
+	done := make(chan struct{})
+	g.ddnsStop = func() { cancel(); <-done }
 	m.State = ddnsState{g}
 	m.Logger = g.log.With(slog.String("component", "ddns"))
 	m.Watch = ddns.WatchInterfaces(ctx, m.Logger)
@@ -39,30 +42,59 @@ func (g *Gateway) startDDNS(ctx context.Context) error {
 	m.OnResult = func(p string, fam ddns.Family, result string) {
 		g.metrics.ddnsResults.WithLabelValues(p, fam.String(), result).Inc()
 	}
+	g.ddnsMu.Lock()
 	g.ddns = m
+	g.ddnsMu.Unlock()
 	g.wg.Add(1)
-	go g.runDDNS(ctx)
+	go g.runDDNS(ctx, m, done)
 	return nil
 }
 
-func (g *Gateway) runDDNS(ctx context.Context) {
+func (g *Gateway) runDDNS(ctx context.Context, m *ddns.Manager, done chan struct{}) {
 	defer g.wg.Done()
-	g.ddns.Run(ctx)
+	defer close(done)
+	m.Run(ctx)
+}
+
+// reloadDDNS restarts DDNS when its configuration changed, so a fixed
+// provider configuration (after a fatal answer) takes effect.
+func (g *Gateway) reloadDDNS(cfg *Config) error {
+	if g.ddnsStop != nil {
+		g.ddnsStop()
+		g.ddnsStop = nil
+	}
+	g.ddnsMu.Lock()
+	g.ddns = nil
+	g.ddnsMu.Unlock()
+	g.cfg.DDNS = cfg.DDNS
+	if cfg.DDNS.Host == "" {
+		return nil
+	}
+	g.log.Info("ddns configuration changed: restarting ddns")
+	return g.startDDNS(g.loopCtx, cfg)
+}
+
+func (g *Gateway) ddnsManager() *ddns.Manager {
+	g.ddnsMu.Lock()
+	defer g.ddnsMu.Unlock()
+	return g.ddns
 }
 
 // DDNSStatus reports every provider; nil without DDNS.
 func (g *Gateway) DDNSStatus() []ddns.Status {
-	if g.ddns == nil {
+	m := g.ddnsManager()
+	if m == nil {
 		return nil
 	}
-	return g.ddns.Status()
+	return m.Status()
 }
 
 // DDNSCheck runs one check now and returns the status after it.
 func (g *Gateway) DDNSCheck(ctx context.Context) []ddns.Status {
-	if g.ddns == nil {
+	m := g.ddnsManager()
+	if m == nil {
 		return nil
 	}
-	g.ddns.Check(ctx)
-	return g.ddns.Status()
+	m.Check(ctx)
+	return m.Status()
 }

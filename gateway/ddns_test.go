@@ -127,7 +127,13 @@ func TestDDNSStatusAPIAndMetrics(t *testing.T) {
 	addr.Store(&a)
 	echo := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, *addr.Load()) }))
 	defer echo.Close()
-	dyn := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "badauth") }))
+	dyn := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, pw, _ := r.BasicAuth(); pw == "fixed" {
+			fmt.Fprint(w, "good")
+			return
+		}
+		fmt.Fprint(w, "badauth")
+	}))
 	defer dyn.Close()
 	h := gatewaytest.New(t, gatewaytest.TopLevel(fmt.Sprintf(`ddns:
   host: office.example.net
@@ -168,6 +174,18 @@ func TestDDNSStatusAPIAndMetrics(t *testing.T) {
 	}
 	if !found {
 		t.Fatalf("no address-change event: %+v", evs)
+	}
+	// Fixing the configuration and reloading un-stops the provider.
+	data, _ := os.ReadFile(h.ConfigPath)
+	os.WriteFile(h.ConfigPath, []byte(strings.Replace(string(data), "password: p}", "password: fixed}", 1)), 0o600)
+	if _, err := h.GW.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Do(context.Background(), "POST", "/api/v1/ddns/update", nil, &v); err != nil {
+		t.Fatal(err)
+	}
+	if p := v.Providers[0]; p.Stopped || p.Updates != 1 || p.LastAddr.String() != "203.0.113.2" {
+		t.Fatalf("after fixing the config: %+v", p)
 	}
 }
 

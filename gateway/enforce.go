@@ -74,12 +74,21 @@ func (g *Gateway) Reload(ctx context.Context) (int, error) {
 	for _, w := range cfg.Warnings() {
 		g.log.Warn("config", slog.String("warning", w))
 	}
-	if !reflect.DeepEqual(cfg.Services, g.cfg.Services) || !reflect.DeepEqual(cfg.Tunnel, g.cfg.Tunnel) || cfg.StateDir != g.cfg.StateDir {
+	tun := cfg.Tunnel
+	if g.cfg.DDNS.Host != "" && cfg.DDNS.Host != "" && tun.Endpoint == cfg.DDNS.Host {
+		tun.Endpoint = g.cfg.Tunnel.Endpoint // derived from ddns.host, not a tunnel change
+	}
+	if !reflect.DeepEqual(cfg.Services, g.cfg.Services) || !reflect.DeepEqual(tun, g.cfg.Tunnel) || cfg.StateDir != g.cfg.StateDir {
 		g.log.Warn("reload: services, tunnel or state_dir changed; restart licgate to apply them (policy applied now)")
 	}
 	g.engine.Store(cfg.Engine())
 	enf := cfg.Enforcement
 	g.enf.Store(&enf)
+	if !reflect.DeepEqual(cfg.DDNS, g.cfg.DDNS) {
+		if err := g.reloadDDNS(cfg); err != nil {
+			g.log.Error("ddns restart failed", slog.String("err", err.Error()))
+		}
+	}
 	n := g.Reevaluate(EndPolicy)
 	g.log.Info("policy reloaded", slog.String("file", path), slog.Int("rules", len(cfg.Engine().Rules())), slog.Int("sessions_cut", n))
 	g.auditEvent("local", "policy.reload", fmt.Sprintf("rules=%d sessions_cut=%d", len(cfg.Engine().Rules()), n))

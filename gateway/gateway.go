@@ -43,7 +43,10 @@ type Gateway struct {
 	heard    map[string]heardAt // peer public key -> when last heard (enforce loop only)
 	stopLoop context.CancelFunc
 	metrics  *metrics
-	ddns     *ddns.Manager // nil without ddns.host
+	ddns     *ddns.Manager // nil without ddns.host; guarded by ddnsMu
+	ddnsMu   sync.Mutex
+	ddnsStop func()          // stops the running manager (under g.mu)
+	loopCtx  context.Context // lives until Close
 
 	mu      sync.Mutex // serialises changes to users, devices and policy
 	wg      sync.WaitGroup
@@ -142,10 +145,11 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 	}
 	loopCtx, cancel := context.WithCancel(context.Background())
 	g.stopLoop = cancel
+	g.loopCtx = loopCtx
 	g.wg.Add(1)
 	go g.enforceLoop(loopCtx)
 	if g.cfg.DDNS.Host != "" {
-		if err := g.startDDNS(loopCtx); err != nil {
+		if err := g.startDDNS(loopCtx, g.cfg); err != nil {
 			return fmt.Errorf("gateway: start: %w", err)
 		}
 	}

@@ -293,8 +293,13 @@ func proxyCopy(dst, src net.Conn, n *atomic.Int64, reason string, mark func(stri
 	for {
 		nr, rerr := src.Read(buf)
 		if nr > 0 {
+			// Count before writing: the answer to these bytes may reach the
+			// client before this goroutine runs again.
+			n.Add(int64(nr))
 			nw, werr := dst.Write(buf[:nr])
-			n.Add(int64(nw))
+			if nw < nr {
+				n.Add(int64(nw - nr))
+			}
 			if werr != nil {
 				err = werr
 				break
@@ -349,11 +354,12 @@ func (p *Proxy) ServeUDP(pc net.PacketConn) error {
 			}
 		}
 		m.last.Store(time.Now().UnixNano())
+		m.s.up.Add(int64(n)) // before the write: the reply may be quicker than us
 		if _, err := m.up.Write(buf[:n]); err != nil {
+			m.s.up.Add(-int64(n))
 			p.log().Debug("udp upstream write", slog.String("service", p.Service), slog.String("err", err.Error()))
 			continue
 		}
-		m.s.up.Add(int64(n))
 	}
 }
 
@@ -444,11 +450,12 @@ func (p *Proxy) udpReplies(pc net.PacketConn, to net.Addr, src netip.AddrPort, m
 			break
 		}
 		m.last.Store(time.Now().UnixNano())
+		m.s.down.Add(int64(n))
 		if _, err := pc.WriteTo(buf[:n], to); err != nil {
+			m.s.down.Add(-int64(n))
 			reason = EndError
 			break
 		}
-		m.s.down.Add(int64(n))
 	}
 	maps.del(src, m)
 	reason = m.s.endReason(reason)
