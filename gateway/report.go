@@ -83,8 +83,10 @@ func (g *Gateway) Report(ctx context.Context, from, to time.Time, by string) (*R
 		if end.After(to) {
 			end = to
 		}
-		if end.Before(start) {
-			end = start
+		if !end.After(start) {
+			// Recorded to the millisecond: a session that existed held a
+			// seat, however briefly, and counts towards the peak.
+			end = start.Add(time.Millisecond)
 		}
 		ks := keys(r.User, r.Service)
 		for _, k := range ks {
