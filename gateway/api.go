@@ -68,6 +68,7 @@ func (g *Gateway) Handler() http.Handler {
 	mux.HandleFunc("GET /api/v1/devices", g.apiDevices)
 	mux.HandleFunc("POST /api/v1/devices", g.apiAddDevice)
 	mux.HandleFunc("POST /api/v1/devices/{user}/{name}/revoke", g.apiRevokeDevice)
+	mux.HandleFunc("POST /api/v1/devices/{user}/{name}/rekey", g.apiRekeyDevice)
 	mux.HandleFunc("GET /api/v1/sessions", g.apiSessions)
 	mux.HandleFunc("GET /api/v1/peers", g.apiPeers)
 	mux.HandleFunc("GET /api/v1/policy", g.apiPolicy)
@@ -246,6 +247,25 @@ func (g *Gateway) apiRevokeDevice(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, CutResult{SessionsCut: n})
+}
+
+// RekeyRequest is POST /api/v1/devices/{user}/{name}/rekey.
+type RekeyRequest struct {
+	PublicKey string `json:"public_key,omitempty"`
+}
+
+func (g *Gateway) apiRekeyDevice(w http.ResponseWriter, r *http.Request) {
+	var req RekeyRequest
+	if r.ContentLength != 0 && !decode(w, r, &req, nil) {
+		return
+	}
+	res, err := g.RekeyDevice(r.Context(), r.PathValue("user"), r.PathValue("name"), req.PublicKey)
+	if err != nil {
+		writeErr(w, statusOf(err), err)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, res)
 }
 
 func (g *Gateway) apiSessions(w http.ResponseWriter, r *http.Request) {

@@ -94,6 +94,9 @@ type TunnelConfig struct {
 	Endpoint string `yaml:"endpoint"`
 	// MTU of the tunnel. If zero, 1420.
 	MTU int `yaml:"mtu"`
+	// Interface is the network interface in tun mode (created; if empty,
+	// lg0) and kernel mode (an existing WireGuard interface; required).
+	Interface string `yaml:"interface"`
 	// PrivateKeyFile holds the gateway's key. If empty,
 	// <state_dir>/wireguard.key, generated on first start (0600).
 	PrivateKeyFile string `yaml:"private_key_file"`
@@ -273,6 +276,17 @@ func (c *Config) validate() error {
 	case "netstack", "tun", "kernel":
 	default:
 		return c.at("tunnel.mode", "%q is not one of netstack, tun, kernel", t.Mode)
+	}
+	switch {
+	case t.Mode == "tun" && t.Interface == "":
+		t.Interface = "lg0"
+	case t.Mode == "kernel" && t.Interface == "":
+		return c.at("tunnel.interface", "kernel mode needs the name of an existing WireGuard interface (e.g. wg0)")
+	case t.Mode == "netstack" && t.Interface != "":
+		return c.at("tunnel.interface", "netstack mode uses no interface; remove the key or set tunnel.mode: tun or kernel")
+	}
+	if len(t.Interface) > 15 || strings.ContainsAny(t.Interface, " /") {
+		return c.at("tunnel.interface", "%q is not an interface name (at most 15 characters)", t.Interface)
 	}
 	if p := t.port(); p < 0 || p > 65535 {
 		return c.at("tunnel.listen_port", "%d is not a UDP port (0-65535)", p)

@@ -29,7 +29,7 @@ type Gateway struct {
 	log *slog.Logger
 
 	st       *store.Store
-	tun      *tunnel.Device
+	tun      Tunnel
 	sessions *SessionTable
 	idents   atomic.Pointer[map[netip.Addr]*Identity]
 	proxies  []*Proxy
@@ -120,17 +120,8 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("gateway: start: %w", err)
 	}
-	if g.cfg.Tunnel.Mode != "netstack" {
-		return fmt.Errorf("gateway: start: tunnel.mode %q is not available in this build yet; use netstack", g.cfg.Tunnel.Mode)
-	}
-	g.tun, err = tunnel.NewNetstack(tunnel.Config{
-		PrivateKey: key,
-		ListenPort: g.cfg.ListenPort(),
-		Addresses:  []netip.Addr{g.cfg.GatewayAddr()},
-		MTU:        g.cfg.Tunnel.MTU,
-	}, g.log.With(slog.String("component", "tunnel")))
-	if err != nil {
-		return fmt.Errorf("gateway: start: %w (is another licgate or WireGuard using UDP port %d?)", err, g.cfg.ListenPort())
+	if g.tun, err = openTunnel(g.cfg, key, g.log.With(slog.String("component", "tunnel"))); err != nil {
+		return fmt.Errorf("gateway: start: %w", err)
 	}
 	if err := g.syncPeers(ctx); err != nil {
 		return fmt.Errorf("gateway: start: %w", err)
@@ -533,6 +524,45 @@ func (g *Gateway) RevokeDevice(ctx context.Context, user, name string) (int, err
 	return cut, nil
 }
 
+// RekeyDevice gives a device a new key pair (or the given public key):
+// the old key stops working at once (its peer is removed, its sessions
+// cut) and the new profile is returned, to be shown once.
+func (g *Gateway) RekeyDevice(ctx context.Context, user, name, publicKey string) (DeviceResult, error) {
+	var priv tunnel.Key
+	if publicKey == "" {
+		var err error
+		if priv, err = tunnel.GenerateKey(); err != nil {
+			return DeviceResult{}, err
+		}
+		publicKey = priv.PublicKey().String()
+	} else if _, err := tunnel.ParseKey(publicKey); err != nil {
+		return DeviceResult{}, fmt.Errorf("gateway: rekey device %s/%s: %w: public key: %w", user, name, store.ErrInvalid, err)
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	d, err := g.st.RekeyDevice(ctx, user, name, publicKey)
+	if err != nil {
+		return DeviceResult{}, err
+	}
+	devs, err := g.publishIdentities(ctx)
+	if err != nil {
+		return DeviceResult{}, err
+	}
+	cut := g.sessions.Cut(func(s *Session) bool { return s.DeviceID == d.ID }, EndRekeyed)
+	if err := g.applyPeers(devs); err != nil {
+		return DeviceResult{}, fmt.Errorf("gateway: rekey device %s/%s: %w", user, name, err)
+	}
+	res := DeviceResult{Device: d}
+	if priv != (tunnel.Key{}) {
+		p := g.profile(d, priv)
+		res.Profile = &p
+		res.ProfileText = p.String()
+	}
+	g.log.Info("device rekeyed", slog.String("user", user), slog.String("device", name), slog.Int("sessions_cut", cut))
+	g.auditEvent(ActorOf(ctx), "device.rekey", fmt.Sprintf("%s/%s sessions_cut=%d", user, name, cut))
+	return res, nil
+}
+
 // revokeFlush is how long a revoked peer stays after its sessions were
 // cut, so the FIN reaches the device. It can no longer open anything.
 const revokeFlush = 200 * time.Millisecond
@@ -586,7 +616,53 @@ func (g *Gateway) ListenPort() int { return g.tun.ListenPort() }
 func (g *Gateway) PublicKey() tunnel.Key { return g.tun.PublicKey() }
 
 // Tunnel exposes the WireGuard device (for diagnostics and tests).
-func (g *Gateway) Tunnel() *tunnel.Device { return g.tun }
+func (g *Gateway) Tunnel() Tunnel { return g.tun }
+
+// Tunnel is the WireGuard side, whatever the mode: the proxy, policy and
+// session code see only this. Listeners' RemoteAddr is the peer's
+// WireGuard-authenticated tunnel address.
+type Tunnel interface {
+	PublicKey() tunnel.Key
+	ListenPort() int
+	AddPeer(tunnel.Peer) error
+	RemovePeer(tunnel.Key) error
+	Peers() ([]tunnel.PeerStatus, error)
+	ListenTCP(netip.AddrPort) (net.Listener, error)
+	ListenUDP(netip.AddrPort) (net.PacketConn, error)
+	Close() error
+}
+
+// openTunnel starts the configured mode, with errors that say how to fix
+// what stops it.
+func openTunnel(cfg *Config, key tunnel.Key, log *slog.Logger) (Tunnel, error) {
+	tc := tunnel.Config{PrivateKey: key, ListenPort: cfg.ListenPort(), Addresses: []netip.Addr{cfg.GatewayAddr()}, MTU: cfg.Tunnel.MTU}
+	switch cfg.Tunnel.Mode {
+	case "tun":
+		d, err := tunnel.NewTUN(tc, cfg.Tunnel.Interface, cfg.SubnetPrefix(), log)
+		if err != nil {
+			return nil, portHint(err, cfg)
+		}
+		return d, nil
+	case "kernel":
+		d, err := tunnel.NewKernel(tc, cfg.Tunnel.Interface, log)
+		if err != nil {
+			return nil, err
+		}
+		return d, nil
+	}
+	d, err := tunnel.NewNetstack(tc, log)
+	if err != nil {
+		return nil, portHint(err, cfg)
+	}
+	return d, nil
+}
+
+func portHint(err error, cfg *Config) error {
+	if strings.Contains(err.Error(), "address already in use") {
+		return fmt.Errorf("%w: UDP port %d is taken (another licgate or WireGuard?): change tunnel.listen_port", err, cfg.ListenPort())
+	}
+	return err
+}
 
 type actorKey struct{}
 

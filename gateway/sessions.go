@@ -28,6 +28,7 @@ const (
 	EndClientClosed = "client closed"
 	EndServerClosed = "server closed"
 	EndRevoked      = "revoked"
+	EndRekeyed      = "device rekeyed"
 	EndDisabled     = "user disabled"
 	EndPolicy       = "policy"
 	EndWindow       = "time window closed"

@@ -95,22 +95,28 @@ func NewNetstack(cfg Config, logger *slog.Logger) (*Device, error) {
 	}
 	dev := device.NewDevice(tdev, conn.NewDefaultBind(), wgLogger(logger))
 	d := &Device{dev: dev, tnet: tnet, pub: cfg.PrivateKey.PublicKey(), log: logger}
-	uapi := fmt.Sprintf("private_key=%s\nlisten_port=%d\n", hexKey(cfg.PrivateKey), cfg.ListenPort)
-	if err := dev.IpcSet(uapi); err != nil {
-		dev.Close()
-		return nil, fmt.Errorf("tunnel: netstack: configure: %w", err)
-	}
-	if err := dev.Up(); err != nil {
-		dev.Close()
-		return nil, fmt.Errorf("tunnel: netstack: up (listen port %d): %w", cfg.ListenPort, err)
-	}
-	port, err := d.readListenPort()
-	if err != nil {
+	if err := d.configure(cfg); err != nil {
 		dev.Close()
 		return nil, err
 	}
-	d.port = port
 	return d, nil
+}
+
+// configure sets the key and port and brings the device up.
+func (d *Device) configure(cfg Config) error {
+	uapi := fmt.Sprintf("private_key=%s\nlisten_port=%d\n", hexKey(cfg.PrivateKey), cfg.ListenPort)
+	if err := d.dev.IpcSet(uapi); err != nil {
+		return fmt.Errorf("tunnel: configure: %w", err)
+	}
+	if err := d.dev.Up(); err != nil {
+		return fmt.Errorf("tunnel: up (UDP listen port %d in use?): %w", cfg.ListenPort, err)
+	}
+	port, err := d.readListenPort()
+	if err != nil {
+		return err
+	}
+	d.port = port
+	return nil
 }
 
 // wgLogger adapts wireguard-go's printf logger to slog. Verbose lines are

@@ -32,7 +32,7 @@ usage:
   licgate demo     [--once]                      run a self-contained demo (no root, no config)
   licgate user     add NAME [--email E] | list | disable NAME | enable NAME
   licgate device   add USER NAME [--out PREFIX] [--public-key KEY] [--no-qr]
-                   list [--all] | revoke USER NAME
+                   list [--all] | revoke USER NAME | rekey USER NAME [--out PREFIX]
   licgate sessions                               list live license sessions
   licgate policy   check FILE [--services a,b] | show | reload
                    explain --user U [--device D] --service S [--at TIME] [--file F]
@@ -301,6 +301,19 @@ func cmdDevice(args []string, stdout io.Writer) error {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", d.User, d.Name, d.Address, d.PublicKey, d.Created.Format(time.DateTime), rev)
 		}
 		tw.Flush()
+	case "rekey":
+		if len(pos) != 3 {
+			return errors.New("usage: licgate device rekey USER NAME [--out PREFIX] [--public-key KEY] [--no-qr]")
+		}
+		var res gateway.DeviceResult
+		if err := c.Do(ctx, "POST", "/api/v1/devices/"+pos[1]+"/"+pos[2]+"/rekey", gateway.RekeyRequest{PublicKey: *pub}, &res); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "device %s/%s has a new key; the old profile no longer works\n", res.Device.User, res.Device.Name)
+		if res.ProfileText == "" {
+			return nil
+		}
+		return showProfile(stdout, res.ProfileText, *out, !*noQR)
 	case "revoke":
 		if len(pos) != 3 {
 			return errors.New("usage: licgate device revoke USER NAME")
@@ -311,7 +324,7 @@ func cmdDevice(args []string, stdout io.Writer) error {
 		}
 		fmt.Fprintf(stdout, "device %s/%s revoked; %d live session(s) cut\n", pos[1], pos[2], r.SessionsCut)
 	default:
-		return fmt.Errorf("unknown device command %q (add, list, revoke)", pos[0])
+		return fmt.Errorf("unknown device command %q (add, list, revoke, rekey)", pos[0])
 	}
 	return nil
 }

@@ -481,3 +481,31 @@ func (s *Store) RevokeDevice(ctx context.Context, user, name string) (Device, er
 func isUnique(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
 }
+
+// RekeyDevice replaces the active device's public key; its address stays.
+func (s *Store) RekeyDevice(ctx context.Context, user, name, publicKey string) (Device, error) {
+	var d Device
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		row := tx.QueryRowContext(ctx, `SELECT `+deviceCols+` FROM devices d JOIN users u ON u.id = d.user_id
+			WHERE u.name = ? AND d.name = ? AND d.revoked_at IS NULL`, user, name)
+		var err error
+		if d, err = scanDevice(row); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				return ErrNotFound
+			}
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE devices SET public_key = ? WHERE id = ?`, publicKey, d.ID); err != nil {
+			if isUnique(err) {
+				return fmt.Errorf("public key %s: %w", publicKey, ErrExists)
+			}
+			return err
+		}
+		d.PublicKey = publicKey
+		return nil
+	})
+	if err != nil {
+		return Device{}, fmt.Errorf("store: rekey device %s/%s: %w", user, name, err)
+	}
+	return d, nil
+}
