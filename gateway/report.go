@@ -84,9 +84,9 @@ func (g *Gateway) Report(ctx context.Context, from, to time.Time, by string) (*R
 			end = to
 		}
 		if !end.After(start) {
-			// Recorded to the millisecond: a session that existed held a
-			// seat, however briefly, and counts towards the peak.
-			end = start.Add(time.Millisecond)
+			// A session that existed held a seat, however briefly, and
+			// counts towards the peak.
+			end = start.Add(time.Microsecond)
 		}
 		ks := keys(r.User, r.Service)
 		for _, k := range ks {

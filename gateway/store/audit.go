@@ -44,16 +44,16 @@ func (s *Store) WriteAudit(ctx context.Context, recs []AuditRecord) error {
 			switch r.Kind {
 			case AuditStart:
 				_, err = tx.ExecContext(ctx, `INSERT INTO audit_sessions(key, start_at, user, device, service, proto, client, rule, reason)
-					VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, r.Key, r.At.UnixMilli(), r.User, r.Device, r.Service, r.Proto, r.Client, r.Rule, r.Reason)
+					VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, r.Key, r.At.UnixMicro(), r.User, r.Device, r.Service, r.Proto, r.Client, r.Rule, r.Reason)
 			case AuditEnd:
 				_, err = tx.ExecContext(ctx, `UPDATE audit_sessions SET end_at = ?, bytes_up = ?, bytes_down = ?, end_reason = ? WHERE key = ?`,
-					r.At.UnixMilli(), r.BytesUp, r.BytesDown, r.EndReason, r.Key)
+					r.At.UnixMicro(), r.BytesUp, r.BytesDown, r.EndReason, r.Key)
 			case AuditDenial:
 				_, err = tx.ExecContext(ctx, `INSERT INTO audit_denials(at, user, device, service, proto, source, rule, reason)
-					VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, r.At.UnixMilli(), r.User, r.Device, r.Service, r.Proto, r.Client, r.Rule, r.Reason)
+					VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, r.At.UnixMicro(), r.User, r.Device, r.Service, r.Proto, r.Client, r.Rule, r.Reason)
 			case AuditEvent:
 				_, err = tx.ExecContext(ctx, `INSERT INTO audit_events(at, actor, action, detail) VALUES (?, ?, ?, ?)`,
-					r.At.UnixMilli(), r.Actor, r.Action, r.Reason)
+					r.At.UnixMicro(), r.Actor, r.Action, r.Reason)
 			default:
 				err = fmt.Errorf("%w: audit kind %d", ErrInvalid, r.Kind)
 			}
@@ -71,7 +71,7 @@ func (s *Store) WriteAudit(ctx context.Context, recs []AuditRecord) error {
 
 // CloseOpenSessions ends sessions left open by a crash, at the given time.
 func (s *Store) CloseOpenSessions(ctx context.Context, at time.Time, reason string) (int64, error) {
-	res, err := s.db.ExecContext(ctx, `UPDATE audit_sessions SET end_at = MAX(start_at, ?), end_reason = ? WHERE end_at IS NULL`, at.UnixMilli(), reason)
+	res, err := s.db.ExecContext(ctx, `UPDATE audit_sessions SET end_at = MAX(start_at, ?), end_reason = ? WHERE end_at IS NULL`, at.UnixMicro(), reason)
 	if err != nil {
 		return 0, fmt.Errorf("store: close open sessions: %w", err)
 	}
@@ -99,7 +99,7 @@ type AuditSession struct {
 func (s *Store) AuditSessions(ctx context.Context, from, to time.Time) ([]AuditSession, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT key, start_at, end_at, user, device, service, proto, client, rule, reason,
 		bytes_up, bytes_down, COALESCE(end_reason, '') FROM audit_sessions
-		WHERE start_at < ? AND (end_at IS NULL OR end_at >= ?) ORDER BY start_at, id`, to.UnixMilli(), from.UnixMilli())
+		WHERE start_at < ? AND (end_at IS NULL OR end_at >= ?) ORDER BY start_at, id`, to.UnixMicro(), from.UnixMicro())
 	if err != nil {
 		return nil, fmt.Errorf("store: audit sessions: %w", err)
 	}
@@ -113,9 +113,9 @@ func (s *Store) AuditSessions(ctx context.Context, from, to time.Time) ([]AuditS
 			&a.BytesUp, &a.BytesDown, &a.EndReason); err != nil {
 			return nil, fmt.Errorf("store: audit sessions: %w", err)
 		}
-		a.Start = time.UnixMilli(start)
+		a.Start = time.UnixMicro(start)
 		if end.Valid {
-			t := time.UnixMilli(end.Int64)
+			t := time.UnixMicro(end.Int64)
 			a.End = &t
 		}
 		out = append(out, a)
@@ -138,7 +138,7 @@ type AuditDenialRow struct {
 // AuditDenials returns refusals in [from, to), newest first, at most limit.
 func (s *Store) AuditDenials(ctx context.Context, from, to time.Time, limit int) ([]AuditDenialRow, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT at, user, device, service, proto, source, rule, reason FROM audit_denials
-		WHERE at >= ? AND at < ? ORDER BY at DESC, id DESC LIMIT ?`, from.UnixMilli(), to.UnixMilli(), limit)
+		WHERE at >= ? AND at < ? ORDER BY at DESC, id DESC LIMIT ?`, from.UnixMicro(), to.UnixMicro(), limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: audit denials: %w", err)
 	}
@@ -150,7 +150,7 @@ func (s *Store) AuditDenials(ctx context.Context, from, to time.Time, limit int)
 		if err := rows.Scan(&at, &d.User, &d.Device, &d.Service, &d.Proto, &d.Source, &d.Rule, &d.Reason); err != nil {
 			return nil, fmt.Errorf("store: audit denials: %w", err)
 		}
-		d.At = time.UnixMilli(at)
+		d.At = time.UnixMicro(at)
 		out = append(out, d)
 	}
 	return out, rows.Err()
@@ -167,7 +167,7 @@ type AuditEventRow struct {
 // AuditEvents returns admin events in [from, to), newest first, at most limit.
 func (s *Store) AuditEvents(ctx context.Context, from, to time.Time, limit int) ([]AuditEventRow, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT at, actor, action, detail FROM audit_events
-		WHERE at >= ? AND at < ? ORDER BY at DESC, id DESC LIMIT ?`, from.UnixMilli(), to.UnixMilli(), limit)
+		WHERE at >= ? AND at < ? ORDER BY at DESC, id DESC LIMIT ?`, from.UnixMicro(), to.UnixMicro(), limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: audit events: %w", err)
 	}
@@ -179,7 +179,7 @@ func (s *Store) AuditEvents(ctx context.Context, from, to time.Time, limit int) 
 		if err := rows.Scan(&at, &e.Actor, &e.Action, &e.Detail); err != nil {
 			return nil, fmt.Errorf("store: audit events: %w", err)
 		}
-		e.At = time.UnixMilli(at)
+		e.At = time.UnixMicro(at)
 		out = append(out, e)
 	}
 	return out, rows.Err()
@@ -189,7 +189,7 @@ func (s *Store) AuditEvents(ctx context.Context, from, to time.Time, limit int) 
 func (s *Store) PruneAudit(ctx context.Context, before time.Time) (int64, error) {
 	var total int64
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		b := before.UnixMilli()
+		b := before.UnixMicro()
 		for _, q := range []string{
 			`DELETE FROM audit_sessions WHERE end_at IS NOT NULL AND end_at < ?`,
 			`DELETE FROM audit_denials WHERE at < ?`,

@@ -89,7 +89,8 @@ var migrations = []string{
 	CREATE UNIQUE INDEX devices_active_address ON devices(address) WHERE revoked_at IS NULL;
 	CREATE UNIQUE INDEX devices_active_key ON devices(public_key) WHERE revoked_at IS NULL;
 	CREATE UNIQUE INDEX devices_active_name ON devices(user_id, name) WHERE revoked_at IS NULL;`,
-	// 2: the audit log: sessions, denials and admin events.
+	// 2: the audit log: sessions, denials and admin events. Times are
+	// Unix microseconds (sessions a millisecond apart still overlap).
 	`CREATE TABLE audit_sessions (
 		id         INTEGER PRIMARY KEY,
 		key        TEXT NOT NULL UNIQUE,
