@@ -9,11 +9,15 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"sort"
+	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
 
 	"github.com/licgate/licgate/gateway"
+	"github.com/licgate/licgate/gateway/bundle"
 	"github.com/licgate/licgate/gateway/store"
 	"github.com/licgate/licgate/internal/licsim"
 	"github.com/licgate/licgate/tunnel"
@@ -251,7 +255,7 @@ func cmdUser(args []string, stdout io.Writer) error {
 func cmdDevice(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("device", flag.ContinueOnError)
 	client := clientFlags(fs)
-	out := fs.String("out", "", "write PREFIX.conf (0600) and PREFIX.png")
+	out := fs.String("out", "", "write the home-user bundle: PREFIX.conf, PREFIX.png, PREFIX-linux.sh, PREFIX-macos.sh, PREFIX-windows.ps1")
 	pub := fs.String("public-key", "", "the device's own public key (no profile is generated)")
 	noQR := fs.Bool("no-qr", false, "do not print the terminal QR code")
 	all := fs.Bool("all", false, "list revoked devices too")
@@ -329,7 +333,9 @@ func cmdDevice(args []string, stdout io.Writer) error {
 	return nil
 }
 
-// showProfile prints the profile and its QR code, and writes the files.
+// showProfile prints the profile and its QR code, and writes the home-user
+// bundle: PREFIX.conf (0600), PREFIX.png and the OS helpers. The tunnel on
+// the home computer is named after PREFIX's base name.
 func showProfile(w io.Writer, text, out string, qr bool) error {
 	p, err := tunnel.ParseProfile(text)
 	if err != nil {
@@ -343,19 +349,29 @@ func showProfile(w io.Writer, text, out string, qr bool) error {
 		}
 		fmt.Fprintf(w, "scan with the WireGuard app:\n%s\n", q)
 	}
-	if out != "" {
-		if err := os.WriteFile(out+".conf", []byte(text), 0o600); err != nil {
-			return err
-		}
-		png, err := p.QRPNG(512)
-		if err != nil {
-			return err
-		}
-		if err := os.WriteFile(out+".png", png, 0o600); err != nil {
-			return err
-		}
-		fmt.Fprintf(w, "wrote %s.conf and %s.png (they hold the device's private key: hand them over privately)\n", out, out)
+	if out == "" {
+		return nil
 	}
+	b, err := bundle.New(filepath.Base(out), p)
+	if err != nil {
+		return fmt.Errorf("--out %s: %w", out, err)
+	}
+	files, err := b.Files()
+	if err != nil {
+		return err
+	}
+	dir := filepath.Dir(out)
+	names := make([]string, 0, len(files))
+	for name := range files {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if err := os.WriteFile(filepath.Join(dir, name), files[name], 0o600); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(w, "wrote %s in %s\n(the .conf, .png and scripts hold the device's private key: hand them over privately)\n", strings.Join(names, ", "), dir)
 	return nil
 }
 

@@ -1,0 +1,104 @@
+// Package bundle renders what a home user gets for a device: the
+// wg-quick profile, its QR code, and a helper script for their OS that
+// imports the tunnel, adds the gateway to CodeMeter's server search list
+// (cmu --add-server), and installs a job that re-resolves the gateway's
+// name when the tunnel has gone quiet (WireGuard clients resolve the
+// Endpoint only when the tunnel starts, so an office address change
+// strands them otherwise).
+//
+// Every helper is idempotent, can undo itself, and routes nothing but the
+// gateway's tunnel address (the profile's AllowedIPs).
+//
+// Typical usage:
+//
+//	b, err := bundle.New("office", profile)
+//	files, err := b.Files() // name -> content
+package bundle
+
+import (
+	"bytes"
+	"embed"
+	"fmt"
+	"net"
+	"regexp"
+	"text/template"
+
+	"github.com/licgate/licgate/tunnel"
+)
+
+//go:embed templates/*
+var templates embed.FS
+
+var tmpl = template.Must(template.ParseFS(templates, "templates/*"))
+
+// Bundle is one device's home-user kit.
+type Bundle struct {
+	// Tunnel is the interface / tunnel name on the home computer: at most
+	// 15 characters of [a-zA-Z0-9_=+.-] (wg-quick's rule).
+	Tunnel  string
+	Profile tunnel.Profile
+	// Gateway is the gateway's tunnel address: CodeMeter's server entry.
+	Gateway string
+	// Endpoint is host:port from the profile, for re-resolution.
+	Endpoint string
+	// MaxAge is the handshake age (seconds) after which the endpoint is
+	// re-resolved. WireGuard re-handshakes at least every 2 minutes while
+	// traffic flows, so 180 s means "dead", as wireguard-tools' own
+	// reresolve-dns.sh assumes (135 s).
+	MaxAge int
+}
+
+var tunnelName = regexp.MustCompile(`^[a-zA-Z0-9_=+.-]{1,15}$`)
+
+// New returns the bundle for profile, naming the tunnel name.
+func New(name string, p tunnel.Profile) (*Bundle, error) {
+	if !tunnelName.MatchString(name) {
+		return nil, fmt.Errorf("bundle: tunnel name %q: at most 15 of a-z A-Z 0-9 _ = + . -", name)
+	}
+	if len(p.AllowedIPs) != 1 {
+		return nil, fmt.Errorf("bundle: the profile must route exactly the gateway's address, has %v", p.AllowedIPs)
+	}
+	if _, _, err := net.SplitHostPort(p.Endpoint); err != nil {
+		return nil, fmt.Errorf("bundle: endpoint %q: %w", p.Endpoint, err)
+	}
+	return &Bundle{Tunnel: name, Profile: p, Gateway: p.AllowedIPs[0].Addr().String(), Endpoint: p.Endpoint, MaxAge: 180}, nil
+}
+
+// PeerKey is the gateway's public key, for `wg set ... peer`.
+func (b *Bundle) PeerKey() string { return b.Profile.PeerPublicKey.String() }
+
+func (b *Bundle) render(name string) ([]byte, error) {
+	var buf bytes.Buffer
+	if err := tmpl.ExecuteTemplate(&buf, name, b); err != nil {
+		return nil, fmt.Errorf("bundle: render %s: %w", name, err)
+	}
+	return buf.Bytes(), nil
+}
+
+// Linux is the sh helper for Linux (wg-quick, systemd).
+func (b *Bundle) Linux() ([]byte, error) { return b.render("linux.sh") }
+
+// MacOS is the sh helper for macOS (wg-quick from Homebrew, launchd).
+func (b *Bundle) MacOS() ([]byte, error) { return b.render("macos.sh") }
+
+// Windows is the PowerShell helper (WireGuard for Windows, Task Scheduler).
+func (b *Bundle) Windows() ([]byte, error) { return b.render("windows.ps1") }
+
+// Files returns every file of the bundle by file name: NAME.conf,
+// NAME.png, NAME-linux.sh, NAME-macos.sh, NAME-windows.ps1.
+func (b *Bundle) Files() (map[string][]byte, error) {
+	out := map[string][]byte{b.Tunnel + ".conf": []byte(b.Profile.String())}
+	png, err := b.Profile.QRPNG(512)
+	if err != nil {
+		return nil, err
+	}
+	out[b.Tunnel+".png"] = png
+	for suffix, f := range map[string]func() ([]byte, error){"-linux.sh": b.Linux, "-macos.sh": b.MacOS, "-windows.ps1": b.Windows} {
+		data, err := f()
+		if err != nil {
+			return nil, err
+		}
+		out[b.Tunnel+suffix] = data
+	}
+	return out, nil
+}
