@@ -143,10 +143,16 @@ func ParseProfile(text string) (Profile, error) {
 	return p, nil
 }
 
-// QRPNG renders the profile as a QR code PNG, size pixels wide, as the
-// WireGuard mobile apps scan it.
+// QRPNG renders the profile as a QR code PNG about size pixels wide (at
+// most), as the WireGuard mobile apps scan it. Modules are whole pixels:
+// scaled modules blur at their edges and some scanners then miss.
 func (p Profile) QRPNG(size int) ([]byte, error) {
-	png, err := qrcode.Encode(p.String(), qrcode.Medium, size)
+	q, err := qrcode.New(p.String(), qrcode.Medium)
+	if err != nil {
+		return nil, fmt.Errorf("tunnel: render qr png: %w", err)
+	}
+	module := max(1, size/len(q.Bitmap()))
+	png, err := q.PNG(-module)
 	if err != nil {
 		return nil, fmt.Errorf("tunnel: render qr png: %w", err)
 	}

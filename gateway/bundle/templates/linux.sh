@@ -25,7 +25,7 @@ UNIT="licgate-reresolve-$TUNNEL"
 
 say() { printf 'licgate: %s\n' "$*"; }
 die() { printf 'licgate: error: %s\n' "$*" >&2; exit 1; }
-has_systemd() { [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; }
+has_systemd() { [ -z "${LICGATE_NO_SYSTEMD:-}" ] && [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; }
 
 find_cmu() {
 	for c in "$(command -v cmu 2>/dev/null || true)" /usr/bin/cmu /usr/sbin/cmu /opt/CodeMeter/bin/cmu; do
