@@ -78,6 +78,20 @@ func TestCLIAgainstDaemon(t *testing.T) {
 	if out, code := cli(t, "device", "list", sock); code != 0 || !strings.Contains(out, "10.44.0.2") {
 		t.Fatalf("device list: %d %s", code, out)
 	}
+	rekeyPrefix := filepath.Join(t.TempDir(), "alice-new")
+	if out, code := cli(t, "device", "rekey", "alice", "laptop", "--out", rekeyPrefix, "--no-qr", sock); code != 0 || !strings.Contains(out, "the old profile no longer works") {
+		t.Fatalf("rekey: %d %s", code, out)
+	}
+	if !h.Server.WaitInUse(0, 5*time.Second) {
+		t.Fatal("the old key's session survived the rekey")
+	}
+	newText, _ := os.ReadFile(rekeyPrefix + ".conf")
+	np, err := tunnel.ParseProfile(string(newText))
+	if err != nil || np.PrivateKey == p.PrivateKey || np.Address != p.Address {
+		t.Fatalf("rekeyed profile: %v", err)
+	}
+	lc = h.StartClient("alice", "laptop", np).TakeSeat(t)
+	defer lc.Close()
 	if out, code := cli(t, "device", "revoke", "alice", "laptop", sock); code != 0 || !strings.Contains(out, "1 live session(s) cut") {
 		t.Fatalf("revoke: %d %s", code, out)
 	}
