@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"time"
@@ -79,6 +80,10 @@ func (g *Gateway) Handler() http.Handler {
 	mux.HandleFunc("GET /api/v1/ddns", g.apiDDNS)
 	mux.HandleFunc("POST /api/v1/ddns/update", g.apiDDNSUpdate)
 	mux.Handle("GET /metrics", g.metrics.handler())
+	// Profiles, on the local socket only (the tunnel listener does not
+	// mount them): `curl --unix-socket licgate.sock http://x/debug/pprof/heap`.
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusNotFound, fmt.Errorf("no such endpoint: %s %s", r.Method, r.URL.Path))
 	})

@@ -279,6 +279,12 @@ func splice(client, upstream net.Conn, s *Session) string {
 	return first
 }
 
+// smallBuf is what an idle direction holds while it waits in Read. License
+// traffic is small request/response lines; a read that fills it switches
+// to a pooled 32 KiB buffer until the traffic turns small again, so bulk
+// transfers run at full speed and thousands of idle sessions stay cheap.
+const smallBuf = 2 << 10
+
 // proxyCopy copies src to dst, counting bytes into n. At EOF it half-closes
 // dst so the other side sees the end of this direction; on any other error
 // it closes both conns, which ends the opposite copy too.
@@ -286,9 +292,14 @@ func proxyCopy(dst, src net.Conn, n *atomic.Int64, reason string, mark func(stri
 	if done != nil {
 		defer close(done)
 	}
-	bp := bufPool.Get().(*[]byte)
-	defer bufPool.Put(bp)
-	buf := *bp
+	small := make([]byte, smallBuf)
+	buf := small
+	var big *[]byte
+	defer func() {
+		if big != nil {
+			bufPool.Put(big)
+		}
+	}()
 	var err error
 	for {
 		nr, rerr := src.Read(buf)
@@ -310,6 +321,14 @@ func proxyCopy(dst, src net.Conn, n *atomic.Int64, reason string, mark func(stri
 				err = rerr
 			}
 			break
+		}
+		switch {
+		case big == nil && nr == len(small):
+			big = bufPool.Get().(*[]byte)
+			buf = *big
+		case big != nil && nr < smallBuf:
+			bufPool.Put(big)
+			big, buf = nil, small
 		}
 	}
 	mark(reason)

@@ -510,3 +510,61 @@ func (s *Store) RekeyDevice(ctx context.Context, user, name, publicKey string) (
 	}
 	return d, nil
 }
+
+// AddDevices records many devices in one transaction, allocating
+// addresses as AddDevice does (imports, benchmarks). All or nothing.
+func (s *Store) AddDevices(ctx context.Context, nds []NewDevice, pool Pool) ([]Device, error) {
+	out := make([]Device, 0, len(nds))
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		users := map[string]int64{}
+		used := map[netip.Addr]bool{}
+		rows, err := tx.QueryContext(ctx, `SELECT address FROM devices WHERE revoked_at IS NULL`)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var a string
+			if err := rows.Scan(&a); err != nil {
+				rows.Close()
+				return err
+			}
+			if ad, err := netip.ParseAddr(a); err == nil {
+				used[ad] = true
+			}
+		}
+		rows.Close()
+		now := s.now()
+		for _, nd := range nds {
+			if err := ValidName(nd.Name); err != nil {
+				return err
+			}
+			uid, ok := users[nd.User]
+			if !ok {
+				if err := tx.QueryRowContext(ctx, `SELECT id FROM users WHERE name = ?`, nd.User).Scan(&uid); err != nil {
+					return fmt.Errorf("user %s: %w", nd.User, ErrNotFound)
+				}
+				users[nd.User] = uid
+			}
+			addr, err := allocate(pool, used)
+			if err != nil {
+				return err
+			}
+			used[addr] = true
+			res, err := tx.ExecContext(ctx, `INSERT INTO devices(user_id, name, public_key, address, created_at) VALUES (?, ?, ?, ?, ?)`,
+				uid, nd.Name, nd.PublicKey, addr.String(), now.UnixMilli())
+			if err != nil {
+				if isUnique(err) {
+					return fmt.Errorf("device %s/%s: %w", nd.User, nd.Name, ErrExists)
+				}
+				return err
+			}
+			id, _ := res.LastInsertId()
+			out = append(out, Device{ID: id, User: nd.User, Name: nd.Name, PublicKey: nd.PublicKey, Address: addr, Created: time.UnixMilli(now.UnixMilli())})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: add devices: %w", err)
+	}
+	return out, nil
+}

@@ -254,3 +254,32 @@ func TestAuditWriteQueryPrune(t *testing.T) {
 		t.Fatalf("bad kind: %v", err)
 	}
 }
+
+func TestAddDevicesBulk(t *testing.T) {
+	s := open(t, t.TempDir())
+	ctx := context.Background()
+	s.AddUser(ctx, "a", "")
+	s.AddDevice(ctx, NewDevice{User: "a", Name: "first", PublicKey: "k-first"}, pool)
+	var nds []NewDevice
+	for i := 0; i < 100; i++ {
+		nds = append(nds, NewDevice{User: "a", Name: fmt.Sprintf("d%d", i), PublicKey: fmt.Sprintf("k%d", i)})
+	}
+	ds, err := s.AddDevices(ctx, nds, pool)
+	if err != nil || len(ds) != 100 {
+		t.Fatalf("%d %v", len(ds), err)
+	}
+	seen := map[netip.Addr]bool{netip.MustParseAddr("10.44.0.2"): true} // "first"
+	for _, d := range ds {
+		if seen[d.Address] {
+			t.Fatalf("address %s given twice", d.Address)
+		}
+		seen[d.Address] = true
+	}
+	// All or nothing: a duplicate name rolls the whole batch back.
+	if _, err := s.AddDevices(ctx, []NewDevice{{User: "a", Name: "new1", PublicKey: "n1"}, {User: "a", Name: "d3", PublicKey: "n2"}}, pool); !errors.Is(err, ErrExists) {
+		t.Fatalf("duplicate in batch: %v", err)
+	}
+	if all, _ := s.Devices(ctx, false); len(all) != 101 {
+		t.Fatalf("partial batch committed: %d devices", len(all))
+	}
+}
