@@ -443,15 +443,9 @@ type DeviceResult struct {
 // AddDevice creates a device for user. With publicKey empty, a key pair
 // is generated and the profile returned; the private key is not kept.
 func (g *Gateway) AddDevice(ctx context.Context, user, name, publicKey string) (DeviceResult, error) {
-	var priv tunnel.Key
-	if publicKey == "" {
-		var err error
-		if priv, err = tunnel.GenerateKey(); err != nil {
-			return DeviceResult{}, err
-		}
-		publicKey = priv.PublicKey().String()
-	} else if _, err := tunnel.ParseKey(publicKey); err != nil {
-		return DeviceResult{}, fmt.Errorf("gateway: add device %s/%s: %w: public key: %w", user, name, store.ErrInvalid, err)
+	priv, publicKey, err := deviceKey(publicKey)
+	if err != nil {
+		return DeviceResult{}, fmt.Errorf("gateway: add device %s/%s: %w", user, name, err)
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -463,15 +457,36 @@ func (g *Gateway) AddDevice(ctx context.Context, user, name, publicKey string) (
 	if err := g.syncPeers(ctx); err != nil {
 		return DeviceResult{}, fmt.Errorf("gateway: add device %s/%s: %w", user, name, err)
 	}
+	res := g.deviceResult(d, priv)
+	g.log.Info("device added", slog.String("user", user), slog.String("device", name), slog.String("address", d.Address.String()))
+	g.auditEvent(ActorOf(ctx), "device.add", fmt.Sprintf("%s/%s %s", user, name, d.Address))
+	return res, nil
+}
+
+// deviceKey checks a supplied public key, or generates a key pair when
+// publicKey is empty (the private key is then returned, to be shown once).
+func deviceKey(publicKey string) (priv tunnel.Key, pub string, err error) {
+	if publicKey != "" {
+		if _, err := tunnel.ParseKey(publicKey); err != nil {
+			return priv, "", fmt.Errorf("%w: public key: %w", store.ErrInvalid, err)
+		}
+		return priv, publicKey, nil
+	}
+	if priv, err = tunnel.GenerateKey(); err != nil {
+		return priv, "", err
+	}
+	return priv, priv.PublicKey().String(), nil
+}
+
+// deviceResult carries the profile when licgate made the key pair.
+func (g *Gateway) deviceResult(d store.Device, priv tunnel.Key) DeviceResult {
 	res := DeviceResult{Device: d}
 	if priv != (tunnel.Key{}) {
 		p := g.profile(d, priv)
 		res.Profile = &p
 		res.ProfileText = p.String()
 	}
-	g.log.Info("device added", slog.String("user", user), slog.String("device", name), slog.String("address", d.Address.String()))
-	g.auditEvent(ActorOf(ctx), "device.add", fmt.Sprintf("%s/%s %s", user, name, d.Address))
-	return res, nil
+	return res
 }
 
 // profile renders a device's client profile.
@@ -532,15 +547,9 @@ func (g *Gateway) RevokeDevice(ctx context.Context, user, name string) (int, err
 // the old key stops working at once (its peer is removed, its sessions
 // cut) and the new profile is returned, to be shown once.
 func (g *Gateway) RekeyDevice(ctx context.Context, user, name, publicKey string) (DeviceResult, error) {
-	var priv tunnel.Key
-	if publicKey == "" {
-		var err error
-		if priv, err = tunnel.GenerateKey(); err != nil {
-			return DeviceResult{}, err
-		}
-		publicKey = priv.PublicKey().String()
-	} else if _, err := tunnel.ParseKey(publicKey); err != nil {
-		return DeviceResult{}, fmt.Errorf("gateway: rekey device %s/%s: %w: public key: %w", user, name, store.ErrInvalid, err)
+	priv, publicKey, err := deviceKey(publicKey)
+	if err != nil {
+		return DeviceResult{}, fmt.Errorf("gateway: rekey device %s/%s: %w", user, name, err)
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -556,12 +565,7 @@ func (g *Gateway) RekeyDevice(ctx context.Context, user, name, publicKey string)
 	if err := g.applyPeers(devs); err != nil {
 		return DeviceResult{}, fmt.Errorf("gateway: rekey device %s/%s: %w", user, name, err)
 	}
-	res := DeviceResult{Device: d}
-	if priv != (tunnel.Key{}) {
-		p := g.profile(d, priv)
-		res.Profile = &p
-		res.ProfileText = p.String()
-	}
+	res := g.deviceResult(d, priv)
 	g.log.Info("device rekeyed", slog.String("user", user), slog.String("device", name), slog.Int("sessions_cut", cut))
 	g.auditEvent(ActorOf(ctx), "device.rekey", fmt.Sprintf("%s/%s sessions_cut=%d", user, name, cut))
 	return res, nil

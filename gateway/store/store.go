@@ -318,23 +318,8 @@ func (s *Store) AddDevice(ctx context.Context, nd NewDevice, pool Pool) (Device,
 		if err != nil {
 			return err
 		}
-		used := map[netip.Addr]bool{}
-		rows, err := tx.QueryContext(ctx, `SELECT address FROM devices WHERE revoked_at IS NULL`)
+		used, err := usedAddrs(ctx, tx)
 		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			var a string
-			if err := rows.Scan(&a); err != nil {
-				rows.Close()
-				return err
-			}
-			if ad, err := netip.ParseAddr(a); err == nil {
-				used[ad] = true
-			}
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
 			return err
 		}
 		addr, err := allocate(pool, used)
@@ -361,6 +346,26 @@ func (s *Store) AddDevice(ctx context.Context, nd NewDevice, pool Pool) (Device,
 		return Device{}, fmt.Errorf("store: add device %s/%s: %w", nd.User, nd.Name, err)
 	}
 	return d, nil
+}
+
+// usedAddrs reads the addresses of active devices.
+func usedAddrs(ctx context.Context, tx *sql.Tx) (map[netip.Addr]bool, error) {
+	used := map[netip.Addr]bool{}
+	rows, err := tx.QueryContext(ctx, `SELECT address FROM devices WHERE revoked_at IS NULL`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var a string
+		if err := rows.Scan(&a); err != nil {
+			return nil, err
+		}
+		if ad, err := netip.ParseAddr(a); err == nil {
+			used[ad] = true
+		}
+	}
+	return used, rows.Err()
 }
 
 // allocate returns the lowest address of the pool that is neither used,
@@ -517,22 +522,10 @@ func (s *Store) AddDevices(ctx context.Context, nds []NewDevice, pool Pool) ([]D
 	out := make([]Device, 0, len(nds))
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		users := map[string]int64{}
-		used := map[netip.Addr]bool{}
-		rows, err := tx.QueryContext(ctx, `SELECT address FROM devices WHERE revoked_at IS NULL`)
+		used, err := usedAddrs(ctx, tx)
 		if err != nil {
 			return err
 		}
-		for rows.Next() {
-			var a string
-			if err := rows.Scan(&a); err != nil {
-				rows.Close()
-				return err
-			}
-			if ad, err := netip.ParseAddr(a); err == nil {
-				used[ad] = true
-			}
-		}
-		rows.Close()
 		now := s.now()
 		for _, nd := range nds {
 			if err := ValidName(nd.Name); err != nil {
