@@ -118,7 +118,7 @@ func TestDecideTable(t *testing.T) {
 		{D, 3, "carol", "pc", "codemeter", "2026-06-01T10:00", MapCounts{"group:interns": 2}, "", KindCap, "group pool"},
 		{D, -1, "carol", "pc", "codemeter", "2026-06-30T23:59", nil, "", KindOutsideWindow, "before until, but outside hours"},
 		{A, 3, "carol", "pc", "codemeter", "2026-06-30T17:59", nil, "", KindRule, "last day of until"},
-		{D, -1, "carol", "pc", "codemeter", "2026-07-01T09:00", nil, "", KindOutsideWindow, "expired at midnight"},
+		{D, -1, "carol", "pc", "codemeter", "2026-07-01T09:00", nil, "", KindExpired, "expired at midnight"},
 		{A, 3, "dan", "pc", "flexlm", "2026-06-01T10:00", nil, "", KindRule, "first match: interns rule covers flexlm too"},
 		{A, 7, "dan", "pc", "flexlm", "2026-06-01T20:00", nil, "", KindRule, "outside interns hours, wildcard flexlm"},
 		{A, 4, "frank", "pc", "codemeter", "2026-06-01T23:00", nil, "", KindRule, "overnight, evening part (Mon)"},
@@ -127,10 +127,10 @@ func TestDecideTable(t *testing.T) {
 		{D, -1, "frank", "pc", "codemeter", "2026-06-01T05:00", nil, "", KindOutsideWindow, "Mon morning: Sun night not in window"},
 		{D, -1, "frank", "pc", "codemeter", "2026-06-06T23:00", nil, "", KindOutsideWindow, "Sat night"},
 		{D, -1, "frank", "pc", "codemeter", "2026-06-02T06:00", nil, "", KindOutsideWindow, "overnight end exclusive"},
-		{D, -1, "gina", "pc", "codemeter", "2026-06-30T23:59", nil, "", KindOutsideWindow, "before from"},
+		{D, -1, "gina", "pc", "codemeter", "2026-06-30T23:59", nil, "", KindExpired, "before from"},
 		{A, 5, "gina", "pc", "codemeter", "2026-07-01T00:00", nil, "", KindRule, "from midnight"},
 		{A, 5, "gina", "pc", "codemeter", "2026-07-31T23:59", nil, "", KindRule, "until is inclusive"},
-		{D, -1, "gina", "pc", "codemeter", "2026-08-01T00:00", nil, "", KindOutsideWindow, "expired at midnight"},
+		{D, -1, "gina", "pc", "codemeter", "2026-08-01T00:00", nil, "", KindExpired, "expired at midnight"},
 		{D, 5, "gina", "pc", "codemeter", "2026-07-10T00:00", MapCounts{"rule:5": 1}, "", KindCap, "rule pool"},
 		{A, 6, "hank", "pc", "codemeter", "2026-07-10T00:00", nil, "10.44.0.200", KindRule, "source inside"},
 		{D, -1, "hank", "pc", "codemeter", "2026-07-10T00:00", nil, "10.44.0.20", KindDefault, "source outside"},
@@ -285,7 +285,7 @@ func TestExplain(t *testing.T) {
 		"rule 0 (banned), line 12, deny user:mallory: skipped: who does not match",
 		"rule 3 (interns office hours), line 24, allow group:interns: skipped: outside hours Mon-Fri 08:00-18:00",
 		"rule 7 (everyone flexlm), line 43, allow *: skipped: only for flexlm",
-		"decision: DENY (outside the hours or dates of rule 3 (interns office hours))",
+		"decision: DENY (outside the hours of rule 3 (interns office hours))",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("explain lacks %q:\n%s", want, out)

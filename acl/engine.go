@@ -39,7 +39,8 @@ type Kind uint8
 const (
 	KindRule           Kind = iota // a rule matched and decided (allow or deny)
 	KindDefault                    // no rule matched: the service's default action
-	KindOutsideWindow              // no rule matched, but one would have at another time
+	KindOutsideWindow              // no rule matched, but one would have at another time of day or week
+	KindExpired                    // no rule matched, but one would have between its from/until dates
 	KindCap                        // a matching allow rule's cap (or a group/service pool) is full
 	KindUnknownService             // the service is not in the policy
 )
@@ -98,18 +99,20 @@ type rule struct {
 	maxDev, maxUser, maxPool int
 
 	label                                   string
-	reason, outsideReason                   string
+	reason, outsideReason, expiredReason    string
 	capDevReason, capUserReason, capPoolRsn string
 }
 
 // matchesTime reports whether the rule's dates and hours contain t.
 func (r *rule) matchesTime(t time.Time, loc *time.Location) bool {
-	if !r.from.IsZero() && t.Before(r.from) {
-		return false
-	}
-	if !r.until.IsZero() && !t.Before(r.until) {
-		return false
-	}
+	return r.matchesDates(t) && r.matchesHours(t, loc)
+}
+
+func (r *rule) matchesDates(t time.Time) bool {
+	return (r.from.IsZero() || !t.Before(r.from)) && (r.until.IsZero() || t.Before(r.until))
+}
+
+func (r *rule) matchesHours(t time.Time, loc *time.Location) bool {
 	if len(r.windows) == 0 {
 		return true
 	}
@@ -529,7 +532,8 @@ func (c *compiler) rule(i int, spec RuleSpec) (rule, error) {
 		verb = "allowed"
 	}
 	r.reason = fmt.Sprintf("%s by %s", verb, where)
-	r.outsideReason = fmt.Sprintf("outside the hours or dates of %s", where)
+	r.outsideReason = fmt.Sprintf("outside the hours of %s", where)
+	r.expiredReason = fmt.Sprintf("outside the dates of %s (from %s until %s)", where, orDash(spec.From), orDash(spec.Until))
 	r.capDevReason = fmt.Sprintf("device session cap (%d) of %s reached", r.maxDev, where)
 	r.capUserReason = fmt.Sprintf("user session cap (%d) of %s reached", r.maxUser, where)
 	r.capPoolRsn = fmt.Sprintf("session pool (%d) of %s is full", r.maxPool, where)
@@ -647,6 +651,7 @@ func (e *Engine) Decide(req Request) Decision {
 	}
 	devs := e.byDevice[devKey{req.User, req.Device}]
 	near := -1
+	nearKind := KindOutsideWindow
 	i, j := 0, 0
 	for i < len(cands) || j < len(devs) {
 		var ri int32
@@ -669,9 +674,15 @@ func (e *Engine) Decide(req Request) Decision {
 		if req.Source.IsValid() && !r.matchesSource(req.Source) {
 			continue
 		}
-		if !r.matchesTime(req.Time, e.loc) {
+		if !r.matchesDates(req.Time) {
 			if near < 0 {
-				near = int(ri)
+				near, nearKind = int(ri), KindExpired
+			}
+			continue
+		}
+		if !r.matchesHours(req.Time, e.loc) {
+			if near < 0 {
+				near, nearKind = int(ri), KindOutsideWindow
 			}
 			continue
 		}
@@ -679,6 +690,9 @@ func (e *Engine) Decide(req Request) Decision {
 	}
 	s := &e.services[si]
 	if near >= 0 && !s.defaultAllow {
+		if nearKind == KindExpired {
+			return Decision{Rule: -1, Kind: KindExpired, Reason: e.rules[near].expiredReason}
+		}
 		return Decision{Rule: -1, Kind: KindOutsideWindow, Reason: e.rules[near].outsideReason}
 	}
 	return Decision{Allow: s.defaultAllow, Rule: -1, Kind: KindDefault, Reason: s.defaultReason}
@@ -729,4 +743,11 @@ func (e *Engine) RuleLabel(i int) string {
 		return "default"
 	}
 	return e.rules[i].label
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }

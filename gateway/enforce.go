@@ -46,6 +46,9 @@ func (g *Gateway) Reevaluate(why string) int {
 			}
 			return Verdict{End: EndWindow, Reason: d.Reason}
 		}
+		if d.Kind == acl.KindExpired {
+			return Verdict{End: EndExpired, Reason: d.Reason} // no grace: the contract ended
+		}
 		return Verdict{End: why, Reason: d.Reason}
 	})
 	for s, v := range cut {

@@ -419,3 +419,31 @@ func TestAuditAndReport(t *testing.T) {
 		t.Fatalf("admin events: %+v", evs)
 	}
 }
+
+// TestExpiryCutsDespiteGrace: a contractor's access ends at midnight after
+// `until`; the window grace does not stretch a contract.
+func TestExpiryCutsDespiteGrace(t *testing.T) {
+	gatewaytest.CheckLeaks(t)
+	clock := newClock("2026-12-31T23:50")
+	h := gatewaytest.New(t, gatewaytest.Clock(clock.now), gatewaytest.TopLevel("enforcement:\n  window_grace: 1h\n"),
+		gatewaytest.Policy("policy:\n  timezone: Europe/Berlin\n  rules:\n    - {name: contractor, action: allow, who: [user:gina], until: 2026-12-31}\n"))
+	gina := h.AddDevice("gina", "laptop")
+	lc := gina.TakeSeat(t)
+	defer lc.Close()
+	clock.set("2027-01-01T00:00")
+	if n := h.GW.Reevaluate(gateway.EndPolicy); n != 1 {
+		t.Fatalf("expiry cut %d sessions, want 1", n)
+	}
+	h.GW.SyncAudit()
+	rows, _ := h.GW.Store().AuditSessions(context.Background(), time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+	if len(rows) != 1 || rows[0].EndReason != gateway.EndExpired {
+		t.Fatalf("audit: %+v", rows)
+	}
+	if _, ans, err := gina.TrySeat(3 * time.Second); err == nil {
+		t.Fatalf("expired contractor got %q", ans)
+	}
+	ds := denials(t, h)
+	if len(ds) == 0 || !strings.Contains(ds[0].Reason, "outside the dates of rule 0 (contractor) (from - until 2026-12-31)") {
+		t.Fatalf("denial: %+v", ds)
+	}
+}

@@ -32,6 +32,7 @@ const (
 	EndDisabled     = "user disabled"
 	EndPolicy       = "policy"
 	EndWindow       = "time window closed"
+	EndExpired      = "access expired"
 	EndVanished     = "peer vanished"
 	EndIdle         = "idle"
 	EndShutdown     = "shutdown"
