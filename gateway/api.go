@@ -13,6 +13,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/licgate/licgate/acl"
@@ -71,6 +72,8 @@ func (g *Gateway) Handler() http.Handler {
 	mux.HandleFunc("POST /api/v1/devices/{user}/{name}/revoke", g.apiRevokeDevice)
 	mux.HandleFunc("POST /api/v1/devices/{user}/{name}/rekey", g.apiRekeyDevice)
 	mux.HandleFunc("GET /api/v1/sessions", g.apiSessions)
+	mux.HandleFunc("POST /api/v1/enrollments", g.apiEnroll)
+	mux.HandleFunc("GET /api/v1/ca", g.apiCA)
 	mux.HandleFunc("GET /api/v1/peers", g.apiPeers)
 	mux.HandleFunc("GET /api/v1/policy", g.apiPolicy)
 	mux.HandleFunc("POST /api/v1/policy/explain", g.apiExplain)
@@ -511,4 +514,57 @@ func orEmpty[T any](s []T) []T {
 		return []T{}
 	}
 	return s
+}
+
+// EnrollRequest is POST /api/v1/enrollments.
+type EnrollRequest struct {
+	User   string `json:"user"`
+	Device string `json:"device"`
+	TTL    string `json:"ttl,omitempty"` // default public.link_ttl (24h)
+}
+
+// EnrollLink answers it.
+type EnrollLink struct {
+	URL     string    `json:"url"`
+	Expires time.Time `json:"expires"`
+}
+
+func (g *Gateway) apiEnroll(w http.ResponseWriter, r *http.Request) {
+	var req EnrollRequest
+	if !decode(w, r, &req, map[string]func() bool{
+		"user":   func() bool { return req.User != "" },
+		"device": func() bool { return req.Device != "" },
+	}) {
+		return
+	}
+	var ttl time.Duration
+	if req.TTL != "" {
+		d, err := time.ParseDuration(req.TTL)
+		if err != nil || d <= 0 || d > 30*24*time.Hour {
+			writeJSON(w, http.StatusBadRequest, APIError{Error: fmt.Sprintf("ttl %q: a duration up to 720h", req.TTL), Field: "ttl"})
+			return
+		}
+		ttl = d
+	}
+	u, exp, err := g.CreateEnrollLink(r.Context(), req.User, req.Device, ttl)
+	if err != nil {
+		code := statusOf(err)
+		if code == http.StatusInternalServerError && strings.Contains(err.Error(), "public listener") {
+			code = http.StatusConflict
+		}
+		writeErr(w, code, err)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusCreated, EnrollLink{URL: u, Expires: exp})
+}
+
+func (g *Gateway) apiCA(w http.ResponseWriter, r *http.Request) {
+	pemData, err := g.CARoot()
+	if err != nil {
+		writeErr(w, http.StatusConflict, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-pem-file")
+	w.Write(pemData)
 }

@@ -47,6 +47,8 @@ type Config struct {
 	Audit AuditConfig `yaml:"audit"`
 	// DDNS keeps the office's public name current.
 	DDNS DDNSConfig `yaml:"ddns"`
+	// Public is the internet-facing listener (enrolment links only).
+	Public PublicConfig `yaml:"public"`
 
 	file   string     // where it was loaded from, for messages
 	path   string     // the file to re-read on reload; empty if none
@@ -404,6 +406,9 @@ func (c *Config) validate() error {
 	}
 	if c.Audit.retention, err = parseDays(c.Audit.Retention, 400*24*time.Hour); err != nil {
 		return c.at("audit.retention", "%v", err)
+	}
+	if err := c.validatePublic(); err != nil {
+		return err
 	}
 	return c.compilePolicy()
 }

@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/caddyserver/certmagic"
+
 	"github.com/licgate/licgate/acl"
 	"github.com/licgate/licgate/ddns"
 	"github.com/licgate/licgate/gateway/store"
@@ -43,6 +45,11 @@ type Gateway struct {
 	heard    map[string]heardAt // peer public key -> when last heard (enforce loop only)
 	stopLoop context.CancelFunc
 	noAudit  bool
+
+	ca        *InternalCA
+	certCache *certmagic.Cache
+	publicLn  net.Listener
+	publicSrv *http.Server
 	metrics  *metrics
 	ddns     *ddns.Manager // nil without ddns.host; guarded by ddnsMu
 	ddnsMu   sync.Mutex
@@ -148,6 +155,11 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 			return fmt.Errorf("gateway: start: %w", err)
 		}
 	}
+	if g.cfg.Public.Listen != "" {
+		if err := g.startPublic(ctx); err != nil {
+			return fmt.Errorf("gateway: start: %w", err)
+		}
+	}
 	g.log.Info("licgate started", slog.String("mode", g.cfg.Tunnel.Mode), slog.Int("listen_port", g.tun.ListenPort()),
 		slog.String("address", g.cfg.Tunnel.Address), slog.String("public_key", key.PublicKey().String()),
 		slog.String("socket", g.cfg.Socket), slog.Int("devices", len(*g.idents.Load())))
@@ -230,6 +242,14 @@ func (g *Gateway) closeLocked() {
 		g.apiSrv.Shutdown(ctx)
 		cancel()
 		os.Remove(g.cfg.Socket)
+	}
+	if g.publicSrv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		g.publicSrv.Shutdown(ctx)
+		cancel()
+	}
+	if g.certCache != nil {
+		g.certCache.Stop()
 	}
 	for _, p := range g.proxies {
 		p.Close()

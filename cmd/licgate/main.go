@@ -35,7 +35,7 @@ usage:
   licgate serve    [-c FILE]                     run the gateway daemon
   licgate demo     [--once]                      run a self-contained demo (no root, no config)
   licgate user     add NAME [--email E] | list | disable NAME | enable NAME
-  licgate device   add USER NAME [--out PREFIX] [--public-key KEY] [--no-qr]
+  licgate device   add USER NAME [--out PREFIX] [--public-key KEY] [--no-qr] | add USER NAME --link [--ttl 24h]
                    list [--all] | revoke USER NAME | rekey USER NAME [--out PREFIX]
   licgate sessions                               list live license sessions
   licgate policy   check FILE [--services a,b] | show | reload
@@ -259,6 +259,8 @@ func cmdDevice(args []string, stdout io.Writer) error {
 	pub := fs.String("public-key", "", "the device's own public key (no profile is generated)")
 	noQR := fs.Bool("no-qr", false, "do not print the terminal QR code")
 	all := fs.Bool("all", false, "list revoked devices too")
+	link := fs.Bool("link", false, "with add: make a single-use enrolment link instead of a profile")
+	ttl := fs.String("ttl", "", "with --link: how long the link is valid (default 24h)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -275,6 +277,14 @@ func cmdDevice(args []string, stdout io.Writer) error {
 	case "add":
 		if len(pos) != 3 {
 			return errors.New("usage: licgate device add USER NAME [--out PREFIX] [--public-key KEY] [--no-qr]")
+		}
+		if *link {
+			var l gateway.EnrollLink
+			if err := c.Do(ctx, "POST", "/api/v1/enrollments", gateway.EnrollRequest{User: pos[1], Device: pos[2], TTL: *ttl}, &l); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "enrolment link for %s/%s (single use, valid until %s):\n%s\n", pos[1], pos[2], l.Expires.Local().Format(time.DateTime), l.URL)
+			return nil
 		}
 		var res gateway.DeviceResult
 		if err := c.Do(ctx, "POST", "/api/v1/devices", gateway.AddDeviceRequest{User: pos[1], Name: pos[2], PublicKey: *pub}, &res); err != nil {

@@ -137,6 +137,17 @@ var migrations = []string{
 		updated_at INTEGER NOT NULL,
 		PRIMARY KEY (provider, family)
 	);`,
+	// 4: enrolment links: only a hash of the token is kept; single use.
+	`CREATE TABLE enrollments (
+		id         INTEGER PRIMARY KEY,
+		token_hash TEXT NOT NULL UNIQUE,
+		user       TEXT NOT NULL,
+		device     TEXT NOT NULL,
+		created_at INTEGER NOT NULL,
+		expires_at INTEGER NOT NULL,
+		used_at    INTEGER,
+		used_from  TEXT
+	);`,
 }
 
 // SchemaVersion is the version a fully migrated database has.

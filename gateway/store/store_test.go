@@ -283,3 +283,32 @@ func TestAddDevicesBulk(t *testing.T) {
 		t.Fatalf("partial batch committed: %d devices", len(all))
 	}
 }
+
+func TestEnrollmentSingleUseAndExpiry(t *testing.T) {
+	s := open(t, t.TempDir())
+	ctx := context.Background()
+	s.AddUser(ctx, "alice", "")
+	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	s.now = func() time.Time { return now }
+	if err := s.CreateEnrollment(ctx, "h1", "alice", "laptop", now.Add(24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateEnrollment(ctx, "h2", "nobody", "laptop", now.Add(time.Hour)); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("link for unknown user: %v", err)
+	}
+	e, err := s.ClaimEnrollment(ctx, "h1", "198.51.100.7")
+	if err != nil || e.User != "alice" || e.Device != "laptop" {
+		t.Fatalf("claim: %+v %v", e, err)
+	}
+	if _, err := s.ClaimEnrollment(ctx, "h1", "198.51.100.7"); !errors.Is(err, ErrUsed) {
+		t.Fatalf("second claim: %v", err)
+	}
+	s.CreateEnrollment(ctx, "h3", "alice", "phone", now.Add(time.Hour))
+	now = now.Add(time.Hour)
+	if _, err := s.ClaimEnrollment(ctx, "h3", "x"); !errors.Is(err, ErrExpired) {
+		t.Fatalf("expired claim: %v", err)
+	}
+	if _, err := s.ClaimEnrollment(ctx, "nope", "x"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("unknown: %v", err)
+	}
+}

@@ -1,0 +1,161 @@
+package gateway
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"math/big"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/caddyserver/certmagic"
+)
+
+// InternalCA is a certmagic Issuer that signs certificates with a CA of
+// licgate's own, kept in the state directory. It comes after the ACME
+// issuer (certmagic tries issuers in turn) so the console and enrolment
+// page have HTTPS without a public name, or while ACME fails; its leaf
+// certificates are short-lived so that ACME is tried again soon. Admins
+// can import its root (`licgate ca`) into their browsers.
+type InternalCA struct {
+	// Dir holds ca.crt and ca.key.
+	Dir string
+	// LeafLifetime. If zero, 7 days.
+	LeafLifetime time.Duration
+
+	once sync.Once
+	cert *x509.Certificate
+	key  *ecdsa.PrivateKey
+	pem  []byte
+	err  error
+}
+
+var _ certmagic.Issuer = (*InternalCA)(nil)
+
+func (ca *InternalCA) load() error {
+	ca.once.Do(func() {
+		crtPath, keyPath := filepath.Join(ca.Dir, "ca.crt"), filepath.Join(ca.Dir, "ca.key")
+		crtPEM, err1 := os.ReadFile(crtPath)
+		keyPEM, err2 := os.ReadFile(keyPath)
+		if err1 == nil && err2 == nil {
+			ca.err = ca.parse(crtPEM, keyPEM)
+			return
+		}
+		if !errors.Is(err1, os.ErrNotExist) && err1 != nil {
+			ca.err = err1
+			return
+		}
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			ca.err = err
+			return
+		}
+		serial, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 120))
+		tmpl := &x509.Certificate{
+			SerialNumber:          serial,
+			Subject:               pkix.Name{CommonName: "licgate internal CA", Organization: []string{"licgate"}},
+			NotBefore:             time.Now().Add(-time.Hour),
+			NotAfter:              time.Now().AddDate(10, 0, 0),
+			IsCA:                  true,
+			BasicConstraintsValid: true,
+			MaxPathLenZero:        true,
+			KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+		}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+		if err != nil {
+			ca.err = err
+			return
+		}
+		kder, _ := x509.MarshalECPrivateKey(key)
+		crtPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+		keyPEM = pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})
+		if err := writeFileAtomic(keyPath, keyPEM, 0o600); err != nil {
+			ca.err = err
+			return
+		}
+		if err := writeFileAtomic(crtPath, crtPEM, 0o644); err != nil {
+			ca.err = err
+			return
+		}
+		ca.err = ca.parse(crtPEM, keyPEM)
+	})
+	if ca.err != nil {
+		return fmt.Errorf("gateway: internal CA in %s: %w", ca.Dir, ca.err)
+	}
+	return nil
+}
+
+func (ca *InternalCA) parse(crtPEM, keyPEM []byte) error {
+	cb, _ := pem.Decode(crtPEM)
+	kb, _ := pem.Decode(keyPEM)
+	if cb == nil || kb == nil {
+		return errors.New("ca.crt or ca.key is not PEM")
+	}
+	cert, err := x509.ParseCertificate(cb.Bytes)
+	if err != nil {
+		return err
+	}
+	key, err := x509.ParseECPrivateKey(kb.Bytes)
+	if err != nil {
+		return err
+	}
+	ca.cert, ca.key, ca.pem = cert, key, crtPEM
+	return nil
+}
+
+// RootPEM is the CA certificate, for admins' trust stores.
+func (ca *InternalCA) RootPEM() ([]byte, error) {
+	if err := ca.load(); err != nil {
+		return nil, err
+	}
+	return ca.pem, nil
+}
+
+// IssuerKey implements certmagic.Issuer.
+func (ca *InternalCA) IssuerKey() string { return "licgate-internal-ca" }
+
+// Issue implements certmagic.Issuer: a leaf for the CSR's names.
+func (ca *InternalCA) Issue(ctx context.Context, csr *x509.CertificateRequest) (*certmagic.IssuedCertificate, error) {
+	if err := ca.load(); err != nil {
+		return nil, err
+	}
+	if err := csr.CheckSignature(); err != nil {
+		return nil, fmt.Errorf("gateway: internal CA: CSR signature: %w", err)
+	}
+	life := ca.LeafLifetime
+	if life == 0 {
+		life = 7 * 24 * time.Hour
+	}
+	serial, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 120))
+	tmpl := &x509.Certificate{
+		SerialNumber: serial,
+		Subject:      pkix.Name{CommonName: firstOr(csr.DNSNames, csr.Subject.CommonName)},
+		DNSNames:     csr.DNSNames,
+		IPAddresses:  csr.IPAddresses,
+		NotBefore:    time.Now().Add(-5 * time.Minute),
+		NotAfter:     time.Now().Add(life),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, csr.PublicKey, ca.key)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: internal CA: sign: %w", err)
+	}
+	chain := append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), ca.pem...)
+	return &certmagic.IssuedCertificate{Certificate: chain}, nil
+}
+
+func firstOr(s []string, def string) string {
+	if len(s) > 0 {
+		return s[0]
+	}
+	return def
+}

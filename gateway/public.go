@@ -1,0 +1,268 @@
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
+	_ "embed"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"html/template"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/caddyserver/certmagic"
+	"go.uber.org/zap"
+	"golang.org/x/time/rate"
+
+	"github.com/licgate/licgate/gateway/bundle"
+	"github.com/licgate/licgate/gateway/store"
+)
+
+// PublicConfig is the listener reachable from the internet. It serves
+// enrolment links and nothing else.
+type PublicConfig struct {
+	// Listen is host:port, e.g. ":443". Empty: no public listener.
+	Listen string `yaml:"listen"`
+	// Name is the certificate's and the links' host name. If empty,
+	// ddns.host, else tunnel.endpoint's host.
+	Name string `yaml:"name"`
+	// LinkTTL is how long an enrolment link stays valid. If empty, 24h.
+	LinkTTL string `yaml:"link_ttl"`
+
+	ttl time.Duration
+}
+
+func (c *Config) validatePublic() error {
+	p := &c.Public
+	var err error
+	if p.ttl, err = parseDuration(p.LinkTTL, 24*time.Hour); err != nil {
+		return c.at("public.link_ttl", "%v", err)
+	}
+	if p.Listen == "" {
+		return nil
+	}
+	if _, _, err := net.SplitHostPort(p.Listen); err != nil {
+		return c.at("public.listen", "%q is not host:port (e.g. \":443\")", p.Listen)
+	}
+	if p.Name == "" {
+		p.Name = c.DDNS.Host
+	}
+	if p.Name == "" {
+		p.Name, _, _ = strings.Cut(c.Tunnel.Endpoint, ":")
+	}
+	return nil
+}
+
+// startPublic serves enrolment links over HTTPS. Certificates come from
+// certmagic with licgate's internal CA as issuer.
+func (g *Gateway) startPublic(ctx context.Context) error {
+	p := g.cfg.Public
+	g.ca = &InternalCA{Dir: filepath.Join(g.cfg.StateDir, "ca")}
+	if _, err := g.ca.RootPEM(); err != nil {
+		return err
+	}
+	var cfg *certmagic.Config
+	g.certCache = certmagic.NewCache(certmagic.CacheOptions{
+		GetConfigForCert: func(certmagic.Certificate) (*certmagic.Config, error) { return cfg, nil },
+		Logger:           zap.NewNop(),
+	})
+	cfg = certmagic.New(g.certCache, certmagic.Config{
+		Storage: &certmagic.FileStorage{Path: filepath.Join(g.cfg.StateDir, "certs")},
+		Issuers: []certmagic.Issuer{g.ca},
+		Logger:  zap.NewNop(),
+	})
+	if err := cfg.ManageSync(ctx, []string{p.Name}); err != nil {
+		return fmt.Errorf("public listener: certificate for %s: %w", p.Name, err)
+	}
+	tlsCfg := cfg.TLSConfig()
+	tlsCfg.NextProtos = append([]string{"h2", "http/1.1"}, tlsCfg.NextProtos...)
+	ln, err := net.Listen("tcp", p.Listen)
+	if err != nil {
+		return fmt.Errorf("public listener %s: %w", p.Listen, err)
+	}
+	g.publicLn = ln
+	g.publicSrv = &http.Server{Handler: g.publicHandler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(g.log.Handler(), slog.LevelDebug)}
+	g.wg.Add(1)
+	go g.servePublic(tls.NewListener(ln, tlsCfg))
+	g.log.Info("public listener up", slog.String("listen", ln.Addr().String()), slog.String("name", p.Name))
+	return nil
+}
+
+func (g *Gateway) servePublic(ln net.Listener) {
+	defer g.wg.Done()
+	if err := g.publicSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		g.log.Error("public listener stopped", slog.String("err", err.Error()))
+	}
+}
+
+// PublicAddr is the public listener's address (nil if none).
+func (g *Gateway) PublicAddr() net.Addr {
+	if g.publicLn == nil {
+		return nil
+	}
+	return g.publicLn.Addr()
+}
+
+// CARoot is the internal CA's certificate (PEM), once the public listener started it.
+func (g *Gateway) CARoot() ([]byte, error) {
+	if g.ca == nil {
+		return nil, errors.New("the internal CA is not in use (no public listener)")
+	}
+	return g.ca.RootPEM()
+}
+
+// limiter allows each source a few enrolment page views a minute.
+type limiter struct {
+	mu sync.Mutex
+	m  map[netip.Addr]*rate.Limiter
+}
+
+func (l *limiter) allow(a netip.Addr) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.m == nil || len(l.m) > 10000 {
+		l.m = map[netip.Addr]*rate.Limiter{}
+	}
+	lim, ok := l.m[a]
+	if !ok {
+		lim = rate.NewLimiter(rate.Every(10*time.Second), 5)
+		l.m[a] = lim
+	}
+	return lim.Allow()
+}
+
+// publicHandler serves GET /enroll/{token}; everything else is a 404.
+func (g *Gateway) publicHandler() http.Handler {
+	var lim limiter
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /enroll/{token}", func(w http.ResponseWriter, r *http.Request) {
+		src, _ := netip.ParseAddrPort(r.RemoteAddr)
+		if !lim.allow(src.Addr()) {
+			http.Error(w, "Too many requests: wait a minute and try again.", http.StatusTooManyRequests)
+			return
+		}
+		g.serveEnroll(w, r, src)
+	})
+	mux.HandleFunc("/", http.NotFound)
+	return securityHeaders(mux)
+}
+
+func securityHeaders(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.Header().Set("Referrer-Policy", "no-referrer")
+		w.Header().Set("Content-Security-Policy", "default-src 'none'; img-src data:; style-src 'unsafe-inline'")
+		w.Header().Set("Strict-Transport-Security", "max-age=31536000")
+		h.ServeHTTP(w, r)
+	})
+}
+
+func tokenHash(token string) string {
+	h := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(h[:])
+}
+
+// CreateEnrollLink makes a single-use link that enrols device for user:
+// the first visit generates the key pair, creates the device and shows the
+// profile, QR code and helpers; only a hash of the token is stored.
+func (g *Gateway) CreateEnrollLink(ctx context.Context, user, device string, ttl time.Duration) (string, time.Time, error) {
+	if g.cfg.Public.Listen == "" {
+		return "", time.Time{}, fmt.Errorf("gateway: enrolment links need the public listener (public.listen in licgate.yaml)")
+	}
+	if ttl <= 0 {
+		ttl = g.cfg.Public.ttl
+	}
+	if _, err := g.st.Device(ctx, user, device); err == nil {
+		return "", time.Time{}, fmt.Errorf("gateway: device %s/%s: %w", user, device, store.ErrExists)
+	}
+	b := make([]byte, 32)
+	rand.Read(b)
+	token := base64.RawURLEncoding.EncodeToString(b)
+	expires := time.Now().Add(ttl)
+	if err := g.st.CreateEnrollment(ctx, tokenHash(token), user, device, expires); err != nil {
+		return "", time.Time{}, err
+	}
+	host := g.cfg.Public.Name
+	if _, port, err := net.SplitHostPort(g.PublicAddr().String()); err == nil && port != "443" {
+		host = net.JoinHostPort(host, port)
+	}
+	g.auditEvent(ActorOf(ctx), "enroll.link", fmt.Sprintf("%s/%s expires %s", user, device, expires.UTC().Format(time.RFC3339)))
+	return "https://" + host + "/enroll/" + token, expires, nil
+}
+
+//go:embed enroll.html
+var enrollHTML string
+
+var enrollTmpl = template.Must(template.New("enroll").Parse(enrollHTML))
+
+type enrollFile struct {
+	Name, Label, Href string
+}
+
+func (g *Gateway) serveEnroll(w http.ResponseWriter, r *http.Request, src netip.AddrPort) {
+	e, err := g.st.ClaimEnrollment(r.Context(), tokenHash(r.PathValue("token")), src.Addr().String())
+	if err != nil {
+		code, msg := http.StatusNotFound, "This enrolment link does not exist."
+		switch {
+		case errors.Is(err, store.ErrUsed):
+			code, msg = http.StatusGone, "This enrolment link has already been used. Links work once: ask IT for a new one."
+		case errors.Is(err, store.ErrExpired):
+			code, msg = http.StatusGone, "This enrolment link has expired. Ask IT for a new one."
+		}
+		g.log.Info("enrolment link refused", slog.String("source", src.String()), slog.String("reason", err.Error()))
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.WriteHeader(code)
+		enrollTmpl.Execute(w, map[string]any{"Error": msg})
+		return
+	}
+	res, err := g.AddDevice(WithActor(r.Context(), "enrolment link from "+src.Addr().String()), e.User, e.Device, "")
+	if err != nil {
+		http.Error(w, "The device could not be created: "+err.Error(), http.StatusConflict)
+		return
+	}
+	name := e.Device
+	if len(name) > 15 {
+		name = name[:15]
+	}
+	b, err := bundle.New(name, *res.Profile)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	files, err := b.Files()
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	labels := map[string]string{".conf": "WireGuard profile", ".png": "QR code", "-windows.ps1": "Windows helper", "-macos.sh": "macOS helper", "-linux.sh": "Linux helper"}
+	var list []enrollFile
+	for fn, data := range files {
+		label := fn
+		for suffix, l := range labels {
+			if strings.HasSuffix(fn, suffix) {
+				label = l
+			}
+		}
+		list = append(list, enrollFile{Name: fn, Label: label, Href: "data:application/octet-stream;base64," + base64.StdEncoding.EncodeToString(data)})
+	}
+	sort.Slice(list, func(i, j int) bool { return list[i].Name < list[j].Name })
+	g.auditEvent("enrolment link from "+src.Addr().String(), "device.enrolled", fmt.Sprintf("%s/%s downloaded by %s", e.User, e.Device, src))
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	enrollTmpl.Execute(w, map[string]any{
+		"User": e.User, "Device": e.Device, "Gateway": b.Gateway, "Files": list, "Profile": res.ProfileText,
+		"QR": template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(files[name+".png"])),
+	})
+}
