@@ -50,11 +50,11 @@ type Gateway struct {
 	certCache *certmagic.Cache
 	publicLn  net.Listener
 	publicSrv *http.Server
-	metrics  *metrics
-	ddns     *ddns.Manager // nil without ddns.host; guarded by ddnsMu
-	ddnsMu   sync.Mutex
-	ddnsStop func()          // stops the running manager (under g.mu)
-	loopCtx  context.Context // lives until Close
+	metrics   *metrics
+	ddns      *ddns.Manager // nil without ddns.host; guarded by ddnsMu
+	ddnsMu    sync.Mutex
+	ddnsStop  func()          // stops the running manager (under g.mu)
+	loopCtx   context.Context // lives until Close
 
 	mu      sync.Mutex // serialises changes to users, devices and policy
 	wg      sync.WaitGroup
