@@ -49,6 +49,8 @@ type Config struct {
 	DDNS DDNSConfig `yaml:"ddns"`
 	// Public is the internet-facing listener (enrolment links only).
 	Public PublicConfig `yaml:"public"`
+	// Admin says who may use the admin API and console over the network.
+	Admin AdminConfig `yaml:"admin"`
 
 	file   string     // where it was loaded from, for messages
 	path   string     // the file to re-read on reload; empty if none
@@ -408,6 +410,9 @@ func (c *Config) validate() error {
 		return c.at("audit.retention", "%v", err)
 	}
 	if err := c.validatePublic(); err != nil {
+		return err
+	}
+	if err := c.validateAdmin(); err != nil {
 		return err
 	}
 	return c.compilePolicy()

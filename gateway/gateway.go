@@ -48,6 +48,10 @@ type Gateway struct {
 
 	ca        *InternalCA
 	certCache *certmagic.Cache
+	certCfg   *certmagic.Config
+	adminSrv  *http.Server
+	lanSrv    *http.Server
+	lanLn     net.Listener
 	publicLn  net.Listener
 	publicSrv *http.Server
 	metrics   *metrics
@@ -155,6 +159,9 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 			return fmt.Errorf("gateway: start: %w", err)
 		}
 	}
+	if err := g.startAdmin(ctx); err != nil {
+		return fmt.Errorf("gateway: start: %w", err)
+	}
 	if g.cfg.Public.Listen != "" {
 		if err := g.startPublic(ctx); err != nil {
 			return fmt.Errorf("gateway: start: %w", err)
@@ -243,10 +250,12 @@ func (g *Gateway) closeLocked() {
 		cancel()
 		os.Remove(g.cfg.Socket)
 	}
-	if g.publicSrv != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		g.publicSrv.Shutdown(ctx)
-		cancel()
+	for _, srv := range []*http.Server{g.publicSrv, g.adminSrv, g.lanSrv} {
+		if srv != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			srv.Shutdown(ctx)
+			cancel()
+		}
 	}
 	if g.certCache != nil {
 		g.certCache.Stop()

@@ -15,14 +15,11 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/caddyserver/certmagic"
-	"go.uber.org/zap"
 	"golang.org/x/time/rate"
 
 	"github.com/licgate/licgate/gateway/bundle"
@@ -68,20 +65,10 @@ func (c *Config) validatePublic() error {
 // certmagic with licgate's internal CA as issuer.
 func (g *Gateway) startPublic(ctx context.Context) error {
 	p := g.cfg.Public
-	g.ca = &InternalCA{Dir: filepath.Join(g.cfg.StateDir, "ca")}
-	if _, err := g.ca.RootPEM(); err != nil {
+	cfg, err := g.certConfig()
+	if err != nil {
 		return err
 	}
-	var cfg *certmagic.Config
-	g.certCache = certmagic.NewCache(certmagic.CacheOptions{
-		GetConfigForCert: func(certmagic.Certificate) (*certmagic.Config, error) { return cfg, nil },
-		Logger:           zap.NewNop(),
-	})
-	cfg = certmagic.New(g.certCache, certmagic.Config{
-		Storage: &certmagic.FileStorage{Path: filepath.Join(g.cfg.StateDir, "certs")},
-		Issuers: []certmagic.Issuer{g.ca},
-		Logger:  zap.NewNop(),
-	})
 	if err := cfg.ManageSync(ctx, []string{p.Name}); err != nil {
 		return fmt.Errorf("public listener: certificate for %s: %w", p.Name, err)
 	}

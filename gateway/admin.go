@@ -1,0 +1,196 @@
+package gateway
+
+import (
+	"context"
+	"crypto/subtle"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/certmagic"
+	"go.uber.org/zap"
+)
+
+// AdminConfig says who may use the admin API and console over the network
+// (the unix socket is always there for root and the service user).
+type AdminConfig struct {
+	// Group is the policy group whose members' devices may use the admin
+	// API and console inside the tunnel, at https://<tunnel.address>/. If
+	// empty, "admins". Identity comes from the WireGuard key: no password.
+	Group string `yaml:"group"`
+	// Port inside the tunnel. If zero, 443.
+	Port int `yaml:"port"`
+	// LANListen optionally serves the same on a LAN address, to holders of
+	// the token in TokenFile (Authorization: Bearer <token>).
+	LANListen string `yaml:"lan_listen"`
+	TokenFile string `yaml:"token_file"`
+}
+
+func (c *Config) validateAdmin() error {
+	a := &c.Admin
+	if a.Group == "" {
+		a.Group = "admins"
+	}
+	if a.Port == 0 {
+		a.Port = 443
+	}
+	if a.Port < 1 || a.Port > 65535 {
+		return c.at("admin.port", "%d is not a port", a.Port)
+	}
+	for _, s := range c.Services {
+		if s.Port == a.Port && slices.Contains(s.Protocols, "tcp") {
+			return c.at("admin.port", "%d is service %s's port", a.Port, s.Name)
+		}
+	}
+	if a.LANListen != "" {
+		if _, _, err := net.SplitHostPort(a.LANListen); err != nil {
+			return c.at("admin.lan_listen", "%q is not host:port", a.LANListen)
+		}
+		if a.TokenFile == "" {
+			return c.at("admin.token_file", "missing: the LAN listener needs a token (a file with a long random string)")
+		}
+	}
+	return nil
+}
+
+// certConfig returns the certmagic config shared by the HTTPS listeners:
+// licgate's internal CA as issuer, storage in the state directory.
+func (g *Gateway) certConfig() (*certmagic.Config, error) {
+	if g.certCfg != nil {
+		return g.certCfg, nil
+	}
+	g.ca = &InternalCA{Dir: filepath.Join(g.cfg.StateDir, "ca")}
+	if _, err := g.ca.RootPEM(); err != nil {
+		return nil, err
+	}
+	var cfg *certmagic.Config
+	g.certCache = certmagic.NewCache(certmagic.CacheOptions{
+		GetConfigForCert: func(certmagic.Certificate) (*certmagic.Config, error) { return cfg, nil },
+		Logger:           zap.NewNop(),
+	})
+	cfg = certmagic.New(g.certCache, certmagic.Config{
+		Storage: &certmagic.FileStorage{Path: filepath.Join(g.cfg.StateDir, "certs")},
+		Issuers: []certmagic.Issuer{g.ca},
+		Logger:  zap.NewNop(),
+	})
+	g.certCfg = cfg
+	return cfg, nil
+}
+
+type ctxKey int
+
+const identityKey ctxKey = 1
+
+// startAdmin serves the admin API (and console) over HTTPS inside the
+// tunnel, and on the LAN listener if configured.
+func (g *Gateway) startAdmin(ctx context.Context) error {
+	cfg, err := g.certConfig()
+	if err != nil {
+		return err
+	}
+	names := []string{g.cfg.Tunnel.Address}
+	if err := cfg.ManageSync(ctx, names); err != nil {
+		return fmt.Errorf("admin listener: certificate for %v: %w", names, err)
+	}
+	tlsCfg := cfg.TLSConfig()
+	tlsCfg.NextProtos = append([]string{"h2", "http/1.1"}, tlsCfg.NextProtos...)
+	tlsCfg.GetCertificate = tunnelCert(cfg, g.cfg.Tunnel.Address)
+	ln, err := g.tun.ListenTCP(netip.AddrPortFrom(g.cfg.GatewayAddr(), uint16(g.cfg.Admin.Port)))
+	if err != nil {
+		return fmt.Errorf("admin listener: %w", err)
+	}
+	g.adminSrv = &http.Server{Handler: g.tunnelAdmin(g.Handler()), ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog: slog.NewLogLogger(g.log.Handler(), slog.LevelDebug)}
+	g.wg.Add(1)
+	go g.serveHTTP(g.adminSrv, tls.NewListener(ln, tlsCfg), "admin (tunnel)")
+	if g.cfg.Admin.LANListen != "" {
+		tok, err := os.ReadFile(g.cfg.Admin.TokenFile)
+		if err != nil {
+			return fmt.Errorf("admin.token_file: %w", err)
+		}
+		token := strings.TrimSpace(string(tok))
+		if len(token) < 20 {
+			return fmt.Errorf("admin.token_file %s: the token must be at least 20 characters", g.cfg.Admin.TokenFile)
+		}
+		lln, err := net.Listen("tcp", g.cfg.Admin.LANListen)
+		if err != nil {
+			return fmt.Errorf("admin.lan_listen: %w", err)
+		}
+		lanCfg := cfg.TLSConfig()
+		lanCfg.GetCertificate = tunnelCert(cfg, g.cfg.Tunnel.Address)
+		g.lanSrv = &http.Server{Handler: tokenAuth(token, g.Handler()), ReadHeaderTimeout: 10 * time.Second,
+			ErrorLog: slog.NewLogLogger(g.log.Handler(), slog.LevelDebug)}
+		g.lanLn = lln
+		g.wg.Add(1)
+		go g.serveHTTP(g.lanSrv, tls.NewListener(lln, lanCfg), "admin (LAN)")
+	}
+	return nil
+}
+
+// tunnelCert serves the certificate for the tunnel address to clients
+// that send no SNI (browsers do not for IP addresses).
+func tunnelCert(cfg *certmagic.Config, addr string) func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	return func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+		if hello.ServerName == "" {
+			h := *hello
+			h.ServerName = addr
+			return cfg.GetCertificate(&h)
+		}
+		return cfg.GetCertificate(hello)
+	}
+}
+
+func (g *Gateway) serveHTTP(srv *http.Server, ln net.Listener, what string) {
+	defer g.wg.Done()
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		g.log.Error("listener stopped", slog.String("listener", what), slog.String("err", err.Error()))
+	}
+}
+
+// tunnelAdmin lets through only devices whose user is in the admin group,
+// and records the acting identity for the audit log.
+func (g *Gateway) tunnelAdmin(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		src, err := netip.ParseAddrPort(r.RemoteAddr)
+		id, ok := g.identify(src.Addr())
+		if err != nil || !ok || id.UserDisabled || !slices.Contains(g.Engine().GroupsOf(id.User), g.cfg.Admin.Group) {
+			who := src.Addr().String()
+			if ok {
+				who = id.User + "/" + id.Device
+			}
+			g.log.Info("admin access refused", slog.String("from", who), slog.String("path", r.URL.Path))
+			writeJSON(w, http.StatusForbidden, APIError{Error: "only devices of the " + g.cfg.Admin.Group + " group may use the admin console"})
+			return
+		}
+		ctx := WithActor(r.Context(), id.User+"/"+id.Device)
+		h.ServeHTTP(w, r.WithContext(context.WithValue(ctx, identityKey, id)))
+	})
+}
+
+func tokenAuth(token string, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
+			writeJSON(w, http.StatusUnauthorized, APIError{Error: "missing or wrong bearer token"})
+			return
+		}
+		h.ServeHTTP(w, r.WithContext(WithActor(r.Context(), "lan-token from "+r.RemoteAddr)))
+	})
+}
+
+// LANAddr is the LAN admin listener's address (nil if none).
+func (g *Gateway) LANAddr() net.Addr {
+	if g.lanLn == nil {
+		return nil
+	}
+	return g.lanLn.Addr()
+}

@@ -1,0 +1,108 @@
+package gateway_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/licgate/licgate/gateway"
+	"github.com/licgate/licgate/gateway/gatewaytest"
+)
+
+func httpsVia(t *testing.T, h *gatewaytest.Harness, dial func(ctx context.Context, network, addr string) (netConn, error)) *http.Client {
+	root, err := h.GW.CARoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(root)
+	return &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, DialContext: dial}}
+}
+
+// TestAdminInsideTunnel: the admin API answers over HTTPS at the gateway's
+// tunnel address to devices of the admin group only (identity from their
+// WireGuard key), and records who acted; the LAN listener wants its token.
+func TestAdminInsideTunnel(t *testing.T) {
+	gatewaytest.CheckLeaks(t)
+	tokenDir := t.TempDir()
+	token := "a-long-random-token-for-the-lan-listener"
+	os.WriteFile(filepath.Join(tokenDir, "token"), []byte(token+"\n"), 0o600)
+	h := gatewaytest.New(t,
+		gatewaytest.Policy("policy:\n  groups:\n    admins: [alice]\n  rules:\n    - {action: allow, who: [\"*\"]}\n"),
+		gatewaytest.TopLevel(fmt.Sprintf("admin:\n  lan_listen: 127.0.0.1:0\n  token_file: %s\n", filepath.Join(tokenDir, "token"))))
+	admin := h.AddDevice("alice", "laptop")
+	other := h.AddDevice("bob", "pc")
+	do := func(c *http.Client, method, url string, body any, hdr ...string) (int, string) {
+		var rd io.Reader
+		if body != nil {
+			b, _ := json.Marshal(body)
+			rd = bytes.NewReader(b)
+		}
+		req, _ := http.NewRequest(method, url, rd)
+		if len(hdr) == 2 {
+			req.Header.Set(hdr[0], hdr[1])
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	ac := httpsVia(t, h, admin.Dev.DialContext)
+	if code, body := do(ac, "GET", "https://10.44.0.1/api/v1/users", nil); code != 200 || !strings.Contains(body, `"alice"`) {
+		t.Fatalf("admin device: %d %s", code, body)
+	}
+	if code, body := do(ac, "POST", "https://10.44.0.1/api/v1/users", gateway.AddUserRequest{Name: "carol"}); code != 201 {
+		t.Fatalf("admin add user: %d %s", code, body)
+	}
+	if code, body := do(ac, "POST", "https://10.44.0.1/api/v1/users", map[string]string{"name": "dave", "colour": "red"}); code != 400 || !strings.Contains(body, "unknown field") {
+		t.Fatalf("unknown field: %d %s", code, body)
+	}
+	if code, body := do(ac, "POST", "https://10.44.0.1/api/v1/users", map[string]string{"email": "x@example.com"}); code != 400 || !strings.Contains(body, `"field": "name"`) {
+		t.Fatalf("missing field: %d %s", code, body)
+	}
+	if code, body := do(ac, "GET", "https://10.44.0.1/metrics", nil); code != 200 || !strings.Contains(body, "licgate_sessions_active") {
+		t.Fatalf("metrics: %d", code)
+	}
+	oc := httpsVia(t, h, other.Dev.DialContext)
+	if code, _ := do(oc, "GET", "https://10.44.0.1/api/v1/users", nil); code != 403 {
+		t.Fatalf("non-admin device: %d", code)
+	}
+	h.GW.SyncAudit()
+	evs, _ := h.GW.Store().AuditEvents(context.Background(), time.Now().Add(-time.Hour), time.Now().Add(time.Hour), 50)
+	var acted bool
+	for _, e := range evs {
+		if e.Action == "user.add" && e.Detail == "carol" && e.Actor == "alice/laptop" {
+			acted = true
+		}
+	}
+	if !acted {
+		t.Fatalf("acting identity not recorded: %+v", evs)
+	}
+	// The LAN listener: token or nothing.
+	lan := httpsVia(t, h, func(ctx context.Context, network, _ string) (netConn, error) {
+		var d netDialer
+		return d.DialContext(ctx, network, h.GW.LANAddr().String())
+	})
+	if code, _ := do(lan, "GET", "https://10.44.0.1/api/v1/users", nil); code != 401 {
+		t.Fatalf("LAN without token: %d", code)
+	}
+	if code, _ := do(lan, "GET", "https://10.44.0.1/api/v1/users", nil, "Authorization", "Bearer wrong"); code != 401 {
+		t.Fatalf("LAN wrong token: %d", code)
+	}
+	if code, _ := do(lan, "GET", "https://10.44.0.1/api/v1/users", nil, "Authorization", "Bearer "+token); code != 200 {
+		t.Fatalf("LAN with token: %d", code)
+	}
+}
