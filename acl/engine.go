@@ -724,6 +724,14 @@ func (e *Engine) apply(r *rule, si int, req *Request) Decision {
 	return Decision{Allow: true, Rule: r.idx, Kind: KindRule, Reason: r.reason}
 }
 
+// ServicePool is the service's session pool (services.X.max_sessions), 0 if uncapped.
+func (e *Engine) ServicePool(service string) int {
+	if i, ok := e.svcIdx[service]; ok {
+		return e.services[i].max
+	}
+	return 0
+}
+
 // GroupsOf lists the groups user is in (directly or through nesting).
 // The slice is shared: do not modify it.
 func (e *Engine) GroupsOf(user string) []string { return e.groupNames[user] }

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"encoding/base64"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -74,6 +75,12 @@ func (g *Gateway) Handler() http.Handler {
 	mux.HandleFunc("GET /api/v1/sessions", g.apiSessions)
 	mux.HandleFunc("POST /api/v1/enrollments", g.apiEnroll)
 	mux.HandleFunc("GET /api/v1/ca", g.apiCA)
+	mux.HandleFunc("GET /api/v1/services", g.apiServices)
+	mux.HandleFunc("GET /api/v1/certs", g.apiCerts)
+	console := consoleHandler()
+	for _, path := range []string{"GET /{$}", "GET /index.html", "GET /app.js", "GET /style.css"} {
+		mux.Handle(path, console)
+	}
 	mux.HandleFunc("GET /api/v1/peers", g.apiPeers)
 	mux.HandleFunc("GET /api/v1/policy", g.apiPolicy)
 	mux.HandleFunc("POST /api/v1/policy/explain", g.apiExplain)
@@ -244,6 +251,7 @@ func (g *Gateway) apiAddDevice(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, statusOf(err), err)
 		return
 	}
+	withQR(&res)
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, http.StatusCreated, res)
 }
@@ -272,6 +280,7 @@ func (g *Gateway) apiRekeyDevice(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, statusOf(err), err)
 		return
 	}
+	withQR(&res)
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, http.StatusOK, res)
 }
@@ -567,4 +576,64 @@ func (g *Gateway) apiCA(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/x-pem-file")
 	w.Write(pemData)
+}
+
+// ServiceView is one service on the dashboard.
+type ServiceView struct {
+	Name      string   `json:"name"`
+	Port      int      `json:"port"`
+	Protocols []string `json:"protocols"`
+	Upstream  string   `json:"upstream"`
+	Sessions  int      `json:"sessions"` // TCP sessions: the seats held through licgate
+	Pool      int      `json:"pool"`     // services.X.max_sessions; 0: no cap
+}
+
+func (g *Gateway) apiServices(w http.ResponseWriter, r *http.Request) {
+	held := map[string]int{}
+	for _, s := range g.Sessions() {
+		if s.Proto == "tcp" {
+			held[s.Service]++
+		}
+	}
+	eng := g.Engine()
+	out := []ServiceView{}
+	for _, s := range g.cfg.Services {
+		out = append(out, ServiceView{Name: s.Name, Port: s.Port, Protocols: s.Protocols, Upstream: s.Upstream, Sessions: held[s.Name], Pool: eng.ServicePool(s.Name)})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// CertView is a certificate in use.
+type CertView struct {
+	Name     string    `json:"name"`
+	Issuer   string    `json:"issuer"`
+	NotAfter time.Time `json:"not_after"`
+}
+
+func (g *Gateway) apiCerts(w http.ResponseWriter, r *http.Request) {
+	out := []CertView{}
+	if g.certCache != nil {
+		names := []string{g.cfg.Tunnel.Address}
+		if g.cfg.Public.Listen != "" {
+			names = append(names, g.cfg.Public.Name)
+		}
+		for _, n := range names {
+			for _, c := range g.certCache.AllMatchingCertificates(n) {
+				if c.Leaf != nil {
+					out = append(out, CertView{Name: n, Issuer: c.Leaf.Issuer.CommonName, NotAfter: c.Leaf.NotAfter})
+				}
+			}
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// withQR adds the profile's QR code (a PNG data URL) for the console.
+func withQR(res *DeviceResult) {
+	if res.Profile == nil {
+		return
+	}
+	if png, err := res.Profile.QRPNG(384); err == nil {
+		res.QR = "data:image/png;base64," + base64.StdEncoding.EncodeToString(png)
+	}
 }

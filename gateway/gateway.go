@@ -467,6 +467,8 @@ type DeviceResult struct {
 	// ProfileText is the wg-quick file; empty when the caller supplied its
 	// own public key (it holds the private key then).
 	ProfileText string `json:"profile,omitempty"`
+	// QR is the profile as a PNG data URL (API answers only).
+	QR string `json:"qr,omitempty"`
 }
 
 // AddDevice creates a device for user. With publicKey empty, a key pair
