@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -73,8 +74,15 @@ func TestAdminInsideTunnel(t *testing.T) {
 	if code, body := do(ac, "POST", "https://10.44.0.1/api/v1/users", map[string]string{"email": "x@example.com"}); code != 400 || !strings.Contains(body, `"field": "name"`) {
 		t.Fatalf("missing field: %d %s", code, body)
 	}
-	if code, body := do(ac, "GET", "https://10.44.0.1/metrics", nil); code != 200 || !strings.Contains(body, "licgate_sessions_active") {
-		t.Fatalf("metrics: %d", code)
+	lc := admin.TakeSeat(t)
+	lc.Close()
+	code, body := do(ac, "GET", "https://10.44.0.1/metrics", nil)
+	for _, want := range []string{"licgate_sessions_active{", "licgate_peers 2", `licgate_peer_handshake_age_seconds{device="laptop",user="alice"}`,
+		`licgate_upstream_dial_seconds_count{service="codemeter"} 1`, `licgate_certificate_expiry_timestamp_seconds{issuer="licgate internal CA",name="10.44.0.1"}`,
+		`licgate_sessions_total{proto="tcp",service="codemeter"} 1`} {
+		if code != 200 || !strings.Contains(body, want) {
+			t.Errorf("metrics lack %q", want)
+		}
 	}
 	oc := httpsVia(t, h, other.Dev.DialContext)
 	if code, _ := do(oc, "GET", "https://10.44.0.1/api/v1/users", nil); code != 403 {
@@ -104,5 +112,41 @@ func TestAdminInsideTunnel(t *testing.T) {
 	}
 	if code, _ := do(lan, "GET", "https://10.44.0.1/api/v1/users", nil, "Authorization", "Bearer "+token); code != 200 {
 		t.Fatalf("LAN with token: %d", code)
+	}
+}
+
+// The sample Grafana dashboard queries only metrics licgate exports.
+func TestGrafanaDashboardMetrics(t *testing.T) {
+	data, err := os.ReadFile("../deploy/grafana-licgate.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d struct {
+		Panels []struct {
+			Title   string
+			Targets []struct{ Expr string }
+		}
+	}
+	if err := json.Unmarshal(data, &d); err != nil {
+		t.Fatal(err)
+	}
+	exported := map[string]bool{}
+	for _, n := range []string{"licgate_sessions_active", "licgate_sessions_total", "licgate_denials_total", "licgate_bytes_total",
+		"licgate_upstream_dial_seconds_bucket", "licgate_peer_handshake_age_seconds", "licgate_peers", "licgate_ddns_results_total",
+		"licgate_certificate_expiry_timestamp_seconds", "licgate_ddns_address_change_timestamp_seconds"} {
+		exported[n] = true
+	}
+	re := regexp.MustCompile(`licgate_[a-z_]+`)
+	for _, p := range d.Panels {
+		for _, tg := range p.Targets {
+			for _, m := range re.FindAllString(tg.Expr, -1) {
+				if !exported[m] {
+					t.Errorf("panel %q uses %s, which licgate does not export", p.Title, m)
+				}
+			}
+		}
+	}
+	if len(d.Panels) < 6 {
+		t.Fatalf("%d panels", len(d.Panels))
 	}
 }

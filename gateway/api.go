@@ -611,21 +611,27 @@ type CertView struct {
 }
 
 func (g *Gateway) apiCerts(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, g.certViews())
+}
+
+// certViews lists the certificates served (tunnel address, public name).
+func (g *Gateway) certViews() []CertView {
 	out := []CertView{}
-	if g.certCache != nil {
-		names := []string{g.cfg.Tunnel.Address}
-		if g.cfg.Public.Listen != "" {
-			names = append(names, g.cfg.Public.Name)
-		}
-		for _, n := range names {
-			for _, c := range g.certCache.AllMatchingCertificates(n) {
-				if c.Leaf != nil {
-					out = append(out, CertView{Name: n, Issuer: c.Leaf.Issuer.CommonName, NotAfter: c.Leaf.NotAfter})
-				}
+	if g.certCache == nil {
+		return out
+	}
+	names := []string{g.cfg.Tunnel.Address}
+	if g.cfg.Public.Listen != "" {
+		names = append(names, g.cfg.Public.Name)
+	}
+	for _, n := range names {
+		for _, c := range g.certCache.AllMatchingCertificates(n) {
+			if c.Leaf != nil {
+				out = append(out, CertView{Name: n, Issuer: c.Leaf.Issuer.CommonName, NotAfter: c.Leaf.NotAfter})
 			}
 		}
 	}
-	writeJSON(w, http.StatusOK, out)
+	return out
 }
 
 // withQR adds the profile's QR code (a PNG data URL) for the console.

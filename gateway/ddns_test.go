@@ -159,7 +159,7 @@ func TestDDNSStatusAPIAndMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{`licgate_ddns_results_total{family="ipv4",provider="noip",result="fatal"} 1`,
-		`licgate_ddns_address_change_timestamp_seconds{family="ipv4"}`, "licgate_sessions_active 0"} {
+		`licgate_ddns_address_change_timestamp_seconds{family="ipv4"}`, `licgate_sessions_active{proto="tcp",service="codemeter"} 0`, "licgate_peers 0"} {
 		if !strings.Contains(resp, want) {
 			t.Errorf("metrics lack %q", want)
 		}

@@ -182,8 +182,13 @@ func (g *Gateway) startService(sc ServiceConfig) error {
 		Identify:       g.identify,
 		Authorize:      g.authorize,
 		OnDeny:         g.denied,
-		Sessions:       g.sessions,
-		Logger:         g.log.With(slog.String("component", "proxy")),
+		OnDial: func(service string, d time.Duration, err error) {
+			if err == nil {
+				g.metrics.dialSeconds.WithLabelValues(service).Observe(d.Seconds())
+			}
+		},
+		Sessions: g.sessions,
+		Logger:   g.log.With(slog.String("component", "proxy")),
 	}
 	g.proxies = append(g.proxies, p)
 	at := netip.AddrPortFrom(g.cfg.GatewayAddr(), uint16(sc.Port))

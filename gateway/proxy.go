@@ -41,6 +41,8 @@ type Proxy struct {
 	Authorize func(id *Identity, service string, counts acl.Counts) (Admission, error)
 	// OnDeny, if set, is told of every refused connection or mapping.
 	OnDeny func(Denial)
+	// OnDial, if set, is told how long each upstream connect took.
+	OnDial func(service string, d time.Duration, err error)
 	// Sessions records sessions. Required.
 	Sessions *SessionTable
 	// Logger; if nil, discarded.
@@ -77,11 +79,19 @@ func (p *Proxy) udpIdle() time.Duration {
 func (p *Proxy) dial(ctx context.Context, network string) (net.Conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, p.dialTimeout())
 	defer cancel()
+	start := time.Now()
+	var c net.Conn
+	var err error
 	if p.Dial != nil {
-		return p.Dial(ctx, network, p.Upstream)
+		c, err = p.Dial(ctx, network, p.Upstream)
+	} else {
+		var d net.Dialer
+		c, err = d.DialContext(ctx, network, p.Upstream)
 	}
-	var d net.Dialer
-	return d.DialContext(ctx, network, p.Upstream)
+	if p.OnDial != nil && network == "tcp" {
+		p.OnDial(p.Service, time.Since(start), err)
+	}
+	return c, err
 }
 
 // Refusals counts connections refused (unknown source or not authorized).
