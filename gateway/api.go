@@ -68,6 +68,8 @@ func (g *Gateway) Handler() http.Handler {
 	mux.HandleFunc("POST /api/v1/users", g.apiAddUser)
 	mux.HandleFunc("POST /api/v1/users/{name}/disable", g.apiDisableUser(true))
 	mux.HandleFunc("POST /api/v1/users/{name}/enable", g.apiDisableUser(false))
+	mux.HandleFunc("POST /api/v1/users/{name}/expiry", g.apiExpiry(false))
+	mux.HandleFunc("POST /api/v1/devices/{user}/{name}/expiry", g.apiExpiry(true))
 	mux.HandleFunc("GET /api/v1/devices", g.apiDevices)
 	mux.HandleFunc("POST /api/v1/devices", g.apiAddDevice)
 	mux.HandleFunc("POST /api/v1/devices/{user}/{name}/revoke", g.apiRevokeDevice)
@@ -641,5 +643,53 @@ func withQR(res *DeviceResult) {
 	}
 	if png, err := res.Profile.QRPNG(384); err == nil {
 		res.QR = "data:image/png;base64," + base64.StdEncoding.EncodeToString(png)
+	}
+}
+
+// ExpiryRequest is POST .../expiry: a date (access through that day, office
+// time), a date and time, RFC 3339, or "never".
+type ExpiryRequest struct {
+	Expires string `json:"expires"`
+}
+
+// ParseExpiry reads an expiry as ExpiryRequest describes it.
+func ParseExpiry(s string, loc *time.Location) (*time.Time, error) {
+	if s == "never" || s == "" {
+		return nil, nil
+	}
+	if t, err := time.ParseInLocation(time.DateOnly, s, loc); err == nil {
+		end := t.AddDate(0, 0, 1) // through the end of that day
+		return &end, nil
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return &t, nil
+	}
+	if t, err := time.ParseInLocation("2006-01-02T15:04", s, loc); err == nil {
+		return &t, nil
+	}
+	return nil, fmt.Errorf("expires %q: a date (2026-12-31), a date and time (2026-12-31T18:00), RFC 3339, or never", s)
+}
+
+func (g *Gateway) apiExpiry(device bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var req ExpiryRequest
+		if !decode(w, r, &req, map[string]func() bool{"expires": func() bool { return req.Expires != "" }}) {
+			return
+		}
+		exp, err := ParseExpiry(req.Expires, g.Engine().Location())
+		if err != nil {
+			writeJSON(w, http.StatusBadRequest, APIError{Error: err.Error(), Field: "expires"})
+			return
+		}
+		if device {
+			err = g.SetDeviceExpiry(r.Context(), r.PathValue("user"), r.PathValue("name"), exp)
+		} else {
+			err = g.SetUserExpiry(r.Context(), r.PathValue("name"), exp)
+		}
+		if err != nil {
+			writeErr(w, statusOf(err), err)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"expires": exp})
 	}
 }

@@ -119,6 +119,7 @@ func (g *Gateway) enforceLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
+		g.expireDue(ctx)
 		g.Reevaluate(EndPolicy)
 		g.CheckVanished()
 		if time.Since(lastPrune) > time.Hour {

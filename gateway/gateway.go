@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -367,8 +368,9 @@ func (g *Gateway) syncPeers(ctx context.Context) error {
 }
 
 // publishIdentities rebuilds the address -> identity map from the store
-// and returns the active devices. From the moment it returns, connections
-// from removed devices or disabled users are refused.
+// and returns the active devices that may connect now. From the moment it
+// returns, connections from removed or expired devices and from disabled
+// or expired users are refused.
 func (g *Gateway) publishIdentities(ctx context.Context) ([]store.Device, error) {
 	devs, err := g.st.Devices(ctx, false)
 	if err != nil {
@@ -378,17 +380,109 @@ func (g *Gateway) publishIdentities(ctx context.Context) ([]store.Device, error)
 	if err != nil {
 		return nil, err
 	}
-	disabled := map[string]bool{}
+	byName := map[string]store.User{}
 	for _, u := range users {
-		disabled[u.Name] = u.Disabled
+		byName[u.Name] = u
 	}
+	now := g.now()
 	idents := make(map[netip.Addr]*Identity, len(devs))
+	live := devs[:0:0]
 	for _, d := range devs {
-		idents[d.Address] = &Identity{DeviceID: d.ID, Device: d.Name, User: d.User, UserDisabled: disabled[d.User],
-			PublicKey: d.PublicKey, Address: d.Address}
+		u := byName[d.User]
+		exp := earliest(d.Expires, u.Expires)
+		if exp != nil && !now.Before(*exp) {
+			continue // expired: no identity, no peer
+		}
+		idents[d.Address] = &Identity{DeviceID: d.ID, Device: d.Name, User: d.User, UserDisabled: u.Disabled,
+			PublicKey: d.PublicKey, Address: d.Address, Expires: exp}
+		live = append(live, d)
 	}
 	g.idents.Store(&idents)
-	return devs, nil
+	return live, nil
+}
+
+func earliest(a, b *time.Time) *time.Time {
+	switch {
+	case a == nil:
+		return b
+	case b == nil || a.Before(*b):
+		return a
+	}
+	return b
+}
+
+// expireDue removes devices whose (or whose user's) expiry has passed:
+// their peers go and their sessions are cut. The enforcement loop calls it.
+func (g *Gateway) expireDue(ctx context.Context) int {
+	now := g.now()
+	var due []int64
+	for _, id := range *g.idents.Load() {
+		if id.Expires != nil && !now.Before(*id.Expires) {
+			due = append(due, id.DeviceID)
+		}
+	}
+	if len(due) == 0 {
+		return 0
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if err := g.syncPeers(ctx); err != nil {
+		g.log.Error("expire devices", slog.String("err", err.Error()))
+		return 0
+	}
+	cut := g.sessions.Cut(func(s *Session) bool { return slices.Contains(due, s.DeviceID) }, EndExpired)
+	g.log.Info("devices expired: peers removed", slog.Int("devices", len(due)), slog.Int("sessions_cut", cut))
+	return cut
+}
+
+// SetUserExpiry sets (nil: clears) when a user's access ends. A date in
+// the past takes effect at once.
+func (g *Gateway) SetUserExpiry(ctx context.Context, name string, expires *time.Time) error {
+	g.mu.Lock()
+	err := g.st.SetUserExpiry(ctx, name, expires)
+	if err == nil {
+		err = g.syncPeers(ctx)
+	}
+	g.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	g.auditEvent(ActorOf(ctx), "user.expiry", fmt.Sprintf("%s %v", name, fmtExpiry(expires)))
+	g.expireNow(ctx)
+	return nil
+}
+
+// SetDeviceExpiry sets (nil: clears) when a device stops working.
+func (g *Gateway) SetDeviceExpiry(ctx context.Context, user, name string, expires *time.Time) error {
+	g.mu.Lock()
+	err := g.st.SetDeviceExpiry(ctx, user, name, expires)
+	if err == nil {
+		err = g.syncPeers(ctx)
+	}
+	g.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	g.auditEvent(ActorOf(ctx), "device.expiry", fmt.Sprintf("%s/%s %v", user, name, fmtExpiry(expires)))
+	g.expireNow(ctx)
+	return nil
+}
+
+// expireNow cuts sessions whose device no longer has an identity (it was
+// just expired by a date in the past).
+func (g *Gateway) expireNow(ctx context.Context) {
+	idents := *g.idents.Load()
+	g.sessions.Cut(func(s *Session) bool {
+		id, ok := idents[s.Client.Addr()]
+		return !ok || id.DeviceID != s.DeviceID
+	}, EndExpired)
+}
+
+func fmtExpiry(t *time.Time) string {
+	if t == nil {
+		return "never"
+	}
+	return t.Format(time.RFC3339)
 }
 
 // applyPeers adds and removes WireGuard peers to match devs.

@@ -21,6 +21,9 @@ type Identity struct {
 	UserDisabled bool
 	PublicKey    string
 	Address      netip.Addr
+	// Expires is when the device (or its user, whichever is first) stops
+	// working; nil for never.
+	Expires *time.Time
 }
 
 // End reasons recorded for a session.

@@ -34,9 +34,9 @@ const usage = `licgate: remote access to office license servers over WireGuard
 usage:
   licgate serve    [-c FILE]                     run the gateway daemon
   licgate demo     [--once]                      run a self-contained demo (no root, no config)
-  licgate user     add NAME [--email E] | list | disable NAME | enable NAME
+  licgate user     add NAME [--email E] | list | disable NAME | enable NAME | expire NAME DATE|never
   licgate device   add USER NAME [--out PREFIX] [--public-key KEY] [--no-qr] | add USER NAME --link [--ttl 24h]
-                   list [--all] | revoke USER NAME | rekey USER NAME [--out PREFIX]
+                   list [--all] | revoke USER NAME | rekey USER NAME [--out PREFIX] | expire USER NAME DATE|never
   licgate sessions                               list live license sessions
   licgate policy   check FILE [--services a,b] | show | reload
                    explain --user U [--device D] --service S [--at TIME] [--file F]
@@ -237,6 +237,14 @@ func cmdUser(args []string, stdout io.Writer) error {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", u.Name, u.Email, state, u.Created.Format(time.DateTime))
 		}
 		tw.Flush()
+	case "expire":
+		if len(pos) != 3 {
+			return errors.New("usage: licgate user expire NAME DATE|never")
+		}
+		if err := c.Do(ctx, "POST", "/api/v1/users/"+pos[1]+"/expiry", gateway.ExpiryRequest{Expires: pos[2]}, nil); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "user %s: access ends %s\n", pos[1], pos[2])
 	case "disable", "enable":
 		if err := need(1); err != nil {
 			return err
@@ -315,6 +323,14 @@ func cmdDevice(args []string, stdout io.Writer) error {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", d.User, d.Name, d.Address, d.PublicKey, d.Created.Format(time.DateTime), rev)
 		}
 		tw.Flush()
+	case "expire":
+		if len(pos) != 4 {
+			return errors.New("usage: licgate device expire USER NAME DATE|never")
+		}
+		if err := c.Do(ctx, "POST", "/api/v1/devices/"+pos[1]+"/"+pos[2]+"/expiry", gateway.ExpiryRequest{Expires: pos[3]}, nil); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "device %s/%s: stops working %s\n", pos[1], pos[2], pos[3])
 	case "rekey":
 		if len(pos) != 3 {
 			return errors.New("usage: licgate device rekey USER NAME [--out PREFIX] [--public-key KEY] [--no-qr]")

@@ -42,11 +42,12 @@ const FileName = "licgate.db"
 
 // User is a person who may hold licenses.
 type User struct {
-	ID       int64     `json:"id"`
-	Name     string    `json:"name"`
-	Email    string    `json:"email,omitempty"`
-	Disabled bool      `json:"disabled"`
-	Created  time.Time `json:"created"`
+	ID       int64      `json:"id"`
+	Name     string     `json:"name"`
+	Email    string     `json:"email,omitempty"`
+	Disabled bool       `json:"disabled"`
+	Created  time.Time  `json:"created"`
+	Expires  *time.Time `json:"expires,omitempty"`
 }
 
 // Device is one WireGuard peer, belonging to a user.
@@ -58,6 +59,7 @@ type Device struct {
 	Address   netip.Addr `json:"address"`
 	Created   time.Time  `json:"created"`
 	Revoked   *time.Time `json:"revoked,omitempty"`
+	Expires   *time.Time `json:"expires,omitempty"`
 }
 
 // Store is the state database. Safe for concurrent use.
@@ -148,6 +150,9 @@ var migrations = []string{
 		used_at    INTEGER,
 		used_from  TEXT
 	);`,
+	// 5: expiry dates for users and devices (Unix ms; NULL: none).
+	`ALTER TABLE users ADD COLUMN expires_at INTEGER;
+	ALTER TABLE devices ADD COLUMN expires_at INTEGER;`,
 }
 
 // SchemaVersion is the version a fully migrated database has.
@@ -256,8 +261,9 @@ func (s *Store) AddUser(ctx context.Context, name, email string) (User, error) {
 func (s *Store) User(ctx context.Context, name string) (User, error) {
 	var u User
 	var created int64
-	err := s.db.QueryRowContext(ctx, `SELECT id, name, email, disabled, created_at FROM users WHERE name = ?`, name).
-		Scan(&u.ID, &u.Name, &u.Email, &u.Disabled, &created)
+	var expires sql.NullInt64
+	err := s.db.QueryRowContext(ctx, `SELECT id, name, email, disabled, created_at, expires_at FROM users WHERE name = ?`, name).
+		Scan(&u.ID, &u.Name, &u.Email, &u.Disabled, &created, &expires)
 	if errors.Is(err, sql.ErrNoRows) {
 		return User{}, fmt.Errorf("store: user %s: %w", name, ErrNotFound)
 	}
@@ -265,12 +271,13 @@ func (s *Store) User(ctx context.Context, name string) (User, error) {
 		return User{}, fmt.Errorf("store: user %s: %w", name, err)
 	}
 	u.Created = time.UnixMilli(created)
+	u.Expires = msTime(expires)
 	return u, nil
 }
 
 // Users lists every user by name.
 func (s *Store) Users(ctx context.Context) ([]User, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, name, email, disabled, created_at FROM users ORDER BY name`)
+	rows, err := s.db.QueryContext(ctx, `SELECT id, name, email, disabled, created_at, expires_at FROM users ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("store: list users: %w", err)
 	}
@@ -279,10 +286,12 @@ func (s *Store) Users(ctx context.Context) ([]User, error) {
 	for rows.Next() {
 		var u User
 		var created int64
-		if err := rows.Scan(&u.ID, &u.Name, &u.Email, &u.Disabled, &created); err != nil {
+		var expires sql.NullInt64
+		if err := rows.Scan(&u.ID, &u.Name, &u.Email, &u.Disabled, &created, &expires); err != nil {
 			return nil, fmt.Errorf("store: list users: %w", err)
 		}
 		u.Created = time.UnixMilli(created)
+		u.Expires = msTime(expires)
 		out = append(out, u)
 	}
 	return out, rows.Err()
@@ -411,16 +420,17 @@ func lastAddr(p netip.Prefix) netip.Addr {
 	return a
 }
 
-const deviceCols = `d.id, u.name, d.name, d.public_key, d.address, d.created_at, d.revoked_at`
+const deviceCols = `d.id, u.name, d.name, d.public_key, d.address, d.created_at, d.revoked_at, d.expires_at`
 
 func scanDevice(sc interface{ Scan(...any) error }) (Device, error) {
 	var d Device
 	var addr string
 	var created int64
-	var revoked sql.NullInt64
-	if err := sc.Scan(&d.ID, &d.User, &d.Name, &d.PublicKey, &addr, &created, &revoked); err != nil {
+	var revoked, expires sql.NullInt64
+	if err := sc.Scan(&d.ID, &d.User, &d.Name, &d.PublicKey, &addr, &created, &revoked, &expires); err != nil {
 		return d, err
 	}
+	d.Expires = msTime(expires)
 	d.Address, _ = netip.ParseAddr(addr)
 	d.Created = time.UnixMilli(created)
 	if revoked.Valid {
@@ -571,4 +581,44 @@ func (s *Store) AddDevices(ctx context.Context, nds []NewDevice, pool Pool) ([]D
 		return nil, fmt.Errorf("store: add devices: %w", err)
 	}
 	return out, nil
+}
+
+func msTime(v sql.NullInt64) *time.Time {
+	if !v.Valid {
+		return nil
+	}
+	t := time.UnixMilli(v.Int64)
+	return &t
+}
+
+func msOrNull(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return t.UnixMilli()
+}
+
+// SetUserExpiry sets (or, with nil, clears) when a user's access ends.
+func (s *Store) SetUserExpiry(ctx context.Context, name string, expires *time.Time) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE users SET expires_at = ? WHERE name = ?`, msOrNull(expires), name)
+	if err != nil {
+		return fmt.Errorf("store: user %s expiry: %w", name, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("store: user %s expiry: %w", name, ErrNotFound)
+	}
+	return nil
+}
+
+// SetDeviceExpiry sets (or clears) when the active device user/name stops working.
+func (s *Store) SetDeviceExpiry(ctx context.Context, user, name string, expires *time.Time) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE devices SET expires_at = ? WHERE revoked_at IS NULL AND name = ?
+		AND user_id = (SELECT id FROM users WHERE name = ?)`, msOrNull(expires), name, user)
+	if err != nil {
+		return fmt.Errorf("store: device %s/%s expiry: %w", user, name, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("store: device %s/%s expiry: %w", user, name, ErrNotFound)
+	}
+	return nil
 }
