@@ -46,6 +46,7 @@ type Gateway struct {
 	heard    map[string]heardAt // peer public key -> when last heard (enforce loop only)
 	stopLoop context.CancelFunc
 	noAudit  bool
+	shared   sharedTracker
 
 	ca        *InternalCA
 	certCache *certmagic.Cache
@@ -718,6 +719,10 @@ type PeerInfo struct {
 	Device        string     `json:"device,omitempty"`
 	Endpoint      string     `json:"endpoint,omitempty"`
 	LastHandshake *time.Time `json:"last_handshake,omitempty"`
+	// SharedSuspect: the endpoint alternated between two places within
+	// minutes (one profile copied to two machines?). Endpoints names them.
+	SharedSuspect bool     `json:"shared_suspect,omitempty"`
+	Endpoints     []string `json:"shared_endpoints,omitempty"`
 }
 
 // Peers reports every WireGuard peer with its last handshake.
@@ -741,6 +746,10 @@ func (g *Gateway) Peers() ([]PeerInfo, error) {
 			if id, ok := idents[p.AllowedIPs[0].Addr()]; ok {
 				pi.User, pi.Device = id.User, id.Device
 			}
+		}
+		if sus, pair := g.shared.suspect(pi.PublicKey, time.Now()); sus {
+			pi.SharedSuspect = true
+			pi.Endpoints = []string{pair[0].String(), pair[1].String()}
 		}
 		out = append(out, pi)
 	}

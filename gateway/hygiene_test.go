@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -66,5 +67,40 @@ func TestDeviceAndUserExpiry(t *testing.T) {
 	}
 	if !h.Server.WaitInUse(0, 5*time.Second) {
 		t.Fatal("past expiry did not cut at once")
+	}
+}
+
+// TestSharedProfileDetection: one profile on two machines makes the
+// device's endpoint flip between them; licgate flags it (peers API,
+// metrics, audit) and leaves single-machine devices alone.
+func TestSharedProfileDetection(t *testing.T) {
+	gatewaytest.CheckLeaks(t)
+	h := gatewaytest.New(t)
+	first := h.AddDevice("alice", "laptop")
+	second := h.StartClient("alice", "laptop", first.Profile) // the copied profile
+	honest := h.AddDevice("bob", "pc")
+	deadline := time.Now().Add(20 * time.Second)
+	flagged := false
+	for !flagged && time.Now().Before(deadline) {
+		for _, c := range []*gatewaytest.Client{first, second, honest} {
+			c.Discover(300 * time.Millisecond)
+			h.GW.CheckVanished()
+		}
+		peers, _ := h.GW.Peers()
+		for _, p := range peers {
+			if p.SharedSuspect {
+				if p.Device != "laptop" {
+					t.Fatalf("flagged the wrong device: %+v", p)
+				}
+				flagged = true
+			}
+		}
+	}
+	if !flagged {
+		t.Fatal("a profile used from two machines was not flagged")
+	}
+	metrics, err := httpGetUnix(h.Config.Socket, "/metrics")
+	if err != nil || !strings.Contains(metrics, `licgate_shared_profile_suspected{device="laptop",user="alice"} 1`) || strings.Contains(metrics, `licgate_shared_profile_suspected{device="pc"`) {
+		t.Fatalf("metrics: %v", err)
 	}
 }

@@ -42,6 +42,7 @@ var (
 	descActive    = prometheus.NewDesc("licgate_sessions_active", "Live sessions, by service and protocol.", []string{"service", "proto"}, nil)
 	descPeers     = prometheus.NewDesc("licgate_peers", "Configured WireGuard peers (devices).", nil, nil)
 	descHandshake = prometheus.NewDesc("licgate_peer_handshake_age_seconds", "Seconds since each connected peer's last handshake (peers that never shook hands are left out).", []string{"user", "device"}, nil)
+	descShared    = prometheus.NewDesc("licgate_shared_profile_suspected", "1 for devices whose endpoint alternated between two places within minutes in the last day (one profile on two machines?).", []string{"user", "device"}, nil)
 	descCert      = prometheus.NewDesc("licgate_certificate_expiry_timestamp_seconds", "When each served certificate expires.", []string{"name", "issuer"}, nil)
 )
 
@@ -50,6 +51,7 @@ func (c *liveCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descPeers
 	ch <- descHandshake
 	ch <- descCert
+	ch <- descShared
 }
 
 func (c *liveCollector) Collect(ch chan<- prometheus.Metric) {
@@ -71,6 +73,9 @@ func (c *liveCollector) Collect(ch chan<- prometheus.Metric) {
 		for _, p := range peers {
 			if p.LastHandshake != nil {
 				ch <- prometheus.MustNewConstMetric(descHandshake, prometheus.GaugeValue, time.Since(*p.LastHandshake).Seconds(), p.User, p.Device)
+			}
+			if p.SharedSuspect {
+				ch <- prometheus.MustNewConstMetric(descShared, prometheus.GaugeValue, 1, p.User, p.Device)
 			}
 		}
 	}

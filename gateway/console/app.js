@@ -87,6 +87,8 @@ async function dashboard() {
     cell(tr, p.device);
     cell(tr, p.endpoint || "-");
     cell(tr, ago(p.last_handshake));
+    const td = cell(tr, p.shared_suspect ? "looks shared: " + p.shared_endpoints.join(" and ") : "");
+    if (p.shared_suspect) td.className = "warn";
   });
   const dl = $("#ddns");
   dl.replaceChildren();
