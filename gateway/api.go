@@ -626,8 +626,12 @@ func (g *Gateway) certViews() []CertView {
 	if g.cfg.Public.Listen != "" {
 		names = append(names, g.cfg.Public.Name)
 	}
-	for _, n := range names {
-		for _, c := range g.certCache.AllMatchingCertificates(n) {
+	for i, n := range names {
+		cache := g.certCache
+		if i == 1 && g.publicCache != nil {
+			cache = g.publicCache
+		}
+		for _, c := range cache.AllMatchingCertificates(n) {
 			if c.Leaf != nil {
 				out = append(out, CertView{Name: n, Issuer: c.Leaf.Issuer.CommonName, NotAfter: c.Leaf.NotAfter})
 			}

@@ -23,7 +23,7 @@ import (
 // public listener serves nothing else.
 func TestEnrolmentLink(t *testing.T) {
 	gatewaytest.CheckLeaks(t)
-	h := gatewaytest.New(t, gatewaytest.TopLevel("public:\n  listen: 127.0.0.1:0\n  name: office.example.test\n"))
+	h := gatewaytest.New(t, gatewaytest.TopLevel("public:\n  listen: 127.0.0.1:0\n  name: office.example.test\n  acme: {directory: \"off\"}\n"))
 	ctx := context.Background()
 	h.GW.AddUser(ctx, "alice", "")
 	api := gateway.NewClient(h.Config.Socket)

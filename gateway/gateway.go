@@ -48,19 +48,21 @@ type Gateway struct {
 	noAudit  bool
 	shared   sharedTracker
 
-	ca        *InternalCA
-	certCache *certmagic.Cache
-	certCfg   *certmagic.Config
-	adminSrv  *http.Server
-	lanSrv    *http.Server
-	lanLn     net.Listener
-	publicLn  net.Listener
-	publicSrv *http.Server
-	metrics   *metrics
-	ddns      *ddns.Manager // nil without ddns.host; guarded by ddnsMu
-	ddnsMu    sync.Mutex
-	ddnsStop  func()          // stops the running manager (under g.mu)
-	loopCtx   context.Context // lives until Close
+	ca          *InternalCA
+	certCache   *certmagic.Cache
+	certCfg     *certmagic.Config
+	publicCfg   *certmagic.Config
+	publicCache *certmagic.Cache
+	adminSrv    *http.Server
+	lanSrv      *http.Server
+	lanLn       net.Listener
+	publicLn    net.Listener
+	publicSrv   *http.Server
+	metrics     *metrics
+	ddns        *ddns.Manager // nil without ddns.host; guarded by ddnsMu
+	ddnsMu      sync.Mutex
+	ddnsStop    func()          // stops the running manager (under g.mu)
+	loopCtx     context.Context // lives until Close
 
 	mu      sync.Mutex // serialises changes to users, devices and policy
 	wg      sync.WaitGroup
@@ -264,8 +266,10 @@ func (g *Gateway) closeLocked() {
 			cancel()
 		}
 	}
-	if g.certCache != nil {
-		g.certCache.Stop()
+	for _, c := range []*certmagic.Cache{g.certCache, g.publicCache} {
+		if c != nil {
+			c.Stop()
+		}
 	}
 	for _, p := range g.proxies {
 		p.Close()

@@ -36,6 +36,8 @@ type PublicConfig struct {
 	Name string `yaml:"name"`
 	// LinkTTL is how long an enrolment link stays valid. If empty, 24h.
 	LinkTTL string `yaml:"link_ttl"`
+	// ACME gets the certificate for Name from an ACME CA.
+	ACME ACMEConfig `yaml:"acme"`
 
 	ttl time.Duration
 }
@@ -58,17 +60,18 @@ func (c *Config) validatePublic() error {
 	if p.Name == "" {
 		p.Name, _, _ = strings.Cut(c.Tunnel.Endpoint, ":")
 	}
-	return nil
+	return c.validateACME()
 }
 
 // startPublic serves enrolment links over HTTPS. Certificates come from
 // certmagic with licgate's internal CA as issuer.
 func (g *Gateway) startPublic(ctx context.Context) error {
 	p := g.cfg.Public
-	cfg, err := g.certConfig()
+	cfg, err := g.publicCertConfig()
 	if err != nil {
 		return err
 	}
+	g.publicCfg = cfg
 	if err := cfg.ManageSync(ctx, []string{p.Name}); err != nil {
 		return fmt.Errorf("public listener: certificate for %s: %w", p.Name, err)
 	}

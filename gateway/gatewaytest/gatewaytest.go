@@ -36,14 +36,23 @@ import (
 
 // CheckLeaks fails the test if goroutines started during it are still
 // running after every cleanup. Call it first, so its check runs last.
-func CheckLeaks(tb testing.TB) {
+func CheckLeaks(tb testing.TB, extra ...goleak.Option) {
 	tb.Helper()
 	ignore := goleak.IgnoreCurrent()
 	// certmagic's file-lock keeper notices its lock is gone on its next
 	// 5 s tick and ends then: not a leak.
-	tb.Cleanup(func() {
-		goleak.VerifyNone(tb, ignore, goleak.IgnoreAnyFunction("github.com/caddyserver/certmagic.keepLockfileFresh"))
-	})
+	opts := append([]goleak.Option{ignore, goleak.IgnoreAnyFunction("github.com/caddyserver/certmagic.keepLockfileFresh")}, extra...)
+	tb.Cleanup(func() { goleak.VerifyNone(tb, opts...) })
+}
+
+// ACMELibraryGoroutines are process-wide goroutines of certmagic's ACME
+// client (a rate limiter per CA account, idle keep-alive connections to
+// the CA) that outlive any one gateway by design.
+var ACMELibraryGoroutines = []goleak.Option{
+	goleak.IgnoreAnyFunction("github.com/caddyserver/certmagic.(*RingBufferRateLimiter).loop"),
+	goleak.IgnoreAnyFunction("net/http.(*persistConn).readLoop"),
+	goleak.IgnoreAnyFunction("net/http.(*persistConn).writeLoop"),
+	goleak.IgnoreAnyFunction("net/http.(*http2ClientConn).readLoop"),
 }
 
 // Logger returns a logger writing to tb.Log. The level comes from
