@@ -732,6 +732,22 @@ func (e *Engine) ServicePool(service string) int {
 	return 0
 }
 
+// MembersOf lists the users in group (directly or through nesting), sorted.
+func (e *Engine) MembersOf(group string) []string {
+	gi, ok := e.groupIdx[group]
+	if !ok {
+		return nil
+	}
+	var out []string
+	for u, gs := range e.userGroups {
+		if slices.Contains(gs, gi) {
+			out = append(out, u)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
 // GroupsOf lists the groups user is in (directly or through nesting).
 // The slice is shared: do not modify it.
 func (e *Engine) GroupsOf(user string) []string { return e.groupNames[user] }

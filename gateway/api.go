@@ -14,6 +14,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -75,6 +76,8 @@ func (g *Gateway) Handler() http.Handler {
 	mux.HandleFunc("POST /api/v1/devices/{user}/{name}/revoke", g.apiRevokeDevice)
 	mux.HandleFunc("POST /api/v1/devices/{user}/{name}/rekey", g.apiRekeyDevice)
 	mux.HandleFunc("GET /api/v1/sessions", g.apiSessions)
+	mux.HandleFunc("POST /api/v1/sessions/{id}/cut", g.apiCutSession)
+	mux.HandleFunc("GET /api/v1/groups", g.apiGroups)
 	mux.HandleFunc("POST /api/v1/enrollments", g.apiEnroll)
 	mux.HandleFunc("GET /api/v1/ca", g.apiCA)
 	mux.HandleFunc("GET /api/v1/services", g.apiServices)
@@ -318,6 +321,27 @@ func NewClient(socket string) *Client {
 			return d.DialContext(ctx, "unix", socket)
 		}},
 	}}
+}
+
+// DoRaw calls method path and returns the body as it is (e.g. PEM).
+func (c *Client) DoRaw(ctx context.Context, method, path string, out *[]byte) error {
+	req, err := http.NewRequestWithContext(ctx, method, "http://licgate"+path, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("%w (no daemon on %s: start it with `licgate serve`)", ErrNotRunning, c.Socket)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if resp.StatusCode >= 300 {
+		var e APIError
+		json.Unmarshal(b, &e)
+		return fmt.Errorf("%s", firstNonEmptyStr(e.Error, resp.Status))
+	}
+	*out = b
+	return err
 }
 
 // Do calls method path with in (JSON, may be nil) and decodes into out.
@@ -696,4 +720,35 @@ func (g *Gateway) apiExpiry(device bool) http.HandlerFunc {
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"expires": exp})
 	}
+}
+
+func (g *Gateway) apiCutSession(w http.ResponseWriter, r *http.Request) {
+	id, err := strconv.ParseUint(r.PathValue("id"), 10, 64)
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, APIError{Error: "session id must be a number", Field: "id"})
+		return
+	}
+	n := g.CutSession(r.Context(), id)
+	if n == 0 {
+		writeErr(w, http.StatusNotFound, fmt.Errorf("no live session %d", id))
+		return
+	}
+	writeJSON(w, http.StatusOK, CutResult{SessionsCut: n})
+}
+
+// GroupView is a policy group with its members (nested groups resolved).
+type GroupView struct {
+	Name        string   `json:"name"`
+	Members     []string `json:"members"`
+	MaxSessions int      `json:"max_sessions,omitempty"`
+}
+
+func (g *Gateway) apiGroups(w http.ResponseWriter, r *http.Request) {
+	eng := g.Engine()
+	pol := eng.Policy()
+	out := []GroupView{}
+	for _, name := range pol.GroupOrder {
+		out = append(out, GroupView{Name: name, Members: eng.MembersOf(name), MaxSessions: pol.Groups[name].MaxSessions})
+	}
+	writeJSON(w, http.StatusOK, out)
 }

@@ -94,7 +94,7 @@ func (g *Gateway) Reload(ctx context.Context) (int, error) {
 	}
 	n := g.Reevaluate(EndPolicy)
 	g.log.Info("policy reloaded", slog.String("file", path), slog.Int("rules", len(cfg.Engine().Rules())), slog.Int("sessions_cut", n))
-	g.auditEvent("local", "policy.reload", fmt.Sprintf("rules=%d sessions_cut=%d", len(cfg.Engine().Rules()), n))
+	g.auditEvent(ActorOf(ctx), "policy.reload", fmt.Sprintf("rules=%d sessions_cut=%d", len(cfg.Engine().Rules()), n))
 	return n, nil
 }
 

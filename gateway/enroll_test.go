@@ -7,6 +7,7 @@ import (
 	"html"
 	"io"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
 	"testing"
@@ -59,7 +60,25 @@ func TestEnrolmentLink(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
 	}
-	code, page := get(link.URL)
+	post := func(u string, form url.Values) (int, string) {
+		resp, err := client.PostForm(u, form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	// Looking does not use the link up.
+	for i := 0; i < 2; i++ {
+		if code, page := get(link.URL); code != 200 || !strings.Contains(page, "Create the keys") || !strings.Contains(page, "your own WireGuard key") {
+			t.Fatalf("choice page %d: %s", code, page)
+		}
+	}
+	if code, page := post(link.URL, url.Values{"action": {"own"}, "public_key": {"not a key"}}); code != 400 || !strings.Contains(page, "still valid") {
+		t.Fatalf("bad own key: %d %s", code, page)
+	}
+	code, page := post(link.URL, url.Values{"action": {"generate"}})
 	if code != 200 || !strings.Contains(page, "data:image/png;base64,") || !strings.Contains(page, "laptop-windows.ps1") {
 		t.Fatalf("enrolment page %d:\n%s", code, page)
 	}
@@ -76,6 +95,27 @@ func TestEnrolmentLink(t *testing.T) {
 	if code, page := get(link.URL); code != http.StatusGone || !strings.Contains(page, "already been used") {
 		t.Fatalf("second visit %d: %s", code, page)
 	}
+	if code, _ := post(link.URL, url.Values{"action": {"generate"}}); code != http.StatusGone {
+		t.Fatalf("second use %d", code)
+	}
+	// The own-key path: the device gets the user's public key; licgate never sees the private key.
+	var link2 gateway.EnrollLink
+	if err := api.Do(ctx, "POST", "/api/v1/enrollments", gateway.EnrollRequest{User: "alice", Device: "phone"}, &link2); err != nil {
+		t.Fatal(err)
+	}
+	own, _ := tunnel.GenerateKey()
+	code2, page2 := post(link2.URL, url.Values{"action": {"own"}, "public_key": {own.PublicKey().String()}})
+	if code2 != 200 || !strings.Contains(page2, "# PrivateKey = (your own private key)") || strings.Contains(page2, own.String()) {
+		t.Fatalf("own key page %d: %s", code2, page2)
+	}
+	m2 := regexp.MustCompile(`(?s)<pre>(.*?)</pre>`).FindStringSubmatch(page2)
+	text := strings.Replace(html.UnescapeString(m2[1]), "# PrivateKey = (your own private key)", "PrivateKey = "+own.String(), 1)
+	p2, err := tunnel.ParseProfile(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lc2 := h.StartClient("alice", "phone", p2).TakeSeat(t)
+	lc2.Close()
 	if code, _ := get("https://office.example.test/api/v1/users"); code != http.StatusNotFound {
 		t.Fatalf("public listener answered the admin API: %d", code)
 	}

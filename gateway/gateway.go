@@ -710,6 +710,16 @@ func (g *Gateway) RekeyDevice(ctx context.Context, user, name, publicKey string)
 // cut, so the FIN reaches the device. It can no longer open anything.
 const revokeFlush = 200 * time.Millisecond
 
+// CutSession ends one live session (the admin's "cut" button); it
+// returns 1, or 0 if no such session.
+func (g *Gateway) CutSession(ctx context.Context, id uint64) int {
+	n := g.sessions.Cut(func(s *Session) bool { return s.ID == id }, EndAdmin)
+	if n > 0 {
+		g.auditEvent(ActorOf(ctx), "session.cut", strconv.FormatUint(id, 10))
+	}
+	return n
+}
+
 // Sessions lists live sessions.
 func (g *Gateway) Sessions() []SessionInfo { return g.sessions.List() }
 

@@ -24,6 +24,7 @@ import (
 
 	"github.com/licgate/licgate/gateway/bundle"
 	"github.com/licgate/licgate/gateway/store"
+	"github.com/licgate/licgate/tunnel"
 )
 
 // PublicConfig is the listener reachable from the internet. It serves
@@ -127,7 +128,7 @@ func (l *limiter) allow(a netip.Addr) bool {
 	}
 	lim, ok := l.m[a]
 	if !ok {
-		lim = rate.NewLimiter(rate.Every(10*time.Second), 5)
+		lim = rate.NewLimiter(rate.Every(6*time.Second), 10) // a person needs a handful; a scanner gets nowhere
 		l.m[a] = lim
 	}
 	return lim.Allow()
@@ -137,14 +138,18 @@ func (l *limiter) allow(a netip.Addr) bool {
 func (g *Gateway) publicHandler() http.Handler {
 	var lim limiter
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /enroll/{token}", func(w http.ResponseWriter, r *http.Request) {
-		src, _ := netip.ParseAddrPort(r.RemoteAddr)
-		if !lim.allow(src.Addr()) {
-			http.Error(w, "Too many requests: wait a minute and try again.", http.StatusTooManyRequests)
-			return
+	limited := func(h func(http.ResponseWriter, *http.Request, netip.AddrPort)) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			src, _ := netip.ParseAddrPort(r.RemoteAddr)
+			if !lim.allow(src.Addr()) {
+				http.Error(w, "Too many requests: wait a minute and try again.", http.StatusTooManyRequests)
+				return
+			}
+			h(w, r, src)
 		}
-		g.serveEnroll(w, r, src)
-	})
+	}
+	mux.HandleFunc("GET /enroll/{token}", limited(g.serveEnrollChoice))
+	mux.HandleFunc("POST /enroll/{token}", limited(g.serveEnroll))
 	mux.HandleFunc("/", http.NotFound)
 	return securityHeaders(mux)
 }
@@ -202,25 +207,68 @@ type enrollFile struct {
 	Name, Label, Href string
 }
 
-func (g *Gateway) serveEnroll(w http.ResponseWriter, r *http.Request, src netip.AddrPort) {
-	e, err := g.st.ClaimEnrollment(r.Context(), tokenHash(r.PathValue("token")), src.Addr().String())
+func (g *Gateway) enrollError(w http.ResponseWriter, src netip.AddrPort, err error) {
+	code, msg := http.StatusNotFound, "This enrolment link does not exist."
+	switch {
+	case errors.Is(err, store.ErrUsed):
+		code, msg = http.StatusGone, "This enrolment link has already been used. Links work once: ask IT for a new one."
+	case errors.Is(err, store.ErrExpired):
+		code, msg = http.StatusGone, "This enrolment link has expired. Ask IT for a new one."
+	}
+	g.log.Info("enrolment link refused", slog.String("source", src.String()), slog.String("reason", err.Error()))
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(code)
+	enrollTmpl.Execute(w, map[string]any{"Error": msg})
+}
+
+// serveEnrollChoice shows what the link is for and the two ways to go on;
+// it does not use the link up.
+func (g *Gateway) serveEnrollChoice(w http.ResponseWriter, r *http.Request, src netip.AddrPort) {
+	e, err := g.st.PeekEnrollment(r.Context(), tokenHash(r.PathValue("token")))
 	if err != nil {
-		code, msg := http.StatusNotFound, "This enrolment link does not exist."
-		switch {
-		case errors.Is(err, store.ErrUsed):
-			code, msg = http.StatusGone, "This enrolment link has already been used. Links work once: ask IT for a new one."
-		case errors.Is(err, store.ErrExpired):
-			code, msg = http.StatusGone, "This enrolment link has expired. Ask IT for a new one."
-		}
-		g.log.Info("enrolment link refused", slog.String("source", src.String()), slog.String("reason", err.Error()))
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		w.WriteHeader(code)
-		enrollTmpl.Execute(w, map[string]any{"Error": msg})
+		g.enrollError(w, src, err)
 		return
 	}
-	res, err := g.AddDevice(WithActor(r.Context(), "enrolment link from "+src.Addr().String()), e.User, e.Device, "")
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	enrollTmpl.Execute(w, map[string]any{"Choice": true, "User": e.User, "Device": e.Device, "Expires": e.Expires.Format(time.RFC1123)})
+}
+
+// serveEnroll uses the link: it creates the device, with a key pair made
+// for this page view (never stored) or the user's own public key.
+func (g *Gateway) serveEnroll(w http.ResponseWriter, r *http.Request, src netip.AddrPort) {
+	r.Body = http.MaxBytesReader(w, r.Body, 4096)
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, "bad form", http.StatusBadRequest)
+		return
+	}
+	own := strings.TrimSpace(r.PostForm.Get("public_key"))
+	if r.PostForm.Get("action") == "own" {
+		if _, err := tunnel.ParseKey(own); err != nil {
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			w.WriteHeader(http.StatusBadRequest)
+			enrollTmpl.Execute(w, map[string]any{"Error": "That is not a WireGuard public key (44 characters of base64, ending in =). The link is still valid: go back and try again."})
+			return
+		}
+	} else {
+		own = ""
+	}
+	e, err := g.st.ClaimEnrollment(r.Context(), tokenHash(r.PathValue("token")), src.Addr().String())
+	if err != nil {
+		g.enrollError(w, src, err)
+		return
+	}
+	res, err := g.AddDevice(WithActor(r.Context(), "enrolment link from "+src.Addr().String()), e.User, e.Device, own)
 	if err != nil {
 		http.Error(w, "The device could not be created: "+err.Error(), http.StatusConflict)
+		return
+	}
+	if res.Profile == nil {
+		// The user keeps their private key: show what goes around it.
+		p := g.profile(res.Device, tunnel.Key{})
+		text := strings.Replace(p.String(), "PrivateKey = "+tunnel.Key{}.String(), "# PrivateKey = (your own private key)", 1)
+		g.auditEvent("enrolment link from "+src.Addr().String(), "device.enrolled", fmt.Sprintf("%s/%s with own key by %s", e.User, e.Device, src))
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		enrollTmpl.Execute(w, map[string]any{"User": e.User, "Device": e.Device, "Gateway": g.cfg.Tunnel.Address, "Profile": text, "OwnKey": true})
 		return
 	}
 	name := e.Device

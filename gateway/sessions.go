@@ -32,6 +32,7 @@ const (
 	EndServerClosed = "server closed"
 	EndRevoked      = "revoked"
 	EndRekeyed      = "device rekeyed"
+	EndAdmin        = "cut by an admin"
 	EndDisabled     = "user disabled"
 	EndPolicy       = "policy"
 	EndWindow       = "time window closed"

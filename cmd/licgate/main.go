@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -37,7 +39,9 @@ usage:
   licgate user     add NAME [--email E] | list | disable NAME | enable NAME | expire NAME DATE|never
   licgate device   add USER NAME [--out PREFIX] [--public-key KEY] [--no-qr] | add USER NAME --link [--ttl 24h]
                    list [--all] | revoke USER NAME | rekey USER NAME [--out PREFIX] | expire USER NAME DATE|never
-  licgate sessions                               list live license sessions
+  licgate sessions [cut ID]                      list live license sessions, or end one
+  licgate groups                                 policy groups and their members
+  licgate ca                                     the internal CA's certificate (for admins' browsers)
   licgate policy   check FILE [--services a,b] | show | reload
                    explain --user U [--device D] --service S [--at TIME] [--file F]
   licgate report   [--from T] [--to T] [--by user|group|service] [--format table|csv|json]
@@ -76,6 +80,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdReport(args[1:], stdout)
 	case "ddns":
 		err = cmdDDNS(args[1:], stdout)
+	case "groups":
+		err = cmdGet(args[1:], stdout, "/api/v1/groups")
+	case "ca":
+		err = cmdGet(args[1:], stdout, "/api/v1/ca")
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -404,12 +412,21 @@ func showProfile(w io.Writer, text, out string, qr bool) error {
 func cmdSessions(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("sessions", flag.ContinueOnError)
 	client := clientFlags(fs)
-	if _, err := parse(fs, args); err != nil {
+	pos, err := parse(fs, args)
+	if err != nil {
 		return err
 	}
 	c, err := client()
 	if err != nil {
 		return err
+	}
+	if len(pos) == 2 && pos[0] == "cut" {
+		var r gateway.CutResult
+		if err := c.Do(context.Background(), "POST", "/api/v1/sessions/"+pos[1]+"/cut", nil, &r); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "session %s cut\n", pos[1])
+		return nil
 	}
 	var ss []gateway.SessionInfo
 	if err := c.Do(context.Background(), "GET", "/api/v1/sessions", nil, &ss); err != nil {
@@ -453,5 +470,34 @@ func cmdPeers(args []string, stdout io.Writer) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", p.User, p.Device, p.Endpoint, hs, p.PublicKey)
 	}
 	tw.Flush()
+	return nil
+}
+
+// cmdGet prints what the daemon answers at path (JSON or PEM).
+func cmdGet(args []string, stdout io.Writer, path string) error {
+	fs := flag.NewFlagSet(path, flag.ContinueOnError)
+	client := clientFlags(fs)
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	c, err := client()
+	if err != nil {
+		return err
+	}
+	var raw json.RawMessage
+	if path == "/api/v1/ca" {
+		var b []byte
+		if err := c.DoRaw(context.Background(), "GET", path, &b); err != nil {
+			return err
+		}
+		_, err = stdout.Write(b)
+		return err
+	}
+	if err := c.Do(context.Background(), "GET", path, nil, &raw); err != nil {
+		return err
+	}
+	var out bytes.Buffer
+	json.Indent(&out, raw, "", "  ")
+	fmt.Fprintln(stdout, out.String())
 	return nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -139,5 +140,32 @@ func TestDependencyDirection(t *testing.T) {
 				t.Errorf("%s imports %s: acl, ddns and tunnel must stay independent of the rest of licgate", pkg, dep)
 			}
 		}
+	}
+}
+
+func TestCLISessionsCutGroupsCA(t *testing.T) {
+	gatewaytest.CheckLeaks(t)
+	h := gatewaytest.New(t, gatewaytest.Policy("policy:\n  groups:\n    admins: [alice]\n  rules:\n    - {action: allow, who: [\"*\"]}\n"))
+	sock := "-socket=" + h.Config.Socket
+	lc := h.AddDevice("alice", "laptop").TakeSeat(t)
+	defer lc.Close()
+	ss := h.GW.Sessions()
+	if len(ss) != 1 {
+		t.Fatalf("sessions %+v", ss)
+	}
+	if out, code := cli(t, "sessions", "cut", fmt.Sprint(ss[0].ID), sock); code != 0 || !strings.Contains(out, "cut") {
+		t.Fatalf("cut: %d %s", code, out)
+	}
+	if !h.Server.WaitInUse(0, 5*time.Second) {
+		t.Fatal("cut session kept its seat")
+	}
+	if out, code := cli(t, "sessions", "cut", "999", sock); code != 1 || !strings.Contains(out, "no live session 999") {
+		t.Fatalf("cut unknown: %d %s", code, out)
+	}
+	if out, code := cli(t, "groups", sock); code != 0 || !strings.Contains(out, `"admins"`) || !strings.Contains(out, `"alice"`) {
+		t.Fatalf("groups: %d %s", code, out)
+	}
+	if out, code := cli(t, "ca", sock); code != 0 || !strings.HasPrefix(out, "-----BEGIN CERTIFICATE-----") {
+		t.Fatalf("ca: %d %s", code, out)
 	}
 }

@@ -69,3 +69,26 @@ func (s *Store) ClaimEnrollment(ctx context.Context, tokenHash, from string) (En
 	}
 	return e, nil
 }
+
+// PeekEnrollment checks a link without using it up.
+func (s *Store) PeekEnrollment(ctx context.Context, tokenHash string) (Enrollment, error) {
+	var e Enrollment
+	var expires int64
+	var used sql.NullInt64
+	err := s.db.QueryRowContext(ctx, `SELECT user, device, expires_at, used_at FROM enrollments WHERE token_hash = ?`, tokenHash).
+		Scan(&e.User, &e.Device, &expires, &used)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		err = ErrNotFound
+	case err != nil:
+	case used.Valid:
+		err = ErrUsed
+	case !s.now().Before(time.UnixMilli(expires)):
+		err = ErrExpired
+	}
+	if err != nil {
+		return Enrollment{}, fmt.Errorf("store: enrolment link: %w", err)
+	}
+	e.Expires = time.UnixMilli(expires)
+	return e, nil
+}
