@@ -182,4 +182,20 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Fatalf("usage report: %v", err)
 	}
 	shot("console-report.png")
+	// A phone: the page fits the width (no sideways scrolling of the page;
+	// wide tables scroll inside themselves).
+	var overflow bool
+	err = chromedp.Run(ctx,
+		chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile),
+		chromedp.Navigate(base+"#dashboard"),
+		chromedp.WaitVisible(`#services`),
+		chromedp.Evaluate(`document.documentElement.scrollWidth > window.innerWidth + 1`, &overflow),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shot("console-phone.png")
+	if overflow {
+		t.Fatal("the dashboard is wider than a phone screen")
+	}
 }
