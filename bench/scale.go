@@ -31,7 +31,6 @@ type scaleResult struct {
 	hbP50, hbP99               time.Duration
 	hbCount, newSessions       int
 	hbErrors                   int64
-	startup10k                 time.Duration
 }
 
 // rssKB reads VmRSS of pid.

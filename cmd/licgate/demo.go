@@ -247,8 +247,8 @@ policy:
 		return err
 	}
 	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if rerr := drain(conn, buf); rerr == nil || isTimeout(rerr) {
-		return fmt.Errorf("the revoked device's connection is still open: %v", rerr)
+	if isTimeout(drain(conn, buf)) {
+		return errors.New("the revoked device's connection is still open")
 	}
 	if !d.srv.WaitInUse(0, 5*time.Second) {
 		return fmt.Errorf("the seat was not released: %d in use", d.srv.InUse())
@@ -259,6 +259,7 @@ policy:
 	return nil
 }
 
+// drain reads c until it fails and returns that (never nil) error.
 func drain(c net.Conn, buf []byte) error {
 	for {
 		if _, err := c.Read(buf); err != nil {
