@@ -101,6 +101,17 @@ func TestPolicyAllowAndDeny(t *testing.T) {
 	if !strings.Contains(reasons["erin"], "default: no rule matched; service codemeter denies by default") {
 		t.Errorf("erin's denial: %q", reasons["erin"])
 	}
+	metrics, err := httpGetUnix(h.Config.Socket, "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// mallory is refused by a rule, erin by the default (counts include UDP retries).
+	for _, want := range []string{`licgate_denials_total{reason="rule",service="codemeter"} `,
+		`licgate_denials_total{reason="default",service="codemeter"} `} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %s; have:\n%s", want, grepLines(metrics, "licgate_denials_total"))
+		}
+	}
 }
 
 func TestHoursAndWindowClose(t *testing.T) {
@@ -201,6 +212,9 @@ func TestCapRace(t *testing.T) {
 	wg.Wait()
 	if ok.Load() != 2 {
 		t.Fatalf("admitted %d sessions against a pool of 2", ok.Load())
+	}
+	if m, _ := httpGetUnix(h.Config.Socket, "/metrics"); !strings.Contains(m, `licgate_denials_total{reason="cap",service="codemeter"} 98`) {
+		t.Errorf("cap denials not counted as cap in metrics")
 	}
 	tcp := 0
 	for _, s := range h.GW.Sessions() {
@@ -446,4 +460,14 @@ func TestExpiryCutsDespiteGrace(t *testing.T) {
 	if len(ds) == 0 || !strings.Contains(ds[0].Reason, "outside the dates of rule 0 (contractor) (from - until 2026-12-31)") {
 		t.Fatalf("denial: %+v", ds)
 	}
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

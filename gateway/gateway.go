@@ -352,12 +352,12 @@ func (g *Gateway) identify(a netip.Addr) (*Identity, bool) {
 // table lock.
 func (g *Gateway) authorize(id *Identity, service string, counts acl.Counts) (Admission, error) {
 	if id.UserDisabled {
-		return Admission{}, &DenyError{Rule: -1, Reason: "user " + id.User + " is disabled"}
+		return Admission{}, &DenyError{Rule: -1, Kind: DenyKindDisabled, Reason: "user " + id.User + " is disabled"}
 	}
 	eng := g.engine.Load()
 	d := eng.Decide(acl.Request{User: id.User, Device: id.Device, Service: service, Source: id.Address, Time: g.now(), Counts: counts})
 	if !d.Allow {
-		return Admission{}, &DenyError{Rule: d.Rule, Reason: d.Reason}
+		return Admission{}, &DenyError{Rule: d.Rule, Kind: denyKinds[d.Kind], Reason: d.Reason}
 	}
 	return Admission{Rule: d.Rule, Reason: d.Reason, Groups: eng.GroupsOf(id.User)}, nil
 }
@@ -861,16 +861,17 @@ func (g *Gateway) sessionEnded(s *Session, reason string) {
 	g.metrics.bytes.WithLabelValues(s.Service, "down").Add(float64(s.down.Load()))
 }
 
+// denyKinds maps the engine's decision kinds onto denial classes.
+var denyKinds = map[acl.Kind]string{
+	acl.KindRule:           DenyKindRule,
+	acl.KindDefault:        DenyKindDefault,
+	acl.KindOutsideWindow:  DenyKindHours,
+	acl.KindExpired:        DenyKindExpired,
+	acl.KindCap:            DenyKindCap,
+	acl.KindUnknownService: DenyKindService,
+}
+
 func (g *Gateway) denied(d Denial) {
 	g.auditDenial(d)
-	kind := "policy"
-	switch {
-	case d.User == "":
-		kind = "unknown device"
-	case strings.Contains(d.Reason, "cap") || strings.Contains(d.Reason, "pool"):
-		kind = "cap"
-	case strings.Contains(d.Reason, "disabled"):
-		kind = "disabled"
-	}
-	g.metrics.denials.WithLabelValues(d.Service, kind).Inc()
+	g.metrics.denials.WithLabelValues(d.Service, d.Kind).Inc()
 }

@@ -153,8 +153,22 @@ type Admission struct {
 // DenyError is a refusal by policy or state.
 type DenyError struct {
 	Rule   int
+	Kind   string // a short class for metrics: see DenyKind*
 	Reason string
 }
+
+// Denial classes (the "reason" label of licgate_denials_total).
+const (
+	DenyKindUnknownDevice = "unknown device"
+	DenyKindDisabled      = "disabled"
+	DenyKindRule          = "rule"
+	DenyKindDefault       = "default"
+	DenyKindHours         = "hours"
+	DenyKindExpired       = "expired"
+	DenyKindCap           = "cap"
+	DenyKindService       = "unknown service"
+	DenyKindOther         = "other"
+)
 
 func (e *DenyError) Error() string { return e.Reason }
 
@@ -167,6 +181,7 @@ type Denial struct {
 	User    string // empty when the source is no device
 	Device  string
 	Rule    int
+	Kind    string // DenyKind*
 	Reason  string
 }
 
@@ -215,13 +230,16 @@ func (p *Proxy) ServeTCP(ln net.Listener) error {
 
 func (p *Proxy) refuse(src netip.AddrPort, id *Identity, proto string, err error) {
 	p.refusals.Add(1)
-	d := Denial{Time: time.Now(), Service: p.Service, Proto: proto, Source: src, Rule: -1, Reason: err.Error()}
+	d := Denial{Time: time.Now(), Service: p.Service, Proto: proto, Source: src, Rule: -1, Kind: DenyKindOther, Reason: err.Error()}
 	if id != nil {
 		d.User, d.Device = id.User, id.Device
 	}
 	var de *DenyError
-	if errors.As(err, &de) {
-		d.Rule = de.Rule
+	switch {
+	case errors.Is(err, errUnknownSource):
+		d.Kind = DenyKindUnknownDevice
+	case errors.As(err, &de):
+		d.Rule, d.Kind = de.Rule, de.Kind
 	}
 	p.log().Info("connection refused", slog.String("service", p.Service), slog.String("proto", proto),
 		slog.String("source", src.String()), slog.String("user", d.User), slog.String("device", d.Device),
