@@ -5,7 +5,6 @@ import (
 	"crypto/x509"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"time"
@@ -83,22 +82,13 @@ func (c *Config) validateACME() error {
 // publicCertConfig is the certmagic config for the public name: ACME
 // (if configured), then the internal CA.
 func (g *Gateway) publicCertConfig() (*certmagic.Config, error) {
-	if g.ca == nil {
-		g.ca = &InternalCA{Dir: filepath.Join(g.cfg.StateDir, "ca")}
-	}
-	if _, err := g.ca.RootPEM(); err != nil {
+	ca, err := g.internalCA()
+	if err != nil {
 		return nil, err
 	}
-	var cfg *certmagic.Config
-	g.publicCache = certmagic.NewCache(certmagic.CacheOptions{
-		GetConfigForCert: func(certmagic.Certificate) (*certmagic.Config, error) { return cfg, nil },
-		Logger:           zap.NewNop(),
-	})
-	cfg = certmagic.New(g.publicCache, certmagic.Config{
-		Storage:            &certmagic.FileStorage{Path: filepath.Join(g.cfg.StateDir, "certs")},
-		Logger:             zap.NewNop(),
-		RenewalWindowRatio: 1.0 / 3,
-	})
+	cfg, cache := g.newCertmagic()
+	cfg.RenewalWindowRatio = 1.0 / 3
+	g.publicCache = cache
 	a := g.cfg.Public.ACME
 	var issuers []certmagic.Issuer
 	if a.Directory != "off" {
@@ -133,7 +123,7 @@ func (g *Gateway) publicCertConfig() (*certmagic.Config, error) {
 		}
 		issuers = append(issuers, certmagic.NewACMEIssuer(cfg, tmpl))
 	}
-	cfg.Issuers = append(issuers, g.ca)
+	cfg.Issuers = append(issuers, ca)
 	return cfg, nil
 }
 

@@ -62,28 +62,29 @@ func (c *Config) validateAdmin() error {
 	return nil
 }
 
-// certConfig returns the certmagic config shared by the HTTPS listeners:
-// licgate's internal CA as issuer, storage in the state directory.
-func (g *Gateway) certConfig() (*certmagic.Config, error) {
-	if g.certCfg != nil {
-		return g.certCfg, nil
+// internalCA returns licgate's own CA, created in the state directory on
+// first use.
+func (g *Gateway) internalCA() (*InternalCA, error) {
+	if g.ca == nil {
+		g.ca = &InternalCA{Dir: filepath.Join(g.cfg.StateDir, "ca")}
 	}
-	g.ca = &InternalCA{Dir: filepath.Join(g.cfg.StateDir, "ca")}
-	if _, err := g.ca.RootPEM(); err != nil {
-		return nil, err
-	}
+	_, err := g.ca.RootPEM()
+	return g.ca, err
+}
+
+// newCertmagic returns a certmagic config with a cache of its own and
+// storage in the state directory; the caller sets its issuers.
+func (g *Gateway) newCertmagic() (*certmagic.Config, *certmagic.Cache) {
 	var cfg *certmagic.Config
-	g.certCache = certmagic.NewCache(certmagic.CacheOptions{
+	cache := certmagic.NewCache(certmagic.CacheOptions{
 		GetConfigForCert: func(certmagic.Certificate) (*certmagic.Config, error) { return cfg, nil },
 		Logger:           zap.NewNop(),
 	})
-	cfg = certmagic.New(g.certCache, certmagic.Config{
+	cfg = certmagic.New(cache, certmagic.Config{
 		Storage: &certmagic.FileStorage{Path: filepath.Join(g.cfg.StateDir, "certs")},
-		Issuers: []certmagic.Issuer{g.ca},
 		Logger:  zap.NewNop(),
 	})
-	g.certCfg = cfg
-	return cfg, nil
+	return cfg, cache
 }
 
 type ctxKey int
@@ -93,10 +94,13 @@ const identityKey ctxKey = 1
 // startAdmin serves the admin API (and console) over HTTPS inside the
 // tunnel, and on the LAN listener if configured.
 func (g *Gateway) startAdmin(ctx context.Context) error {
-	cfg, err := g.certConfig()
+	ca, err := g.internalCA()
 	if err != nil {
 		return err
 	}
+	cfg, cache := g.newCertmagic()
+	cfg.Issuers = []certmagic.Issuer{ca}
+	g.certCache = cache
 	names := []string{g.cfg.Tunnel.Address}
 	if err := cfg.ManageSync(ctx, names); err != nil {
 		return fmt.Errorf("admin listener: certificate for %v: %w", names, err)

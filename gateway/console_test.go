@@ -65,6 +65,22 @@ func chromium(t *testing.T) string {
 	return ""
 }
 
+// profileDir is Chromium's user data directory. Chromium's helper
+// processes may still write to it for a moment after the browser is gone,
+// so it is removed with retries instead of by t.TempDir's strict cleanup.
+func profileDir(t *testing.T) string {
+	dir, err := os.MkdirTemp("", "lgchrome")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for i := 0; i < 50 && os.RemoveAll(dir) != nil; i++ {
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
+	return dir
+}
+
 func artifacts(t *testing.T) string {
 	dir := os.Getenv("LICGATE_ARTIFACTS")
 	if dir == "" {
@@ -96,7 +112,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		// internal CA; this browser reaches it through a loopback relay.
 		// (TLS itself is verified with the CA in TestAdminInsideTunnel.)
 		chromedp.Flag("ignore-certificate-errors", true),
-		chromedp.UserDataDir(t.TempDir()),
+		chromedp.UserDataDir(profileDir(t)),
 		chromedp.WindowSize(1200, 900),
 	)
 	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
