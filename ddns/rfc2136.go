@@ -133,6 +133,15 @@ func (u *RFC2136) exchange(ctx context.Context, m *dns.Msg) (*dns.Msg, error) {
 	return r, nil
 }
 
+// send signs and sends an UPDATE and maps its answer to an error.
+func (u *RFC2136) send(ctx context.Context, m *dns.Msg) error {
+	r, err := u.exchange(ctx, m)
+	if err != nil {
+		return err
+	}
+	return u.rcodeErr(r)
+}
+
 // rcodeErr maps an UPDATE answer onto an error naming the zone and key.
 func (u *RFC2136) rcodeErr(r *dns.Msg) error {
 	if t := r.IsTsig(); t != nil && t.Error != dns.RcodeSuccess {
@@ -183,11 +192,7 @@ func (u *RFC2136) Update(ctx context.Context, host string, addr netip.Addr) erro
 	// RemoveRRset needs a record of the type; the data is ignored.
 	m.RemoveRRset([]dns.RR{rec})
 	m.Insert([]dns.RR{rec})
-	r, err := u.exchange(ctx, m)
-	if err != nil {
-		return err
-	}
-	if err := u.rcodeErr(r); err != nil {
+	if err := u.send(ctx, m); err != nil {
 		return err
 	}
 	fam := IPv4
@@ -296,11 +301,7 @@ func (u *RFC2136) AppendRecords(ctx context.Context, zone string, recs []libdns.
 	m := new(dns.Msg)
 	m.SetUpdate(dns.Fqdn(zone))
 	m.Insert(rrs)
-	r, err := u.exchange(ctx, m)
-	if err != nil {
-		return nil, err
-	}
-	if err := u.rcodeErr(r); err != nil {
+	if err := u.send(ctx, m); err != nil {
 		return nil, err
 	}
 	return recs, nil
@@ -329,11 +330,7 @@ func (u *RFC2136) DeleteRecords(ctx context.Context, zone string, recs []libdns.
 	if len(sets) > 0 {
 		m.RemoveRRset(sets)
 	}
-	r, err := u.exchange(ctx, m)
-	if err != nil {
-		return nil, err
-	}
-	if err := u.rcodeErr(r); err != nil {
+	if err := u.send(ctx, m); err != nil {
 		return nil, err
 	}
 	return recs, nil
