@@ -79,7 +79,7 @@ func TestAdminInsideTunnel(t *testing.T) {
 	code, body := do(ac, "GET", "https://10.44.0.1/metrics", nil)
 	for _, want := range []string{"licgate_sessions_active{", "licgate_peers 2", `licgate_peer_handshake_age_seconds{device="laptop",user="alice"}`,
 		`licgate_upstream_dial_seconds_count{service="codemeter"} 1`, `licgate_certificate_expiry_timestamp_seconds{issuer="licgate internal CA",name="10.44.0.1"}`,
-		`licgate_sessions_total{proto="tcp",service="codemeter"} 1`} {
+		`licgate_sessions_total{proto="tcp",service="codemeter"} 1`, "licgate_audit_records_dropped_total 0"} {
 		if code != 200 || !strings.Contains(body, want) {
 			t.Errorf("metrics lack %q", want)
 		}

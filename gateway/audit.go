@@ -119,3 +119,11 @@ func (g *Gateway) ruleLabel(i int) string {
 	}
 	return g.engine.Load().RuleLabel(i)
 }
+
+// auditCount reads a counter of the auditor (0 before Start).
+func (g *Gateway) auditCount(f func(*auditor) int64) int64 {
+	if g.audit == nil {
+		return 0
+	}
+	return f(g.audit)
+}

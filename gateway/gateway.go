@@ -776,9 +776,6 @@ func (g *Gateway) ListenPort() int { return g.tun.ListenPort() }
 // PublicKey is the gateway's WireGuard public key.
 func (g *Gateway) PublicKey() tunnel.Key { return g.tun.PublicKey() }
 
-// Tunnel exposes the WireGuard device (for diagnostics and tests).
-func (g *Gateway) Tunnel() Tunnel { return g.tun }
-
 // Tunnel is the WireGuard side, whatever the mode: the proxy, policy and
 // session code see only this. Listeners' RemoteAddr is the peer's
 // WireGuard-authenticated tunnel address.

@@ -299,17 +299,6 @@ func (t *SessionTable) Len() int {
 	return len(t.m)
 }
 
-// CountByService is the number of live sessions per service.
-func (t *SessionTable) CountByService() map[string]int {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	out := map[string]int{}
-	for _, s := range t.m {
-		out[s.Service]++
-	}
-	return out
-}
-
 // devicesWithSessions returns the device IDs holding sessions.
 func (t *SessionTable) devicesWithSessions() map[int64]int {
 	t.mu.Lock()
