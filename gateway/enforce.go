@@ -143,9 +143,7 @@ func (g *Gateway) CheckVanished() int {
 		g.log.Error("read peers", slog.String("err", err.Error()))
 		return 0
 	}
-	if infos, err := g.Peers(); err == nil {
-		g.trackEndpoints(infos)
-	}
+	g.trackEndpoints(g.peerInfos(peers))
 	now := time.Now()
 	last := map[string]time.Time{}
 	seen := map[string]bool{}

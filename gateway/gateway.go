@@ -745,6 +745,11 @@ func (g *Gateway) Peers() ([]PeerInfo, error) {
 	if err != nil {
 		return nil, err
 	}
+	return g.peerInfos(ps), nil
+}
+
+// peerInfos attributes peers to devices.
+func (g *Gateway) peerInfos(ps []tunnel.PeerStatus) []PeerInfo {
 	idents := *g.idents.Load()
 	out := make([]PeerInfo, 0, len(ps))
 	for _, p := range ps {
@@ -767,7 +772,7 @@ func (g *Gateway) Peers() ([]PeerInfo, error) {
 		}
 		out = append(out, pi)
 	}
-	return out, nil
+	return out
 }
 
 // ListenPort is the WireGuard UDP port in use.
