@@ -7,47 +7,39 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"strconv"
 	"time"
 
 	"github.com/licgate/licgate/gateway"
 	"github.com/licgate/licgate/tunnel"
 )
 
-// bareTunnel is two wireguard-go netstack peers with the server listening
-// directly on the far peer's stack: the cost of WireGuard alone.
+// bareTunnel is two stock wireguard-go netstack peers with the server
+// listening directly on the far peer's stack: the cost of WireGuard alone.
 func bareTunnel() (dial func() (net.Conn, error), stop func(), err error) {
 	sk, _ := tunnel.GenerateKey()
 	ck, _ := tunnel.GenerateKey()
 	srvAddr, cliAddr := netip.MustParseAddr("10.45.0.1"), netip.MustParseAddr("10.45.0.2")
-	srv, err := tunnel.NewNetstack(tunnel.Config{PrivateKey: sk, Addresses: []netip.Addr{srvAddr}}, nil)
+	srv, err := newStockPeer(sk, srvAddr, ck.PublicKey(), cliAddr, "")
 	if err != nil {
 		return nil, nil, err
 	}
-	srv.AddPeer(tunnel.Peer{PublicKey: ck.PublicKey(), AllowedIPs: []netip.Prefix{netip.PrefixFrom(cliAddr, 32)}})
-	ln, err := srv.ListenTCP(netip.AddrPortFrom(srvAddr, 22350))
+	ln, err := srv.tnet.ListenTCPAddrPort(netip.AddrPortFrom(srvAddr, 22350))
 	if err != nil {
 		return nil, nil, err
 	}
 	go serve(ln)
-	cli, err := tunnel.NewClient(context.Background(), tunnel.Profile{
-		PrivateKey: ck, Address: netip.PrefixFrom(cliAddr, 32), PeerPublicKey: sk.PublicKey(),
-		Endpoint: net.JoinHostPort("127.0.0.1", strconv.Itoa(srv.ListenPort())), AllowedIPs: []netip.Prefix{netip.PrefixFrom(srvAddr, 32)},
-	}, nil)
+	cli, err := newStockPeer(ck, cliAddr, sk.PublicKey(), srvAddr, srv.endpoint())
 	if err != nil {
 		return nil, nil, err
 	}
-	dial = func() (net.Conn, error) {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		return cli.DialContext(ctx, "tcp", "10.45.0.1:22350")
-	}
-	return dial, func() { cli.Close(); ln.Close(); srv.Close() }, nil
+	return cli.dial("10.45.0.1:22350"), func() { cli.dev.Close(); ln.Close(); srv.dev.Close() }, nil
 }
 
 // licgateTunnel is a whole gateway in this process (netstack, policy,
-// sessions, audit) with one enrolled client, proxying to upstream.
-func licgateTunnel(upstream string, opts ...gateway.Option) (dial func() (net.Conn, error), g *gateway.Gateway, stop func(), err error) {
+// sessions, audit) with one enrolled client (a stock wireguard-go netstack
+// peer), proxying to upstream. ackDelay is tunnel.ack_delay ("" for the
+// default).
+func licgateTunnel(upstream, ackDelay string, opts ...gateway.Option) (dial func() (net.Conn, error), g *gateway.Gateway, stop func(), err error) {
 	dir, err := os.MkdirTemp("", "lgbench")
 	if err != nil {
 		return nil, nil, nil, err
@@ -57,6 +49,7 @@ log_level: error
 tunnel:
   listen_port: 0
   endpoint: 127.0.0.1
+  ack_delay: "%s"
 services:
   - name: codemeter
     port: 22350
@@ -67,7 +60,7 @@ policy:
   rules:
     - {action: deny, who: [user:nobody]}
     - {action: allow, who: [group:staff], hours: ["daily 00:00-24:00"], max_sessions_per_user: 100000}
-`, dir, upstream)))
+`, dir, ackDelay, upstream)))
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -81,16 +74,12 @@ policy:
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	cli, err := tunnel.NewClient(ctx, *res.Profile, nil)
+	prof := res.Profile
+	cli, err := newStockPeer(prof.PrivateKey, prof.Address.Addr(), prof.PeerPublicKey, netip.MustParseAddr("10.44.0.1"), prof.Endpoint)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	dial = func() (net.Conn, error) {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		return cli.DialContext(ctx, "tcp", "10.44.0.1:22350")
-	}
-	return dial, g, func() { cli.Close(); g.Close(); os.RemoveAll(dir) }, nil
+	return cli.dial("10.44.0.1:22350"), g, func() { cli.dev.Close(); g.Close(); os.RemoveAll(dir) }, nil
 }
 
 // connectRate opens n sessions one after another (connect, one request,

@@ -104,6 +104,13 @@ type TunnelConfig struct {
 	// PrivateKeyFile holds the gateway's key. If empty,
 	// <state_dir>/wireguard.key, generated on first start (0600).
 	PrivateKeyFile string `yaml:"private_key_file"`
+	// AckDelay (netstack mode): how long the gateway may hold back a bare
+	// TCP acknowledgment so that it rides on the license server's answer
+	// instead of costing a packet through the tunnel of its own. If empty,
+	// 1ms; 0 acknowledges every segment at once. At most 50ms.
+	AckDelay string `yaml:"ack_delay"`
+
+	ackDelay time.Duration
 }
 
 // ServiceConfig is one license port.
@@ -336,6 +343,17 @@ func (c *Config) validate() error {
 	}
 	if t.PrivateKeyFile == "" {
 		t.PrivateKeyFile = filepath.Join(c.StateDir, "wireguard.key")
+	}
+	t.ackDelay = time.Millisecond
+	if t.AckDelay != "" {
+		d, err := parseDurationZero(t.AckDelay)
+		if err != nil {
+			return c.at("tunnel.ack_delay", "%v", err)
+		}
+		if d > 50*time.Millisecond {
+			return c.at("tunnel.ack_delay", "%s is more than 50ms: clients would wait on acknowledgments", d)
+		}
+		t.ackDelay = d
 	}
 	if len(c.Services) == 0 {
 		c.Services = []ServiceConfig{{Name: "codemeter", Port: 22350, Upstream: "127.0.0.1:22350"}}

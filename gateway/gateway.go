@@ -813,6 +813,7 @@ func openTunnel(cfg *Config, key tunnel.Key, log *slog.Logger) (Tunnel, error) {
 		}
 		return d, nil
 	}
+	tc.AckDelay = cfg.Tunnel.ackDelay
 	d, err := tunnel.NewNetstack(tc, log)
 	if err != nil {
 		return nil, portHint(err, cfg)

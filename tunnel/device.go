@@ -16,7 +16,6 @@ import (
 
 	"golang.zx2c4.com/wireguard/conn"
 	"golang.zx2c4.com/wireguard/device"
-	"golang.zx2c4.com/wireguard/tun/netstack"
 )
 
 // Config describes a WireGuard device.
@@ -30,6 +29,10 @@ type Config struct {
 	Addresses []netip.Addr
 	// MTU of the tunnel. If zero, 1420 (WireGuard's usual value).
 	MTU int
+	// AckDelay, if non-zero, lets the netstack hold a pure TCP ACK for up
+	// to this long, so that it rides on the reply instead of costing a
+	// packet of its own (see netTUN). Netstack mode only.
+	AckDelay time.Duration
 }
 
 func (c Config) mtu() int {
@@ -69,7 +72,7 @@ type PeerStatus struct {
 // returns net.ErrClosed.
 type Device struct {
 	dev    *device.Device
-	tnet   *netstack.Net
+	tnet   *netTUN
 	pub    Key
 	log    *slog.Logger
 	mu     sync.Mutex
@@ -89,11 +92,14 @@ func NewNetstack(cfg Config, logger *slog.Logger) (*Device, error) {
 	if cfg.ListenPort < 0 || cfg.ListenPort > 65535 {
 		return nil, fmt.Errorf("tunnel: netstack: listen port %d out of range", cfg.ListenPort)
 	}
-	tdev, tnet, err := netstack.CreateNetTUN(cfg.Addresses, nil, cfg.mtu())
+	if cfg.AckDelay < 0 {
+		return nil, fmt.Errorf("tunnel: netstack: negative ACK delay %s", cfg.AckDelay)
+	}
+	tnet, err := newNetTUN(cfg.Addresses, cfg.mtu(), cfg.AckDelay)
 	if err != nil {
 		return nil, fmt.Errorf("tunnel: netstack: create stack: %w", err)
 	}
-	dev := device.NewDevice(tdev, conn.NewDefaultBind(), wgLogger(logger))
+	dev := device.NewDevice(tnet, conn.NewDefaultBind(), wgLogger(logger))
 	d := &Device{dev: dev, tnet: tnet, pub: cfg.PrivateKey.PublicKey(), log: logger}
 	if err := d.configure(cfg); err != nil {
 		dev.Close()
@@ -253,7 +259,7 @@ func parsePeers(s string) ([]PeerStatus, error) {
 // ListenTCP listens on a tunnel address. Connections' RemoteAddr is the
 // peer's tunnel address, authenticated by WireGuard.
 func (d *Device) ListenTCP(addr netip.AddrPort) (net.Listener, error) {
-	ln, err := d.tnet.ListenTCPAddrPort(addr)
+	ln, err := d.tnet.listenTCP(addr)
 	if err != nil {
 		return nil, fmt.Errorf("tunnel: listen tcp %s: %w", addr, err)
 	}
@@ -262,7 +268,7 @@ func (d *Device) ListenTCP(addr netip.AddrPort) (net.Listener, error) {
 
 // ListenUDP listens for datagrams on a tunnel address.
 func (d *Device) ListenUDP(addr netip.AddrPort) (net.PacketConn, error) {
-	pc, err := d.tnet.ListenUDPAddrPort(addr)
+	pc, err := d.tnet.listenUDP(addr)
 	if err != nil {
 		return nil, fmt.Errorf("tunnel: listen udp %s: %w", addr, err)
 	}
@@ -271,7 +277,7 @@ func (d *Device) ListenUDP(addr netip.AddrPort) (net.PacketConn, error) {
 
 // DialContext dials through the tunnel ("tcp" or "udp", IP literals only).
 func (d *Device) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
-	c, err := d.tnet.DialContext(ctx, network, address)
+	c, err := d.tnet.dial(ctx, network, address)
 	if err != nil {
 		return nil, fmt.Errorf("tunnel: dial %s %s: %w", network, address, err)
 	}
