@@ -129,3 +129,30 @@ func alternate(targets []target, rounds, pings, bulkBytes int) (map[string]*resu
 	}
 	return res, nil
 }
+
+// p50Ratio is the median over rounds of a's p50 / b's p50 in the same round.
+func p50Ratio(a, b *result) float64 { return durRatio(a.p50, b.p50) }
+
+// p99Ratio is p50Ratio for the 99th percentile.
+func p99Ratio(a, b *result) float64 { return durRatio(a.p99, b.p99) }
+
+func durRatio(a, b []time.Duration) float64 {
+	var rs []float64
+	for i := range min(len(a), len(b)) {
+		if b[i] > 0 {
+			rs = append(rs, float64(a[i])/float64(b[i]))
+		}
+	}
+	return median(rs)
+}
+
+// bulkRatio is the median over rounds of a's MB/s / b's MB/s.
+func bulkRatio(a, b *result) float64 {
+	var rs []float64
+	for i := range min(len(a.mbps), len(b.mbps)) {
+		if b.mbps[i] > 0 {
+			rs = append(rs, a.mbps[i]/b.mbps[i])
+		}
+	}
+	return median(rs)
+}
