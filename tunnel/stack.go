@@ -160,6 +160,13 @@ func (t *netTUN) send(pkts []*stack.PacketBuffer) (int, tcpip.Error) {
 						t.queue = append(t.queue, h.pkt)
 					}
 					h.pkt = nil
+					if len(t.held) == 0 && t.armed {
+						// Nothing left to wait for: no timer wake-up.
+						t.timer.Stop()
+						t.armed = false
+						clear(t.heldQ)
+						t.heldQ = t.heldQ[:0]
+					}
 				} else if kind == bareAck {
 					t.hold(key, ack, pkt)
 					continue
