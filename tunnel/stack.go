@@ -55,8 +55,9 @@ type netTUN struct {
 	ready  chan struct{}         // a packet was queued (capacity 1)
 	done   chan struct{}         // closed by Close
 	closed bool
-	held   map[flowKey]*heldAck
-	heldQ  []*heldAck // in deadline order; entries with pkt == nil were settled
+	held   map[flowKey]heldAck
+	heldQ  []heldRef // in deadline order; stale when held has no entry of that gen
+	gen    uint64
 	timer  *time.Timer
 	armed  bool
 }
@@ -74,9 +75,14 @@ type flowKey struct {
 }
 
 type heldAck struct {
+	ack uint32
+	pkt *stack.PacketBuffer
+	gen uint64
+}
+
+type heldRef struct {
 	key      flowKey
-	ack      uint32
-	pkt      *stack.PacketBuffer
+	gen      uint64
 	deadline time.Time
 }
 
@@ -99,7 +105,7 @@ func newNetTUN(addrs []netip.Addr, mtu int, ackDelay time.Duration) (*netTUN, er
 		ackDelay: ackDelay,
 		ready:    make(chan struct{}, 1),
 		done:     make(chan struct{}),
-		held:     map[flowKey]*heldAck{},
+		held:     map[flowKey]heldAck{},
 	}
 	t.timer = time.AfterFunc(time.Hour, t.expire)
 	t.timer.Stop()
@@ -152,21 +158,17 @@ func (t *netTUN) send(pkts []*stack.PacketBuffer) (int, tcpip.Error) {
 		n++
 		if t.ackDelay > 0 {
 			if key, ack, kind := tcpInfo(pkt); kind != notAck {
-				if h := t.held[key]; h != nil {
+				if h, ok := t.held[key]; ok {
 					delete(t.held, key)
 					if kind == carrier && seqAtLeast(ack, h.ack) {
 						h.pkt.DecRef() // the answer carries this acknowledgment
 					} else {
 						t.queue = append(t.queue, h.pkt)
 					}
-					h.pkt = nil
-					if len(t.held) == 0 && t.armed {
-						// Nothing left to wait for: no timer wake-up.
-						t.timer.Stop()
-						t.armed = false
-						clear(t.heldQ)
-						t.heldQ = t.heldQ[:0]
-					}
+					// The timer stays armed: stopping and re-arming it for
+					// every request costs more (an earlier timer wakes the
+					// runtime's network poller) than one idle expiry per
+					// delay.
 				} else if kind == bareAck {
 					t.hold(key, ack, pkt)
 					continue
@@ -193,9 +195,9 @@ func (t *netTUN) signal() {
 // hold keeps a pure ACK back for up to ackDelay.
 func (t *netTUN) hold(key flowKey, ack uint32, pkt *stack.PacketBuffer) {
 	pkt.IncRef()
-	h := &heldAck{key: key, ack: ack, pkt: pkt, deadline: time.Now().Add(t.ackDelay)}
-	t.held[key] = h
-	t.heldQ = append(t.heldQ, h)
+	t.gen++
+	t.held[key] = heldAck{ack: ack, pkt: pkt, gen: t.gen}
+	t.heldQ = append(t.heldQ, heldRef{key: key, gen: t.gen, deadline: time.Now().Add(t.ackDelay)})
 	if !t.armed {
 		t.armed = true
 		t.timer.Reset(t.ackDelay)
@@ -213,22 +215,19 @@ func (t *netTUN) expire() {
 	now := time.Now()
 	i := 0
 	for ; i < len(t.heldQ); i++ {
-		h := t.heldQ[i]
-		if h.pkt == nil {
-			continue
+		r := t.heldQ[i]
+		h, ok := t.held[r.key]
+		if !ok || h.gen != r.gen {
+			continue // settled by a later packet
 		}
-		if h.deadline.After(now) {
+		if r.deadline.After(now) {
 			break
 		}
-		delete(t.held, h.key)
+		delete(t.held, r.key)
 		t.queue = append(t.queue, h.pkt)
-		h.pkt = nil
 	}
-	clear(t.heldQ[:i])
-	t.heldQ = t.heldQ[i:]
-	if len(t.heldQ) == 0 {
-		t.heldQ = nil
-	} else {
+	t.heldQ = t.heldQ[:copy(t.heldQ, t.heldQ[i:])]
+	if len(t.heldQ) > 0 {
 		t.armed = true
 		t.timer.Reset(t.heldQ[0].deadline.Sub(now))
 	}
@@ -346,9 +345,16 @@ func (t *netTUN) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 // copyPacket copies a packet's bytes into b; a packet larger than b (it
 // cannot be: the stack's MTU is the device's) is cut.
 func copyPacket(b []byte, pkt *stack.PacketBuffer) int {
+	views, off := pkt.AsViewList()
 	n := 0
-	for _, s := range pkt.AsSlices() {
-		n += copy(b[n:], s)
+	for v := views.Front(); v != nil; v = v.Next() {
+		s := v.AsSlice()
+		if off >= len(s) {
+			off -= len(s)
+			continue
+		}
+		n += copy(b[n:], s[off:])
+		off = 0
 	}
 	return n
 }
