@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"image/png"
 	"net"
@@ -306,3 +307,57 @@ func TestWgQuickProfileAndQR(t *testing.T) {
 // pureBarcode tells the decoder the image is the code alone, as ours is
 // (gozxing's finder-pattern detector misses a few percent of clean codes).
 var pureBarcode = map[gozxing.DecodeHintType]interface{}{gozxing.DecodeHintType_PURE_BARCODE: true}
+
+// rxPackets reads how many packets an interface in the home namespace has
+// received.
+func (l *lab) rxPackets(ifname string) int {
+	l.t.Helper()
+	out := l.home.Run("ip", "-s", "-j", "link", "show", "dev", ifname)
+	var links []struct {
+		Stats struct {
+			Rx struct {
+				Packets int `json:"packets"`
+			} `json:"rx"`
+		} `json:"stats64"`
+	}
+	if err := json.Unmarshal([]byte(out), &links); err != nil || len(links) != 1 {
+		l.t.Fatalf("ip -s -j link show %s: %v\n%s", ifname, err, out)
+	}
+	return links[0].Stats.Rx.Packets
+}
+
+// TestDelayedAckWithKernelClient: a Linux kernel TCP client (wg-quick with
+// Debian's wireguard-go) gets one packet per license answer from the
+// netstack gateway, the acknowledgment riding on the answer; with
+// tunnel.ack_delay 0 it gets two (a bare ACK, then the answer).
+func TestDelayedAckWithKernelClient(t *testing.T) {
+	const n = 60
+	for _, tc := range []struct {
+		yaml     string
+		min, max int
+	}{
+		{netstackTunnel, n, n + n/5},
+		{netstackTunnel + "  ack_delay: 0\n", n + n/2, 2*n + n/5},
+	} {
+		l := newLab(t, tc.yaml, nil)
+		l.cli("user", "add", "alice")
+		name := tunName("lga")
+		l.cli("device", "add", "alice", "laptop", "--out", filepath.Join(l.dir, name), "--no-qr")
+		l.wgUp(filepath.Join(l.dir, name+".conf"))
+		c, r := l.takeSeat("alice/laptop")
+		c.SetDeadline(time.Now().Add(30 * time.Second))
+		before := l.rxPackets(name)
+		for i := range n {
+			fmt.Fprintf(c, "PING %d\n", i)
+			if ans, err := r.ReadString('\n'); err != nil || ans != fmt.Sprintf("PONG %d\n", i) {
+				t.Fatalf("heartbeat %d: %q %v", i, ans, err)
+			}
+		}
+		got := l.rxPackets(name) - before
+		t.Logf("%q: %d packets to the home device for %d answers", strings.TrimSpace(tc.yaml), got, n)
+		if got < tc.min || got > tc.max {
+			t.Errorf("%q: %d packets to the home device for %d answers, want %d-%d", strings.TrimSpace(tc.yaml), got, n, tc.min, tc.max)
+		}
+		c.Close()
+	}
+}
