@@ -287,7 +287,7 @@ func scaleSection(sessions, clients, devices int, hbFor time.Duration) error {
 	fmt.Printf("| CPU while idle (10 s, %d sessions open) | %.2f %% of one core |\n", sessions, sr.idleCPU)
 	fmt.Printf("| heartbeats (every 5 s per session, %s) | %d, %d failed |\n", hbFor, sr.hbCount, sr.hbErrors)
 	fmt.Printf("| heartbeat RTT p50 / p99, with 100 new sessions/s | %s / %s |\n", us(sr.hbP50), us(sr.hbP99))
-	fmt.Printf("| new sessions opened and closed meanwhile | %d |\n", sr.newSessions)
+	fmt.Printf("| new sessions opened and closed meanwhile | %d, %d failed |\n", sr.newSessions, sr.newFailed)
 	d, err := startup10k(bin)
 	if err != nil {
 		return err

@@ -30,6 +30,7 @@ type scaleResult struct {
 	idleCPU                    float64
 	hbP50, hbP99               time.Duration
 	hbCount, newSessions       int
+	newFailed                  int64
 	hbErrors                   int64
 }
 
@@ -282,7 +283,8 @@ func scale(bin string, devices, sessions, clients int, hbEvery, hbFor time.Durat
 			}
 		}()
 	}
-	var churn atomic.Int64
+	var churn, churnFailed atomic.Int64
+	var churnWG sync.WaitGroup
 	churnDone := make(chan struct{})
 	go func() {
 		defer close(churnDone)
@@ -294,11 +296,16 @@ func scale(bin string, devices, sessions, clients int, hbEvery, hbFor time.Durat
 				return
 			case <-t.C:
 			}
+			churnWG.Add(1)
 			go func() {
-				if c, err := open(devs[i%clients]); err == nil {
-					churn.Add(1)
-					c.c.Close()
+				defer churnWG.Done()
+				c, err := open(devs[i%clients])
+				if err != nil {
+					churnFailed.Add(1)
+					return
 				}
+				churn.Add(1)
+				c.c.Close()
 			}()
 		}
 	}()
@@ -306,10 +313,12 @@ func scale(bin string, devices, sessions, clients int, hbEvery, hbFor time.Durat
 	close(stop)
 	hbWG.Wait()
 	<-churnDone
+	churnWG.Wait()
 	res.hbCount = len(lat)
 	res.hbP50, res.hbP99 = percentile(lat, 0.5), percentile(lat, 0.99)
 	res.hbErrors = hbErrs.Load()
 	res.newSessions = int(churn.Load())
+	res.newFailed = churnFailed.Load()
 	return res, nil
 }
 
