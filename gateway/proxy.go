@@ -280,7 +280,7 @@ func (p *Proxy) handleTCP(c net.Conn) {
 	}
 	p.log().Info("session start", slog.Uint64("session", s.ID), slog.String("service", p.Service), slog.String("proto", "tcp"),
 		slog.String("user", id.User), slog.String("device", id.Device), slog.String("source", src.String()))
-	first := splice(c, up, s)
+	first := splice(rawIO(c), rawIO(up), s)
 	reason := s.endReason(first)
 	s.cut(reason) // closes both conns if splice did not
 	p.Sessions.remove(s, reason)
