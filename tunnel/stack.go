@@ -53,6 +53,8 @@ type netTUN struct {
 	mu     sync.Mutex
 	queue  []*stack.PacketBuffer // outbound, oldest first
 	ready  chan struct{}         // a packet was queued (capacity 1)
+	space  *sync.Cond            // the queue has room again (on mu)
+	full   int                   // senders waiting on space
 	done   chan struct{}         // closed by Close
 	closed bool
 	held   map[flowKey]heldAck
@@ -62,7 +64,10 @@ type netTUN struct {
 	armed  bool
 }
 
-// maxQueued bounds the outbound queue, as a NIC's ring would: when
+// maxQueued bounds the outbound queue: when it is full the stack's sender
+// waits for wireguard-go to take packets (backpressure, as with
+// wireguard-go's own tun/netstack), rather than dropping them and leaving
+// TCP to find out by timeout.
 // wireguard-go falls behind, the stack's own retransmission takes over.
 const maxQueued = 2048
 
@@ -107,6 +112,7 @@ func newNetTUN(addrs []netip.Addr, mtu int, ackDelay time.Duration) (*netTUN, er
 		done:     make(chan struct{}),
 		held:     map[flowKey]heldAck{},
 	}
+	t.space = sync.NewCond(&t.mu)
 	t.timer = time.AfterFunc(time.Hour, t.expire)
 	t.timer.Stop()
 	sack := tcpip.TCPSACKEnabled(true)
@@ -149,11 +155,14 @@ func (t *netTUN) send(pkts []*stack.PacketBuffer) (int, tcpip.Error) {
 	}
 	n := 0
 	for _, pkt := range pkts {
-		if len(t.queue)+len(t.held) >= maxQueued {
-			if n == 0 {
-				return 0, &tcpip.ErrNoBufferSpace{}
-			}
-			break
+		for len(t.queue) >= maxQueued && !t.closed {
+			t.signal()
+			t.full++
+			t.space.Wait()
+			t.full--
+		}
+		if t.closed {
+			return n, &tcpip.ErrClosedForSend{}
 		}
 		n++
 		if t.ackDelay > 0 {
@@ -327,6 +336,9 @@ func (t *netTUN) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 			rest := copy(t.queue, t.queue[n:])
 			clear(t.queue[rest:])
 			t.queue = t.queue[:rest]
+			if t.full > 0 {
+				t.space.Broadcast()
+			}
 			t.mu.Unlock()
 			return n, err
 		}
@@ -397,6 +409,7 @@ func (t *netTUN) Close() error {
 		return nil
 	}
 	t.closed = true
+	t.space.Broadcast()
 	t.timer.Stop()
 	for _, pkt := range t.queue {
 		pkt.DecRef()

@@ -414,3 +414,105 @@ func TestDialErrors(t *testing.T) {
 		t.Error("dial unix: no error")
 	}
 }
+
+// A full queue makes the stack's sender wait for wireguard-go instead of
+// dropping packets; Close releases a waiting sender.
+func TestQueueBackpressure(t *testing.T) {
+	tn, err := newNetTUN([]netip.Addr{netip.MustParseAddr("10.0.0.1")}, 1420, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tn.Close()
+	const total = maxQueued + 100
+	sent := make(chan int, 1)
+	go func() {
+		n := 0
+		for i := range total {
+			p := tcpPacket("10.0.0.1", "10.0.0.2", 1, 2, header.TCPFlagAck|header.TCPFlagPsh, uint32(i), nil, 10)
+			k, err := tn.send([]*stack.PacketBuffer{p})
+			p.DecRef()
+			if err != nil {
+				break
+			}
+			n += k
+		}
+		sent <- n
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		tn.mu.Lock()
+		waiting, queued := tn.full, len(tn.queue)
+		tn.mu.Unlock()
+		if waiting == 1 {
+			if queued != maxQueued {
+				t.Fatalf("sender waits with %d queued, want %d", queued, maxQueued)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sender never waited (%d queued)", queued)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	bufs := make([][]byte, tunBatch)
+	for i := range bufs {
+		bufs[i] = make([]byte, 1500)
+	}
+	sizes := make([]int, tunBatch)
+	var got uint32
+	for got < total {
+		n, err := tn.Read(bufs, sizes, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range n {
+			ip := header.IPv4(bufs[i][:sizes[i]])
+			if ack := header.TCP(ip.Payload()).AckNumber(); ack != got {
+				t.Fatalf("packet %d has ack %d: lost or out of order", got, ack)
+			}
+			got++
+		}
+	}
+	if n := <-sent; n != total {
+		t.Fatalf("sent %d of %d", n, total)
+	}
+
+	// A sender waiting on a full queue when the device closes returns.
+	tn2, err := newNetTUN([]netip.Addr{netip.MustParseAddr("10.0.0.1")}, 1420, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() {
+		for range maxQueued + 1 {
+			p := tcpPacket("10.0.0.1", "10.0.0.2", 1, 2, header.TCPFlagAck|header.TCPFlagPsh, 1, nil, 10)
+			_, err := tn2.send([]*stack.PacketBuffer{p})
+			p.DecRef()
+			if err != nil {
+				errc <- errors.New(err.String())
+				return
+			}
+		}
+		errc <- nil
+	}()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		tn2.mu.Lock()
+		w := tn2.full
+		tn2.mu.Unlock()
+		if w == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("second sender never waited")
+		}
+	}
+	tn2.Close()
+	select {
+	case err := <-errc:
+		if err == nil {
+			t.Error("send on a closed device succeeded")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("sender still waiting after Close")
+	}
+}
