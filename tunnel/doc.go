@@ -19,5 +19,10 @@
 // cryptokey routing makes the source address of every packet that leaves the
 // device a proof of the sender's key: the gateway relies on that for identity.
 //
+// The gVisor stack is joined to wireguard-go by licgate's own link
+// (stack.go) rather than wireguard-go's tun/netstack: it batches packets to
+// wireguard-go, applies backpressure instead of a per-packet handoff, and can
+// delay bare TCP ACKs (Config.AckDelay) so that an answer carries them.
+//
 // This package imports nothing else from licgate.
 package tunnel
