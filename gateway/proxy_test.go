@@ -22,7 +22,9 @@ func checkLeaks(t *testing.T) {
 
 // loopProxy runs a Proxy on loopback listeners, the same code the tunnel
 // listeners use, with 127.0.0.1 as the only known device.
-func loopProxy(t *testing.T, upstream string, known bool) (*Proxy, net.Listener, net.PacketConn, *atomic.Int64) {
+// loopProxy serves a proxy on loopback; setup runs before it serves (a
+// TCP connect is no synchronization the race detector sees).
+func loopProxy(t *testing.T, upstream string, known bool, setup ...func(*Proxy)) (*Proxy, net.Listener, net.PacketConn, *atomic.Int64) {
 	t.Helper()
 	var dials atomic.Int64
 	p := &Proxy{
@@ -50,6 +52,9 @@ func loopProxy(t *testing.T, upstream string, known bool) (*Proxy, net.Listener,
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, f := range setup {
+		f(p)
 	}
 	go p.ServeTCP(ln)
 	go p.ServeUDP(pc)
@@ -125,13 +130,14 @@ func TestProxyHalfCloseAndByteCounts(t *testing.T) {
 func TestProxyEndReasonAndCounts(t *testing.T) {
 	checkLeaks(t)
 	srv := halfCloseServer(t)
-	p, ln, _, _ := loopProxy(t, srv.Addr().String(), true)
 	type end struct {
 		reason   string
 		up, down int64
 	}
 	ends := make(chan end, 1)
-	p.Sessions.OnEnd = func(s *Session, reason string) { ends <- end{reason, s.up.Load(), s.down.Load()} }
+	_, ln, _, _ := loopProxy(t, srv.Addr().String(), true, func(p *Proxy) {
+		p.Sessions.OnEnd = func(s *Session, reason string) { ends <- end{reason, s.up.Load(), s.down.Load()} }
+	})
 	c, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"io"
+	"net"
 	"net/netip"
 	"os"
 	"slices"
@@ -87,6 +88,26 @@ func pair(t *testing.T, delay time.Duration) (srv, cli *netTUN, fromServer *wire
 	return srv, cli, fromServer
 }
 
+// answer accepts one connection on ln and answers each 64-byte request
+// with 256 bytes, after wait.
+func answer(ln net.Listener, wait time.Duration) {
+	c, err := ln.Accept()
+	if err != nil {
+		return
+	}
+	defer c.Close()
+	req, resp := make([]byte, 64), make([]byte, 256)
+	for {
+		if _, err := io.ReadFull(c, req); err != nil {
+			return
+		}
+		time.Sleep(wait)
+		if _, err := c.Write(resp); err != nil {
+			return
+		}
+	}
+}
+
 // pingPong serves requests of 64 bytes with 256-byte answers after wait,
 // and makes n exchanges from the client.
 func pingPong(t *testing.T, srv, cli *netTUN, n int, wait time.Duration, mark func()) {
@@ -96,23 +117,7 @@ func pingPong(t *testing.T, srv, cli *netTUN, n int, wait time.Duration, mark fu
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		req, resp := make([]byte, 64), make([]byte, 256)
-		for {
-			if _, err := io.ReadFull(c, req); err != nil {
-				return
-			}
-			time.Sleep(wait)
-			if _, err := c.Write(resp); err != nil {
-				return
-			}
-		}
-	}()
+	go answer(ln, wait)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	c, err := cli.dial(ctx, "tcp", "10.7.0.1:22350")

@@ -17,7 +17,7 @@ import (
 	"go.uber.org/goleak"
 )
 
-func mustKey(t *testing.T) Key {
+func mustKey(t testing.TB) Key {
 	k, err := GenerateKey()
 	if err != nil {
 		t.Fatal(err)
@@ -106,30 +106,41 @@ func TestQRDecodesToProfile(t *testing.T) {
 
 // TestNetstackPair brings two netstack devices up over loopback UDP, talks
 // TCP between them, reads handshake times, and removes the peer.
-func TestNetstackPair(t *testing.T) {
-	ignore := goleak.IgnoreCurrent()
-	defer goleak.VerifyNone(t, ignore)
-	gwKey, clKey := mustKey(t), mustKey(t)
+// netstackPair is a gateway device (10.44.0.1) and a client (10.44.0.2)
+// connected over WireGuard on loopback; clKey is the client's key.
+func netstackPair(tb testing.TB, ackDelay time.Duration) (gw, cl *Device, clKey Key) {
+	tb.Helper()
+	gwKey, clKey := mustKey(tb), mustKey(tb)
 	gwAddr, clAddr := netip.MustParseAddr("10.44.0.1"), netip.MustParseAddr("10.44.0.2")
-	gw, err := NewNetstack(Config{PrivateKey: gwKey, Addresses: []netip.Addr{gwAddr}}, nil)
+	gw, err := NewNetstack(Config{PrivateKey: gwKey, Addresses: []netip.Addr{gwAddr}, AckDelay: ackDelay}, nil)
 	if err != nil {
-		t.Fatal(err)
-	}
-	defer gw.Close()
-	if gw.ListenPort() == 0 {
-		t.Fatal("no listen port reported")
+		tb.Fatal(err)
 	}
 	if err := gw.AddPeer(Peer{PublicKey: clKey.PublicKey(), AllowedIPs: []netip.Prefix{netip.PrefixFrom(clAddr, 32)}}); err != nil {
-		t.Fatal(err)
+		gw.Close()
+		tb.Fatal(err)
 	}
-	cl, err := NewClient(context.Background(), Profile{
+	cl, err = NewClient(context.Background(), Profile{
 		PrivateKey: clKey, Address: netip.PrefixFrom(clAddr, 32), PeerPublicKey: gwKey.PublicKey(),
 		Endpoint: net.JoinHostPort("127.0.0.1", strconv.Itoa(gw.ListenPort())), AllowedIPs: []netip.Prefix{netip.PrefixFrom(gwAddr, 32)},
 	}, nil)
 	if err != nil {
-		t.Fatal(err)
+		gw.Close()
+		tb.Fatal(err)
 	}
+	return gw, cl, clKey
+}
+
+func TestNetstackPair(t *testing.T) {
+	ignore := goleak.IgnoreCurrent()
+	defer goleak.VerifyNone(t, ignore)
+	gw, cl, clKey := netstackPair(t, 0)
+	defer gw.Close()
 	defer cl.Close()
+	if gw.ListenPort() == 0 {
+		t.Fatal("no listen port reported")
+	}
+	gwAddr := netip.MustParseAddr("10.44.0.1")
 	ln, err := gw.ListenTCP(netip.AddrPortFrom(gwAddr, 22350))
 	if err != nil {
 		t.Fatal(err)
