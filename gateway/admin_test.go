@@ -79,10 +79,16 @@ func TestAdminInsideTunnel(t *testing.T) {
 	code, body := do(ac, "GET", "https://10.44.0.1/metrics", nil)
 	for _, want := range []string{"licgate_sessions_active{", "licgate_peers 2", `licgate_peer_handshake_age_seconds{device="laptop",user="alice"}`,
 		`licgate_upstream_dial_seconds_count{service="codemeter"} 1`, `licgate_certificate_expiry_timestamp_seconds{issuer="licgate internal CA",name="10.44.0.1"}`,
-		`licgate_sessions_total{proto="tcp",service="codemeter"} 1`, "licgate_audit_records_dropped_total 0"} {
+		`licgate_sessions_total{proto="tcp",service="codemeter"} 1`, "licgate_audit_records_dropped_total 0",
+		`licgate_tunnel_acks_total{outcome="sent"}`} {
 		if code != 200 || !strings.Contains(body, want) {
 			t.Errorf("metrics lack %q", want)
 		}
+	}
+	// Every HTTPS request and the seat's HELLO were answered at once: their
+	// acknowledgments rode on the answers.
+	if !regexp.MustCompile(`licgate_tunnel_acks_total\{outcome="carried"\} [1-9]`).MatchString(body) {
+		t.Errorf("no held ACK was carried by an answer:\n%s", regexp.MustCompile(`(?m)^licgate_tunnel_acks.*$`).FindAllString(body, -1))
 	}
 	oc := httpsVia(t, h, other.Dev.DialContext)
 	if code, _ := do(oc, "GET", "https://10.44.0.1/api/v1/users", nil); code != 403 {
@@ -133,7 +139,7 @@ func TestGrafanaDashboardMetrics(t *testing.T) {
 	exported := map[string]bool{}
 	for _, n := range []string{"licgate_sessions_active", "licgate_sessions_total", "licgate_denials_total", "licgate_bytes_total",
 		"licgate_upstream_dial_seconds_bucket", "licgate_peer_handshake_age_seconds", "licgate_peers", "licgate_ddns_results_total",
-		"licgate_certificate_expiry_timestamp_seconds", "licgate_ddns_address_change_timestamp_seconds"} {
+		"licgate_certificate_expiry_timestamp_seconds", "licgate_ddns_address_change_timestamp_seconds", "licgate_tunnel_acks_total"} {
 		exported[n] = true
 	}
 	re := regexp.MustCompile(`licgate_[a-z_]+`)

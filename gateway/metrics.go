@@ -7,6 +7,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/licgate/licgate/tunnel"
 )
 
 // metrics are the gateway's Prometheus series, in a registry of its own.
@@ -48,6 +50,7 @@ var (
 	descPeers     = prometheus.NewDesc("licgate_peers", "Configured WireGuard peers (devices).", nil, nil)
 	descHandshake = prometheus.NewDesc("licgate_peer_handshake_age_seconds", "Seconds since each connected peer's last handshake (peers that never shook hands are left out).", []string{"user", "device"}, nil)
 	descShared    = prometheus.NewDesc("licgate_shared_profile_suspected", "1 for devices whose endpoint alternated between two places within minutes in the last day (one profile on two machines?).", []string{"user", "device"}, nil)
+	descAcks      = prometheus.NewDesc("licgate_tunnel_acks_total", "Bare TCP ACKs the netstack held back (tunnel.ack_delay), by outcome: carried (an answer carried the acknowledgment: one packet less through the tunnel) or sent (on their own after all).", []string{"outcome"}, nil)
 	descCert      = prometheus.NewDesc("licgate_certificate_expiry_timestamp_seconds", "When each served certificate expires.", []string{"name", "issuer"}, nil)
 )
 
@@ -57,6 +60,7 @@ func (c *liveCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descHandshake
 	ch <- descCert
 	ch <- descShared
+	ch <- descAcks
 }
 
 func (c *liveCollector) Collect(ch chan<- prometheus.Metric) {
@@ -83,6 +87,11 @@ func (c *liveCollector) Collect(ch chan<- prometheus.Metric) {
 				ch <- prometheus.MustNewConstMetric(descShared, prometheus.GaugeValue, 1, p.User, p.Device)
 			}
 		}
+	}
+	if at, ok := g.tun.(interface{ AckStats() tunnel.AckStats }); ok {
+		st := at.AckStats()
+		ch <- prometheus.MustNewConstMetric(descAcks, prometheus.CounterValue, float64(st.Carried), "carried")
+		ch <- prometheus.MustNewConstMetric(descAcks, prometheus.CounterValue, float64(st.Sent), "sent")
 	}
 	for _, cv := range g.certViews() {
 		ch <- prometheus.MustNewConstMetric(descCert, prometheus.GaugeValue, float64(cv.NotAfter.Unix()), cv.Name, cv.Issuer)

@@ -62,6 +62,15 @@ type netTUN struct {
 	gen    uint64
 	timer  *time.Timer
 	armed  bool
+	acks   AckStats
+}
+
+// AckStats counts what happened to the bare ACKs a netstack device held
+// (Config.AckDelay).
+type AckStats struct {
+	Held    uint64 // bare ACKs held back
+	Carried uint64 // ... dropped because a packet carrying the same acknowledgment left (a packet saved)
+	Sent    uint64 // ... sent on their own after all (delay ran out, or another ACK or a SACK followed)
 }
 
 // maxQueued bounds the outbound queue: when it is full the stack's sender
@@ -171,8 +180,10 @@ func (t *netTUN) send(pkts []*stack.PacketBuffer) (int, tcpip.Error) {
 					delete(t.held, key)
 					if kind == carrier && seqAtLeast(ack, h.ack) {
 						h.pkt.DecRef() // the answer carries this acknowledgment
+						t.acks.Carried++
 					} else {
 						t.queue = append(t.queue, h.pkt)
+						t.acks.Sent++
 					}
 					// The timer stays armed: stopping and re-arming it for
 					// every request costs more (an earlier timer wakes the
@@ -204,6 +215,7 @@ func (t *netTUN) signal() {
 // hold keeps a pure ACK back for up to ackDelay.
 func (t *netTUN) hold(key flowKey, ack uint32, pkt *stack.PacketBuffer) {
 	pkt.IncRef()
+	t.acks.Held++
 	t.gen++
 	t.held[key] = heldAck{ack: ack, pkt: pkt, gen: t.gen}
 	t.heldQ = append(t.heldQ, heldRef{key: key, gen: t.gen, deadline: time.Now().Add(t.ackDelay)})
@@ -234,6 +246,7 @@ func (t *netTUN) expire() {
 		}
 		delete(t.held, r.key)
 		t.queue = append(t.queue, h.pkt)
+		t.acks.Sent++
 	}
 	t.heldQ = t.heldQ[:copy(t.heldQ, t.heldQ[i:])]
 	if len(t.heldQ) > 0 {
@@ -392,6 +405,12 @@ func (t *netTUN) Write(bufs [][]byte, offset int) (int, error) {
 		pkt.DecRef()
 	}
 	return len(bufs), nil
+}
+
+func (t *netTUN) ackStats() AckStats {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.acks
 }
 
 func (t *netTUN) File() *os.File           { return nil }

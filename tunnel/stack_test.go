@@ -363,6 +363,9 @@ func TestAckHoldRules(t *testing.T) {
 	send(ack(600, nil))
 	send(data(550)) // acknowledges less than the held ACK: both go
 	check("an older acknowledgment does not replace the held ACK", 600, 550)
+	if got, want := tn.ackStats(), (AckStats{Held: 5, Carried: 2, Sent: 3}); got != want {
+		t.Errorf("ack stats %+v, want %+v", got, want)
+	}
 }
 
 // A held ACK goes out when its delay runs out, through Read.
