@@ -33,6 +33,7 @@ func main() {
 	quick := flag.Bool("quick", false, "smaller numbers (a minute instead of several)")
 	skipScale := flag.Bool("skip-scale", false, "skip the scale section")
 	only := flag.String("only", "", "run one section: proxy, tunnel, setup, acl, scale")
+	flag.StringVar(&memoryLimit, "memory-limit", "", "run the scale section's licgate with this memory_limit (e.g. 160MiB)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of this process (sections 2 and 3 run licgate in it)")
 	flag.Parse()
 	if *cpuProfile != "" {
@@ -61,6 +62,9 @@ func main() {
 }
 
 var sectionFilter string
+
+// memoryLimit is the scale section's memory_limit ("" for none).
+var memoryLimit string
 
 func want(section string) bool { return sectionFilter == "" || sectionFilter == section }
 
@@ -271,6 +275,9 @@ func aclSection() error {
 func scaleSection(sessions, clients, devices int, hbFor time.Duration) error {
 	// 4. Scale, with licgate as its own process.
 	fmt.Printf("## 4. Scale: %d configured devices, %d concurrent sessions from %d home devices (licgate in its own process)\n\n", devices, sessions, clients)
+	if memoryLimit != "" {
+		fmt.Printf("licgate runs with `memory_limit: %s`.\n\n", memoryLimit)
+	}
 	bin := filepath.Join(os.TempDir(), fmt.Sprintf("lgbench-licgate-%d", os.Getpid()))
 	if out, err := exec.Command("go", "build", "-o", bin, "github.com/licgate/licgate/cmd/licgate").CombinedOutput(); err != nil {
 		return fmt.Errorf("build licgate: %v\n%s", err, out)

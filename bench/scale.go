@@ -120,6 +120,9 @@ policy:
 enforcement:
   vanished_after: 30m
 `, dir, port, upstream)
+	if memoryLimit != "" {
+		cfg += "memory_limit: " + memoryLimit + "\n"
+	}
 	os.WriteFile(filepath.Join(dir, "licgate.yaml"), []byte(cfg), 0o600)
 	cmd := exec.Command(bin, "serve", "-c", filepath.Join(dir, "licgate.yaml"))
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

@@ -51,12 +51,18 @@ type Config struct {
 	Public PublicConfig `yaml:"public"`
 	// Admin says who may use the admin API and console over the network.
 	Admin AdminConfig `yaml:"admin"`
+	// MemoryLimit is a soft limit on the memory licgate's runtime uses,
+	// like GOMEMLIMIT ("200MiB", "1GiB"; at least 32MiB): garbage is
+	// collected sooner as it nears the limit, which keeps resident memory
+	// down on a small router. If empty, GOMEMLIMIT or no limit.
+	MemoryLimit string `yaml:"memory_limit"`
 
-	file   string     // where it was loaded from, for messages
-	path   string     // the file to re-read on reload; empty if none
-	root   *yaml.Node // the parsed document, for line numbers
-	engine *acl.Engine
-	warns  []string
+	memLimit int64
+	file     string     // where it was loaded from, for messages
+	path     string     // the file to re-read on reload; empty if none
+	root     *yaml.Node // the parsed document, for line numbers
+	engine   *acl.Engine
+	warns    []string
 }
 
 // EnforcementConfig tunes how live sessions are re-checked.
@@ -273,6 +279,16 @@ func (c *Config) validate() error {
 	if c.Socket == "" {
 		c.Socket = filepath.Join(c.StateDir, "licgate.sock")
 	}
+	if c.MemoryLimit != "" {
+		n, err := parseSize(c.MemoryLimit)
+		if err != nil {
+			return c.at("memory_limit", "%v", err)
+		}
+		if n < 32<<20 {
+			return c.at("memory_limit", "%s is below 32MiB: licgate would spend its time collecting garbage", c.MemoryLimit)
+		}
+		c.memLimit = n
+	}
 	switch c.LogLevel {
 	case "":
 		c.LogLevel = "info"
@@ -482,6 +498,27 @@ func (c *Config) Engine() *acl.Engine { return c.engine }
 
 // Warnings are problems that did not stop the config from loading.
 func (c *Config) Warnings() []string { return c.warns }
+
+// parseSize reads a byte count: a whole number with an optional unit
+// (B, KiB, MiB, GiB, or KB, MB, GB in powers of ten).
+func parseSize(s string) (int64, error) {
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"B", 1}}
+	num, mult := strings.TrimSpace(s), int64(1)
+	for _, u := range units {
+		if n, ok := strings.CutSuffix(num, u.suffix); ok {
+			num, mult = strings.TrimSpace(n), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n <= 0 || n > (1<<62)/mult {
+		return 0, fmt.Errorf("%q is not a size (like 200MiB or 1GiB)", s)
+	}
+	return n * mult, nil
+}
 
 // parseDurationZero is parseDuration where 0 (and empty) is allowed.
 func parseDurationZero(s string) (time.Duration, error) {

@@ -76,6 +76,9 @@ func TestConfigErrorsNameFileAndLine(t *testing.T) {
 		{"address outside", "tunnel:\n  subnet: 10.44.0.0/24\n  address: 10.45.0.1\n", "c.yaml:3: tunnel.address: 10.45.0.1 is not a host address in tunnel.subnet"},
 		{"bad level", "\n\nlog_level: loud\n", "c.yaml:3: log_level"},
 		{"bad mtu", "tunnel:\n  mtu: 100\n", "c.yaml:2: tunnel.mtu"},
+		{"bad memory limit", "memory_limit: lots\n", `c.yaml:1: memory_limit: "lots" is not a size`},
+		{"tiny memory limit", "memory_limit: 1MiB\n", "c.yaml:1: memory_limit: 1MiB is below 32MiB"},
+		{"negative memory limit", "memory_limit: -5MiB\n", "c.yaml:1: memory_limit"},
 		{"bad ack delay", "tunnel:\n  ack_delay: soon\n", `c.yaml:2: tunnel.ack_delay: "soon" is not a duration`},
 		{"negative ack delay", "tunnel:\n  ack_delay: -1ms\n", "c.yaml:2: tunnel.ack_delay"},
 		{"long ack delay", "tunnel:\n  ack_delay: 200ms\n", "c.yaml:2: tunnel.ack_delay: 200ms is more than 50ms"},
@@ -122,6 +125,19 @@ func TestShippedConfigsLoad(t *testing.T) {
 		}
 		if _, err := os.Stat(f); err != nil {
 			t.Errorf("%s: %v", f, err)
+		}
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	for in, want := range map[string]int64{"200MiB": 200 << 20, "1GiB": 1 << 30, "64 MiB": 64 << 20, "500MB": 500e6, "40000000": 40e6, "2KiB": 2048, "100B": 100} {
+		if got, err := parseSize(in); err != nil || got != want {
+			t.Errorf("parseSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "MiB", "1.5GiB", "-1MiB", "0", "9999999999GiB", "12TB"} {
+		if _, err := parseSize(in); err == nil {
+			t.Errorf("parseSize(%q): no error", in)
 		}
 	}
 }

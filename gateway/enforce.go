@@ -85,6 +85,7 @@ func (g *Gateway) Reload(ctx context.Context) (int, error) {
 		g.log.Warn("reload: services, tunnel or state_dir changed; restart licgate to apply them (policy applied now)")
 	}
 	g.engine.Store(cfg.Engine())
+	g.applyMemoryLimit(cfg)
 	enf := cfg.Enforcement
 	g.enf.Store(&enf)
 	if !reflect.DeepEqual(cfg.DDNS, g.cfg.DDNS) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -470,4 +471,31 @@ func grepLines(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// memory_limit sets the runtime's soft limit at start, a reload changes
+// it, and Close puts back what was there before.
+func TestMemoryLimit(t *testing.T) {
+	before := debug.SetMemoryLimit(-1)
+	h := gatewaytest.New(t, gatewaytest.TopLevel("memory_limit: 300MiB\n"))
+	if got := debug.SetMemoryLimit(-1); got != 300<<20 {
+		t.Fatalf("limit after start %d, want %d", got, 300<<20)
+	}
+	data, err := os.ReadFile(h.ConfigPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(h.ConfigPath, []byte(strings.Replace(string(data), "memory_limit: 300MiB", "memory_limit: 1GiB", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.GW.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := debug.SetMemoryLimit(-1); got != 1<<30 {
+		t.Fatalf("limit after reload %d, want %d", got, 1<<30)
+	}
+	h.GW.Close()
+	if got := debug.SetMemoryLimit(-1); got != before {
+		t.Fatalf("limit after close %d, want the earlier %d", got, before)
+	}
 }

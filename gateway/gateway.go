@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -30,6 +31,8 @@ import (
 type Gateway struct {
 	cfg *Config
 	log *slog.Logger
+
+	memLimit0 int64 // the runtime's memory limit before Start (GOMEMLIMIT or none)
 
 	st       *store.Store
 	tun      Tunnel
@@ -119,6 +122,8 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 			g.closeLocked()
 		}
 	}()
+	g.memLimit0 = debug.SetMemoryLimit(-1)
+	g.applyMemoryLimit(g.cfg)
 	if g.st, err = store.Open(ctx, g.cfg.StateDir); err != nil {
 		return fmt.Errorf("gateway: start: %w", err)
 	}
@@ -250,6 +255,9 @@ func (g *Gateway) runAudit() {
 
 func (g *Gateway) closeLocked() {
 	g.state = 2
+	if g.cfg.memLimit != 0 {
+		debug.SetMemoryLimit(g.memLimit0)
+	}
 	if g.stopLoop != nil {
 		g.stopLoop()
 	}
@@ -877,4 +885,17 @@ var denyKinds = map[acl.Kind]string{
 func (g *Gateway) denied(d Denial) {
 	g.auditDenial(d)
 	g.metrics.denials.WithLabelValues(d.Service, d.Kind).Inc()
+}
+
+// applyMemoryLimit sets the runtime's soft memory limit from
+// memory_limit, or puts back what it was before Start when the key is
+// gone. The limit is process-wide: licgate is one gateway per process.
+func (g *Gateway) applyMemoryLimit(cfg *Config) {
+	limit := cfg.memLimit
+	if limit == 0 {
+		limit = g.memLimit0
+	}
+	if prev := debug.SetMemoryLimit(limit); prev != limit && cfg.memLimit != 0 {
+		g.log.Info("memory limit set", slog.String("memory_limit", cfg.MemoryLimit))
+	}
 }
