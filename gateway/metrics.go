@@ -88,7 +88,7 @@ func (c *liveCollector) Collect(ch chan<- prometheus.Metric) {
 			}
 		}
 	}
-	if at, ok := g.tun.(interface{ AckStats() tunnel.AckStats }); ok {
+	if at, ok := g.tun.(interface{ AckStats() tunnel.AckStats }); ok && (g.cfg.Tunnel.Mode == "" || g.cfg.Tunnel.Mode == "netstack") {
 		st := at.AckStats()
 		ch <- prometheus.MustNewConstMetric(descAcks, prometheus.CounterValue, float64(st.Carried), "carried")
 		ch <- prometheus.MustNewConstMetric(descAcks, prometheus.CounterValue, float64(st.Sent), "sent")

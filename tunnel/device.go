@@ -284,8 +284,14 @@ func (d *Device) DialContext(ctx context.Context, network, address string) (net.
 	return c, nil
 }
 
-// AckStats reports what became of the bare ACKs held for AckDelay.
-func (d *Device) AckStats() AckStats { return d.tnet.ackStats() }
+// AckStats reports what became of the bare ACKs held for AckDelay (zero
+// outside netstack mode).
+func (d *Device) AckStats() AckStats {
+	if d.tnet == nil {
+		return AckStats{}
+	}
+	return d.tnet.ackStats()
+}
 
 // Close takes the device down. A second call returns net.ErrClosed.
 func (d *Device) Close() error {

@@ -1,6 +1,7 @@
 package interop
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/netip"
@@ -187,6 +188,14 @@ func TestTUNMode(t *testing.T) {
 	defer c.Close()
 	if ans := l.discover(); !strings.HasPrefix(ans, "LICSIM") {
 		t.Fatalf("discovery: %q", ans)
+	}
+	// Metrics work in tun mode (the netstack's ACK counters are not there).
+	var metrics []byte
+	if err := l.api.DoRaw(context.Background(), "GET", "/metrics", &metrics); err != nil || !strings.Contains(string(metrics), "licgate_sessions_active") {
+		t.Fatalf("metrics in tun mode: %v\n%.300s", err, metrics)
+	}
+	if strings.Contains(string(metrics), "licgate_tunnel_acks_total") {
+		t.Error("tun mode reports netstack ACK counters")
 	}
 	l.cli("device", "revoke", "dave", "pc")
 	expectClosed(t, c, r)
