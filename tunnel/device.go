@@ -259,6 +259,9 @@ func parsePeers(s string) ([]PeerStatus, error) {
 // ListenTCP listens on a tunnel address. Connections' RemoteAddr is the
 // peer's tunnel address, authenticated by WireGuard.
 func (d *Device) ListenTCP(addr netip.AddrPort) (net.Listener, error) {
+	if d.tnet == nil {
+		return nil, errNoNetstack
+	}
 	ln, err := d.tnet.listenTCP(addr)
 	if err != nil {
 		return nil, fmt.Errorf("tunnel: listen tcp %s: %w", addr, err)
@@ -268,6 +271,9 @@ func (d *Device) ListenTCP(addr netip.AddrPort) (net.Listener, error) {
 
 // ListenUDP listens for datagrams on a tunnel address.
 func (d *Device) ListenUDP(addr netip.AddrPort) (net.PacketConn, error) {
+	if d.tnet == nil {
+		return nil, errNoNetstack
+	}
 	pc, err := d.tnet.listenUDP(addr)
 	if err != nil {
 		return nil, fmt.Errorf("tunnel: listen udp %s: %w", addr, err)
@@ -277,12 +283,18 @@ func (d *Device) ListenUDP(addr netip.AddrPort) (net.PacketConn, error) {
 
 // DialContext dials through the tunnel ("tcp" or "udp", IP literals only).
 func (d *Device) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
+	if d.tnet == nil {
+		return nil, errNoNetstack
+	}
 	c, err := d.tnet.dial(ctx, network, address)
 	if err != nil {
 		return nil, fmt.Errorf("tunnel: dial %s %s: %w", network, address, err)
 	}
 	return c, nil
 }
+
+// errNoNetstack is what the netstack-only calls say on a TUN device.
+var errNoNetstack = errors.New("tunnel: not a netstack device")
 
 // AckStats reports what became of the bare ACKs held for AckDelay (zero
 // outside netstack mode).
