@@ -731,6 +731,15 @@ func (g *Gateway) CutSession(ctx context.Context, id uint64) int {
 // Sessions lists live sessions.
 func (g *Gateway) Sessions() []SessionInfo { return g.sessions.List() }
 
+// AckStats reports what became of the bare ACKs the netstack held
+// (tunnel.ack_delay); zero in tun and kernel modes.
+func (g *Gateway) AckStats() tunnel.AckStats {
+	if at, ok := g.tun.(interface{ AckStats() tunnel.AckStats }); ok && (g.cfg.Tunnel.Mode == "" || g.cfg.Tunnel.Mode == "netstack") {
+		return at.AckStats()
+	}
+	return tunnel.AckStats{}
+}
+
 // SessionCount is the number of live sessions.
 func (g *Gateway) SessionCount() int { return g.sessions.Len() }
 

@@ -7,8 +7,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-
-	"github.com/licgate/licgate/tunnel"
 )
 
 // metrics are the gateway's Prometheus series, in a registry of its own.
@@ -88,8 +86,8 @@ func (c *liveCollector) Collect(ch chan<- prometheus.Metric) {
 			}
 		}
 	}
-	if at, ok := g.tun.(interface{ AckStats() tunnel.AckStats }); ok && (g.cfg.Tunnel.Mode == "" || g.cfg.Tunnel.Mode == "netstack") {
-		st := at.AckStats()
+	if g.cfg.Tunnel.Mode == "" || g.cfg.Tunnel.Mode == "netstack" {
+		st := g.AckStats()
 		ch <- prometheus.MustNewConstMetric(descAcks, prometheus.CounterValue, float64(st.Carried), "carried")
 		ch <- prometheus.MustNewConstMetric(descAcks, prometheus.CounterValue, float64(st.Sent), "sent")
 	}
