@@ -32,7 +32,8 @@ import (
 // the stack and its link:
 //
 //   - Read hands wireguard-go every queued packet at once (a batch), and the
-//     stack never waits for wireguard-go to take a packet;
+//     stack does not wait for wireguard-go to take each packet (only when
+//     maxQueued are waiting);
 //   - pure ACKs may be delayed (AckDelay): gVisor acknowledges every segment
 //     at once, so a request through the proxy cost two packets back to the
 //     client, an ACK and then the reply. A held ACK is dropped when a packet
@@ -77,7 +78,6 @@ type AckStats struct {
 // waits for wireguard-go to take packets (backpressure, as with
 // wireguard-go's own tun/netstack), rather than dropping them and leaving
 // TCP to find out by timeout.
-// wireguard-go falls behind, the stack's own retransmission takes over.
 const maxQueued = 2048
 
 // tunBatch is how many packets one Read may return.
