@@ -189,14 +189,7 @@ func TestTUNMode(t *testing.T) {
 	if ans := l.discover(); !strings.HasPrefix(ans, "LICSIM") {
 		t.Fatalf("discovery: %q", ans)
 	}
-	// Metrics work in tun mode (the netstack's ACK counters are not there).
-	var metrics []byte
-	if err := l.api.DoRaw(context.Background(), "GET", "/metrics", &metrics); err != nil || !strings.Contains(string(metrics), "licgate_sessions_active") {
-		t.Fatalf("metrics in tun mode: %v\n%.300s", err, metrics)
-	}
-	if strings.Contains(string(metrics), "licgate_tunnel_acks_total") {
-		t.Error("tun mode reports netstack ACK counters")
-	}
+	l.checkMetrics("tun")
 	l.cli("device", "revoke", "dave", "pc")
 	expectClosed(t, c, r)
 	if !l.srv.WaitInUse(0, 10*time.Second) {
@@ -227,6 +220,7 @@ func TestKernelModeViaUAPI(t *testing.T) {
 	if peers := l.office.Run("wg", "show", iface, "peers"); strings.Count(peers, "=") != 1 {
 		t.Fatalf("interface peers: %s", peers)
 	}
+	l.checkMetrics("kernel")
 	// A second device added live appears on the interface.
 	l.cli("device", "add", "erin", "desktop", "--out", filepath.Join(l.dir, b), "--no-qr")
 	if peers := l.office.Run("wg", "show", iface, "peers"); strings.Count(peers, "=") != 2 {
@@ -282,5 +276,18 @@ func TestModeStartErrors(t *testing.T) {
 	out = serve("tunnel:\n  listen_port: 51820\n")
 	if !strings.Contains(out, "UDP port 51820 is taken") || !strings.Contains(out, "tunnel.listen_port") {
 		t.Errorf("port in use: %q", out)
+	}
+}
+
+// checkMetrics scrapes /metrics in a tun or kernel mode lab: it answers,
+// and the netstack's ACK counters are not there.
+func (l *lab) checkMetrics(mode string) {
+	l.t.Helper()
+	var metrics []byte
+	if err := l.api.DoRaw(context.Background(), "GET", "/metrics", &metrics); err != nil || !strings.Contains(string(metrics), "licgate_sessions_active") {
+		l.t.Fatalf("metrics in %s mode: %v\n%.300s", mode, err, metrics)
+	}
+	if strings.Contains(string(metrics), "licgate_tunnel_acks_total") {
+		l.t.Errorf("%s mode reports netstack ACK counters", mode)
 	}
 }
