@@ -731,10 +731,13 @@ func (g *Gateway) CutSession(ctx context.Context, id uint64) int {
 // Sessions lists live sessions.
 func (g *Gateway) Sessions() []SessionInfo { return g.sessions.List() }
 
+// ackCounter is a tunnel that holds bare ACKs (netstack mode).
+type ackCounter interface{ AckStats() tunnel.AckStats }
+
 // AckStats reports what became of the bare ACKs the netstack held
 // (tunnel.ack_delay); zero in tun and kernel modes.
 func (g *Gateway) AckStats() tunnel.AckStats {
-	if at, ok := g.tun.(interface{ AckStats() tunnel.AckStats }); ok && (g.cfg.Tunnel.Mode == "" || g.cfg.Tunnel.Mode == "netstack") {
+	if at, ok := g.tun.(ackCounter); ok {
 		return at.AckStats()
 	}
 	return tunnel.AckStats{}

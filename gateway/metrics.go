@@ -86,8 +86,8 @@ func (c *liveCollector) Collect(ch chan<- prometheus.Metric) {
 			}
 		}
 	}
-	if g.cfg.Tunnel.Mode == "" || g.cfg.Tunnel.Mode == "netstack" {
-		st := g.AckStats()
+	if at, ok := g.tun.(ackCounter); ok {
+		st := at.AckStats()
 		ch <- prometheus.MustNewConstMetric(descAcks, prometheus.CounterValue, float64(st.Carried), "carried")
 		ch <- prometheus.MustNewConstMetric(descAcks, prometheus.CounterValue, float64(st.Sent), "sent")
 	}

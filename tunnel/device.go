@@ -16,6 +16,7 @@ import (
 
 	"golang.zx2c4.com/wireguard/conn"
 	"golang.zx2c4.com/wireguard/device"
+	"golang.zx2c4.com/wireguard/tun"
 )
 
 // Config describes a WireGuard device.
@@ -71,13 +72,29 @@ type PeerStatus struct {
 // and closes every listener and connection made through it; a second Close
 // returns net.ErrClosed.
 type Device struct {
+	*wgDevice
+	tnet *netTUN
+}
+
+// wgDevice is what every wireguard-go device licgate runs has (netstack and
+// tun mode): key, port, peers, Close.
+type wgDevice struct {
 	dev    *device.Device
-	tnet   *netTUN
 	pub    Key
 	log    *slog.Logger
 	mu     sync.Mutex
 	closed bool
 	port   int
+}
+
+// newWGDevice starts wireguard-go on t and configures key and port.
+func newWGDevice(t tun.Device, cfg Config, logger *slog.Logger) (*wgDevice, error) {
+	d := &wgDevice{dev: device.NewDevice(t, conn.NewDefaultBind(), wgLogger(logger)), pub: cfg.PrivateKey.PublicKey(), log: logger}
+	if err := d.configure(cfg); err != nil {
+		d.dev.Close()
+		return nil, err
+	}
+	return d, nil
 }
 
 // NewNetstack creates a WireGuard device on a userspace gVisor stack and
@@ -99,17 +116,15 @@ func NewNetstack(cfg Config, logger *slog.Logger) (*Device, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tunnel: netstack: create stack: %w", err)
 	}
-	dev := device.NewDevice(tnet, conn.NewDefaultBind(), wgLogger(logger))
-	d := &Device{dev: dev, tnet: tnet, pub: cfg.PrivateKey.PublicKey(), log: logger}
-	if err := d.configure(cfg); err != nil {
-		dev.Close()
+	wd, err := newWGDevice(tnet, cfg, logger)
+	if err != nil {
 		return nil, err
 	}
-	return d, nil
+	return &Device{wgDevice: wd, tnet: tnet}, nil
 }
 
 // configure sets the key and port and brings the device up.
-func (d *Device) configure(cfg Config) error {
+func (d *wgDevice) configure(cfg Config) error {
 	uapi := fmt.Sprintf("private_key=%s\nlisten_port=%d\n", hexKey(cfg.PrivateKey), cfg.ListenPort)
 	if err := d.dev.IpcSet(uapi); err != nil {
 		return fmt.Errorf("tunnel: configure: %w", err)
@@ -142,12 +157,12 @@ func wgLogger(l *slog.Logger) *device.Logger {
 func hexKey(k Key) string { return hex.EncodeToString(k[:]) }
 
 // PublicKey is the device's public key.
-func (d *Device) PublicKey() Key { return d.pub }
+func (d *wgDevice) PublicKey() Key { return d.pub }
 
 // ListenPort is the UDP port the device listens on.
-func (d *Device) ListenPort() int { return d.port }
+func (d *wgDevice) ListenPort() int { return d.port }
 
-func (d *Device) readListenPort() (int, error) {
+func (d *wgDevice) readListenPort() (int, error) {
 	s, err := d.dev.IpcGet()
 	if err != nil {
 		return 0, fmt.Errorf("tunnel: read device state: %w", err)
@@ -162,7 +177,7 @@ func (d *Device) readListenPort() (int, error) {
 
 // AddPeer adds a peer, or replaces the allowed IPs and endpoint of an
 // existing one with the same key. Takes effect at once.
-func (d *Device) AddPeer(p Peer) error {
+func (d *wgDevice) AddPeer(p Peer) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "public_key=%s\nreplace_allowed_ips=true\n", hexKey(p.PublicKey))
 	for _, a := range p.AllowedIPs {
@@ -183,7 +198,7 @@ func (d *Device) AddPeer(p Peer) error {
 // RemovePeer removes a peer. Its packets are dropped from then on, and
 // its current keypair is forgotten, so nothing it sends is accepted again.
 // Removing an unknown key is not an error.
-func (d *Device) RemovePeer(k Key) error {
+func (d *wgDevice) RemovePeer(k Key) error {
 	if err := d.dev.IpcSet(fmt.Sprintf("public_key=%s\nremove=true\n", hexKey(k))); err != nil {
 		return fmt.Errorf("tunnel: remove peer %s: %w", k, err)
 	}
@@ -191,7 +206,7 @@ func (d *Device) RemovePeer(k Key) error {
 }
 
 // Peers reports every peer's live state.
-func (d *Device) Peers() ([]PeerStatus, error) {
+func (d *wgDevice) Peers() ([]PeerStatus, error) {
 	s, err := d.dev.IpcGet()
 	if err != nil {
 		return nil, fmt.Errorf("tunnel: read peers: %w", err)
@@ -259,9 +274,6 @@ func parsePeers(s string) ([]PeerStatus, error) {
 // ListenTCP listens on a tunnel address. Connections' RemoteAddr is the
 // peer's tunnel address, authenticated by WireGuard.
 func (d *Device) ListenTCP(addr netip.AddrPort) (net.Listener, error) {
-	if d.tnet == nil {
-		return nil, errNoNetstack
-	}
 	ln, err := d.tnet.listenTCP(addr)
 	if err != nil {
 		return nil, fmt.Errorf("tunnel: listen tcp %s: %w", addr, err)
@@ -271,9 +283,6 @@ func (d *Device) ListenTCP(addr netip.AddrPort) (net.Listener, error) {
 
 // ListenUDP listens for datagrams on a tunnel address.
 func (d *Device) ListenUDP(addr netip.AddrPort) (net.PacketConn, error) {
-	if d.tnet == nil {
-		return nil, errNoNetstack
-	}
 	pc, err := d.tnet.listenUDP(addr)
 	if err != nil {
 		return nil, fmt.Errorf("tunnel: listen udp %s: %w", addr, err)
@@ -283,9 +292,6 @@ func (d *Device) ListenUDP(addr netip.AddrPort) (net.PacketConn, error) {
 
 // DialContext dials through the tunnel ("tcp" or "udp", IP literals only).
 func (d *Device) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
-	if d.tnet == nil {
-		return nil, errNoNetstack
-	}
 	c, err := d.tnet.dial(ctx, network, address)
 	if err != nil {
 		return nil, fmt.Errorf("tunnel: dial %s %s: %w", network, address, err)
@@ -293,20 +299,11 @@ func (d *Device) DialContext(ctx context.Context, network, address string) (net.
 	return c, nil
 }
 
-// errNoNetstack is what the netstack-only calls say on a TUN device.
-var errNoNetstack = errors.New("tunnel: not a netstack device")
-
-// AckStats reports what became of the bare ACKs held for AckDelay (zero
-// outside netstack mode).
-func (d *Device) AckStats() AckStats {
-	if d.tnet == nil {
-		return AckStats{}
-	}
-	return d.tnet.ackStats()
-}
+// AckStats reports what became of the bare ACKs held for AckDelay.
+func (d *Device) AckStats() AckStats { return d.tnet.ackStats() }
 
 // Close takes the device down. A second call returns net.ErrClosed.
-func (d *Device) Close() error {
+func (d *wgDevice) Close() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.closed {

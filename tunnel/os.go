@@ -13,8 +13,6 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
-	"golang.zx2c4.com/wireguard/conn"
-	"golang.zx2c4.com/wireguard/device"
 	"golang.zx2c4.com/wireguard/tun"
 	"golang.zx2c4.com/wireguard/wgctrl"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
@@ -44,11 +42,11 @@ func (osListeners) ListenUDP(addr netip.AddrPort) (net.PacketConn, error) {
 }
 
 // TUNDevice is wireguard-go on a TUN interface licgate creates (tun mode,
-// needs CAP_NET_ADMIN). It embeds the netstack Device's WireGuard
-// handling; only the packet path and the listeners differ.
+// needs CAP_NET_ADMIN). It shares the netstack Device's WireGuard
+// handling; the packets go to the host stack, so do the listeners.
 type TUNDevice struct {
 	osListeners
-	*Device
+	*wgDevice
 	name string
 }
 
@@ -76,10 +74,8 @@ func NewTUN(cfg Config, name string, subnet netip.Prefix, logger *slog.Logger) (
 		t.Close()
 		return nil, fmt.Errorf("tunnel: tun: %w", err)
 	}
-	dev := device.NewDevice(t, conn.NewDefaultBind(), wgLogger(logger))
-	d := &Device{dev: dev, pub: cfg.PrivateKey.PublicKey(), log: logger}
-	if err := d.configure(cfg); err != nil {
-		dev.Close()
+	d, err := newWGDevice(t, cfg, logger)
+	if err != nil {
 		return nil, err
 	}
 	link, err := netlink.LinkByName(real)
@@ -91,25 +87,15 @@ func NewTUN(cfg Config, name string, subnet netip.Prefix, logger *slog.Logger) (
 		err = netlink.LinkSetUp(link)
 	}
 	if err != nil {
-		dev.Close()
+		d.dev.Close()
 		return nil, fmt.Errorf("tunnel: tun: configure %s: %w", real, err)
 	}
 	logger.Info("tun interface up", slog.String("interface", real), slog.String("address", cfg.Addresses[0].String()))
-	return &TUNDevice{Device: d, name: real}, nil
+	return &TUNDevice{wgDevice: d, name: real}, nil
 }
 
 // Interface is the TUN interface's name.
 func (d *TUNDevice) Interface() string { return d.name }
-
-// ListenTCP listens on the interface's address (the host stack).
-func (d *TUNDevice) ListenTCP(addr netip.AddrPort) (net.Listener, error) {
-	return d.osListeners.ListenTCP(addr)
-}
-
-// ListenUDP listens on the interface's address (the host stack).
-func (d *TUNDevice) ListenUDP(addr netip.AddrPort) (net.PacketConn, error) {
-	return d.osListeners.ListenUDP(addr)
-}
 
 // KernelDevice drives an existing WireGuard interface through wgctrl:
 // the Linux kernel module over netlink, or a userspace implementation
