@@ -465,16 +465,23 @@ func (s *Store) Devices(ctx context.Context, all bool) ([]Device, error) {
 
 // Device returns the active device user/name.
 func (s *Store) Device(ctx context.Context, user, name string) (Device, error) {
-	row := s.db.QueryRowContext(ctx, `SELECT `+deviceCols+` FROM devices d JOIN users u ON u.id = d.user_id
-		WHERE u.name = ? AND d.name = ? AND d.revoked_at IS NULL`, user, name)
-	d, err := scanDevice(row)
-	if errors.Is(err, sql.ErrNoRows) {
-		return Device{}, fmt.Errorf("store: device %s/%s: %w", user, name, ErrNotFound)
-	}
+	d, err := activeDevice(ctx, s.db, user, name)
 	if err != nil {
 		return Device{}, fmt.Errorf("store: device %s/%s: %w", user, name, err)
 	}
 	return d, nil
+}
+
+// activeDevice reads the unrevoked device user/name; ErrNotFound if none.
+func activeDevice(ctx context.Context, q interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}, user, name string) (Device, error) {
+	d, err := scanDevice(q.QueryRowContext(ctx, `SELECT `+deviceCols+` FROM devices d JOIN users u ON u.id = d.user_id
+		WHERE u.name = ? AND d.name = ? AND d.revoked_at IS NULL`, user, name))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Device{}, ErrNotFound
+	}
+	return d, err
 }
 
 // RevokeDevice marks the active device user/name revoked and returns it.
@@ -482,13 +489,8 @@ func (s *Store) Device(ctx context.Context, user, name string) (Device, error) {
 func (s *Store) RevokeDevice(ctx context.Context, user, name string) (Device, error) {
 	var d Device
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		row := tx.QueryRowContext(ctx, `SELECT `+deviceCols+` FROM devices d JOIN users u ON u.id = d.user_id
-			WHERE u.name = ? AND d.name = ? AND d.revoked_at IS NULL`, user, name)
 		var err error
-		if d, err = scanDevice(row); err != nil {
-			if errors.Is(err, sql.ErrNoRows) {
-				return ErrNotFound
-			}
+		if d, err = activeDevice(ctx, tx, user, name); err != nil {
 			return err
 		}
 		now := s.now()
@@ -513,13 +515,8 @@ func isUnique(err error) bool {
 func (s *Store) RekeyDevice(ctx context.Context, user, name, publicKey string) (Device, error) {
 	var d Device
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		row := tx.QueryRowContext(ctx, `SELECT `+deviceCols+` FROM devices d JOIN users u ON u.id = d.user_id
-			WHERE u.name = ? AND d.name = ? AND d.revoked_at IS NULL`, user, name)
 		var err error
-		if d, err = scanDevice(row); err != nil {
-			if errors.Is(err, sql.ErrNoRows) {
-				return ErrNotFound
-			}
+		if d, err = activeDevice(ctx, tx, user, name); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE devices SET public_key = ? WHERE id = ?`, publicKey, d.ID); err != nil {
