@@ -10,34 +10,20 @@ import (
 
 	"github.com/licgate/licgate/gateway"
 	"github.com/licgate/licgate/gateway/gatewaytest"
+	"github.com/licgate/licgate/internal/testnet"
 )
 
 // echoServer echoes everything; sinkServer discards and, at EOF, answers
 // with one byte so the writer knows everything arrived.
 func echoServer(b *testing.B, sink bool) net.Listener {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				if sink {
-					io.Copy(io.Discard, c)
-					c.Write([]byte{1})
-					return
-				}
-				io.Copy(c, c)
-			}()
+	return testnet.Serve(b, func(c net.Conn) {
+		if sink {
+			io.Copy(io.Discard, c)
+			c.Write([]byte{1})
+			return
 		}
-	}()
-	b.Cleanup(func() { ln.Close() })
-	return ln
+		io.Copy(c, c)
+	})
 }
 
 // loopbackProxy runs gateway.Proxy on a loopback listener: the proxy alone.

@@ -14,6 +14,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/licgate/licgate/gateway/gatewaytest"
+	"github.com/licgate/licgate/internal/testnet"
 	"github.com/licgate/licgate/tunnel"
 )
 
@@ -21,31 +22,17 @@ import (
 // admin device's WireGuard tunnel to the console at 10.44.0.1:443, as the
 // WireGuard app does for a browser on the admin's computer.
 func forward(t *testing.T, c *gatewaytest.Client) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			local, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer local.Close()
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				remote, err := c.Dev.DialContext(ctx, "tcp", "10.44.0.1:443")
-				cancel()
-				if err != nil {
-					return
-				}
-				defer remote.Close()
-				go io.Copy(remote, local)
-				io.Copy(local, remote)
-			}()
+	ln := testnet.Serve(t, func(local net.Conn) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		remote, err := c.Dev.DialContext(ctx, "tcp", "10.44.0.1:443")
+		cancel()
+		if err != nil {
+			return
 		}
-	}()
+		defer remote.Close()
+		go io.Copy(remote, local)
+		io.Copy(local, remote)
+	})
 	return ln.Addr().String()
 }
 

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"github.com/licgate/licgate/acl"
 	"io"
 	"net"
 	"net/netip"
@@ -13,6 +12,9 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/licgate/licgate/acl"
+	"github.com/licgate/licgate/internal/testnet"
 )
 
 func checkLeaks(t *testing.T) {
@@ -65,28 +67,13 @@ func loopProxy(t *testing.T, upstream string, known bool, setup ...func(*Proxy))
 // halfCloseServer reads until EOF, then answers with what it read,
 // reversed, and closes: only correct half-close handling gets the answer.
 func halfCloseServer(t *testing.T) net.Listener {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				b, _ := io.ReadAll(c)
-				for i, j := 0, len(b)-1; i < j; i, j = i+1, j-1 {
-					b[i], b[j] = b[j], b[i]
-				}
-				c.Write(b)
-			}()
+	return testnet.Serve(t, func(c net.Conn) {
+		b, _ := io.ReadAll(c)
+		for i, j := 0, len(b)-1; i < j; i, j = i+1, j-1 {
+			b[i], b[j] = b[j], b[i]
 		}
-	}()
-	t.Cleanup(func() { ln.Close() })
-	return ln
+		c.Write(b)
+	})
 }
 
 func TestProxyHalfCloseAndByteCounts(t *testing.T) {
