@@ -20,6 +20,7 @@ import (
 	"github.com/licgate/licgate/ddns/ddnstest"
 	"github.com/licgate/licgate/gateway"
 	"github.com/licgate/licgate/gateway/gatewaytest"
+	"github.com/licgate/licgate/internal/testnet"
 )
 
 type pebble struct {
@@ -42,10 +43,7 @@ func findPebble(t *testing.T) (bin, certs string) {
 	modcache, _ := exec.Command("go", "env", "GOMODCACHE").Output()
 	certs = filepath.Join(strings.TrimSpace(string(modcache)), "github.com/letsencrypt/pebble/v2@v2.10.1/test/certs")
 	if _, err := os.Stat(certs); bin == "" || err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("pebble is not installed (CI runs go install github.com/letsencrypt/pebble/v2/cmd/pebble@v2.10.1)")
-		}
-		t.Skip("pebble not installed: go install github.com/letsencrypt/pebble/v2/cmd/pebble@v2.10.1")
+		testnet.Missing(t, "pebble is not installed: go install github.com/letsencrypt/pebble/v2/cmd/pebble@v2.10.1 (CI does)")
 	}
 	return bin, certs
 }

@@ -22,6 +22,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/licgate/licgate/internal/testnet"
 )
 
 // Need skips the test when a program is missing, unless CI is set: there a
@@ -37,10 +39,7 @@ func Need(tb testing.TB, prog string) string {
 			return filepath.Join(dir, prog)
 		}
 	}
-	if os.Getenv("CI") != "" {
-		tb.Fatalf("%s is not installed (CI must install it: see .ci/run)", prog)
-	}
-	tb.Skipf("%s is not installed; CI installs it", prog)
+	testnet.Missing(tb, "%s is not installed (CI installs it: see .ci/run)", prog)
 	return ""
 }
 

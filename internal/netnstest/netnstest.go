@@ -22,22 +22,20 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/licgate/licgate/internal/testnet"
 )
 
 // Require skips (or, under CI, fails) unless the test can build
 // namespaces and has the named programs.
 func Require(tb testing.TB, progs ...string) {
 	tb.Helper()
-	fail := tb.Skipf
-	if os.Getenv("CI") != "" {
-		fail = tb.Fatalf
-	}
 	if os.Geteuid() != 0 {
-		fail("network namespace tests need root")
+		testnet.Missing(tb, "network namespace tests need root")
 	}
 	for _, p := range append([]string{"ip"}, progs...) {
 		if _, err := exec.LookPath(p); err != nil {
-			fail("%s is not installed (CI installs it: see .ci/run)", p)
+			testnet.Missing(tb, "%s is not installed (CI installs it: see .ci/run)", p)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package testnet
 
 import (
 	"net"
+	"os"
 	"testing"
 )
 
@@ -29,4 +30,14 @@ func Serve(tb testing.TB, handle func(net.Conn)) net.Listener {
 		}
 	}()
 	return ln
+}
+
+// Missing ends a test that lacks something it needs: under CI (CI set) a
+// missing dependency is a failure, elsewhere the test is skipped.
+func Missing(tb testing.TB, format string, args ...any) {
+	tb.Helper()
+	if os.Getenv("CI") != "" {
+		tb.Fatalf(format, args...)
+	}
+	tb.Skipf(format, args...)
 }
