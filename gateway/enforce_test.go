@@ -499,3 +499,26 @@ func TestMemoryLimit(t *testing.T) {
 		t.Fatalf("limit after close %d, want the earlier %d", got, before)
 	}
 }
+
+// A limit first set by a reload is also taken back by Close.
+func TestMemoryLimitFromReload(t *testing.T) {
+	before := debug.SetMemoryLimit(-1)
+	h := gatewaytest.New(t)
+	data, err := os.ReadFile(h.ConfigPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(h.ConfigPath, append(data, "\nmemory_limit: 400MiB\n"...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.GW.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := debug.SetMemoryLimit(-1); got != 400<<20 {
+		t.Fatalf("limit after reload %d, want %d", got, 400<<20)
+	}
+	h.GW.Close()
+	if got := debug.SetMemoryLimit(-1); got != before {
+		t.Fatalf("limit after close %d, want the earlier %d", got, before)
+	}
+}

@@ -255,7 +255,7 @@ func (g *Gateway) runAudit() {
 
 func (g *Gateway) closeLocked() {
 	g.state = 2
-	if g.cfg.memLimit != 0 {
+	if g.memLimit0 != 0 { // Start ran: put back the limit it found (a reload may have set one)
 		debug.SetMemoryLimit(g.memLimit0)
 	}
 	if g.stopLoop != nil {
