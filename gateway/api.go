@@ -20,7 +20,7 @@ import (
 
 	"github.com/licgate/licgate/acl"
 	"github.com/licgate/licgate/ddns"
-	"github.com/licgate/licgate/gateway/store"
+	"github.com/licgate/licgate/store"
 )
 
 // startAPI serves the admin API on the unix socket (0600). A stale socket

@@ -7,7 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/licgate/licgate/gateway/store"
+	"github.com/licgate/licgate/store"
 )
 
 // auditor writes audit records off the data path: the proxy hands records

@@ -13,7 +13,7 @@ import (
 
 	"github.com/licgate/licgate/gateway"
 	"github.com/licgate/licgate/gateway/gatewaytest"
-	"github.com/licgate/licgate/gateway/store"
+	"github.com/licgate/licgate/store"
 )
 
 // fakeClock is a settable clock for policy decisions.

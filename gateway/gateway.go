@@ -22,7 +22,7 @@ import (
 
 	"github.com/licgate/licgate/acl"
 	"github.com/licgate/licgate/ddns"
-	"github.com/licgate/licgate/gateway/store"
+	"github.com/licgate/licgate/store"
 	"github.com/licgate/licgate/tunnel"
 )
 

@@ -22,8 +22,8 @@ import (
 
 	"golang.org/x/time/rate"
 
-	"github.com/licgate/licgate/gateway/bundle"
-	"github.com/licgate/licgate/gateway/store"
+	"github.com/licgate/licgate/bundle"
+	"github.com/licgate/licgate/store"
 	"github.com/licgate/licgate/tunnel"
 )
 

@@ -11,7 +11,7 @@ import (
 	"github.com/licgate/licgate/tunnel"
 )
 
-// Golden files: regenerate with LICGATE_UPDATE_GOLDEN=1 go test ./gateway/bundle/
+// Golden files: regenerate with LICGATE_UPDATE_GOLDEN=1 go test ./bundle/
 func testBundle(t *testing.T) *Bundle {
 	priv, _ := tunnel.ParseKey("qHyMYOpLhHmtW7L+GPkqNXkVCXqU+JD5djLF9fNhNmo=")
 	gw, _ := tunnel.ParseKey("uIjjXTDyYvTxL0xFmm+5J9pjH2qJDhQZmPc6wfhL0lc=")
