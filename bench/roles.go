@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"github.com/licgate/licgate/proxy"
+	"github.com/licgate/licgate/session"
 	"io"
 	"net"
 	"net/netip"
@@ -15,7 +17,6 @@ import (
 	"time"
 
 	"github.com/licgate/licgate/acl"
-	"github.com/licgate/licgate/gateway"
 )
 
 // The benchmark starts copies of itself in roles, so that servers and
@@ -40,15 +41,15 @@ func runRole(role string) {
 		if err != nil {
 			panic(err)
 		}
-		p := &gateway.Proxy{
+		p := &proxy.Proxy{
 			Service: "bench", Upstream: upstream,
-			Identify: func(a netip.Addr) (*gateway.Identity, bool) {
-				return &gateway.Identity{DeviceID: 1, Device: "d", User: "u", Address: a}, true
+			Identify: func(a netip.Addr) (*session.Identity, bool) {
+				return &session.Identity{DeviceID: 1, Device: "d", User: "u", Address: a}, true
 			},
-			Authorize: func(*gateway.Identity, string, acl.Counts) (gateway.Admission, error) {
-				return gateway.Admission{}, nil
+			Authorize: func(*session.Identity, string, acl.Counts) (session.Admission, error) {
+				return session.Admission{}, nil
 			},
-			Sessions: gateway.NewSessionTable(),
+			Sessions: session.NewSessionTable(),
 		}
 		fmt.Println(ln.Addr())
 		p.ServeTCP(ln)

@@ -19,8 +19,8 @@ import (
 	"time"
 
 	"github.com/licgate/licgate/gateway"
-	"github.com/licgate/licgate/store"
 	"github.com/licgate/licgate/internal/licsim"
+	"github.com/licgate/licgate/store"
 	"github.com/licgate/licgate/tunnel"
 )
 

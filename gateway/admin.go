@@ -25,7 +25,7 @@ import (
 type AdminConfig struct {
 	// Group is the policy group whose members' devices may use the admin
 	// API and console inside the tunnel, at https://<tunnel.address>/. If
-	// empty, "admins". Identity comes from the WireGuard key: no password.
+	// empty, "admins". session.Identity comes from the WireGuard key: no password.
 	Group string `yaml:"group"`
 	// Port inside the tunnel. If zero, 443.
 	Port int `yaml:"port"`

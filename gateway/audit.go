@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"github.com/licgate/licgate/session"
 	"log/slog"
 	"strconv"
 	"sync/atomic"
@@ -94,17 +95,17 @@ func (a *auditor) sync(timeout time.Duration) {
 	time.Sleep(120 * time.Millisecond)
 }
 
-func (g *Gateway) auditStart(s *Session) {
+func (g *Gateway) auditStart(s *session.Session) {
 	g.audit.record(store.AuditRecord{Kind: store.AuditStart, Key: g.audit.key(s.ID), At: s.Start, User: s.User, Device: s.Device,
 		Service: s.Service, Proto: s.Proto, Client: s.Client.String(), Rule: g.ruleLabel(s.Rule), Reason: s.Reason})
 }
 
-func (g *Gateway) auditEnd(s *Session, reason string) {
+func (g *Gateway) auditEnd(s *session.Session, reason string) {
 	g.audit.record(store.AuditRecord{Kind: store.AuditEnd, Key: g.audit.key(s.ID), At: time.Now(),
-		BytesUp: s.up.Load(), BytesDown: s.down.Load(), EndReason: reason})
+		BytesUp: s.Up.Load(), BytesDown: s.Down.Load(), EndReason: reason})
 }
 
-func (g *Gateway) auditDenial(d Denial) {
+func (g *Gateway) auditDenial(d session.Denial) {
 	g.audit.record(store.AuditRecord{Kind: store.AuditDenial, At: d.Time, User: d.User, Device: d.Device, Service: d.Service,
 		Proto: d.Proto, Client: d.Source.String(), Rule: g.ruleLabel(d.Rule), Reason: d.Reason})
 }

@@ -2,13 +2,14 @@ package gateway_test
 
 import (
 	"github.com/licgate/licgate/acl"
+	"github.com/licgate/licgate/proxy"
+	"github.com/licgate/licgate/session"
 	"io"
 	"net"
 	"net/netip"
 	"testing"
 	"time"
 
-	"github.com/licgate/licgate/gateway"
 	"github.com/licgate/licgate/gateway/gatewaytest"
 	"github.com/licgate/licgate/internal/testnet"
 )
@@ -26,18 +27,18 @@ func echoServer(b *testing.B, sink bool) net.Listener {
 	})
 }
 
-// loopbackProxy runs gateway.Proxy on a loopback listener: the proxy alone.
+// loopbackProxy runs proxy.Proxy on a loopback listener: the proxy alone.
 func loopbackProxy(b *testing.B, upstream string) string {
-	p := &gateway.Proxy{
+	p := &proxy.Proxy{
 		Service:  "bench",
 		Upstream: upstream,
-		Identify: func(a netip.Addr) (*gateway.Identity, bool) {
-			return &gateway.Identity{DeviceID: 1, Device: "d", User: "u", Address: a}, true
+		Identify: func(a netip.Addr) (*session.Identity, bool) {
+			return &session.Identity{DeviceID: 1, Device: "d", User: "u", Address: a}, true
 		},
-		Authorize: func(*gateway.Identity, string, acl.Counts) (gateway.Admission, error) {
-			return gateway.Admission{}, nil
+		Authorize: func(*session.Identity, string, acl.Counts) (session.Admission, error) {
+			return session.Admission{}, nil
 		},
-		Sessions: gateway.NewSessionTable(),
+		Sessions: session.NewSessionTable(),
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

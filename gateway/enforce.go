@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"fmt"
+	"github.com/licgate/licgate/session"
 	"log/slog"
 	"reflect"
 	"time"
@@ -14,42 +15,42 @@ import (
 // and the current time, cutting those no longer allowed (oldest sessions
 // keep their places under lowered caps). why is the end reason recorded
 // for sessions the policy no longer allows; sessions whose time window
-// closed are recorded as EndWindow. It returns the number cut.
+// closed are recorded as session.EndWindow. It returns the number cut.
 func (g *Gateway) Reevaluate(why string) int {
 	eng := g.engine.Load()
 	now := g.now()
 	grace := g.enf.Load().grace
 	idents := *g.idents.Load()
-	cut := g.sessions.Reevaluate(func(s *Session, counts acl.Counts) Verdict {
+	cut := g.sessions.Reevaluate(func(s *session.Session, counts acl.Counts) session.Verdict {
 		id, ok := idents[s.Client.Addr()]
 		if !ok || id.DeviceID != s.DeviceID {
-			return Verdict{End: EndRevoked, Reason: "device no longer exists"}
+			return session.Verdict{End: session.EndRevoked, Reason: "device no longer exists"}
 		}
 		if id.UserDisabled {
-			return Verdict{End: EndDisabled, Reason: "user " + id.User + " is disabled"}
+			return session.Verdict{End: session.EndDisabled, Reason: "user " + id.User + " is disabled"}
 		}
 		d := eng.Decide(acl.Request{User: s.User, Device: s.Device, Service: s.Service, Source: id.Address, Time: now, Counts: counts})
 		if d.Allow {
-			s.graceUntil = time.Time{}
-			return Verdict{Keep: true, Rule: d.Rule, Reason: d.Reason, Groups: eng.GroupsOf(s.User)}
+			s.GraceUntil = time.Time{}
+			return session.Verdict{Keep: true, Rule: d.Rule, Reason: d.Reason, Groups: eng.GroupsOf(s.User)}
 		}
 		if d.Kind == acl.KindOutsideWindow {
 			if grace > 0 {
-				if s.graceUntil.IsZero() {
-					s.graceUntil = now.Add(grace)
+				if s.GraceUntil.IsZero() {
+					s.GraceUntil = now.Add(grace)
 					g.log.Info("session outside its time window: grace period started", slog.Uint64("session", s.ID),
-						slog.String("user", s.User), slog.Time("cut_at", s.graceUntil))
+						slog.String("user", s.User), slog.Time("cut_at", s.GraceUntil))
 				}
-				if now.Before(s.graceUntil) {
-					return Verdict{Keep: true, Rule: s.Rule, Reason: s.Reason, Groups: eng.GroupsOf(s.User)}
+				if now.Before(s.GraceUntil) {
+					return session.Verdict{Keep: true, Rule: s.Rule, Reason: s.Reason, Groups: eng.GroupsOf(s.User)}
 				}
 			}
-			return Verdict{End: EndWindow, Reason: d.Reason}
+			return session.Verdict{End: session.EndWindow, Reason: d.Reason}
 		}
 		if d.Kind == acl.KindExpired {
-			return Verdict{End: EndExpired, Reason: d.Reason} // no grace: the contract ended
+			return session.Verdict{End: session.EndExpired, Reason: d.Reason} // no grace: the contract ended
 		}
-		return Verdict{End: why, Reason: d.Reason}
+		return session.Verdict{End: why, Reason: d.Reason}
 	})
 	for s, v := range cut {
 		g.log.Info("session cut", slog.Uint64("session", s.ID), slog.String("user", s.User), slog.String("device", s.Device),
@@ -93,7 +94,7 @@ func (g *Gateway) Reload(ctx context.Context) (int, error) {
 			g.log.Error("ddns restart failed", slog.String("err", err.Error()))
 		}
 	}
-	n := g.Reevaluate(EndPolicy)
+	n := g.Reevaluate(session.EndPolicy)
 	g.log.Info("policy reloaded", slog.String("file", path), slog.Int("rules", len(cfg.Engine().Rules())), slog.Int("sessions_cut", n))
 	g.auditEvent(ActorOf(ctx), "policy.reload", fmt.Sprintf("rules=%d sessions_cut=%d", len(cfg.Engine().Rules()), n))
 	return n, nil
@@ -121,7 +122,7 @@ func (g *Gateway) enforceLoop(ctx context.Context) {
 		case <-t.C:
 		}
 		g.expireDue(ctx)
-		g.Reevaluate(EndPolicy)
+		g.Reevaluate(session.EndPolicy)
 		g.CheckVanished()
 		if time.Since(lastPrune) > time.Hour {
 			lastPrune = time.Now()
@@ -170,7 +171,7 @@ func (g *Gateway) CheckVanished() int {
 			delete(g.heard, k)
 		}
 	}
-	held := g.sessions.devicesWithSessions()
+	held := g.sessions.DevicesWithSessions()
 	if len(held) == 0 {
 		return 0
 	}
@@ -184,7 +185,7 @@ func (g *Gateway) CheckVanished() int {
 			continue
 		}
 		devID := id.DeviceID
-		n := g.sessions.Cut(func(s *Session) bool { return s.DeviceID == devID }, EndVanished)
+		n := g.sessions.Cut(func(s *session.Session) bool { return s.DeviceID == devID }, session.EndVanished)
 		g.log.Info("peer vanished: sessions closed", slog.String("user", id.User), slog.String("device", id.Device),
 			slog.Duration("silent_for", now.Sub(l).Round(time.Second)), slog.Int("sessions_cut", n))
 		cut += n

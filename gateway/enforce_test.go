@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"context"
 	"fmt"
+	"github.com/licgate/licgate/session"
 	"os"
 	"runtime/debug"
 	"strings"
@@ -126,11 +127,11 @@ func TestHoursAndWindowClose(t *testing.T) {
 	clock.set("2026-12-07T17:50") // Monday, inside the window
 	lc := carol.TakeSeat(t)
 	defer lc.Close()
-	if n := h.GW.Reevaluate(gateway.EndPolicy); n != 0 {
+	if n := h.GW.Reevaluate(session.EndPolicy); n != 0 {
 		t.Fatalf("re-evaluation inside the window cut %d sessions", n)
 	}
 	clock.set("2026-12-07T18:00") // the window closes
-	if n := h.GW.Reevaluate(gateway.EndPolicy); n != 1 {
+	if n := h.GW.Reevaluate(session.EndPolicy); n != 1 {
 		t.Fatalf("window close cut %d sessions, want 1", n)
 	}
 	if !h.Server.WaitInUse(0, 5*time.Second) {
@@ -144,7 +145,7 @@ func TestHoursAndWindowClose(t *testing.T) {
 	if err != nil || len(rows) != 1 {
 		t.Fatalf("audit: %v %v", rows, err)
 	}
-	if rows[0].EndReason != gateway.EndWindow || rows[0].Rule != "rule 2 (interns office hours)" || rows[0].End == nil {
+	if rows[0].EndReason != session.EndWindow || rows[0].Rule != "rule 2 (interns office hours)" || rows[0].End == nil {
 		t.Fatalf("audit row: %+v", rows[0])
 	}
 }
@@ -158,7 +159,7 @@ func TestWindowGrace(t *testing.T) {
 	lc := carol.TakeSeat(t)
 	defer lc.Close()
 	clock.set("2026-12-07T18:05")
-	if n := h.GW.Reevaluate(gateway.EndPolicy); n != 0 {
+	if n := h.GW.Reevaluate(session.EndPolicy); n != 0 {
 		t.Fatalf("cut %d during the grace period", n)
 	}
 	// New sessions are refused at once, grace or not.
@@ -166,11 +167,11 @@ func TestWindowGrace(t *testing.T) {
 		t.Fatalf("new session after window end: %q", ans)
 	}
 	clock.set("2026-12-07T18:09")
-	if n := h.GW.Reevaluate(gateway.EndPolicy); n != 0 {
+	if n := h.GW.Reevaluate(session.EndPolicy); n != 0 {
 		t.Fatalf("cut %d before the grace ended", n)
 	}
 	clock.set("2026-12-07T18:16")
-	if n := h.GW.Reevaluate(gateway.EndPolicy); n != 1 {
+	if n := h.GW.Reevaluate(session.EndPolicy); n != 1 {
 		t.Fatalf("cut %d after the grace, want 1", n)
 	}
 }
@@ -360,7 +361,7 @@ func TestVanishedPeerReleasesSeat(t *testing.T) {
 	rows, _ := h.GW.Store().AuditSessions(context.Background(), time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
 	found := false
 	for _, r := range rows {
-		if r.User == "alice" && r.EndReason == gateway.EndVanished {
+		if r.User == "alice" && r.EndReason == session.EndVanished {
 			found = true
 		}
 	}
@@ -425,7 +426,7 @@ func TestAuditAndReport(t *testing.T) {
 	// Every end reason recorded, and the admin events too.
 	rows, _ := h.GW.Store().AuditSessions(ctx, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
 	for _, r := range rows {
-		if r.End == nil || r.EndReason != gateway.EndClientClosed {
+		if r.End == nil || r.EndReason != session.EndClientClosed {
 			t.Errorf("session row: %+v", r)
 		}
 	}
@@ -446,12 +447,12 @@ func TestExpiryCutsDespiteGrace(t *testing.T) {
 	lc := gina.TakeSeat(t)
 	defer lc.Close()
 	clock.set("2027-01-01T00:00")
-	if n := h.GW.Reevaluate(gateway.EndPolicy); n != 1 {
+	if n := h.GW.Reevaluate(session.EndPolicy); n != 1 {
 		t.Fatalf("expiry cut %d sessions, want 1", n)
 	}
 	h.GW.SyncAudit()
 	rows, _ := h.GW.Store().AuditSessions(context.Background(), time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
-	if len(rows) != 1 || rows[0].EndReason != gateway.EndExpired {
+	if len(rows) != 1 || rows[0].EndReason != session.EndExpired {
 		t.Fatalf("audit: %+v", rows)
 	}
 	if _, ans, err := gina.TrySeat(3 * time.Second); err == nil {

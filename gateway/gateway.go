@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/licgate/licgate/proxy"
+	"github.com/licgate/licgate/session"
 	"log/slog"
 	"net"
 	"net/http"
@@ -36,9 +38,9 @@ type Gateway struct {
 
 	st       *store.Store
 	tun      Tunnel
-	sessions *SessionTable
-	idents   atomic.Pointer[map[netip.Addr]*Identity]
-	proxies  []*Proxy
+	sessions *session.SessionTable
+	idents   atomic.Pointer[map[netip.Addr]*session.Identity]
+	proxies  []*proxy.Proxy
 	apiSrv   *http.Server
 	apiLn    net.Listener
 
@@ -90,11 +92,11 @@ func New(cfg *Config, logger *slog.Logger, opts ...Option) *Gateway {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	g := &Gateway{cfg: cfg, log: logger, sessions: NewSessionTable(), clock: time.Now, heard: map[string]heardAt{}}
+	g := &Gateway{cfg: cfg, log: logger, sessions: session.NewSessionTable(), clock: time.Now, heard: map[string]heardAt{}}
 	for _, o := range opts {
 		o(g)
 	}
-	empty := map[netip.Addr]*Identity{}
+	empty := map[netip.Addr]*session.Identity{}
 	g.idents.Store(&empty)
 	g.engine.Store(cfg.Engine())
 	g.metrics = newMetrics(g)
@@ -183,7 +185,7 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 }
 
 func (g *Gateway) startService(sc ServiceConfig) error {
-	p := &Proxy{
+	p := &proxy.Proxy{
 		Service:        sc.Name,
 		Upstream:       sc.Upstream,
 		DialTimeout:    sc.dial,
@@ -222,14 +224,14 @@ func (g *Gateway) startService(sc ServiceConfig) error {
 	return nil
 }
 
-func (g *Gateway) serveTCP(p *Proxy, ln net.Listener) {
+func (g *Gateway) serveTCP(p *proxy.Proxy, ln net.Listener) {
 	defer g.wg.Done()
 	if err := p.ServeTCP(ln); err != nil {
 		g.log.Error("proxy stopped", slog.String("service", p.Service), slog.String("err", err.Error()))
 	}
 }
 
-func (g *Gateway) serveUDP(p *Proxy, pc net.PacketConn) {
+func (g *Gateway) serveUDP(p *proxy.Proxy, pc net.PacketConn) {
 	defer g.wg.Done()
 	if err := p.ServeUDP(pc); err != nil {
 		g.log.Error("proxy stopped", slog.String("service", p.Service), slog.String("err", err.Error()))
@@ -350,7 +352,7 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 }
 
 // identify is the proxy's hot-path lookup: one atomic load, one map read.
-func (g *Gateway) identify(a netip.Addr) (*Identity, bool) {
+func (g *Gateway) identify(a netip.Addr) (*session.Identity, bool) {
 	id, ok := (*g.idents.Load())[a.Unmap()]
 	return id, ok
 }
@@ -358,16 +360,16 @@ func (g *Gateway) identify(a netip.Addr) (*Identity, bool) {
 // authorize asks the policy engine. counts is nil for the quick check
 // before dialling (caps unchecked) and the live counts under the session
 // table lock.
-func (g *Gateway) authorize(id *Identity, service string, counts acl.Counts) (Admission, error) {
+func (g *Gateway) authorize(id *session.Identity, service string, counts acl.Counts) (session.Admission, error) {
 	if id.UserDisabled {
-		return Admission{}, &DenyError{Rule: -1, Kind: DenyKindDisabled, Reason: "user " + id.User + " is disabled"}
+		return session.Admission{}, &session.DenyError{Rule: -1, Kind: session.DenyKindDisabled, Reason: "user " + id.User + " is disabled"}
 	}
 	eng := g.engine.Load()
 	d := eng.Decide(acl.Request{User: id.User, Device: id.Device, Service: service, Source: id.Address, Time: g.now(), Counts: counts})
 	if !d.Allow {
-		return Admission{}, &DenyError{Rule: d.Rule, Kind: denyKinds[d.Kind], Reason: d.Reason}
+		return session.Admission{}, &session.DenyError{Rule: d.Rule, Kind: denyKinds[d.Kind], Reason: d.Reason}
 	}
-	return Admission{Rule: d.Rule, Reason: d.Reason, Groups: eng.GroupsOf(id.User)}, nil
+	return session.Admission{Rule: d.Rule, Reason: d.Reason, Groups: eng.GroupsOf(id.User)}, nil
 }
 
 // syncPeers makes the tunnel's peers and the identity map match the store.
@@ -398,7 +400,7 @@ func (g *Gateway) publishIdentities(ctx context.Context) ([]store.Device, error)
 		byName[u.Name] = u
 	}
 	now := g.now()
-	idents := make(map[netip.Addr]*Identity, len(devs))
+	idents := make(map[netip.Addr]*session.Identity, len(devs))
 	live := devs[:0:0]
 	for _, d := range devs {
 		u := byName[d.User]
@@ -406,7 +408,7 @@ func (g *Gateway) publishIdentities(ctx context.Context) ([]store.Device, error)
 		if exp != nil && !now.Before(*exp) {
 			continue // expired: no identity, no peer
 		}
-		idents[d.Address] = &Identity{DeviceID: d.ID, Device: d.Name, User: d.User, UserDisabled: u.Disabled,
+		idents[d.Address] = &session.Identity{DeviceID: d.ID, Device: d.Name, User: d.User, UserDisabled: u.Disabled,
 			PublicKey: d.PublicKey, Address: d.Address, Expires: exp}
 		live = append(live, d)
 	}
@@ -443,7 +445,7 @@ func (g *Gateway) expireDue(ctx context.Context) int {
 		g.log.Error("expire devices", slog.String("err", err.Error()))
 		return 0
 	}
-	cut := g.sessions.Cut(func(s *Session) bool { return slices.Contains(due, s.DeviceID) }, EndExpired)
+	cut := g.sessions.Cut(func(s *session.Session) bool { return slices.Contains(due, s.DeviceID) }, session.EndExpired)
 	g.log.Info("devices expired: peers removed", slog.Int("devices", len(due)), slog.Int("sessions_cut", cut))
 	return cut
 }
@@ -485,10 +487,10 @@ func (g *Gateway) SetDeviceExpiry(ctx context.Context, user, name string, expire
 // just expired by a date in the past).
 func (g *Gateway) expireNow(ctx context.Context) {
 	idents := *g.idents.Load()
-	g.sessions.Cut(func(s *Session) bool {
+	g.sessions.Cut(func(s *session.Session) bool {
 		id, ok := idents[s.Client.Addr()]
 		return !ok || id.DeviceID != s.DeviceID
-	}, EndExpired)
+	}, session.EndExpired)
 }
 
 func fmtExpiry(t *time.Time) string {
@@ -564,7 +566,7 @@ func (g *Gateway) SetUserDisabled(ctx context.Context, name string, disabled boo
 	}
 	cut := 0
 	if disabled {
-		cut = g.sessions.Cut(func(s *Session) bool { return s.User == name }, EndDisabled)
+		cut = g.sessions.Cut(func(s *session.Session) bool { return s.User == name }, session.EndDisabled)
 	}
 	g.log.Info("user updated", slog.String("user", name), slog.Bool("disabled", disabled), slog.Int("sessions_cut", cut))
 	g.auditEvent(ActorOf(ctx), map[bool]string{true: "user.disable", false: "user.enable"}[disabled], fmt.Sprintf("%s sessions_cut=%d", name, cut))
@@ -672,10 +674,10 @@ func (g *Gateway) RevokeDevice(ctx context.Context, user, name string) (int, err
 	if err != nil {
 		return 0, fmt.Errorf("gateway: revoke device %s/%s: %w", user, name, err)
 	}
-	match := func(s *Session) bool { return s.DeviceID == d.ID }
-	cut := g.sessions.Cut(match, EndRevoked)
+	match := func(s *session.Session) bool { return s.DeviceID == d.ID }
+	cut := g.sessions.Cut(match, session.EndRevoked)
 	if cut > 0 {
-		g.sessions.waitGone(match, 2*time.Second)
+		g.sessions.WaitGone(match, 2*time.Second)
 		time.Sleep(revokeFlush)
 	}
 	if err := g.applyPeers(devs); err != nil {
@@ -704,7 +706,7 @@ func (g *Gateway) RekeyDevice(ctx context.Context, user, name, publicKey string)
 	if err != nil {
 		return DeviceResult{}, err
 	}
-	cut := g.sessions.Cut(func(s *Session) bool { return s.DeviceID == d.ID }, EndRekeyed)
+	cut := g.sessions.Cut(func(s *session.Session) bool { return s.DeviceID == d.ID }, session.EndRekeyed)
 	if err := g.applyPeers(devs); err != nil {
 		return DeviceResult{}, fmt.Errorf("gateway: rekey device %s/%s: %w", user, name, err)
 	}
@@ -721,7 +723,7 @@ const revokeFlush = 200 * time.Millisecond
 // CutSession ends one live session (the admin's "cut" button); it
 // returns 1, or 0 if no such session.
 func (g *Gateway) CutSession(ctx context.Context, id uint64) int {
-	n := g.sessions.Cut(func(s *Session) bool { return s.ID == id }, EndAdmin)
+	n := g.sessions.Cut(func(s *session.Session) bool { return s.ID == id }, session.EndAdmin)
 	if n > 0 {
 		g.auditEvent(ActorOf(ctx), "session.cut", strconv.FormatUint(id, 10))
 	}
@@ -729,7 +731,7 @@ func (g *Gateway) CutSession(ctx context.Context, id uint64) int {
 }
 
 // Sessions lists live sessions.
-func (g *Gateway) Sessions() []SessionInfo { return g.sessions.List() }
+func (g *Gateway) Sessions() []session.SessionInfo { return g.sessions.List() }
 
 // ackCounter is a tunnel that holds bare ACKs (netstack mode).
 type ackCounter interface{ AckStats() tunnel.AckStats }
@@ -869,32 +871,32 @@ func (g *Gateway) Store() *store.Store { return g.st }
 // SyncAudit waits until audit records queued so far are written.
 func (g *Gateway) SyncAudit() { g.audit.sync(2 * time.Second) }
 
-func (g *Gateway) sessionStarted(s *Session) {
+func (g *Gateway) sessionStarted(s *session.Session) {
 	if !g.noAudit {
 		g.auditStart(s)
 	}
 	g.metrics.sessionsTotal.WithLabelValues(s.Service, s.Proto).Inc()
 }
 
-func (g *Gateway) sessionEnded(s *Session, reason string) {
+func (g *Gateway) sessionEnded(s *session.Session, reason string) {
 	if !g.noAudit {
 		g.auditEnd(s, reason)
 	}
-	g.metrics.bytes.WithLabelValues(s.Service, "up").Add(float64(s.up.Load()))
-	g.metrics.bytes.WithLabelValues(s.Service, "down").Add(float64(s.down.Load()))
+	g.metrics.bytes.WithLabelValues(s.Service, "up").Add(float64(s.Up.Load()))
+	g.metrics.bytes.WithLabelValues(s.Service, "down").Add(float64(s.Down.Load()))
 }
 
 // denyKinds maps the engine's decision kinds onto denial classes.
 var denyKinds = map[acl.Kind]string{
-	acl.KindRule:           DenyKindRule,
-	acl.KindDefault:        DenyKindDefault,
-	acl.KindOutsideWindow:  DenyKindHours,
-	acl.KindExpired:        DenyKindExpired,
-	acl.KindCap:            DenyKindCap,
-	acl.KindUnknownService: DenyKindService,
+	acl.KindRule:           session.DenyKindRule,
+	acl.KindDefault:        session.DenyKindDefault,
+	acl.KindOutsideWindow:  session.DenyKindHours,
+	acl.KindExpired:        session.DenyKindExpired,
+	acl.KindCap:            session.DenyKindCap,
+	acl.KindUnknownService: session.DenyKindService,
 }
 
-func (g *Gateway) denied(d Denial) {
+func (g *Gateway) denied(d session.Denial) {
 	g.auditDenial(d)
 	g.metrics.denials.WithLabelValues(d.Service, d.Kind).Inc()
 }

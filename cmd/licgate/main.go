@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/licgate/licgate/session"
 	"io"
 	"log/slog"
 	"os"
@@ -18,10 +19,10 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/licgate/licgate/gateway"
 	"github.com/licgate/licgate/bundle"
-	"github.com/licgate/licgate/store"
+	"github.com/licgate/licgate/gateway"
 	"github.com/licgate/licgate/internal/licsim"
+	"github.com/licgate/licgate/store"
 	"github.com/licgate/licgate/tunnel"
 )
 
@@ -428,7 +429,7 @@ func cmdSessions(args []string, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "session %s cut\n", pos[1])
 		return nil
 	}
-	var ss []gateway.SessionInfo
+	var ss []session.SessionInfo
 	if err := c.Do(context.Background(), "GET", "/api/v1/sessions", nil, &ss); err != nil {
 		return err
 	}
@@ -436,7 +437,7 @@ func cmdSessions(args []string, stdout io.Writer) error {
 	return nil
 }
 
-func printSessions(w io.Writer, ss []gateway.SessionInfo) {
+func printSessions(w io.Writer, ss []session.SessionInfo) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tUSER\tDEVICE\tSERVICE\tPROTO\tCLIENT\tSINCE\tBYTES UP\tBYTES DOWN")
 	for _, s := range ss {

@@ -1,4 +1,4 @@
-package gateway
+package session
 
 import (
 	"net"
@@ -58,29 +58,29 @@ type Session struct {
 	Rule   int
 	Reason string
 
-	up, down atomic.Int64 // bytes client->server, server->client
-	conns    []net.Conn   // closed to cut the session
+	Up, Down atomic.Int64 // bytes client->server, server->client
+	Conns    []net.Conn   // closed to cut the session; set before admission
 	cutOnce  sync.Once
 	reason   atomic.Pointer[string]
 
 	counted    bool      // counted in the table's counters (table lock)
 	groups     []string  // the user's groups when counted
-	graceUntil time.Time // set when its window closed and a grace runs
+	GraceUntil time.Time // set when its window closed and a grace runs (enforcement loop only)
 }
 
-// cut ends the session for reason: closing both conns makes the license
+// Cut ends the session for reason: closing both conns makes the license
 // server see the connection close at once, so it frees the seat.
-func (s *Session) cut(reason string) {
+func (s *Session) Cut(reason string) {
 	s.cutOnce.Do(func() {
 		s.reason.Store(&reason)
-		for _, c := range s.conns {
+		for _, c := range s.Conns {
 			c.Close()
 		}
 	})
 }
 
-// endReason returns the cut reason, or def if nobody cut the session.
-func (s *Session) endReason(def string) string {
+// EndReason returns the cut reason, or def if nobody cut the session.
+func (s *Session) EndReason(def string) string {
 	if r := s.reason.Load(); r != nil {
 		return *r
 	}
@@ -173,8 +173,8 @@ func (t *SessionTable) countsFor(s *Session) acl.Counts {
 	return &t.counts
 }
 
-// admit adds s if decide, run under the table lock, allows it.
-func (t *SessionTable) admit(s *Session, decide Decider) error {
+// Admit adds s if decide, run under the table lock, allows it.
+func (t *SessionTable) Admit(s *Session, decide Decider) error {
 	t.mu.Lock()
 	rule, reason, groups, err := decide(s, t.countsFor(s))
 	if err != nil {
@@ -196,7 +196,8 @@ func (t *SessionTable) admit(s *Session, decide Decider) error {
 	return nil
 }
 
-func (t *SessionTable) remove(s *Session, reason string) {
+// Remove takes s out of the table (uncounting it) and calls OnEnd once.
+func (t *SessionTable) Remove(s *Session, reason string) {
 	t.mu.Lock()
 	_, ok := t.m[s.ID]
 	delete(t.m, s.ID)
@@ -221,7 +222,7 @@ func (t *SessionTable) Cut(match func(*Session) bool, reason string) int {
 	}
 	t.mu.Unlock()
 	for _, s := range hit {
-		s.cut(reason)
+		s.Cut(reason)
 	}
 	return len(hit)
 }
@@ -265,13 +266,13 @@ func (t *SessionTable) Reevaluate(decide func(s *Session, counts acl.Counts) Ver
 	}
 	t.mu.Unlock()
 	for s, v := range cut {
-		s.cut(v.End)
+		s.Cut(v.End)
 	}
 	return cut
 }
 
-// waitGone waits until no session matches, or timeout.
-func (t *SessionTable) waitGone(match func(*Session) bool, timeout time.Duration) bool {
+// WaitGone waits until no session matches, or timeout.
+func (t *SessionTable) WaitGone(match func(*Session) bool, timeout time.Duration) bool {
 	deadline := time.Now().Add(timeout)
 	for {
 		t.mu.Lock()
@@ -299,8 +300,8 @@ func (t *SessionTable) Len() int {
 	return len(t.m)
 }
 
-// devicesWithSessions returns the device IDs holding sessions.
-func (t *SessionTable) devicesWithSessions() map[int64]int {
+// DevicesWithSessions returns the device IDs holding sessions.
+func (t *SessionTable) DevicesWithSessions() map[int64]int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	out := map[int64]int{}
@@ -316,9 +317,51 @@ func (t *SessionTable) List() []SessionInfo {
 	out := make([]SessionInfo, 0, len(t.m))
 	for _, s := range t.m {
 		out = append(out, SessionInfo{ID: s.ID, Service: s.Service, Proto: s.Proto, User: s.User, Device: s.Device,
-			Client: s.Client.String(), Start: s.Start, Rule: s.Rule, BytesUp: s.up.Load(), BytesDown: s.down.Load()})
+			Client: s.Client.String(), Start: s.Start, Rule: s.Rule, BytesUp: s.Up.Load(), BytesDown: s.Down.Load()})
 	}
 	t.mu.Unlock()
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
+}
+
+// Admission is a positive access decision.
+type Admission struct {
+	Rule   int    // deciding rule index, -1 for a default
+	Reason string // the decision in words
+	Groups []string
+}
+
+// DenyError is a refusal by policy or state.
+type DenyError struct {
+	Rule   int
+	Kind   string // a short class for metrics: see DenyKind*
+	Reason string
+}
+
+// Denial classes (the "reason" label of licgate_denials_total).
+const (
+	DenyKindUnknownDevice = "unknown device"
+	DenyKindDisabled      = "disabled"
+	DenyKindRule          = "rule"
+	DenyKindDefault       = "default"
+	DenyKindHours         = "hours"
+	DenyKindExpired       = "expired"
+	DenyKindCap           = "cap"
+	DenyKindService       = "unknown service"
+	DenyKindOther         = "other"
+)
+
+func (e *DenyError) Error() string { return e.Reason }
+
+// Denial describes a refused connection, for the audit log.
+type Denial struct {
+	Time    time.Time
+	Service string
+	Proto   string
+	Source  netip.AddrPort
+	User    string // empty when the source is no device
+	Device  string
+	Rule    int
+	Kind    string // DenyKind*
+	Reason  string
 }

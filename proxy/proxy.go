@@ -1,4 +1,4 @@
-package gateway
+package proxy
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/licgate/licgate/acl"
+	"github.com/licgate/licgate/session"
 )
 
 // Proxy forwards one service from tunnel listeners to the upstream license
@@ -33,18 +34,18 @@ type Proxy struct {
 	UDPIdleTimeout time.Duration
 	// Identify maps a (WireGuard-authenticated) source address to a device.
 	// Required.
-	Identify func(netip.Addr) (*Identity, bool)
+	Identify func(netip.Addr) (*session.Identity, bool)
 	// Authorize decides whether id may use Service now. It is called
 	// before dialling with counts nil (caps unchecked), and again under the
 	// session table lock with the live counts. A refusal is an error,
-	// ideally a *DenyError. Required.
-	Authorize func(id *Identity, service string, counts acl.Counts) (Admission, error)
+	// ideally a *session.DenyError. Required.
+	Authorize func(id *session.Identity, service string, counts acl.Counts) (session.Admission, error)
 	// OnDeny, if set, is told of every refused connection or mapping.
-	OnDeny func(Denial)
+	OnDeny func(session.Denial)
 	// OnDial, if set, is told how long each upstream connect took.
 	OnDial func(service string, d time.Duration, err error)
 	// Sessions records sessions. Required.
-	Sessions *SessionTable
+	Sessions *session.SessionTable
 	// Logger; if nil, discarded.
 	Logger *slog.Logger
 
@@ -127,7 +128,7 @@ func (p *Proxy) Close() error {
 		c.Close()
 	}
 	p.mu.Unlock()
-	p.Sessions.Cut(func(s *Session) bool { return s.Service == p.Service }, EndShutdown)
+	p.Sessions.Cut(func(s *session.Session) bool { return s.Service == p.Service }, session.EndShutdown)
 	p.wg.Wait()
 	return nil
 }
@@ -143,53 +144,11 @@ func addrPortOf(a net.Addr) netip.AddrPort {
 	return ap
 }
 
-// Admission is a positive access decision.
-type Admission struct {
-	Rule   int    // deciding rule index, -1 for a default
-	Reason string // the decision in words
-	Groups []string
-}
-
-// DenyError is a refusal by policy or state.
-type DenyError struct {
-	Rule   int
-	Kind   string // a short class for metrics: see DenyKind*
-	Reason string
-}
-
-// Denial classes (the "reason" label of licgate_denials_total).
-const (
-	DenyKindUnknownDevice = "unknown device"
-	DenyKindDisabled      = "disabled"
-	DenyKindRule          = "rule"
-	DenyKindDefault       = "default"
-	DenyKindHours         = "hours"
-	DenyKindExpired       = "expired"
-	DenyKindCap           = "cap"
-	DenyKindService       = "unknown service"
-	DenyKindOther         = "other"
-)
-
-func (e *DenyError) Error() string { return e.Reason }
-
-// Denial describes a refused connection, for the audit log.
-type Denial struct {
-	Time    time.Time
-	Service string
-	Proto   string
-	Source  netip.AddrPort
-	User    string // empty when the source is no device
-	Device  string
-	Rule    int
-	Kind    string // DenyKind*
-	Reason  string
-}
-
 // decider returns the check run under the table lock: identity and
 // authorization are read again there, with the live counts, so caps hold
 // under concurrent connects and a revoke that raced with the dial wins.
-func (p *Proxy) decider(src netip.Addr) Decider {
-	return func(s *Session, counts acl.Counts) (int, string, []string, error) {
+func (p *Proxy) decider(src netip.Addr) session.Decider {
+	return func(s *session.Session, counts acl.Counts) (int, string, []string, error) {
 		id, ok := p.Identify(src)
 		if !ok {
 			return 0, "", nil, errUnknownSource
@@ -228,16 +187,16 @@ func (p *Proxy) ServeTCP(ln net.Listener) error {
 	}
 }
 
-func (p *Proxy) refuse(src netip.AddrPort, id *Identity, proto string, err error) {
+func (p *Proxy) refuse(src netip.AddrPort, id *session.Identity, proto string, err error) {
 	p.refusals.Add(1)
-	d := Denial{Time: time.Now(), Service: p.Service, Proto: proto, Source: src, Rule: -1, Kind: DenyKindOther, Reason: err.Error()}
+	d := session.Denial{Time: time.Now(), Service: p.Service, Proto: proto, Source: src, Rule: -1, Kind: session.DenyKindOther, Reason: err.Error()}
 	if id != nil {
 		d.User, d.Device = id.User, id.Device
 	}
-	var de *DenyError
+	var de *session.DenyError
 	switch {
 	case errors.Is(err, errUnknownSource):
-		d.Kind = DenyKindUnknownDevice
+		d.Kind = session.DenyKindUnknownDevice
 	case errors.As(err, &de):
 		d.Rule, d.Kind = de.Rule, de.Kind
 	}
@@ -270,9 +229,9 @@ func (p *Proxy) handleTCP(c net.Conn) {
 		c.Close()
 		return
 	}
-	s := &Session{Service: p.Service, Proto: "tcp", DeviceID: id.DeviceID, Device: id.Device, User: id.User,
-		Client: src, Start: time.Now(), conns: []net.Conn{c, up}}
-	if err := p.Sessions.admit(s, p.decider(src.Addr())); err != nil {
+	s := &session.Session{Service: p.Service, Proto: "tcp", DeviceID: id.DeviceID, Device: id.Device, User: id.User,
+		Client: src, Start: time.Now(), Conns: []net.Conn{c, up}}
+	if err := p.Sessions.Admit(s, p.decider(src.Addr())); err != nil {
 		p.refuse(src, id, "tcp", err)
 		c.Close()
 		up.Close()
@@ -281,12 +240,12 @@ func (p *Proxy) handleTCP(c net.Conn) {
 	p.log().Info("session start", slog.Uint64("session", s.ID), slog.String("service", p.Service), slog.String("proto", "tcp"),
 		slog.String("user", id.User), slog.String("device", id.Device), slog.String("source", src.String()))
 	first := splice(rawIO(c), rawIO(up), s)
-	reason := s.endReason(first)
-	s.cut(reason) // closes both conns if splice did not
-	p.Sessions.remove(s, reason)
+	reason := s.EndReason(first)
+	s.Cut(reason) // closes both conns if splice did not
+	p.Sessions.Remove(s, reason)
 	p.log().Info("session end", slog.Uint64("session", s.ID), slog.String("service", p.Service),
 		slog.String("user", id.User), slog.String("device", id.Device), slog.String("reason", reason),
-		slog.Int64("bytes_up", s.up.Load()), slog.Int64("bytes_down", s.down.Load()),
+		slog.Int64("bytes_up", s.Up.Load()), slog.Int64("bytes_down", s.Down.Load()),
 		slog.Duration("duration", time.Since(s.Start)))
 }
 
@@ -296,13 +255,13 @@ type closeWriter interface{ CloseWrite() error }
 
 // splice copies both ways until both directions are done, passing
 // half-closes on. It returns which side closed first.
-func splice(client, upstream net.Conn, s *Session) string {
+func splice(client, upstream net.Conn, s *session.Session) string {
 	var once sync.Once
-	first := EndClientClosed
+	first := session.EndClientClosed
 	mark := func(r string) { once.Do(func() { first = r }) }
 	done := make(chan struct{})
-	go proxyCopy(upstream, client, &s.up, EndClientClosed, mark, done)
-	proxyCopy(client, upstream, &s.down, EndServerClosed, mark, nil)
+	go proxyCopy(upstream, client, &s.Up, session.EndClientClosed, mark, done)
+	proxyCopy(client, upstream, &s.Down, session.EndServerClosed, mark, nil)
 	<-done
 	return first
 }
@@ -401,9 +360,9 @@ func (p *Proxy) ServeUDP(pc net.PacketConn) error {
 			}
 		}
 		m.last.Store(time.Now().UnixNano())
-		m.s.up.Add(int64(n)) // before the write: the reply may be quicker than us
+		m.s.Up.Add(int64(n)) // before the write: the reply may be quicker than us
 		if _, err := m.up.Write(buf[:n]); err != nil {
-			m.s.up.Add(-int64(n))
+			m.s.Up.Add(-int64(n))
 			p.log().Debug("udp upstream write", slog.String("service", p.Service), slog.String("err", err.Error()))
 			continue
 		}
@@ -411,7 +370,7 @@ func (p *Proxy) ServeUDP(pc net.PacketConn) error {
 }
 
 type udpMapping struct {
-	s    *Session
+	s    *session.Session
 	up   net.Conn
 	last atomic.Int64 // unix nanos of the last datagram either way
 }
@@ -439,7 +398,7 @@ func (u *udpMaps) closeAll() {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	for _, m := range u.m {
-		m.s.cut(EndShutdown)
+		m.s.Cut(session.EndShutdown)
 	}
 }
 
@@ -458,9 +417,9 @@ func (p *Proxy) newMapping(pc net.PacketConn, from net.Addr, src netip.AddrPort,
 		p.log().Warn("upstream dial failed", slog.String("service", p.Service), slog.String("proto", "udp"), slog.String("err", err.Error()))
 		return nil
 	}
-	s := &Session{Service: p.Service, Proto: "udp", DeviceID: id.DeviceID, Device: id.Device, User: id.User,
-		Client: src, Start: time.Now(), conns: []net.Conn{up}}
-	if err := p.Sessions.admit(s, p.decider(src.Addr())); err != nil {
+	s := &session.Session{Service: p.Service, Proto: "udp", DeviceID: id.DeviceID, Device: id.Device, User: id.User,
+		Client: src, Start: time.Now(), Conns: []net.Conn{up}}
+	if err := p.Sessions.Admit(s, p.decider(src.Addr())); err != nil {
 		p.refuse(src, id, "udp", err)
 		up.Close()
 		return nil
@@ -481,7 +440,7 @@ func (p *Proxy) udpReplies(pc net.PacketConn, to net.Addr, src netip.AddrPort, m
 	defer p.wg.Done()
 	idle := p.udpIdle()
 	buf := make([]byte, 64<<10)
-	reason := EndIdle
+	reason := session.EndIdle
 	for {
 		m.up.SetReadDeadline(time.Unix(0, m.last.Load()).Add(idle))
 		n, err := m.up.Read(buf)
@@ -493,20 +452,20 @@ func (p *Proxy) udpReplies(pc net.PacketConn, to net.Addr, src netip.AddrPort, m
 				}
 				break
 			}
-			reason = EndServerClosed
+			reason = session.EndServerClosed
 			break
 		}
 		m.last.Store(time.Now().UnixNano())
-		m.s.down.Add(int64(n))
+		m.s.Down.Add(int64(n))
 		if _, err := pc.WriteTo(buf[:n], to); err != nil {
-			m.s.down.Add(-int64(n))
-			reason = EndError
+			m.s.Down.Add(-int64(n))
+			reason = session.EndError
 			break
 		}
 	}
 	maps.del(src, m)
-	reason = m.s.endReason(reason)
-	m.s.cut(reason)
-	p.Sessions.remove(m.s, reason)
+	reason = m.s.EndReason(reason)
+	m.s.Cut(reason)
+	p.Sessions.Remove(m.s, reason)
 	p.log().Debug("udp mapping end", slog.String("service", p.Service), slog.String("source", src.String()), slog.String("reason", reason))
 }

@@ -1,4 +1,4 @@
-package gateway
+package proxy
 
 import (
 	"bytes"
@@ -15,6 +15,7 @@ import (
 
 	"github.com/licgate/licgate/acl"
 	"github.com/licgate/licgate/internal/testnet"
+	"github.com/licgate/licgate/session"
 )
 
 func checkLeaks(t *testing.T) {
@@ -33,14 +34,16 @@ func loopProxy(t *testing.T, upstream string, known bool, setup ...func(*Proxy))
 		Service:        "svc",
 		Upstream:       upstream,
 		UDPIdleTimeout: 300 * time.Millisecond,
-		Identify: func(a netip.Addr) (*Identity, bool) {
+		Identify: func(a netip.Addr) (*session.Identity, bool) {
 			if known && a == netip.MustParseAddr("127.0.0.1") {
-				return &Identity{DeviceID: 7, Device: "laptop", User: "alice", Address: a}, true
+				return &session.Identity{DeviceID: 7, Device: "laptop", User: "alice", Address: a}, true
 			}
 			return nil, false
 		},
-		Authorize: func(*Identity, string, acl.Counts) (Admission, error) { return Admission{}, nil },
-		Sessions:  NewSessionTable(),
+		Authorize: func(*session.Identity, string, acl.Counts) (session.Admission, error) {
+			return session.Admission{}, nil
+		},
+		Sessions: session.NewSessionTable(),
 	}
 	var d net.Dialer
 	p.Dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -123,7 +126,7 @@ func TestProxyEndReasonAndCounts(t *testing.T) {
 	}
 	ends := make(chan end, 1)
 	_, ln, _, _ := loopProxy(t, srv.Addr().String(), true, func(p *Proxy) {
-		p.Sessions.OnEnd = func(s *Session, reason string) { ends <- end{reason, s.up.Load(), s.down.Load()} }
+		p.Sessions.OnEnd = func(s *session.Session, reason string) { ends <- end{reason, s.Up.Load(), s.Down.Load()} }
 	})
 	c, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
@@ -135,7 +138,7 @@ func TestProxyEndReasonAndCounts(t *testing.T) {
 	c.Close()
 	select {
 	case e := <-ends:
-		if e.reason != EndClientClosed || e.up != 5 || e.down != 5 {
+		if e.reason != session.EndClientClosed || e.up != 5 || e.down != 5 {
 			t.Fatalf("end = %+v, want client closed, 5 up, 5 down", e)
 		}
 	case <-time.After(5 * time.Second):
@@ -245,7 +248,7 @@ func TestProxyUDPMappingsPerPeerAndIdle(t *testing.T) {
 }
 
 func TestProxyCloseTwice(t *testing.T) {
-	p := &Proxy{Sessions: NewSessionTable()}
+	p := &Proxy{Sessions: session.NewSessionTable()}
 	if err := p.Close(); err != nil {
 		t.Fatal(err)
 	}
