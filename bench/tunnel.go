@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/licgate/licgate/config"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -44,7 +45,7 @@ func licgateTunnel(upstream, ackDelay string, opts ...gateway.Option) (dial func
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	cfg, err := gateway.ParseConfig("bench.yaml", []byte(fmt.Sprintf(`state_dir: %s
+	cfg, err := config.Parse("bench.yaml", []byte(fmt.Sprintf(`state_dir: %s
 log_level: error
 tunnel:
   listen_port: 0

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/caddyserver/certmagic"
@@ -14,70 +13,6 @@ import (
 
 	"github.com/licgate/licgate/ddns"
 )
-
-// ACMEConfig gets the public name's certificate from an ACME CA. Issuers
-// are tried in turn: ACME first, licgate's internal CA when ACME fails
-// (its short-lived certificates make certmagic try ACME again soon).
-type ACMEConfig struct {
-	// Directory is the ACME directory URL. If empty, Let's Encrypt;
-	// "off" uses the internal CA only.
-	Directory string `yaml:"directory"`
-	Email     string `yaml:"email"`
-	// CARootFile is a PEM file to trust for the ACME server's own HTTPS
-	// (a private ACME CA).
-	CARootFile string `yaml:"ca_root_file"`
-	// Challenges: http-01, tls-alpn-01, dns-01. If empty, http-01 and tls-alpn-01.
-	Challenges []string `yaml:"challenges"`
-	// DNSProvider names a ddns provider of type rfc2136 that answers
-	// DNS-01, so the office needs no inbound 80/443.
-	DNSProvider string `yaml:"dns_provider"`
-	// DNSResolvers are asked to find the zone for DNS-01 (host:port).
-	DNSResolvers []string `yaml:"dns_resolvers"`
-	// HTTPPort and TLSALPNPort are where the challenges are answered.
-	// If zero, 80 and 443 (what the CA connects to).
-	HTTPPort    int `yaml:"http_port"`
-	TLSALPNPort int `yaml:"tls_alpn_port"`
-	// ListenHost is the address the challenge listeners bind. If empty, all.
-	ListenHost string `yaml:"listen_host"`
-}
-
-func (c *Config) validateACME() error {
-	a := &c.Public.ACME
-	if a.Directory == "" {
-		a.Directory = certmagic.LetsEncryptProductionCA
-	}
-	if a.Directory == "off" {
-		return nil
-	}
-	if len(a.Challenges) == 0 {
-		a.Challenges = []string{"http-01", "tls-alpn-01"}
-	}
-	for i, ch := range a.Challenges {
-		if ch != "http-01" && ch != "tls-alpn-01" && ch != "dns-01" {
-			return c.at("public.acme.challenges."+strconv.Itoa(i), "%q is not http-01, tls-alpn-01 or dns-01", ch)
-		}
-	}
-	if slices.Contains(a.Challenges, "dns-01") {
-		found := false
-		for _, p := range c.DDNS.Providers {
-			if p.Name == a.DNSProvider && p.Type == "rfc2136" {
-				found = true
-			}
-		}
-		if !found {
-			return c.at("public.acme.dns_provider", "dns-01 needs the name of a ddns provider of type rfc2136 (got %q)", a.DNSProvider)
-		}
-	}
-	for _, p := range []struct {
-		key string
-		v   int
-	}{{"http_port", a.HTTPPort}, {"tls_alpn_port", a.TLSALPNPort}} {
-		if p.v < 0 || p.v > 65535 {
-			return c.at("public.acme."+p.key, "%d is not a port", p.v)
-		}
-	}
-	return nil
-}
 
 // publicCertConfig is the certmagic config for the public name: ACME
 // (if configured), then the internal CA.
@@ -129,7 +64,7 @@ func (g *Gateway) publicCertConfig() (*certmagic.Config, error) {
 
 // dnsProvider returns the RFC 2136 updater of the named ddns provider.
 func (g *Gateway) dnsProvider(name string) (*ddns.RFC2136, error) {
-	m, err := g.cfg.ddnsManager()
+	m, err := g.cfg.DDNSManager()
 	if err != nil {
 		return nil, err
 	}

@@ -20,48 +20,6 @@ import (
 	"go.uber.org/zap"
 )
 
-// AdminConfig says who may use the admin API and console over the network
-// (the unix socket is always there for root and the service user).
-type AdminConfig struct {
-	// Group is the policy group whose members' devices may use the admin
-	// API and console inside the tunnel, at https://<tunnel.address>/. If
-	// empty, "admins". session.Identity comes from the WireGuard key: no password.
-	Group string `yaml:"group"`
-	// Port inside the tunnel. If zero, 443.
-	Port int `yaml:"port"`
-	// LANListen optionally serves the same on a LAN address, to holders of
-	// the token in TokenFile (Authorization: Bearer <token>).
-	LANListen string `yaml:"lan_listen"`
-	TokenFile string `yaml:"token_file"`
-}
-
-func (c *Config) validateAdmin() error {
-	a := &c.Admin
-	if a.Group == "" {
-		a.Group = "admins"
-	}
-	if a.Port == 0 {
-		a.Port = 443
-	}
-	if a.Port < 1 || a.Port > 65535 {
-		return c.at("admin.port", "%d is not a port", a.Port)
-	}
-	for _, s := range c.Services {
-		if s.Port == a.Port && slices.Contains(s.Protocols, "tcp") {
-			return c.at("admin.port", "%d is service %s's port", a.Port, s.Name)
-		}
-	}
-	if a.LANListen != "" {
-		if _, _, err := net.SplitHostPort(a.LANListen); err != nil {
-			return c.at("admin.lan_listen", "%q is not host:port", a.LANListen)
-		}
-		if a.TokenFile == "" {
-			return c.at("admin.token_file", "missing: the LAN listener needs a token (a file with a long random string)")
-		}
-	}
-	return nil
-}
-
 // internalCA returns licgate's own CA, created in the state directory on
 // first use.
 func (g *Gateway) internalCA() (*InternalCA, error) {

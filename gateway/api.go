@@ -2,11 +2,13 @@ package gateway
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/licgate/licgate/config"
 	"io"
 	"log/slog"
 	"net"
@@ -338,7 +340,7 @@ func (c *Client) DoRaw(ctx context.Context, method, path string, out *[]byte) er
 	if resp.StatusCode >= 300 {
 		var e APIError
 		json.Unmarshal(b, &e)
-		return fmt.Errorf("%s", firstNonEmptyStr(e.Error, resp.Status))
+		return fmt.Errorf("%s", cmp.Or(e.Error, resp.Status))
 	}
 	*out = b
 	return err
@@ -460,7 +462,7 @@ func (g *Gateway) apiReload(w http.ResponseWriter, r *http.Request) {
 // ParseReportTime reads --from/--to: a date (midnight, local), a date and
 // time, RFC 3339, or a duration back from now ("24h", "7d").
 func ParseReportTime(s string, now time.Time, loc *time.Location) (time.Time, error) {
-	if d, err := parseDays(s, 0); err == nil && d > 0 {
+	if d, err := config.ParseDuration(s); err == nil && d > 0 {
 		return now.Add(-d), nil
 	}
 	if t, err := time.Parse(time.RFC3339, s); err == nil {
@@ -503,7 +505,7 @@ func (g *Gateway) apiReport(w http.ResponseWriter, r *http.Request) {
 func (g *Gateway) apiDenials(w http.ResponseWriter, r *http.Request) {
 	since := time.Hour
 	if v := r.URL.Query().Get("since"); v != "" {
-		d, err := parseDays(v, time.Hour)
+		d, err := config.ParseDuration(v)
 		if err != nil {
 			writeJSON(w, http.StatusBadRequest, APIError{Error: err.Error(), Field: "since"})
 			return

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"github.com/licgate/licgate/config"
 	"log/slog"
 	"net/netip"
 	"time"
@@ -20,8 +21,8 @@ func (s ddnsState) SaveDDNS(p string, f ddns.Family, a netip.Addr, at time.Time)
 	return s.g.st.SetDDNSAddr(context.Background(), p, f.String(), a, at)
 }
 
-func (g *Gateway) startDDNS(parent context.Context, cfg *Config) error {
-	m, err := cfg.ddnsManager()
+func (g *Gateway) startDDNS(parent context.Context, cfg *config.Config) error {
+	m, err := cfg.DDNSManager()
 	if err != nil {
 		return err
 	}
@@ -58,7 +59,7 @@ func (g *Gateway) runDDNS(ctx context.Context, m *ddns.Manager, done chan struct
 
 // reloadDDNS restarts DDNS when its configuration changed, so a fixed
 // provider configuration (after a fatal answer) takes effect.
-func (g *Gateway) reloadDDNS(cfg *Config) error {
+func (g *Gateway) reloadDDNS(cfg *config.Config) error {
 	if g.ddnsStop != nil {
 		g.ddnsStop()
 		g.ddnsStop = nil

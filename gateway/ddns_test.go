@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"context"
 	"fmt"
+	"github.com/licgate/licgate/config"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -67,7 +68,7 @@ ddns:
 `, dir, echo.URL, b.Addr, b.KeyName, dyn.URL)), 0o600)
 
 	run := func() []ddns.Status {
-		cfg, err := gateway.LoadConfig(cfgPath)
+		cfg, err := config.Load(cfgPath)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -10,7 +10,7 @@
 //
 // Typical usage:
 //
-//	cfg, err := gateway.LoadConfig("/etc/licgate/licgate.yaml")
+//	cfg, err := config.Load("/etc/licgate/licgate.yaml")
 //	g := gateway.New(cfg, logger)
 //	if err := g.Start(ctx); err != nil { ... }
 //	defer g.Close()

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"fmt"
+	"github.com/licgate/licgate/config"
 	"github.com/licgate/licgate/session"
 	"log/slog"
 	"reflect"
@@ -19,7 +20,7 @@ import (
 func (g *Gateway) Reevaluate(why string) int {
 	eng := g.engine.Load()
 	now := g.now()
-	grace := g.enf.Load().grace
+	grace := g.enf.Load().WindowGrace.Duration
 	idents := *g.idents.Load()
 	cut := g.sessions.Reevaluate(func(s *session.Session, counts acl.Counts) session.Verdict {
 		id, ok := idents[s.Client.Addr()]
@@ -66,11 +67,11 @@ func (g *Gateway) Reevaluate(why string) int {
 func (g *Gateway) Reload(ctx context.Context) (int, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	path := g.cfg.path
+	path := g.cfg.Path()
 	if path == "" {
 		return 0, fmt.Errorf("gateway: reload: the config was not loaded from a file")
 	}
-	cfg, err := LoadConfig(path)
+	cfg, err := config.Reload(path)
 	if err != nil {
 		g.log.Error("reload rejected: the policy in force stays", slog.String("err", err.Error()))
 		return 0, fmt.Errorf("gateway: reload rejected, old policy stays: %w", err)
@@ -86,7 +87,9 @@ func (g *Gateway) Reload(ctx context.Context) (int, error) {
 		g.log.Warn("reload: services, tunnel or state_dir changed; restart licgate to apply them (policy applied now)")
 	}
 	g.engine.Store(cfg.Engine())
-	g.applyMemoryLimit(cfg)
+	if g.onReload != nil {
+		g.onReload(cfg)
+	}
 	enf := cfg.Enforcement
 	g.enf.Store(&enf)
 	if !reflect.DeepEqual(cfg.DDNS, g.cfg.DDNS) {
@@ -112,7 +115,7 @@ type heardAt struct {
 // sessions of vanished peers and prunes the audit log, until ctx ends.
 func (g *Gateway) enforceLoop(ctx context.Context) {
 	defer g.wg.Done()
-	t := time.NewTicker(g.enf.Load().interval)
+	t := time.NewTicker(g.enf.Load().Interval.Duration)
 	defer t.Stop()
 	lastPrune := time.Time{}
 	for {
@@ -126,7 +129,7 @@ func (g *Gateway) enforceLoop(ctx context.Context) {
 		g.CheckVanished()
 		if time.Since(lastPrune) > time.Hour {
 			lastPrune = time.Now()
-			if n, err := g.st.PruneAudit(ctx, time.Now().Add(-g.cfg.Audit.retention)); err != nil {
+			if n, err := g.st.PruneAudit(ctx, time.Now().Add(-g.cfg.Audit.Retention.Duration)); err != nil {
 				g.log.Error("audit prune", slog.String("err", err.Error()))
 			} else if n > 0 {
 				g.log.Info("audit pruned", slog.Int64("records", n))
@@ -181,7 +184,7 @@ func (g *Gateway) CheckVanished() int {
 			continue
 		}
 		l := last[id.PublicKey]
-		if l.IsZero() || now.Sub(l) <= g.enf.Load().vanished {
+		if l.IsZero() || now.Sub(l) <= g.enf.Load().VanishedAfter.Duration {
 			continue
 		}
 		devID := id.DeviceID

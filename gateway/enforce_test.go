@@ -3,9 +3,9 @@ package gateway_test
 import (
 	"context"
 	"fmt"
+	"github.com/licgate/licgate/config"
 	"github.com/licgate/licgate/session"
 	"os"
-	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -331,7 +331,7 @@ func TestLoweredCapCutsNewest(t *testing.T) {
 
 func TestVanishedPeerReleasesSeat(t *testing.T) {
 	gatewaytest.CheckLeaks(t)
-	h := gatewaytest.New(t, gatewaytest.TopLevel("enforcement:\n  vanished_after: 1s\n  interval: 200ms\n"))
+	h := gatewaytest.New(t, gatewaytest.TopLevel("enforcement:\n  vanished_after: 2s\n  interval: 200ms\n"), gatewaytest.TunnelYAML("  keepalive: 1s\n"))
 	gone := h.AddDevice("alice", "laptop")
 	alive := h.AddDevice("bob", "laptop")
 	lg := gone.TakeSeat(t)
@@ -474,37 +474,11 @@ func grepLines(s, sub string) string {
 	return strings.Join(out, "\n")
 }
 
-// memory_limit sets the runtime's soft limit at start, a reload changes
-// it, and Close puts back what was there before.
-func TestMemoryLimit(t *testing.T) {
-	before := debug.SetMemoryLimit(-1)
-	h := gatewaytest.New(t, gatewaytest.TopLevel("memory_limit: 300MiB\n"))
-	if got := debug.SetMemoryLimit(-1); got != 300<<20 {
-		t.Fatalf("limit after start %d, want %d", got, 300<<20)
-	}
-	data, err := os.ReadFile(h.ConfigPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(h.ConfigPath, []byte(strings.Replace(string(data), "memory_limit: 300MiB", "memory_limit: 1GiB", 1)), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := h.GW.Reload(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	if got := debug.SetMemoryLimit(-1); got != 1<<30 {
-		t.Fatalf("limit after reload %d, want %d", got, 1<<30)
-	}
-	h.GW.Close()
-	if got := debug.SetMemoryLimit(-1); got != before {
-		t.Fatalf("limit after close %d, want the earlier %d", got, before)
-	}
-}
-
-// A limit first set by a reload is also taken back by Close.
-func TestMemoryLimitFromReload(t *testing.T) {
-	before := debug.SetMemoryLimit(-1)
-	h := gatewaytest.New(t)
+// A reload hands the new config to the process's hook (main sets the
+// memory limit from it: process-wide settings are not the library's).
+func TestReloadCallsHook(t *testing.T) {
+	var got []*config.Config
+	h := gatewaytest.New(t, gatewaytest.Options(gateway.WithOnReload(func(c *config.Config) { got = append(got, c) })))
 	data, err := os.ReadFile(h.ConfigPath)
 	if err != nil {
 		t.Fatal(err)
@@ -515,11 +489,7 @@ func TestMemoryLimitFromReload(t *testing.T) {
 	if _, err := h.GW.Reload(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if got := debug.SetMemoryLimit(-1); got != 400<<20 {
-		t.Fatalf("limit after reload %d, want %d", got, 400<<20)
-	}
-	h.GW.Close()
-	if got := debug.SetMemoryLimit(-1); got != before {
-		t.Fatalf("limit after close %d, want the earlier %d", got, before)
+	if len(got) != 1 || got[0].MemoryLimit != 400<<20 {
+		t.Fatalf("hook saw %v", got)
 	}
 }

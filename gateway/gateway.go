@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/licgate/licgate/config"
 	"github.com/licgate/licgate/proxy"
 	"github.com/licgate/licgate/session"
 	"log/slog"
@@ -12,7 +13,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -31,10 +31,10 @@ import (
 // Gateway is the daemon. Methods that change users or devices are safe
 // for concurrent use.
 type Gateway struct {
-	cfg *Config
+	cfg *config.Config
 	log *slog.Logger
 
-	memLimit0 int64 // the runtime's memory limit before Start (GOMEMLIMIT or none)
+	onReload func(*config.Config)
 
 	st       *store.Store
 	tun      Tunnel
@@ -45,7 +45,7 @@ type Gateway struct {
 	apiLn    net.Listener
 
 	engine   atomic.Pointer[acl.Engine]
-	enf      atomic.Pointer[EnforcementConfig] // replaced on reload
+	enf      atomic.Pointer[config.EnforcementConfig] // replaced on reload
 	audit    *auditor
 	clock    func() time.Time
 	heard    map[string]heardAt // peer public key -> when last heard (enforce loop only)
@@ -81,6 +81,11 @@ type Option func(*Gateway)
 // WithoutAudit turns the audit log off (benchmarks compare against it).
 func WithoutAudit() Option { return func(g *Gateway) { g.noAudit = true } }
 
+// WithOnReload calls f with every config a reload put in force, for the
+// process-wide settings (memory limit) that belong to main, not to the
+// library.
+func WithOnReload(f func(*config.Config)) Option { return func(g *Gateway) { g.onReload = f } }
+
 // WithClock replaces the clock policy decisions use (time windows, dates).
 // Tests use it to move through office hours; WireGuard's own timers and
 // the vanished-peer check keep real time.
@@ -88,7 +93,7 @@ func WithClock(now func() time.Time) Option { return func(g *Gateway) { g.clock 
 
 // New returns a gateway for cfg. It has no side effects; Start does the work.
 // logger may be nil.
-func New(cfg *Config, logger *slog.Logger, opts ...Option) *Gateway {
+func New(cfg *config.Config, logger *slog.Logger, opts ...Option) *Gateway {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -107,8 +112,8 @@ func New(cfg *Config, logger *slog.Logger, opts ...Option) *Gateway {
 
 func (g *Gateway) now() time.Time { return g.clock() }
 
-// Config returns the configuration in force.
-func (g *Gateway) Config() *Config { return g.cfg }
+// config.Config returns the configuration in force.
+func (g *Gateway) Config() *config.Config { return g.cfg }
 
 // Start opens the store, brings the tunnel up with every active device as
 // a peer, starts a proxy per service and the API socket.
@@ -124,8 +129,6 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 			g.closeLocked()
 		}
 	}()
-	g.memLimit0 = debug.SetMemoryLimit(-1)
-	g.applyMemoryLimit(g.cfg)
 	if g.st, err = store.Open(ctx, g.cfg.StateDir); err != nil {
 		return fmt.Errorf("gateway: start: %w", err)
 	}
@@ -184,12 +187,12 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 	return nil
 }
 
-func (g *Gateway) startService(sc ServiceConfig) error {
+func (g *Gateway) startService(sc config.ServiceConfig) error {
 	p := &proxy.Proxy{
 		Service:        sc.Name,
 		Upstream:       sc.Upstream,
-		DialTimeout:    sc.dial,
-		UDPIdleTimeout: sc.udpIdle,
+		DialTimeout:    sc.DialTimeout.Duration,
+		UDPIdleTimeout: sc.UDPIdleTimeout.Duration,
 		Identify:       g.identify,
 		Authorize:      g.authorize,
 		OnDeny:         g.denied,
@@ -257,9 +260,6 @@ func (g *Gateway) runAudit() {
 
 func (g *Gateway) closeLocked() {
 	g.state = 2
-	if g.memLimit0 != 0 { // Start ran: put back the limit it found (a reload may have set one)
-		debug.SetMemoryLimit(g.memLimit0)
-	}
 	if g.stopLoop != nil {
 		g.stopLoop()
 	}
@@ -648,7 +648,7 @@ func (g *Gateway) profile(d store.Device, priv tunnel.Key) tunnel.Profile {
 		PeerPublicKey:       g.tun.PublicKey(),
 		Endpoint:            ep,
 		AllowedIPs:          []netip.Prefix{netip.PrefixFrom(gw, gw.BitLen())},
-		PersistentKeepalive: 25,
+		PersistentKeepalive: int(g.cfg.Tunnel.Keepalive.Seconds()),
 	}
 }
 
@@ -819,7 +819,7 @@ type Tunnel interface {
 
 // openTunnel starts the configured mode, with errors that say how to fix
 // what stops it.
-func openTunnel(cfg *Config, key tunnel.Key, log *slog.Logger) (Tunnel, error) {
+func openTunnel(cfg *config.Config, key tunnel.Key, log *slog.Logger) (Tunnel, error) {
 	tc := tunnel.Config{PrivateKey: key, ListenPort: cfg.ListenPort(), Addresses: []netip.Addr{cfg.GatewayAddr()}, MTU: cfg.Tunnel.MTU}
 	switch cfg.Tunnel.Mode {
 	case "tun":
@@ -835,7 +835,7 @@ func openTunnel(cfg *Config, key tunnel.Key, log *slog.Logger) (Tunnel, error) {
 		}
 		return d, nil
 	}
-	tc.AckDelay = cfg.Tunnel.ackDelay
+	tc.AckDelay = cfg.Tunnel.AckDelay.Duration
 	d, err := tunnel.NewNetstack(tc, log)
 	if err != nil {
 		return nil, portHint(err, cfg)
@@ -843,7 +843,7 @@ func openTunnel(cfg *Config, key tunnel.Key, log *slog.Logger) (Tunnel, error) {
 	return d, nil
 }
 
-func portHint(err error, cfg *Config) error {
+func portHint(err error, cfg *config.Config) error {
 	if strings.Contains(err.Error(), "address already in use") {
 		return fmt.Errorf("%w: UDP port %d is taken (another licgate or WireGuard?): change tunnel.listen_port", err, cfg.ListenPort())
 	}
@@ -899,17 +899,4 @@ var denyKinds = map[acl.Kind]string{
 func (g *Gateway) denied(d session.Denial) {
 	g.auditDenial(d)
 	g.metrics.denials.WithLabelValues(d.Service, d.Kind).Inc()
-}
-
-// applyMemoryLimit sets the runtime's soft memory limit from
-// memory_limit, or puts back what it was before Start when the key is
-// gone. The limit is process-wide: licgate is one gateway per process.
-func (g *Gateway) applyMemoryLimit(cfg *Config) {
-	limit := cfg.memLimit
-	if limit == 0 {
-		limit = g.memLimit0
-	}
-	if prev := debug.SetMemoryLimit(limit); prev != limit && cfg.memLimit != 0 {
-		g.log.Info("memory limit set", slog.String("memory_limit", cfg.MemoryLimit))
-	}
 }

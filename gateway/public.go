@@ -27,43 +27,6 @@ import (
 	"github.com/licgate/licgate/tunnel"
 )
 
-// PublicConfig is the listener reachable from the internet. It serves
-// enrolment links and nothing else.
-type PublicConfig struct {
-	// Listen is host:port, e.g. ":443". Empty: no public listener.
-	Listen string `yaml:"listen"`
-	// Name is the certificate's and the links' host name. If empty,
-	// ddns.host, else tunnel.endpoint's host.
-	Name string `yaml:"name"`
-	// LinkTTL is how long an enrolment link stays valid. If empty, 24h.
-	LinkTTL string `yaml:"link_ttl"`
-	// ACME gets the certificate for Name from an ACME CA.
-	ACME ACMEConfig `yaml:"acme"`
-
-	ttl time.Duration
-}
-
-func (c *Config) validatePublic() error {
-	p := &c.Public
-	var err error
-	if p.ttl, err = parseDuration(p.LinkTTL, 24*time.Hour); err != nil {
-		return c.at("public.link_ttl", "%v", err)
-	}
-	if p.Listen == "" {
-		return nil
-	}
-	if _, _, err := net.SplitHostPort(p.Listen); err != nil {
-		return c.at("public.listen", "%q is not host:port (e.g. \":443\")", p.Listen)
-	}
-	if p.Name == "" {
-		p.Name = c.DDNS.Host
-	}
-	if p.Name == "" {
-		p.Name, _, _ = strings.Cut(c.Tunnel.Endpoint, ":")
-	}
-	return c.validateACME()
-}
-
 // startPublic serves enrolment links over HTTPS. Certificates come from
 // certmagic with licgate's internal CA as issuer.
 func (g *Gateway) startPublic(ctx context.Context) error {
@@ -178,7 +141,7 @@ func (g *Gateway) CreateEnrollLink(ctx context.Context, user, device string, ttl
 		return "", time.Time{}, fmt.Errorf("gateway: enrolment links need the public listener (public.listen in licgate.yaml)")
 	}
 	if ttl <= 0 {
-		ttl = g.cfg.Public.ttl
+		ttl = g.cfg.Public.LinkTTL.Duration
 	}
 	if _, err := g.st.Device(ctx, user, device); err == nil {
 		return "", time.Time{}, fmt.Errorf("gateway: device %s/%s: %w", user, device, store.ErrExists)

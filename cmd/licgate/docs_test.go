@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/licgate/licgate/config"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -9,7 +10,6 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/licgate/licgate/acl"
-	"github.com/licgate/licgate/gateway"
 )
 
 // TestAdminGuideExamples compiles every YAML example in docs/admins.md,
@@ -34,7 +34,7 @@ func TestAdminGuideExamples(t *testing.T) {
 		_, hasPublic := top["public"]
 		if hasAdmin || hasPublic {
 			// A licgate.yaml excerpt: it must load as a config.
-			if _, err := gateway.ParseConfig("admins.md", []byte(src)); err != nil {
+			if _, err := config.Parse("admins.md", []byte(src)); err != nil {
 				t.Fatalf("example %d: %v\n%s", i, err, src)
 			}
 			continue
@@ -64,7 +64,7 @@ func TestDDNSDocExamples(t *testing.T) {
 		}
 		for _, b := range regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllStringSubmatch(string(data), -1) {
 			n++
-			if _, err := gateway.ParseConfig(f, []byte(b[1])); err != nil {
+			if _, err := config.Parse(f, []byte(b[1])); err != nil {
 				t.Errorf("%s: example does not load: %v", f, err)
 			}
 		}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/licgate/licgate/config"
 	"github.com/licgate/licgate/session"
 	"io"
 	"log/slog"
@@ -129,7 +130,7 @@ func clientFlags(fs *flag.FlagSet) func() (*gateway.Client, error) {
 			s = os.Getenv("LICGATE_SOCKET")
 		}
 		if s == "" {
-			cfg, err := gateway.LoadConfig(*cfgPath)
+			cfg, err := config.Load(*cfgPath)
 			if err != nil {
 				return nil, err
 			}
@@ -149,7 +150,7 @@ func cmdServe(args []string, stderr io.Writer) error {
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
-	cfg, err := gateway.LoadConfig(*cfgPath)
+	cfg, err := config.Load(*cfgPath)
 	if err != nil {
 		return err
 	}
@@ -157,7 +158,10 @@ func cmdServe(args []string, stderr io.Writer) error {
 	log.Info("config loaded", slog.String("file", cfg.File()))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	g := gateway.New(cfg, log)
+	mem := newMemoryLimit(log)
+	defer mem.restore()
+	mem.apply(cfg)
+	g := gateway.New(cfg, log, gateway.WithOnReload(mem.apply))
 	if err := g.Start(ctx); err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/licgate/licgate/config"
 	"io"
 	"net/url"
 	"os"
@@ -35,7 +36,7 @@ func loadPolicyFile(path, services string) (*acl.Engine, []string, error) {
 		_, hasTunnel := top["tunnel"]
 		_, hasServices := top["services"]
 		if hasPolicy || hasFile || hasTunnel || (hasServices && top["services"].Kind == yaml.SequenceNode) {
-			cfg, err := gateway.ParseConfig(path, data)
+			cfg, err := config.Parse(path, data)
 			if err != nil {
 				return nil, nil, err
 			}

@@ -17,6 +17,7 @@ package gatewaytest
 import (
 	"context"
 	"fmt"
+	"github.com/licgate/licgate/config"
 	"io"
 	"log/slog"
 	"net"
@@ -99,6 +100,8 @@ type options struct {
 	policy   string
 	clock    func() time.Time
 	topLevel string
+	gw       []gateway.Option
+	tunnel   string
 }
 
 // AllowAll is the harness's default policy: every device may use every service.
@@ -110,6 +113,12 @@ func Policy(yaml string) Option { return func(o *options) { o.policy = yaml } }
 
 // TopLevel appends top-level config (e.g. an enforcement block).
 func TopLevel(yaml string) Option { return func(o *options) { o.topLevel = yaml } }
+
+// TunnelYAML appends keys (indented YAML lines) to the tunnel block.
+func TunnelYAML(s string) Option { return func(o *options) { o.tunnel = s } }
+
+// Options passes options to gateway.New.
+func Options(opts ...gateway.Option) Option { return func(o *options) { o.gw = append(o.gw, opts...) } }
 
 // Clock gives the gateway a clock for policy decisions.
 func Clock(now func() time.Time) Option { return func(o *options) { o.clock = now } }
@@ -133,7 +142,7 @@ type Harness struct {
 	Server *licsim.Server
 	GW     *gateway.Gateway
 	Dir    string
-	Config *gateway.Config
+	Config *config.Config
 	// ConfigPath is the config file; rewrite it and call GW.Reload.
 	ConfigPath string
 	// Service is the tunnel address:port of codemeter.
@@ -169,21 +178,21 @@ func New(tb testing.TB, opts ...Option) *Harness {
 tunnel:
   listen_port: 0
   endpoint: 127.0.0.1
-services:
+%sservices:
   - name: codemeter
     port: 22350
     upstream: %s
-%s%s%s`, dir, upstream, o.extra, o.policy, o.topLevel)
+%s%s%s`, dir, o.tunnel, upstream, o.extra, o.policy, o.topLevel)
 	h.ConfigPath = filepath.Join(dir, "licgate.yaml")
 	if err := os.WriteFile(h.ConfigPath, []byte(cfgText), 0o600); err != nil {
 		tb.Fatal(err)
 	}
-	cfg, err := gateway.LoadConfig(h.ConfigPath)
+	cfg, err := config.Load(h.ConfigPath)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	h.Config = cfg
-	var gopts []gateway.Option
+	gopts := o.gw
 	if o.clock != nil {
 		gopts = append(gopts, gateway.WithClock(o.clock))
 	}

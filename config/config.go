@@ -1,4 +1,4 @@
-package gateway
+package config
 
 import (
 	"bytes"
@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 
@@ -55,14 +56,14 @@ type Config struct {
 	// like GOMEMLIMIT ("200MiB", "1GiB"; at least 32MiB): garbage is
 	// collected sooner as it nears the limit, which keeps resident memory
 	// down on a small router. If empty, GOMEMLIMIT or no limit.
-	MemoryLimit string `yaml:"memory_limit"`
+	MemoryLimit Size `yaml:"memory_limit"`
 
-	memLimit int64
-	file     string     // where it was loaded from, for messages
-	path     string     // the file to re-read on reload; empty if none
-	root     *yaml.Node // the parsed document, for line numbers
-	engine   *acl.Engine
-	warns    []string
+	file   string     // where it was loaded from, for messages
+	path   string     // the file to re-read on reload; empty if none
+	root   *yaml.Node // the parsed document, for line numbers
+	data   []byte     // the document, for the line of a byte YAML refused
+	engine *acl.Engine
+	warns  []string
 }
 
 // EnforcementConfig tunes how live sessions are re-checked.
@@ -70,23 +71,19 @@ type EnforcementConfig struct {
 	// VanishedAfter: a device not heard from (no handshake, no packet) for
 	// this long has its sessions closed, so the license returns to the
 	// pool. If empty, 3m.
-	VanishedAfter string `yaml:"vanished_after"`
+	VanishedAfter Duration `yaml:"vanished_after"`
 	// WindowGrace lets sessions run on this long after their time window
 	// closed. If empty, 0 (cut at once).
-	WindowGrace string `yaml:"window_grace"`
+	WindowGrace Duration `yaml:"window_grace"`
 	// Interval between re-evaluations of live sessions (time windows,
 	// expiry) and peer checks. If empty, 15s.
-	Interval string `yaml:"interval"`
-
-	vanished, grace, interval time.Duration
+	Interval Duration `yaml:"interval"`
 }
 
 // AuditConfig configures the audit log in the state store.
 type AuditConfig struct {
 	// Retention: records older than this are deleted. If empty, 400 days.
-	Retention string `yaml:"retention"`
-
-	retention time.Duration
+	Retention Duration `yaml:"retention"`
 }
 
 // TunnelConfig is the WireGuard endpoint.
@@ -102,6 +99,11 @@ type TunnelConfig struct {
 	// Endpoint is the public name (or address), optionally with :port, that
 	// home profiles point at. If empty, the machine's hostname.
 	Endpoint string `yaml:"endpoint"`
+	// Keepalive is the PersistentKeepalive written into home profiles:
+	// how often an idle device still sends a packet, which keeps its
+	// router's NAT mapping open and tells licgate it is there. Whole
+	// seconds, at most 1h. If empty, 25s.
+	Keepalive Duration `yaml:"keepalive"`
 	// MTU of the tunnel. If zero, 1420.
 	MTU int `yaml:"mtu"`
 	// Interface is the network interface in tun mode (created; if empty,
@@ -114,9 +116,7 @@ type TunnelConfig struct {
 	// TCP acknowledgment so that it rides on the license server's answer
 	// instead of costing a packet through the tunnel of its own. If empty,
 	// 1ms; 0 acknowledges every segment at once. At most 50ms.
-	AckDelay string `yaml:"ack_delay"`
-
-	ackDelay time.Duration
+	AckDelay Duration `yaml:"ack_delay"`
 }
 
 // ServiceConfig is one license port.
@@ -131,12 +131,9 @@ type ServiceConfig struct {
 	// Port is used.
 	Upstream string `yaml:"upstream"`
 	// UDPIdleTimeout ends a UDP mapping after this much silence. If empty, 60s.
-	UDPIdleTimeout string `yaml:"udp_idle_timeout"`
+	UDPIdleTimeout Duration `yaml:"udp_idle_timeout"`
 	// DialTimeout bounds connecting upstream. If empty, 5s.
-	DialTimeout string `yaml:"dial_timeout"`
-
-	udpIdle time.Duration
-	dial    time.Duration
+	DialTimeout Duration `yaml:"dial_timeout"`
 }
 
 // Resolved values, filled in by validate.
@@ -150,8 +147,8 @@ func (t TunnelConfig) port() int {
 // ErrConfig marks every configuration error; match with errors.Is.
 var ErrConfig = errors.New("config")
 
-// DefaultConfig is the configuration used when no file exists.
-func DefaultConfig() *Config {
+// Default is the configuration used when no file exists.
+func Default() *Config {
 	c := &Config{file: "(defaults)"}
 	if err := c.validate(); err != nil {
 		panic(err) // the defaults are valid by construction; tests hold that
@@ -159,11 +156,12 @@ func DefaultConfig() *Config {
 	return c
 }
 
-// LoadConfig reads path. A missing file yields the defaults.
-func LoadConfig(path string) (*Config, error) {
+// Load reads path. A missing file yields the defaults (first start);
+// Reload is stricter.
+func Load(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		c := DefaultConfig()
+		c := Default()
 		c.file = path + " (missing: defaults)"
 		c.path = path
 		return c, nil
@@ -171,7 +169,7 @@ func LoadConfig(path string) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
-	c, err := ParseConfig(path, data)
+	c, err := Parse(path, data)
 	if err != nil {
 		return nil, err
 	}
@@ -181,10 +179,10 @@ func LoadConfig(path string) (*Config, error) {
 
 var lineRE = regexp.MustCompile(`line (\d+): `)
 
-// ParseConfig parses and validates a config document. name is used in
+// Parse parses and validates a config document. name is used in
 // messages ("licgate.yaml:12: ...").
-func ParseConfig(name string, data []byte) (*Config, error) {
-	c := &Config{file: name}
+func Parse(name string, data []byte) (*Config, error) {
+	c := &Config{file: name, data: data}
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return nil, c.yamlErr(err)
@@ -208,21 +206,105 @@ func ParseConfig(name string, data []byte) (*Config, error) {
 	return c, nil
 }
 
-// yamlErr rewrites yaml's "line N: msg" into "file:N: msg", one per line.
+// yamlErr rewrites yaml's "line N: msg" into "file:N: key: msg" (one per
+// line), naming the key in the user's terms rather than Go's types.
 func (c *Config) yamlErr(err error) error {
 	var te *yaml.TypeError
 	if errors.As(err, &te) {
 		msgs := make([]string, len(te.Errors))
 		for i, e := range te.Errors {
-			msgs[i] = c.file + ":" + strings.TrimSuffix(lineRE.ReplaceAllString(e, "$1: "), "")
+			msgs[i] = c.lineMsg(e)
 		}
 		return fmt.Errorf("%w: %s", ErrConfig, strings.Join(msgs, "\n"))
 	}
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
 	if m := lineRE.FindStringSubmatchIndex(msg); m != nil && m[0] == 0 {
-		return fmt.Errorf("%w: %s:%s: %s", ErrConfig, c.file, msg[m[2]:m[3]], msg[m[1]:])
+		return fmt.Errorf("%w: %s", ErrConfig, c.lineMsg(msg))
 	}
-	return fmt.Errorf("%w: %s: %s", ErrConfig, c.file, msg)
+	if strings.Contains(msg, "invalid leading UTF-8") || strings.Contains(msg, "invalid trailing UTF-8") || strings.Contains(msg, "invalid Unicode") {
+		return fmt.Errorf("%w: %s:%d: %s (the file must be UTF-8 text)", ErrConfig, c.file, firstBadLine(c.data), msg)
+	}
+	return fmt.Errorf("%w: %s:%d: %s", ErrConfig, c.file, firstBadLine(c.data), msg)
+}
+
+var (
+	unknownFieldRE = regexp.MustCompile(`^field (\S+) not found in type \S+$`)
+	goTypeRE       = regexp.MustCompile(`into [\w.\[\]*]+$`)
+)
+
+// lineMsg turns one of yaml's "line N: msg" into "file:N: key: msg".
+func (c *Config) lineMsg(e string) string {
+	m := lineRE.FindStringSubmatch(e)
+	if m == nil {
+		return c.file + ":" + strconv.Itoa(firstBadLine(c.data)) + ": " + e
+	}
+	line, _ := strconv.Atoi(m[1])
+	msg := strings.TrimPrefix(e, m[0])
+	key := c.keyAt(line)
+	if f := unknownFieldRE.FindStringSubmatch(msg); f != nil {
+		if key == "" {
+			key = f[1]
+		}
+		msg = "unknown key (check its spelling and indentation)"
+	}
+	msg = goTypeRE.ReplaceAllStringFunc(msg, func(string) string { return "here" })
+	if key != "" {
+		msg = key + ": " + msg
+	}
+	return c.file + ":" + m[1] + ": " + msg
+}
+
+// firstBadLine is the line of the first byte that is not UTF-8 text or is
+// a control character YAML refuses; 1 if there is none.
+func firstBadLine(data []byte) int {
+	line := 1
+	for i := 0; i < len(data); {
+		r, size := utf8.DecodeRune(data[i:])
+		if r == utf8.RuneError && size <= 1 || r < 0x20 && r != '\n' && r != '\r' && r != '\t' || r == 0x7f {
+			return line
+		}
+		if r == '\n' {
+			line++
+		}
+		i += size
+	}
+	return 1
+}
+
+// keyAt is the dotted path of the key (or list item) whose value is on
+// line, or "" when none is: the name a person looks for in the file.
+func (c *Config) keyAt(line int) string {
+	if c.root == nil || len(c.root.Content) == 0 {
+		return ""
+	}
+	best := ""
+	var walk func(n *yaml.Node, path string)
+	walk = func(n *yaml.Node, path string) {
+		switch n.Kind {
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k, v := n.Content[i], n.Content[i+1]
+				p := k.Value
+				if path != "" {
+					p = path + "." + k.Value
+				}
+				if k.Line == line || v.Line == line {
+					best = p
+				}
+				walk(v, p)
+			}
+		case yaml.SequenceNode:
+			for i, v := range n.Content {
+				p := path + "." + strconv.Itoa(i)
+				if v.Line == line && best == "" {
+					best = p
+				}
+				walk(v, p)
+			}
+		}
+	}
+	walk(c.root.Content[0], "")
+	return best
 }
 
 // at formats an error at the YAML node found by path (map keys and list
@@ -279,15 +361,8 @@ func (c *Config) validate() error {
 	if c.Socket == "" {
 		c.Socket = filepath.Join(c.StateDir, "licgate.sock")
 	}
-	if c.MemoryLimit != "" {
-		n, err := parseSize(c.MemoryLimit)
-		if err != nil {
-			return c.at("memory_limit", "%v", err)
-		}
-		if n < 32<<20 {
-			return c.at("memory_limit", "%s is below 32MiB: licgate would spend its time collecting garbage", c.MemoryLimit)
-		}
-		c.memLimit = n
+	if c.MemoryLimit != 0 && c.MemoryLimit < 32<<20 {
+		return c.at("memory_limit", "%s is below 32MiB: licgate would spend its time collecting garbage", c.MemoryLimit)
 	}
 	switch c.LogLevel {
 	case "":
@@ -354,22 +429,23 @@ func (c *Config) validate() error {
 	if strings.ContainsAny(t.Endpoint, " /\t") {
 		return c.at("tunnel.endpoint", "%q is not a host name or address", t.Endpoint)
 	}
+	if err := positive(&t.Keepalive, 25*time.Second); err != nil {
+		return c.at("tunnel.keepalive", "%v", err)
+	}
+	if t.Keepalive.Duration%time.Second != 0 || t.Keepalive.Duration > time.Hour {
+		return c.at("tunnel.keepalive", "%s: WireGuard takes whole seconds, at most 1h", t.Keepalive.Duration)
+	}
 	if t.MTU != 0 && (t.MTU < 1280 || t.MTU > 9000) {
 		return c.at("tunnel.mtu", "%d is outside 1280-9000", t.MTU)
 	}
 	if t.PrivateKeyFile == "" {
 		t.PrivateKeyFile = filepath.Join(c.StateDir, "wireguard.key")
 	}
-	t.ackDelay = time.Millisecond
-	if t.AckDelay != "" {
-		d, err := parseDurationZero(t.AckDelay)
-		if err != nil {
-			return c.at("tunnel.ack_delay", "%v", err)
-		}
-		if d > 50*time.Millisecond {
-			return c.at("tunnel.ack_delay", "%s is more than 50ms: clients would wait on acknowledgments", d)
-		}
-		t.ackDelay = d
+	if !t.AckDelay.IsSet() {
+		t.AckDelay = Dur(time.Millisecond)
+	}
+	if t.AckDelay.Duration > 50*time.Millisecond {
+		return c.at("tunnel.ack_delay", "%s is more than 50ms: clients would wait on acknowledgments", t.AckDelay.Duration)
 	}
 	if len(c.Services) == 0 {
 		c.Services = []ServiceConfig{{Name: "codemeter", Port: 22350, Upstream: "127.0.0.1:22350"}}
@@ -423,24 +499,28 @@ func (c *Config) validate() error {
 		if ua, err := netip.ParseAddr(host); err == nil && subnet.Contains(ua) {
 			return c.at(p+".upstream", "%s is inside tunnel.subnet %s: the license server must be on the LAN, not in the tunnel", ua, subnet)
 		}
-		if s.udpIdle, err = parseDuration(s.UDPIdleTimeout, 60*time.Second); err != nil {
+		if err := positive(&s.UDPIdleTimeout, 60*time.Second); err != nil {
 			return c.at(p+".udp_idle_timeout", "%v", err)
 		}
-		if s.dial, err = parseDuration(s.DialTimeout, 5*time.Second); err != nil {
+		if err := positive(&s.DialTimeout, 5*time.Second); err != nil {
 			return c.at(p+".dial_timeout", "%v", err)
 		}
 	}
 	e := &c.Enforcement
-	if e.vanished, err = parseDuration(e.VanishedAfter, 3*time.Minute); err != nil {
+	if err := positive(&e.VanishedAfter, 3*time.Minute); err != nil {
 		return c.at("enforcement.vanished_after", "%v", err)
 	}
-	if e.grace, err = parseDurationZero(e.WindowGrace); err != nil {
-		return c.at("enforcement.window_grace", "%v", err)
+	if e.VanishedAfter.Duration < 2*t.Keepalive.Duration {
+		return c.at("enforcement.vanished_after", "%s is less than twice tunnel.keepalive (%s): an idle but connected device would lose its seat after one late keepalive; use at least %s",
+			e.VanishedAfter.Duration, t.Keepalive.Duration, 2*t.Keepalive.Duration)
 	}
-	if e.interval, err = parseDuration(e.Interval, 15*time.Second); err != nil {
+	if !e.WindowGrace.IsSet() {
+		e.WindowGrace = Dur(0)
+	}
+	if err := positive(&e.Interval, 15*time.Second); err != nil {
 		return c.at("enforcement.interval", "%v", err)
 	}
-	if c.Audit.retention, err = parseDays(c.Audit.Retention, 400*24*time.Hour); err != nil {
+	if err := positive(&c.Audit.Retention, 400*24*time.Hour); err != nil {
 		return c.at("audit.retention", "%v", err)
 	}
 	if err := c.validatePublic(); err != nil {
@@ -499,63 +579,16 @@ func (c *Config) Engine() *acl.Engine { return c.engine }
 // Warnings are problems that did not stop the config from loading.
 func (c *Config) Warnings() []string { return c.warns }
 
-// parseSize reads a byte count: a whole number with an optional unit
-// (B, KiB, MiB, GiB, or KB, MB, GB in powers of ten).
-func parseSize(s string) (int64, error) {
-	units := []struct {
-		suffix string
-		mult   int64
-	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"B", 1}}
-	num, mult := strings.TrimSpace(s), int64(1)
-	for _, u := range units {
-		if n, ok := strings.CutSuffix(num, u.suffix); ok {
-			num, mult = strings.TrimSpace(n), u.mult
-			break
-		}
+// positive fills in def when d is unset and refuses zero.
+func positive(d *Duration, def time.Duration) error {
+	if !d.IsSet() {
+		*d = Dur(def)
+		return nil
 	}
-	n, err := strconv.ParseInt(num, 10, 64)
-	if err != nil || n <= 0 || n > (1<<62)/mult {
-		return 0, fmt.Errorf("%q is not a size (like 200MiB or 1GiB)", s)
+	if d.Duration <= 0 {
+		return fmt.Errorf("%s must be more than zero", d.Duration)
 	}
-	return n * mult, nil
-}
-
-// parseDurationZero is parseDuration where 0 (and empty) is allowed.
-func parseDurationZero(s string) (time.Duration, error) {
-	if s == "" {
-		return 0, nil
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d < 0 {
-		return 0, fmt.Errorf("%q is not a duration >= 0 (like 0s or 5m)", s)
-	}
-	return d, nil
-}
-
-// parseDays is parseDuration that also takes "400d".
-func parseDays(s string, def time.Duration) (time.Duration, error) {
-	if n, ok := strings.CutSuffix(s, "d"); ok {
-		d, err := strconv.Atoi(n)
-		if err != nil || d <= 0 {
-			return 0, fmt.Errorf("%q is not a number of days", s)
-		}
-		return time.Duration(d) * 24 * time.Hour, nil
-	}
-	return parseDuration(s, def)
-}
-
-func parseDuration(s string, def time.Duration) (time.Duration, error) {
-	if s == "" {
-		return def, nil
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil {
-		return 0, fmt.Errorf("%q is not a duration (like 30s or 5m)", s)
-	}
-	if d <= 0 {
-		return 0, fmt.Errorf("%q must be positive", s)
-	}
-	return d, nil
+	return nil
 }
 
 // SubnetPrefix is the parsed tunnel subnet.
@@ -566,6 +599,31 @@ func (c *Config) GatewayAddr() netip.Addr { return netip.MustParseAddr(c.Tunnel.
 
 // ListenPort is the resolved WireGuard port.
 func (c *Config) ListenPort() int { return c.Tunnel.port() }
+
+// Path is the file a reload re-reads; empty for a config parsed from memory.
+func (c *Config) Path() string { return c.path }
+
+// Reload reads path again for a running gateway: unlike Load, a missing,
+// unreadable or empty file is an error (the running config stays), never
+// the defaults, which would deny every connection and cut every session.
+func Reload(path string) (*Config, error) {
+	if path == "" {
+		return nil, fmt.Errorf("%w: reload: the running config was not loaded from a file", ErrConfig)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%w: reload %s: %w (the running config stays)", ErrConfig, path, err)
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil, fmt.Errorf("%w: reload %s: the file is empty (the running config stays)", ErrConfig, path)
+	}
+	c, err := Parse(path, data)
+	if err != nil {
+		return nil, err
+	}
+	c.path = path
+	return c, nil
+}
 
 // File is where the config came from.
 func (c *Config) File() string { return c.file }

@@ -1,6 +1,7 @@
-package gateway
+package config
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net"
@@ -25,15 +26,13 @@ type DDNSConfig struct {
 	// Families: ipv4, ipv6 or both. If empty, ipv4.
 	Families []string `yaml:"families"`
 	// Interval between checks. If empty, 60s (with jitter).
-	Interval string `yaml:"interval"`
+	Interval Duration `yaml:"interval"`
 	// Quorum: sources that must agree. If zero, 2 (or 1 with one source).
 	Quorum int `yaml:"quorum"`
 	// Sources of the public address. If empty: opendns, google, cloudflare.
 	Sources []DDNSSourceConfig `yaml:"sources"`
 	// Providers to update. At least one when host is set.
 	Providers []DDNSProviderConfig `yaml:"providers"`
-
-	interval time.Duration
 }
 
 // DDNSSourceConfig is one address source. Type opendns, google and
@@ -56,13 +55,13 @@ type DDNSProviderConfig struct {
 	Name string `yaml:"name"`
 	Type string `yaml:"type"` // rfc2136, dyndns2, duckdns, cloudflare
 	// rfc2136
-	Server     string `yaml:"server"`
-	Zone       string `yaml:"zone"`
-	KeyName    string `yaml:"key_name"`
-	Secret     string `yaml:"secret"`
-	SecretFile string `yaml:"secret_file"`
-	Algorithm  string `yaml:"algorithm"`
-	TTL        string `yaml:"ttl"`
+	Server     string   `yaml:"server"`
+	Zone       string   `yaml:"zone"`
+	KeyName    string   `yaml:"key_name"`
+	Secret     string   `yaml:"secret"`
+	SecretFile string   `yaml:"secret_file"`
+	Algorithm  string   `yaml:"algorithm"`
+	TTL        Duration `yaml:"ttl"`
 	// dyndns2, duckdns, cloudflare
 	URL          string `yaml:"url"`
 	Username     string `yaml:"username"`
@@ -95,12 +94,11 @@ func (c *Config) validateDDNS() error {
 			return c.at("ddns.families."+strconv.Itoa(i), "%q is not ipv4 or ipv6", f)
 		}
 	}
-	var err error
-	if d.interval, err = parseDuration(d.Interval, 60*time.Second); err != nil {
+	if err := positive(&d.Interval, 60*time.Second); err != nil {
 		return c.at("ddns.interval", "%v", err)
 	}
-	if d.interval < 10*time.Second {
-		return c.at("ddns.interval", "%s is too short: providers ban clients that poll that often (minimum 10s)", d.interval)
+	if d.Interval.Duration < 10*time.Second {
+		return c.at("ddns.interval", "%s is too short: providers ban clients that poll that often (minimum 10s)", d.Interval.Duration)
 	}
 	if d.Quorum < 0 || d.Quorum > max(len(d.Sources), 3) {
 		return c.at("ddns.quorum", "%d is more than the number of sources", d.Quorum)
@@ -135,7 +133,8 @@ func (c *Config) validateDDNS() error {
 		return c.at("ddns.providers", "missing: at least one provider (rfc2136, dyndns2, duckdns, cloudflare)")
 	}
 	names := map[string]bool{}
-	for i, pr := range d.Providers {
+	for i := range d.Providers {
+		pr := &d.Providers[i]
 		p := "ddns.providers." + strconv.Itoa(i)
 		if pr.Name == "" {
 			return c.at(p+".name", "missing")
@@ -168,7 +167,7 @@ func (c *Config) validateDDNS() error {
 			default:
 				return c.at(p+".algorithm", "%q: use hmac-sha256 (default), hmac-sha512 or hmac-sha1", pr.Algorithm)
 			}
-			if _, err := parseDuration(pr.TTL, 60*time.Second); err != nil {
+			if err := positive(&pr.TTL, 60*time.Second); err != nil {
 				return c.at(p+".ttl", "%v", err)
 			}
 		case "dyndns2":
@@ -229,8 +228,8 @@ func (v verifyAt) Current(ctx context.Context, host string, fam ddns.Family) ([]
 	return ddns.QueryAuthoritative(ctx, string(v), host, fam, 5*time.Second)
 }
 
-// ddnsManager builds the manager from the config.
-func (c *Config) ddnsManager() (*ddns.Manager, error) {
+// DDNSManager builds the manager from the config.
+func (c *Config) DDNSManager() (*ddns.Manager, error) {
 	d := &c.DDNS
 	det := &ddns.Detector{Quorum: d.Quorum}
 	srcs := d.Sources
@@ -270,13 +269,13 @@ func (c *Config) ddnsManager() (*ddns.Manager, error) {
 			}
 			src = ds
 		case "http":
-			src = &ddns.HTTPSource{Label: firstNonEmptyStr(s.Name, "http"), URL4: s.URL4, URL6: s.URL6}
+			src = &ddns.HTTPSource{Label: cmp.Or(s.Name, "http"), URL4: s.URL4, URL6: s.URL6}
 		case "interface":
 			src = &ddns.InterfaceSource{Interfaces: s.Interfaces}
 		}
 		det.Sources = append(det.Sources, src)
 	}
-	m := &ddns.Manager{Host: d.Host, Detector: det, Interval: d.interval}
+	m := &ddns.Manager{Host: d.Host, Detector: det, Interval: d.Interval.Duration}
 	for _, f := range d.Families {
 		if f == "ipv6" {
 			m.Families = append(m.Families, ddns.IPv6)
@@ -292,8 +291,7 @@ func (c *Config) ddnsManager() (*ddns.Manager, error) {
 			if err != nil {
 				return nil, fmt.Errorf("ddns provider %s: secret_file: %w", pr.Name, err)
 			}
-			ttl, _ := parseDuration(pr.TTL, 60*time.Second)
-			u = &ddns.RFC2136{Server: pr.Server, Zone: pr.Zone, KeyName: pr.KeyName, Secret: secret, Algorithm: pr.Algorithm, TTL: ttl}
+			u = &ddns.RFC2136{Server: pr.Server, Zone: pr.Zone, KeyName: pr.KeyName, Secret: secret, Algorithm: pr.Algorithm, TTL: pr.TTL.Duration}
 		case "dyndns2":
 			pw, err := c.readSecret(pr.Password, pr.PasswordFile)
 			if err != nil {
@@ -318,11 +316,4 @@ func (c *Config) ddnsManager() (*ddns.Manager, error) {
 		m.Providers = append(m.Providers, p)
 	}
 	return m, nil
-}
-
-func firstNonEmptyStr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }

@@ -1,4 +1,4 @@
-package gateway
+package config
 
 import (
 	"errors"
@@ -9,7 +9,7 @@ import (
 )
 
 func TestDefaultConfig(t *testing.T) {
-	c := DefaultConfig()
+	c := Default()
 	if c.Tunnel.Mode != "netstack" || c.ListenPort() != 51820 || c.Tunnel.Subnet != "10.44.0.0/24" || c.Tunnel.Address != "10.44.0.1" {
 		t.Fatalf("tunnel defaults: %+v", c.Tunnel)
 	}
@@ -18,7 +18,7 @@ func TestDefaultConfig(t *testing.T) {
 		t.Fatalf("service defaults: %+v", c.Services)
 	}
 	// A missing file means defaults, not an error.
-	c2, err := LoadConfig(filepath.Join(t.TempDir(), "nope.yaml"))
+	c2, err := Load(filepath.Join(t.TempDir(), "nope.yaml"))
 	if err != nil || c2.Tunnel.Address != "10.44.0.1" {
 		t.Fatalf("missing file: %v", err)
 	}
@@ -44,15 +44,15 @@ services:
     upstream: lic.office.lan:27000
     dial_timeout: 2s
 `), 0o600)
-	c, err := LoadConfig(path)
+	c, err := Load(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.Services[0].Upstream != "192.168.1.10:22350" {
 		t.Errorf("upstream without port: %q", c.Services[0].Upstream)
 	}
-	if c.Services[1].dial.Seconds() != 2 || c.Services[1].udpIdle.Seconds() != 60 {
-		t.Errorf("durations: %v %v", c.Services[1].dial, c.Services[1].udpIdle)
+	if c.Services[1].DialTimeout.Seconds() != 2 || c.Services[1].UDPIdleTimeout.Seconds() != 60 {
+		t.Errorf("durations: %v %v", c.Services[1].DialTimeout, c.Services[1].UDPIdleTimeout)
 	}
 	if c.Socket != "/tmp/x/licgate.sock" || c.SlogLevel().String() != "DEBUG" {
 		t.Errorf("socket %q level %v", c.Socket, c.SlogLevel())
@@ -64,10 +64,10 @@ func TestConfigErrorsNameFileAndLine(t *testing.T) {
 	for _, tc := range []struct {
 		name, yaml, want string
 	}{
-		{"unknown top key", "state_dir: /x\nlisten: 1\n", "c.yaml:2: field listen not found"},
-		{"unknown nested key", "tunnel:\n  mode: netstack\n  subnett: 10.0.0.0/24\n", "c.yaml:3: field subnett not found"},
+		{"unknown top key", "state_dir: /x\nlisten: 1\n", "c.yaml:2: listen: unknown key"},
+		{"unknown nested key", "tunnel:\n  mode: netstack\n  subnett: 10.0.0.0/24\n", "c.yaml:3: tunnel.subnett: unknown key"},
 		{"syntax", "tunnel:\n  mode: [netstack\n", "c.yaml:"},
-		{"wrong type", "tunnel:\n  listen_port: many\n", "c.yaml:2: cannot unmarshal"},
+		{"wrong type", "tunnel:\n  listen_port: many\n", "c.yaml:2: tunnel.listen_port: cannot unmarshal"},
 		{"bad mode", "tunnel:\n  mode: ipsec\n", "c.yaml:2: tunnel.mode: \"ipsec\" is not one of"},
 		{"bad port", "tunnel:\n  listen_port: 70000\n", "c.yaml:2: tunnel.listen_port: 70000"},
 		{"bad subnet", "log_level: info\ntunnel:\n  subnet: 10.44.0.0/33\n", "c.yaml:3: tunnel.subnet"},
@@ -103,7 +103,7 @@ func TestConfigErrorsNameFileAndLine(t *testing.T) {
 		{"two documents", "log_level: info\n---\nlog_level: debug\n", "c.yaml:2: a second YAML document"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := ParseConfig("c.yaml", []byte(tc.yaml))
+			_, err := Parse("c.yaml", []byte(tc.yaml))
 			if err == nil {
 				t.Fatalf("no error; want %q", tc.want)
 			}
@@ -120,7 +120,7 @@ func TestConfigErrorsNameFileAndLine(t *testing.T) {
 // The shipped example configs must load.
 func TestShippedConfigsLoad(t *testing.T) {
 	for _, f := range []string{"../deploy/licgate.example.yaml", "../deploy/compose.yaml"} {
-		if _, err := LoadConfig(f); err != nil {
+		if _, err := Load(f); err != nil {
 			t.Errorf("%s: %v", f, err)
 		}
 		if _, err := os.Stat(f); err != nil {
@@ -131,13 +131,13 @@ func TestShippedConfigsLoad(t *testing.T) {
 
 func TestParseSize(t *testing.T) {
 	for in, want := range map[string]int64{"200MiB": 200 << 20, "1GiB": 1 << 30, "64 MiB": 64 << 20, "500MB": 500e6, "40000000": 40e6, "2KiB": 2048, "100B": 100} {
-		if got, err := parseSize(in); err != nil || got != want {
-			t.Errorf("parseSize(%q) = %d, %v; want %d", in, got, err, want)
+		if got, err := ParseSize(in); err != nil || got != want {
+			t.Errorf("ParseSize(%q) = %d, %v; want %d", in, got, err, want)
 		}
 	}
 	for _, in := range []string{"", "MiB", "1.5GiB", "-1MiB", "0", "9999999999GiB", "12TB"} {
-		if _, err := parseSize(in); err == nil {
-			t.Errorf("parseSize(%q): no error", in)
+		if _, err := ParseSize(in); err == nil {
+			t.Errorf("ParseSize(%q): no error", in)
 		}
 	}
 }

@@ -1,0 +1,151 @@
+package config
+
+import (
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/certmagic"
+)
+
+// AdminConfig says who may use the admin API and console over the network
+// (the unix socket is always there for root and the service user).
+type AdminConfig struct {
+	// Group is the policy group whose members' devices may use the admin
+	// API and console inside the tunnel, at https://<tunnel.address>/. If
+	// empty, "admins". Identity comes from the WireGuard key: no password.
+	Group string `yaml:"group"`
+	// Port inside the tunnel. If zero, 443.
+	Port int `yaml:"port"`
+	// LANListen optionally serves the same on a LAN address, to holders of
+	// the token in TokenFile (Authorization: Bearer <token>).
+	LANListen string `yaml:"lan_listen"`
+	TokenFile string `yaml:"token_file"`
+}
+
+func (c *Config) validateAdmin() error {
+	a := &c.Admin
+	if a.Group == "" {
+		a.Group = "admins"
+	}
+	if a.Port == 0 {
+		a.Port = 443
+	}
+	if a.Port < 1 || a.Port > 65535 {
+		return c.at("admin.port", "%d is not a port", a.Port)
+	}
+	for _, s := range c.Services {
+		if s.Port == a.Port && slices.Contains(s.Protocols, "tcp") {
+			return c.at("admin.port", "%d is service %s's port", a.Port, s.Name)
+		}
+	}
+	if a.LANListen != "" {
+		if _, _, err := net.SplitHostPort(a.LANListen); err != nil {
+			return c.at("admin.lan_listen", "%q is not host:port", a.LANListen)
+		}
+		if a.TokenFile == "" {
+			return c.at("admin.token_file", "missing: the LAN listener needs a token (a file with a long random string)")
+		}
+	}
+	return nil
+}
+
+// PublicConfig is the listener reachable from the internet. It serves
+// enrolment links and nothing else.
+type PublicConfig struct {
+	// Listen is host:port, e.g. ":443". Empty: no public listener.
+	Listen string `yaml:"listen"`
+	// Name is the certificate's and the links' host name. If empty,
+	// ddns.host, else tunnel.endpoint's host.
+	Name string `yaml:"name"`
+	// LinkTTL is how long an enrolment link stays valid. If empty, 24h.
+	LinkTTL Duration `yaml:"link_ttl"`
+	// ACME gets the certificate for Name from an ACME CA.
+	ACME ACMEConfig `yaml:"acme"`
+}
+
+func (c *Config) validatePublic() error {
+	p := &c.Public
+	if err := positive(&p.LinkTTL, 24*time.Hour); err != nil {
+		return c.at("public.link_ttl", "%v", err)
+	}
+	if p.Listen == "" {
+		return nil
+	}
+	if _, _, err := net.SplitHostPort(p.Listen); err != nil {
+		return c.at("public.listen", "%q is not host:port (e.g. \":443\")", p.Listen)
+	}
+	if p.Name == "" {
+		p.Name = c.DDNS.Host
+	}
+	if p.Name == "" {
+		p.Name, _, _ = strings.Cut(c.Tunnel.Endpoint, ":")
+	}
+	return c.validateACME()
+}
+
+// ACMEConfig gets the public name's certificate from an ACME CA. Issuers
+// are tried in turn: ACME first, licgate's internal CA when ACME fails
+// (its short-lived certificates make certmagic try ACME again soon).
+type ACMEConfig struct {
+	// Directory is the ACME directory URL. If empty, Let's Encrypt;
+	// "off" uses the internal CA only.
+	Directory string `yaml:"directory"`
+	Email     string `yaml:"email"`
+	// CARootFile is a PEM file to trust for the ACME server's own HTTPS
+	// (a private ACME CA).
+	CARootFile string `yaml:"ca_root_file"`
+	// Challenges: http-01, tls-alpn-01, dns-01. If empty, http-01 and tls-alpn-01.
+	Challenges []string `yaml:"challenges"`
+	// DNSProvider names a ddns provider of type rfc2136 that answers
+	// DNS-01, so the office needs no inbound 80/443.
+	DNSProvider string `yaml:"dns_provider"`
+	// DNSResolvers are asked to find the zone for DNS-01 (host:port).
+	DNSResolvers []string `yaml:"dns_resolvers"`
+	// HTTPPort and TLSALPNPort are where the challenges are answered.
+	// If zero, 80 and 443 (what the CA connects to).
+	HTTPPort    int `yaml:"http_port"`
+	TLSALPNPort int `yaml:"tls_alpn_port"`
+	// ListenHost is the address the challenge listeners bind. If empty, all.
+	ListenHost string `yaml:"listen_host"`
+}
+
+func (c *Config) validateACME() error {
+	a := &c.Public.ACME
+	if a.Directory == "" {
+		a.Directory = certmagic.LetsEncryptProductionCA
+	}
+	if a.Directory == "off" {
+		return nil
+	}
+	if len(a.Challenges) == 0 {
+		a.Challenges = []string{"http-01", "tls-alpn-01"}
+	}
+	for i, ch := range a.Challenges {
+		if ch != "http-01" && ch != "tls-alpn-01" && ch != "dns-01" {
+			return c.at("public.acme.challenges."+strconv.Itoa(i), "%q is not http-01, tls-alpn-01 or dns-01", ch)
+		}
+	}
+	if slices.Contains(a.Challenges, "dns-01") {
+		found := false
+		for _, p := range c.DDNS.Providers {
+			if p.Name == a.DNSProvider && p.Type == "rfc2136" {
+				found = true
+			}
+		}
+		if !found {
+			return c.at("public.acme.dns_provider", "dns-01 needs the name of a ddns provider of type rfc2136 (got %q)", a.DNSProvider)
+		}
+	}
+	for _, p := range []struct {
+		key string
+		v   int
+	}{{"http_port", a.HTTPPort}, {"tls_alpn_port", a.TLSALPNPort}} {
+		if p.v < 0 || p.v > 65535 {
+			return c.at("public.acme."+p.key, "%d is not a port", p.v)
+		}
+	}
+	return nil
+}
