@@ -512,7 +512,7 @@ func (g *Gateway) apiDenials(w http.ResponseWriter, r *http.Request) {
 		}
 		since = d
 	}
-	g.audit.sync(time.Second)
+	g.audit.SyncTimeout(time.Second)
 	ds, err := g.st.AuditDenials(r.Context(), time.Now().Add(-since), time.Now().Add(time.Second), 1000)
 	if err != nil {
 		writeErr(w, http.StatusInternalServerError, err)

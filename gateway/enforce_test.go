@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"context"
 	"fmt"
+	"github.com/licgate/licgate/audit"
 	"github.com/licgate/licgate/config"
 	"github.com/licgate/licgate/session"
 	"os"
@@ -393,7 +394,7 @@ func TestAuditAndReport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	byKey := map[string]gateway.ReportRow{}
+	byKey := map[string]audit.ReportRow{}
 	for _, r := range rep.Rows {
 		byKey[r.Key] = r
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/licgate/licgate/audit"
 	"github.com/licgate/licgate/config"
 	"github.com/licgate/licgate/proxy"
 	"github.com/licgate/licgate/session"
@@ -46,7 +47,8 @@ type Gateway struct {
 
 	engine   atomic.Pointer[acl.Engine]
 	enf      atomic.Pointer[config.EnforcementConfig] // replaced on reload
-	audit    *auditor
+	audit    *audit.Writer
+	boot     string
 	clock    func() time.Time
 	heard    map[string]heardAt // peer public key -> when last heard (enforce loop only)
 	stopLoop context.CancelFunc
@@ -97,7 +99,7 @@ func New(cfg *config.Config, logger *slog.Logger, opts ...Option) *Gateway {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	g := &Gateway{cfg: cfg, log: logger, sessions: session.NewSessionTable(), clock: time.Now, heard: map[string]heardAt{}}
+	g := &Gateway{cfg: cfg, log: logger, boot: strconv.FormatInt(time.Now().UnixNano(), 36), audit: audit.New(nil, nil), sessions: session.NewSessionTable(), clock: time.Now, heard: map[string]heardAt{}}
 	for _, o := range opts {
 		o(g)
 	}
@@ -137,9 +139,8 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 	} else if n > 0 {
 		g.log.Warn("audit: sessions left open by an unclean stop were closed", slog.Int64("sessions", n))
 	}
-	g.audit = newAuditor(g.st, g.log.With(slog.String("component", "audit")))
-	g.wg.Add(1)
-	go g.runAudit()
+	g.audit = audit.New(g.st, g.log.With(slog.String("component", "audit")))
+	g.audit.Start()
 	g.sessions.OnStart = g.sessionStarted
 	g.sessions.OnEnd = g.sessionEnded
 	for _, w := range g.cfg.Warnings() {
@@ -253,11 +254,6 @@ func (g *Gateway) Close() error {
 	return nil
 }
 
-func (g *Gateway) runAudit() {
-	defer g.wg.Done()
-	g.audit.run()
-}
-
 func (g *Gateway) closeLocked() {
 	g.state = 2
 	if g.stopLoop != nil {
@@ -284,12 +280,14 @@ func (g *Gateway) closeLocked() {
 	for _, p := range g.proxies {
 		p.Close()
 	}
-	if g.audit != nil {
-		g.audit.close()
-	}
 	g.wg.Wait()
 	if g.tun != nil {
 		g.tun.Close()
+	}
+	// The audit writer closes after everything that records into it
+	// (proxies, loops, listeners), and before the store it writes to.
+	if g.audit != nil {
+		g.audit.Close()
 	}
 	if g.st != nil {
 		g.st.Close()
@@ -867,9 +865,6 @@ func ActorOf(ctx context.Context) string {
 
 // Store is the state store (for diagnostics and tests).
 func (g *Gateway) Store() *store.Store { return g.st }
-
-// SyncAudit waits until audit records queued so far are written.
-func (g *Gateway) SyncAudit() { g.audit.sync(2 * time.Second) }
 
 func (g *Gateway) sessionStarted(s *session.Session) {
 	if !g.noAudit {

@@ -30,9 +30,9 @@ func newMetrics(g *Gateway) *metrics {
 	m.dialSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "licgate_upstream_dial_seconds", Help: "Time to connect to the license server, by service.",
 		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5}}, []string{"service"})
 	auditWritten := prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "licgate_audit_records_written_total", Help: "Audit records written to the state store."},
-		func() float64 { return float64(g.auditCount(func(a *auditor) int64 { return a.written.Load() })) })
+		func() float64 { return float64(g.audit.Written()) })
 	auditDropped := prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "licgate_audit_records_dropped_total", Help: "Audit records dropped because the store fell behind (should stay 0)."},
-		func() float64 { return float64(g.auditCount(func(a *auditor) int64 { return a.dropped.Load() })) })
+		func() float64 { return float64(g.audit.Dropped()) })
 	m.reg.MustRegister(auditWritten, auditDropped)
 	m.reg.MustRegister(m.sessionsTotal, m.denials, m.bytes, m.ddnsResults, m.ddnsChangeTime, m.dialSeconds,
 		&liveCollector{g: g}, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/licgate/licgate/audit"
 	"github.com/licgate/licgate/config"
 	"io"
 	"net/url"
@@ -186,7 +187,7 @@ func cmdReport(args []string, stdout io.Writer) error {
 	if *to != "" {
 		q.Set("to", *to)
 	}
-	var rep gateway.Report
+	var rep audit.Report
 	if err := c.Do(context.Background(), "GET", "/api/v1/report?"+q.Encode(), nil, &rep); err != nil {
 		return err
 	}

@@ -1,8 +1,9 @@
-package gateway
+package audit
 
 import (
 	"context"
 	"fmt"
+	"github.com/licgate/licgate/store"
 	"sort"
 	"time"
 )
@@ -32,16 +33,22 @@ type Report struct {
 	Hourly []HourPeak  `json:"hourly"`
 }
 
-// Report summarises the audit log over [from, to) by user, group or
-// service. Sessions still open count up to now (or to, if earlier).
-func (g *Gateway) Report(ctx context.Context, from, to time.Time, by string) (*Report, error) {
+// SessionSource is what a report reads.
+type SessionSource interface {
+	// AuditSessions returns the sessions that overlap [from, to).
+	AuditSessions(ctx context.Context, from, to time.Time) ([]store.AuditSession, error)
+}
+
+// BuildReport summarises the audit log over [from, to) by user, group or
+// service (groupsOf names a user's groups). Sessions still open count up
+// to now (or to, if earlier). Hours are the office's local time of from.
+func BuildReport(ctx context.Context, src SessionSource, groupsOf func(user string) []string, from, to, now time.Time, by string) (*Report, error) {
 	if !to.After(from) {
 		return nil, fmt.Errorf("report: --to %s is not after --from %s", to.Format(time.RFC3339), from.Format(time.RFC3339))
 	}
 	if to.Sub(from) > 400*24*time.Hour {
 		return nil, fmt.Errorf("report: period longer than 400 days")
 	}
-	eng := g.engine.Load()
 	var keys func(user, service string) []string
 	switch by {
 	case "", "user":
@@ -51,7 +58,7 @@ func (g *Gateway) Report(ctx context.Context, from, to time.Time, by string) (*R
 		keys = func(_, s string) []string { return []string{s} }
 	case "group":
 		keys = func(u, _ string) []string {
-			if gs := eng.GroupsOf(u); len(gs) > 0 {
+			if gs := groupsOf(u); len(gs) > 0 {
 				return gs
 			}
 			return []string{"(no group)"}
@@ -59,12 +66,10 @@ func (g *Gateway) Report(ctx context.Context, from, to time.Time, by string) (*R
 	default:
 		return nil, fmt.Errorf("report: by %q: use user, group or service", by)
 	}
-	g.audit.sync(2 * time.Second)
-	rows, err := g.st.AuditSessions(ctx, from, to)
+	rows, err := src.AuditSessions(ctx, from, to)
 	if err != nil {
 		return nil, err
 	}
-	now := time.Now()
 	type event struct {
 		at    time.Time
 		delta int
