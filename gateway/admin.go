@@ -11,39 +11,10 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/caddyserver/certmagic"
-	"go.uber.org/zap"
 )
-
-// internalCA returns licgate's own CA, created in the state directory on
-// first use.
-func (g *Gateway) internalCA() (*InternalCA, error) {
-	if g.ca == nil {
-		g.ca = &InternalCA{Dir: filepath.Join(g.cfg.StateDir, "ca")}
-	}
-	_, err := g.ca.RootPEM()
-	return g.ca, err
-}
-
-// newCertmagic returns a certmagic config with a cache of its own and
-// storage in the state directory; the caller sets its issuers.
-func (g *Gateway) newCertmagic() (*certmagic.Config, *certmagic.Cache) {
-	var cfg *certmagic.Config
-	cache := certmagic.NewCache(certmagic.CacheOptions{
-		GetConfigForCert: func(certmagic.Certificate) (*certmagic.Config, error) { return cfg, nil },
-		Logger:           zap.NewNop(),
-	})
-	cfg = certmagic.New(cache, certmagic.Config{
-		Storage: &certmagic.FileStorage{Path: filepath.Join(g.cfg.StateDir, "certs")},
-		Logger:  zap.NewNop(),
-	})
-	return cfg, cache
-}
 
 type ctxKey int
 
@@ -52,20 +23,10 @@ const identityKey ctxKey = 1
 // startAdmin serves the admin API (and console) over HTTPS inside the
 // tunnel, and on the LAN listener if configured.
 func (g *Gateway) startAdmin(ctx context.Context) error {
-	ca, err := g.internalCA()
+	tlsCfg, err := g.certs.TunnelTLS(ctx, g.cfg.Tunnel.Address)
 	if err != nil {
-		return err
+		return fmt.Errorf("admin listener: %w", err)
 	}
-	cfg, cache := g.newCertmagic()
-	cfg.Issuers = []certmagic.Issuer{ca}
-	g.certCache = cache
-	names := []string{g.cfg.Tunnel.Address}
-	if err := cfg.ManageSync(ctx, names); err != nil {
-		return fmt.Errorf("admin listener: certificate for %v: %w", names, err)
-	}
-	tlsCfg := cfg.TLSConfig()
-	tlsCfg.NextProtos = append([]string{"h2", "http/1.1"}, tlsCfg.NextProtos...)
-	tlsCfg.GetCertificate = tunnelCert(cfg, g.cfg.Tunnel.Address)
 	ln, err := g.tun.ListenTCP(netip.AddrPortFrom(g.cfg.GatewayAddr(), uint16(g.cfg.Admin.Port)))
 	if err != nil {
 		return fmt.Errorf("admin listener: %w", err)
@@ -87,8 +48,7 @@ func (g *Gateway) startAdmin(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("admin.lan_listen: %w", err)
 		}
-		lanCfg := cfg.TLSConfig()
-		lanCfg.GetCertificate = tunnelCert(cfg, g.cfg.Tunnel.Address)
+		lanCfg := tlsCfg.Clone()
 		g.lanSrv = &http.Server{Handler: tokenAuth(token, g.Handler()), ReadHeaderTimeout: 10 * time.Second,
 			ErrorLog: slog.NewLogLogger(g.log.Handler(), slog.LevelDebug)}
 		g.lanLn = lln
@@ -96,19 +56,6 @@ func (g *Gateway) startAdmin(ctx context.Context) error {
 		go g.serveHTTP(g.lanSrv, tls.NewListener(lln, lanCfg), "admin (LAN)")
 	}
 	return nil
-}
-
-// tunnelCert serves the certificate for the tunnel address to clients
-// that send no SNI (browsers do not for IP addresses).
-func tunnelCert(cfg *certmagic.Config, addr string) func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
-	return func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
-		if hello.ServerName == "" {
-			h := *hello
-			h.ServerName = addr
-			return cfg.GetCertificate(&h)
-		}
-		return cfg.GetCertificate(hello)
-	}
 }
 
 func (g *Gateway) serveHTTP(srv *http.Server, ln net.Listener, what string) {

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/licgate/licgate/config"
 	"io"
 	"log/slog"
 	"net"
@@ -19,6 +18,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/licgate/licgate/config"
 
 	"github.com/licgate/licgate/acl"
 	"github.com/licgate/licgate/ddns"
@@ -631,39 +632,8 @@ func (g *Gateway) apiServices(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-// CertView is a certificate in use.
-type CertView struct {
-	Name     string    `json:"name"`
-	Issuer   string    `json:"issuer"`
-	NotAfter time.Time `json:"not_after"`
-}
-
 func (g *Gateway) apiCerts(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, g.certViews())
-}
-
-// certViews lists the certificates served (tunnel address, public name).
-func (g *Gateway) certViews() []CertView {
-	out := []CertView{}
-	if g.certCache == nil {
-		return out
-	}
-	names := []string{g.cfg.Tunnel.Address}
-	if g.cfg.Public.Listen != "" {
-		names = append(names, g.cfg.Public.Name)
-	}
-	for i, n := range names {
-		cache := g.certCache
-		if i == 1 && g.publicCache != nil {
-			cache = g.publicCache
-		}
-		for _, c := range cache.AllMatchingCertificates(n) {
-			if c.Leaf != nil {
-				out = append(out, CertView{Name: n, Issuer: c.Leaf.Issuer.CommonName, NotAfter: c.Leaf.NotAfter})
-			}
-		}
-	}
-	return out
+	writeJSON(w, http.StatusOK, g.certs.Views(g.cfg.Tunnel.Address))
 }
 
 // withQR adds the profile's QR code (a PNG data URL) for the console.

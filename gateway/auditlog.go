@@ -41,8 +41,14 @@ func (g *Gateway) ruleLabel(i int) string {
 	return g.engine.Load().RuleLabel(i)
 }
 
-// SyncAudit waits until audit records queued so far are written.
-func (g *Gateway) SyncAudit() { g.audit.SyncTimeout(5 * time.Second) }
+// SyncAudit waits until sessions already cut have ended and every audit
+// record queued so far is written: a barrier, not a sleep.
+func (g *Gateway) SyncAudit() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	g.sessions.WaitGone(ctx, session.IsCut)
+	g.audit.Sync(ctx)
+}
 
 // AuditStats are the audit writer's counters.
 func (g *Gateway) AuditStats() (written, dropped, failed int64) {

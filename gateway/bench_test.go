@@ -1,14 +1,15 @@
 package gateway_test
 
 import (
-	"github.com/licgate/licgate/acl"
-	"github.com/licgate/licgate/proxy"
-	"github.com/licgate/licgate/session"
 	"io"
 	"net"
 	"net/netip"
 	"testing"
 	"time"
+
+	"github.com/licgate/licgate/acl"
+	"github.com/licgate/licgate/proxy"
+	"github.com/licgate/licgate/session"
 
 	"github.com/licgate/licgate/gateway/gatewaytest"
 	"github.com/licgate/licgate/internal/testnet"

@@ -3,11 +3,13 @@ package gateway_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/licgate/licgate/gateway"
 	"github.com/licgate/licgate/gateway/gatewaytest"
 	"github.com/licgate/licgate/tunnel"
 )
@@ -27,6 +29,12 @@ func TestRekeyOldKeyStopsAtOnce(t *testing.T) {
 	}
 	if !h.Server.WaitInUse(0, 5*time.Second) {
 		t.Fatal("the old key's session kept its seat")
+	}
+	// The home side's connection is closed too, as on revoke (it stayed
+	// established before: the peer went away before the FIN crossed).
+	lc.Conn().SetReadDeadline(time.Now().Add(5 * time.Second))
+	if err := gatewaytest.Drain(lc.Conn()); err == nil || strings.Contains(err.Error(), "timeout") {
+		t.Fatalf("rekeyed device's home connection not closed: %v", err)
 	}
 	if c, err := old.Dial("tcp", 3*time.Second); err == nil {
 		c.Close()
@@ -114,4 +122,43 @@ func TestPeerChurn(t *testing.T) {
 		t.Fatalf("seats in use %d, want 100", h.Server.InUse())
 	}
 	t.Logf("%d heartbeats through 1000 adds and 990 revokes", beats.Load())
+}
+
+// A revoke waits for the cut sessions to end and for the FIN to cross
+// without holding the gateway's lock: other admin changes go on meanwhile
+// (they stalled for up to 2.2 s before). The wait is made long and ended
+// by cancelling the revoke's context, so the order is certain.
+func TestRevokeDoesNotHoldTheLock(t *testing.T) {
+	gatewaytest.CheckLeaks(t)
+	h := gatewaytest.New(t)
+	gateway.SetRevokeFlushForTest(h.GW, time.Hour)
+	alice := h.AddDevice("alice", "laptop")
+	la := alice.TakeSeat(t)
+	defer la.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	revoked := make(chan error, 1)
+	go func() {
+		_, err := h.GW.RevokeDevice(ctx, "alice", "laptop")
+		revoked <- err
+	}()
+	if !h.Server.WaitInUse(0, 5*time.Second) { // cut: the revoke is now in its wait
+		t.Fatal("seat not released")
+	}
+	if _, err := h.GW.AddUser(context.Background(), "bob", ""); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-revoked:
+		t.Fatalf("revoke returned (%v) before the user add could run: it held the lock", err)
+	default:
+	}
+	cancel()
+	if err := <-revoked; err != nil {
+		t.Fatal(err)
+	}
+	if c, err := alice.Dial("tcp", 3*time.Second); err == nil {
+		c.Close()
+		t.Fatal("revoked device connected again")
+	}
 }

@@ -2,10 +2,11 @@ package gateway
 
 import (
 	"context"
-	"github.com/licgate/licgate/config"
 	"log/slog"
 	"net/netip"
 	"time"
+
+	"github.com/licgate/licgate/config"
 
 	"github.com/licgate/licgate/ddns"
 )

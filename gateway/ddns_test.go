@@ -3,7 +3,6 @@ package gateway_test
 import (
 	"context"
 	"fmt"
-	"github.com/licgate/licgate/config"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -13,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/licgate/licgate/config"
 
 	"github.com/licgate/licgate/ddns"
 	"github.com/licgate/licgate/ddns/ddnstest"

@@ -3,11 +3,12 @@ package gateway
 import (
 	"context"
 	"fmt"
-	"github.com/licgate/licgate/config"
-	"github.com/licgate/licgate/session"
 	"log/slog"
 	"reflect"
 	"time"
+
+	"github.com/licgate/licgate/config"
+	"github.com/licgate/licgate/session"
 
 	"github.com/licgate/licgate/acl"
 )

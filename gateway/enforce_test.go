@@ -3,15 +3,16 @@ package gateway_test
 import (
 	"context"
 	"fmt"
-	"github.com/licgate/licgate/audit"
-	"github.com/licgate/licgate/config"
-	"github.com/licgate/licgate/session"
 	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/licgate/licgate/audit"
+	"github.com/licgate/licgate/config"
+	"github.com/licgate/licgate/session"
 
 	"github.com/licgate/licgate/gateway"
 	"github.com/licgate/licgate/gateway/gatewaytest"

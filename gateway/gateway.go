@@ -1,19 +1,15 @@
 package gateway
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"github.com/licgate/licgate/audit"
-	"github.com/licgate/licgate/config"
-	"github.com/licgate/licgate/proxy"
-	"github.com/licgate/licgate/session"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,7 +17,12 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/caddyserver/certmagic"
+	"github.com/licgate/licgate/audit"
+	"github.com/licgate/licgate/certs"
+	"github.com/licgate/licgate/config"
+	"github.com/licgate/licgate/internal/atomicfile"
+	"github.com/licgate/licgate/proxy"
+	"github.com/licgate/licgate/session"
 
 	"github.com/licgate/licgate/acl"
 	"github.com/licgate/licgate/ddns"
@@ -35,7 +36,8 @@ type Gateway struct {
 	cfg *config.Config
 	log *slog.Logger
 
-	onReload func(*config.Config)
+	onReload    func(*config.Config)
+	revokeFlush time.Duration // if zero, the constant revokeFlush (tests lengthen it)
 
 	st       *store.Store
 	tun      Tunnel
@@ -55,21 +57,17 @@ type Gateway struct {
 	noAudit  bool
 	shared   sharedTracker
 
-	ca          *InternalCA
-	certCache   *certmagic.Cache
-	certCfg     *certmagic.Config
-	publicCfg   *certmagic.Config
-	publicCache *certmagic.Cache
-	adminSrv    *http.Server
-	lanSrv      *http.Server
-	lanLn       net.Listener
-	publicLn    net.Listener
-	publicSrv   *http.Server
-	metrics     *metrics
-	ddns        *ddns.Manager // nil without ddns.host; guarded by ddnsMu
-	ddnsMu      sync.Mutex
-	ddnsStop    func()          // stops the running manager (under g.mu)
-	loopCtx     context.Context // lives until Close
+	certs     *certs.Manager
+	adminSrv  *http.Server
+	lanSrv    *http.Server
+	lanLn     net.Listener
+	publicLn  net.Listener
+	publicSrv *http.Server
+	metrics   *metrics
+	ddns      *ddns.Manager // nil without ddns.host; guarded by ddnsMu
+	ddnsMu    sync.Mutex
+	ddnsStop  func()          // stops the running manager (under g.mu)
+	loopCtx   context.Context // lives until Close
 
 	mu      sync.Mutex // serialises changes to users, devices and policy
 	wg      sync.WaitGroup
@@ -99,7 +97,7 @@ func New(cfg *config.Config, logger *slog.Logger, opts ...Option) *Gateway {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	g := &Gateway{cfg: cfg, log: logger, boot: strconv.FormatInt(time.Now().UnixNano(), 36), audit: audit.New(nil, nil), sessions: session.NewSessionTable(), clock: time.Now, heard: map[string]heardAt{}}
+	g := &Gateway{cfg: cfg, log: logger, boot: strconv.FormatInt(time.Now().UnixNano(), 36), audit: audit.New(nil, nil), certs: certs.New(cfg.StateDir, logger), sessions: session.NewSessionTable(), clock: time.Now, heard: map[string]heardAt{}}
 	for _, o := range opts {
 		o(g)
 	}
@@ -272,11 +270,7 @@ func (g *Gateway) closeLocked() {
 			cancel()
 		}
 	}
-	for _, c := range []*certmagic.Cache{g.certCache, g.publicCache} {
-		if c != nil {
-			c.Stop()
-		}
-	}
+	g.certs.Close()
 	for _, p := range g.proxies {
 		p.Close()
 	}
@@ -313,40 +307,10 @@ func loadOrCreateKey(path string) (tunnel.Key, error) {
 	if err != nil {
 		return k, err
 	}
-	if err := writeFileAtomic(path, []byte(k.String()+"\n"), 0o600); err != nil {
+	if err := atomicfile.Write(path, []byte(k.String()+"\n"), 0o600); err != nil {
 		return k, fmt.Errorf("private key file: %w", err)
 	}
 	return k, nil
-}
-
-// writeFileAtomic writes via a temporary file and rename, so a crash
-// leaves the old content or the new, never half.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	if err := f.Chmod(perm); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }
 
 // identify is the proxy's hot-path lookup: one atomic load, one map read.
@@ -660,25 +624,13 @@ func (g *Gateway) Devices(ctx context.Context, all bool) ([]store.Device, error)
 // returns the number of sessions cut.
 func (g *Gateway) RevokeDevice(ctx context.Context, user, name string) (int, error) {
 	g.mu.Lock()
-	defer g.mu.Unlock()
 	d, err := g.st.RevokeDevice(ctx, user, name)
 	if err != nil {
+		g.mu.Unlock()
 		return 0, err
 	}
-	// Order matters: refuse new connections first, then cut live ones,
-	// and remove the peer only once the closes had a moment to reach the
-	// device through the tunnel (a removed peer's packets are dropped).
-	devs, err := g.publishIdentities(ctx)
+	cut, err := g.cutDevice(ctx, d.ID, session.EndRevoked)
 	if err != nil {
-		return 0, fmt.Errorf("gateway: revoke device %s/%s: %w", user, name, err)
-	}
-	match := func(s *session.Session) bool { return s.DeviceID == d.ID }
-	cut := g.sessions.Cut(match, session.EndRevoked)
-	if cut > 0 {
-		g.sessions.WaitGone(match, 2*time.Second)
-		time.Sleep(revokeFlush)
-	}
-	if err := g.applyPeers(devs); err != nil {
 		return 0, fmt.Errorf("gateway: revoke device %s/%s: %w", user, name, err)
 	}
 	g.log.Info("device revoked", slog.String("user", user), slog.String("device", name), slog.Int("sessions_cut", cut))
@@ -686,26 +638,52 @@ func (g *Gateway) RevokeDevice(ctx context.Context, user, name string) (int, err
 	return cut, nil
 }
 
+// cutDevice is called with g.mu held, after the store changed, and
+// releases it. Order matters: refuse new connections first (identities),
+// then cut live ones, and remove or replace the peer only once the closes
+// had a moment to reach the device through the tunnel (a removed peer's
+// packets are dropped, and its home connection would stay open). The wait
+// happens without g.mu, so admin changes and expiry do not stall.
+func (g *Gateway) cutDevice(ctx context.Context, id int64, reason string) (int, error) {
+	if _, err := g.publishIdentities(ctx); err != nil {
+		g.mu.Unlock()
+		return 0, err
+	}
+	match := func(s *session.Session) bool { return s.DeviceID == id }
+	cut := g.sessions.Cut(match, reason)
+	g.mu.Unlock()
+	if cut > 0 {
+		wctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		g.sessions.WaitGone(wctx, match)
+		cancel()
+		t := time.NewTimer(cmp.Or(g.revokeFlush, revokeFlush))
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+		}
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return cut, g.syncPeers(context.WithoutCancel(ctx))
+}
+
 // RekeyDevice gives a device a new key pair (or the given public key):
-// the old key stops working at once (its peer is removed, its sessions
-// cut) and the new profile is returned, to be shown once.
+// the old key stops working at once (its sessions cut, the FIN delivered,
+// then its peer replaced) and the new profile is returned, to be shown once.
 func (g *Gateway) RekeyDevice(ctx context.Context, user, name, publicKey string) (DeviceResult, error) {
 	priv, publicKey, err := deviceKey(publicKey)
 	if err != nil {
 		return DeviceResult{}, fmt.Errorf("gateway: rekey device %s/%s: %w", user, name, err)
 	}
 	g.mu.Lock()
-	defer g.mu.Unlock()
 	d, err := g.st.RekeyDevice(ctx, user, name, publicKey)
 	if err != nil {
+		g.mu.Unlock()
 		return DeviceResult{}, err
 	}
-	devs, err := g.publishIdentities(ctx)
+	cut, err := g.cutDevice(ctx, d.ID, session.EndRekeyed)
 	if err != nil {
-		return DeviceResult{}, err
-	}
-	cut := g.sessions.Cut(func(s *session.Session) bool { return s.DeviceID == d.ID }, session.EndRekeyed)
-	if err := g.applyPeers(devs); err != nil {
 		return DeviceResult{}, fmt.Errorf("gateway: rekey device %s/%s: %w", user, name, err)
 	}
 	res := g.deviceResult(d, priv)
@@ -715,7 +693,9 @@ func (g *Gateway) RekeyDevice(ctx context.Context, user, name, publicKey string)
 }
 
 // revokeFlush is how long a revoked peer stays after its sessions were
-// cut, so the FIN reaches the device. It can no longer open anything.
+// cut, so the FIN (sent when the table let go of the session) crosses the
+// tunnel to the device: nothing in the tunnel reports its delivery. The
+// peer can no longer open anything meanwhile.
 const revokeFlush = 200 * time.Millisecond
 
 // CutSession ends one live session (the admin's "cut" button); it

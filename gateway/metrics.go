@@ -91,7 +91,7 @@ func (c *liveCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descAcks, prometheus.CounterValue, float64(st.Carried), "carried")
 		ch <- prometheus.MustNewConstMetric(descAcks, prometheus.CounterValue, float64(st.Sent), "sent")
 	}
-	for _, cv := range g.certViews() {
+	for _, cv := range g.certs.Views(g.cfg.Tunnel.Address) {
 		ch <- prometheus.MustNewConstMetric(descCert, prometheus.GaugeValue, float64(cv.NotAfter.Unix()), cv.Name, cv.Issuer)
 	}
 }

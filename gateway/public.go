@@ -31,16 +31,14 @@ import (
 // certmagic with licgate's internal CA as issuer.
 func (g *Gateway) startPublic(ctx context.Context) error {
 	p := g.cfg.Public
-	cfg, err := g.publicCertConfig()
+	acme, err := g.publicACME()
 	if err != nil {
 		return err
 	}
-	g.publicCfg = cfg
-	if err := cfg.ManageSync(ctx, []string{p.Name}); err != nil {
-		return fmt.Errorf("public listener: certificate for %s: %w", p.Name, err)
+	tlsCfg, err := g.certs.PublicTLS(ctx, p.Name, acme)
+	if err != nil {
+		return fmt.Errorf("public listener: %w", err)
 	}
-	tlsCfg := cfg.TLSConfig()
-	tlsCfg.NextProtos = append([]string{"h2", "http/1.1"}, tlsCfg.NextProtos...)
 	ln, err := net.Listen("tcp", p.Listen)
 	if err != nil {
 		return fmt.Errorf("public listener %s: %w", p.Listen, err)
@@ -71,10 +69,7 @@ func (g *Gateway) PublicAddr() net.Addr {
 
 // CARoot is the internal CA's certificate (PEM), once the public listener started it.
 func (g *Gateway) CARoot() ([]byte, error) {
-	if g.ca == nil {
-		return nil, errors.New("the internal CA is not in use (no public listener)")
-	}
-	return g.ca.RootPEM()
+	return g.certs.RootPEM()
 }
 
 // limiter allows each source a few enrolment page views a minute.

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"context"
 	"net"
 	"net/netip"
 	"sort"
@@ -143,6 +144,8 @@ type SessionTable struct {
 	next   uint64
 	m      map[uint64]*Session
 	counts counters
+	// removed is closed (and cleared) at the next removal: WaitGone's wake-up.
+	removed chan struct{}
 	// OnEnd, if set, is called once per admitted session after it ended.
 	OnEnd func(s *Session, reason string)
 	// OnStart, if set, is called once per admitted session, under the
@@ -204,6 +207,10 @@ func (t *SessionTable) Remove(s *Session, reason string) {
 	if ok && s.counted {
 		t.counts.add(s, -1)
 		s.counted = false
+	}
+	if ok && t.removed != nil {
+		close(t.removed) // wake WaitGone
+		t.removed = nil
 	}
 	t.mu.Unlock()
 	if ok && t.OnEnd != nil {
@@ -271,9 +278,9 @@ func (t *SessionTable) Reevaluate(decide func(s *Session, counts acl.Counts) Ver
 	return cut
 }
 
-// WaitGone waits until no session matches, or timeout.
-func (t *SessionTable) WaitGone(match func(*Session) bool, timeout time.Duration) bool {
-	deadline := time.Now().Add(timeout)
+// WaitGone waits until no session matches, or ctx ends (false). It
+// wakes on every removal instead of polling.
+func (t *SessionTable) WaitGone(ctx context.Context, match func(*Session) bool) bool {
 	for {
 		t.mu.Lock()
 		n := 0
@@ -282,16 +289,25 @@ func (t *SessionTable) WaitGone(match func(*Session) bool, timeout time.Duration
 				n++
 			}
 		}
+		if t.removed == nil {
+			t.removed = make(chan struct{})
+		}
+		ch := t.removed
 		t.mu.Unlock()
 		if n == 0 {
 			return true
 		}
-		if time.Now().After(deadline) {
+		select {
+		case <-ch:
+		case <-ctx.Done():
 			return false
 		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// IsCut reports whether s has been cut (it may still be in the table
+// while its goroutines finish).
+func IsCut(s *Session) bool { return s.reason.Load() != nil }
 
 // Len is the number of live sessions.
 func (t *SessionTable) Len() int {

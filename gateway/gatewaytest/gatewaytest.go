@@ -17,7 +17,6 @@ package gatewaytest
 import (
 	"context"
 	"fmt"
-	"github.com/licgate/licgate/config"
 	"io"
 	"log/slog"
 	"net"
@@ -27,6 +26,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/licgate/licgate/config"
 
 	"go.uber.org/goleak"
 

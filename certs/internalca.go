@@ -1,4 +1,4 @@
-package gateway
+package certs
 
 import (
 	"context"
@@ -15,6 +15,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/licgate/licgate/internal/atomicfile"
 
 	"github.com/caddyserver/certmagic"
 )
@@ -61,7 +63,7 @@ func (ca *InternalCA) load() error {
 		serial, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 120))
 		tmpl := &x509.Certificate{
 			SerialNumber:          serial,
-			Subject:               pkix.Name{CommonName: "licgate internal CA", Organization: []string{"licgate"}},
+			Subject:               pkix.Name{CommonName: caCommonName, Organization: []string{"licgate"}},
 			NotBefore:             time.Now().Add(-time.Hour),
 			NotAfter:              time.Now().AddDate(10, 0, 0),
 			IsCA:                  true,
@@ -77,11 +79,11 @@ func (ca *InternalCA) load() error {
 		kder, _ := x509.MarshalECPrivateKey(key)
 		crtPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 		keyPEM = pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})
-		if err := writeFileAtomic(keyPath, keyPEM, 0o600); err != nil {
+		if err := atomicfile.Write(keyPath, keyPEM, 0o600); err != nil {
 			ca.err = err
 			return
 		}
-		if err := writeFileAtomic(crtPath, crtPEM, 0o644); err != nil {
+		if err := atomicfile.Write(crtPath, crtPEM, 0o644); err != nil {
 			ca.err = err
 			return
 		}
@@ -159,3 +161,6 @@ func firstOr(s []string, def string) string {
 	}
 	return def
 }
+
+// caCommonName names licgate's internal CA in the certificates it signs.
+const caCommonName = "licgate internal CA"

@@ -1,0 +1,261 @@
+package certs
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/caddyserver/certmagic"
+	"github.com/libdns/libdns"
+)
+
+// ACME configures the public name's certificate from an ACME CA. Issuers
+// are tried in turn: ACME first, the internal CA when ACME fails (its
+// short-lived certificates make certmagic try ACME again soon).
+type ACME struct {
+	// Directory is the ACME directory URL; "off" (or empty) uses the
+	// internal CA only.
+	Directory string
+	Email     string
+	// TrustedRoots verify the ACME server's own HTTPS (a private CA); nil
+	// for the system roots.
+	TrustedRoots *x509.CertPool
+	// Challenges: http-01, tls-alpn-01, dns-01.
+	Challenges []string
+	// DNS answers DNS-01 (libdns record setter/deleter); required with dns-01.
+	DNS interface {
+		libdns.RecordAppender
+		libdns.RecordDeleter
+	}
+	// DNSResolvers find the zone for DNS-01 (host:port).
+	DNSResolvers []string
+	// HTTPPort, TLSALPNPort, ListenHost: where the challenges are answered.
+	HTTPPort, TLSALPNPort int
+	ListenHost            string
+}
+
+// Manager owns licgate's certificates: the internal CA, the tunnel
+// address's certificate (always from the internal CA) and the public
+// name's (ACME, then the internal CA), with renewal in the background.
+// certmagic logs through the Manager's slog logger.
+//
+// Lifecycle: New (no side effects) -> TunnelTLS / PublicTLS -> Close
+// (stops renewal; a second Close returns net.ErrClosed semantics: nil).
+type Manager struct {
+	dir string
+	log *slog.Logger
+	ca  *InternalCA
+
+	mu      sync.Mutex
+	tunnel  *managed
+	public  *managed
+	pubName string
+}
+
+type managed struct {
+	cfg   *certmagic.Config
+	cache *certmagic.Cache
+}
+
+// New returns a manager keeping its CA and certificates under stateDir.
+func New(stateDir string, logger *slog.Logger) *Manager {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Manager{dir: stateDir, log: logger, ca: &InternalCA{Dir: filepath.Join(stateDir, "ca")}}
+}
+
+// CA is the internal CA (created on first use).
+func (m *Manager) CA() *InternalCA { return m.ca }
+
+// RootPEM is the internal CA's certificate, for browsers to import.
+func (m *Manager) RootPEM() ([]byte, error) { return m.ca.RootPEM() }
+
+func (m *Manager) newCertmagic() *managed {
+	var cfg *certmagic.Config
+	zl := ZapLogger(m.log.With(slog.String("component", "certs")))
+	cache := certmagic.NewCache(certmagic.CacheOptions{
+		GetConfigForCert: func(certmagic.Certificate) (*certmagic.Config, error) { return cfg, nil },
+		Logger:           zl,
+	})
+	cfg = certmagic.New(cache, certmagic.Config{
+		Storage: &certmagic.FileStorage{Path: filepath.Join(m.dir, "certs")},
+		Logger:  zl,
+	})
+	return &managed{cfg: cfg, cache: cache}
+}
+
+// httpProtos are what every HTTPS listener of licgate speaks: browsers and
+// curl offer h2 and http/1.1, and a server that lists only acme-tls/1
+// answers them with "no application protocol".
+var httpProtos = []string{"h2", "http/1.1"}
+
+func serverTLS(cfg *certmagic.Config, fallbackName string) *tls.Config {
+	t := cfg.TLSConfig()
+	t.NextProtos = append(slices.Clone(httpProtos), t.NextProtos...)
+	t.MinVersion = tls.VersionTLS12
+	t.GetCertificate = func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+		if hello.ServerName == "" && fallbackName != "" {
+			// Browsers send no SNI for IP addresses.
+			h := *hello
+			h.ServerName = fallbackName
+			return cfg.GetCertificate(&h)
+		}
+		return cfg.GetCertificate(hello)
+	}
+	return t
+}
+
+// TunnelTLS returns the server TLS config for the admin listeners: a
+// certificate for the gateway's tunnel address from the internal CA.
+func (m *Manager) TunnelTLS(ctx context.Context, addr string) (*tls.Config, error) {
+	if _, err := m.ca.RootPEM(); err != nil {
+		return nil, fmt.Errorf("certs: internal CA: %w", err)
+	}
+	mg := m.newCertmagic()
+	mg.cfg.Issuers = []certmagic.Issuer{m.ca}
+	m.mu.Lock()
+	m.tunnel = mg
+	m.mu.Unlock()
+	if err := mg.cfg.ManageSync(ctx, []string{addr}); err != nil {
+		return nil, fmt.Errorf("certs: certificate for %s: %w", addr, err)
+	}
+	return serverTLS(mg.cfg, addr), nil
+}
+
+// PublicTLS returns the server TLS config for the public name, managed by
+// ACME a (if configured) with the internal CA behind it.
+func (m *Manager) PublicTLS(ctx context.Context, name string, a ACME) (*tls.Config, error) {
+	if _, err := m.ca.RootPEM(); err != nil {
+		return nil, fmt.Errorf("certs: internal CA: %w", err)
+	}
+	mg := m.newCertmagic()
+	mg.cfg.RenewalWindowRatio = 1.0 / 3
+	var issuers []certmagic.Issuer
+	if a.Directory != "" && a.Directory != "off" {
+		tmpl := certmagic.ACMEIssuer{
+			CA: a.Directory, Email: a.Email, Agreed: true, Logger: ZapLogger(m.log.With(slog.String("component", "acme"))),
+			AltHTTPPort: a.HTTPPort, AltTLSALPNPort: a.TLSALPNPort, ListenHost: a.ListenHost,
+			DisableHTTPChallenge:    !slices.Contains(a.Challenges, "http-01"),
+			DisableTLSALPNChallenge: !slices.Contains(a.Challenges, "tls-alpn-01"),
+			TrustedRoots:            a.TrustedRoots,
+		}
+		if slices.Contains(a.Challenges, "dns-01") {
+			if a.DNS == nil {
+				return nil, errors.New("certs: dns-01 needs a DNS provider")
+			}
+			tmpl.DNS01Solver = &certmagic.DNS01Solver{DNSManager: certmagic.DNSManager{
+				DNSProvider: a.DNS, Resolvers: a.DNSResolvers, TTL: 60 * time.Second,
+				// The CA asks the zone's servers itself; our check would
+				// only repeat it against resolvers that may cache.
+				PropagationTimeout: -1,
+			}}
+		}
+		issuers = append(issuers, certmagic.NewACMEIssuer(mg.cfg, tmpl))
+	}
+	mg.cfg.Issuers = append(issuers, m.ca)
+	m.mu.Lock()
+	m.public, m.pubName = mg, name
+	m.mu.Unlock()
+	if err := mg.cfg.ManageSync(ctx, []string{name}); err != nil {
+		return nil, fmt.Errorf("certs: certificate for %s: %w", name, err)
+	}
+	if len(issuers) > 1 {
+		for _, c := range mg.cache.AllMatchingCertificates(name) {
+			if c.Leaf != nil && c.Leaf.Issuer.CommonName == caCommonName {
+				m.log.Warn("ACME failed: the public name has a certificate of licgate's internal CA for now; browsers will warn until ACME succeeds (certmagic retries)",
+					slog.String("name", name), slog.String("acme", a.Directory))
+			}
+		}
+	}
+	return serverTLS(mg.cfg, ""), nil
+}
+
+// RenewPublic renews the public name's certificate now (force: even if it
+// is not due) and serves the new one from then on.
+func (m *Manager) RenewPublic(ctx context.Context, force bool) error {
+	m.mu.Lock()
+	mg, name := m.public, m.pubName
+	m.mu.Unlock()
+	if mg == nil {
+		return errors.New("certs: no public listener")
+	}
+	old := mg.cache.AllMatchingCertificates(name)
+	if err := mg.cfg.RenewCertSync(ctx, name, force); err != nil {
+		return fmt.Errorf("certs: renew certificate for %s: %w", name, err)
+	}
+	fresh, err := mg.cfg.CacheManagedCertificate(ctx, name)
+	if err != nil {
+		return fmt.Errorf("certs: load renewed certificate for %s: %w", name, err)
+	}
+	var stale []string
+	for _, c := range old {
+		if c.Hash() != fresh.Hash() {
+			stale = append(stale, c.Hash())
+		}
+	}
+	mg.cache.Remove(stale)
+	return nil
+}
+
+// View is a certificate in use.
+type View struct {
+	Name     string    `json:"name"`
+	Issuer   string    `json:"issuer"`
+	NotAfter time.Time `json:"not_after"`
+}
+
+// Views lists the certificates served: the tunnel address's and the
+// public name's.
+func (m *Manager) Views(tunnelAddr string) []View {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := []View{}
+	add := func(mg *managed, name string) {
+		if mg == nil {
+			return
+		}
+		for _, c := range mg.cache.AllMatchingCertificates(name) {
+			if c.Leaf != nil {
+				out = append(out, View{Name: name, Issuer: c.Leaf.Issuer.CommonName, NotAfter: c.Leaf.NotAfter})
+			}
+		}
+	}
+	add(m.tunnel, tunnelAddr)
+	add(m.public, m.pubName)
+	return out
+}
+
+// Close stops renewal. Safe to call twice.
+func (m *Manager) Close() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, mg := range []*managed{m.tunnel, m.public} {
+		if mg != nil {
+			mg.cache.Stop()
+		}
+	}
+	m.tunnel, m.public = nil, nil
+	return nil
+}
+
+// ReadRoots reads a PEM file of CA certificates.
+func ReadRoots(path string) (*x509.CertPool, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("certs: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(data) {
+		return nil, fmt.Errorf("certs: %s: no PEM certificates", path)
+	}
+	return pool, nil
+}
