@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"github.com/licgate/licgate/proxy"
-	"github.com/licgate/licgate/session"
 	"io"
 	"net"
 	"net/netip"
@@ -15,6 +13,9 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/licgate/licgate/proxy"
+	"github.com/licgate/licgate/session"
 
 	"github.com/licgate/licgate/acl"
 )

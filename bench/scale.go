@@ -18,7 +18,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/licgate/licgate/gateway"
+	"github.com/licgate/licgate/adminapi"
+
 	"github.com/licgate/licgate/internal/licsim"
 	"github.com/licgate/licgate/store"
 	"github.com/licgate/licgate/tunnel"
@@ -132,9 +133,9 @@ enforcement:
 	if err := cmd.Start(); err != nil {
 		return nil, 0, err
 	}
-	api := gateway.NewClient(filepath.Join(dir, "licgate.sock"))
+	api := adminapi.NewClient(filepath.Join(dir, "licgate.sock"))
 	for {
-		var h gateway.Health
+		var h adminapi.Health
 		if err := api.Do(ctx, "GET", "/api/v1/health", nil, &h); err == nil && h.Devices == devices {
 			break
 		}

@@ -3,12 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
-	"github.com/licgate/licgate/config"
 	"log/slog"
 	"net"
 	"net/netip"
 	"os"
 	"time"
+
+	"github.com/licgate/licgate/config"
 
 	"github.com/licgate/licgate/gateway"
 	"github.com/licgate/licgate/tunnel"

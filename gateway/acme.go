@@ -11,7 +11,7 @@ import (
 
 // publicACME is the ACME part of the public listener's config.
 func (g *Gateway) publicACME() (certs.ACME, error) {
-	a := g.cfg.Public.ACME
+	a := g.conf().Public.ACME
 	out := certs.ACME{Directory: a.Directory, Email: a.Email, Challenges: a.Challenges, DNSResolvers: a.DNSResolvers,
 		HTTPPort: a.HTTPPort, TLSALPNPort: a.TLSALPNPort, ListenHost: a.ListenHost}
 	if a.Directory == "off" {
@@ -36,7 +36,7 @@ func (g *Gateway) publicACME() (certs.ACME, error) {
 
 // dnsProvider returns the RFC 2136 updater of the named ddns provider.
 func (g *Gateway) dnsProvider(name string) (*ddns.RFC2136, error) {
-	m, err := g.cfg.DDNSManager()
+	m, err := g.conf().DDNSManager()
 	if err != nil {
 		return nil, err
 	}

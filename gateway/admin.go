@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"crypto/subtle"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -14,48 +13,81 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/licgate/licgate/acl"
+	"github.com/licgate/licgate/adminapi"
+	"github.com/licgate/licgate/certs"
+	"github.com/licgate/licgate/ddns"
+	"github.com/licgate/licgate/store"
 )
 
-type ctxKey int
+// The gateway is the admin API's backend.
+var _ adminapi.Backend = (*Gateway)(nil)
 
-const identityKey ctxKey = 1
+// startAPI serves the admin API on the unix socket, for the CLI: the only
+// listener with profiles (pprof).
+func (g *Gateway) startAPI() error {
+	ln, err := adminapi.ListenSocket(g.conf().Socket)
+	if err != nil {
+		return err
+	}
+	g.apiLn = ln
+	h := adminapi.AsActor("unix-socket", adminapi.Handler(g, adminapi.Options{Metrics: g.metrics.handler(), Pprof: true}))
+	g.apiSrv = adminapi.NewServer(h, g.log)
+	g.wg.Add(1)
+	go g.serveHTTP(g.apiSrv, ln, "admin (socket)")
+	return nil
+}
 
 // startAdmin serves the admin API (and console) over HTTPS inside the
 // tunnel, and on the LAN listener if configured.
 func (g *Gateway) startAdmin(ctx context.Context) error {
-	tlsCfg, err := g.certs.TunnelTLS(ctx, g.cfg.Tunnel.Address)
+	tlsCfg, err := g.certs.TunnelTLS(ctx, g.conf().Tunnel.Address)
 	if err != nil {
 		return fmt.Errorf("admin listener: %w", err)
 	}
-	ln, err := g.tun.ListenTCP(netip.AddrPortFrom(g.cfg.GatewayAddr(), uint16(g.cfg.Admin.Port)))
+	ln, err := g.tun.ListenTCP(netip.AddrPortFrom(g.conf().GatewayAddr(), uint16(g.conf().Admin.Port)))
 	if err != nil {
 		return fmt.Errorf("admin listener: %w", err)
 	}
-	g.adminSrv = &http.Server{Handler: g.tunnelAdmin(g.Handler()), ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog: slog.NewLogLogger(g.log.Handler(), slog.LevelDebug)}
+	api := adminapi.Handler(g, adminapi.Options{Metrics: g.metrics.handler()})
+	g.adminSrv = adminapi.NewServer(adminapi.TunnelAdmin(g.adminCheck, g.log, api), g.log)
 	g.wg.Add(1)
-	go g.serveHTTP(g.adminSrv, tls.NewListener(ln, tlsCfg), "admin (tunnel)")
-	if g.cfg.Admin.LANListen != "" {
-		tok, err := os.ReadFile(g.cfg.Admin.TokenFile)
+	go g.serveHTTP(g.adminSrv, tls.NewListener(adminapi.LimitListener(ln), tlsCfg), "admin (tunnel)")
+	if g.conf().Admin.LANListen != "" {
+		tok, err := os.ReadFile(g.conf().Admin.TokenFile)
 		if err != nil {
 			return fmt.Errorf("admin.token_file: %w", err)
 		}
 		token := strings.TrimSpace(string(tok))
 		if len(token) < 20 {
-			return fmt.Errorf("admin.token_file %s: the token must be at least 20 characters", g.cfg.Admin.TokenFile)
+			return fmt.Errorf("admin.token_file %s: the token must be at least 20 characters", g.conf().Admin.TokenFile)
 		}
-		lln, err := net.Listen("tcp", g.cfg.Admin.LANListen)
+		lln, err := net.Listen("tcp", g.conf().Admin.LANListen)
 		if err != nil {
 			return fmt.Errorf("admin.lan_listen: %w", err)
 		}
-		lanCfg := tlsCfg.Clone()
-		g.lanSrv = &http.Server{Handler: tokenAuth(token, g.Handler()), ReadHeaderTimeout: 10 * time.Second,
-			ErrorLog: slog.NewLogLogger(g.log.Handler(), slog.LevelDebug)}
+		g.lanSrv = adminapi.NewServer(adminapi.TokenAuth(token, g.log, api), g.log)
 		g.lanLn = lln
 		g.wg.Add(1)
-		go g.serveHTTP(g.lanSrv, tls.NewListener(lln, lanCfg), "admin (LAN)")
+		go g.serveHTTP(g.lanSrv, tls.NewListener(adminapi.LimitListener(lln), tlsCfg.Clone()), "admin (LAN)")
 	}
 	return nil
+}
+
+// adminCheck: devices whose (enabled) user is in the admin group.
+func (g *Gateway) adminCheck(a netip.Addr) (string, bool, string) {
+	group := g.conf().Admin.Group
+	refusal := "only devices of the " + group + " group may use the admin console"
+	id, ok := g.identify(a)
+	if !ok {
+		return a.String(), false, refusal
+	}
+	who := id.User + "/" + id.Device
+	if id.UserDisabled || !slices.Contains(g.Engine().GroupsOf(id.User), group) {
+		return who, false, refusal
+	}
+	return who, true, ""
 }
 
 func (g *Gateway) serveHTTP(srv *http.Server, ln net.Listener, what string) {
@@ -65,37 +97,6 @@ func (g *Gateway) serveHTTP(srv *http.Server, ln net.Listener, what string) {
 	}
 }
 
-// tunnelAdmin lets through only devices whose user is in the admin group,
-// and records the acting identity for the audit log.
-func (g *Gateway) tunnelAdmin(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		src, err := netip.ParseAddrPort(r.RemoteAddr)
-		id, ok := g.identify(src.Addr())
-		if err != nil || !ok || id.UserDisabled || !slices.Contains(g.Engine().GroupsOf(id.User), g.cfg.Admin.Group) {
-			who := src.Addr().String()
-			if ok {
-				who = id.User + "/" + id.Device
-			}
-			g.log.Info("admin access refused", slog.String("from", who), slog.String("path", r.URL.Path))
-			writeJSON(w, http.StatusForbidden, APIError{Error: "only devices of the " + g.cfg.Admin.Group + " group may use the admin console"})
-			return
-		}
-		ctx := WithActor(r.Context(), id.User+"/"+id.Device)
-		h.ServeHTTP(w, r.WithContext(context.WithValue(ctx, identityKey, id)))
-	})
-}
-
-func tokenAuth(token string, h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
-			writeJSON(w, http.StatusUnauthorized, APIError{Error: "missing or wrong bearer token"})
-			return
-		}
-		h.ServeHTTP(w, r.WithContext(WithActor(r.Context(), "lan-token from "+r.RemoteAddr)))
-	})
-}
-
 // LANAddr is the LAN admin listener's address (nil if none).
 func (g *Gateway) LANAddr() net.Addr {
 	if g.lanLn == nil {
@@ -103,3 +104,64 @@ func (g *Gateway) LANAddr() net.Addr {
 	}
 	return g.lanLn.Addr()
 }
+
+// Health is the daemon's summary.
+func (g *Gateway) Health() adminapi.Health {
+	return adminapi.Health{Status: "ok", PublicKey: g.PublicKey().String(), ListenPort: g.ListenPort(),
+		Address: g.conf().Tunnel.Address, Endpoint: g.conf().Tunnel.Endpoint, Sessions: g.SessionCount(), Devices: len(*g.idents.Load())}
+}
+
+// Now is the clock policy decisions use.
+func (g *Gateway) Now() time.Time { return g.clock() }
+
+// Denials lists refusals in [from, to), newest first.
+func (g *Gateway) Denials(ctx context.Context, from, to time.Time, limit int) ([]store.AuditDenialRow, error) {
+	g.audit.SyncTimeout(time.Second)
+	return g.st.AuditDenials(ctx, from, to, limit)
+}
+
+// DDNS is the dynamic DNS status.
+func (g *Gateway) DDNS() adminapi.DDNSView {
+	m := g.ddnsManager()
+	return adminapi.DDNSView{Enabled: m != nil, Host: m.HostOrEmpty(), Providers: orEmpty(g.DDNSStatus())}
+}
+
+// DDNSCheck runs one check now and returns the status after it.
+func (g *Gateway) DDNSCheck(ctx context.Context) (adminapi.DDNSView, error) {
+	m := g.ddnsManager()
+	if m == nil {
+		return adminapi.DDNSView{}, errors.New("ddns is not configured (ddns.host in licgate.yaml)")
+	}
+	m.Check(ctx)
+	return adminapi.DDNSView{Enabled: true, Host: m.Host, Providers: orEmpty(m.Status())}, nil
+}
+
+func orEmpty(s []ddns.Status) []ddns.Status {
+	if s == nil {
+		return []ddns.Status{}
+	}
+	return s
+}
+
+// Services lists the proxied services with their live TCP sessions.
+func (g *Gateway) Services() []adminapi.ServiceView {
+	held := map[string]int{}
+	for _, s := range g.Sessions() {
+		if s.Proto == "tcp" {
+			held[s.Service]++
+		}
+	}
+	eng := g.Engine()
+	out := []adminapi.ServiceView{}
+	for _, s := range g.conf().Services {
+		out = append(out, adminapi.ServiceView{Name: s.Name, Port: s.Port, Protocols: s.Protocols, Upstream: s.Upstream,
+			Sessions: held[s.Name], Pool: eng.ServicePool(s.Name)})
+	}
+	return out
+}
+
+// Certs lists the certificates served.
+func (g *Gateway) Certs() []certs.View { return g.certs.Views(g.conf().Tunnel.Address) }
+
+// Engine is the compiled policy in force.
+func (g *Gateway) Engine() *acl.Engine { return g.engine.Load() }

@@ -16,7 +16,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/licgate/licgate/gateway"
+	"github.com/licgate/licgate/adminapi"
+
 	"github.com/licgate/licgate/gateway/gatewaytest"
 )
 
@@ -50,8 +51,11 @@ func TestAdminInsideTunnel(t *testing.T) {
 			rd = bytes.NewReader(b)
 		}
 		req, _ := http.NewRequest(method, url, rd)
-		if len(hdr) == 2 {
-			req.Header.Set(hdr[0], hdr[1])
+		if body != nil {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		for i := 0; i+1 < len(hdr); i += 2 {
+			req.Header.Set(hdr[i], hdr[i+1])
 		}
 		resp, err := c.Do(req)
 		if err != nil {
@@ -65,7 +69,7 @@ func TestAdminInsideTunnel(t *testing.T) {
 	if code, body := do(ac, "GET", "https://10.44.0.1/api/v1/users", nil); code != 200 || !strings.Contains(body, `"alice"`) {
 		t.Fatalf("admin device: %d %s", code, body)
 	}
-	if code, body := do(ac, "POST", "https://10.44.0.1/api/v1/users", gateway.AddUserRequest{Name: "carol"}); code != 201 {
+	if code, body := do(ac, "POST", "https://10.44.0.1/api/v1/users", adminapi.AddUserRequest{Name: "carol"}); code != 201 {
 		t.Fatalf("admin add user: %d %s", code, body)
 	}
 	if code, body := do(ac, "POST", "https://10.44.0.1/api/v1/users", map[string]string{"name": "dave", "colour": "red"}); code != 400 || !strings.Contains(body, "unknown field") {
@@ -73,6 +77,25 @@ func TestAdminInsideTunnel(t *testing.T) {
 	}
 	if code, body := do(ac, "POST", "https://10.44.0.1/api/v1/users", map[string]string{"email": "x@example.com"}); code != 400 || !strings.Contains(body, `"field": "name"`) {
 		t.Fatalf("missing field: %d %s", code, body)
+	}
+	// Hardening: a JSON body that does not say so (what an HTML form on
+	// another site can send, text/plain) is refused, and so is anything a
+	// browser marks cross-site. Nothing changes.
+	if code, body := do(ac, "POST", "https://10.44.0.1/api/v1/users", adminapi.AddUserRequest{Name: "eve"}, "Content-Type", "text/plain"); code != 415 {
+		t.Fatalf("text/plain JSON: %d %s", code, body)
+	}
+	if code, body := do(ac, "POST", "https://10.44.0.1/api/v1/users", adminapi.AddUserRequest{Name: "eve"}, "Sec-Fetch-Site", "cross-site"); code != 403 {
+		t.Fatalf("cross-site request: %d %s", code, body)
+	}
+	if code, body := do(ac, "POST", "https://10.44.0.1/api/v1/users", adminapi.AddUserRequest{Name: "eve"}, "Origin", "https://evil.example"); code != 403 {
+		t.Fatalf("foreign Origin: %d %s", code, body)
+	}
+	if _, body := do(ac, "GET", "https://10.44.0.1/api/v1/users", nil); strings.Contains(body, `"eve"`) {
+		t.Fatal("a refused request created a user")
+	}
+	// pprof lives on the local socket only.
+	if code, _ := do(ac, "GET", "https://10.44.0.1/debug/pprof/", nil); code != 404 {
+		t.Fatalf("pprof on the tunnel listener: %d", code)
 	}
 	lc := admin.TakeSeat(t)
 	lc.Close()
@@ -118,6 +141,31 @@ func TestAdminInsideTunnel(t *testing.T) {
 	}
 	if code, _ := do(lan, "GET", "https://10.44.0.1/api/v1/users", nil, "Authorization", "Bearer "+token); code != 200 {
 		t.Fatalf("LAN with token: %d", code)
+	}
+	if code, _ := do(lan, "GET", "https://10.44.0.1/debug/pprof/", nil, "Authorization", "Bearer "+token); code != 404 {
+		t.Fatalf("pprof on the LAN listener: %d", code)
+	}
+	// Browsers and curl offer ALPN h2 and http/1.1; the LAN listener
+	// answered them "no application protocol" before.
+	for _, protos := range [][]string{{"h2", "http/1.1"}, {"http/1.1"}} {
+		tc, err := tls.Dial("tcp", h.GW.LANAddr().String(), &tls.Config{InsecureSkipVerify: true, NextProtos: protos})
+		if err != nil {
+			t.Fatalf("TLS with ALPN %v: %v", protos, err)
+		}
+		if got := tc.ConnectionState().NegotiatedProtocol; got != protos[0] {
+			t.Errorf("ALPN %v: negotiated %q", protos, got)
+		}
+		tc.Close()
+	}
+	// Guessing is limited: after a few wrong tokens even the right one
+	// waits (3,000 guesses went through in 0.4 s before).
+	limited := false
+	for i := 0; i < 20 && !limited; i++ {
+		code, _ := do(lan, "GET", "https://10.44.0.1/api/v1/users", nil, "Authorization", fmt.Sprintf("Bearer guess-%d", i))
+		limited = code == 429
+	}
+	if !limited {
+		t.Fatal("20 wrong tokens in a row were all answered 401: no rate limit")
 	}
 }
 

@@ -68,7 +68,7 @@ func (g *Gateway) reloadDDNS(cfg *config.Config) error {
 	g.ddnsMu.Lock()
 	g.ddns = nil
 	g.ddnsMu.Unlock()
-	g.cfg.DDNS = cfg.DDNS
+	g.conf().DDNS = cfg.DDNS
 	if cfg.DDNS.Host == "" {
 		return nil
 	}
@@ -88,15 +88,5 @@ func (g *Gateway) DDNSStatus() []ddns.Status {
 	if m == nil {
 		return nil
 	}
-	return m.Status()
-}
-
-// DDNSCheck runs one check now and returns the status after it.
-func (g *Gateway) DDNSCheck(ctx context.Context) []ddns.Status {
-	m := g.ddnsManager()
-	if m == nil {
-		return nil
-	}
-	m.Check(ctx)
 	return m.Status()
 }

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/licgate/licgate/adminapi"
+
 	"github.com/licgate/licgate/config"
 
 	"github.com/licgate/licgate/ddns"
@@ -144,8 +146,8 @@ func TestDDNSStatusAPIAndMetrics(t *testing.T) {
   providers:
     - {name: noip, type: dyndns2, url: %q, username: u, password: p}
 `, echo.URL, dyn.URL)))
-	c := gateway.NewClient(h.Config.Socket)
-	var v gateway.DDNSView
+	c := adminapi.NewClient(h.Config.Socket)
+	var v adminapi.DDNSView
 	if err := c.Do(context.Background(), "POST", "/api/v1/ddns/update", nil, &v); err != nil {
 		t.Fatal(err)
 	}

@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"log/slog"
 	"reflect"
+	"strings"
 	"time"
 
+	"github.com/licgate/licgate/adminapi"
+	"github.com/licgate/licgate/audit"
 	"github.com/licgate/licgate/config"
 	"github.com/licgate/licgate/session"
 
@@ -21,7 +24,7 @@ import (
 func (g *Gateway) Reevaluate(why string) int {
 	eng := g.engine.Load()
 	now := g.now()
-	grace := g.enf.Load().WindowGrace.Duration
+	grace := g.conf().Enforcement.WindowGrace.Duration
 	idents := *g.idents.Load()
 	cut := g.sessions.Reevaluate(func(s *session.Session, counts acl.Counts) session.Verdict {
 		id, ok := idents[s.Client.Addr()]
@@ -61,51 +64,80 @@ func (g *Gateway) Reevaluate(why string) int {
 	return len(cut)
 }
 
-// Reload re-reads the config file and puts its policy in force, then
-// re-decides live sessions. A config or policy that does not load is
-// rejected with its error: the old policy stays and no session is cut.
-// Other changes (services, tunnel) need a restart and are reported.
-func (g *Gateway) Reload(ctx context.Context) (int, error) {
+// Reload re-reads the config file and puts the new configuration in
+// force as a whole, atomically, then re-decides live sessions. A config
+// that does not load (or an empty or missing file) is rejected with its
+// error: the running config stays and no session is cut. Settings that
+// need a restart (listeners, services, tunnel device) keep their running
+// values and are named in the answer and the log, never silently ignored.
+func (g *Gateway) Reload(ctx context.Context) (adminapi.ReloadResult, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	path := g.cfg.Path()
-	if path == "" {
-		return 0, fmt.Errorf("gateway: reload: the config was not loaded from a file")
-	}
-	cfg, err := config.Reload(path)
+	old := g.conf()
+	cfg, err := config.Reload(old.Path())
 	if err != nil {
-		g.log.Error("reload rejected: the policy in force stays", slog.String("err", err.Error()))
-		return 0, fmt.Errorf("gateway: reload rejected, old policy stays: %w", err)
+		g.log.Error("reload rejected: the running config stays", slog.String("err", err.Error()))
+		return adminapi.ReloadResult{}, fmt.Errorf("gateway: reload rejected, the running config stays: %w", err)
 	}
 	for _, w := range cfg.Warnings() {
 		g.log.Warn("config", slog.String("warning", w))
 	}
-	tun := cfg.Tunnel
-	if g.cfg.DDNS.Host != "" && cfg.DDNS.Host != "" && tun.Endpoint == cfg.DDNS.Host {
-		tun.Endpoint = g.cfg.Tunnel.Endpoint // derived from ddns.host, not a tunnel change
+	next, restart := mergeReload(old, cfg)
+	if len(restart) > 0 {
+		g.log.Warn("reload: these settings changed but take effect only after a restart; the running values stay",
+			slog.String("settings", strings.Join(restart, ", ")))
 	}
-	if !reflect.DeepEqual(cfg.Services, g.cfg.Services) || !reflect.DeepEqual(tun, g.cfg.Tunnel) || cfg.StateDir != g.cfg.StateDir {
-		g.log.Warn("reload: services, tunnel or state_dir changed; restart licgate to apply them (policy applied now)")
-	}
-	g.engine.Store(cfg.Engine())
+	g.cfg.Store(next)
+	g.engine.Store(next.Engine())
 	if g.onReload != nil {
-		g.onReload(cfg)
+		g.onReload(next)
 	}
-	enf := cfg.Enforcement
-	g.enf.Store(&enf)
-	if !reflect.DeepEqual(cfg.DDNS, g.cfg.DDNS) {
-		if err := g.reloadDDNS(cfg); err != nil {
+	if !reflect.DeepEqual(next.DDNS, old.DDNS) {
+		if err := g.reloadDDNS(next); err != nil {
 			g.log.Error("ddns restart failed", slog.String("err", err.Error()))
 		}
 	}
 	n := g.Reevaluate(session.EndPolicy)
-	g.log.Info("policy reloaded", slog.String("file", path), slog.Int("rules", len(cfg.Engine().Rules())), slog.Int("sessions_cut", n))
-	g.auditEvent(ActorOf(ctx), "policy.reload", fmt.Sprintf("rules=%d sessions_cut=%d", len(cfg.Engine().Rules()), n))
-	return n, nil
+	g.log.Info("config reloaded", slog.String("file", next.Path()), slog.Int("rules", len(next.Engine().Rules())), slog.Int("sessions_cut", n))
+	g.auditEvent(audit.ActorOf(ctx), "policy.reload", fmt.Sprintf("rules=%d sessions_cut=%d restart_needed=%s", len(next.Engine().Rules()), n, strings.Join(restart, ",")))
+	return adminapi.ReloadResult{SessionsCut: n, RestartNeeded: restart}, nil
+}
+
+// mergeReload is the config a reload puts in force: everything from cfg,
+// except what only a restart can change, which keeps old's values and is
+// named in the list.
+func mergeReload(old, cfg *config.Config) (*config.Config, []string) {
+	next := *cfg
+	var restart []string
+	keep := func(name string, changed bool, restore func()) {
+		if changed {
+			restart = append(restart, name)
+			restore()
+		}
+	}
+	keep("state_dir", next.StateDir != old.StateDir, func() { next.StateDir = old.StateDir })
+	keep("socket", next.Socket != old.Socket, func() { next.Socket = old.Socket })
+	keep("log_level", next.LogLevel != old.LogLevel, func() { next.LogLevel = old.LogLevel })
+	keep("services", !reflect.DeepEqual(next.Services, old.Services), func() { next.Services = old.Services })
+	// The tunnel device is built at start; endpoint and keepalive only go
+	// into profiles made from now on, so they apply at once.
+	tNew, tOld := next.Tunnel, old.Tunnel
+	tNew.Endpoint, tNew.Keepalive = tOld.Endpoint, tOld.Keepalive
+	keep("tunnel (mode, port, subnet, address, mtu, interface, key, ack_delay)", !reflect.DeepEqual(tNew, tOld), func() {
+		ep, ka := next.Tunnel.Endpoint, next.Tunnel.Keepalive
+		next.Tunnel = old.Tunnel
+		next.Tunnel.Endpoint, next.Tunnel.Keepalive = ep, ka
+	})
+	keep("public.listen", next.Public.Listen != old.Public.Listen, func() { next.Public.Listen = old.Public.Listen })
+	keep("public.name", next.Public.Name != old.Public.Name, func() { next.Public.Name = old.Public.Name })
+	keep("public.acme", !reflect.DeepEqual(next.Public.ACME, old.Public.ACME), func() { next.Public.ACME = old.Public.ACME })
+	keep("admin.port", next.Admin.Port != old.Admin.Port, func() { next.Admin.Port = old.Admin.Port })
+	keep("admin.lan_listen", next.Admin.LANListen != old.Admin.LANListen, func() { next.Admin.LANListen = old.Admin.LANListen })
+	keep("admin.token_file", next.Admin.TokenFile != old.Admin.TokenFile, func() { next.Admin.TokenFile = old.Admin.TokenFile })
+	return &next, restart
 }
 
 // Engine is the policy in force.
-func (g *Gateway) Engine() *acl.Engine { return g.engine.Load() }
 
 type heardAt struct {
 	rx int64
@@ -116,7 +148,7 @@ type heardAt struct {
 // sessions of vanished peers and prunes the audit log, until ctx ends.
 func (g *Gateway) enforceLoop(ctx context.Context) {
 	defer g.wg.Done()
-	t := time.NewTicker(g.enf.Load().Interval.Duration)
+	t := time.NewTicker(g.conf().Enforcement.Interval.Duration)
 	defer t.Stop()
 	lastPrune := time.Time{}
 	for {
@@ -130,7 +162,7 @@ func (g *Gateway) enforceLoop(ctx context.Context) {
 		g.CheckVanished()
 		if time.Since(lastPrune) > time.Hour {
 			lastPrune = time.Now()
-			if n, err := g.st.PruneAudit(ctx, time.Now().Add(-g.cfg.Audit.Retention.Duration)); err != nil {
+			if n, err := g.st.PruneAudit(ctx, time.Now().Add(-g.conf().Audit.Retention.Duration)); err != nil {
 				g.log.Error("audit prune", slog.String("err", err.Error()))
 			} else if n > 0 {
 				g.log.Info("audit pruned", slog.Int64("records", n))
@@ -185,7 +217,7 @@ func (g *Gateway) CheckVanished() int {
 			continue
 		}
 		l := last[id.PublicKey]
-		if l.IsZero() || now.Sub(l) <= g.enf.Load().VanishedAfter.Duration {
+		if l.IsZero() || now.Sub(l) <= g.conf().Enforcement.VanishedAfter.Duration {
 			continue
 		}
 		devID := id.DeviceID

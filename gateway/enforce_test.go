@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/licgate/licgate/adminapi"
+
 	"github.com/licgate/licgate/audit"
 	"github.com/licgate/licgate/config"
 	"github.com/licgate/licgate/session"
@@ -63,7 +65,7 @@ const officePolicy = `policy:
 func denials(t *testing.T, h *gatewaytest.Harness) []store.AuditDenialRow {
 	t.Helper()
 	var ds []store.AuditDenialRow
-	if err := gateway.NewClient(h.Config.Socket).Do(context.Background(), "GET", "/api/v1/audit/denials?since=1h", nil, &ds); err != nil {
+	if err := adminapi.NewClient(h.Config.Socket).Do(context.Background(), "GET", "/api/v1/audit/denials?since=1h", nil, &ds); err != nil {
 		t.Fatal(err)
 	}
 	return ds
@@ -283,9 +285,9 @@ func TestReloadCutsAndBadReloadKeeps(t *testing.T) {
 	// A good policy that bans bob cuts bob only.
 	banBob := strings.Replace(officePolicy, "who: [user:mallory]", "who: [user:mallory, user:bob]", 1)
 	rewritePolicy(t, h, failing, banBob)
-	n, err := h.GW.Reload(context.Background())
-	if err != nil || n != 1 {
-		t.Fatalf("reload: cut %d, %v", n, err)
+	res, err := h.GW.Reload(context.Background())
+	if err != nil || res.SessionsCut != 1 {
+		t.Fatalf("reload: cut %d, %v", res.SessionsCut, err)
 	}
 	if !h.Server.WaitInUse(1, 5*time.Second) {
 		t.Fatal("bob's seat not released on reload")
@@ -297,8 +299,8 @@ func TestReloadCutsAndBadReloadKeeps(t *testing.T) {
 		t.Fatal("bob's session survived the reload")
 	}
 	// The CLI path: the API reload answers the same way.
-	var r gateway.CutResult
-	if err := gateway.NewClient(h.Config.Socket).Do(context.Background(), "POST", "/api/v1/policy/reload", nil, &r); err != nil || r.SessionsCut != 0 {
+	var r adminapi.CutResult
+	if err := adminapi.NewClient(h.Config.Socket).Do(context.Background(), "POST", "/api/v1/policy/reload", nil, &r); err != nil || r.SessionsCut != 0 {
 		t.Fatalf("api reload: %+v %v", r, err)
 	}
 }
@@ -318,8 +320,8 @@ func TestLoweredCapCutsNewest(t *testing.T) {
 	}
 	capped := strings.Replace(officePolicy, "      services: [codemeter]\n", "      services: [codemeter]\n      max_sessions_per_user: 1\n", 1)
 	rewritePolicy(t, h, officePolicy, capped)
-	if n, err := h.GW.Reload(context.Background()); err != nil || n != 2 {
-		t.Fatalf("reload cut %d (%v), want 2", n, err)
+	if res, err := h.GW.Reload(context.Background()); err != nil || res.SessionsCut != 2 {
+		t.Fatalf("reload cut %d (%v), want 2", res.SessionsCut, err)
 	}
 	if _, err := held[0].Call("PING"); err != nil {
 		t.Fatal("the oldest session was cut")

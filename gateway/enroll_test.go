@@ -13,7 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/licgate/licgate/gateway"
+	"github.com/licgate/licgate/adminapi"
+
 	"github.com/licgate/licgate/gateway/gatewaytest"
 	"github.com/licgate/licgate/tunnel"
 )
@@ -27,9 +28,9 @@ func TestEnrolmentLink(t *testing.T) {
 	h := gatewaytest.New(t, gatewaytest.TopLevel("public:\n  listen: 127.0.0.1:0\n  name: office.example.test\n  acme: {directory: \"off\"}\n"))
 	ctx := context.Background()
 	h.GW.AddUser(ctx, "alice", "")
-	api := gateway.NewClient(h.Config.Socket)
-	var link gateway.EnrollLink
-	if err := api.Do(ctx, "POST", "/api/v1/enrollments", gateway.EnrollRequest{User: "alice", Device: "laptop", TTL: "1h"}, &link); err != nil {
+	api := adminapi.NewClient(h.Config.Socket)
+	var link adminapi.EnrollLink
+	if err := api.Do(ctx, "POST", "/api/v1/enrollments", adminapi.EnrollRequest{User: "alice", Device: "laptop", TTL: "1h"}, &link); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.HasPrefix(link.URL, "https://office.example.test:") || time.Until(link.Expires) > time.Hour {
@@ -99,8 +100,8 @@ func TestEnrolmentLink(t *testing.T) {
 		t.Fatalf("second use %d", code)
 	}
 	// The own-key path: the device gets the user's public key; licgate never sees the private key.
-	var link2 gateway.EnrollLink
-	if err := api.Do(ctx, "POST", "/api/v1/enrollments", gateway.EnrollRequest{User: "alice", Device: "phone"}, &link2); err != nil {
+	var link2 adminapi.EnrollLink
+	if err := api.Do(ctx, "POST", "/api/v1/enrollments", adminapi.EnrollRequest{User: "alice", Device: "phone"}, &link2); err != nil {
 		t.Fatal(err)
 	}
 	own, _ := tunnel.GenerateKey()
@@ -123,7 +124,7 @@ func TestEnrolmentLink(t *testing.T) {
 		t.Fatalf("unknown token: %d", code)
 	}
 	// A second link for an existing device is refused; the private key was never stored.
-	if err := api.Do(ctx, "POST", "/api/v1/enrollments", gateway.EnrollRequest{User: "alice", Device: "laptop"}, &link); err == nil {
+	if err := api.Do(ctx, "POST", "/api/v1/enrollments", adminapi.EnrollRequest{User: "alice", Device: "laptop"}, &link); err == nil {
 		t.Fatal("link for an existing device")
 	}
 	h.GW.SyncAudit()

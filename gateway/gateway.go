@@ -17,6 +17,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/licgate/licgate/adminapi"
+
 	"github.com/licgate/licgate/audit"
 	"github.com/licgate/licgate/certs"
 	"github.com/licgate/licgate/config"
@@ -33,7 +35,7 @@ import (
 // Gateway is the daemon. Methods that change users or devices are safe
 // for concurrent use.
 type Gateway struct {
-	cfg *config.Config
+	cfg atomic.Pointer[config.Config] // swapped whole on reload
 	log *slog.Logger
 
 	onReload    func(*config.Config)
@@ -48,7 +50,6 @@ type Gateway struct {
 	apiLn    net.Listener
 
 	engine   atomic.Pointer[acl.Engine]
-	enf      atomic.Pointer[config.EnforcementConfig] // replaced on reload
 	audit    *audit.Writer
 	boot     string
 	clock    func() time.Time
@@ -97,7 +98,8 @@ func New(cfg *config.Config, logger *slog.Logger, opts ...Option) *Gateway {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	g := &Gateway{cfg: cfg, log: logger, boot: strconv.FormatInt(time.Now().UnixNano(), 36), audit: audit.New(nil, nil), certs: certs.New(cfg.StateDir, logger), sessions: session.NewSessionTable(), clock: time.Now, heard: map[string]heardAt{}}
+	g := &Gateway{log: logger, boot: strconv.FormatInt(time.Now().UnixNano(), 36), audit: audit.New(nil, nil), certs: certs.New(cfg.StateDir, logger), sessions: session.NewSessionTable(), clock: time.Now, heard: map[string]heardAt{}}
+	g.cfg.Store(cfg)
 	for _, o := range opts {
 		o(g)
 	}
@@ -105,15 +107,16 @@ func New(cfg *config.Config, logger *slog.Logger, opts ...Option) *Gateway {
 	g.idents.Store(&empty)
 	g.engine.Store(cfg.Engine())
 	g.metrics = newMetrics(g)
-	enf := cfg.Enforcement
-	g.enf.Store(&enf)
 	return g
 }
 
 func (g *Gateway) now() time.Time { return g.clock() }
 
-// config.Config returns the configuration in force.
-func (g *Gateway) Config() *config.Config { return g.cfg }
+// conf is the configuration in force (swapped whole on reload).
+func (g *Gateway) conf() *config.Config { return g.cfg.Load() }
+
+// Config returns the configuration in force.
+func (g *Gateway) Config() *config.Config { return g.conf() }
 
 // Start opens the store, brings the tunnel up with every active device as
 // a peer, starts a proxy per service and the API socket.
@@ -129,7 +132,7 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 			g.closeLocked()
 		}
 	}()
-	if g.st, err = store.Open(ctx, g.cfg.StateDir); err != nil {
+	if g.st, err = store.Open(ctx, g.conf().StateDir); err != nil {
 		return fmt.Errorf("gateway: start: %w", err)
 	}
 	if n, err := g.st.CloseOpenSessions(ctx, time.Now(), "gateway restarted"); err != nil {
@@ -141,20 +144,20 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 	g.audit.Start()
 	g.sessions.OnStart = g.sessionStarted
 	g.sessions.OnEnd = g.sessionEnded
-	for _, w := range g.cfg.Warnings() {
+	for _, w := range g.conf().Warnings() {
 		g.log.Warn("config", slog.String("warning", w))
 	}
-	key, err := loadOrCreateKey(g.cfg.Tunnel.PrivateKeyFile)
+	key, err := loadOrCreateKey(g.conf().Tunnel.PrivateKeyFile)
 	if err != nil {
 		return fmt.Errorf("gateway: start: %w", err)
 	}
-	if g.tun, err = openTunnel(g.cfg, key, g.log.With(slog.String("component", "tunnel"))); err != nil {
+	if g.tun, err = openTunnel(g.conf(), key, g.log.With(slog.String("component", "tunnel"))); err != nil {
 		return fmt.Errorf("gateway: start: %w", err)
 	}
 	if err := g.syncPeers(ctx); err != nil {
 		return fmt.Errorf("gateway: start: %w", err)
 	}
-	for _, sc := range g.cfg.Services {
+	for _, sc := range g.conf().Services {
 		if err := g.startService(sc); err != nil {
 			return fmt.Errorf("gateway: start: %w", err)
 		}
@@ -167,22 +170,22 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 	g.loopCtx = loopCtx
 	g.wg.Add(1)
 	go g.enforceLoop(loopCtx)
-	if g.cfg.DDNS.Host != "" {
-		if err := g.startDDNS(loopCtx, g.cfg); err != nil {
+	if g.conf().DDNS.Host != "" {
+		if err := g.startDDNS(loopCtx, g.conf()); err != nil {
 			return fmt.Errorf("gateway: start: %w", err)
 		}
 	}
 	if err := g.startAdmin(ctx); err != nil {
 		return fmt.Errorf("gateway: start: %w", err)
 	}
-	if g.cfg.Public.Listen != "" {
+	if g.conf().Public.Listen != "" {
 		if err := g.startPublic(ctx); err != nil {
 			return fmt.Errorf("gateway: start: %w", err)
 		}
 	}
-	g.log.Info("licgate started", slog.String("mode", g.cfg.Tunnel.Mode), slog.Int("listen_port", g.tun.ListenPort()),
-		slog.String("address", g.cfg.Tunnel.Address), slog.String("public_key", key.PublicKey().String()),
-		slog.String("socket", g.cfg.Socket), slog.Int("devices", len(*g.idents.Load())))
+	g.log.Info("licgate started", slog.String("mode", g.conf().Tunnel.Mode), slog.Int("listen_port", g.tun.ListenPort()),
+		slog.String("address", g.conf().Tunnel.Address), slog.String("public_key", key.PublicKey().String()),
+		slog.String("socket", g.conf().Socket), slog.Int("devices", len(*g.idents.Load())))
 	return nil
 }
 
@@ -204,7 +207,7 @@ func (g *Gateway) startService(sc config.ServiceConfig) error {
 		Logger:   g.log.With(slog.String("component", "proxy")),
 	}
 	g.proxies = append(g.proxies, p)
-	at := netip.AddrPortFrom(g.cfg.GatewayAddr(), uint16(sc.Port))
+	at := netip.AddrPortFrom(g.conf().GatewayAddr(), uint16(sc.Port))
 	for _, proto := range sc.Protocols {
 		switch proto {
 		case "tcp":
@@ -261,7 +264,7 @@ func (g *Gateway) closeLocked() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		g.apiSrv.Shutdown(ctx)
 		cancel()
-		os.Remove(g.cfg.Socket)
+		os.Remove(g.conf().Socket)
 	}
 	for _, srv := range []*http.Server{g.publicSrv, g.adminSrv, g.lanSrv} {
 		if srv != nil {
@@ -424,7 +427,7 @@ func (g *Gateway) SetUserExpiry(ctx context.Context, name string, expires *time.
 	if err != nil {
 		return err
 	}
-	g.auditEvent(ActorOf(ctx), "user.expiry", fmt.Sprintf("%s %v", name, fmtExpiry(expires)))
+	g.auditEvent(audit.ActorOf(ctx), "user.expiry", fmt.Sprintf("%s %v", name, fmtExpiry(expires)))
 	g.expireNow(ctx)
 	return nil
 }
@@ -440,7 +443,7 @@ func (g *Gateway) SetDeviceExpiry(ctx context.Context, user, name string, expire
 	if err != nil {
 		return err
 	}
-	g.auditEvent(ActorOf(ctx), "device.expiry", fmt.Sprintf("%s/%s %v", user, name, fmtExpiry(expires)))
+	g.auditEvent(audit.ActorOf(ctx), "device.expiry", fmt.Sprintf("%s/%s %v", user, name, fmtExpiry(expires)))
 	g.expireNow(ctx)
 	return nil
 }
@@ -508,7 +511,7 @@ func (g *Gateway) AddUser(ctx context.Context, name, email string) (store.User, 
 		return u, err
 	}
 	g.log.Info("user added", slog.String("user", name))
-	g.auditEvent(ActorOf(ctx), "user.add", name)
+	g.auditEvent(audit.ActorOf(ctx), "user.add", name)
 	return u, nil
 }
 
@@ -531,42 +534,30 @@ func (g *Gateway) SetUserDisabled(ctx context.Context, name string, disabled boo
 		cut = g.sessions.Cut(func(s *session.Session) bool { return s.User == name }, session.EndDisabled)
 	}
 	g.log.Info("user updated", slog.String("user", name), slog.Bool("disabled", disabled), slog.Int("sessions_cut", cut))
-	g.auditEvent(ActorOf(ctx), map[bool]string{true: "user.disable", false: "user.enable"}[disabled], fmt.Sprintf("%s sessions_cut=%d", name, cut))
+	g.auditEvent(audit.ActorOf(ctx), map[bool]string{true: "user.disable", false: "user.enable"}[disabled], fmt.Sprintf("%s sessions_cut=%d", name, cut))
 	return cut, nil
-}
-
-// DeviceResult is what AddDevice returns. Profile holds the private key:
-// show it once, never store it.
-type DeviceResult struct {
-	Device  store.Device    `json:"device"`
-	Profile *tunnel.Profile `json:"-"`
-	// ProfileText is the wg-quick file; empty when the caller supplied its
-	// own public key (it holds the private key then).
-	ProfileText string `json:"profile,omitempty"`
-	// QR is the profile as a PNG data URL (API answers only).
-	QR string `json:"qr,omitempty"`
 }
 
 // AddDevice creates a device for user. With publicKey empty, a key pair
 // is generated and the profile returned; the private key is not kept.
-func (g *Gateway) AddDevice(ctx context.Context, user, name, publicKey string) (DeviceResult, error) {
+func (g *Gateway) AddDevice(ctx context.Context, user, name, publicKey string) (adminapi.DeviceResult, error) {
 	priv, publicKey, err := deviceKey(publicKey)
 	if err != nil {
-		return DeviceResult{}, fmt.Errorf("gateway: add device %s/%s: %w", user, name, err)
+		return adminapi.DeviceResult{}, fmt.Errorf("gateway: add device %s/%s: %w", user, name, err)
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	d, err := g.st.AddDevice(ctx, store.NewDevice{User: user, Name: name, PublicKey: publicKey},
-		store.Pool{Subnet: g.cfg.SubnetPrefix(), Reserved: []netip.Addr{g.cfg.GatewayAddr()}})
+		store.Pool{Subnet: g.conf().SubnetPrefix(), Reserved: []netip.Addr{g.conf().GatewayAddr()}})
 	if err != nil {
-		return DeviceResult{}, err
+		return adminapi.DeviceResult{}, err
 	}
 	if err := g.syncPeers(ctx); err != nil {
-		return DeviceResult{}, fmt.Errorf("gateway: add device %s/%s: %w", user, name, err)
+		return adminapi.DeviceResult{}, fmt.Errorf("gateway: add device %s/%s: %w", user, name, err)
 	}
 	res := g.deviceResult(d, priv)
 	g.log.Info("device added", slog.String("user", user), slog.String("device", name), slog.String("address", d.Address.String()))
-	g.auditEvent(ActorOf(ctx), "device.add", fmt.Sprintf("%s/%s %s", user, name, d.Address))
+	g.auditEvent(audit.ActorOf(ctx), "device.add", fmt.Sprintf("%s/%s %s", user, name, d.Address))
 	return res, nil
 }
 
@@ -586,8 +577,8 @@ func deviceKey(publicKey string) (priv tunnel.Key, pub string, err error) {
 }
 
 // deviceResult carries the profile when licgate made the key pair.
-func (g *Gateway) deviceResult(d store.Device, priv tunnel.Key) DeviceResult {
-	res := DeviceResult{Device: d}
+func (g *Gateway) deviceResult(d store.Device, priv tunnel.Key) adminapi.DeviceResult {
+	res := adminapi.DeviceResult{Device: d}
 	if priv != (tunnel.Key{}) {
 		p := g.profile(d, priv)
 		res.Profile = &p
@@ -598,19 +589,19 @@ func (g *Gateway) deviceResult(d store.Device, priv tunnel.Key) DeviceResult {
 
 // profile renders a device's client profile.
 func (g *Gateway) profile(d store.Device, priv tunnel.Key) tunnel.Profile {
-	ep := g.cfg.Tunnel.Endpoint
+	ep := g.conf().Tunnel.Endpoint
 	if _, _, err := net.SplitHostPort(ep); err != nil {
 		ep = net.JoinHostPort(ep, strconv.Itoa(g.tun.ListenPort()))
 	}
-	gw := g.cfg.GatewayAddr()
+	gw := g.conf().GatewayAddr()
 	return tunnel.Profile{
 		PrivateKey:          priv,
 		Address:             netip.PrefixFrom(d.Address, d.Address.BitLen()),
-		MTU:                 g.cfg.Tunnel.MTU,
+		MTU:                 g.conf().Tunnel.MTU,
 		PeerPublicKey:       g.tun.PublicKey(),
 		Endpoint:            ep,
 		AllowedIPs:          []netip.Prefix{netip.PrefixFrom(gw, gw.BitLen())},
-		PersistentKeepalive: int(g.cfg.Tunnel.Keepalive.Seconds()),
+		PersistentKeepalive: int(g.conf().Tunnel.Keepalive.Seconds()),
 	}
 }
 
@@ -634,7 +625,7 @@ func (g *Gateway) RevokeDevice(ctx context.Context, user, name string) (int, err
 		return 0, fmt.Errorf("gateway: revoke device %s/%s: %w", user, name, err)
 	}
 	g.log.Info("device revoked", slog.String("user", user), slog.String("device", name), slog.Int("sessions_cut", cut))
-	g.auditEvent(ActorOf(ctx), "device.revoke", fmt.Sprintf("%s/%s sessions_cut=%d", user, name, cut))
+	g.auditEvent(audit.ActorOf(ctx), "device.revoke", fmt.Sprintf("%s/%s sessions_cut=%d", user, name, cut))
 	return cut, nil
 }
 
@@ -671,24 +662,24 @@ func (g *Gateway) cutDevice(ctx context.Context, id int64, reason string) (int, 
 // RekeyDevice gives a device a new key pair (or the given public key):
 // the old key stops working at once (its sessions cut, the FIN delivered,
 // then its peer replaced) and the new profile is returned, to be shown once.
-func (g *Gateway) RekeyDevice(ctx context.Context, user, name, publicKey string) (DeviceResult, error) {
+func (g *Gateway) RekeyDevice(ctx context.Context, user, name, publicKey string) (adminapi.DeviceResult, error) {
 	priv, publicKey, err := deviceKey(publicKey)
 	if err != nil {
-		return DeviceResult{}, fmt.Errorf("gateway: rekey device %s/%s: %w", user, name, err)
+		return adminapi.DeviceResult{}, fmt.Errorf("gateway: rekey device %s/%s: %w", user, name, err)
 	}
 	g.mu.Lock()
 	d, err := g.st.RekeyDevice(ctx, user, name, publicKey)
 	if err != nil {
 		g.mu.Unlock()
-		return DeviceResult{}, err
+		return adminapi.DeviceResult{}, err
 	}
 	cut, err := g.cutDevice(ctx, d.ID, session.EndRekeyed)
 	if err != nil {
-		return DeviceResult{}, fmt.Errorf("gateway: rekey device %s/%s: %w", user, name, err)
+		return adminapi.DeviceResult{}, fmt.Errorf("gateway: rekey device %s/%s: %w", user, name, err)
 	}
 	res := g.deviceResult(d, priv)
 	g.log.Info("device rekeyed", slog.String("user", user), slog.String("device", name), slog.Int("sessions_cut", cut))
-	g.auditEvent(ActorOf(ctx), "device.rekey", fmt.Sprintf("%s/%s sessions_cut=%d", user, name, cut))
+	g.auditEvent(audit.ActorOf(ctx), "device.rekey", fmt.Sprintf("%s/%s sessions_cut=%d", user, name, cut))
 	return res, nil
 }
 
@@ -703,7 +694,7 @@ const revokeFlush = 200 * time.Millisecond
 func (g *Gateway) CutSession(ctx context.Context, id uint64) int {
 	n := g.sessions.Cut(func(s *session.Session) bool { return s.ID == id }, session.EndAdmin)
 	if n > 0 {
-		g.auditEvent(ActorOf(ctx), "session.cut", strconv.FormatUint(id, 10))
+		g.auditEvent(audit.ActorOf(ctx), "session.cut", strconv.FormatUint(id, 10))
 	}
 	return n
 }
@@ -726,21 +717,8 @@ func (g *Gateway) AckStats() tunnel.AckStats {
 // SessionCount is the number of live sessions.
 func (g *Gateway) SessionCount() int { return g.sessions.Len() }
 
-// PeerInfo is a device's tunnel state.
-type PeerInfo struct {
-	PublicKey     string     `json:"public_key"`
-	User          string     `json:"user,omitempty"`
-	Device        string     `json:"device,omitempty"`
-	Endpoint      string     `json:"endpoint,omitempty"`
-	LastHandshake *time.Time `json:"last_handshake,omitempty"`
-	// SharedSuspect: the endpoint alternated between two places within
-	// minutes (one profile copied to two machines?). Endpoints names them.
-	SharedSuspect bool     `json:"shared_suspect,omitempty"`
-	Endpoints     []string `json:"shared_endpoints,omitempty"`
-}
-
 // Peers reports every WireGuard peer with its last handshake.
-func (g *Gateway) Peers() ([]PeerInfo, error) {
+func (g *Gateway) Peers() ([]adminapi.PeerInfo, error) {
 	ps, err := g.tun.Peers()
 	if err != nil {
 		return nil, err
@@ -749,11 +727,11 @@ func (g *Gateway) Peers() ([]PeerInfo, error) {
 }
 
 // peerInfos attributes peers to devices.
-func (g *Gateway) peerInfos(ps []tunnel.PeerStatus) []PeerInfo {
+func (g *Gateway) peerInfos(ps []tunnel.PeerStatus) []adminapi.PeerInfo {
 	idents := *g.idents.Load()
-	out := make([]PeerInfo, 0, len(ps))
+	out := make([]adminapi.PeerInfo, 0, len(ps))
 	for _, p := range ps {
-		pi := PeerInfo{PublicKey: p.PublicKey.String()}
+		pi := adminapi.PeerInfo{PublicKey: p.PublicKey.String()}
 		if p.Endpoint.IsValid() {
 			pi.Endpoint = p.Endpoint.String()
 		}
@@ -826,21 +804,6 @@ func portHint(err error, cfg *config.Config) error {
 		return fmt.Errorf("%w: UDP port %d is taken (another licgate or WireGuard?): change tunnel.listen_port", err, cfg.ListenPort())
 	}
 	return err
-}
-
-type actorKey struct{}
-
-// WithActor records who is acting, for the audit log.
-func WithActor(ctx context.Context, actor string) context.Context {
-	return context.WithValue(ctx, actorKey{}, actor)
-}
-
-// ActorOf is the acting identity in ctx ("local" if none was set).
-func ActorOf(ctx context.Context) string {
-	if a, ok := ctx.Value(actorKey{}).(string); ok {
-		return a
-	}
-	return "local"
 }
 
 // Store is the state store (for diagnostics and tests).

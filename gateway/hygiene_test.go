@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/licgate/licgate/adminapi"
+
 	"github.com/licgate/licgate/gateway"
 	"github.com/licgate/licgate/gateway/gatewaytest"
 )
@@ -24,14 +26,14 @@ func TestDeviceAndUserExpiry(t *testing.T) {
 	defer la.Close()
 	lb := pc.TakeSeat(t)
 	defer lb.Close()
-	api := gateway.NewClient(h.Config.Socket)
-	if err := api.Do(ctx, "POST", "/api/v1/devices/alice/laptop/expiry", gateway.ExpiryRequest{Expires: "2026-12-31"}, nil); err != nil {
+	api := adminapi.NewClient(h.Config.Socket)
+	if err := api.Do(ctx, "POST", "/api/v1/devices/alice/laptop/expiry", adminapi.ExpiryRequest{Expires: "2026-12-31"}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := api.Do(ctx, "POST", "/api/v1/users/bob/expiry", gateway.ExpiryRequest{Expires: "2027-01-01T06:00"}, nil); err != nil {
+	if err := api.Do(ctx, "POST", "/api/v1/users/bob/expiry", adminapi.ExpiryRequest{Expires: "2027-01-01T06:00"}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := api.Do(ctx, "POST", "/api/v1/users/bob/expiry", gateway.ExpiryRequest{Expires: "soon"}, nil); err == nil {
+	if err := api.Do(ctx, "POST", "/api/v1/users/bob/expiry", adminapi.ExpiryRequest{Expires: "soon"}, nil); err == nil {
 		t.Fatal("bad date accepted")
 	}
 	if h.Server.InUse() != 2 {

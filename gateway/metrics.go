@@ -67,7 +67,7 @@ func (c *liveCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, s := range g.Sessions() {
 		counts[[2]string{s.Service, s.Proto}]++
 	}
-	for _, sc := range g.cfg.Services {
+	for _, sc := range g.conf().Services {
 		for _, p := range sc.Protocols {
 			ch <- prometheus.MustNewConstMetric(descActive, prometheus.GaugeValue, float64(counts[[2]string{sc.Name, p}]), sc.Name, p)
 		}
@@ -91,7 +91,7 @@ func (c *liveCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descAcks, prometheus.CounterValue, float64(st.Carried), "carried")
 		ch <- prometheus.MustNewConstMetric(descAcks, prometheus.CounterValue, float64(st.Sent), "sent")
 	}
-	for _, cv := range g.certs.Views(g.cfg.Tunnel.Address) {
+	for _, cv := range g.certs.Views(g.conf().Tunnel.Address) {
 		ch <- prometheus.MustNewConstMetric(descCert, prometheus.GaugeValue, float64(cv.NotAfter.Unix()), cv.Name, cv.Issuer)
 	}
 }

@@ -22,6 +22,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/licgate/licgate/audit"
 	"github.com/licgate/licgate/bundle"
 	"github.com/licgate/licgate/store"
 	"github.com/licgate/licgate/tunnel"
@@ -30,7 +31,7 @@ import (
 // startPublic serves enrolment links over HTTPS. Certificates come from
 // certmagic with licgate's internal CA as issuer.
 func (g *Gateway) startPublic(ctx context.Context) error {
-	p := g.cfg.Public
+	p := g.conf().Public
 	acme, err := g.publicACME()
 	if err != nil {
 		return err
@@ -132,11 +133,11 @@ func tokenHash(token string) string {
 // the first visit generates the key pair, creates the device and shows the
 // profile, QR code and helpers; only a hash of the token is stored.
 func (g *Gateway) CreateEnrollLink(ctx context.Context, user, device string, ttl time.Duration) (string, time.Time, error) {
-	if g.cfg.Public.Listen == "" {
+	if g.conf().Public.Listen == "" {
 		return "", time.Time{}, fmt.Errorf("gateway: enrolment links need the public listener (public.listen in licgate.yaml)")
 	}
 	if ttl <= 0 {
-		ttl = g.cfg.Public.LinkTTL.Duration
+		ttl = g.conf().Public.LinkTTL.Duration
 	}
 	if _, err := g.st.Device(ctx, user, device); err == nil {
 		return "", time.Time{}, fmt.Errorf("gateway: device %s/%s: %w", user, device, store.ErrExists)
@@ -148,11 +149,11 @@ func (g *Gateway) CreateEnrollLink(ctx context.Context, user, device string, ttl
 	if err := g.st.CreateEnrollment(ctx, tokenHash(token), user, device, expires); err != nil {
 		return "", time.Time{}, err
 	}
-	host := g.cfg.Public.Name
+	host := g.conf().Public.Name
 	if _, port, err := net.SplitHostPort(g.PublicAddr().String()); err == nil && port != "443" {
 		host = net.JoinHostPort(host, port)
 	}
-	g.auditEvent(ActorOf(ctx), "enroll.link", fmt.Sprintf("%s/%s expires %s", user, device, expires.UTC().Format(time.RFC3339)))
+	g.auditEvent(audit.ActorOf(ctx), "enroll.link", fmt.Sprintf("%s/%s expires %s", user, device, expires.UTC().Format(time.RFC3339)))
 	return "https://" + host + "/enroll/" + token, expires, nil
 }
 
@@ -215,7 +216,7 @@ func (g *Gateway) serveEnroll(w http.ResponseWriter, r *http.Request, src netip.
 		g.enrollError(w, src, err)
 		return
 	}
-	res, err := g.AddDevice(WithActor(r.Context(), "enrolment link from "+src.Addr().String()), e.User, e.Device, own)
+	res, err := g.AddDevice(audit.WithActor(r.Context(), "enrolment link from "+src.Addr().String()), e.User, e.Device, own)
 	if err != nil {
 		http.Error(w, "The device could not be created: "+err.Error(), http.StatusConflict)
 		return
@@ -226,7 +227,7 @@ func (g *Gateway) serveEnroll(w http.ResponseWriter, r *http.Request, src netip.
 		text := strings.Replace(p.String(), "PrivateKey = "+tunnel.Key{}.String(), "# PrivateKey = (your own private key)", 1)
 		g.auditEvent("enrolment link from "+src.Addr().String(), "device.enrolled", fmt.Sprintf("%s/%s with own key by %s", e.User, e.Device, src))
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		enrollTmpl.Execute(w, map[string]any{"User": e.User, "Device": e.Device, "Gateway": g.cfg.Tunnel.Address, "Profile": text, "OwnKey": true})
+		enrollTmpl.Execute(w, map[string]any{"User": e.User, "Device": e.Device, "Gateway": g.conf().Tunnel.Address, "Profile": text, "OwnKey": true})
 		return
 	}
 	name := e.Device

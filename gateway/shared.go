@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/licgate/licgate/adminapi"
 )
 
 // sharedWindow is how close together endpoint flips must be to count: a
@@ -69,7 +71,7 @@ func (t *sharedTracker) suspect(key string, now time.Time) (bool, [2]netip.AddrP
 
 // trackEndpoints feeds the peers' current endpoints to the tracker and
 // logs devices that look shared.
-func (g *Gateway) trackEndpoints(peers []PeerInfo) {
+func (g *Gateway) trackEndpoints(peers []adminapi.PeerInfo) {
 	now := time.Now()
 	for _, p := range peers {
 		ep, _ := netip.ParseAddrPort(p.Endpoint)

@@ -9,7 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/licgate/licgate/gateway"
+	"github.com/licgate/licgate/adminapi"
 )
 
 func cmdDDNS(args []string, stdout io.Writer) error {
@@ -27,7 +27,7 @@ func cmdDDNS(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	var v gateway.DDNSView
+	var v adminapi.DDNSView
 	if pos[0] == "update" {
 		if !*now {
 			return errors.New("usage: licgate ddns update --now (forces a check now)")

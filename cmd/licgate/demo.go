@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/licgate/licgate/config"
 	"io"
 	"log/slog"
 	"net"
@@ -15,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/licgate/licgate/config"
 
 	"github.com/licgate/licgate/gateway"
 	"github.com/licgate/licgate/internal/licsim"

@@ -1,11 +1,12 @@
 package main
 
 import (
-	"github.com/licgate/licgate/config"
 	"os"
 	"path/filepath"
 	"regexp"
 	"testing"
+
+	"github.com/licgate/licgate/config"
 
 	"go.yaml.in/yaml/v3"
 

@@ -7,8 +7,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/licgate/licgate/config"
-	"github.com/licgate/licgate/session"
 	"io"
 	"log/slog"
 	"os"
@@ -19,6 +17,10 @@ import (
 	"syscall"
 	"text/tabwriter"
 	"time"
+
+	"github.com/licgate/licgate/adminapi"
+	"github.com/licgate/licgate/config"
+	"github.com/licgate/licgate/session"
 
 	"github.com/licgate/licgate/bundle"
 	"github.com/licgate/licgate/gateway"
@@ -121,10 +123,10 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 }
 
 // clientFlags adds -c and -socket and returns a function giving the client.
-func clientFlags(fs *flag.FlagSet) func() (*gateway.Client, error) {
+func clientFlags(fs *flag.FlagSet) func() (*adminapi.Client, error) {
 	cfgPath := fs.String("c", defaultConfig, "config file (for its socket path)")
 	socket := fs.String("socket", "", "admin API socket (overrides the config)")
-	return func() (*gateway.Client, error) {
+	return func() (*adminapi.Client, error) {
 		s := *socket
 		if s == "" {
 			s = os.Getenv("LICGATE_SOCKET")
@@ -136,7 +138,7 @@ func clientFlags(fs *flag.FlagSet) func() (*gateway.Client, error) {
 			}
 			s = cfg.Socket
 		}
-		return gateway.NewClient(s), nil
+		return adminapi.NewClient(s), nil
 	}
 }
 
@@ -231,7 +233,7 @@ func cmdUser(args []string, stdout io.Writer) error {
 			return err
 		}
 		var u store.User
-		if err := c.Do(ctx, "POST", "/api/v1/users", gateway.AddUserRequest{Name: pos[1], Email: *email}, &u); err != nil {
+		if err := c.Do(ctx, "POST", "/api/v1/users", adminapi.AddUserRequest{Name: pos[1], Email: *email}, &u); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "user %s added\n", u.Name)
@@ -254,7 +256,7 @@ func cmdUser(args []string, stdout io.Writer) error {
 		if len(pos) != 3 {
 			return errors.New("usage: licgate user expire NAME DATE|never")
 		}
-		if err := c.Do(ctx, "POST", "/api/v1/users/"+pos[1]+"/expiry", gateway.ExpiryRequest{Expires: pos[2]}, nil); err != nil {
+		if err := c.Do(ctx, "POST", "/api/v1/users/"+pos[1]+"/expiry", adminapi.ExpiryRequest{Expires: pos[2]}, nil); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "user %s: access ends %s\n", pos[1], pos[2])
@@ -262,7 +264,7 @@ func cmdUser(args []string, stdout io.Writer) error {
 		if err := need(1); err != nil {
 			return err
 		}
-		var r gateway.CutResult
+		var r adminapi.CutResult
 		if err := c.Do(ctx, "POST", "/api/v1/users/"+pos[1]+"/"+pos[0], nil, &r); err != nil {
 			return err
 		}
@@ -300,15 +302,15 @@ func cmdDevice(args []string, stdout io.Writer) error {
 			return errors.New("usage: licgate device add USER NAME [--out PREFIX] [--public-key KEY] [--no-qr]")
 		}
 		if *link {
-			var l gateway.EnrollLink
-			if err := c.Do(ctx, "POST", "/api/v1/enrollments", gateway.EnrollRequest{User: pos[1], Device: pos[2], TTL: *ttl}, &l); err != nil {
+			var l adminapi.EnrollLink
+			if err := c.Do(ctx, "POST", "/api/v1/enrollments", adminapi.EnrollRequest{User: pos[1], Device: pos[2], TTL: *ttl}, &l); err != nil {
 				return err
 			}
 			fmt.Fprintf(stdout, "enrolment link for %s/%s (single use, valid until %s):\n%s\n", pos[1], pos[2], l.Expires.Local().Format(time.DateTime), l.URL)
 			return nil
 		}
-		var res gateway.DeviceResult
-		if err := c.Do(ctx, "POST", "/api/v1/devices", gateway.AddDeviceRequest{User: pos[1], Name: pos[2], PublicKey: *pub}, &res); err != nil {
+		var res adminapi.DeviceResult
+		if err := c.Do(ctx, "POST", "/api/v1/devices", adminapi.AddDeviceRequest{User: pos[1], Name: pos[2], PublicKey: *pub}, &res); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "device %s/%s added with tunnel address %s\n", res.Device.User, res.Device.Name, res.Device.Address)
@@ -340,7 +342,7 @@ func cmdDevice(args []string, stdout io.Writer) error {
 		if len(pos) != 4 {
 			return errors.New("usage: licgate device expire USER NAME DATE|never")
 		}
-		if err := c.Do(ctx, "POST", "/api/v1/devices/"+pos[1]+"/"+pos[2]+"/expiry", gateway.ExpiryRequest{Expires: pos[3]}, nil); err != nil {
+		if err := c.Do(ctx, "POST", "/api/v1/devices/"+pos[1]+"/"+pos[2]+"/expiry", adminapi.ExpiryRequest{Expires: pos[3]}, nil); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "device %s/%s: stops working %s\n", pos[1], pos[2], pos[3])
@@ -348,8 +350,8 @@ func cmdDevice(args []string, stdout io.Writer) error {
 		if len(pos) != 3 {
 			return errors.New("usage: licgate device rekey USER NAME [--out PREFIX] [--public-key KEY] [--no-qr]")
 		}
-		var res gateway.DeviceResult
-		if err := c.Do(ctx, "POST", "/api/v1/devices/"+pos[1]+"/"+pos[2]+"/rekey", gateway.RekeyRequest{PublicKey: *pub}, &res); err != nil {
+		var res adminapi.DeviceResult
+		if err := c.Do(ctx, "POST", "/api/v1/devices/"+pos[1]+"/"+pos[2]+"/rekey", adminapi.RekeyRequest{PublicKey: *pub}, &res); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "device %s/%s has a new key; the old profile no longer works\n", res.Device.User, res.Device.Name)
@@ -361,7 +363,7 @@ func cmdDevice(args []string, stdout io.Writer) error {
 		if len(pos) != 3 {
 			return errors.New("usage: licgate device revoke USER NAME")
 		}
-		var r gateway.CutResult
+		var r adminapi.CutResult
 		if err := c.Do(ctx, "POST", "/api/v1/devices/"+pos[1]+"/"+pos[2]+"/revoke", nil, &r); err != nil {
 			return err
 		}
@@ -426,7 +428,7 @@ func cmdSessions(args []string, stdout io.Writer) error {
 		return err
 	}
 	if len(pos) == 2 && pos[0] == "cut" {
-		var r gateway.CutResult
+		var r adminapi.CutResult
 		if err := c.Do(context.Background(), "POST", "/api/v1/sessions/"+pos[1]+"/cut", nil, &r); err != nil {
 			return err
 		}
@@ -461,7 +463,7 @@ func cmdPeers(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	var ps []gateway.PeerInfo
+	var ps []adminapi.PeerInfo
 	if err := c.Do(context.Background(), "GET", "/api/v1/peers", nil, &ps); err != nil {
 		return err
 	}

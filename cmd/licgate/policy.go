@@ -7,8 +7,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/licgate/licgate/audit"
-	"github.com/licgate/licgate/config"
 	"io"
 	"net/url"
 	"os"
@@ -17,10 +15,13 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/licgate/licgate/adminapi"
+	"github.com/licgate/licgate/audit"
+	"github.com/licgate/licgate/config"
+
 	"go.yaml.in/yaml/v3"
 
 	"github.com/licgate/licgate/acl"
-	"github.com/licgate/licgate/gateway"
 )
 
 // loadPolicyFile compiles FILE, which is either a licgate.yaml (its
@@ -98,14 +99,14 @@ func cmdPolicy(args []string, stdout io.Writer) error {
 		if *user == "" || *service == "" {
 			return errors.New("usage: licgate policy explain --user U [--device D] --service S [--at TIME] [--file F]")
 		}
-		req := gateway.ExplainRequest{User: *user, Device: *device, Service: *service, At: *at}
-		var res gateway.ExplainResult
+		req := adminapi.ExplainRequest{User: *user, Device: *device, Service: *service, At: *at}
+		var res adminapi.ExplainResult
 		if *file != "" {
 			eng, _, err := loadPolicyFile(*file, *services)
 			if err != nil {
 				return err
 			}
-			if res, err = gateway.ExplainWith(eng, req, time.Now()); err != nil {
+			if res, err = adminapi.ExplainWith(eng, req, time.Now()); err != nil {
 				return err
 			}
 		} else {
@@ -123,7 +124,7 @@ func cmdPolicy(args []string, stdout io.Writer) error {
 		if err != nil {
 			return err
 		}
-		var v gateway.PolicyView
+		var v adminapi.PolicyView
 		if err := c.Do(ctx, "GET", "/api/v1/policy", nil, &v); err != nil {
 			return err
 		}
@@ -154,7 +155,7 @@ func cmdPolicy(args []string, stdout io.Writer) error {
 		if err != nil {
 			return err
 		}
-		var r gateway.CutResult
+		var r adminapi.CutResult
 		if err := c.Do(ctx, "POST", "/api/v1/policy/reload", nil, &r); err != nil {
 			return err
 		}

@@ -54,8 +54,8 @@ func TestServeLifecycle(t *testing.T) {
 		t.Fatalf("daemon never answered: %s\n%s", out, logs.String())
 	}
 	st, err := os.Stat(sock)
-	if err != nil || st.Mode().Perm() != 0o600 {
-		t.Fatalf("socket mode: %v %v", st.Mode(), err)
+	if err != nil || st.Mode().Perm() != 0o660 {
+		t.Fatalf("socket mode: %v %v (want 0660: owner and the state directory's group)", st.Mode(), err)
 	}
 	key, err := os.Stat(filepath.Join(dir, "wireguard.key"))
 	if err != nil || key.Mode().Perm() != 0o600 {

@@ -17,10 +17,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/licgate/licgate/adminapi"
+
 	"github.com/makiuchi-d/gozxing"
 	"github.com/makiuchi-d/gozxing/qrcode"
 
-	"github.com/licgate/licgate/gateway"
 	"github.com/licgate/licgate/internal/licsim"
 	"github.com/licgate/licgate/internal/netnstest"
 )
@@ -56,7 +57,7 @@ type lab struct {
 	srv          *licsim.Server
 	dir          string
 	socket       string
-	api          *gateway.Client
+	api          *adminapi.Client
 	logs         *syncBuffer
 	proc         *exec.Cmd
 }
@@ -121,10 +122,10 @@ policy:
 			t.Logf("licgate log:\n%s", l.logs.String())
 		}
 	})
-	l.api = gateway.NewClient(l.socket)
+	l.api = adminapi.NewClient(l.socket)
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		var h gateway.Health
+		var h adminapi.Health
 		if err := l.api.Do(context.Background(), "GET", "/api/v1/health", nil, &h); err == nil {
 			break
 		}

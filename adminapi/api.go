@@ -1,107 +1,65 @@
-package gateway
+package adminapi
 
 import (
-	"bytes"
-	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"net/http/pprof"
-	"os"
-	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/licgate/licgate/config"
 
 	"github.com/licgate/licgate/acl"
-	"github.com/licgate/licgate/ddns"
 	"github.com/licgate/licgate/store"
 )
 
-// startAPI serves the admin API on the unix socket (0600). A stale socket
-// from a crashed daemon is replaced; a live one is an error.
-func (g *Gateway) startAPI() error {
-	path := g.cfg.Socket
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return fmt.Errorf("api socket: %w", err)
-	}
-	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
-		c.Close()
-		return fmt.Errorf("api socket %s: another licgate is running", path)
-	}
-	os.Remove(path)
-	ln, err := net.Listen("unix", path)
-	if err != nil {
-		return fmt.Errorf("api socket: %w", err)
-	}
-	if err := os.Chmod(path, 0o600); err != nil {
-		ln.Close()
-		return fmt.Errorf("api socket: %w", err)
-	}
-	g.apiLn = ln
-	h := g.Handler()
-	g.apiSrv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h.ServeHTTP(w, r.WithContext(WithActor(r.Context(), "unix-socket")))
-	}), ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog: slog.NewLogLogger(g.log.Handler(), slog.LevelWarn)}
-	g.wg.Add(1)
-	go g.serveAPI(ln)
-	return nil
-}
-
-func (g *Gateway) serveAPI(ln net.Listener) {
-	defer g.wg.Done()
-	if err := g.apiSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		g.log.Error("api stopped", slog.String("err", err.Error()))
-	}
-}
-
 // Handler is the versioned JSON admin API, /api/v1/...
-func (g *Gateway) Handler() http.Handler {
+func newMux(b Backend, o Options) *http.ServeMux {
+	a := &api{b: b}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /api/v1/health", g.apiHealth)
-	mux.HandleFunc("GET /api/v1/users", g.apiUsers)
-	mux.HandleFunc("POST /api/v1/users", g.apiAddUser)
-	mux.HandleFunc("POST /api/v1/users/{name}/disable", g.apiDisableUser(true))
-	mux.HandleFunc("POST /api/v1/users/{name}/enable", g.apiDisableUser(false))
-	mux.HandleFunc("POST /api/v1/users/{name}/expiry", g.apiExpiry(false))
-	mux.HandleFunc("POST /api/v1/devices/{user}/{name}/expiry", g.apiExpiry(true))
-	mux.HandleFunc("GET /api/v1/devices", g.apiDevices)
-	mux.HandleFunc("POST /api/v1/devices", g.apiAddDevice)
-	mux.HandleFunc("POST /api/v1/devices/{user}/{name}/revoke", g.apiRevokeDevice)
-	mux.HandleFunc("POST /api/v1/devices/{user}/{name}/rekey", g.apiRekeyDevice)
-	mux.HandleFunc("GET /api/v1/sessions", g.apiSessions)
-	mux.HandleFunc("POST /api/v1/sessions/{id}/cut", g.apiCutSession)
-	mux.HandleFunc("GET /api/v1/groups", g.apiGroups)
-	mux.HandleFunc("POST /api/v1/enrollments", g.apiEnroll)
-	mux.HandleFunc("GET /api/v1/ca", g.apiCA)
-	mux.HandleFunc("GET /api/v1/services", g.apiServices)
-	mux.HandleFunc("GET /api/v1/certs", g.apiCerts)
+	mux.HandleFunc("GET /api/v1/health", a.apiHealth)
+	mux.HandleFunc("GET /api/v1/users", a.apiUsers)
+	mux.HandleFunc("POST /api/v1/users", a.apiAddUser)
+	mux.HandleFunc("POST /api/v1/users/{name}/disable", a.apiDisableUser(true))
+	mux.HandleFunc("POST /api/v1/users/{name}/enable", a.apiDisableUser(false))
+	mux.HandleFunc("POST /api/v1/users/{name}/expiry", a.apiExpiry(false))
+	mux.HandleFunc("POST /api/v1/devices/{user}/{name}/expiry", a.apiExpiry(true))
+	mux.HandleFunc("GET /api/v1/devices", a.apiDevices)
+	mux.HandleFunc("POST /api/v1/devices", a.apiAddDevice)
+	mux.HandleFunc("POST /api/v1/devices/{user}/{name}/revoke", a.apiRevokeDevice)
+	mux.HandleFunc("POST /api/v1/devices/{user}/{name}/rekey", a.apiRekeyDevice)
+	mux.HandleFunc("GET /api/v1/sessions", a.apiSessions)
+	mux.HandleFunc("POST /api/v1/sessions/{id}/cut", a.apiCutSession)
+	mux.HandleFunc("GET /api/v1/groups", a.apiGroups)
+	mux.HandleFunc("POST /api/v1/enrollments", a.apiEnroll)
+	mux.HandleFunc("GET /api/v1/ca", a.apiCA)
+	mux.HandleFunc("GET /api/v1/services", a.apiServices)
+	mux.HandleFunc("GET /api/v1/certs", a.apiCerts)
 	console := consoleHandler()
 	for _, path := range []string{"GET /{$}", "GET /index.html", "GET /app.js", "GET /style.css"} {
 		mux.Handle(path, console)
 	}
-	mux.HandleFunc("GET /api/v1/peers", g.apiPeers)
-	mux.HandleFunc("GET /api/v1/policy", g.apiPolicy)
-	mux.HandleFunc("POST /api/v1/policy/explain", g.apiExplain)
-	mux.HandleFunc("POST /api/v1/policy/reload", g.apiReload)
-	mux.HandleFunc("GET /api/v1/report", g.apiReport)
-	mux.HandleFunc("GET /api/v1/audit/denials", g.apiDenials)
-	mux.HandleFunc("GET /api/v1/ddns", g.apiDDNS)
-	mux.HandleFunc("POST /api/v1/ddns/update", g.apiDDNSUpdate)
-	mux.Handle("GET /metrics", g.metrics.handler())
-	// Profiles, on the local socket only (the tunnel listener does not
-	// mount them): `curl --unix-socket licgate.sock http://x/debug/pprof/heap`.
-	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
-	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /api/v1/peers", a.apiPeers)
+	mux.HandleFunc("GET /api/v1/policy", a.apiPolicy)
+	mux.HandleFunc("POST /api/v1/policy/explain", a.apiExplain)
+	mux.HandleFunc("POST /api/v1/policy/reload", a.apiReload)
+	mux.HandleFunc("GET /api/v1/report", a.apiReport)
+	mux.HandleFunc("GET /api/v1/audit/denials", a.apiDenials)
+	mux.HandleFunc("GET /api/v1/ddns", a.apiDDNS)
+	mux.HandleFunc("POST /api/v1/ddns/update", a.apiDDNSUpdate)
+	if o.Metrics != nil {
+		mux.Handle("GET /metrics", o.Metrics)
+	}
+	if o.Pprof {
+		// Profiles, on the local socket only:
+		// `curl --unix-socket licgate.sock http://x/debug/pprof/heap`.
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusNotFound, fmt.Errorf("no such endpoint: %s %s", r.Method, r.URL.Path))
 	})
@@ -144,6 +102,9 @@ func statusOf(err error) int {
 // decode reads a strict JSON body: unknown fields and trailing data are
 // errors, and required fields must be present.
 func decode(w http.ResponseWriter, r *http.Request, v any, required map[string]func() bool) bool {
+	if !requireJSON(w, r) {
+		return false
+	}
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
@@ -163,24 +124,12 @@ func decode(w http.ResponseWriter, r *http.Request, v any, required map[string]f
 	return true
 }
 
-// Health is GET /api/v1/health.
-type Health struct {
-	Status     string `json:"status"`
-	PublicKey  string `json:"public_key"`
-	ListenPort int    `json:"listen_port"`
-	Address    string `json:"address"`
-	Endpoint   string `json:"endpoint"`
-	Sessions   int    `json:"sessions"`
-	Devices    int    `json:"devices"`
+func (a *api) apiHealth(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, a.b.Health())
 }
 
-func (g *Gateway) apiHealth(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, Health{Status: "ok", PublicKey: g.PublicKey().String(), ListenPort: g.ListenPort(),
-		Address: g.cfg.Tunnel.Address, Endpoint: g.cfg.Tunnel.Endpoint, Sessions: g.SessionCount(), Devices: len(*g.idents.Load())})
-}
-
-func (g *Gateway) apiUsers(w http.ResponseWriter, r *http.Request) {
-	us, err := g.Users(r.Context())
+func (a *api) apiUsers(w http.ResponseWriter, r *http.Request) {
+	us, err := a.b.Users(r.Context())
 	if err != nil {
 		writeErr(w, statusOf(err), err)
 		return
@@ -197,12 +146,12 @@ type AddUserRequest struct {
 	Email string `json:"email,omitempty"`
 }
 
-func (g *Gateway) apiAddUser(w http.ResponseWriter, r *http.Request) {
+func (a *api) apiAddUser(w http.ResponseWriter, r *http.Request) {
 	var req AddUserRequest
 	if !decode(w, r, &req, map[string]func() bool{"name": func() bool { return req.Name != "" }}) {
 		return
 	}
-	u, err := g.AddUser(r.Context(), req.Name, req.Email)
+	u, err := a.b.AddUser(r.Context(), req.Name, req.Email)
 	if err != nil {
 		writeErr(w, statusOf(err), err)
 		return
@@ -215,9 +164,9 @@ type CutResult struct {
 	SessionsCut int `json:"sessions_cut"`
 }
 
-func (g *Gateway) apiDisableUser(disabled bool) http.HandlerFunc {
+func (a *api) apiDisableUser(disabled bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		n, err := g.SetUserDisabled(r.Context(), r.PathValue("name"), disabled)
+		n, err := a.b.SetUserDisabled(r.Context(), r.PathValue("name"), disabled)
 		if err != nil {
 			writeErr(w, statusOf(err), err)
 			return
@@ -226,8 +175,8 @@ func (g *Gateway) apiDisableUser(disabled bool) http.HandlerFunc {
 	}
 }
 
-func (g *Gateway) apiDevices(w http.ResponseWriter, r *http.Request) {
-	ds, err := g.Devices(r.Context(), r.URL.Query().Get("all") == "1")
+func (a *api) apiDevices(w http.ResponseWriter, r *http.Request) {
+	ds, err := a.b.Devices(r.Context(), r.URL.Query().Get("all") == "1")
 	if err != nil {
 		writeErr(w, statusOf(err), err)
 		return
@@ -246,7 +195,7 @@ type AddDeviceRequest struct {
 	PublicKey string `json:"public_key,omitempty"`
 }
 
-func (g *Gateway) apiAddDevice(w http.ResponseWriter, r *http.Request) {
+func (a *api) apiAddDevice(w http.ResponseWriter, r *http.Request) {
 	var req AddDeviceRequest
 	if !decode(w, r, &req, map[string]func() bool{
 		"user": func() bool { return req.User != "" },
@@ -254,7 +203,7 @@ func (g *Gateway) apiAddDevice(w http.ResponseWriter, r *http.Request) {
 	}) {
 		return
 	}
-	res, err := g.AddDevice(r.Context(), req.User, req.Name, req.PublicKey)
+	res, err := a.b.AddDevice(r.Context(), req.User, req.Name, req.PublicKey)
 	if err != nil {
 		writeErr(w, statusOf(err), err)
 		return
@@ -264,8 +213,8 @@ func (g *Gateway) apiAddDevice(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, res)
 }
 
-func (g *Gateway) apiRevokeDevice(w http.ResponseWriter, r *http.Request) {
-	n, err := g.RevokeDevice(r.Context(), r.PathValue("user"), r.PathValue("name"))
+func (a *api) apiRevokeDevice(w http.ResponseWriter, r *http.Request) {
+	n, err := a.b.RevokeDevice(r.Context(), r.PathValue("user"), r.PathValue("name"))
 	if err != nil {
 		writeErr(w, statusOf(err), err)
 		return
@@ -278,12 +227,12 @@ type RekeyRequest struct {
 	PublicKey string `json:"public_key,omitempty"`
 }
 
-func (g *Gateway) apiRekeyDevice(w http.ResponseWriter, r *http.Request) {
+func (a *api) apiRekeyDevice(w http.ResponseWriter, r *http.Request) {
 	var req RekeyRequest
 	if r.ContentLength != 0 && !decode(w, r, &req, nil) {
 		return
 	}
-	res, err := g.RekeyDevice(r.Context(), r.PathValue("user"), r.PathValue("name"), req.PublicKey)
+	res, err := a.b.RekeyDevice(r.Context(), r.PathValue("user"), r.PathValue("name"), req.PublicKey)
 	if err != nil {
 		writeErr(w, statusOf(err), err)
 		return
@@ -293,96 +242,17 @@ func (g *Gateway) apiRekeyDevice(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, res)
 }
 
-func (g *Gateway) apiSessions(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, g.Sessions())
+func (a *api) apiSessions(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, a.b.Sessions())
 }
 
-func (g *Gateway) apiPeers(w http.ResponseWriter, r *http.Request) {
-	ps, err := g.Peers()
+func (a *api) apiPeers(w http.ResponseWriter, r *http.Request) {
+	ps, err := a.b.Peers()
 	if err != nil {
 		writeErr(w, http.StatusInternalServerError, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, ps)
-}
-
-// Client calls the admin API over the unix socket.
-type Client struct {
-	Socket string
-	hc     *http.Client
-}
-
-// ErrNotRunning means nothing answers on the socket.
-var ErrNotRunning = errors.New("licgate is not running")
-
-// NewClient returns a client for the daemon listening on socket.
-func NewClient(socket string) *Client {
-	return &Client{Socket: socket, hc: &http.Client{
-		Timeout: 30 * time.Second,
-		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", socket)
-		}},
-	}}
-}
-
-// DoRaw calls method path and returns the body as it is (e.g. PEM).
-func (c *Client) DoRaw(ctx context.Context, method, path string, out *[]byte) error {
-	req, err := http.NewRequestWithContext(ctx, method, "http://licgate"+path, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return fmt.Errorf("%w (no daemon on %s: start it with `licgate serve`)", ErrNotRunning, c.Socket)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if resp.StatusCode >= 300 {
-		var e APIError
-		json.Unmarshal(b, &e)
-		return fmt.Errorf("%s", cmp.Or(e.Error, resp.Status))
-	}
-	*out = b
-	return err
-}
-
-// Do calls method path with in (JSON, may be nil) and decodes into out.
-func (c *Client) Do(ctx context.Context, method, path string, in, out any) error {
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return err
-		}
-		body = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, "http://licgate"+path, body)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		var ne *net.OpError
-		if errors.As(err, &ne) && ne.Op == "dial" {
-			return fmt.Errorf("%w (no daemon on %s: start it with `licgate serve`)", ErrNotRunning, c.Socket)
-		}
-		return fmt.Errorf("api %s %s: %w", method, path, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode >= 300 {
-		var e APIError
-		json.NewDecoder(resp.Body).Decode(&e)
-		if e.Error == "" {
-			e.Error = resp.Status
-		}
-		return fmt.Errorf("%s", e.Error)
-	}
-	if out == nil {
-		return nil
-	}
-	return json.NewDecoder(resp.Body).Decode(out)
 }
 
 // PolicyView is GET /api/v1/policy.
@@ -393,8 +263,8 @@ type PolicyView struct {
 	Warnings []string       `json:"warnings,omitempty"`
 }
 
-func (g *Gateway) apiPolicy(w http.ResponseWriter, r *http.Request) {
-	eng := g.Engine()
+func (a *api) apiPolicy(w http.ResponseWriter, r *http.Request) {
+	eng := a.b.Engine()
 	v := PolicyView{File: eng.Policy().File, TimeZone: eng.Location().String(), Rules: eng.Rules()}
 	for _, wn := range eng.Warnings() {
 		v.Warnings = append(v.Warnings, wn.String())
@@ -421,7 +291,7 @@ type ExplainResult struct {
 	Explain string `json:"explain"`
 }
 
-func (g *Gateway) apiExplain(w http.ResponseWriter, r *http.Request) {
+func (a *api) apiExplain(w http.ResponseWriter, r *http.Request) {
 	var req ExplainRequest
 	if !decode(w, r, &req, map[string]func() bool{
 		"user":    func() bool { return req.User != "" },
@@ -429,7 +299,7 @@ func (g *Gateway) apiExplain(w http.ResponseWriter, r *http.Request) {
 	}) {
 		return
 	}
-	res, err := ExplainWith(g.Engine(), req, g.now())
+	res, err := ExplainWith(a.b.Engine(), req, a.b.Now())
 	if err != nil {
 		writeJSON(w, http.StatusBadRequest, APIError{Error: err.Error(), Field: "at"})
 		return
@@ -451,13 +321,13 @@ func ExplainWith(eng *acl.Engine, req ExplainRequest, now time.Time) (ExplainRes
 	return ExplainResult{Allow: d.Allow, Rule: d.Rule, Reason: d.Reason, Explain: eng.Explain(ar)}, nil
 }
 
-func (g *Gateway) apiReload(w http.ResponseWriter, r *http.Request) {
-	n, err := g.Reload(r.Context())
+func (a *api) apiReload(w http.ResponseWriter, r *http.Request) {
+	res, err := a.b.Reload(r.Context())
 	if err != nil {
 		writeErr(w, http.StatusUnprocessableEntity, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, CutResult{SessionsCut: n})
+	writeJSON(w, http.StatusOK, res)
 }
 
 // ParseReportTime reads --from/--to: a date (midnight, local), a date and
@@ -477,10 +347,10 @@ func ParseReportTime(s string, now time.Time, loc *time.Location) (time.Time, er
 	return time.Time{}, fmt.Errorf("%q is not a time (2026-11-01, 2026-11-01T08:00, RFC 3339, or a span back from now like 24h or 30d)", s)
 }
 
-func (g *Gateway) apiReport(w http.ResponseWriter, r *http.Request) {
+func (a *api) apiReport(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	now := time.Now()
-	loc := g.Engine().Location()
+	loc := a.b.Engine().Location()
 	from, to := now.Add(-7*24*time.Hour), now
 	var err error
 	if v := q.Get("from"); v != "" {
@@ -495,7 +365,7 @@ func (g *Gateway) apiReport(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	rep, err := g.Report(r.Context(), from, to, q.Get("by"))
+	rep, err := a.b.Report(r.Context(), from, to, q.Get("by"))
 	if err != nil {
 		writeJSON(w, http.StatusBadRequest, APIError{Error: err.Error()})
 		return
@@ -503,7 +373,7 @@ func (g *Gateway) apiReport(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, rep)
 }
 
-func (g *Gateway) apiDenials(w http.ResponseWriter, r *http.Request) {
+func (a *api) apiDenials(w http.ResponseWriter, r *http.Request) {
 	since := time.Hour
 	if v := r.URL.Query().Get("since"); v != "" {
 		d, err := config.ParseDuration(v)
@@ -513,8 +383,7 @@ func (g *Gateway) apiDenials(w http.ResponseWriter, r *http.Request) {
 		}
 		since = d
 	}
-	g.audit.SyncTimeout(time.Second)
-	ds, err := g.st.AuditDenials(r.Context(), time.Now().Add(-since), time.Now().Add(time.Second), 1000)
+	ds, err := a.b.Denials(r.Context(), time.Now().Add(-since), time.Now().Add(time.Second), 1000)
 	if err != nil {
 		writeErr(w, http.StatusInternalServerError, err)
 		return
@@ -525,26 +394,19 @@ func (g *Gateway) apiDenials(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, ds)
 }
 
-// DDNSView is GET /api/v1/ddns.
-type DDNSView struct {
-	Enabled   bool          `json:"enabled"`
-	Host      string        `json:"host,omitempty"`
-	Providers []ddns.Status `json:"providers"`
+func (a *api) apiDDNS(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, a.b.DDNS())
 }
 
-func (g *Gateway) apiDDNS(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, DDNSView{Enabled: g.ddnsManager() != nil, Host: g.ddnsManager().HostOrEmpty(), Providers: orEmpty(g.DDNSStatus())})
-}
-
-func (g *Gateway) apiDDNSUpdate(w http.ResponseWriter, r *http.Request) {
-	m := g.ddnsManager()
-	if m == nil {
-		writeErr(w, http.StatusConflict, errors.New("ddns is not configured (ddns.host in licgate.yaml)"))
-		return
-	}
+func (a *api) apiDDNSUpdate(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 60*time.Second)
 	defer cancel()
-	writeJSON(w, http.StatusOK, DDNSView{Enabled: true, Host: m.Host, Providers: orEmpty(g.DDNSCheck(ctx))})
+	v, err := a.b.DDNSCheck(ctx)
+	if err != nil {
+		writeErr(w, http.StatusConflict, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
 }
 
 func orEmpty[T any](s []T) []T {
@@ -567,7 +429,7 @@ type EnrollLink struct {
 	Expires time.Time `json:"expires"`
 }
 
-func (g *Gateway) apiEnroll(w http.ResponseWriter, r *http.Request) {
+func (a *api) apiEnroll(w http.ResponseWriter, r *http.Request) {
 	var req EnrollRequest
 	if !decode(w, r, &req, map[string]func() bool{
 		"user":   func() bool { return req.User != "" },
@@ -584,10 +446,10 @@ func (g *Gateway) apiEnroll(w http.ResponseWriter, r *http.Request) {
 		}
 		ttl = d
 	}
-	u, exp, err := g.CreateEnrollLink(r.Context(), req.User, req.Device, ttl)
+	u, exp, err := a.b.CreateEnrollLink(r.Context(), req.User, req.Device, ttl)
 	if err != nil {
 		code := statusOf(err)
-		if code == http.StatusInternalServerError && strings.Contains(err.Error(), "public listener") {
+		if errors.Is(err, ErrNoPublicListener) {
 			code = http.StatusConflict
 		}
 		writeErr(w, code, err)
@@ -597,8 +459,8 @@ func (g *Gateway) apiEnroll(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, EnrollLink{URL: u, Expires: exp})
 }
 
-func (g *Gateway) apiCA(w http.ResponseWriter, r *http.Request) {
-	pemData, err := g.CARoot()
+func (a *api) apiCA(w http.ResponseWriter, r *http.Request) {
+	pemData, err := a.b.CARoot()
 	if err != nil {
 		writeErr(w, http.StatusConflict, err)
 		return
@@ -607,33 +469,12 @@ func (g *Gateway) apiCA(w http.ResponseWriter, r *http.Request) {
 	w.Write(pemData)
 }
 
-// ServiceView is one service on the dashboard.
-type ServiceView struct {
-	Name      string   `json:"name"`
-	Port      int      `json:"port"`
-	Protocols []string `json:"protocols"`
-	Upstream  string   `json:"upstream"`
-	Sessions  int      `json:"sessions"` // TCP sessions: the seats held through licgate
-	Pool      int      `json:"pool"`     // services.X.max_sessions; 0: no cap
+func (a *api) apiServices(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, a.b.Services())
 }
 
-func (g *Gateway) apiServices(w http.ResponseWriter, r *http.Request) {
-	held := map[string]int{}
-	for _, s := range g.Sessions() {
-		if s.Proto == "tcp" {
-			held[s.Service]++
-		}
-	}
-	eng := g.Engine()
-	out := []ServiceView{}
-	for _, s := range g.cfg.Services {
-		out = append(out, ServiceView{Name: s.Name, Port: s.Port, Protocols: s.Protocols, Upstream: s.Upstream, Sessions: held[s.Name], Pool: eng.ServicePool(s.Name)})
-	}
-	writeJSON(w, http.StatusOK, out)
-}
-
-func (g *Gateway) apiCerts(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, g.certs.Views(g.cfg.Tunnel.Address))
+func (a *api) apiCerts(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, a.b.Certs())
 }
 
 // withQR adds the profile's QR code (a PNG data URL) for the console.
@@ -670,21 +511,21 @@ func ParseExpiry(s string, loc *time.Location) (*time.Time, error) {
 	return nil, fmt.Errorf("expires %q: a date (2026-12-31), a date and time (2026-12-31T18:00), RFC 3339, or never", s)
 }
 
-func (g *Gateway) apiExpiry(device bool) http.HandlerFunc {
+func (a *api) apiExpiry(device bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var req ExpiryRequest
 		if !decode(w, r, &req, map[string]func() bool{"expires": func() bool { return req.Expires != "" }}) {
 			return
 		}
-		exp, err := ParseExpiry(req.Expires, g.Engine().Location())
+		exp, err := ParseExpiry(req.Expires, a.b.Engine().Location())
 		if err != nil {
 			writeJSON(w, http.StatusBadRequest, APIError{Error: err.Error(), Field: "expires"})
 			return
 		}
 		if device {
-			err = g.SetDeviceExpiry(r.Context(), r.PathValue("user"), r.PathValue("name"), exp)
+			err = a.b.SetDeviceExpiry(r.Context(), r.PathValue("user"), r.PathValue("name"), exp)
 		} else {
-			err = g.SetUserExpiry(r.Context(), r.PathValue("name"), exp)
+			err = a.b.SetUserExpiry(r.Context(), r.PathValue("name"), exp)
 		}
 		if err != nil {
 			writeErr(w, statusOf(err), err)
@@ -694,13 +535,13 @@ func (g *Gateway) apiExpiry(device bool) http.HandlerFunc {
 	}
 }
 
-func (g *Gateway) apiCutSession(w http.ResponseWriter, r *http.Request) {
+func (a *api) apiCutSession(w http.ResponseWriter, r *http.Request) {
 	id, err := strconv.ParseUint(r.PathValue("id"), 10, 64)
 	if err != nil {
 		writeJSON(w, http.StatusBadRequest, APIError{Error: "session id must be a number", Field: "id"})
 		return
 	}
-	n := g.CutSession(r.Context(), id)
+	n := a.b.CutSession(r.Context(), id)
 	if n == 0 {
 		writeErr(w, http.StatusNotFound, fmt.Errorf("no live session %d", id))
 		return
@@ -715,8 +556,8 @@ type GroupView struct {
 	MaxSessions int      `json:"max_sessions,omitempty"`
 }
 
-func (g *Gateway) apiGroups(w http.ResponseWriter, r *http.Request) {
-	eng := g.Engine()
+func (a *api) apiGroups(w http.ResponseWriter, r *http.Request) {
+	eng := a.b.Engine()
 	pol := eng.Policy()
 	out := []GroupView{}
 	for _, name := range pol.GroupOrder {
@@ -724,3 +565,5 @@ func (g *Gateway) apiGroups(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, out)
 }
+
+type api struct{ b Backend }
