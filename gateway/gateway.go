@@ -547,8 +547,7 @@ func (g *Gateway) AddDevice(ctx context.Context, user, name, publicKey string) (
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	d, err := g.st.AddDevice(ctx, store.NewDevice{User: user, Name: name, PublicKey: publicKey},
-		store.Pool{Subnet: g.conf().SubnetPrefix(), Reserved: []netip.Addr{g.conf().GatewayAddr()}})
+	d, err := g.st.AddDevice(ctx, store.NewDevice{User: user, Name: name, PublicKey: publicKey}, g.pool())
 	if err != nil {
 		return adminapi.DeviceResult{}, err
 	}
@@ -559,6 +558,11 @@ func (g *Gateway) AddDevice(ctx context.Context, user, name, publicKey string) (
 	g.log.Info("device added", slog.String("user", user), slog.String("device", name), slog.String("address", d.Address.String()))
 	g.auditEvent(audit.ActorOf(ctx), "device.add", fmt.Sprintf("%s/%s %s", user, name, d.Address))
 	return res, nil
+}
+
+// pool is where device addresses come from.
+func (g *Gateway) pool() store.Pool {
+	return store.Pool{Subnet: g.conf().SubnetPrefix(), Reserved: []netip.Addr{g.conf().GatewayAddr()}}
 }
 
 // deviceKey checks a supplied public key, or generates a key pair when
