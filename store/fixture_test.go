@@ -307,7 +307,6 @@ func normalise(t *testing.T, d any) any {
 	return v
 }
 
-
 // openCopy copies a fixture database into a fresh state directory and
 // opens it (migrating it).
 func openCopy(t *testing.T, fixture string) *Store {
