@@ -71,7 +71,7 @@ func (s *Store) WriteAudit(ctx context.Context, recs []AuditRecord) error {
 
 // CloseOpenSessions ends sessions left open by a crash, at the given time.
 func (s *Store) CloseOpenSessions(ctx context.Context, at time.Time, reason string) (int64, error) {
-	res, err := s.db.ExecContext(ctx, `UPDATE audit_sessions SET end_at = MAX(start_at, ?), end_reason = ? WHERE end_at IS NULL`, at.UnixMicro(), reason)
+	res, err := s.exec(ctx, `UPDATE audit_sessions SET end_at = MAX(start_at, ?), end_reason = ? WHERE end_at IS NULL`, at.UnixMicro(), reason)
 	if err != nil {
 		return 0, fmt.Errorf("store: close open sessions: %w", err)
 	}
@@ -95,32 +95,29 @@ type AuditSession struct {
 	EndReason string     `json:"end_reason,omitempty"`
 }
 
+func scanSession(sc scanner) (AuditSession, error) {
+	var a AuditSession
+	var start int64
+	var end sql.NullInt64
+	err := sc.Scan(&a.Key, &start, &end, &a.User, &a.Device, &a.Service, &a.Proto, &a.Client, &a.Rule, &a.Reason,
+		&a.BytesUp, &a.BytesDown, &a.EndReason)
+	a.Start = time.UnixMicro(start)
+	if end.Valid {
+		t := time.UnixMicro(end.Int64)
+		a.End = &t
+	}
+	return a, err
+}
+
 // AuditSessions returns sessions that overlap [from, to), oldest first.
 func (s *Store) AuditSessions(ctx context.Context, from, to time.Time) ([]AuditSession, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT key, start_at, end_at, user, device, service, proto, client, rule, reason,
+	out, err := queryAll(ctx, s, scanSession, `SELECT key, start_at, end_at, user, device, service, proto, client, rule, reason,
 		bytes_up, bytes_down, COALESCE(end_reason, '') FROM audit_sessions
 		WHERE start_at < ? AND (end_at IS NULL OR end_at >= ?) ORDER BY start_at, id`, to.UnixMicro(), from.UnixMicro())
 	if err != nil {
 		return nil, fmt.Errorf("store: audit sessions: %w", err)
 	}
-	defer rows.Close()
-	var out []AuditSession
-	for rows.Next() {
-		var a AuditSession
-		var start int64
-		var end sql.NullInt64
-		if err := rows.Scan(&a.Key, &start, &end, &a.User, &a.Device, &a.Service, &a.Proto, &a.Client, &a.Rule, &a.Reason,
-			&a.BytesUp, &a.BytesDown, &a.EndReason); err != nil {
-			return nil, fmt.Errorf("store: audit sessions: %w", err)
-		}
-		a.Start = time.UnixMicro(start)
-		if end.Valid {
-			t := time.UnixMicro(end.Int64)
-			a.End = &t
-		}
-		out = append(out, a)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // AuditDenialRow is a recorded refusal.
@@ -135,25 +132,22 @@ type AuditDenialRow struct {
 	Reason  string    `json:"reason"`
 }
 
+func scanDenial(sc scanner) (AuditDenialRow, error) {
+	var d AuditDenialRow
+	var at int64
+	err := sc.Scan(&at, &d.User, &d.Device, &d.Service, &d.Proto, &d.Source, &d.Rule, &d.Reason)
+	d.At = time.UnixMicro(at)
+	return d, err
+}
+
 // AuditDenials returns refusals in [from, to), newest first, at most limit.
 func (s *Store) AuditDenials(ctx context.Context, from, to time.Time, limit int) ([]AuditDenialRow, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT at, user, device, service, proto, source, rule, reason FROM audit_denials
+	out, err := queryAll(ctx, s, scanDenial, `SELECT at, user, device, service, proto, source, rule, reason FROM audit_denials
 		WHERE at >= ? AND at < ? ORDER BY at DESC, id DESC LIMIT ?`, from.UnixMicro(), to.UnixMicro(), limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: audit denials: %w", err)
 	}
-	defer rows.Close()
-	var out []AuditDenialRow
-	for rows.Next() {
-		var d AuditDenialRow
-		var at int64
-		if err := rows.Scan(&at, &d.User, &d.Device, &d.Service, &d.Proto, &d.Source, &d.Rule, &d.Reason); err != nil {
-			return nil, fmt.Errorf("store: audit denials: %w", err)
-		}
-		d.At = time.UnixMicro(at)
-		out = append(out, d)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // AuditEventRow is a recorded admin action.
@@ -164,25 +158,22 @@ type AuditEventRow struct {
 	Detail string    `json:"detail"`
 }
 
+func scanEvent(sc scanner) (AuditEventRow, error) {
+	var e AuditEventRow
+	var at int64
+	err := sc.Scan(&at, &e.Actor, &e.Action, &e.Detail)
+	e.At = time.UnixMicro(at)
+	return e, err
+}
+
 // AuditEvents returns admin events in [from, to), newest first, at most limit.
 func (s *Store) AuditEvents(ctx context.Context, from, to time.Time, limit int) ([]AuditEventRow, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT at, actor, action, detail FROM audit_events
+	out, err := queryAll(ctx, s, scanEvent, `SELECT at, actor, action, detail FROM audit_events
 		WHERE at >= ? AND at < ? ORDER BY at DESC, id DESC LIMIT ?`, from.UnixMicro(), to.UnixMicro(), limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: audit events: %w", err)
 	}
-	defer rows.Close()
-	var out []AuditEventRow
-	for rows.Next() {
-		var e AuditEventRow
-		var at int64
-		if err := rows.Scan(&at, &e.Actor, &e.Action, &e.Detail); err != nil {
-			return nil, fmt.Errorf("store: audit events: %w", err)
-		}
-		e.At = time.UnixMicro(at)
-		out = append(out, e)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // PruneAudit deletes audit records that ended (or happened) before t.

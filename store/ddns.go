@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"net/netip"
 	"time"
@@ -12,9 +11,12 @@ import (
 // DDNSAddr returns the address provider last accepted for family
 // ("ipv4"/"ipv6"); the zero Addr if none.
 func (s *Store) DDNSAddr(ctx context.Context, provider, family string) (netip.Addr, error) {
-	var a string
-	err := s.db.QueryRowContext(ctx, `SELECT addr FROM ddns_state WHERE provider = ? AND family = ?`, provider, family).Scan(&a)
-	if errors.Is(err, sql.ErrNoRows) {
+	scan := func(sc scanner) (string, error) {
+		var a string
+		return a, sc.Scan(&a)
+	}
+	a, err := queryOne(ctx, s, s.db, scan, `SELECT addr FROM ddns_state WHERE provider = ? AND family = ?`, provider, family)
+	if isNotFound(err) {
 		return netip.Addr{}, nil
 	}
 	if err != nil {
@@ -25,11 +27,84 @@ func (s *Store) DDNSAddr(ctx context.Context, provider, family string) (netip.Ad
 
 // SetDDNSAddr records that provider accepted addr for family.
 func (s *Store) SetDDNSAddr(ctx context.Context, provider, family string, addr netip.Addr, at time.Time) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO ddns_state(provider, family, addr, updated_at) VALUES (?, ?, ?, ?)
+	_, err := s.exec(ctx, `INSERT INTO ddns_state(provider, family, addr, updated_at) VALUES (?, ?, ?, ?)
 		ON CONFLICT(provider, family) DO UPDATE SET addr = excluded.addr, updated_at = excluded.updated_at`,
 		provider, family, addr.String(), at.UnixMilli())
 	if err != nil {
 		return fmt.Errorf("store: save ddns state %s/%s: %w", provider, family, err)
+	}
+	return nil
+}
+
+// DDNSHold is why a DDNS provider must not be retried yet, persisted so
+// that a restart neither hammers a provider that refused the credentials
+// nor forgets a back-off.
+type DDNSHold struct {
+	// Fatal means the provider refused in a way retrying cannot fix (bad
+	// credentials, unknown zone): stay stopped while the configuration's
+	// Fingerprint is unchanged.
+	Fatal bool `json:"fatal"`
+	// Reason is the provider's error, for the status page.
+	Reason string `json:"reason"`
+	// Fingerprint identifies the provider configuration the hold applies
+	// to (e.g. a hash of it); a changed configuration lifts a fatal hold.
+	Fingerprint string `json:"fingerprint,omitempty"`
+	// BackoffUntil, if not zero, is when the next attempt may run.
+	BackoffUntil time.Time `json:"backoff_until,omitzero"`
+	// Updated is when the hold was last set (filled in by SetDDNSHold).
+	Updated time.Time `json:"updated"`
+}
+
+// IsZero reports whether h holds nothing back.
+func (h DDNSHold) IsZero() bool {
+	return !h.Fatal && h.BackoffUntil.IsZero() && h.Reason == "" && h.Fingerprint == ""
+}
+
+func scanHold(sc scanner) (DDNSHold, error) {
+	var h DDNSHold
+	var until sql.NullInt64
+	var updated int64
+	err := sc.Scan(&h.Fatal, &h.Reason, &h.Fingerprint, &until, &updated)
+	if until.Valid {
+		h.BackoffUntil = time.UnixMilli(until.Int64)
+	}
+	h.Updated = time.UnixMilli(updated)
+	return h, err
+}
+
+// DDNSHold returns provider's hold; the zero DDNSHold (and no error) if
+// there is none.
+func (s *Store) DDNSHold(ctx context.Context, provider string) (DDNSHold, error) {
+	h, err := queryOne(ctx, s, s.db, scanHold, `SELECT fatal, reason, fingerprint, backoff_until, updated_at FROM ddns_holds WHERE provider = ?`, provider)
+	if isNotFound(err) {
+		return DDNSHold{}, nil
+	}
+	if err != nil {
+		return DDNSHold{}, fmt.Errorf("store: ddns hold %s: %w", provider, err)
+	}
+	return h, nil
+}
+
+// SetDDNSHold replaces provider's hold (h.Updated is set to now).
+func (s *Store) SetDDNSHold(ctx context.Context, provider string, h DDNSHold) error {
+	var until any
+	if !h.BackoffUntil.IsZero() {
+		until = h.BackoffUntil.UnixMilli()
+	}
+	_, err := s.exec(ctx, `INSERT INTO ddns_holds(provider, fatal, reason, fingerprint, backoff_until, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT(provider) DO UPDATE SET fatal = excluded.fatal, reason = excluded.reason, fingerprint = excluded.fingerprint,
+		backoff_until = excluded.backoff_until, updated_at = excluded.updated_at`,
+		provider, h.Fatal, h.Reason, h.Fingerprint, until, s.now().UnixMilli())
+	if err != nil {
+		return fmt.Errorf("store: set ddns hold %s: %w", provider, err)
+	}
+	return nil
+}
+
+// ClearDDNSHold removes provider's hold; clearing none is not an error.
+func (s *Store) ClearDDNSHold(ctx context.Context, provider string) error {
+	if _, err := s.exec(ctx, `DELETE FROM ddns_holds WHERE provider = ?`, provider); err != nil {
+		return fmt.Errorf("store: clear ddns hold %s: %w", provider, err)
 	}
 	return nil
 }

@@ -30,12 +30,56 @@ func (s *Store) CreateEnrollment(ctx context.Context, tokenHash, user, device st
 	if _, err := s.User(ctx, user); err != nil {
 		return fmt.Errorf("store: create enrolment: %w", err)
 	}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO enrollments(token_hash, user, device, created_at, expires_at) VALUES (?, ?, ?, ?, ?)`,
+	_, err := s.exec(ctx, `INSERT INTO enrollments(token_hash, user, device, created_at, expires_at) VALUES (?, ?, ?, ?, ?)`,
 		tokenHash, user, device, s.now().UnixMilli(), expires.UnixMilli())
 	if err != nil {
+		if isUnique(err) {
+			err = ErrExists
+		}
 		return fmt.Errorf("store: create enrolment: %w", err)
 	}
 	return nil
+}
+
+// enrolment is a link as stored.
+type enrolment struct {
+	Enrollment
+	used bool
+}
+
+func scanEnrolment(sc scanner) (enrolment, error) {
+	var e enrolment
+	var expires int64
+	var used sql.NullInt64
+	err := sc.Scan(&e.User, &e.Device, &expires, &used)
+	e.Expires = time.UnixMilli(expires)
+	e.used = used.Valid
+	return e, err
+}
+
+// usable reads the link and says why it cannot be used, if so.
+func (s *Store) usable(ctx context.Context, q querier, tokenHash string) (Enrollment, error) {
+	e, err := queryOne(ctx, s, q, scanEnrolment, `SELECT user, device, expires_at, used_at FROM enrollments WHERE token_hash = ?`, tokenHash)
+	switch {
+	case err != nil:
+		return Enrollment{}, err
+	case e.used:
+		return Enrollment{}, ErrUsed
+	case !s.now().Before(e.Expires):
+		return Enrollment{}, ErrExpired
+	}
+	return e.Enrollment, nil
+}
+
+// claim marks the link used inside tx.
+func (s *Store) claim(ctx context.Context, tx *sql.Tx, tokenHash, from string) (Enrollment, error) {
+	e, err := s.usable(ctx, tx, tokenHash)
+	if err != nil {
+		return Enrollment{}, err
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE enrollments SET used_at = ?, used_from = ? WHERE token_hash = ? AND used_at IS NULL`,
+		s.now().UnixMilli(), from, tokenHash)
+	return e, err
 }
 
 // ClaimEnrollment marks the link used, once: a second claim, an expired
@@ -43,25 +87,8 @@ func (s *Store) CreateEnrollment(ctx context.Context, tokenHash, user, device st
 func (s *Store) ClaimEnrollment(ctx context.Context, tokenHash, from string) (Enrollment, error) {
 	var e Enrollment
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		var expires int64
-		var used sql.NullInt64
-		err := tx.QueryRowContext(ctx, `SELECT user, device, expires_at, used_at FROM enrollments WHERE token_hash = ?`, tokenHash).
-			Scan(&e.User, &e.Device, &expires, &used)
-		if errors.Is(err, sql.ErrNoRows) {
-			return ErrNotFound
-		}
-		if err != nil {
-			return err
-		}
-		e.Expires = time.UnixMilli(expires)
-		now := s.now()
-		switch {
-		case used.Valid:
-			return ErrUsed
-		case !now.Before(e.Expires):
-			return ErrExpired
-		}
-		_, err = tx.ExecContext(ctx, `UPDATE enrollments SET used_at = ?, used_from = ? WHERE token_hash = ? AND used_at IS NULL`, now.UnixMilli(), from, tokenHash)
+		var err error
+		e, err = s.claim(ctx, tx, tokenHash, from)
 		return err
 	})
 	if err != nil {
@@ -70,25 +97,38 @@ func (s *Store) ClaimEnrollment(ctx context.Context, tokenHash, from string) (En
 	return e, nil
 }
 
+// ClaimEnrollmentAndAddDevice claims the link and creates its device in
+// one transaction: if the device cannot be created (bad or duplicate
+// key, pool exhausted, name taken), the link stays unused. nd.User and
+// nd.Name may be empty (taken from the link); when set they must match
+// the link (ErrInvalid otherwise). Errors are those of ClaimEnrollment
+// and AddDevice.
+func (s *Store) ClaimEnrollmentAndAddDevice(ctx context.Context, tokenHash, from string, nd NewDevice, pool Pool) (Enrollment, Device, error) {
+	var e Enrollment
+	var d Device
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		if e, err = s.claim(ctx, tx, tokenHash, from); err != nil {
+			return err
+		}
+		if (nd.User != "" && nd.User != e.User) || (nd.Name != "" && nd.Name != e.Device) {
+			return fmt.Errorf("%w: link is for %s/%s, not %s/%s", ErrInvalid, e.User, e.Device, nd.User, nd.Name)
+		}
+		nd.User, nd.Name = e.User, e.Device
+		d, err = s.addDevice(ctx, tx, nd, pool, nil)
+		return err
+	})
+	if err != nil {
+		return Enrollment{}, Device{}, fmt.Errorf("store: enrolment link: %w", err)
+	}
+	return e, d, nil
+}
+
 // PeekEnrollment checks a link without using it up.
 func (s *Store) PeekEnrollment(ctx context.Context, tokenHash string) (Enrollment, error) {
-	var e Enrollment
-	var expires int64
-	var used sql.NullInt64
-	err := s.db.QueryRowContext(ctx, `SELECT user, device, expires_at, used_at FROM enrollments WHERE token_hash = ?`, tokenHash).
-		Scan(&e.User, &e.Device, &expires, &used)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		err = ErrNotFound
-	case err != nil:
-	case used.Valid:
-		err = ErrUsed
-	case !s.now().Before(time.UnixMilli(expires)):
-		err = ErrExpired
-	}
+	e, err := s.usable(ctx, s.db, tokenHash)
 	if err != nil {
 		return Enrollment{}, fmt.Errorf("store: enrolment link: %w", err)
 	}
-	e.Expires = time.UnixMilli(expires)
 	return e, nil
 }

@@ -1,17 +1,3 @@
-// Package store is licgate's state: users, devices and (later) the audit
-// log, in SQLite (modernc.org/sqlite, pure Go) with versioned migrations.
-// Every write is one transaction; the database runs in WAL mode with
-// synchronous=FULL, so a crash loses nothing that was committed.
-//
-// A device's private key is never stored: only its public key and tunnel
-// address.
-//
-// Typical usage:
-//
-//	st, err := store.Open(ctx, "/var/lib/licgate")
-//	defer st.Close()
-//	u, err := st.AddUser(ctx, "alice", "alice@example.com")
-//	d, err := st.AddDevice(ctx, store.NewDevice{User: "alice", Name: "laptop", PublicKey: pub}, pool)
 package store
 
 import (
@@ -19,14 +5,17 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"time"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
+	"github.com/ncruces/go-sqlite3"
+	_ "github.com/ncruces/go-sqlite3/driver" // registers the "sqlite3" driver
 )
 
 // Sentinel errors; match with errors.Is.
@@ -35,6 +24,11 @@ var (
 	ErrExists    = errors.New("already exists")
 	ErrInvalid   = errors.New("invalid")
 	ErrExhausted = errors.New("address pool exhausted")
+	// ErrClosed is returned by every method called after Close.
+	ErrClosed = net.ErrClosed
+	// ErrStateDir wraps failures of the state directory itself: it is
+	// not a directory, read-only, or full. The message names the directory.
+	ErrStateDir = errors.New("state directory unusable")
 )
 
 // FileName is the database file inside the state directory.
@@ -62,17 +56,26 @@ type Device struct {
 	Expires   *time.Time `json:"expires,omitempty"`
 }
 
-// Store is the state database. Safe for concurrent use.
+// Store is the SQLite state database. Safe for concurrent use.
 type Store struct {
-	db  *sql.DB
-	now func() time.Time
+	db     *sql.DB
+	dir    string
+	now    func() time.Time
+	closed atomic.Bool
+}
+
+// migration is one schema step: SQL, Go, or both (SQL first), run in
+// one transaction with the version bump.
+type migration struct {
+	sql string
+	fn  func(ctx context.Context, tx *sql.Tx, now time.Time) error
 }
 
 // migrations are applied in order; user_version holds how many ran.
 // Never edit one that has shipped: append.
-var migrations = []string{
+var migrations = []migration{
 	// 1: users and devices.
-	`CREATE TABLE users (
+	{sql: `CREATE TABLE users (
 		id         INTEGER PRIMARY KEY,
 		name       TEXT NOT NULL UNIQUE,
 		email      TEXT NOT NULL DEFAULT '',
@@ -90,10 +93,10 @@ var migrations = []string{
 	);
 	CREATE UNIQUE INDEX devices_active_address ON devices(address) WHERE revoked_at IS NULL;
 	CREATE UNIQUE INDEX devices_active_key ON devices(public_key) WHERE revoked_at IS NULL;
-	CREATE UNIQUE INDEX devices_active_name ON devices(user_id, name) WHERE revoked_at IS NULL;`,
+	CREATE UNIQUE INDEX devices_active_name ON devices(user_id, name) WHERE revoked_at IS NULL;`},
 	// 2: the audit log: sessions, denials and admin events. Times are
 	// Unix microseconds (sessions a millisecond apart still overlap).
-	`CREATE TABLE audit_sessions (
+	{sql: `CREATE TABLE audit_sessions (
 		id         INTEGER PRIMARY KEY,
 		key        TEXT NOT NULL UNIQUE,
 		start_at   INTEGER NOT NULL,
@@ -130,17 +133,17 @@ var migrations = []string{
 		action TEXT NOT NULL,
 		detail TEXT NOT NULL
 	);
-	CREATE INDEX audit_events_at ON audit_events(at);`,
+	CREATE INDEX audit_events_at ON audit_events(at);`},
 	// 3: the address each DDNS provider last accepted, per family.
-	`CREATE TABLE ddns_state (
+	{sql: `CREATE TABLE ddns_state (
 		provider   TEXT NOT NULL,
 		family     TEXT NOT NULL,
 		addr       TEXT NOT NULL,
 		updated_at INTEGER NOT NULL,
 		PRIMARY KEY (provider, family)
-	);`,
+	);`},
 	// 4: enrolment links: only a hash of the token is kept; single use.
-	`CREATE TABLE enrollments (
+	{sql: `CREATE TABLE enrollments (
 		id         INTEGER PRIMARY KEY,
 		token_hash TEXT NOT NULL UNIQUE,
 		user       TEXT NOT NULL,
@@ -149,42 +152,114 @@ var migrations = []string{
 		expires_at INTEGER NOT NULL,
 		used_at    INTEGER,
 		used_from  TEXT
-	);`,
+	);`},
 	// 5: expiry dates for users and devices (Unix ms; NULL: none).
-	`ALTER TABLE users ADD COLUMN expires_at INTEGER;
-	ALTER TABLE devices ADD COLUMN expires_at INTEGER;`,
+	{sql: `ALTER TABLE users ADD COLUMN expires_at INTEGER;
+	ALTER TABLE devices ADD COLUMN expires_at INTEGER;`},
+	// 6: counters that must grow across restarts (the session epoch), and
+	// DDNS holds: a fatal stop or a back-off that survives a restart.
+	{sql: `CREATE TABLE counters (
+		name  TEXT PRIMARY KEY,
+		value INTEGER NOT NULL
+	);
+	CREATE TABLE ddns_holds (
+		provider      TEXT PRIMARY KEY,
+		fatal         INTEGER NOT NULL DEFAULT 0,
+		reason        TEXT NOT NULL DEFAULT '',
+		fingerprint   TEXT NOT NULL DEFAULT '',
+		backoff_until INTEGER,
+		updated_at    INTEGER NOT NULL
+	);`},
+	// 7: device public keys in canonical form (schema 5 stored what it was
+	// given, e.g. with a trailing newline); see canonicaliseKeys.
+	{fn: canonicaliseKeys},
 }
 
 // SchemaVersion is the version a fully migrated database has.
 func SchemaVersion() int { return len(migrations) }
 
 // Open opens (creating if needed) the database in dir and migrates it.
+// A state directory that cannot be created, is read-only or is full
+// gives an error wrapping ErrStateDir and naming dir.
 func Open(ctx context.Context, dir string) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("store: create state dir: %w", err)
+		return nil, fmt.Errorf("store: %w: %s: %w", ErrStateDir, dir, err)
+	}
+	if err := probeWritable(dir); err != nil {
+		return nil, fmt.Errorf("store: %w: %s: %w", ErrStateDir, dir, err)
 	}
 	path := filepath.Join(dir, FileName)
+	// busy_timeout first (the driver's rule); WAL plus synchronous=FULL
+	// make every commit durable before it returns.
 	dsn := "file:" + path + "?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)"
-	db, err := sql.Open("sqlite", dsn)
+	db, err := sql.Open("sqlite3", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
 	// One connection: SQLite serialises writers anyway, and a single
 	// connection makes read-modify-write allocation race-free.
 	db.SetMaxOpenConns(1)
-	s := &Store{db: db, now: time.Now}
+	s := &Store{db: db, dir: dir, now: time.Now}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("store: %s: %w", path, err)
+		return nil, fmt.Errorf("store: %s: %w", path, s.dirErr(err))
 	}
 	return s, nil
 }
 
-// Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+// probeWritable writes, syncs and removes a small file in dir, so that a
+// read-only or full directory is reported as such before SQLite reports
+// it as "unable to open database file".
+func probeWritable(dir string) error {
+	f, err := os.CreateTemp(dir, ".licgate-probe-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	_, err = f.Write(make([]byte, 512))
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// dirErr marks errors that mean the state directory itself is the
+// problem (full, read-only, I/O) so that they name the directory.
+func (s *Store) dirErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, sqlite3.FULL):
+		return fmt.Errorf("%w: %s is full: %w", ErrStateDir, s.dir, err)
+	case errors.Is(err, sqlite3.READONLY), errors.Is(err, sqlite3.CANTOPEN), errors.Is(err, sqlite3.PERM):
+		return fmt.Errorf("%w: %s is not writable: %w", ErrStateDir, s.dir, err)
+	case errors.Is(err, sqlite3.IOERR):
+		return fmt.Errorf("%w: %s: I/O error: %w", ErrStateDir, s.dir, err)
+	}
+	return err
+}
+
+// Close closes the database. Calls already running finish first (the
+// database/sql pool waits for them); calls after Close, and a second
+// Close, return an error wrapping ErrClosed.
+func (s *Store) Close() error {
+	if s.closed.Swap(true) {
+		return fmt.Errorf("store: close: %w", ErrClosed)
+	}
+	return s.db.Close()
+}
+
+// Dir is the state directory the store was opened in.
+func (s *Store) Dir() string { return s.dir }
 
 // Version reports the schema version of the open database.
 func (s *Store) Version(ctx context.Context) (int, error) {
+	if s.closed.Load() {
+		return 0, fmt.Errorf("store: version: %w", ErrClosed)
+	}
 	var v int
 	err := s.db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v)
 	return v, err
@@ -199,9 +274,17 @@ func (s *Store) migrate(ctx context.Context) error {
 		return fmt.Errorf("schema version %d is newer than this licgate knows (%d): downgrade not supported", v, len(migrations))
 	}
 	for i := v; i < len(migrations); i++ {
+		m := migrations[i]
 		err := s.tx(ctx, func(tx *sql.Tx) error {
-			if _, err := tx.ExecContext(ctx, migrations[i]); err != nil {
-				return err
+			if m.sql != "" {
+				if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+					return err
+				}
+			}
+			if m.fn != nil {
+				if err := m.fn(ctx, tx, s.now()); err != nil {
+					return err
+				}
 			}
 			_, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", i+1))
 			return err
@@ -213,23 +296,50 @@ func (s *Store) migrate(ctx context.Context) error {
 	return nil
 }
 
+// tx runs fn in one transaction and commits it; errors that concern the
+// state directory name it.
 func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return err
+		return s.dirErr(err)
 	}
 	if err := fn(tx); err != nil {
 		tx.Rollback()
+		return s.dirErr(err)
+	}
+	return s.dirErr(tx.Commit())
+}
+
+// exec runs one statement outside an explicit transaction.
+func (s *Store) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	if s.closed.Load() {
+		return nil, ErrClosed
+	}
+	res, err := s.db.ExecContext(ctx, q, args...)
+	return res, s.dirErr(err)
+}
+
+// execOne runs an UPDATE that must touch a row; ErrNotFound otherwise.
+func (s *Store) execOne(ctx context.Context, q string, args ...any) error {
+	res, err := s.exec(ctx, q, args...)
+	if err != nil {
 		return err
 	}
-	return tx.Commit()
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrNotFound
+	}
+	return nil
 }
 
 var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
 
 // ValidName reports whether s is a valid user or device name: lowercase
 // letters, digits, '.', '_' and '-', starting with a letter or digit, at
-// most 63 characters.
+// most 63 characters. It is the one name rule of licgate; errors wrap
+// ErrInvalid.
 func ValidName(s string) error {
 	if !nameRE.MatchString(s) {
 		return fmt.Errorf("%w: name %q: use lowercase letters, digits, '.', '_' or '-' (at most 63)", ErrInvalid, s)
@@ -246,7 +356,7 @@ func (s *Store) AddUser(ctx context.Context, name, email string) (User, error) {
 		return User{}, fmt.Errorf("store: add user %s: %w: email %q", name, ErrInvalid, email)
 	}
 	now := s.now()
-	res, err := s.db.ExecContext(ctx, `INSERT INTO users(name, email, created_at) VALUES (?, ?, ?)`, name, email, now.UnixMilli())
+	res, err := s.exec(ctx, `INSERT INTO users(name, email, created_at) VALUES (?, ?, ?)`, name, email, now.UnixMilli())
 	if err != nil {
 		if isUnique(err) {
 			return User{}, fmt.Errorf("store: add user %s: %w", name, ErrExists)
@@ -257,54 +367,40 @@ func (s *Store) AddUser(ctx context.Context, name, email string) (User, error) {
 	return User{ID: id, Name: name, Email: email, Created: time.UnixMilli(now.UnixMilli())}, nil
 }
 
-// User returns one user by name.
-func (s *Store) User(ctx context.Context, name string) (User, error) {
+const userCols = `id, name, email, disabled, created_at, expires_at`
+
+func scanUser(sc scanner) (User, error) {
 	var u User
 	var created int64
 	var expires sql.NullInt64
-	err := s.db.QueryRowContext(ctx, `SELECT id, name, email, disabled, created_at, expires_at FROM users WHERE name = ?`, name).
-		Scan(&u.ID, &u.Name, &u.Email, &u.Disabled, &created, &expires)
-	if errors.Is(err, sql.ErrNoRows) {
-		return User{}, fmt.Errorf("store: user %s: %w", name, ErrNotFound)
-	}
+	err := sc.Scan(&u.ID, &u.Name, &u.Email, &u.Disabled, &created, &expires)
+	u.Created = time.UnixMilli(created)
+	u.Expires = msTime(expires)
+	return u, err
+}
+
+// User returns one user by name.
+func (s *Store) User(ctx context.Context, name string) (User, error) {
+	u, err := queryOne(ctx, s, s.db, scanUser, `SELECT `+userCols+` FROM users WHERE name = ?`, name)
 	if err != nil {
 		return User{}, fmt.Errorf("store: user %s: %w", name, err)
 	}
-	u.Created = time.UnixMilli(created)
-	u.Expires = msTime(expires)
 	return u, nil
 }
 
 // Users lists every user by name.
 func (s *Store) Users(ctx context.Context) ([]User, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, name, email, disabled, created_at, expires_at FROM users ORDER BY name`)
+	us, err := queryAll(ctx, s, scanUser, `SELECT `+userCols+` FROM users ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("store: list users: %w", err)
 	}
-	defer rows.Close()
-	var out []User
-	for rows.Next() {
-		var u User
-		var created int64
-		var expires sql.NullInt64
-		if err := rows.Scan(&u.ID, &u.Name, &u.Email, &u.Disabled, &created, &expires); err != nil {
-			return nil, fmt.Errorf("store: list users: %w", err)
-		}
-		u.Created = time.UnixMilli(created)
-		u.Expires = msTime(expires)
-		out = append(out, u)
-	}
-	return out, rows.Err()
+	return us, nil
 }
 
 // SetUserDisabled disables or re-enables a user.
 func (s *Store) SetUserDisabled(ctx context.Context, name string, disabled bool) error {
-	res, err := s.db.ExecContext(ctx, `UPDATE users SET disabled = ? WHERE name = ?`, disabled, name)
-	if err != nil {
+	if err := s.execOne(ctx, `UPDATE users SET disabled = ? WHERE name = ?`, disabled, name); err != nil {
 		return fmt.Errorf("store: disable user %s: %w", name, err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return fmt.Errorf("store: disable user %s: %w", name, ErrNotFound)
 	}
 	return nil
 }
@@ -313,7 +409,7 @@ func (s *Store) SetUserDisabled(ctx context.Context, name string, disabled bool)
 type NewDevice struct {
 	User      string
 	Name      string
-	PublicKey string // base64
+	PublicKey string // canonical base64 (44 characters), as wg shows it
 }
 
 // Pool is the tunnel address space devices are allocated from.
@@ -325,47 +421,59 @@ type Pool struct {
 // AddDevice records a device and allocates it the lowest free address of
 // the pool, in one transaction: two concurrent adds never get one address.
 func (s *Store) AddDevice(ctx context.Context, nd NewDevice, pool Pool) (Device, error) {
-	if err := ValidName(nd.Name); err != nil {
-		return Device{}, fmt.Errorf("store: add device: %w", err)
-	}
 	var d Device
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		var uid int64
-		err := tx.QueryRowContext(ctx, `SELECT id FROM users WHERE name = ?`, nd.User).Scan(&uid)
-		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("user %s: %w", nd.User, ErrNotFound)
-		}
-		if err != nil {
-			return err
-		}
-		used, err := usedAddrs(ctx, tx)
-		if err != nil {
-			return err
-		}
-		addr, err := allocate(pool, used)
-		if err != nil {
-			return err
-		}
-		now := s.now()
-		res, err := tx.ExecContext(ctx, `INSERT INTO devices(user_id, name, public_key, address, created_at) VALUES (?, ?, ?, ?, ?)`,
-			uid, nd.Name, nd.PublicKey, addr.String(), now.UnixMilli())
-		if err != nil {
-			if isUnique(err) {
-				if strings.Contains(err.Error(), "public_key") {
-					return fmt.Errorf("public key %s: %w", nd.PublicKey, ErrExists)
-				}
-				return fmt.Errorf("device %s/%s: %w", nd.User, nd.Name, ErrExists)
-			}
-			return err
-		}
-		id, _ := res.LastInsertId()
-		d = Device{ID: id, User: nd.User, Name: nd.Name, PublicKey: nd.PublicKey, Address: addr, Created: time.UnixMilli(now.UnixMilli())}
-		return nil
+		var err error
+		d, err = s.addDevice(ctx, tx, nd, pool, nil)
+		return err
 	})
 	if err != nil {
 		return Device{}, fmt.Errorf("store: add device %s/%s: %w", nd.User, nd.Name, err)
 	}
 	return d, nil
+}
+
+// addDevice inserts one device inside tx. used, when not nil, is the set
+// of active addresses (kept up to date for batches); nil reads it.
+func (s *Store) addDevice(ctx context.Context, tx *sql.Tx, nd NewDevice, pool Pool, used map[netip.Addr]bool) (Device, error) {
+	if err := ValidName(nd.Name); err != nil {
+		return Device{}, err
+	}
+	if err := CheckKey(nd.PublicKey); err != nil {
+		return Device{}, err
+	}
+	var uid int64
+	err := tx.QueryRowContext(ctx, `SELECT id FROM users WHERE name = ?`, nd.User).Scan(&uid)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Device{}, fmt.Errorf("user %s: %w", nd.User, ErrNotFound)
+	}
+	if err != nil {
+		return Device{}, err
+	}
+	if used == nil {
+		if used, err = usedAddrs(ctx, tx); err != nil {
+			return Device{}, err
+		}
+	}
+	addr, err := allocate(pool, used)
+	if err != nil {
+		return Device{}, err
+	}
+	now := s.now()
+	res, err := tx.ExecContext(ctx, `INSERT INTO devices(user_id, name, public_key, address, created_at) VALUES (?, ?, ?, ?, ?)`,
+		uid, nd.Name, nd.PublicKey, addr.String(), now.UnixMilli())
+	if err != nil {
+		if isUnique(err) {
+			if strings.Contains(err.Error(), "public_key") {
+				return Device{}, fmt.Errorf("public key %s: %w", nd.PublicKey, ErrExists)
+			}
+			return Device{}, fmt.Errorf("device %s/%s: %w", nd.User, nd.Name, ErrExists)
+		}
+		return Device{}, err
+	}
+	used[addr] = true
+	id, _ := res.LastInsertId()
+	return Device{ID: id, User: nd.User, Name: nd.Name, PublicKey: nd.PublicKey, Address: addr, Created: time.UnixMilli(now.UnixMilli())}, nil
 }
 
 // usedAddrs reads the addresses of active devices.
@@ -422,22 +530,17 @@ func lastAddr(p netip.Prefix) netip.Addr {
 
 const deviceCols = `d.id, u.name, d.name, d.public_key, d.address, d.created_at, d.revoked_at, d.expires_at`
 
-func scanDevice(sc interface{ Scan(...any) error }) (Device, error) {
+func scanDevice(sc scanner) (Device, error) {
 	var d Device
 	var addr string
 	var created int64
 	var revoked, expires sql.NullInt64
-	if err := sc.Scan(&d.ID, &d.User, &d.Name, &d.PublicKey, &addr, &created, &revoked, &expires); err != nil {
-		return d, err
-	}
-	d.Expires = msTime(expires)
+	err := sc.Scan(&d.ID, &d.User, &d.Name, &d.PublicKey, &addr, &created, &revoked, &expires)
 	d.Address, _ = netip.ParseAddr(addr)
 	d.Created = time.UnixMilli(created)
-	if revoked.Valid {
-		t := time.UnixMilli(revoked.Int64)
-		d.Revoked = &t
-	}
-	return d, nil
+	d.Revoked = msTime(revoked)
+	d.Expires = msTime(expires)
+	return d, err
 }
 
 // Devices lists active (not revoked) devices, or all when all is true.
@@ -447,25 +550,16 @@ func (s *Store) Devices(ctx context.Context, all bool) ([]Device, error) {
 		q += ` WHERE d.revoked_at IS NULL`
 	}
 	q += ` ORDER BY u.name, d.name, d.id`
-	rows, err := s.db.QueryContext(ctx, q)
+	ds, err := queryAll(ctx, s, scanDevice, q)
 	if err != nil {
 		return nil, fmt.Errorf("store: list devices: %w", err)
 	}
-	defer rows.Close()
-	var out []Device
-	for rows.Next() {
-		d, err := scanDevice(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: list devices: %w", err)
-		}
-		out = append(out, d)
-	}
-	return out, rows.Err()
+	return ds, nil
 }
 
 // Device returns the active device user/name.
 func (s *Store) Device(ctx context.Context, user, name string) (Device, error) {
-	d, err := activeDevice(ctx, s.db, user, name)
+	d, err := activeDevice(ctx, s, s.db, user, name)
 	if err != nil {
 		return Device{}, fmt.Errorf("store: device %s/%s: %w", user, name, err)
 	}
@@ -473,15 +567,9 @@ func (s *Store) Device(ctx context.Context, user, name string) (Device, error) {
 }
 
 // activeDevice reads the unrevoked device user/name; ErrNotFound if none.
-func activeDevice(ctx context.Context, q interface {
-	QueryRowContext(context.Context, string, ...any) *sql.Row
-}, user, name string) (Device, error) {
-	d, err := scanDevice(q.QueryRowContext(ctx, `SELECT `+deviceCols+` FROM devices d JOIN users u ON u.id = d.user_id
-		WHERE u.name = ? AND d.name = ? AND d.revoked_at IS NULL`, user, name))
-	if errors.Is(err, sql.ErrNoRows) {
-		return Device{}, ErrNotFound
-	}
-	return d, err
+func activeDevice(ctx context.Context, s *Store, q querier, user, name string) (Device, error) {
+	return queryOne(ctx, s, q, scanDevice, `SELECT `+deviceCols+` FROM devices d JOIN users u ON u.id = d.user_id
+		WHERE u.name = ? AND d.name = ? AND d.revoked_at IS NULL`, user, name)
 }
 
 // RevokeDevice marks the active device user/name revoked and returns it.
@@ -490,7 +578,7 @@ func (s *Store) RevokeDevice(ctx context.Context, user, name string) (Device, er
 	var d Device
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var err error
-		if d, err = activeDevice(ctx, tx, user, name); err != nil {
+		if d, err = activeDevice(ctx, s, tx, user, name); err != nil {
 			return err
 		}
 		now := s.now()
@@ -508,15 +596,18 @@ func (s *Store) RevokeDevice(ctx context.Context, user, name string) (Device, er
 }
 
 func isUnique(err error) bool {
-	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
+	return errors.Is(err, sqlite3.CONSTRAINT_UNIQUE)
 }
 
 // RekeyDevice replaces the active device's public key; its address stays.
 func (s *Store) RekeyDevice(ctx context.Context, user, name, publicKey string) (Device, error) {
+	if err := CheckKey(publicKey); err != nil {
+		return Device{}, fmt.Errorf("store: rekey device %s/%s: %w", user, name, err)
+	}
 	var d Device
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var err error
-		if d, err = activeDevice(ctx, tx, user, name); err != nil {
+		if d, err = activeDevice(ctx, s, tx, user, name); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE devices SET public_key = ? WHERE id = ?`, publicKey, d.ID); err != nil {
@@ -539,38 +630,16 @@ func (s *Store) RekeyDevice(ctx context.Context, user, name, publicKey string) (
 func (s *Store) AddDevices(ctx context.Context, nds []NewDevice, pool Pool) ([]Device, error) {
 	out := make([]Device, 0, len(nds))
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		users := map[string]int64{}
 		used, err := usedAddrs(ctx, tx)
 		if err != nil {
 			return err
 		}
-		now := s.now()
 		for _, nd := range nds {
-			if err := ValidName(nd.Name); err != nil {
-				return err
-			}
-			uid, ok := users[nd.User]
-			if !ok {
-				if err := tx.QueryRowContext(ctx, `SELECT id FROM users WHERE name = ?`, nd.User).Scan(&uid); err != nil {
-					return fmt.Errorf("user %s: %w", nd.User, ErrNotFound)
-				}
-				users[nd.User] = uid
-			}
-			addr, err := allocate(pool, used)
+			d, err := s.addDevice(ctx, tx, nd, pool, used)
 			if err != nil {
 				return err
 			}
-			used[addr] = true
-			res, err := tx.ExecContext(ctx, `INSERT INTO devices(user_id, name, public_key, address, created_at) VALUES (?, ?, ?, ?, ?)`,
-				uid, nd.Name, nd.PublicKey, addr.String(), now.UnixMilli())
-			if err != nil {
-				if isUnique(err) {
-					return fmt.Errorf("device %s/%s: %w", nd.User, nd.Name, ErrExists)
-				}
-				return err
-			}
-			id, _ := res.LastInsertId()
-			out = append(out, Device{ID: id, User: nd.User, Name: nd.Name, PublicKey: nd.PublicKey, Address: addr, Created: time.UnixMilli(now.UnixMilli())})
+			out = append(out, d)
 		}
 		return nil
 	})
@@ -597,25 +666,18 @@ func msOrNull(t *time.Time) any {
 
 // SetUserExpiry sets (or, with nil, clears) when a user's access ends.
 func (s *Store) SetUserExpiry(ctx context.Context, name string, expires *time.Time) error {
-	res, err := s.db.ExecContext(ctx, `UPDATE users SET expires_at = ? WHERE name = ?`, msOrNull(expires), name)
-	if err != nil {
+	if err := s.execOne(ctx, `UPDATE users SET expires_at = ? WHERE name = ?`, msOrNull(expires), name); err != nil {
 		return fmt.Errorf("store: user %s expiry: %w", name, err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return fmt.Errorf("store: user %s expiry: %w", name, ErrNotFound)
 	}
 	return nil
 }
 
 // SetDeviceExpiry sets (or clears) when the active device user/name stops working.
 func (s *Store) SetDeviceExpiry(ctx context.Context, user, name string, expires *time.Time) error {
-	res, err := s.db.ExecContext(ctx, `UPDATE devices SET expires_at = ? WHERE revoked_at IS NULL AND name = ?
+	err := s.execOne(ctx, `UPDATE devices SET expires_at = ? WHERE revoked_at IS NULL AND name = ?
 		AND user_id = (SELECT id FROM users WHERE name = ?)`, msOrNull(expires), name, user)
 	if err != nil {
 		return fmt.Errorf("store: device %s/%s expiry: %w", user, name, err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return fmt.Errorf("store: device %s/%s expiry: %w", user, name, ErrNotFound)
 	}
 	return nil
 }

@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -68,7 +67,7 @@ func TestUserErrors(t *testing.T) {
 	if err := s.SetUserDisabled(ctx, "nobody", true); !errors.Is(err, ErrNotFound) {
 		t.Errorf("disable unknown: %v", err)
 	}
-	if _, err := s.AddDevice(ctx, NewDevice{User: "nobody", Name: "pc", PublicKey: "k"}, pool); !errors.Is(err, ErrNotFound) {
+	if _, err := s.AddDevice(ctx, NewDevice{User: "nobody", Name: "pc", PublicKey: testKey(1)}, pool); !errors.Is(err, ErrNotFound) {
 		t.Errorf("device for unknown user: %v", err)
 	}
 }
@@ -90,7 +89,7 @@ func TestAddressAllocationNeverCollides(t *testing.T) {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			d, err := s.AddDevice(ctx, NewDevice{User: fmt.Sprintf("u%d", i%10), Name: fmt.Sprintf("d%d", i), PublicKey: "key" + strconv.Itoa(i)}, pool)
+			d, err := s.AddDevice(ctx, NewDevice{User: fmt.Sprintf("u%d", i%10), Name: fmt.Sprintf("d%d", i), PublicKey: testKey(i)}, pool)
 			if err != nil {
 				errs <- err
 				return
@@ -118,7 +117,7 @@ func TestAddressAllocationNeverCollides(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := s.AddDevice(ctx, NewDevice{User: "u3", Name: "d3", PublicKey: "fresh"}, pool)
+	d, err := s.AddDevice(ctx, NewDevice{User: "u3", Name: "d3", PublicKey: testKey(500)}, pool)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,10 +125,10 @@ func TestAddressAllocationNeverCollides(t *testing.T) {
 		t.Fatalf("re-added device got %s, want the freed %s", d.Address, r.Address)
 	}
 	// Duplicate name and duplicate key are refused.
-	if _, err := s.AddDevice(ctx, NewDevice{User: "u3", Name: "d3", PublicKey: "other"}, pool); !errors.Is(err, ErrExists) {
+	if _, err := s.AddDevice(ctx, NewDevice{User: "u3", Name: "d3", PublicKey: testKey(501)}, pool); !errors.Is(err, ErrExists) {
 		t.Errorf("duplicate device name: %v", err)
 	}
-	if _, err := s.AddDevice(ctx, NewDevice{User: "u3", Name: "d999", PublicKey: "fresh"}, pool); !errors.Is(err, ErrExists) {
+	if _, err := s.AddDevice(ctx, NewDevice{User: "u3", Name: "d999", PublicKey: testKey(500)}, pool); !errors.Is(err, ErrExists) {
 		t.Errorf("duplicate key: %v", err)
 	}
 }
@@ -141,7 +140,7 @@ func TestPoolExhaustion(t *testing.T) {
 	small := Pool{Subnet: netip.MustParsePrefix("10.9.0.0/29"), Reserved: []netip.Addr{netip.MustParseAddr("10.9.0.1")}}
 	// /29: .1-.6 usable, .1 reserved: 5 devices.
 	for i := 0; i < 5; i++ {
-		d, err := s.AddDevice(ctx, NewDevice{User: "a", Name: fmt.Sprintf("d%d", i), PublicKey: fmt.Sprint(i)}, small)
+		d, err := s.AddDevice(ctx, NewDevice{User: "a", Name: fmt.Sprintf("d%d", i), PublicKey: testKey(i)}, small)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -149,11 +148,11 @@ func TestPoolExhaustion(t *testing.T) {
 			t.Fatalf("device %d got %s, want %s", i, d.Address, want)
 		}
 	}
-	if _, err := s.AddDevice(ctx, NewDevice{User: "a", Name: "x", PublicKey: "x"}, small); !errors.Is(err, ErrExhausted) {
+	if _, err := s.AddDevice(ctx, NewDevice{User: "a", Name: "x", PublicKey: testKey(100)}, small); !errors.Is(err, ErrExhausted) {
 		t.Fatalf("sixth device: %v", err)
 	}
 	v6 := Pool{Subnet: netip.MustParsePrefix("fd44::/120"), Reserved: []netip.Addr{netip.MustParseAddr("fd44::1")}}
-	d, err := s.AddDevice(ctx, NewDevice{User: "a", Name: "six", PublicKey: "six"}, v6)
+	d, err := s.AddDevice(ctx, NewDevice{User: "a", Name: "six", PublicKey: testKey(101)}, v6)
 	if err != nil || d.Address != netip.MustParseAddr("fd44::2") {
 		t.Fatalf("v6: %v %v", d.Address, err)
 	}
@@ -259,10 +258,10 @@ func TestAddDevicesBulk(t *testing.T) {
 	s := open(t, t.TempDir())
 	ctx := context.Background()
 	s.AddUser(ctx, "a", "")
-	s.AddDevice(ctx, NewDevice{User: "a", Name: "first", PublicKey: "k-first"}, pool)
+	s.AddDevice(ctx, NewDevice{User: "a", Name: "first", PublicKey: testKey(1000)}, pool)
 	var nds []NewDevice
 	for i := 0; i < 100; i++ {
-		nds = append(nds, NewDevice{User: "a", Name: fmt.Sprintf("d%d", i), PublicKey: fmt.Sprintf("k%d", i)})
+		nds = append(nds, NewDevice{User: "a", Name: fmt.Sprintf("d%d", i), PublicKey: testKey(i)})
 	}
 	ds, err := s.AddDevices(ctx, nds, pool)
 	if err != nil || len(ds) != 100 {
@@ -276,7 +275,7 @@ func TestAddDevicesBulk(t *testing.T) {
 		seen[d.Address] = true
 	}
 	// All or nothing: a duplicate name rolls the whole batch back.
-	if _, err := s.AddDevices(ctx, []NewDevice{{User: "a", Name: "new1", PublicKey: "n1"}, {User: "a", Name: "d3", PublicKey: "n2"}}, pool); !errors.Is(err, ErrExists) {
+	if _, err := s.AddDevices(ctx, []NewDevice{{User: "a", Name: "new1", PublicKey: testKey(1001)}, {User: "a", Name: "d3", PublicKey: testKey(1002)}}, pool); !errors.Is(err, ErrExists) {
 		t.Fatalf("duplicate in batch: %v", err)
 	}
 	if all, _ := s.Devices(ctx, false); len(all) != 101 {
