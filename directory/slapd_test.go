@@ -77,10 +77,17 @@ func TestSlapdSyncNestedGroups(t *testing.T) {
 		"carol": "loop1,loop2",
 		"dave":  "engineers,licensed",
 	}
-	for _, m := range []string{directory.MembershipMember, directory.MembershipMemberOf} {
-		t.Run(m, func(t *testing.T) {
+	for _, tc := range []struct{ name, membership string }{
+		{"member", directory.MembershipMember},
+		{"memberof", directory.MembershipMemberOf},
+		{"ldaps", directory.MembershipMember},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
 			cfg := config(d)
-			cfg.Membership = m
+			cfg.Membership = tc.membership
+			if tc.name == "ldaps" {
+				cfg.URL = d.LDAPS
+			}
 			cfg.PageSize = 2 // several pages per search
 			if err := directory.Validate(cfg); err != nil {
 				t.Fatal(err)

@@ -136,13 +136,16 @@ func (s *Syncer) SyncNow() {
 }
 
 // Run syncs at once, then every interval (if zero, 5 minutes) and on
-// SyncNow, until ctx ends. onSnapshot, if not nil, gets every snapshot
+// SyncNow, until ctx ends. After a failure it retries sooner: 10s, then
+// doubling up to interval. onSnapshot, if not nil, gets every snapshot
 // that was accepted, on Run's goroutine; failures are logged and visible
 // in Status, and the last good snapshot stays in use.
 func (s *Syncer) Run(ctx context.Context, interval time.Duration, onSnapshot func(Snapshot)) {
 	if interval <= 0 {
 		interval = 5 * time.Minute
 	}
+	const firstRetry = 10 * time.Second
+	retry := min(firstRetry, interval)
 	t := time.NewTimer(0)
 	defer t.Stop()
 	for {
@@ -153,7 +156,13 @@ func (s *Syncer) Run(ctx context.Context, interval time.Duration, onSnapshot fun
 		case <-s.trigger:
 		}
 		snap, err := s.Sync(ctx)
-		if err == nil && onSnapshot != nil {
+		if err != nil {
+			t.Reset(retry)
+			retry = min(2*retry, interval)
+			continue
+		}
+		retry = min(firstRetry, interval)
+		if onSnapshot != nil {
 			onSnapshot(snap)
 		}
 		t.Reset(interval)

@@ -52,6 +52,7 @@ type Options struct {
 // Slapd is a running server. Its fields are read-only.
 type Slapd struct {
 	URL    string // ldap://127.0.0.1:port (StartTLS)
+	LDAPS  string // ldaps://127.0.0.1:port (TLS from the start)
 	CAFile string // PEM of the CA that signed the server's certificate
 	BaseDN string // dc=example,dc=org, with ou=people and ou=groups
 
@@ -59,13 +60,14 @@ type Slapd struct {
 	// ReaderDN can read everything; its password is in ReaderPasswordFile.
 	ReaderDN, ReaderPassword, ReaderPasswordFile string
 
-	dir  string
-	conf string
-	addr string
-	tb   testing.TB
-	cmd  *exec.Cmd
-	done chan struct{}
-	tls  *tls.Config
+	dir   string
+	conf  string
+	addr  string
+	addrs string
+	tb    testing.TB
+	cmd   *exec.Cmd
+	done  chan struct{}
+	tls   *tls.Config
 }
 
 // Start runs slapd until the test ends.
@@ -91,11 +93,8 @@ func Start(tb testing.TB, opts Options) *Slapd {
 	must(tb, os.WriteFile(s.ReaderPasswordFile, []byte(s.ReaderPassword+"\n"), 0o600))
 	must(tb, os.Mkdir(filepath.Join(dir, "db"), 0o700))
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	must(tb, err)
-	s.addr = ln.Addr().String()
-	ln.Close()
-	s.URL = "ldap://" + s.addr
+	s.addr, s.addrs = freeAddr(tb), freeAddr(tb)
+	s.URL, s.LDAPS = "ldap://"+s.addr, "ldaps://"+s.addrs
 
 	limit := ""
 	if opts.SizeLimit > 0 {
@@ -157,7 +156,7 @@ overlay ppolicy
 func (s *Slapd) Restart() {
 	tb := s.tb
 	tb.Helper()
-	cmd := exec.Command(SlapdPath, "-f", s.conf, "-h", s.URL+"/", "-d", "0")
+	cmd := exec.Command(SlapdPath, "-f", s.conf, "-h", s.URL+"/ "+s.LDAPS+"/", "-d", "0")
 	cmd.Stdout = tlog{tb}
 	cmd.Stderr = tlog{tb}
 	must(tb, cmd.Start())
@@ -166,9 +165,7 @@ func (s *Slapd) Restart() {
 	go func(done chan struct{}) { cmd.Wait(); close(done) }(s.done)
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		c, err := net.Dial("tcp", s.addr)
-		if err == nil {
-			c.Close()
+		if listening(s.addr) && listening(s.addrs) {
 			return
 		}
 		select {
@@ -241,6 +238,21 @@ func (s *Slapd) Delete(tb testing.TB, dn string) {
 	if err := a.Del(ldap.NewDelRequest(dn, nil)); err != nil {
 		tb.Fatalf("delete %s: %v", dn, err)
 	}
+}
+
+func listening(addr string) bool {
+	c, err := net.Dial("tcp", addr)
+	if err == nil {
+		c.Close()
+	}
+	return err == nil
+}
+
+func freeAddr(tb testing.TB) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	must(tb, err)
+	defer ln.Close()
+	return ln.Addr().String()
 }
 
 type tlog struct{ tb testing.TB }
