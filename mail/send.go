@@ -85,6 +85,9 @@ func (s *Sender) Send(ctx context.Context, msg Message) error {
 			return fmt.Errorf("%w: %w", ErrPasswordFile, err)
 		}
 		password = strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
+		if password == "" {
+			return fmt.Errorf("%w: %s is empty", ErrPasswordFile, c.PasswordFile)
+		}
 	}
 	tc, err := s.tlsConfig()
 	if err != nil {
