@@ -2,6 +2,8 @@ package directory
 
 import (
 	"errors"
+
+	"github.com/go-ldap/ldap/v3"
 	"slices"
 	"strings"
 	"testing"
@@ -180,5 +182,15 @@ func TestDiff(t *testing.T) {
 	}
 	if d := Diff(new, new); len(d) != 0 {
 		t.Errorf("no change: %+v", d)
+	}
+}
+
+func TestRangedAttributeRefused(t *testing.T) {
+	e := ldap.NewEntry("CN=big,DC=corp", map[string][]string{"cn": {"big"}, "member;range=0-1499": {"CN=a,DC=corp"}})
+	if err := ranged(e, "member", "memberOf"); !errors.Is(err, ErrSearch) || !strings.Contains(err.Error(), "member;range=0-1499") {
+		t.Errorf("ranged member: %v", err)
+	}
+	if err := ranged(ldap.NewEntry("CN=x", map[string][]string{"member": {"CN=a"}, "memberOf": {"CN=b"}}), "member", "memberOf"); err != nil {
+		t.Errorf("whole lists: %v", err)
 	}
 }

@@ -406,6 +406,9 @@ func (s *Syncer) fetch(ctx context.Context) (Snapshot, error) {
 		if name == "" {
 			return Snapshot{}, fmt.Errorf("%w: group %q has no %s", ErrMissingAttribute, e.DN, c.GroupNameAttribute)
 		}
+		if err := ranged(e, c.MemberAttribute, c.MemberOfAttribute); err != nil {
+			return Snapshot{}, err
+		}
 		g := &group{dn: e.DN, name: name}
 		groups[key] = g
 		switch c.Membership {
@@ -482,6 +485,9 @@ func (s *Syncer) fetch(ctx context.Context) (Snapshot, error) {
 		if other, dup := byName[strings.ToLower(name)]; dup {
 			return Snapshot{}, fmt.Errorf("%w: %s=%q on %q and %q", ErrDuplicateUser, c.UserNameAttribute, name, other, e.DN)
 		}
+		if err := ranged(e, c.MemberOfAttribute); err != nil {
+			return Snapshot{}, err
+		}
 		byName[strings.ToLower(name)] = e.DN
 		u := User{DN: e.DN, Name: name, Email: e.GetEqualFoldAttributeValue(c.EmailAttribute), Disabled: disabled[key]}
 		switch c.Membership {
@@ -511,6 +517,22 @@ func (s *Syncer) fetch(ctx context.Context) (Snapshot, error) {
 	}
 	slices.Sort(names)
 	return Snapshot{Users: users, Groups: slices.Compact(names)}, nil
+}
+
+// ranged refuses an entry where the server sent only part of a
+// multi-valued attribute ("member;range=0-1499", Active Directory's answer
+// for groups with more than 1500 members): reading it as the whole list
+// would silently drop members. in_chain does not read member lists.
+func ranged(e *ldap.Entry, attrs ...string) error {
+	for _, a := range e.Attributes {
+		for _, want := range attrs {
+			if len(a.Name) > len(want) && strings.EqualFold(a.Name[:len(want)+1], want+";") {
+				return fmt.Errorf("%w: %q sent %s, a partial list (range retrieval is not supported; use membership in_chain)",
+					ErrSearch, e.DN, a.Name)
+			}
+		}
+	}
+	return nil
 }
 
 // closure returns the names of the groups in direct and of every group
