@@ -2,12 +2,12 @@ package directory
 
 import (
 	"errors"
-
-	"github.com/go-ldap/ldap/v3"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/go-ldap/ldap/v3"
 )
 
 func TestValidate(t *testing.T) {
