@@ -103,8 +103,8 @@ func Start(tb testing.TB, opts Options) *Slapd {
 	s.conf = filepath.Join(dir, "slapd.conf")
 	must(tb, os.WriteFile(s.conf, []byte(fmt.Sprintf(slapdConf, dir, limit, s.BaseDN, s.AdminDN, s.AdminPassword)), 0o600))
 
+	tb.Cleanup(s.Stop) // also when Restart gives up
 	s.Restart()
-	tb.Cleanup(s.Stop)
 
 	a := s.Admin(tb)
 	defer a.Close()
