@@ -230,7 +230,8 @@ func (p *Provider) checkReturnTo(s string) error {
 // state parameter, refuses a replay, exchanges the code with the PKCE
 // verifier, verifies the ID token (signature, issuer, audience, expiry
 // through go-oidc; nonce here), and checks the user claim, email_verified
-// and AllowedDomains. The cookie is cleared whatever the outcome.
+// and AllowedDomains. The cookie is cleared once its state came back,
+// whatever the outcome after that (a forged state leaves it in place).
 //
 // Errors wrap one of the Err* values; the Result carries Purpose and
 // ReturnTo whenever the cookie was genuine. Callback logs each refusal.
@@ -258,15 +259,21 @@ func (p *Provider) callback(w http.ResponseWriter, r *http.Request) (Result, err
 	if err != nil {
 		return res, fmt.Errorf("%w: no sign-in in progress for this state", ErrStateMismatch)
 	}
-	http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: p.cookiePath(), MaxAge: -1,
-		HttpOnly: true, Secure: true, SameSite: http.SameSiteLaxMode})
+	clear := func() {
+		http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: p.cookiePath(), MaxAge: -1,
+			HttpOnly: true, Secure: true, SameSite: http.SameSiteLaxMode})
+	}
 	f, err := p.decodeFlow(name, c.Value)
 	if err != nil {
+		clear()
 		return res, err
 	}
+	// A forged state must not cancel the genuine sign-in in progress: the
+	// cookie stays until its own state comes back (or it expires).
 	if subtle.ConstantTimeCompare([]byte(f.State), []byte(state)) != 1 {
 		return res, fmt.Errorf("%w: state parameter differs from the cookie's", ErrStateMismatch)
 	}
+	clear()
 	res.Purpose, res.ReturnTo = f.Purpose, f.ReturnTo
 	now := p.cfg.now()
 	issued := time.Unix(f.Issued, 0)

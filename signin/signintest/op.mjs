@@ -3,6 +3,7 @@
 //
 // Environment:
 //   OIDC_PROVIDER_MODULE  absolute path of the installed oidc-provider package
+//   OP_PORT               port to listen on (default: any free one)
 //   OP_CONFIG             JSON {clientId, clientSecret, redirectUris, users:{login:{claims}}}
 // Prints "ISSUER <url>" on stdout once it serves.
 import http from 'node:http';
@@ -14,7 +15,7 @@ const { default: Provider } = await import(pathToFileURL(path.join(mod, 'lib', '
 const cfg = JSON.parse(process.env.OP_CONFIG);
 
 const server = http.createServer();
-await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+await new Promise((resolve) => server.listen(Number(process.env.OP_PORT || 0), '127.0.0.1', resolve));
 const issuer = `http://127.0.0.1:${server.address().port}`;
 
 const provider = new Provider(issuer, {
@@ -36,6 +37,7 @@ const provider = new Provider(issuer, {
   conformIdTokenClaims: false,
   pkce: { required: () => true },
   cookies: { keys: ['licgate-test-op-cookie-key'] },
+  ttl: { Interaction: 600, Session: 3600, Grant: 3600, AccessToken: 600, IdToken: 600 },
   features: { devInteractions: { enabled: true } },
   async findAccount(ctx, id) {
     const u = cfg.users[id];
