@@ -58,11 +58,19 @@ var (
 	nobody  = signintest.User{Login: "nobody", Name: "No Email"}
 	no      = false
 	unver   = signintest.User{Login: "unverified", Email: "unverified@example.com", EmailVerified: &no}
+	// Entra-like: the UPN in preferred_username is who they are.
+	carol = signintest.User{Login: "carol", PreferredUsername: "carol@example.com", Email: "carol.private@gmail.test", EmailVerified: &no, Groups: []string{"architects"}}
+	dave  = signintest.User{Login: "dave", PreferredUsername: "dave@other.test", Email: "dave@example.com"}
 )
 
-func newRig(t *testing.T, tweak func(*signin.Config)) *rig {
+// leakCheck goes first in every test that starts servers: it runs after
+// all their cleanups.
+func leakCheck(t *testing.T) {
 	ignore := goleak.IgnoreCurrent()
 	t.Cleanup(func() { goleak.VerifyNone(t, ignore) })
+}
+
+func newRig(t *testing.T, tweak func(*signin.Config)) *rig {
 	r := &rig{t: t, outcomes: make(chan outcome, 4), sessions: &signin.MemorySessions{MaxAge: 24 * time.Hour}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /begin", func(w http.ResponseWriter, req *http.Request) {
@@ -78,7 +86,7 @@ func newRig(t *testing.T, tweak func(*signin.Config)) *rig {
 	t.Cleanup(r.rp.Close)
 	r.op = signintest.StartOP(t, signintest.OPConfig{
 		RedirectURIs: []string{r.rp.URL + "/callback"},
-		Users:        []signintest.User{alice, mallory, nobody, unver},
+		Users:        []signintest.User{alice, mallory, nobody, unver, carol, dave},
 	})
 	tr := &http.Transport{}
 	t.Cleanup(tr.CloseIdleConnections)
@@ -167,6 +175,7 @@ func begin(r *rig, purpose, returnTo string) string {
 // verified are each refused with their own error, and a user who cancels at
 // the provider gets access_denied.
 func TestSignInInBrowser(t *testing.T) {
+	leakCheck(t)
 	r := newRig(t, nil)
 	ctx := signintest.Browser(t)
 	if err := chromedp.Run(ctx, chromedp.Navigate(begin(r, "unlock", "/portal")), signintest.Login("alice")); err != nil {
@@ -237,6 +246,7 @@ func TestSignInInBrowser(t *testing.T) {
 // same browser (cookie gone) or by someone who copied the URL and the
 // cookie, is refused.
 func TestTamperedAndReplayedCallback(t *testing.T) {
+	leakCheck(t)
 	r := newRig(t, nil)
 	ctx := signintest.Browser(t)
 	r.setCapture()
@@ -305,6 +315,7 @@ func flip(c byte) string {
 // signing keys), the next sign-in works without restarting the relying
 // party: discovery is retried, and the unknown key is fetched.
 func TestProviderDown(t *testing.T) {
+	leakCheck(t)
 	r := newRig(t, nil)
 	ctx := signintest.Browser(t)
 	r.op.Stop()
@@ -352,5 +363,32 @@ func TestProviderDown(t *testing.T) {
 	}
 	if o := r.next(); o.err != nil || o.res.Identity.Email != "alice@example.com" {
 		t.Errorf("after the provider came back with new keys: %+v, %v", o.res.Identity, o.err)
+	}
+}
+
+// TestEntraStyleClaims: with the entra preset the user is preferred_username
+// (the UPN) and the domain check uses it, not the unverified email claim:
+// carol (UPN in example.com, private unverified email) is let in, dave (UPN
+// elsewhere, email in example.com) is refused.
+func TestEntraStyleClaims(t *testing.T) {
+	leakCheck(t)
+	r := newRig(t, func(c *signin.Config) {
+		c.Preset, c.GroupsClaim = signin.PresetEntra, ""
+		// Entra has no groups scope; this provider releases groups only with it.
+		c.Scopes = []string{"openid", "email", "profile", "groups"}
+	})
+	ctx := signintest.Browser(t)
+	if err := chromedp.Run(ctx, chromedp.Navigate(begin(r, "enroll", "/")), signintest.Login("carol")); err != nil {
+		t.Fatal(err)
+	}
+	o := r.next()
+	if o.err != nil || o.res.Identity.User != "carol@example.com" || strings.Join(o.res.Identity.Groups, ",") != "architects" {
+		t.Errorf("carol: %+v, %v", o.res.Identity, o.err)
+	}
+	if err := chromedp.Run(ctx, network.ClearBrowserCookies(), chromedp.Navigate(begin(r, "enroll", "/")), signintest.Login("dave")); err != nil {
+		t.Fatal(err)
+	}
+	if o := r.next(); !errors.Is(o.err, signin.ErrDomainNotAllowed) {
+		t.Errorf("dave: err = %v, want ErrDomainNotAllowed", o.err)
 	}
 }

@@ -57,9 +57,10 @@ type Config struct {
 	// GroupsClaim names the claim that carries group names. If empty, no
 	// groups (entra: "groups").
 	GroupsClaim string
-	// AllowedDomains, when not empty, refuses users whose email domain
-	// (from the email claim, or the user claim if it looks like an address)
-	// is not listed. Compared case-insensitively, exact domain.
+	// AllowedDomains, when not empty, refuses users whose domain is not
+	// listed: the domain of the user claim when it is an address (email, or
+	// Entra's UPN), else of the email claim. Compared case-insensitively,
+	// exact domain (sub.example.com is not example.com).
 	AllowedDomains []string
 	// CookieKey signs the sign-in cookie (HMAC-SHA256). At least 32 bytes;
 	// keep it stable across restarts so sign-ins in flight survive. Required.

@@ -418,15 +418,19 @@ func (p *Provider) identity(idt *oidc.IDToken, claims map[string]any, now time.T
 	if id.User == "" {
 		return id, fmt.Errorf("%w: claim %q missing or not a string", ErrNoUserClaim, uc)
 	}
-	// email_verified=false matters only where the address is trusted.
-	if v, ok := claims["email_verified"]; ok && !truthy(v) && (uc == "email" || len(p.cfg.AllowedDomains) > 0) && id.Email != "" {
+	// The address whose domain is checked is the one the user is known by:
+	// the user claim when it is an address (email, or Entra's UPN in
+	// preferred_username), else the email claim.
+	addr, fromEmail := strings.ToLower(id.User), uc == "email"
+	if !strings.Contains(addr, "@") {
+		addr, fromEmail = id.Email, true
+	}
+	// email_verified=false matters only where the email is trusted.
+	if v, ok := claims["email_verified"]; ok && !truthy(v) && fromEmail && id.Email != "" &&
+		(uc == "email" || len(p.cfg.AllowedDomains) > 0) {
 		return id, fmt.Errorf("%w: %s", ErrEmailNotVerified, id.Email)
 	}
 	if len(p.cfg.AllowedDomains) > 0 {
-		addr := id.Email
-		if addr == "" && strings.Contains(id.User, "@") {
-			addr = strings.ToLower(id.User)
-		}
 		at := strings.LastIndexByte(addr, '@')
 		if at < 0 {
 			return id, fmt.Errorf("%w: no email address to check the domain of", ErrDomainNotAllowed)

@@ -121,6 +121,7 @@ func callback(r *opRig, c *http.Cookie, q url.Values) (signin.Result, error) {
 // cookie is HttpOnly, Secure, SameSite=Lax, scoped to the callback path and
 // lives as long as a sign-in may take.
 func TestBeginLogin(t *testing.T) {
+	leakCheck(t)
 	r := newOPRig(t, nil)
 	c, loc := r.begin(t, "enroll", "/welcome")
 	q := loc.Query()
@@ -142,6 +143,7 @@ func TestBeginLogin(t *testing.T) {
 }
 
 func TestReturnTo(t *testing.T) {
+	leakCheck(t)
 	r := newOPRig(t, nil)
 	rows := []struct {
 		to string
@@ -164,6 +166,7 @@ func TestReturnTo(t *testing.T) {
 // took too long, an iss parameter naming another issuer, no code, the
 // provider's error redirect, and a code the provider does not know.
 func TestCallbackRefusals(t *testing.T) {
+	leakCheck(t)
 	r := newOPRig(t, nil)
 	other := newOPRig(t, func(c *signin.Config) { c.CookieKey = []byte("another key, also thirty-two byte") })
 	state := func(loc *url.URL) string { return loc.Query().Get("state") }
@@ -213,6 +216,7 @@ func TestCallbackRefusals(t *testing.T) {
 // issuer is a config error, not an outage; an unreadable secret file too;
 // a failed discovery is retried only after RetryAfter.
 func TestDiscoveryErrors(t *testing.T) {
+	leakCheck(t)
 	r := newOPRig(t, func(c *signin.Config) { c.Issuer += "/" })
 	if err := r.p.Check(t.Context()); !errors.Is(err, signin.ErrConfig) || !strings.Contains(err.Error(), "issuer") {
 		t.Errorf("issuer with a trailing slash: %v", err)
