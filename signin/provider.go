@@ -390,13 +390,16 @@ func (p *Provider) mergeUserInfo(ctx context.Context, d *discovered, tok *oauth2
 	return nil
 }
 
+// overage reports whether the provider left the groups out because there
+// are too many: Entra ID says so with _claim_names (code flow, over 200
+// groups) or hasgroups (tokens that travel in URLs).
 func overage(claims map[string]any, groups string) bool {
-	names, ok := claims["_claim_names"].(map[string]any)
-	if !ok {
-		return false
+	if names, ok := claims["_claim_names"].(map[string]any); ok {
+		if _, ok := names[groups]; ok {
+			return true
+		}
 	}
-	_, ok = names[groups]
-	return ok
+	return truthy(claims["hasgroups"])
 }
 
 func (p *Provider) identity(idt *oidc.IDToken, claims map[string]any, now time.Time) (Identity, error) {
