@@ -174,8 +174,8 @@ func (o *OP) run(tb testing.TB, port string) {
 	case o.Issuer = <-issuer:
 	case <-exited:
 		tb.Fatalf("signintest: oidc-provider exited before serving: %v", cmd.ProcessState)
-	case <-time.After(30 * time.Second):
-		tb.Fatal("signintest: oidc-provider did not start within 30s")
+	case <-time.After(time.Minute):
+		tb.Fatal("signintest: oidc-provider did not start within a minute")
 	}
 }
 
@@ -225,7 +225,7 @@ func Chromium(tb testing.TB) string {
 }
 
 // Browser starts a headless Chromium with its own profile and returns its
-// context, with a 90s deadline; it closes when the test ends. Names other
+// context, with a 3-minute deadline (slow under load); it closes when the test ends. Names other
 // than loopback addresses do not resolve, so nothing leaves the machine.
 func Browser(tb testing.TB) context.Context {
 	tb.Helper()
@@ -256,7 +256,7 @@ func Browser(tb testing.TB) context.Context {
 	)
 	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(actx)
-	ctx, cancelT := context.WithTimeout(ctx, 90*time.Second)
+	ctx, cancelT := context.WithTimeout(ctx, 3*time.Minute)
 	tb.Cleanup(func() { cancelT(); cancel(); cancelA() })
 	return ctx
 }
