@@ -1,0 +1,158 @@
+package signin_test
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc/oidctest"
+
+	"github.com/licgate/licgate/signin"
+)
+
+// TestIDTokenChecks puts a token endpoint of the test's own beside
+// go-oidc's discovery-and-keys test server, to produce what a real provider
+// never sends: ID tokens with the wrong nonce, audience, issuer, expiry or
+// key, none at all, and failures of the endpoint. It also checks that the
+// token request carries the PKCE verifier of the challenge sent.
+func TestIDTokenChecks(t *testing.T) {
+	leakCheck(t)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	stranger, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	keys := &oidctest.Server{
+		PublicKeys: []oidctest.PublicKey{{PublicKey: key.Public(), KeyID: "k1", Algorithm: "ES256"}},
+		Algorithms: []string{"ES256"},
+	}
+	var (
+		mu        sync.Mutex
+		reply     func(w http.ResponseWriter)
+		challenge string
+		pkceOK    bool
+	)
+	mux := http.NewServeMux()
+	mux.Handle("/", keys)
+	mux.HandleFunc("POST /token", func(w http.ResponseWriter, r *http.Request) {
+		r.ParseForm()
+		sum := sha256.Sum256([]byte(r.PostForm.Get("code_verifier")))
+		mu.Lock()
+		pkceOK = base64.RawURLEncoding.EncodeToString(sum[:]) == challenge
+		mu.Unlock()
+		reply(w)
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	keys.SetIssuer(srv.URL)
+	tr := &http.Transport{}
+	t.Cleanup(tr.CloseIdleConnections)
+	p, err := signin.New(signin.Config{Issuer: srv.URL, ClientID: "licgate", ClientSecret: "s",
+		RedirectURL: "https://gw.example.com/signin/callback", GroupsClaim: "groups", AllowedDomains: []string{"example.com"},
+		CookieKey: key32(), HTTPClient: &http.Client{Transport: tr}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	now := time.Now().Unix()
+	good := func(nonce string) map[string]any {
+		return map[string]any{"iss": srv.URL, "aud": "licgate", "sub": "u1", "iat": now, "exp": now + 300,
+			"nonce": nonce, "email": "alice@example.com", "groups": []string{"eng", "ops"}}
+	}
+	with := func(k string, v any) func(string) map[string]any {
+		return func(n string) map[string]any { c := good(n); c[k] = v; return c }
+	}
+	rows := []struct {
+		name   string
+		claims func(nonce string) map[string]any
+		signer *ecdsa.PrivateKey
+		status int  // token endpoint status; 0 = 200
+		noID   bool // leave id_token out
+		want   error
+		groups string
+	}{
+		{name: "good", claims: good, groups: "eng,ops"},
+		{name: "one group as a string", claims: with("groups", "eng"), groups: "eng"},
+		{name: "groups overage", claims: func(n string) map[string]any {
+			c := good(n)
+			delete(c, "groups")
+			c["_claim_names"] = map[string]any{"groups": "src1"}
+			c["_claim_sources"] = map[string]any{"src1": map[string]any{"endpoint": "https://graph.example/getMemberObjects"}}
+			return c
+		}},
+		{name: "hasgroups", claims: func(n string) map[string]any {
+			c := good(n)
+			delete(c, "groups")
+			c["hasgroups"] = true
+			return c
+		}},
+		{name: "wrong nonce", claims: with("nonce", "not-the-one"), want: signin.ErrNonceMismatch},
+		{name: "no nonce", claims: with("nonce", ""), want: signin.ErrNonceMismatch},
+		{name: "wrong audience", claims: with("aud", "someone-else"), want: signin.ErrIDToken},
+		{name: "wrong issuer", claims: with("iss", "https://evil.example"), want: signin.ErrIDToken},
+		{name: "expired", claims: with("exp", now-60), want: signin.ErrIDToken},
+		{name: "unknown key", claims: good, signer: stranger, want: signin.ErrIDToken},
+		{name: "no id_token", claims: good, noID: true, want: signin.ErrIDToken},
+		{name: "email_verified string false", claims: with("email_verified", "false"), want: signin.ErrEmailNotVerified},
+		{name: "user claim not a string", claims: with("email", 42), want: signin.ErrNoUserClaim},
+		{name: "invalid_grant", claims: good, status: 400, want: signin.ErrCodeExchange},
+		{name: "provider error 502", claims: good, status: 502, want: signin.ErrProviderUnavailable},
+	}
+	for _, row := range rows {
+		w := httptest.NewRecorder()
+		if err := p.BeginLogin(w, httptest.NewRequest("GET", "/", nil), "enroll", "/"); err != nil {
+			t.Fatal(err)
+		}
+		loc, _ := url.Parse(w.Header().Get("Location"))
+		nonce := loc.Query().Get("nonce")
+		mu.Lock()
+		challenge = loc.Query().Get("code_challenge")
+		mu.Unlock()
+		signer := key
+		if row.signer != nil {
+			signer = row.signer
+		}
+		claims, _ := json.Marshal(row.claims(nonce))
+		reply = func(w http.ResponseWriter) {
+			w.Header().Set("Content-Type", "application/json")
+			if row.status != 0 {
+				w.WriteHeader(row.status)
+				w.Write([]byte(`{"error":"invalid_grant"}`))
+				return
+			}
+			body := map[string]any{"access_token": "at", "token_type": "Bearer", "expires_in": 300}
+			if !row.noID {
+				body["id_token"] = oidctest.SignIDToken(signer, "k1", "ES256", string(claims))
+			}
+			json.NewEncoder(w).Encode(body)
+		}
+		req := httptest.NewRequest("GET", "/signin/callback?"+url.Values{"state": {loc.Query().Get("state")}, "code": {"c"}}.Encode(), nil)
+		req.AddCookie(w.Result().Cookies()[0])
+		res, err := p.Callback(httptest.NewRecorder(), req)
+		if row.want == nil && err != nil || row.want != nil && !errors.Is(err, row.want) {
+			t.Errorf("%s: err = %v, want %v", row.name, err, row.want)
+			continue
+		}
+		if got := strings.Join(res.Identity.Groups, ","); err == nil && got != row.groups {
+			t.Errorf("%s: groups %q, want %q", row.name, got, row.groups)
+		}
+		if (row.name == "groups overage" || row.name == "hasgroups") != res.Identity.GroupsOverage {
+			t.Errorf("%s: GroupsOverage = %v", row.name, res.Identity.GroupsOverage)
+		}
+		mu.Lock()
+		if !pkceOK {
+			t.Errorf("%s: token request without the PKCE verifier of the challenge", row.name)
+		}
+		mu.Unlock()
+	}
+}
+
+func key32() []byte { return []byte("0123456789abcdef0123456789abcdef") }

@@ -1,0 +1,477 @@
+package signin
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
+)
+
+// Identity is who signed in, taken from the verified ID token (and the
+// userinfo endpoint for claims the ID token lacks).
+type Identity struct {
+	Issuer  string
+	Subject string // the provider's stable id for the person (sub)
+	// User is the value of the configured user claim (email or
+	// preferred_username), as the provider spelled it.
+	User string
+	// Email is the email claim, lower-cased; empty if the provider gave none.
+	Email  string
+	Name   string   // the name claim, for display
+	Groups []string // the configured groups claim; nil if none
+	// GroupsOverage is true when the provider left groups out because
+	// there are too many (Entra ID's _claim_names); Groups is then empty.
+	GroupsOverage bool
+	// At is when the callback completed (Config.Now).
+	At time.Time
+}
+
+// Result is what Callback learned. Purpose and ReturnTo come from the signed
+// cookie BeginLogin set, and are filled even when Callback fails after the
+// cookie was verified, so the caller can send the user back where they were.
+type Result struct {
+	Identity Identity
+	Purpose  string
+	ReturnTo string
+}
+
+// Provider is the relying party for one OpenID provider. Its methods are
+// safe for concurrent use.
+type Provider struct {
+	cfg    Config
+	log    *slog.Logger
+	client *http.Client
+
+	mu       sync.Mutex
+	disc     *discovered
+	lastErr  error
+	lastFail time.Time
+
+	usedMu sync.Mutex
+	used   map[string]time.Time // state -> when it may be forgotten
+}
+
+type discovered struct {
+	op       *oidc.Provider
+	verifier *oidc.IDTokenVerifier
+	oauth    oauth2.Config
+}
+
+// New returns a Provider for cfg. It has no side effects: discovery and the
+// client secret file wait for the first sign-in (or Check). A nil logger
+// discards.
+func New(cfg Config, log *slog.Logger) (*Provider, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	client := cfg.HTTPClient
+	if client == nil {
+		client = &http.Client{Timeout: cfg.timeout()}
+	}
+	cfg.AllowedDomains = slices.Clone(cfg.AllowedDomains)
+	for i, d := range cfg.AllowedDomains {
+		cfg.AllowedDomains[i] = strings.ToLower(strings.TrimPrefix(d, "@"))
+	}
+	return &Provider{cfg: cfg, log: log, client: client, used: map[string]time.Time{}}, nil
+}
+
+// Check runs discovery now (if it has not succeeded yet) and reads the
+// client secret, so a daemon can report a bad issuer at start-up. Failing
+// is not fatal: later sign-ins retry.
+func (p *Provider) Check(ctx context.Context) error {
+	_, err := p.discover(ctx)
+	return err
+}
+
+// discover returns the cached discovery, or tries once more if RetryAfter
+// has passed since the last failure. Callers queue on the mutex so one
+// attempt serves them all.
+func (p *Provider) discover(ctx context.Context) (*discovered, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.disc != nil {
+		return p.disc, nil
+	}
+	if p.lastErr != nil && p.cfg.now().Sub(p.lastFail) < p.cfg.retryAfter() {
+		return nil, p.lastErr
+	}
+	d, err := p.discoverOnce(ctx)
+	if err != nil {
+		p.lastErr, p.lastFail = err, p.cfg.now()
+		p.log.Warn("signin: discovery failed", slog.String("issuer", p.cfg.Issuer), slog.Any("err", err))
+		return nil, err
+	}
+	p.disc, p.lastErr = d, nil
+	p.log.Info("signin: provider discovered", slog.String("issuer", p.cfg.Issuer),
+		slog.String("authorization_endpoint", d.op.Endpoint().AuthURL))
+	return d, nil
+}
+
+func (p *Provider) discoverOnce(ctx context.Context) (*discovered, error) {
+	secret := p.cfg.ClientSecret
+	if secret == "" {
+		b, err := os.ReadFile(p.cfg.ClientSecretFile)
+		if err != nil {
+			return nil, fmt.Errorf("%w: client_secret_file: %w", ErrConfig, err)
+		}
+		secret = strings.TrimSpace(string(b))
+		if secret == "" {
+			return nil, fmt.Errorf("%w: client_secret_file %s is empty", ErrConfig, p.cfg.ClientSecretFile)
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.timeout())
+	defer cancel()
+	op, err := oidc.NewProvider(oidc.ClientContext(ctx, p.client), p.cfg.Issuer)
+	if err != nil {
+		var mismatch *oidc.IssuerMismatchError
+		if errors.As(err, &mismatch) {
+			return nil, fmt.Errorf("%w: issuer: %w", ErrConfig, err)
+		}
+		return nil, fmt.Errorf("%w: discovery at %s: %w", ErrProviderUnavailable, p.cfg.Issuer, err)
+	}
+	return &discovered{
+		op:       op,
+		verifier: op.Verifier(&oidc.Config{ClientID: p.cfg.ClientID, Now: p.cfg.now}),
+		oauth: oauth2.Config{
+			ClientID:     p.cfg.ClientID,
+			ClientSecret: secret,
+			Endpoint:     op.Endpoint(),
+			RedirectURL:  p.cfg.RedirectURL,
+			Scopes:       p.cfg.scopes(),
+		},
+	}, nil
+}
+
+// BeginLogin starts a sign-in: it sets a signed, HttpOnly, Secure,
+// SameSite=Lax cookie holding a fresh state, nonce and PKCE verifier (plus
+// purpose and returnTo, handed back by Callback) and redirects the browser
+// to the provider with 303. purpose is the caller's word for why ("enroll",
+// "unlock"); returnTo is where to go afterwards: a local path ("/portal")
+// or a URL on one of ReturnOrigins; empty means "/".
+//
+// On error nothing has been written to w; show the user Message(err) (or
+// call WriteError). The provider being down gives ErrProviderUnavailable.
+func (p *Provider) BeginLogin(w http.ResponseWriter, r *http.Request, purpose, returnTo string) error {
+	if returnTo == "" {
+		returnTo = "/"
+	}
+	if err := p.checkReturnTo(returnTo); err != nil {
+		return err
+	}
+	d, err := p.discover(r.Context())
+	if err != nil {
+		return err
+	}
+	f := flow{
+		State:    randomString(),
+		Nonce:    randomString(),
+		Verifier: oauth2.GenerateVerifier(),
+		Purpose:  purpose,
+		ReturnTo: returnTo,
+		Issued:   p.cfg.now().Unix(),
+	}
+	name := p.flowCookieName(f.State)
+	http.SetCookie(w, &http.Cookie{
+		Name:     name,
+		Value:    p.encodeFlow(name, f),
+		Path:     p.cookiePath(),
+		MaxAge:   int(p.cfg.loginTimeout() / time.Second),
+		HttpOnly: true,
+		Secure:   true,
+		SameSite: http.SameSiteLaxMode,
+	})
+	w.Header().Set("Cache-Control", "no-store")
+	target := d.oauth.AuthCodeURL(f.State, oidc.Nonce(f.Nonce), oauth2.S256ChallengeOption(f.Verifier))
+	http.Redirect(w, r, target, http.StatusSeeOther)
+	p.log.Debug("signin: begin", slog.String("purpose", purpose), slog.String("return_to", returnTo))
+	return nil
+}
+
+func (p *Provider) cookiePath() string {
+	u, err := url.Parse(p.cfg.RedirectURL)
+	if err != nil || u.Path == "" {
+		return "/"
+	}
+	return u.Path
+}
+
+func (p *Provider) checkReturnTo(s string) error {
+	if strings.HasPrefix(s, "/") && !strings.HasPrefix(s, "//") && !strings.HasPrefix(s, "/\\") {
+		return nil
+	}
+	u, err := url.Parse(s)
+	if err == nil && u.Scheme != "" && u.Host != "" {
+		origin := u.Scheme + "://" + u.Host
+		for _, o := range p.cfg.ReturnOrigins {
+			if strings.EqualFold(strings.TrimSuffix(o, "/"), origin) {
+				return nil
+			}
+		}
+	}
+	return fmt.Errorf("%w: %q", ErrBadReturnTo, s)
+}
+
+// Callback completes a sign-in at RedirectURL: it finds the cookie for the
+// state parameter, refuses a replay, exchanges the code with the PKCE
+// verifier, verifies the ID token (signature, issuer, audience, expiry
+// through go-oidc; nonce here), and checks the user claim, email_verified
+// and AllowedDomains. The cookie is cleared once its state came back,
+// whatever the outcome after that (a forged state leaves it in place).
+//
+// Errors wrap one of the Err* values; the Result carries Purpose and
+// ReturnTo whenever the cookie was genuine. Callback logs each refusal.
+func (p *Provider) Callback(w http.ResponseWriter, r *http.Request) (Result, error) {
+	res, err := p.callback(w, r)
+	if err != nil {
+		p.log.Info("signin: refused", slog.String("purpose", res.Purpose),
+			slog.String("user", res.Identity.User), slog.String("email", res.Identity.Email), slog.Any("err", err))
+		return res, err
+	}
+	p.log.Info("signin: signed in", slog.String("purpose", res.Purpose), slog.String("user", res.Identity.User),
+		slog.Any("groups", res.Identity.Groups))
+	return res, nil
+}
+
+func (p *Provider) callback(w http.ResponseWriter, r *http.Request) (Result, error) {
+	var res Result
+	q := r.URL.Query()
+	state := q.Get("state")
+	if state == "" {
+		return res, fmt.Errorf("%w: no state parameter", ErrStateMismatch)
+	}
+	name := p.flowCookieName(state)
+	c, err := r.Cookie(name)
+	if err != nil {
+		return res, fmt.Errorf("%w: no sign-in in progress for this state", ErrStateMismatch)
+	}
+	clear := func() {
+		http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: p.cookiePath(), MaxAge: -1,
+			HttpOnly: true, Secure: true, SameSite: http.SameSiteLaxMode})
+	}
+	f, err := p.decodeFlow(name, c.Value)
+	if err != nil {
+		clear()
+		return res, err
+	}
+	// A forged state must not cancel the genuine sign-in in progress: the
+	// cookie stays until its own state comes back (or it expires).
+	if subtle.ConstantTimeCompare([]byte(f.State), []byte(state)) != 1 {
+		return res, fmt.Errorf("%w: state parameter differs from the cookie's", ErrStateMismatch)
+	}
+	clear()
+	res.Purpose, res.ReturnTo = f.Purpose, f.ReturnTo
+	now := p.cfg.now()
+	issued := time.Unix(f.Issued, 0)
+	if now.Sub(issued) > p.cfg.loginTimeout() {
+		return res, fmt.Errorf("%w: started %s ago", ErrLoginExpired, now.Sub(issued).Round(time.Second))
+	}
+	if !p.markUsed(f.State, issued.Add(p.cfg.loginTimeout())) {
+		return res, fmt.Errorf("%w: state was already used", ErrReplayed)
+	}
+	if e := q.Get("error"); e != "" {
+		return res, &ProviderError{Code: e, Description: q.Get("error_description")}
+	}
+	if iss := q.Get("iss"); iss != "" && iss != p.cfg.Issuer {
+		return res, fmt.Errorf("%w: callback names %q, want %q", ErrIssuerMismatch, iss, p.cfg.Issuer)
+	}
+	code := q.Get("code")
+	if code == "" {
+		return res, fmt.Errorf("%w: neither code nor error", ErrBadCallback)
+	}
+	d, err := p.discover(r.Context())
+	if err != nil {
+		return res, err
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), p.cfg.timeout())
+	defer cancel()
+	ctx = oidc.ClientContext(ctx, p.client)
+	tok, err := d.oauth.Exchange(ctx, code, oauth2.VerifierOption(f.Verifier))
+	if err != nil {
+		var re *oauth2.RetrieveError
+		if errors.As(err, &re) && re.Response != nil && re.Response.StatusCode < 500 {
+			return res, fmt.Errorf("%w: %w", ErrCodeExchange, err)
+		}
+		return res, fmt.Errorf("%w: token exchange: %w", ErrProviderUnavailable, err)
+	}
+	raw, _ := tok.Extra("id_token").(string)
+	if raw == "" {
+		return res, fmt.Errorf("%w: token response has no id_token", ErrIDToken)
+	}
+	idt, err := d.verifier.Verify(ctx, raw)
+	if err != nil {
+		var ne net.Error
+		if errors.As(err, &ne) {
+			return res, fmt.Errorf("%w: fetching keys: %w", ErrProviderUnavailable, err)
+		}
+		return res, fmt.Errorf("%w: %w", ErrIDToken, err)
+	}
+	if subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(f.Nonce)) != 1 {
+		return res, fmt.Errorf("%w: ID token nonce differs from the cookie's", ErrNonceMismatch)
+	}
+	claims := map[string]any{}
+	if err := idt.Claims(&claims); err != nil {
+		return res, fmt.Errorf("%w: claims: %w", ErrIDToken, err)
+	}
+	if p.needUserInfo(claims) && d.op.UserInfoEndpoint() != "" {
+		if err := p.mergeUserInfo(ctx, d, tok, idt.Subject, claims); err != nil {
+			return res, err
+		}
+	}
+	res.Identity, err = p.identity(idt, claims, now)
+	return res, err
+}
+
+// markUsed records state as consumed until forget; false if it already was.
+func (p *Provider) markUsed(state string, forget time.Time) bool {
+	p.usedMu.Lock()
+	defer p.usedMu.Unlock()
+	now := p.cfg.now()
+	for s, t := range p.used {
+		if now.After(t) {
+			delete(p.used, s)
+		}
+	}
+	if _, ok := p.used[state]; ok {
+		return false
+	}
+	p.used[state] = forget
+	return true
+}
+
+func (p *Provider) needUserInfo(claims map[string]any) bool {
+	if _, ok := claims[p.cfg.userClaim()]; !ok {
+		return true
+	}
+	if g := p.cfg.groupsClaim(); g != "" {
+		if _, ok := claims[g]; !ok && !overage(claims, g) {
+			return true
+		}
+	}
+	if _, ok := claims["email"]; !ok && len(p.cfg.AllowedDomains) > 0 {
+		return true
+	}
+	return false
+}
+
+// mergeUserInfo adds the userinfo endpoint's claims that the ID token
+// lacks; the ID token's own claims win.
+func (p *Provider) mergeUserInfo(ctx context.Context, d *discovered, tok *oauth2.Token, sub string, claims map[string]any) error {
+	ui, err := d.op.UserInfo(ctx, oauth2.StaticTokenSource(tok))
+	if err != nil {
+		return fmt.Errorf("%w: userinfo: %w", ErrProviderUnavailable, err)
+	}
+	if ui.Subject != sub {
+		return fmt.Errorf("%w: userinfo sub %q differs from ID token sub %q", ErrIDToken, ui.Subject, sub)
+	}
+	extra := map[string]any{}
+	if err := ui.Claims(&extra); err != nil {
+		return fmt.Errorf("%w: userinfo claims: %w", ErrIDToken, err)
+	}
+	for k, v := range extra {
+		if _, ok := claims[k]; !ok {
+			claims[k] = v
+		}
+	}
+	return nil
+}
+
+// overage reports whether the provider left the groups out because there
+// are too many: Entra ID says so with _claim_names (code flow, over 200
+// groups) or hasgroups (tokens that travel in URLs).
+func overage(claims map[string]any, groups string) bool {
+	if names, ok := claims["_claim_names"].(map[string]any); ok {
+		if _, ok := names[groups]; ok {
+			return true
+		}
+	}
+	return truthy(claims["hasgroups"])
+}
+
+func (p *Provider) identity(idt *oidc.IDToken, claims map[string]any, now time.Time) (Identity, error) {
+	id := Identity{Issuer: idt.Issuer, Subject: idt.Subject, At: now}
+	id.Email, _ = claims["email"].(string)
+	id.Email = strings.ToLower(strings.TrimSpace(id.Email))
+	id.Name, _ = claims["name"].(string)
+	uc := p.cfg.userClaim()
+	id.User, _ = claims[uc].(string)
+	id.User = strings.TrimSpace(id.User)
+	if g := p.cfg.groupsClaim(); g != "" {
+		id.Groups = stringList(claims[g])
+		id.GroupsOverage = overage(claims, g)
+		if id.GroupsOverage {
+			p.log.Warn("signin: provider left groups out (too many); configure group filtering at the provider",
+				slog.String("user", id.User), slog.String("claim", g))
+		}
+	}
+	if id.User == "" {
+		return id, fmt.Errorf("%w: claim %q missing or not a string", ErrNoUserClaim, uc)
+	}
+	// The address whose domain is checked is the one the user is known by:
+	// the user claim when it is an address (email, or Entra's UPN in
+	// preferred_username), else the email claim.
+	addr, fromEmail := strings.ToLower(id.User), uc == "email"
+	if !strings.Contains(addr, "@") {
+		addr, fromEmail = id.Email, true
+	}
+	// email_verified=false matters only where the email is trusted.
+	if v, ok := claims["email_verified"]; ok && !truthy(v) && fromEmail && id.Email != "" &&
+		(uc == "email" || len(p.cfg.AllowedDomains) > 0) {
+		return id, fmt.Errorf("%w: %s", ErrEmailNotVerified, id.Email)
+	}
+	if len(p.cfg.AllowedDomains) > 0 {
+		at := strings.LastIndexByte(addr, '@')
+		if at < 0 {
+			return id, fmt.Errorf("%w: no email address to check the domain of", ErrDomainNotAllowed)
+		}
+		if dom := addr[at+1:]; !slices.Contains(p.cfg.AllowedDomains, dom) {
+			return id, fmt.Errorf("%w: %q", ErrDomainNotAllowed, dom)
+		}
+	}
+	return id, nil
+}
+
+func truthy(v any) bool {
+	switch v := v.(type) {
+	case bool:
+		return v
+	case string: // some providers send "true"
+		return strings.EqualFold(v, "true")
+	}
+	return false
+}
+
+// stringList reads a claim that is a list of strings or one string
+// (a provider with a single group sometimes sends it bare).
+func stringList(v any) []string {
+	switch v := v.(type) {
+	case string:
+		if v == "" {
+			return nil
+		}
+		return []string{v}
+	case []any:
+		out := make([]string, 0, len(v))
+		for _, e := range v {
+			if s, ok := e.(string); ok && s != "" {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	return nil
+}
