@@ -80,6 +80,7 @@ type TestSpec struct {
 	Service  string
 	At       string // "2026-12-01T20:00" in the office zone, or RFC 3339
 	Source   string
+	SignedIn string // when the user last signed in at the portal, written like At; empty: never
 	Expect   string // allow or deny
 	Rule     *int   // if set, the deciding rule index must be this
 	Sessions map[string]int
@@ -430,12 +431,13 @@ func (p parser) rule(n *yaml.Node) (RuleSpec, error) {
 func (p parser) test(n *yaml.Node) (TestSpec, error) {
 	t := TestSpec{Line: n.Line}
 	err := p.mapping(n, map[string]func(*yaml.Node) error{
-		"user":    func(v *yaml.Node) error { return p.str(v, &t.User) },
-		"device":  func(v *yaml.Node) error { return p.str(v, &t.Device) },
-		"service": func(v *yaml.Node) error { return p.str(v, &t.Service) },
-		"at":      func(v *yaml.Node) error { return p.str(v, &t.At) },
-		"source":  func(v *yaml.Node) error { return p.str(v, &t.Source) },
-		"expect":  func(v *yaml.Node) error { return p.str(v, &t.Expect) },
+		"user":      func(v *yaml.Node) error { return p.str(v, &t.User) },
+		"device":    func(v *yaml.Node) error { return p.str(v, &t.Device) },
+		"service":   func(v *yaml.Node) error { return p.str(v, &t.Service) },
+		"at":        func(v *yaml.Node) error { return p.str(v, &t.At) },
+		"source":    func(v *yaml.Node) error { return p.str(v, &t.Source) },
+		"signed_in": func(v *yaml.Node) error { return p.str(v, &t.SignedIn) },
+		"expect":    func(v *yaml.Node) error { return p.str(v, &t.Expect) },
 		"rule": func(v *yaml.Node) error {
 			var i int
 			err := p.int(v, &i)
