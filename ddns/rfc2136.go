@@ -236,6 +236,11 @@ func QueryAuthoritative(ctx context.Context, server, host string, fam Family, ti
 	if r.Rcode != dns.RcodeSuccess && r.Rcode != dns.RcodeNameError {
 		return nil, fmt.Errorf("query %s at %s: %s", host, server, dns.RcodeToString[r.Rcode])
 	}
+	// A record for another name, another type or a CNAME to elsewhere
+	// does not say what this name holds: refuse, never count it.
+	if err := checkAnswer(m.Question[0], r); err != nil {
+		return nil, fmt.Errorf("query %s at %s: %w", host, server, err)
+	}
 	var out []netip.Addr
 	for _, a := range r.Answer {
 		switch v := a.(type) {
