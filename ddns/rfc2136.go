@@ -43,6 +43,16 @@ type RFC2136 struct {
 	err    error
 }
 
+// Fingerprint identifies the configuration (the secret only as a hash),
+// so a hold stored after NOTAUTH or BADSIG ends when any of it changes.
+func (u *RFC2136) Fingerprint() string {
+	secret, err := u.loadSecret()
+	if err != nil {
+		secret = "error: " + err.Error()
+	}
+	return configHash("rfc2136", u.Server, u.Zone, u.keyName(), strings.ToLower(u.Algorithm), u.TTL.String(), secretHash(secret))
+}
+
 func (u *RFC2136) name() string { return "rfc2136 " + u.Server }
 
 func (u *RFC2136) keyName() string { return strings.ToLower(dns.Fqdn(u.KeyName)) }
