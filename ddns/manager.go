@@ -198,8 +198,16 @@ type Manager struct {
 	OnChange func(fam Family, old, new netip.Addr)
 	// OnResult is told the outcome of every provider decision (metrics).
 	OnResult func(provider string, fam Family, result string)
-	// Watch, if set, triggers a check at once (interface address changes).
+	// Watch, if set, signals interface changes (see WatchInterfaces). A
+	// check follows Debounce after the first signal of a burst.
 	Watch <-chan struct{}
+	// Debounce is how long Run gathers Watch signals before it checks:
+	// a container start (veths created, renamed, moved) or a PPPoE
+	// reconnect is one check, not a dozen. If zero, 2s.
+	Debounce time.Duration
+	// After is the timer for Run's waits (tests pass a fake clock). If
+	// nil, time.After.
+	After func(d time.Duration) <-chan time.Time
 
 	checkMu  sync.Mutex // one check at a time (the loop and `update --now`)
 	mu       sync.Mutex
@@ -264,28 +272,52 @@ func (m *Manager) Trigger() {
 	}
 }
 
-// Run checks at once, then every Interval (with jitter) or when
-// triggered, until ctx ends.
+func (m *Manager) after(d time.Duration) <-chan time.Time {
+	if m.After != nil {
+		return m.After(d)
+	}
+	return time.After(d)
+}
+
+// Run checks at once, then every Interval (with jitter), when triggered,
+// or Debounce after the first of a burst of Watch signals, until ctx ends.
 func (m *Manager) Run(ctx context.Context) error {
 	m.init()
 	interval := m.Interval
 	if interval == 0 {
 		interval = 60 * time.Second
 	}
+	debounce := m.Debounce
+	if debounce == 0 {
+		debounce = 2 * time.Second
+	}
+	watch := m.Watch
 	for {
 		m.Check(ctx)
-		wait := interval + time.Duration(rand.Int64N(int64(interval)/10+1)) - interval/20
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil
-		case <-t.C:
-		case <-m.trigger:
-			t.Stop()
-		case <-m.Watch:
-			t.Stop()
-			m.log().Info("ddns: interface address changed: checking now")
+		poll := m.after(interval + time.Duration(rand.Int64N(int64(interval)/10+1)) - interval/20)
+		var settle <-chan time.Time
+		events := 0
+	wait:
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-poll:
+				break wait
+			case <-m.trigger:
+				break wait
+			case _, ok := <-watch:
+				if !ok {
+					watch = nil
+					continue
+				}
+				if events++; settle == nil {
+					settle = m.after(debounce)
+				}
+			case <-settle:
+				m.log().Info("ddns: interface change: checking now", slog.Int("events", events))
+				break wait
+			}
 		}
 	}
 }
