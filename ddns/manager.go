@@ -216,7 +216,7 @@ type Manager struct {
 	trigger  chan struct{}
 	once     sync.Once
 	holdsIn  bool            // stored holds were read (at the first Check; under checkMu)
-	holdsMu  sync.Mutex      // guards held; never held while taking mu
+	holdsMu  sync.Mutex      // guards held; taken alone, never with mu
 	held     map[string]bool // providers with a stored hold
 }
 
@@ -419,9 +419,9 @@ func (m *Manager) loadHolds(ctx context.Context) {
 	}
 }
 
-// setHold stores p's hold (and marks every family of p) so a restart
-// obeys it. Called with m.mu held.
-func (m *Manager) setHoldLocked(ctx context.Context, p Provider, h Hold, log *slog.Logger) {
+// markHeldLocked applies hold h to every family of p in memory.
+// Called with m.mu held.
+func (m *Manager) markHeldLocked(p Provider, h Hold) {
 	for _, fam := range m.Families {
 		st := m.status[p.Name+"/"+fam.String()]
 		st.Hold = h.Reason
@@ -432,6 +432,11 @@ func (m *Manager) setHoldLocked(ctx context.Context, p Provider, h Hold, log *sl
 			st.NextAttempt = &t
 		}
 	}
+}
+
+// storeHold keeps p's hold in the StateStore so a restart obeys it.
+// Called without m.mu.
+func (m *Manager) storeHold(ctx context.Context, p Provider, h Hold, log *slog.Logger) {
 	if m.State == nil {
 		return
 	}
@@ -493,8 +498,8 @@ func (m *Manager) checkProvider(ctx context.Context, p Provider, fam Family, add
 		m.result(p.Name, fam, ResultUpdated)
 		return
 	}
+	var hold Hold
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	st.Errors++
 	st.LastError = err.Error()
 	var fatal *FatalError
@@ -503,7 +508,8 @@ func (m *Manager) checkProvider(ctx context.Context, p Provider, fam Family, add
 	case errors.As(err, &fatal):
 		// A person must fix this: every family of the provider stops, and
 		// stays stopped across restarts until the configuration changes.
-		m.setHoldLocked(ctx, p, Hold{Reason: fatal.Code, Fatal: true, ConfigFingerprint: p.fingerprint(m.Host)}, log)
+		hold = Hold{Reason: fatal.Code, Fatal: true, ConfigFingerprint: p.fingerprint(m.Host)}
+		m.markHeldLocked(p, hold)
 		log.Error("ddns: provider stopped until its configuration is fixed", slog.String("err", err.Error()))
 		m.result(p.Name, fam, ResultFatal)
 	case errors.As(err, &back):
@@ -511,7 +517,8 @@ func (m *Manager) checkProvider(ctx context.Context, p Provider, fam Family, add
 		// across restarts.
 		st.failures++
 		t := now.Add(max(back.Wait, backoff(st.failures)))
-		m.setHoldLocked(ctx, p, Hold{Reason: back.Code, Until: t, ConfigFingerprint: p.fingerprint(m.Host)}, log)
+		hold = Hold{Reason: back.Code, Until: t, ConfigFingerprint: p.fingerprint(m.Host)}
+		m.markHeldLocked(p, hold)
 		log.Warn("ddns: provider asks to wait", slog.String("err", err.Error()), slog.Time("next", t))
 		m.result(p.Name, fam, ResultBackoff)
 	default:
@@ -522,6 +529,10 @@ func (m *Manager) checkProvider(ctx context.Context, p Provider, fam Family, add
 		st.NextAttempt = &t
 		log.Warn("ddns: update failed", slog.String("err", err.Error()), slog.Time("next", t))
 		m.result(p.Name, fam, ResultError)
+	}
+	m.mu.Unlock()
+	if !hold.IsZero() {
+		m.storeHold(ctx, p, hold, log)
 	}
 }
 
