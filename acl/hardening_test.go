@@ -42,16 +42,23 @@ rules:
 	}
 }
 
-var fileLineRE = regexp.MustCompile(`m\.yaml:\d+(:\d+)?: `)
+var (
+	fileLineRE = regexp.MustCompile(`m\.yaml:\d+(:\d+)?: `)
+	goTypeRE   = regexp.MustCompile(`acl\.|Spec\b|\[\]string|map\[|unknown key ""|yaml\.Node`)
+)
 
 // Every error a mutated policy gives names file:line, and unknown keys
 // are named as written in YAML.
 func TestMutatedPolicyErrorsNameFileLine(t *testing.T) {
+	runs := 10000 // the issue's count: 68 of 10,000 had no file:line
+	if testing.Short() {
+		runs = 1000
+	}
 	rng := rand.New(rand.NewPCG(13, 16))
 	junk := []string{"\xff", "\xc3", "\x00", "\x01", "\x1b", "\t", "*x", "&a ", "*a", "!!binary ", "? ", "- ", ": ", "{", "}", "[", "]", "'", "\"", "%", "@", "`", "|", ">", "#", "\n", "  ", "<<: *a\n", "\u2028", "\ufeff", "\x7f", "\u0085"}
 	src := []byte(office)
 	bad := 0
-	for i := 0; i < 3000; i++ {
+	for i := 0; i < runs; i++ {
 		data := append([]byte(nil), src...)
 		for n := 1 + rng.IntN(3); n > 0; n-- {
 			pos := rng.IntN(len(data) + 1)
@@ -79,15 +86,15 @@ func TestMutatedPolicyErrorsNameFileLine(t *testing.T) {
 		if err != nil && testing.Verbose() {
 			t.Log(err)
 		}
-		if err != nil && !fileLineRE.MatchString(err.Error()) {
+		if err != nil && (!fileLineRE.MatchString(err.Error()) || goTypeRE.MatchString(err.Error())) {
 			bad++
 			if bad <= 10 {
-				t.Errorf("error without file:line: %v", err)
+				t.Errorf("error without file:line, or naming Go types: %v", err)
 			}
 		}
 	}
 	if bad > 0 {
-		t.Errorf("%d of 3000 mutated policies gave an error without m.yaml:LINE", bad)
+		t.Errorf("%d of %d mutated policies gave an error without m.yaml:LINE or with Go type names", bad, runs)
 	}
 }
 
