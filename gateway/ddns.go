@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/licgate/licgate/config"
+	"github.com/licgate/licgate/store"
 
 	"github.com/licgate/licgate/ddns"
 )
@@ -89,4 +90,20 @@ func (g *Gateway) DDNSStatus() []ddns.Status {
 		return nil
 	}
 	return m.Status()
+}
+
+// DDNSHold reads a provider's persisted stop or back-off.
+func (s ddnsState) DDNSHold(ctx context.Context, p string) (ddns.Hold, error) {
+	h, err := s.g.st.DDNSHold(ctx, p)
+	return ddns.Hold{Reason: h.Reason, Fatal: h.Fatal, Until: h.BackoffUntil, ConfigFingerprint: h.Fingerprint}, err
+}
+
+// SetDDNSHold persists a provider's stop or back-off, so a restart obeys it.
+func (s ddnsState) SetDDNSHold(ctx context.Context, p string, h ddns.Hold) error {
+	return s.g.st.SetDDNSHold(ctx, p, store.DDNSHold{Reason: h.Reason, Fatal: h.Fatal, BackoffUntil: h.Until, Fingerprint: h.ConfigFingerprint})
+}
+
+// ClearDDNSHold removes a provider's hold.
+func (s ddnsState) ClearDDNSHold(ctx context.Context, p string) error {
+	return s.g.st.ClearDDNSHold(ctx, p)
 }

@@ -41,6 +41,7 @@ const (
 	EndVanished     = "peer vanished"
 	EndIdle         = "idle"
 	EndShutdown     = "shutdown"
+	EndSignIn       = "sign-in window ran out"
 	EndError        = "error"
 )
 
@@ -309,6 +310,15 @@ func (t *SessionTable) WaitGone(ctx context.Context, match func(*Session) bool) 
 // while its goroutines finish).
 func IsCut(s *Session) bool { return s.reason.Load() != nil }
 
+// WithCounts runs fn under the table lock with the counts a new session
+// like s would be admitted against (nil when s is not capped): what
+// admission would see, for `policy explain`.
+func (t *SessionTable) WithCounts(s *Session, fn func(acl.Counts)) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	fn(t.countsFor(s))
+}
+
 // Len is the number of live sessions.
 func (t *SessionTable) Len() int {
 	t.mu.Lock()
@@ -364,6 +374,7 @@ const (
 	DenyKindExpired       = "expired"
 	DenyKindCap           = "cap"
 	DenyKindService       = "unknown service"
+	DenyKindSignIn        = "signin_required"
 	DenyKindOther         = "other"
 )
 
