@@ -40,10 +40,10 @@ func (g *Gateway) startDDNS(parent context.Context, cfg *config.Config) error {
 		g.log.Warn("office public address changed", slog.String("family", fam.String()), slog.String("old", old.String()),
 			slog.String("new", new.String()), slog.String("host", m.Host))
 		g.auditEvent("ddns", "ddns.address_change", fam.String()+" "+old.String()+" -> "+new.String())
-		g.metrics.ddnsChangeTime.WithLabelValues(fam.String()).SetToCurrentTime()
+		g.metrics.DDNSChangeTime.WithLabelValues(fam.String()).SetToCurrentTime()
 	}
 	m.OnResult = func(p string, fam ddns.Family, result string) {
-		g.metrics.ddnsResults.WithLabelValues(p, fam.String(), result).Inc()
+		g.metrics.DDNSResults.WithLabelValues(p, fam.String(), result).Inc()
 	}
 	g.ddnsMu.Lock()
 	g.ddns = m

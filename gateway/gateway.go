@@ -65,7 +65,7 @@ type Gateway struct {
 	lanLn     net.Listener
 	publicLn  net.Listener
 	publicSrv *http.Server
-	metrics   *metrics
+	metrics   *adminapi.Metrics
 	ddns      *ddns.Manager // nil without ddns.host; guarded by ddnsMu
 	ddnsMu    sync.Mutex
 	ddnsStop  func()          // stops the running manager (under g.mu)
@@ -107,7 +107,7 @@ func New(cfg *config.Config, logger *slog.Logger, opts ...Option) *Gateway {
 	empty := map[netip.Addr]*session.Identity{}
 	g.idents.Store(&empty)
 	g.engine.Store(cfg.Engine())
-	g.metrics = newMetrics(g)
+	g.metrics = adminapi.NewMetrics(g)
 	return g
 }
 
@@ -201,7 +201,7 @@ func (g *Gateway) startService(sc config.ServiceConfig) error {
 		OnDeny:         g.denied,
 		OnDial: func(service string, d time.Duration, err error) {
 			if err == nil {
-				g.metrics.dialSeconds.WithLabelValues(service).Observe(d.Seconds())
+				g.metrics.DialSeconds.WithLabelValues(service).Observe(d.Seconds())
 			}
 		},
 		Sessions: g.sessions,
@@ -728,6 +728,9 @@ func (g *Gateway) SessionCount() int { return g.sessions.Len() }
 
 // Peers reports every WireGuard peer with its last handshake.
 func (g *Gateway) Peers() ([]adminapi.PeerInfo, error) {
+	if g.tun == nil {
+		return nil, errors.New("gateway: not started")
+	}
 	ps, err := g.tun.Peers()
 	if err != nil {
 		return nil, err
@@ -822,15 +825,15 @@ func (g *Gateway) sessionStarted(s *session.Session) {
 	if !g.noAudit {
 		g.auditStart(s)
 	}
-	g.metrics.sessionsTotal.WithLabelValues(s.Service, s.Proto).Inc()
+	g.metrics.SessionsTotal.WithLabelValues(s.Service, s.Proto).Inc()
 }
 
 func (g *Gateway) sessionEnded(s *session.Session, reason string) {
 	if !g.noAudit {
 		g.auditEnd(s, reason)
 	}
-	g.metrics.bytes.WithLabelValues(s.Service, "up").Add(float64(s.Up.Load()))
-	g.metrics.bytes.WithLabelValues(s.Service, "down").Add(float64(s.Down.Load()))
+	g.metrics.Bytes.WithLabelValues(s.Service, "up").Add(float64(s.Up.Load()))
+	g.metrics.Bytes.WithLabelValues(s.Service, "down").Add(float64(s.Down.Load()))
 }
 
 // denyKinds maps the engine's decision kinds onto denial classes.
@@ -896,5 +899,5 @@ func (g *Gateway) Explain(ctx context.Context, req adminapi.ExplainRequest) (adm
 
 func (g *Gateway) denied(d session.Denial) {
 	g.auditDenial(d)
-	g.metrics.denials.WithLabelValues(d.Service, d.Kind).Inc()
+	g.metrics.Denials.WithLabelValues(d.Service, d.Kind).Inc()
 }
