@@ -30,8 +30,8 @@ type Mapper struct {
 	closed  bool
 	// hadMapping: a mapping existed before, so a new one re-creates it.
 	hadMapping bool
-	cancel  context.CancelFunc
-	done    chan struct{}
+	cancel     context.CancelFunc
+	done       chan struct{}
 }
 
 // Status is a snapshot of the mapping, for the API, console, metrics and

@@ -27,7 +27,10 @@ const wgPort = 51820
 
 type testLog struct{ t testing.TB }
 
-func (w testLog) Write(b []byte) (int, error) { w.t.Log(strings.TrimSpace(string(b))); return len(b), nil }
+func (w testLog) Write(b []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(b)))
+	return len(b), nil
+}
 
 func logger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(testLog{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -172,9 +175,10 @@ func TestRouter(t *testing.T) {
 				t.Error("Detect(IPv6) gave no error")
 			}
 
-			// Let the router's epoch grow, then reboot it: it forgets the
-			// mapping, and the mapper must notice and map again.
-			waitStatus(t, m, 10*time.Second, "renewals", func(s portmap.Status) bool { return s.Renewals >= 6 })
+			// Let the router's epoch grow past the RFC's 2s jitter
+			// allowance, then reboot it: it forgets the mapping and its
+			// epoch starts again from 0; the mapper must notice and map again.
+			waitStatus(t, m, 15*time.Second, "renewals", func(s portmap.Status) bool { return time.Since(s.MappedSince) > 4*time.Second })
 			r.Reboot()
 			if strings.Contains(r.Rules(), fmt.Sprint(wgPort)) {
 				t.Fatalf("rules survived the reboot:\n%s", r.Rules())
