@@ -3,6 +3,7 @@ package portmap
 import (
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"net"
 	"net/netip"
@@ -334,4 +335,18 @@ func TestCloseWithoutRun(t *testing.T) {
 func leakCheck(t *testing.T) {
 	opt := goleak.IgnoreCurrent()
 	t.Cleanup(func() { goleak.VerifyNone(t, opt) })
+}
+
+func TestStatusJSON(t *testing.T) {
+	st := Status{State: "mapped", Protocol: "pcp", Gateway: netip.MustParseAddr("192.168.1.1"), InternalPort: 51820,
+		ExternalAddress: pub, ExternalPort: 51820, LeaseExpiry: time.Date(2026, 11, 30, 6, 0, 0, 0, time.UTC), Renewals: 2}
+	b, err := json.Marshal(st)
+	want := `{"state":"mapped","protocol":"pcp","gateway":"192.168.1.1","internal_port":51820,"external_address":"198.51.100.7","external_port":51820,"lease_expiry":"2026-11-30T06:00:00Z","renewals":2,"recreated":0}`
+	if err != nil || string(b) != want {
+		t.Errorf("got  %s, %v\nwant %s", b, err, want)
+	}
+	b, _ = json.Marshal(Status{State: "idle", InternalPort: 51820})
+	if string(b) != `{"state":"idle","internal_port":51820,"renewals":0,"recreated":0}` {
+		t.Errorf("idle: %s", b)
+	}
 }

@@ -200,6 +200,9 @@ func (r *Router) Reboot() {
 	for _, c := range []string{"miniupnpd", "prerouting_miniupnpd", "postrouting_miniupnpd"} {
 		r.Router.Run("nft", "flush", "chain", "inet", "filter", c)
 	}
+	if rules := r.Rules(); strings.Contains(rules, "dnat") {
+		r.tb.Fatalf("forwarding survived the reboot:\n%s", rules)
+	}
 	r.Start()
 }
 
