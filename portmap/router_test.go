@@ -227,6 +227,11 @@ func TestRouterFallsBackToUPnP(t *testing.T) {
 	if !arrives(t, r, got, st.ExternalPort, 5*time.Second) {
 		t.Fatal("datagram does not arrive")
 	}
+	// The mapper is one voice in the DDNS quorum.
+	d := &ddns.Detector{Sources: []ddns.Source{m, fixedSource{portmaptest.Public}}}
+	if a, res, err := d.Detect(ctx, ddns.IPv4); err != nil || a != portmaptest.Public {
+		t.Errorf("quorum with the router: %v %v %v", a, res, err)
+	}
 	// Ending Run's context removes the mapping too.
 	cancel()
 	if err := <-ran; err != nil {
@@ -261,4 +266,11 @@ func TestRouterSilent(t *testing.T) {
 func leakCheck(t *testing.T) {
 	opt := goleak.IgnoreCurrent()
 	t.Cleanup(func() { goleak.VerifyNone(t, opt) })
+}
+
+type fixedSource struct{ a netip.Addr }
+
+func (f fixedSource) Name() string { return "fixed" }
+func (f fixedSource) Detect(context.Context, ddns.Family) (netip.Addr, error) {
+	return f.a, nil
 }
