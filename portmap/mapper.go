@@ -30,6 +30,7 @@ type Mapper struct {
 	closed  bool
 	// hadMapping: a mapping existed before, so a new one re-creates it.
 	hadMapping bool
+	nonce      [12]byte // PCP mapping nonce, see target.nonce
 	cancel     context.CancelFunc
 	done       chan struct{}
 }
@@ -73,9 +74,10 @@ func New(cfg Config, logger *slog.Logger) *Mapper {
 	}
 	cfg.Protocols = append([]string(nil), cfg.protocols()...)
 	return &Mapper{
-		cfg: cfg,
-		log: logger,
-		st:  Status{State: "idle", InternalPort: cfg.InternalPort, Gateway: cfg.Gateway},
+		cfg:   cfg,
+		log:   logger,
+		nonce: newNonce(),
+		st:    Status{State: "idle", InternalPort: cfg.InternalPort, Gateway: cfg.Gateway},
 	}
 }
 
@@ -272,6 +274,7 @@ func (m *Mapper) mapped(p protocol, res mapResult, lost bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	first := m.st.State != "mapped" || m.st.Protocol != p.name()
+	prevPort := m.st.ExternalPort
 	m.st.State, m.st.Protocol = "mapped", p.name()
 	m.st.ExternalAddress, m.st.ExternalPort = res.External.Addr(), int(res.External.Port())
 	m.st.NotPublic = ddns.CheckPublic(res.External.Addr()) != nil
@@ -298,6 +301,10 @@ func (m *Mapper) mapped(p protocol, res mapResult, lost bool) {
 		}
 	} else {
 		m.st.Renewals++
+		if int(res.External.Port()) != prevPort {
+			m.log.Warn("portmap: router changed the external port; clients must use the new one",
+				slog.Int("from", prevPort), slog.Int("to", int(res.External.Port())))
+		}
 	}
 }
 
@@ -331,6 +338,7 @@ func (m *Mapper) target() (target, error) {
 		internalPort: uint16(m.cfg.InternalPort),
 		externalPort: uint16(m.cfg.externalPort()),
 		desc:         m.cfg.description(),
+		nonce:        m.nonce,
 		timeout:      m.cfg.timeout(),
 		dial:         m.cfg.dial(),
 		listen:       m.cfg.listenPacket(),

@@ -37,9 +37,13 @@ type target struct {
 	internalPort uint16
 	externalPort uint16
 	desc         string
-	timeout      time.Duration
-	dial         DialFunc
-	listen       ListenPacketFunc
+	// nonce identifies the PCP mapping; it stays the same for the
+	// Mapper's life, as a router refuses (NOT_AUTHORIZED) a new nonce for
+	// a mapping it still holds.
+	nonce   [12]byte
+	timeout time.Duration
+	dial    DialFunc
+	listen  ListenPacketFunc
 }
 
 // epochTracker remembers the router's last epoch (PCP and NAT-PMP).
@@ -67,7 +71,7 @@ type pcpClient struct {
 }
 
 func newPCP(t target) *pcpClient {
-	return &pcpClient{t: t, nonce: newNonce(), mu: newChanMutex()}
+	return &pcpClient{t: t, nonce: t.nonce, mu: newChanMutex()}
 }
 
 func (p *pcpClient) name() string { return "pcp" }

@@ -350,3 +350,24 @@ func TestStatusJSON(t *testing.T) {
 		t.Errorf("idle: %s", b)
 	}
 }
+
+// A router still holding a PCP mapping refuses a new nonce for it: every
+// attempt of one Mapper uses the same nonce.
+func TestPCPNonceStable(t *testing.T) {
+	leakCheck(t)
+	nonces := make(chan [12]byte, 10)
+	dial := fakeRouter(t, func(req []byte) [][]byte {
+		n := [12]byte(req[24:36])
+		nonces <- n
+		return [][]byte{pcpAnswer(0x81, 0, 60, n, 17, 51820, 51820, pub)}
+	})
+	m := testMapper(t, dial, PCP)
+	for range 2 {
+		if _, _, err := m.establish(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if a, b := <-nonces, <-nonces; a != b || a == ([12]byte{}) {
+		t.Errorf("nonces % x and % x", a, b)
+	}
+}
