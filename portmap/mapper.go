@@ -177,7 +177,8 @@ func (m *Mapper) fail(err error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.setErrLocked(err)
-	m.st.State = "failing"
+	// The external address stays: it is still the router's.
+	m.st.State, m.st.Protocol, m.st.ExternalPort, m.st.LeaseExpiry, m.st.MappedSince = "failing", "", 0, time.Time{}, time.Time{}
 }
 
 // loop is the Run loop: establish, then renew and check until ctx ends.
