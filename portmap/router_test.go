@@ -274,3 +274,26 @@ func (f fixedSource) Name() string { return "fixed" }
 func (f fixedSource) Detect(context.Context, ddns.Family) (netip.Addr, error) {
 	return f.a, nil
 }
+
+// Someone deletes the forwarding on the router (no reboot, same epoch):
+// the periodic check (UPnP: GetSpecificPortMappingEntry; PCP, NAT-PMP: the
+// renewal) puts it back.
+func TestRouterMappingDeleted(t *testing.T) {
+	for _, proto := range []string{"pcp", "natpmp", "upnp"} {
+		t.Run(proto, func(t *testing.T) {
+			leakCheck(t)
+			r := portmaptest.New(t, portmaptest.Options{})
+			got := officeListener(t, r)
+			m := newMapper(t, r, proto)
+			go m.Run(context.Background())
+			waitStatus(t, m, 15*time.Second, "mapped", func(s portmap.Status) bool { return s.State == "mapped" })
+			r.Forget()
+			if proto == "upnp" {
+				waitStatus(t, m, 10*time.Second, "re-created", func(s portmap.Status) bool { return s.Recreated >= 1 })
+			}
+			if !arrives(t, r, got, wgPort, 10*time.Second) {
+				t.Fatalf("the deleted mapping did not come back\nrules:\n%s", r.Rules())
+			}
+		})
+	}
+}

@@ -197,13 +197,20 @@ func (r *Router) Stop() {
 func (r *Router) Reboot() {
 	r.tb.Helper()
 	r.Stop()
-	for _, c := range []string{"miniupnpd", "prerouting_miniupnpd", "postrouting_miniupnpd"} {
-		r.Router.Run("nft", "flush", "chain", "inet", "filter", c)
-	}
+	r.Forget()
 	if rules := r.Rules(); strings.Contains(rules, "dnat") {
 		r.tb.Fatalf("forwarding survived the reboot:\n%s", rules)
 	}
 	r.Start()
+}
+
+// Forget removes the forwarding rules behind miniupnpd's back, as an
+// administrator deleting the entry in the router's web page would.
+func (r *Router) Forget() {
+	r.tb.Helper()
+	for _, c := range []string{"miniupnpd", "prerouting_miniupnpd", "postrouting_miniupnpd"} {
+		r.Router.Run("nft", "flush", "chain", "inet", "filter", c)
+	}
 }
 
 // Log returns miniupnpd's output so far.
