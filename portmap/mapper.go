@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -31,8 +32,10 @@ type Mapper struct {
 	// hadMapping: a mapping existed before, so a new one re-creates it.
 	hadMapping bool
 	nonce      [12]byte // PCP mapping nonce, see target.nonce
-	cancel     context.CancelFunc
-	done       chan struct{}
+	// wake cuts the wait short: the router announced a restart.
+	wake   chan struct{}
+	cancel context.CancelFunc
+	done   chan struct{}
 }
 
 // Status is a snapshot of the mapping, for the API, console, metrics and
@@ -77,6 +80,7 @@ func New(cfg Config, logger *slog.Logger) *Mapper {
 		cfg:   cfg,
 		log:   logger,
 		nonce: newNonce(),
+		wake:  make(chan struct{}, 1),
 		st:    Status{State: "idle", InternalPort: cfg.InternalPort, Gateway: cfg.Gateway},
 	}
 }
@@ -111,8 +115,12 @@ func (m *Mapper) Run(ctx context.Context) error {
 	m.running, m.cancel, m.done = true, cancel, make(chan struct{})
 	done := m.done
 	m.mu.Unlock()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go m.announcements(ctx, &wg)
 	defer func() {
 		cancel()
+		wg.Wait()
 		m.release()
 		m.mu.Lock()
 		m.running = false
@@ -199,7 +207,7 @@ func (m *Mapper) loop(ctx context.Context) {
 				}
 				m.log.Warn("portmap: no mapping", slog.Any("error", err))
 				m.fail(err)
-				if !sleep(ctx, every) {
+				if !m.sleep(ctx, every) {
 					return
 				}
 				continue
@@ -225,7 +233,7 @@ func (m *Mapper) loop(ctx context.Context) {
 				next, renew = at, true
 			}
 		}
-		if !sleep(ctx, time.Until(next)) {
+		if !m.sleep(ctx, time.Until(next)) {
 			return
 		}
 		var (
@@ -479,8 +487,9 @@ func (m *Mapper) Detect(ctx context.Context, fam ddns.Family) (netip.Addr, error
 
 var _ ddns.Source = (*Mapper)(nil)
 
-// sleep waits d or until ctx ends; it reports whether d passed.
-func sleep(ctx context.Context, d time.Duration) bool {
+// sleep waits d, or less when the router announces a restart; it
+// reports false when ctx ended.
+func (m *Mapper) sleep(ctx context.Context, d time.Duration) bool {
 	if d <= 0 {
 		return ctx.Err() == nil
 	}
@@ -489,7 +498,49 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	select {
 	case <-t.C:
 		return true
+	case <-m.wake:
+		return true
 	case <-ctx.Done():
 		return false
+	}
+}
+
+// announcePort is where PCP and NAT-PMP routers multicast (224.0.0.1)
+// that they restarted or their external address changed (RFC 6886
+// 3.2.1, RFC 6887 14.1.3).
+const announcePort = 5350
+
+// announcements listens for those announcements and wakes the Run loop,
+// which then checks the mapping at once instead of at the next
+// CheckInterval. Without the port (taken, or no permission) the periodic
+// check alone does the job.
+func (m *Mapper) announcements(ctx context.Context, wg *sync.WaitGroup) {
+	defer wg.Done()
+	if !slices.Contains(m.cfg.Protocols, PCP) && !slices.Contains(m.cfg.Protocols, NATPMP) {
+		return
+	}
+	pc, err := m.cfg.listenPacket()(ctx, "udp4", fmt.Sprintf(":%d", announcePort))
+	if err != nil {
+		m.log.Debug("portmap: not listening for router announcements", slog.Any("error", err))
+		return
+	}
+	defer pc.Close()
+	stop := context.AfterFunc(ctx, func() { pc.Close() })
+	defer stop()
+	buf := make([]byte, 1100)
+	for {
+		n, from, err := pc.ReadFrom(buf)
+		if err != nil {
+			return
+		}
+		src, _ := netip.ParseAddrPort(from.String())
+		if src.Addr().Unmap() != m.Status().Gateway || n < 2 || buf[1] != pmpReply|pmpOpAddr || (buf[0] != pmpVersion && buf[0] != pcpVersion) {
+			continue
+		}
+		m.log.Debug("portmap: router announcement", slog.String("from", src.String()))
+		select {
+		case m.wake <- struct{}{}:
+		default:
+		}
 	}
 }

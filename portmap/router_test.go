@@ -297,3 +297,27 @@ func TestRouterMappingDeleted(t *testing.T) {
 		})
 	}
 }
+
+// miniupnpd multicasts a NAT-PMP/PCP announcement when it starts: the
+// mapper re-maps at once, long before its next periodic check.
+func TestRouterAnnouncement(t *testing.T) {
+	for _, proto := range []string{"pcp", "natpmp"} {
+		t.Run(proto, func(t *testing.T) {
+			leakCheck(t)
+			r := portmaptest.New(t, portmaptest.Options{})
+			got := officeListener(t, r)
+			m := portmap.New(portmap.Config{
+				Protocols: []string{proto}, Gateway: portmaptest.LAN, InternalPort: wgPort,
+				Lease: 10 * time.Minute, CheckInterval: 10 * time.Minute, Timeout: time.Second,
+				Dial: portmaptest.Dial(r.Office), ListenPacket: portmaptest.ListenPacket(r.Office),
+			}, logger(t))
+			t.Cleanup(func() { m.Close() })
+			go m.Run(context.Background())
+			waitStatus(t, m, 15*time.Second, "mapped", func(s portmap.Status) bool { return s.State == "mapped" })
+			r.Reboot()
+			if !arrives(t, r, got, wgPort, 5*time.Second) {
+				t.Fatalf("no re-mapping after the router's announcement\nminiupnpd:\n%s", r.Log())
+			}
+		})
+	}
+}
