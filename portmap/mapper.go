@@ -519,7 +519,11 @@ func (m *Mapper) announcements(ctx context.Context, wg *sync.WaitGroup) {
 	if !slices.Contains(m.cfg.Protocols, PCP) && !slices.Contains(m.cfg.Protocols, NATPMP) {
 		return
 	}
-	pc, err := m.cfg.listenPacket()(ctx, "udp4", fmt.Sprintf(":%d", announcePort))
+	listen := m.cfg.ListenPacket
+	if listen == nil {
+		listen = (&net.ListenConfig{Control: reuseAddr}).ListenPacket
+	}
+	pc, err := listen(ctx, "udp4", fmt.Sprintf(":%d", announcePort))
 	if err != nil {
 		m.log.Debug("portmap: not listening for router announcements", slog.Any("error", err))
 		return

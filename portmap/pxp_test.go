@@ -371,3 +371,18 @@ func TestPCPNonceStable(t *testing.T) {
 		t.Errorf("nonces % x and % x", a, b)
 	}
 }
+
+// Two listeners for announcements on one host share the port.
+func TestReuseAddr(t *testing.T) {
+	lc := &net.ListenConfig{Control: reuseAddr}
+	a, err := lc.ListenPacket(context.Background(), "udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := lc.ListenPacket(context.Background(), "udp4", a.LocalAddr().String())
+	if err != nil {
+		t.Fatalf("second listener on %s: %v", a.LocalAddr(), err)
+	}
+	b.Close()
+}
