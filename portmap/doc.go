@@ -5,7 +5,8 @@
 // configured order. It owns that one mapping: it renews the lease at half
 // its lifetime, checks every CheckInterval that the router still has it
 // (a PCP/NAT-PMP epoch that went backwards, or a UPnP entry that is gone,
-// means the router restarted) and makes it again, and removes it on Close.
+// means the router restarted) and makes it again, at once when a PCP or
+// NAT-PMP router multicasts that it restarted; it removes it on Close.
 //
 // The router also tells its external address, so a Mapper is a
 // ddns.Source: the DDNS quorum can count it as one more opinion.
