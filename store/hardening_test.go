@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -364,5 +365,17 @@ func TestStateDirFull(t *testing.T) {
 	t.Log(werr)
 	if _, err := s.User(ctx, "before"); err != nil {
 		t.Fatalf("committed row after disk full: %v", err)
+	}
+}
+
+// TestBackendListsEveryMethod keeps Backend and *Store in step: a method
+// added to Store without a contract in Backend fails here.
+func TestBackendListsEveryMethod(t *testing.T) {
+	iface := reflect.TypeOf((*Backend)(nil)).Elem()
+	st := reflect.TypeOf((*Store)(nil))
+	for i := 0; i < st.NumMethod(); i++ {
+		if _, ok := iface.MethodByName(st.Method(i).Name); !ok {
+			t.Errorf("(*Store).%s is not in Backend", st.Method(i).Name)
+		}
 	}
 }

@@ -257,9 +257,6 @@ func (s *Store) Close() error {
 	return s.db.Close()
 }
 
-// Dir is the state directory the store was opened in.
-func (s *Store) Dir() string { return s.dir }
-
 // Version reports the schema version of the open database.
 func (s *Store) Version(ctx context.Context) (int, error) {
 	if s.closed.Load() {
