@@ -379,3 +379,20 @@ func TestBackendListsEveryMethod(t *testing.T) {
 		}
 	}
 }
+
+// TestDurableSettings: the DSN's pragmas reach the driver (they are
+// spelled per driver), so every commit is durable.
+func TestDurableSettings(t *testing.T) {
+	s := open(t, t.TempDir())
+	for _, c := range []struct{ pragma, want string }{
+		{"journal_mode", "wal"},
+		{"synchronous", "2"}, // FULL
+		{"foreign_keys", "1"},
+		{"busy_timeout", "5000"},
+	} {
+		var got string
+		if err := s.db.QueryRow("PRAGMA " + c.pragma).Scan(&got); err != nil || got != c.want {
+			t.Errorf("PRAGMA %s = %q (%v), want %q", c.pragma, got, err, c.want)
+		}
+	}
+}
