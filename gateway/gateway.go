@@ -192,13 +192,17 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 
 func (g *Gateway) startService(sc config.ServiceConfig) error {
 	p := &proxy.Proxy{
-		Service:        sc.Name,
-		Upstream:       sc.Upstream,
-		DialTimeout:    sc.DialTimeout.Duration,
-		UDPIdleTimeout: sc.UDPIdleTimeout.Duration,
-		Identify:       g.identify,
-		Authorize:      g.authorize,
-		OnDeny:         g.denied,
+		Service:                 sc.Name,
+		Upstream:                sc.Upstream,
+		DialTimeout:             sc.DialTimeout.Duration,
+		UDPIdleTimeout:          sc.UDPIdleTimeout.Duration,
+		HalfCloseTimeout:        sc.HalfCloseTimeout.Duration,
+		MaxUDPMappingsPerDevice: sc.UDPMappingsPerDevice,
+		MaxUDPMappings:          sc.UDPMappings,
+		CountUDP:                len(sc.Protocols) == 1 && sc.Protocols[0] == "udp",
+		Identify:                g.identify,
+		Authorize:               g.authorize,
+		OnDeny:                  g.denied,
 		OnDial: func(service string, d time.Duration, err error) {
 			if err == nil {
 				g.metrics.DialSeconds.WithLabelValues(service).Observe(d.Seconds())
