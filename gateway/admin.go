@@ -31,11 +31,12 @@ func (g *Gateway) startAPI() error {
 	if err != nil {
 		return err
 	}
-	g.apiLn = ln
 	h := adminapi.AsActor("unix-socket", adminapi.Handler(g, adminapi.Options{Metrics: g.metrics.Handler(), Pprof: true}))
-	g.apiSrv = adminapi.NewServer(h, g.log)
+	srv := adminapi.NewServer(h, g.log)
+	socket := g.conf().Socket
+	g.onClose(func() { shutdown(srv); os.Remove(socket) })
 	g.wg.Add(1)
-	go g.serveHTTP(g.apiSrv, ln, "admin (socket)")
+	go g.serveHTTP(srv, ln, "admin (socket)")
 	return nil
 }
 
@@ -51,9 +52,10 @@ func (g *Gateway) startAdmin(ctx context.Context) error {
 		return fmt.Errorf("admin listener: %w", err)
 	}
 	api := adminapi.Handler(g, adminapi.Options{Metrics: g.metrics.Handler()})
-	g.adminSrv = adminapi.NewServer(adminapi.TunnelAdmin(g.adminCheck, g.log, api), g.log)
+	srv := adminapi.NewServer(adminapi.TunnelAdmin(g.adminCheck, g.log, api), g.log)
+	g.onClose(func() { shutdown(srv) })
 	g.wg.Add(1)
-	go g.serveHTTP(g.adminSrv, tls.NewListener(adminapi.LimitListener(ln), tlsCfg), "admin (tunnel)")
+	go g.serveHTTP(srv, tls.NewListener(adminapi.LimitListener(ln), tlsCfg), "admin (tunnel)")
 	if g.conf().Admin.LANListen != "" {
 		tok, err := os.ReadFile(g.conf().Admin.TokenFile)
 		if err != nil {
@@ -67,10 +69,11 @@ func (g *Gateway) startAdmin(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("admin.lan_listen: %w", err)
 		}
-		g.lanSrv = adminapi.NewServer(adminapi.TokenAuth(token, g.log, api), g.log)
+		lan := adminapi.NewServer(adminapi.TokenAuth(token, g.log, api), g.log)
 		g.lanLn = lln
+		g.onClose(func() { shutdown(lan) })
 		g.wg.Add(1)
-		go g.serveHTTP(g.lanSrv, tls.NewListener(adminapi.LimitListener(lln), tlsCfg.Clone()), "admin (LAN)")
+		go g.serveHTTP(lan, tls.NewListener(adminapi.LimitListener(lln), tlsCfg.Clone()), "admin (LAN)")
 	}
 	return nil
 }

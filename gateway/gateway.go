@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -22,7 +21,6 @@ import (
 	"github.com/licgate/licgate/audit"
 	"github.com/licgate/licgate/certs"
 	"github.com/licgate/licgate/config"
-	"github.com/licgate/licgate/internal/atomicfile"
 	"github.com/licgate/licgate/proxy"
 	"github.com/licgate/licgate/session"
 
@@ -46,30 +44,24 @@ type Gateway struct {
 	tun      Tunnel
 	sessions *session.SessionTable
 	idents   atomic.Pointer[map[netip.Addr]*session.Identity]
-	proxies  []*proxy.Proxy
-	apiSrv   *http.Server
-	apiLn    net.Listener
 
-	engine   atomic.Pointer[acl.Engine]
-	audit    *audit.Writer
-	boot     string
-	clock    func() time.Time
-	heard    map[string]heardAt // peer public key -> when last heard (enforce loop only)
-	stopLoop context.CancelFunc
-	noAudit  bool
-	shared   sharedTracker
+	engine  atomic.Pointer[acl.Engine]
+	audit   *audit.Writer
+	boot    string
+	clock   func() time.Time
+	heard   map[string]heardAt // peer public key -> when last heard (enforce loop only)
+	closers []func()           // run in reverse by Close
+	noAudit bool
+	shared  sharedTracker
 
-	certs     *certs.Manager
-	adminSrv  *http.Server
-	lanSrv    *http.Server
-	lanLn     net.Listener
-	publicLn  net.Listener
-	publicSrv *http.Server
-	metrics   *adminapi.Metrics
-	ddns      *ddns.Manager // nil without ddns.host; guarded by ddnsMu
-	ddnsMu    sync.Mutex
-	ddnsStop  func()          // stops the running manager (under g.mu)
-	loopCtx   context.Context // lives until Close
+	certs    *certs.Manager
+	lanLn    net.Listener
+	publicLn net.Listener
+	metrics  *adminapi.Metrics
+	ddns     *ddns.Manager // nil without ddns.host; guarded by ddnsMu
+	ddnsMu   sync.Mutex
+	ddnsStop func()          // stops the running manager (under g.mu)
+	loopCtx  context.Context // lives until Close
 
 	mu      sync.Mutex // serialises changes to users, devices and policy
 	wg      sync.WaitGroup
@@ -120,7 +112,13 @@ func (g *Gateway) conf() *config.Config { return g.cfg.Load() }
 func (g *Gateway) Config() *config.Config { return g.conf() }
 
 // Start opens the store, brings the tunnel up with every active device as
-// a peer, starts a proxy per service and the API socket.
+// a peer, starts a proxy per service and the listeners. Each step
+// registers its closer; Close (also after a failed Start) runs them in
+// reverse order, so nothing outlives what it uses: the audit writer
+// closes after everything that records into it, the store last.
+//
+//	new --Start--> started --Close--> closed
+//	 \--Start fails: closers of the steps done run--> closed
 func (g *Gateway) Start(ctx context.Context) (err error) {
 	g.stateMu.Lock()
 	defer g.stateMu.Unlock()
@@ -133,32 +131,44 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 			g.closeLocked()
 		}
 	}()
-	if g.st, err = store.Open(ctx, g.conf().StateDir); err != nil {
+	cfg := g.conf()
+	if g.st, err = store.Open(ctx, cfg.StateDir); err != nil {
 		return fmt.Errorf("gateway: start: %w", err)
 	}
+	g.onClose(func() { g.st.Close() })
 	if n, err := g.st.CloseOpenSessions(ctx, time.Now(), "gateway restarted"); err != nil {
 		return fmt.Errorf("gateway: start: %w", err)
 	} else if n > 0 {
 		g.log.Warn("audit: sessions left open by an unclean stop were closed", slog.Int64("sessions", n))
 	}
-	g.audit = audit.New(g.st, g.log.With(slog.String("component", "audit")))
-	g.audit.Start()
-	g.sessions.OnStart = g.sessionStarted
-	g.sessions.OnEnd = g.sessionEnded
-	for _, w := range g.conf().Warnings() {
-		g.log.Warn("config", slog.String("warning", w))
-	}
-	key, err := loadOrCreateKey(g.conf().Tunnel.PrivateKeyFile)
+	epoch, err := g.st.NextSessionEpoch(ctx)
 	if err != nil {
 		return fmt.Errorf("gateway: start: %w", err)
 	}
-	if g.tun, err = openTunnel(g.conf(), key, g.log.With(slog.String("component", "tunnel"))); err != nil {
+	g.sessions.SetBase(uint64(epoch) << 32) // session IDs stay unique across restarts
+	g.audit = audit.New(g.st, g.log.With(slog.String("component", "audit")))
+	g.audit.Start()
+	g.onClose(func() { g.audit.Close() })
+	g.sessions.OnStart = g.sessionStarted
+	g.sessions.OnEnd = g.sessionEnded
+	for _, w := range cfg.Warnings() {
+		g.log.Warn("config", slog.String("warning", w))
+	}
+	key, err := config.LoadOrCreateKey(cfg.Tunnel.PrivateKeyFile)
+	if err != nil {
 		return fmt.Errorf("gateway: start: %w", err)
 	}
+	if g.tun, err = openTunnel(cfg, key, g.log.With(slog.String("component", "tunnel"))); err != nil {
+		return fmt.Errorf("gateway: start: %w", err)
+	}
+	g.onClose(func() { g.tun.Close() })
 	if err := g.syncPeers(ctx); err != nil {
 		return fmt.Errorf("gateway: start: %w", err)
 	}
-	for _, sc := range g.conf().Services {
+	// Goroutines (proxies, loops, listeners) are waited for before the
+	// tunnel closes.
+	g.onClose(g.wg.Wait)
+	for _, sc := range cfg.Services {
 		if err := g.startService(sc); err != nil {
 			return fmt.Errorf("gateway: start: %w", err)
 		}
@@ -167,27 +177,38 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 		return fmt.Errorf("gateway: start: %w", err)
 	}
 	loopCtx, cancel := context.WithCancel(context.Background())
-	g.stopLoop = cancel
 	g.loopCtx = loopCtx
+	g.onClose(cancel)
 	g.wg.Add(1)
 	go g.enforceLoop(loopCtx)
-	if g.conf().DDNS.Host != "" {
-		if err := g.startDDNS(loopCtx, g.conf()); err != nil {
+	if cfg.DDNS.Host != "" {
+		if err := g.startDDNS(loopCtx, cfg); err != nil {
 			return fmt.Errorf("gateway: start: %w", err)
 		}
 	}
+	g.onClose(func() { g.certs.Close() })
 	if err := g.startAdmin(ctx); err != nil {
 		return fmt.Errorf("gateway: start: %w", err)
 	}
-	if g.conf().Public.Listen != "" {
+	if cfg.Public.Listen != "" {
 		if err := g.startPublic(ctx); err != nil {
 			return fmt.Errorf("gateway: start: %w", err)
 		}
 	}
-	g.log.Info("licgate started", slog.String("mode", g.conf().Tunnel.Mode), slog.Int("listen_port", g.tun.ListenPort()),
-		slog.String("address", g.conf().Tunnel.Address), slog.String("public_key", key.PublicKey().String()),
-		slog.String("socket", g.conf().Socket), slog.Int("devices", len(*g.idents.Load())))
+	g.log.Info("licgate started", slog.String("mode", cfg.Tunnel.Mode), slog.Int("listen_port", g.tun.ListenPort()),
+		slog.String("address", cfg.Tunnel.Address), slog.String("public_key", key.PublicKey().String()),
+		slog.String("socket", cfg.Socket), slog.Int("devices", len(*g.idents.Load())))
 	return nil
+}
+
+// onClose registers a step's closer; Close runs them in reverse order.
+func (g *Gateway) onClose(f func()) { g.closers = append(g.closers, f) }
+
+// shutdown stops an HTTP server, waiting a little for requests in flight.
+func shutdown(srv *http.Server) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	srv.Shutdown(ctx)
 }
 
 func (g *Gateway) startService(sc config.ServiceConfig) error {
@@ -211,7 +232,7 @@ func (g *Gateway) startService(sc config.ServiceConfig) error {
 		Sessions: g.sessions,
 		Logger:   g.log.With(slog.String("component", "proxy")),
 	}
-	g.proxies = append(g.proxies, p)
+	g.onClose(func() { p.Close() })
 	at := netip.AddrPortFrom(g.conf().GatewayAddr(), uint16(sc.Port))
 	for _, proto := range sc.Protocols {
 		switch proto {
@@ -262,63 +283,11 @@ func (g *Gateway) Close() error {
 
 func (g *Gateway) closeLocked() {
 	g.state = 2
-	if g.stopLoop != nil {
-		g.stopLoop()
+	for i := len(g.closers) - 1; i >= 0; i-- {
+		g.closers[i]()
 	}
-	if g.apiSrv != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		g.apiSrv.Shutdown(ctx)
-		cancel()
-		os.Remove(g.conf().Socket)
-	}
-	for _, srv := range []*http.Server{g.publicSrv, g.adminSrv, g.lanSrv} {
-		if srv != nil {
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			srv.Shutdown(ctx)
-			cancel()
-		}
-	}
-	g.certs.Close()
-	for _, p := range g.proxies {
-		p.Close()
-	}
-	g.wg.Wait()
-	if g.tun != nil {
-		g.tun.Close()
-	}
-	// The audit writer closes after everything that records into it
-	// (proxies, loops, listeners), and before the store it writes to.
-	if g.audit != nil {
-		g.audit.Close()
-	}
-	if g.st != nil {
-		g.st.Close()
-	}
+	g.closers = nil
 	g.log.Info("licgate stopped")
-}
-
-// loadOrCreateKey reads the gateway's private key, creating it (0600,
-// written atomically) on first start.
-func loadOrCreateKey(path string) (tunnel.Key, error) {
-	data, err := os.ReadFile(path)
-	if err == nil {
-		k, err := tunnel.ParseKey(strings.TrimSpace(string(data)))
-		if err != nil {
-			return k, fmt.Errorf("private key file %s: %w", path, err)
-		}
-		return k, nil
-	}
-	if !errors.Is(err, os.ErrNotExist) {
-		return tunnel.Key{}, fmt.Errorf("private key file: %w", err)
-	}
-	k, err := tunnel.GenerateKey()
-	if err != nil {
-		return k, err
-	}
-	if err := atomicfile.Write(path, []byte(k.String()+"\n"), 0o600); err != nil {
-		return k, fmt.Errorf("private key file: %w", err)
-	}
-	return k, nil
 }
 
 // identify is the proxy's hot-path lookup: one atomic load, one map read.

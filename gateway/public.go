@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"strings"
 	"time"
 
@@ -38,18 +37,12 @@ func (g *Gateway) startPublic(ctx context.Context) error {
 		return fmt.Errorf("public listener %s: %w", p.Listen, err)
 	}
 	g.publicLn = ln
-	g.publicSrv = adminapi.NewServer(enroll.New(g, g.log.With(slog.String("component", "enroll"))).Handler(), g.log)
+	srv := adminapi.NewServer(enroll.New(g, g.log.With(slog.String("component", "enroll"))).Handler(), g.log)
+	g.onClose(func() { shutdown(srv) })
 	g.wg.Add(1)
-	go g.servePublic(tls.NewListener(adminapi.LimitListener(ln), tlsCfg))
+	go g.serveHTTP(srv, tls.NewListener(adminapi.LimitListener(ln), tlsCfg), "public")
 	g.log.Info("public listener up", slog.String("listen", ln.Addr().String()), slog.String("name", p.Name))
 	return nil
-}
-
-func (g *Gateway) servePublic(ln net.Listener) {
-	defer g.wg.Done()
-	if err := g.publicSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		g.log.Error("public listener stopped", slog.String("err", err.Error()))
-	}
 }
 
 // PublicAddr is the public listener's address (nil if none).

@@ -163,6 +163,17 @@ func NewSessionTable() *SessionTable {
 	return &SessionTable{m: map[uint64]*Session{}, counts: newCounters()}
 }
 
+// SetBase makes the IDs of sessions admitted from now on follow base, so
+// that IDs stay unique across restarts (the gateway passes a persisted
+// epoch << 32). Call it before the first admission.
+func (t *SessionTable) SetBase(base uint64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.next < base {
+		t.next = base
+	}
+}
+
 // Decider is what admission asks, under the table lock, with the live
 // counts: the rule that admits s (or -1), its reason, and the user's
 // groups for group pools; or an error to refuse.
