@@ -238,7 +238,7 @@ func (s *Server) serveEnrol(w http.ResponseWriter, r *http.Request, src netip.Ad
 	sort.Slice(list, func(i, j int) bool { return list[i].Name < list[j].Name })
 	page(w, http.StatusOK, map[string]any{
 		"User": res.User, "Device": res.Device, "Gateway": b.Gateway, "Files": list, "Profile": res.ProfileText,
-		"QR": template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(files[name+".png"])),
+		"QR":      template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(files[name+".png"])),
 		"Minutes": int(DownloadFor.Minutes()),
 	})
 }
@@ -251,7 +251,6 @@ type madeBundle struct {
 
 // DownloadFor is how long a used link's files stay downloadable.
 const DownloadFor = 15 * time.Minute
-
 
 // serveFile serves one file of a bundle made through this link.
 func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, src netip.AddrPort) {

@@ -497,7 +497,7 @@ type udpMapping struct {
 	s     *session.Session // set before ready closes
 	up    net.Conn         // set before ready closes; nil if the open failed
 	ready chan struct{}
-	queue chan []byte // datagrams that arrived while opening
+	queue chan []byte  // datagrams that arrived while opening
 	last  atomic.Int64 // unix nanos of the last datagram either way
 }
 
