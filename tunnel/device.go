@@ -30,6 +30,11 @@ type Config struct {
 	Addresses []netip.Addr
 	// MTU of the tunnel. If zero, 1420 (WireGuard's usual value).
 	MTU int
+	// Services are the ports on Addresses peers may reach in tun mode
+	// besides those the device's own listeners hold open (see TUNDevice);
+	// TUNDevice.SetAllowed replaces them. Ignored in the other modes
+	// (netstack serves only its listeners anyway).
+	Services []Service
 	// AckDelay, if non-zero, lets the netstack hold a pure TCP ACK for up
 	// to this long, so that it rides on the reply instead of costing a
 	// packet of its own (see netTUN). Netstack mode only.
