@@ -181,8 +181,12 @@ func (d *wgDevice) readListenPort() (int, error) {
 }
 
 // AddPeer adds a peer, or replaces the allowed IPs and endpoint of an
-// existing one with the same key. Takes effect at once.
+// existing one with the same key. Takes effect at once. A low-order
+// public key is refused (ErrKeyLowOrder).
 func (d *wgDevice) AddPeer(p Peer) error {
+	if IsLowOrder(p.PublicKey) {
+		return fmt.Errorf("tunnel: add peer %s: %w", p.PublicKey, ErrKeyLowOrder)
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "public_key=%s\nreplace_allowed_ips=true\n", hexKey(p.PublicKey))
 	for _, a := range p.AllowedIPs {

@@ -4,6 +4,7 @@ import (
 	"crypto/ecdh"
 	"encoding/base64"
 	"errors"
+	"net/netip"
 	"strings"
 	"testing"
 )
@@ -99,5 +100,21 @@ func TestLowOrderTable(t *testing.T) {
 		if got, err := ParsePublicKey(k.String()); err != nil || got != k {
 			t.Fatalf("%s: %v", k, err)
 		}
+	}
+}
+
+func TestAddPeerRefusesLowOrder(t *testing.T) {
+	d, err := NewNetstack(Config{PrivateKey: mustKey(t), Addresses: []netip.Addr{gw4}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	for _, k := range []Key{{}, lowOrder[2]} {
+		if err := d.AddPeer(Peer{PublicKey: k}); !errors.Is(err, ErrKeyLowOrder) {
+			t.Errorf("AddPeer(%s): %v", k, err)
+		}
+	}
+	if peers, _ := d.Peers(); len(peers) != 0 {
+		t.Fatalf("low-order peers added: %v", peers)
 	}
 }

@@ -77,8 +77,9 @@ func (d *TUNDevice) ListenTCP(addr netip.AddrPort) (net.Listener, error) {
 	if err != nil {
 		return nil, err
 	}
-	done := d.track(addr, Service{"tcp", addr.Port()})
-	return &trackedListener{TCPListener: ln.(*net.TCPListener), done: done}, nil
+	tl := ln.(*net.TCPListener)
+	done := d.track(addr, Service{"tcp", uint16(tl.Addr().(*net.TCPAddr).Port)}) // the real port, also for port 0
+	return &trackedListener{TCPListener: tl, done: done}, nil
 }
 
 // ListenUDP listens on the host stack; while the socket is open, peers
@@ -88,8 +89,9 @@ func (d *TUNDevice) ListenUDP(addr netip.AddrPort) (net.PacketConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	done := d.track(addr, Service{"udp", addr.Port()})
-	return &trackedUDP{UDPConn: pc.(*net.UDPConn), done: done}, nil
+	uc := pc.(*net.UDPConn)
+	done := d.track(addr, Service{"udp", uint16(uc.LocalAddr().(*net.UDPAddr).Port)})
+	return &trackedUDP{UDPConn: uc, done: done}, nil
 }
 
 // track opens s in the filter if addr covers a gateway address, and

@@ -151,8 +151,12 @@ func (d *KernelDevice) PublicKey() Key { return d.pub }
 // ListenPort is the interface's UDP port.
 func (d *KernelDevice) ListenPort() int { return d.port }
 
-// AddPeer adds or updates a peer.
+// AddPeer adds or updates a peer. A low-order public key is refused
+// (ErrKeyLowOrder).
 func (d *KernelDevice) AddPeer(p Peer) error {
+	if IsLowOrder(p.PublicKey) {
+		return fmt.Errorf("tunnel: add peer %s: %w", p.PublicKey, ErrKeyLowOrder)
+	}
 	pc := wgtypes.PeerConfig{PublicKey: p.PublicKey, ReplaceAllowedIPs: true}
 	for _, a := range p.AllowedIPs {
 		pc.AllowedIPs = append(pc.AllowedIPs, net.IPNet{IP: a.Addr().AsSlice(), Mask: net.CIDRMask(a.Bits(), a.Addr().BitLen())})

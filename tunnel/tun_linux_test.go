@@ -131,6 +131,18 @@ func TestTUNFilter(t *testing.T) {
 	if buf := make([]byte, 16); func() bool { n, err := u.Read(buf); return err != nil || string(buf[:n]) != "ping" }() {
 		t.Fatal("no UDP echo from the service")
 	}
+	// A listener on port 0 opens the port the system picked.
+	var ln0 net.Listener
+	ns.Do(func() {
+		if ln0, err = dev.ListenTCP(netip.AddrPortFrom(gwAddr, 0)); err != nil {
+			t.Fatal(err)
+		}
+	})
+	defer ln0.Close()
+	go serveHello(ln0)
+	if err := dial(ln0.Addr().String(), 10*time.Second); err != nil {
+		t.Fatalf("listener on port 0 (%s): %v", ln0.Addr(), err)
+	}
 	// A dropped SYN shows as a dial that never completes: 2s is many
 	// round trips on loopback.
 	for _, a := range []string{"10.44.0.1:2222", "10.55.0.1:22350"} {
