@@ -30,6 +30,11 @@ type Config struct {
 	Addresses []netip.Addr
 	// MTU of the tunnel. If zero, 1420 (WireGuard's usual value).
 	MTU int
+	// Services are the ports on Addresses peers may reach in tun mode
+	// besides those the device's own listeners hold open (see TUNDevice);
+	// TUNDevice.SetAllowed replaces them. Ignored in the other modes
+	// (netstack serves only its listeners anyway).
+	Services []Service
 	// AckDelay, if non-zero, lets the netstack hold a pure TCP ACK for up
 	// to this long, so that it rides on the reply instead of costing a
 	// packet of its own (see netTUN). Netstack mode only.
@@ -176,8 +181,12 @@ func (d *wgDevice) readListenPort() (int, error) {
 }
 
 // AddPeer adds a peer, or replaces the allowed IPs and endpoint of an
-// existing one with the same key. Takes effect at once.
+// existing one with the same key. Takes effect at once. A low-order
+// public key is refused (ErrKeyLowOrder).
 func (d *wgDevice) AddPeer(p Peer) error {
+	if IsLowOrder(p.PublicKey) {
+		return fmt.Errorf("tunnel: add peer %s: %w", p.PublicKey, ErrKeyLowOrder)
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "public_key=%s\nreplace_allowed_ips=true\n", hexKey(p.PublicKey))
 	for _, a := range p.AllowedIPs {

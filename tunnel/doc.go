@@ -24,5 +24,25 @@
 // wireguard-go, applies backpressure instead of a per-packet handoff, and can
 // delay bare TCP ACKs (Config.AckDelay) so that an answer carries them.
 //
+// Modes: netstack (NewNetstack) runs on every platform licgate builds
+// for. Tun mode (NewTUN: wireguard-go on a TUN interface, the host stack)
+// and kernel mode (NewKernel: an existing WireGuard interface driven
+// through wgctrl) are Linux-only; elsewhere they return an error matching
+// ErrModeUnsupported.
+//
+// Tun and kernel modes put peers on the host's own stack, so they must
+// fail closed: a TUNDevice drops every packet from a peer that is not for
+// one of the gateway's services on its tunnel address (its open
+// listeners, Config.Services, SetAllowed) and counts the drops
+// (FilterStats). In kernel mode packets never pass through licgate; the
+// same policy is the host firewall's, and KernelFirewall writes it as
+// nftables rules.
+//
+// Keys: ParseKey and ParsePublicKey accept only the canonical 44-character
+// encoding that Key.String gives back, so one key has one spelling
+// wherever it is stored or compared; ParsePublicKey also refuses the
+// low-order Curve25519 points (the all-zero key among them). Every public
+// key from outside should go through ParsePublicKey.
+//
 // This package imports nothing else from licgate.
 package tunnel

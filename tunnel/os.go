@@ -3,20 +3,18 @@ package tunnel
 import (
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/netip"
-	"os"
-	"strings"
 	"sync"
-	"syscall"
-	"time"
-
-	"github.com/vishvananda/netlink"
-	"golang.zx2c4.com/wireguard/tun"
-	"golang.zx2c4.com/wireguard/wgctrl"
-	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
+
+// ErrNeedNetAdmin means a mode needs CAP_NET_ADMIN the process lacks.
+var ErrNeedNetAdmin = errors.New("needs CAP_NET_ADMIN")
+
+// ErrModeUnsupported means tun or kernel mode was asked for on an
+// operating system where licgate does not run them (all but Linux); it is
+// wrapped with the GOOS. Netstack mode runs everywhere.
+var ErrModeUnsupported = errors.New("mode not supported on this operating system")
 
 // osListeners listen on the host's network stack: in tun and kernel modes
 // the gateway's tunnel address is a real interface address, and WireGuard's
@@ -42,209 +40,91 @@ func (osListeners) ListenUDP(addr netip.AddrPort) (net.PacketConn, error) {
 }
 
 // TUNDevice is wireguard-go on a TUN interface licgate creates (tun mode,
-// needs CAP_NET_ADMIN). It shares the netstack Device's WireGuard
-// handling; the packets go to the host stack, so do the listeners.
+// needs CAP_NET_ADMIN; Linux only). It shares the netstack Device's
+// WireGuard handling; the packets go to the host stack, so do the
+// listeners.
+//
+// It fails closed: a packet from a peer reaches the host only when it is
+// addressed to one of Config.Addresses and to a service there, either one
+// of the device's own open listeners (ListenTCP, ListenUDP) or one of
+// Config.Services / SetAllowed; ICMP echo requests and the ICMP errors
+// path MTU discovery needs are let through to those addresses too.
+// Everything else (other ports, other addresses of this host, the LAN
+// behind it) is dropped and counted (FilterStats). Replies to what the
+// host sends are not affected: the host does not open connections to
+// peers.
 type TUNDevice struct {
 	osListeners
 	*wgDevice
-	name string
-}
-
-// ErrNeedNetAdmin means a mode needs CAP_NET_ADMIN the process lacks.
-var ErrNeedNetAdmin = errors.New("needs CAP_NET_ADMIN")
-
-// NewTUN creates TUN interface name, runs WireGuard on it, assigns the
-// first address with the subnet's prefix length, and brings it up.
-func NewTUN(cfg Config, name string, subnet netip.Prefix, logger *slog.Logger) (*TUNDevice, error) {
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	if len(cfg.Addresses) == 0 {
-		return nil, errors.New("tunnel: tun: no tunnel address")
-	}
-	t, err := tun.CreateTUN(name, cfg.mtu())
-	if err != nil {
-		if errors.Is(err, os.ErrPermission) || errors.Is(err, syscall.EPERM) || strings.Contains(err.Error(), "operation not permitted") {
-			return nil, fmt.Errorf("tunnel: tun mode %w: run licgate as root, or `setcap cap_net_admin+ep` on the binary, or use tunnel.mode: netstack (%v)", ErrNeedNetAdmin, err)
-		}
-		return nil, fmt.Errorf("tunnel: tun: create %s: %w (is /dev/net/tun available?)", name, err)
-	}
-	real, err := t.Name()
-	if err != nil {
-		t.Close()
-		return nil, fmt.Errorf("tunnel: tun: %w", err)
-	}
-	d, err := newWGDevice(t, cfg, logger)
-	if err != nil {
-		return nil, err
-	}
-	link, err := netlink.LinkByName(real)
-	if err == nil {
-		a := cfg.Addresses[0]
-		err = netlink.AddrReplace(link, &netlink.Addr{IPNet: &net.IPNet{IP: a.AsSlice(), Mask: net.CIDRMask(subnet.Bits(), a.BitLen())}})
-	}
-	if err == nil {
-		err = netlink.LinkSetUp(link)
-	}
-	if err != nil {
-		d.dev.Close()
-		return nil, fmt.Errorf("tunnel: tun: configure %s: %w", real, err)
-	}
-	logger.Info("tun interface up", slog.String("interface", real), slog.String("address", cfg.Addresses[0].String()))
-	return &TUNDevice{wgDevice: d, name: real}, nil
+	name   string
+	filter *packetFilter
 }
 
 // Interface is the TUN interface's name.
 func (d *TUNDevice) Interface() string { return d.name }
 
-// KernelDevice drives an existing WireGuard interface through wgctrl:
-// the Linux kernel module over netlink, or a userspace implementation
-// (wireguard-go, boringtun) through its UAPI socket: the same calls.
-type KernelDevice struct {
-	osListeners
-	c      *wgctrl.Client
-	name   string
-	pub    Key
-	port   int
-	mu     sync.Mutex
-	closed bool
-}
+// SetAllowed replaces the services peers may reach besides the device's
+// own listeners (Config.Services at start), at once for the next packet.
+func (d *TUNDevice) SetAllowed(services []Service) error { return d.filter.setAllowed(services) }
 
-// NewKernel takes over interface name: sets the private key and listen
-// port, and removes peers it does not know (licgate adds its own). The
-// interface, its address and its up state are the administrator's.
-func NewKernel(cfg Config, name string, logger *slog.Logger) (*KernelDevice, error) {
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	c, err := wgctrl.New()
+// FilterStats reports how many packets from peers were dropped.
+func (d *TUNDevice) FilterStats() FilterStats { return d.filter.stats() }
+
+// ListenTCP listens on the host stack; while the listener is open, peers
+// may reach its port on the gateway's tunnel address.
+func (d *TUNDevice) ListenTCP(addr netip.AddrPort) (net.Listener, error) {
+	ln, err := d.osListeners.ListenTCP(addr)
 	if err != nil {
-		return nil, fmt.Errorf("tunnel: kernel mode: wgctrl: %w", err)
+		return nil, err
 	}
-	if _, err := c.Device(name); err != nil {
-		c.Close()
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("tunnel: kernel mode: no WireGuard interface %q: create it first (ip link add dev %[1]s type wireguard; ip address add <tunnel.address>/<bits> dev %[1]s; ip link set %[1]s up), or use tunnel.mode: netstack", name)
-		}
-		if errors.Is(err, os.ErrPermission) {
-			return nil, fmt.Errorf("tunnel: kernel mode %w to configure %s: run as root or with cap_net_admin", ErrNeedNetAdmin, name)
-		}
-		return nil, fmt.Errorf("tunnel: kernel mode: interface %s: %w", name, err)
-	}
-	key := cfg.PrivateKey
-	port := cfg.ListenPort
-	if err := c.ConfigureDevice(name, wgtypes.Config{PrivateKey: &key, ListenPort: &port, ReplacePeers: true}); err != nil {
-		c.Close()
-		if errors.Is(err, os.ErrPermission) {
-			return nil, fmt.Errorf("tunnel: kernel mode %w to configure %s: run as root or with cap_net_admin", ErrNeedNetAdmin, name)
-		}
-		return nil, fmt.Errorf("tunnel: kernel mode: configure %s (listen port %d in use?): %w", name, port, err)
-	}
-	dev, err := c.Device(name)
+	tl := ln.(*net.TCPListener)
+	done := d.track(addr, Service{"tcp", uint16(tl.Addr().(*net.TCPAddr).Port)}) // the real port, also for port 0
+	return &trackedListener{TCPListener: tl, done: done}, nil
+}
+
+// ListenUDP listens on the host stack; while the socket is open, peers
+// may reach its port on the gateway's tunnel address.
+func (d *TUNDevice) ListenUDP(addr netip.AddrPort) (net.PacketConn, error) {
+	pc, err := d.osListeners.ListenUDP(addr)
 	if err != nil {
-		c.Close()
-		return nil, fmt.Errorf("tunnel: kernel mode: %s: %w", name, err)
+		return nil, err
 	}
-	if len(cfg.Addresses) > 0 {
-		if err := checkAddress(name, cfg.Addresses[0]); err != nil {
-			c.Close()
-			return nil, err
-		}
-	}
-	logger.Info("kernel-mode interface configured", slog.String("interface", name), slog.String("type", dev.Type.String()), slog.Int("listen_port", dev.ListenPort))
-	return &KernelDevice{c: c, name: name, pub: key.PublicKey(), port: dev.ListenPort}, nil
+	uc := pc.(*net.UDPConn)
+	done := d.track(addr, Service{"udp", uint16(uc.LocalAddr().(*net.UDPAddr).Port)})
+	return &trackedUDP{UDPConn: uc, done: done}, nil
 }
 
-// checkAddress makes sure the gateway's tunnel address is on the interface.
-func checkAddress(name string, a netip.Addr) error {
-	link, err := netlink.LinkByName(name)
-	if err != nil {
-		return fmt.Errorf("tunnel: kernel mode: %s: %w", name, err)
+// track opens s in the filter if addr covers a gateway address, and
+// returns what closes it again (once).
+func (d *TUNDevice) track(addr netip.AddrPort, s Service) func() {
+	a := addr.Addr().Unmap()
+	if !a.IsUnspecified() && !d.filter.isGateway(a) {
+		return func() {} // peers cannot reach it anyway
 	}
-	addrs, err := netlink.AddrList(link, netlink.FAMILY_ALL)
-	if err != nil {
-		return fmt.Errorf("tunnel: kernel mode: %s: %w", name, err)
-	}
-	for _, x := range addrs {
-		if ip, ok := netip.AddrFromSlice(x.IP); ok && ip.Unmap() == a {
-			return nil
-		}
-	}
-	return fmt.Errorf("tunnel: kernel mode: interface %s does not have tunnel.address %s: ip address add %s/24 dev %s", name, a, a, name)
+	k, _ := s.key()
+	d.filter.listen(k, 1)
+	var once sync.Once
+	return func() { once.Do(func() { d.filter.listen(k, -1) }) }
 }
 
-// PublicKey is the interface's public key.
-func (d *KernelDevice) PublicKey() Key { return d.pub }
-
-// ListenPort is the interface's UDP port.
-func (d *KernelDevice) ListenPort() int { return d.port }
-
-// AddPeer adds or updates a peer.
-func (d *KernelDevice) AddPeer(p Peer) error {
-	pc := wgtypes.PeerConfig{PublicKey: p.PublicKey, ReplaceAllowedIPs: true}
-	for _, a := range p.AllowedIPs {
-		pc.AllowedIPs = append(pc.AllowedIPs, net.IPNet{IP: a.Addr().AsSlice(), Mask: net.CIDRMask(a.Bits(), a.Addr().BitLen())})
-	}
-	if p.Endpoint.IsValid() {
-		pc.Endpoint = net.UDPAddrFromAddrPort(p.Endpoint)
-	}
-	if p.PersistentKeepalive > 0 {
-		ka := p.PersistentKeepalive
-		pc.PersistentKeepaliveInterval = &ka
-	}
-	if err := d.c.ConfigureDevice(d.name, wgtypes.Config{Peers: []wgtypes.PeerConfig{pc}}); err != nil {
-		return fmt.Errorf("tunnel: add peer %s: %w", p.PublicKey, err)
-	}
-	return nil
+type trackedListener struct {
+	*net.TCPListener
+	done func()
 }
 
-// RemovePeer removes a peer.
-func (d *KernelDevice) RemovePeer(k Key) error {
-	if err := d.c.ConfigureDevice(d.name, wgtypes.Config{Peers: []wgtypes.PeerConfig{{PublicKey: k, Remove: true}}}); err != nil {
-		return fmt.Errorf("tunnel: remove peer %s: %w", k, err)
-	}
-	return nil
+func (l *trackedListener) Close() error {
+	err := l.TCPListener.Close()
+	l.done()
+	return err
 }
 
-// Peers reports every peer.
-func (d *KernelDevice) Peers() ([]PeerStatus, error) {
-	dev, err := d.c.Device(d.name)
-	if err != nil {
-		return nil, fmt.Errorf("tunnel: read peers: %w", err)
-	}
-	out := make([]PeerStatus, 0, len(dev.Peers))
-	for _, p := range dev.Peers {
-		ps := PeerStatus{PublicKey: p.PublicKey, RxBytes: p.ReceiveBytes, TxBytes: p.TransmitBytes}
-		if !p.LastHandshakeTime.IsZero() && p.LastHandshakeTime.After(time.Unix(0, 0)) {
-			ps.LastHandshake = p.LastHandshakeTime
-		}
-		if p.Endpoint != nil {
-			ps.Endpoint = p.Endpoint.AddrPort()
-		}
-		for _, a := range p.AllowedIPs {
-			ip, _ := netip.AddrFromSlice(a.IP)
-			bits, _ := a.Mask.Size()
-			ps.AllowedIPs = append(ps.AllowedIPs, netip.PrefixFrom(ip.Unmap(), bits))
-		}
-		out = append(out, ps)
-	}
-	return out, nil
+type trackedUDP struct {
+	*net.UDPConn
+	done func()
 }
 
-// Close removes every peer, so no home device reaches this host through
-// the interface while licgate is not there to check it, and releases
-// wgctrl. The interface itself stays: it is the administrator's. A second
-// call returns net.ErrClosed.
-func (d *KernelDevice) Close() error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.closed {
-		return net.ErrClosed
-	}
-	d.closed = true
-	err := d.c.ConfigureDevice(d.name, wgtypes.Config{ReplacePeers: true})
-	if cerr := d.c.Close(); err == nil {
-		err = cerr
-	}
+func (c *trackedUDP) Close() error {
+	err := c.UDPConn.Close()
+	c.done()
 	return err
 }

@@ -104,7 +104,7 @@ func ParseProfile(text string) (Profile, error) {
 		case "interface.mtu":
 			p.MTU, err = strconv.Atoi(v)
 		case "peer.publickey":
-			p.PeerPublicKey, err = ParseKey(v)
+			p.PeerPublicKey, err = ParsePublicKey(v)
 		case "peer.endpoint":
 			_, _, err = net.SplitHostPort(v)
 			p.Endpoint = v
