@@ -47,6 +47,9 @@ func newNet(t *testing.T, returnRoute bool) *testNet {
 	if returnRoute {
 		n.lan.Run("ip", "route", "add", subnet.String(), "via", officeIP)
 	}
+	// Strict reverse-path filtering, as some distributions ship it: the
+	// replies must pass it.
+	n.office.Run("sysctl", "-q", "-w", "net.ipv4.conf.all.rp_filter=1", "net.ipv4.conf."+n.officeIf+".rp_filter=1")
 	return n
 }
 
@@ -524,5 +527,115 @@ func TestNeedNetAdmin(t *testing.T) {
 	}
 	if rules, routes := installed(t, n.office, Routing{Subnet: subnet}); len(rules)+len(routes) != 0 {
 		t.Errorf("failed Setup left %v %v", rules, routes)
+	}
+}
+
+// The whole path in tun/kernel mode: a home device (its own namespace,
+// 10.44.0.23, behind a link that stands in for the tunnel) connects to the
+// gateway's listener on 10.44.0.1; the gateway dials the license server
+// from the device's address, as the proxy will, and splices. The device's
+// address now exists twice, at home and on the gateway's socket: the
+// server's replies must stop at the gateway.
+func TestProxyPathTunnelMode(t *testing.T) {
+	leakCheck(t)
+	n := newNet(t, true)
+	home := netnstest.New(t, "transp-home")
+	tunIf, _ := netnstest.Link(t, n.office, home, "10.44.0.1/24", "10.44.0.23/24")
+	n.office.Run("sysctl", "-q", "-w", "net.ipv4.ip_forward=1")
+	n.setup(t, Routing{Subnet: subnet, TunnelInterface: tunIf})
+	s := n.serve(t)
+
+	var ln net.Listener
+	var err error
+	n.office.Do(func() { ln, err = net.Listen("tcp4", "10.44.0.1:0") })
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		src := c.RemoteAddr().(*net.TCPAddr).AddrPort().Addr()
+		var up net.Conn
+		n.office.Do(func() {
+			up, err = (&Dialer{Timeout: 5 * time.Second}).DialFrom(context.Background(), src, "tcp", s.addr())
+		})
+		if err != nil {
+			t.Errorf("upstream dial from %s: %v", src, err)
+			return
+		}
+		defer up.Close()
+		go func() { io.Copy(up, c); up.(*net.TCPConn).CloseWrite() }()
+		io.Copy(c, up)
+	}()
+
+	var c net.Conn
+	home.Do(func() { c, err = net.DialTimeout("tcp4", ln.Addr().String(), 5*time.Second) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	r := bufio.NewReader(c)
+	line, err := r.ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "peer=10.44.0.23:") {
+		t.Fatalf("the license server saw %q (%v), want peer=10.44.0.23:...", line, err)
+	}
+	io.WriteString(c, "hello")
+	buf := make([]byte, 5)
+	if _, err := io.ReadFull(r, buf); err != nil || string(buf) != "hello" {
+		t.Errorf("echo through the gateway: %q, %v", buf, err)
+	}
+}
+
+func TestIPv6(t *testing.T) {
+	leakCheck(t)
+	netnstest.Require(t)
+	office, lan := netnstest.New(t, "transp-office6"), netnstest.New(t, "transp-lan6")
+	for _, ns := range []*netnstest.NS{office, lan} {
+		// No duplicate address detection: the addresses work at once.
+		ns.Run("sysctl", "-q", "-w", "net.ipv6.conf.default.accept_dad=0")
+	}
+	netnstest.Link(t, office, lan, "fd00::1/64", "fd00::10/64")
+	lan.Run("ip", "-6", "route", "add", "fd44::/64", "via", "fd00::1")
+	var teardown func() error
+	var err error
+	office.Do(func() { teardown, err = Setup(Routing{Subnet: netip.MustParsePrefix("fd44::/64")}) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer office.Do(func() { teardown() })
+	var ln net.Listener
+	lan.Do(func() { ln, err = net.Listen("tcp6", "[fd00::10]:0") })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	got := make(chan string, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		got <- c.RemoteAddr().(*net.TCPAddr).IP.String()
+		c.Close()
+	}()
+	var c net.Conn
+	office.Do(func() {
+		c, err = (&Dialer{Timeout: 5 * time.Second}).DialFrom(context.Background(), netip.MustParseAddr("fd44::23"), "tcp", ln.Addr().String())
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if g := <-got; g != "fd44::23" {
+		t.Errorf("server saw %s, want fd44::23", g)
 	}
 }
