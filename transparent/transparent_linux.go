@@ -167,6 +167,9 @@ func Remove(r Routing) error {
 	p, t := r.priority(), r.table()
 	for _, fam := range []int{netlink.FAMILY_V4, netlink.FAMILY_V6} {
 		rules, err := netlink.RuleList(fam)
+		if errors.Is(err, unix.EAFNOSUPPORT) {
+			continue // a kernel without IPv6
+		}
 		if err != nil {
 			return netlinkError("list rules", err)
 		}

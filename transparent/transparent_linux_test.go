@@ -571,7 +571,12 @@ func TestProxyPathTunnelMode(t *testing.T) {
 			return
 		}
 		defer up.Close()
-		go func() { io.Copy(up, c); up.(*net.TCPConn).CloseWrite() }()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			io.Copy(up, c)
+			up.(*net.TCPConn).CloseWrite()
+		}()
 		io.Copy(c, up)
 	}()
 
