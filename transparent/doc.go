@@ -21,7 +21,8 @@
 //     socket. No netfilter is needed, and the same rules work in all three
 //     tunnel modes (netstack, tun, kernel).
 //
-// Everywhere else the functions return ErrUnsupported.
+// On other systems Setup, Remove, CheckReturnPath, Available and the
+// dialer return ErrUnsupported; Commands and Validate work everywhere.
 //
 // Typical usage:
 //
