@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -142,6 +143,12 @@ type ServiceConfig struct {
 	UDPMappingsPerDevice int `yaml:"udp_mappings_per_device"`
 	// UDPMappings bounds the service's UDP mappings in all. If zero, 1024.
 	UDPMappings int `yaml:"udp_mappings"`
+	// Source is the address the license server sees: "gateway" (the
+	// gateway's own LAN address; the default) or "tunnel" (each device's
+	// tunnel address, so the server's own per-client rules and monitoring
+	// work; Linux only, needs CAP_NET_ADMIN and a route on the LAN for the
+	// tunnel subnet via the gateway: see docs/transparent.md).
+	Source string `yaml:"source"`
 }
 
 // Resolved values, filled in by validate.
@@ -515,6 +522,20 @@ func (c *Config) validate() error {
 		}
 		if err := positive(&s.HalfCloseTimeout, 60*time.Second); err != nil {
 			return c.at(p+".half_close_timeout", "%v", err)
+		}
+		switch s.Source {
+		case "":
+			s.Source = "gateway"
+		case "gateway":
+		case "tunnel":
+			if runtime.GOOS != "linux" {
+				return c.at(p+".source", "tunnel source addresses need Linux (IP_TRANSPARENT); on %s use source: gateway", runtime.GOOS)
+			}
+			if ua, err := netip.ParseAddr(host); err == nil && (ua.IsLoopback() || ua.IsUnspecified()) {
+				return c.at(p+".source", "source: tunnel needs the license server on another machine (upstream %s is this host)", s.Upstream)
+			}
+		default:
+			return c.at(p+".source", "%q is not gateway or tunnel", s.Source)
 		}
 		if s.UDPMappingsPerDevice < 0 || s.UDPMappingsPerDevice > 65535 {
 			return c.at(p+".udp_mappings_per_device", "%d is outside 0-65535", s.UDPMappingsPerDevice)

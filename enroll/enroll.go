@@ -188,8 +188,8 @@ func (s *Server) serveEnrol(w http.ResponseWriter, r *http.Request, src netip.Ad
 	own := ""
 	if r.PostForm.Get("action") == "own" {
 		raw := strings.TrimSpace(r.PostForm.Get("public_key"))
-		k, err := tunnel.ParseKey(raw)
-		if err != nil || k == (tunnel.Key{}) || k.String() != raw {
+		k, err := tunnel.ParsePublicKey(raw)
+		if err != nil {
 			page(w, http.StatusBadRequest, map[string]any{"Error": "That is not a WireGuard public key (44 characters of base64, ending in =). The link is still valid: go back and try again."})
 			return
 		}

@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/licgate/licgate/gateway/gatewaytest"
+	"github.com/licgate/licgate/store"
 	"github.com/licgate/licgate/tunnel"
 )
 
@@ -273,5 +275,38 @@ func TestManyPeers(t *testing.T) {
 	}
 	if !h.Server.WaitInUse(0, 30*time.Second) {
 		t.Fatalf("seats left after close: %d", h.Server.InUse())
+	}
+}
+
+// Keys are parsed to their 32 bytes at the API: a key with a line break
+// inside is refused, one with a trailing newline is stored canonical, and
+// "one active device per key" cannot be dodged by spelling a key another
+// way; the all-zero key is refused.
+func TestPublicKeysAreCanonical(t *testing.T) {
+	gatewaytest.CheckLeaks(t)
+	h := gatewaytest.New(t)
+	ctx := context.Background()
+	for _, u := range []string{"alice", "mallory"} {
+		if _, err := h.GW.AddUser(ctx, u, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	k, _ := tunnel.GenerateKey()
+	pub := k.PublicKey().String()
+	if _, err := h.GW.AddDevice(ctx, "mallory", "x", pub[:20]+"\n"+pub[20:]); !errors.Is(err, store.ErrInvalid) {
+		t.Fatalf("key with a line break inside: %v", err)
+	}
+	res, err := h.GW.AddDevice(ctx, "alice", "laptop", pub+"\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Device.PublicKey != pub {
+		t.Fatalf("stored %q, want the canonical %q", res.Device.PublicKey, pub)
+	}
+	if _, err := h.GW.AddDevice(ctx, "mallory", "y", " "+pub+"\r\n"); !errors.Is(err, store.ErrExists) {
+		t.Fatalf("same key spelled another way: %v", err)
+	}
+	if _, err := h.GW.AddDevice(ctx, "mallory", "z", tunnel.Key{}.String()); !errors.Is(err, store.ErrInvalid) {
+		t.Fatalf("all-zero key: %v", err)
 	}
 }

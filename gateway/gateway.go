@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/licgate/licgate/adminapi"
+	"github.com/licgate/licgate/transparent"
 
 	"github.com/licgate/licgate/audit"
 	"github.com/licgate/licgate/certs"
@@ -165,6 +166,9 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 	if err := g.syncPeers(ctx); err != nil {
 		return fmt.Errorf("gateway: start: %w", err)
 	}
+	if err := g.startTransparent(cfg); err != nil {
+		return fmt.Errorf("gateway: start: %w", err)
+	}
 	// Goroutines (proxies, loops, listeners) are waited for before the
 	// tunnel closes.
 	g.onClose(g.wg.Wait)
@@ -201,6 +205,45 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 	return nil
 }
 
+// Routing is the policy routing that source: tunnel needs, for this
+// config: replies to the tunnel subnet from the LAN are delivered to
+// licgate's transparent sockets.
+func Routing(cfg *config.Config) transparent.Routing {
+	r := transparent.Routing{Subnet: cfg.SubnetPrefix()}
+	if cfg.Tunnel.Mode != "netstack" {
+		r.TunnelInterface = cfg.Tunnel.Interface
+	}
+	return r
+}
+
+// startTransparent sets up the routing for services with source: tunnel.
+func (g *Gateway) startTransparent(cfg *config.Config) error {
+	var names []string
+	for _, sc := range cfg.Services {
+		if sc.Source == "tunnel" {
+			names = append(names, sc.Name)
+		}
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	if err := transparent.Available(); err != nil {
+		return fmt.Errorf("services %v use source: tunnel: %w", names, err)
+	}
+	teardown, err := transparent.Setup(Routing(cfg))
+	if err != nil {
+		return fmt.Errorf("services %v use source: tunnel: %w", names, err)
+	}
+	g.onClose(func() {
+		if err := teardown(); err != nil {
+			g.log.Error("removing the transparent routing", slog.String("err", err.Error()))
+		}
+	})
+	g.log.Info("license server sees each device's tunnel address", slog.Any("services", names),
+		slog.String("lan_needs", "a route for "+cfg.Tunnel.Subnet+" via this host"))
+	return nil
+}
+
 // onClose registers a step's closer; Close runs them in reverse order.
 func (g *Gateway) onClose(f func()) { g.closers = append(g.closers, f) }
 
@@ -231,6 +274,9 @@ func (g *Gateway) startService(sc config.ServiceConfig) error {
 		},
 		Sessions: g.sessions,
 		Logger:   g.log.With(slog.String("component", "proxy")),
+	}
+	if sc.Source == "tunnel" {
+		p.DialFrom = (&transparent.Dialer{}).DialFrom
 	}
 	g.onClose(func() { p.Close() })
 	at := netip.AddrPortFrom(g.conf().GatewayAddr(), uint16(sc.Port))
@@ -469,12 +515,14 @@ func (g *Gateway) applyPeers(devs []store.Device) error {
 		if haveSet[k] {
 			continue
 		}
-		pk, err := tunnel.ParseKey(k)
-		if err != nil {
-			return fmt.Errorf("device %s/%s: %w", d.User, d.Name, err)
+		pk, err := tunnel.ParsePublicKey(k)
+		if err == nil {
+			err = g.tun.AddPeer(tunnel.Peer{PublicKey: pk, AllowedIPs: []netip.Prefix{netip.PrefixFrom(d.Address, d.Address.BitLen())}})
 		}
-		if err := g.tun.AddPeer(tunnel.Peer{PublicKey: pk, AllowedIPs: []netip.Prefix{netip.PrefixFrom(d.Address, d.Address.BitLen())}}); err != nil {
-			return err
+		if err != nil {
+			// One bad row must not leave every later device unconfigured.
+			g.log.Error("device not configured: its key is unusable; rekey or revoke it", slog.String("user", d.User),
+				slog.String("device", d.Name), slog.String("err", err.Error()))
 		}
 	}
 	return nil
@@ -547,10 +595,11 @@ func (g *Gateway) pool() store.Pool {
 // publicKey is empty (the private key is then returned, to be shown once).
 func deviceKey(publicKey string) (priv tunnel.Key, pub string, err error) {
 	if publicKey != "" {
-		if _, err := tunnel.ParseKey(publicKey); err != nil {
+		k, err := tunnel.ParsePublicKey(publicKey)
+		if err != nil {
 			return priv, "", fmt.Errorf("%w: public key: %w", store.ErrInvalid, err)
 		}
-		return priv, publicKey, nil
+		return priv, k.String(), nil // only the canonical spelling is stored
 	}
 	if priv, err = tunnel.GenerateKey(); err != nil {
 		return priv, "", err

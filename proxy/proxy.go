@@ -28,6 +28,10 @@ type Proxy struct {
 	Upstream string
 	// Dial connects upstream. If nil, a net.Dialer.
 	Dial func(ctx context.Context, network, address string) (net.Conn, error)
+	// DialFrom, if set, connects upstream from the device's own tunnel
+	// address src (services with source: tunnel; see package transparent)
+	// and takes precedence over Dial.
+	DialFrom func(ctx context.Context, src netip.Addr, network, address string) (net.Conn, error)
 	// DialTimeout bounds Dial. If zero, 5s.
 	DialTimeout time.Duration
 	// UDPIdleTimeout ends a UDP mapping after this much silence. If zero, 60s.
@@ -126,15 +130,18 @@ func (p *Proxy) udpIdle() time.Duration {
 	return p.UDPIdleTimeout
 }
 
-func (p *Proxy) dial(ctx context.Context, network string) (net.Conn, error) {
+func (p *Proxy) dial(ctx context.Context, src netip.Addr, network string) (net.Conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, p.dialTimeout())
 	defer cancel()
 	start := time.Now()
 	var c net.Conn
 	var err error
-	if p.Dial != nil {
+	switch {
+	case p.DialFrom != nil:
+		c, err = p.DialFrom(ctx, src, network, p.Upstream)
+	case p.Dial != nil:
 		c, err = p.Dial(ctx, network, p.Upstream)
-	} else {
+	default:
 		var d net.Dialer
 		c, err = d.DialContext(ctx, network, p.Upstream)
 	}
@@ -274,7 +281,7 @@ func (p *Proxy) handleTCP(c net.Conn) {
 		c.Close()
 		return
 	}
-	up, err := p.dial(p.context(), "tcp")
+	up, err := p.dial(p.context(), src.Addr(), "tcp")
 	if err != nil {
 		p.log().Warn("upstream dial failed", slog.String("service", p.Service), slog.String("upstream", p.Upstream),
 			slog.String("device", id.User+"/"+id.Device), slog.String("err", err.Error()))
@@ -567,7 +574,7 @@ func (p *Proxy) openMapping(pc net.PacketConn, to net.Addr, src netip.AddrPort, 
 		fail(err)
 		return
 	}
-	up, err := p.dial(p.context(), "udp")
+	up, err := p.dial(p.context(), src.Addr(), "udp")
 	if err != nil {
 		p.log().Warn("upstream dial failed", slog.String("service", p.Service), slog.String("proto", "udp"), slog.String("err", err.Error()))
 		fail(nil)
