@@ -11,7 +11,6 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -42,7 +41,7 @@ type Gateway struct {
 	revokeFlush time.Duration                        // if zero, the constant revokeFlush (tests lengthen it)
 
 	st       *store.Store
-	tun      Tunnel
+	tun      tunnel.Endpoint
 	sessions *session.SessionTable
 	idents   atomic.Pointer[map[netip.Addr]*session.Identity]
 
@@ -53,7 +52,7 @@ type Gateway struct {
 	heard   map[string]heardAt // peer public key -> when last heard (enforce loop only)
 	closers []func()           // run in reverse by Close
 	noAudit bool
-	shared  sharedTracker
+	shared  session.EndpointTracker
 
 	certs    *certs.Manager
 	lanLn    net.Listener
@@ -778,7 +777,7 @@ func (g *Gateway) peerInfos(ps []tunnel.PeerStatus) []adminapi.PeerInfo {
 				pi.User, pi.Device = id.User, id.Device
 			}
 		}
-		if sus, pair := g.shared.suspect(pi.PublicKey, time.Now()); sus {
+		if sus, pair := g.shared.Suspect(pi.PublicKey, time.Now()); sus {
 			pi.SharedSuspect = true
 			pi.Endpoints = []string{pair[0].String(), pair[1].String()}
 		}
@@ -793,51 +792,13 @@ func (g *Gateway) ListenPort() int { return g.tun.ListenPort() }
 // PublicKey is the gateway's WireGuard public key.
 func (g *Gateway) PublicKey() tunnel.Key { return g.tun.PublicKey() }
 
-// Tunnel is the WireGuard side, whatever the mode: the proxy, policy and
-// session code see only this. Listeners' RemoteAddr is the peer's
-// WireGuard-authenticated tunnel address.
-type Tunnel interface {
-	PublicKey() tunnel.Key
-	ListenPort() int
-	AddPeer(tunnel.Peer) error
-	RemovePeer(tunnel.Key) error
-	Peers() ([]tunnel.PeerStatus, error)
-	ListenTCP(netip.AddrPort) (net.Listener, error)
-	ListenUDP(netip.AddrPort) (net.PacketConn, error)
-	Close() error
-}
-
-// openTunnel starts the configured mode, with errors that say how to fix
-// what stops it.
-func openTunnel(cfg *config.Config, key tunnel.Key, log *slog.Logger) (Tunnel, error) {
+// openTunnel starts the configured mode.
+func openTunnel(cfg *config.Config, key tunnel.Key, log *slog.Logger) (tunnel.Endpoint, error) {
 	tc := tunnel.Config{PrivateKey: key, ListenPort: cfg.ListenPort(), Addresses: []netip.Addr{cfg.GatewayAddr()}, MTU: cfg.Tunnel.MTU}
-	switch cfg.Tunnel.Mode {
-	case "tun":
-		d, err := tunnel.NewTUN(tc, cfg.Tunnel.Interface, cfg.SubnetPrefix(), log)
-		if err != nil {
-			return nil, portHint(err, cfg)
-		}
-		return d, nil
-	case "kernel":
-		d, err := tunnel.NewKernel(tc, cfg.Tunnel.Interface, log)
-		if err != nil {
-			return nil, err
-		}
-		return d, nil
+	if cfg.Tunnel.Mode == tunnel.ModeNetstack {
+		tc.AckDelay = cfg.Tunnel.AckDelay.Duration
 	}
-	tc.AckDelay = cfg.Tunnel.AckDelay.Duration
-	d, err := tunnel.NewNetstack(tc, log)
-	if err != nil {
-		return nil, portHint(err, cfg)
-	}
-	return d, nil
-}
-
-func portHint(err error, cfg *config.Config) error {
-	if strings.Contains(err.Error(), "address already in use") {
-		return fmt.Errorf("%w: UDP port %d is taken (another licgate or WireGuard?): change tunnel.listen_port", err, cfg.ListenPort())
-	}
-	return err
+	return tunnel.Open(cfg.Tunnel.Mode, tc, cfg.Tunnel.Interface, cfg.SubnetPrefix(), log)
 }
 
 // Store is the state store (for diagnostics and tests).

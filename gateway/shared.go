@@ -3,71 +3,10 @@ package gateway
 import (
 	"log/slog"
 	"net/netip"
-	"sync"
 	"time"
 
 	"github.com/licgate/licgate/adminapi"
 )
-
-// sharedWindow is how close together endpoint flips must be to count: a
-// laptop that moves from home to a café changes endpoint once; one
-// profile copied to two machines makes WireGuard's endpoint (the source
-// of the last authenticated packet) flip back and forth between them.
-const sharedWindow = 10 * time.Minute
-
-// sharedTracker notices devices whose endpoint alternates between two
-// places: A, then B, then A again, within sharedWindow.
-type sharedTracker struct {
-	mu   sync.Mutex
-	seen map[string]*endpointHistory // by public key
-}
-
-type endpointHistory struct {
-	last, prev netip.AddrPort
-	prevAt     time.Time // when last replaced prev
-	flagged    time.Time // zero if never
-	pair       [2]netip.AddrPort
-}
-
-// observe records the endpoint of key and reports whether this call newly
-// flags it.
-func (t *sharedTracker) observe(key string, ep netip.AddrPort, now time.Time) bool {
-	if !ep.IsValid() {
-		return false
-	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.seen == nil {
-		t.seen = map[string]*endpointHistory{}
-	}
-	h, ok := t.seen[key]
-	if !ok {
-		t.seen[key] = &endpointHistory{last: ep}
-		return false
-	}
-	if ep == h.last {
-		return false
-	}
-	newly := false
-	if ep == h.prev && now.Sub(h.prevAt) < sharedWindow {
-		newly = h.flagged.IsZero()
-		h.flagged = now
-		h.pair = [2]netip.AddrPort{h.last, ep}
-	}
-	h.prev, h.last, h.prevAt = h.last, ep, now
-	return newly
-}
-
-// suspect reports whether key was flagged within the last day, and the two
-// endpoints seen.
-func (t *sharedTracker) suspect(key string, now time.Time) (bool, [2]netip.AddrPort) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if h, ok := t.seen[key]; ok && !h.flagged.IsZero() && now.Sub(h.flagged) < 24*time.Hour {
-		return true, h.pair
-	}
-	return false, [2]netip.AddrPort{}
-}
 
 // trackEndpoints feeds the peers' current endpoints to the tracker and
 // logs devices that look shared.
@@ -75,8 +14,8 @@ func (g *Gateway) trackEndpoints(peers []adminapi.PeerInfo) {
 	now := time.Now()
 	for _, p := range peers {
 		ep, _ := netip.ParseAddrPort(p.Endpoint)
-		if g.shared.observe(p.PublicKey, ep, now) {
-			_, pair := g.shared.suspect(p.PublicKey, now)
+		if g.shared.Observe(p.PublicKey, ep, now) {
+			_, pair := g.shared.Suspect(p.PublicKey, now)
 			g.log.Warn("device looks shared: its endpoint alternates between two places (one profile on two machines?)",
 				slog.String("user", p.User), slog.String("device", p.Device), slog.String("endpoint_a", pair[0].String()), slog.String("endpoint_b", pair[1].String()))
 			g.auditEvent("licgate", "device.shared_suspected", p.User+"/"+p.Device+" "+pair[0].String()+" <-> "+pair[1].String())
