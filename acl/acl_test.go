@@ -56,11 +56,17 @@ rules:
     action: allow
     who: ["*"]
     services: [flexlm]
+  - name: after sign-in
+    action: allow
+    who: [user:ivan]
+    signin: 12h
 tests:
   - {user: carol, service: codemeter, at: "2026-06-01T20:00", expect: deny}
   - {user: carol, service: codemeter, at: "2026-06-01T09:00", expect: allow, rule: 3}
   - {user: alice, service: codemeter, at: "2026-12-24T03:00", expect: allow, sessions: {user: 1}}
   - {user: alice, service: codemeter, at: "2026-12-24T03:00", expect: deny, sessions: {user: 2}}
+  - {user: ivan, service: codemeter, at: "2026-12-24T03:00", expect: deny}
+  - {user: ivan, service: codemeter, at: "2026-12-24T03:00", signed_in: "2026-12-23T16:00", expect: allow, rule: 8}
 `
 
 func compileOffice(t testing.TB) *Engine {
@@ -279,9 +285,9 @@ rules:
 
 func TestExplain(t *testing.T) {
 	e := compileOffice(t)
-	out := e.Explain(Request{User: "carol", Device: "pc", Service: "codemeter", Time: at(t, e, "2026-06-01T20:00")})
+	out := e.Explain(Request{User: "carol", Device: "pc", Service: "codemeter", Time: at(t, e, "2026-06-01T20:00")}).Text
 	for _, want := range []string{
-		"request: user carol (groups: interns, staff), device pc, service codemeter, at 2026-06-01 20:00 CEST (Monday)",
+		"request: user carol (groups: interns, staff), device pc, service codemeter, at 2026-06-01 20:00 CEST (Monday), never signed in",
 		"rule 0 (banned), line 12, deny user:mallory: skipped: who does not match",
 		"rule 3 (interns office hours), line 24, allow group:interns: skipped: outside hours Mon-Fri 08:00-18:00",
 		"rule 7 (everyone flexlm), line 43, allow *: skipped: only for flexlm",
@@ -291,7 +297,7 @@ func TestExplain(t *testing.T) {
 			t.Errorf("explain lacks %q:\n%s", want, out)
 		}
 	}
-	out = e.Explain(Request{User: "alice", Device: "laptop", Service: "codemeter", Time: at(t, e, "2026-06-01T20:00")})
+	out = e.Explain(Request{User: "alice", Device: "laptop", Service: "codemeter", Time: at(t, e, "2026-06-01T20:00")}).Text
 	if !strings.Contains(out, "rule 2 (architects), line 18, allow group:architects: MATCHES") || !strings.Contains(out, "decision: ALLOW") {
 		t.Errorf("explain:\n%s", out)
 	}
@@ -314,6 +320,9 @@ func TestDecideNoAllocs(t *testing.T) {
 		{User: "carol", Device: "pc", Service: "codemeter", Time: now.Add(12 * time.Hour), Counts: counts},
 		{User: "nobody", Device: "pc", Service: "codemeter", Time: now},
 		{User: "bob", Device: "tablet", Service: "codemeter", Time: now, Source: netip.MustParseAddr("10.44.0.9")},
+		{User: "ivan", Device: "pc", Service: "codemeter", Time: now, Counts: counts},
+		{User: "ivan", Device: "pc", Service: "codemeter", Time: now, LastSignIn: now.Add(-time.Hour), Counts: counts},
+		{User: "alice", Device: "laptop", Service: "codemeter", Time: now, UserDisabled: true},
 	}
 	for _, r := range reqs {
 		r := r

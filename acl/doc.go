@@ -3,17 +3,21 @@
 // in the office time zone, from/until dates, and session caps (per device,
 // per user, and shared pools per rule, group or service).
 //
-// It does no I/O and reads no clock: callers pass the time and the current
-// session counts. Compile validates a policy and builds an Engine whose
-// Decide is allocation-free; Explain walks the same path and says why.
+// It does no I/O and reads no clock: callers pass the time, the current
+// session counts, the user's disabled flag and last portal sign-in in a
+// Request. Compile validates a policy and builds an Engine whose Decide is
+// allocation-free; Explain takes the same Request, walks the rules the
+// plain way and says why, and always reaches Decide's decision.
 //
 // Typical usage:
 //
 //	pol, err := acl.Parse("policy.yaml", data)   // errors name file:line
 //	eng, warnings, err := acl.Compile(pol)       // also runs the policy's own tests
-//	d := eng.Decide(acl.Request{User: "alice", Device: "laptop", Service: "codemeter", Time: now, Counts: counts})
-//	if !d.Allow { log(d.Reason) }
-//	fmt.Println(eng.Explain(req))
+//	req := acl.Request{User: "alice", Device: "laptop", Service: "codemeter", Time: now, Counts: counts,
+//		LastSignIn: lastSignIn, UserDisabled: disabled}
+//	d := eng.Decide(req)
+//	if !d.Allow { log(d.Kind, d.Reason) }   // d.Kind.Grace(): hours or sign-in window ran out
+//	fmt.Println(eng.Explain(req).Text)
 //
 // A policy file:
 //
@@ -28,6 +32,7 @@
 //	  - {action: deny, who: [user:mallory]}
 //	  - {action: allow, who: [group:architects], services: [codemeter]}
 //	  - {action: allow, who: [group:interns], hours: ["Mon-Fri 08:00-18:00"], until: 2027-03-31}
+//	  - {action: allow, who: [group:architects], services: [flexlm], signin: 12h}   # after a portal sign-in
 //	tests:
 //	  - {user: carol, service: codemeter, at: "2026-12-01T20:00", expect: deny}
 package acl

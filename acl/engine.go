@@ -23,27 +23,59 @@ type Counts interface {
 	ServiceSessions(service string) int
 }
 
-// Request is one access question.
+// Request is one access question: everything Decide and Explain need, so
+// both give the same answer for the same Request.
 type Request struct {
 	User    string
 	Device  string
 	Service string
 	Source  netip.Addr // the device's tunnel address; zero skips source rules' match
 	Time    time.Time
-	Counts  Counts // nil: caps are not checked
+	// LastSignIn is when the user last signed in at the portal; zero: never.
+	// Rules with a signin window match only if Time-LastSignIn is within it.
+	LastSignIn time.Time
+	// UserDisabled denies every request of the user (KindDisabled),
+	// whatever the rules say.
+	UserDisabled bool
+	Counts       Counts // nil: caps are not checked
 }
 
-// Kind classifies a decision.
+// Kind classifies a decision. New kinds are appended, so values are stable.
 type Kind uint8
 
 const (
 	KindRule           Kind = iota // a rule matched and decided (allow or deny)
 	KindDefault                    // no rule matched: the service's default action
-	KindOutsideWindow              // no rule matched, but one would have at another time of day or week
-	KindExpired                    // no rule matched, but one would have between its from/until dates
+	KindOutsideWindow              // no rule matched, but an allow rule would have at another time of day or week
+	KindExpired                    // no rule matched, but an allow rule would have between its from/until dates
 	KindCap                        // a matching allow rule's cap (or a group/service pool) is full
 	KindUnknownService             // the service is not in the policy
+	KindDisabled                   // the user is disabled (Request.UserDisabled)
+	KindSignIn                     // no rule matched, but an allow rule would have after a sign-in at the portal
 )
+
+var kindNames = [...]string{"rule", "default", "hours", "expired", "cap", "unknown service", "disabled", "signin_required"}
+
+// String is the kind's short class for metrics and logs: rule, default,
+// hours, expired, cap, unknown service, disabled, signin_required.
+func (k Kind) String() string {
+	if int(k) < len(kindNames) {
+		return kindNames[k]
+	}
+	return "kind(" + strconv.Itoa(int(k)) + ")"
+}
+
+// Grace reports whether a live session denied with this kind gets the
+// window-close grace: its hours window or its sign-in window ran out, and
+// the user could not have seen the cut coming to the minute. Dates
+// (KindExpired), caps and rules cut at once.
+func (k Kind) Grace() bool { return k == KindOutsideWindow || k == KindSignIn }
+
+// SignInText is the explanation of a KindSignIn denial; the caller adds
+// the portal's URL.
+const SignInText = "sign in at the portal to unlock"
+
+const disabledReason = "the user is disabled"
 
 // Decision is Decide's answer. Reason is a sentence for logs and admins.
 type Decision struct {
@@ -91,6 +123,8 @@ type rule struct {
 	svcNames []string
 	sources  []netip.Prefix
 	windows  []window
+	signin   time.Duration // > 0: matches only after a sign-in this recent (allow rules only)
+	signinS  string
 	from     time.Time // zero: none
 	until    time.Time // exclusive instant; zero: none
 	fromS    string
@@ -100,6 +134,7 @@ type rule struct {
 
 	label                                   string
 	reason, outsideReason, expiredReason    string
+	signinReason                            string
 	capDevReason, capUserReason, capPoolRsn string
 }
 
@@ -125,6 +160,12 @@ func (r *rule) matchesHours(t time.Time, loc *time.Location) bool {
 		}
 	}
 	return false
+}
+
+// signedIn reports whether the rule's sign-in condition holds: none, or
+// a sign-in less than r.signin before t.
+func (r *rule) signedIn(t, last time.Time) bool {
+	return r.signin == 0 || !last.IsZero() && t.Sub(last) < r.signin
 }
 
 func (r *rule) matchesSource(a netip.Addr) bool {
@@ -415,6 +456,24 @@ func parseWindow(s string) (window, error) {
 	return w, nil
 }
 
+// parseSignIn reads a sign-in window: a Go duration ("12h", "90m",
+// "1h30m") or whole days ("2d"), from one minute to 400 days.
+func parseSignIn(s string) (time.Duration, error) {
+	var d time.Duration
+	var err error
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		var days int
+		days, err = strconv.Atoi(n)
+		d = time.Duration(days) * 24 * time.Hour
+	} else {
+		d, err = time.ParseDuration(s)
+	}
+	if err != nil || d < time.Minute || d > 400*24*time.Hour {
+		return 0, fmt.Errorf("signin %q: expected a duration from 1m to 400d, like 12h, 90m or 7d", s)
+	}
+	return d, nil
+}
+
 func parseClock(s string, end bool) (int, error) {
 	hs, ms, ok := strings.Cut(s, ":")
 	h, err1 := strconv.Atoi(hs)
@@ -523,6 +582,16 @@ func (c *compiler) rule(i int, spec RuleSpec) (rule, error) {
 			return r, c.errf(spec.Line, "%s: until %s is before from %s", where, spec.Until, spec.From)
 		}
 	}
+	if spec.SignIn != "" {
+		d, err := parseSignIn(spec.SignIn)
+		if err != nil {
+			return r, c.errf(spec.Line, "%s: %v", where, err)
+		}
+		if !r.allow {
+			return r, c.errf(spec.Line, "%s: signin only makes sense on allow rules (it unlocks access)", where)
+		}
+		r.signin, r.signinS = d, spec.SignIn
+	}
 	if !r.allow && (r.maxDev > 0 || r.maxUser > 0 || r.maxPool > 0) {
 		return r, c.errf(spec.Line, "%s: session caps only make sense on allow rules", where)
 	}
@@ -534,6 +603,7 @@ func (c *compiler) rule(i int, spec RuleSpec) (rule, error) {
 	r.reason = fmt.Sprintf("%s by %s", verb, where)
 	r.outsideReason = fmt.Sprintf("outside the hours of %s", where)
 	r.expiredReason = fmt.Sprintf("outside the dates of %s (from %s until %s)", where, orDash(spec.From), orDash(spec.Until))
+	r.signinReason = fmt.Sprintf("%s (%s needs a sign-in within the last %s)", SignInText, where, spec.SignIn)
 	r.capDevReason = fmt.Sprintf("device session cap (%d) of %s reached", r.maxDev, where)
 	r.capUserReason = fmt.Sprintf("user session cap (%d) of %s reached", r.maxUser, where)
 	r.capPoolRsn = fmt.Sprintf("session pool (%d) of %s is full", r.maxPool, where)
@@ -640,7 +710,16 @@ func coversSvc(a, b *rule) bool {
 }
 
 // Decide answers a request. It is pure and does not allocate.
+//
+// When no rule matches, the denial says why an allow rule did not: the
+// first allow rule that fails only its sign-in window (KindSignIn: the
+// user can fix that), else the first allow rule that fails only its dates
+// (KindExpired) or hours (KindOutsideWindow). Deny rules are never such
+// near misses: a deny rule that does not apply says nothing.
 func (e *Engine) Decide(req Request) Decision {
+	if req.UserDisabled {
+		return Decision{Rule: -1, Kind: KindDisabled, Reason: disabledReason}
+	}
 	si, ok := e.svcIdx[req.Service]
 	if !ok {
 		return Decision{Rule: -1, Kind: KindUnknownService, Reason: errUnknownService}
@@ -650,7 +729,7 @@ func (e *Engine) Decide(req Request) Decision {
 		cands = e.wildcard
 	}
 	devs := e.byDevice[devKey{req.User, req.Device}]
-	near := -1
+	near, signNear := -1, -1
 	nearKind := KindOutsideWindow
 	i, j := 0, 0
 	for i < len(cands) || j < len(devs) {
@@ -675,24 +754,38 @@ func (e *Engine) Decide(req Request) Decision {
 			continue
 		}
 		if !r.matchesDates(req.Time) {
-			if near < 0 {
+			if r.allow && near < 0 {
 				near, nearKind = int(ri), KindExpired
 			}
 			continue
 		}
 		if !r.matchesHours(req.Time, e.loc) {
-			if near < 0 {
+			if r.allow && near < 0 {
 				near, nearKind = int(ri), KindOutsideWindow
+			}
+			continue
+		}
+		if !r.signedIn(req.Time, req.LastSignIn) {
+			if signNear < 0 {
+				signNear = int(ri)
 			}
 			continue
 		}
 		return e.apply(r, si, &req)
 	}
+	return e.noMatch(si, near, signNear, nearKind)
+}
+
+// noMatch is the decision when no rule matched, given the near misses.
+func (e *Engine) noMatch(si, near, signNear int, nearKind Kind) Decision {
 	s := &e.services[si]
-	if near >= 0 && !s.defaultAllow {
-		if nearKind == KindExpired {
-			return Decision{Rule: -1, Kind: KindExpired, Reason: e.rules[near].expiredReason}
-		}
+	switch {
+	case s.defaultAllow:
+	case signNear >= 0:
+		return Decision{Rule: -1, Kind: KindSignIn, Reason: e.rules[signNear].signinReason}
+	case near >= 0 && nearKind == KindExpired:
+		return Decision{Rule: -1, Kind: KindExpired, Reason: e.rules[near].expiredReason}
+	case near >= 0:
 		return Decision{Rule: -1, Kind: KindOutsideWindow, Reason: e.rules[near].outsideReason}
 	}
 	return Decision{Allow: s.defaultAllow, Rule: -1, Kind: KindDefault, Reason: s.defaultReason}

@@ -75,31 +75,84 @@ func genPolicy(data []byte) string {
 		if d[5]%5 == 2 {
 			b.WriteString("    until: 2026-06-15\n")
 		}
+		if action == "allow" && d[4]/3%4 == 1 {
+			b.WriteString("    signin: 12h\n")
+		}
 	}
 	return b.String()
 }
 
 // reference decides by walking every rule in order, the plain way.
-func reference(e *Engine, req Request) (allow bool, rule int) {
+func reference(e *Engine, req Request) (allow bool, rule int, kind Kind) {
+	if req.UserDisabled {
+		return false, -1, KindDisabled
+	}
 	si, ok := e.svcIdx[req.Service]
 	if !ok {
-		return false, -1
+		return false, -1, KindUnknownService
 	}
+	near, nearKind, signNear := -1, KindDefault, -1
 	for i := range e.rules {
 		r := &e.rules[i]
 		if !e.ruleWho(r, req.User, req.Device) || r.svc != nil && !r.svc[si] ||
-			req.Source.IsValid() && !r.matchesSource(req.Source) || !r.matchesTime(req.Time, e.loc) {
+			req.Source.IsValid() && !r.matchesSource(req.Source) {
+			continue
+		}
+		if !r.matchesTime(req.Time, e.loc) {
+			if r.allow && near < 0 {
+				near, nearKind = i, KindOutsideWindow
+				if !r.matchesDates(req.Time) {
+					nearKind = KindExpired
+				}
+			}
+			continue
+		}
+		if r.signin > 0 && (req.LastSignIn.IsZero() || req.Time.Sub(req.LastSignIn) >= r.signin) {
+			if signNear < 0 {
+				signNear = i
+			}
 			continue
 		}
 		if !r.allow {
-			return false, i
+			return false, i, KindRule
 		}
 		if req.Counts != nil && r.maxUser > 0 && req.Counts.UserSessions(req.User) >= r.maxUser {
-			return false, i
+			return false, i, KindCap
 		}
-		return true, i
+		return true, i, KindRule
 	}
-	return e.services[si].defaultAllow, -1
+	switch {
+	case e.services[si].defaultAllow:
+		return true, -1, KindDefault
+	case signNear >= 0:
+		return false, -1, KindSignIn
+	case near >= 0:
+		return false, -1, nearKind
+	}
+	return false, -1, KindDefault
+}
+
+// genRequest turns 8 bytes into a request at or after base.
+func genRequest(d []byte, base time.Time) Request {
+	req := Request{
+		User:    fzUsers[int(d[0])%len(fzUsers)],
+		Device:  []string{"pc", "tablet"}[d[1]%2],
+		Service: fzSvcs[int(d[2])%len(fzSvcs)],
+		Time:    base.Add(time.Duration(int(d[3])|int(d[4])<<8) * 7 * time.Minute),
+	}
+	if d[5]%2 == 1 {
+		req.Source = netip.AddrFrom4([4]byte{10, 44, 0, d[6]})
+	}
+	if d[7]%3 == 1 {
+		req.Counts = &fixedCounts{int(d[7] % 5)}
+	}
+	switch d[1] / 2 % 4 {
+	case 1:
+		req.LastSignIn = req.Time.Add(-time.Duration(d[6]) * 7 * time.Minute) // up to ~30h ago
+	case 2:
+		req.UserDisabled = d[6]%8 == 0
+	}
+	return req
 }
 
 // FuzzDecide: the indexed Decide agrees with the plain walk, so a
@@ -119,24 +172,15 @@ func FuzzDecide(f *testing.F) {
 		}
 		base := time.Date(2026, 6, 1, 0, 0, 0, 0, e.loc)
 		for i := 0; i+8 <= len(reqBytes); i += 8 {
-			d := reqBytes[i : i+8]
-			req := Request{
-				User:    fzUsers[int(d[0])%len(fzUsers)],
-				Device:  []string{"pc", "tablet"}[d[1]%2],
-				Service: fzSvcs[int(d[2])%len(fzSvcs)],
-				Time:    base.Add(time.Duration(int(d[3])|int(d[4])<<8) * 7 * time.Minute),
-			}
-			if d[5]%2 == 1 {
-				req.Source = netip.AddrFrom4([4]byte{10, 44, 0, d[6]})
-			}
-			if d[7]%3 == 1 {
-				req.Counts = &fixedCounts{int(d[7] % 5)}
-			}
+			req := genRequest(reqBytes[i:i+8], base)
 			got := e.Decide(req)
-			wantAllow, wantRule := reference(e, req)
-			if got.Allow != wantAllow || got.Rule != wantRule {
-				t.Fatalf("Decide(%+v) = allow %v rule %d (%s); plain walk says allow %v rule %d\n%s",
-					req, got.Allow, got.Rule, got.Reason, wantAllow, wantRule, src)
+			wantAllow, wantRule, wantKind := reference(e, req)
+			if got.Allow != wantAllow || got.Rule != wantRule || got.Kind != wantKind {
+				t.Fatalf("Decide(%+v) = allow %v rule %d kind %s (%s); plain walk says allow %v rule %d kind %s\n%s",
+					req, got.Allow, got.Rule, got.Kind, got.Reason, wantAllow, wantRule, wantKind, src)
+			}
+			if x := e.Explain(req); x.Decision != got {
+				t.Fatalf("Explain(%+v) = %+v; Decide says %+v\n%s\n%s", req, x.Decision, got, x.Text, src)
 			}
 		}
 	})

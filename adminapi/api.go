@@ -288,6 +288,7 @@ type ExplainResult struct {
 	Allow   bool   `json:"allow"`
 	Rule    int    `json:"rule"`
 	Reason  string `json:"reason"`
+	Kind    string `json:"kind"` // the denial class, or "rule"/"default" for an allow
 	Explain string `json:"explain"`
 }
 
@@ -299,7 +300,7 @@ func (a *api) apiExplain(w http.ResponseWriter, r *http.Request) {
 	}) {
 		return
 	}
-	res, err := ExplainWith(a.b.Engine(), req, a.b.Now())
+	res, err := a.b.Explain(r.Context(), req)
 	if err != nil {
 		writeJSON(w, http.StatusBadRequest, APIError{Error: err.Error(), Field: "at"})
 		return
@@ -307,7 +308,8 @@ func (a *api) apiExplain(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, res)
 }
 
-// ExplainWith explains req against eng (now if req.At is empty).
+// ExplainWith explains req against eng alone (now if req.At is empty):
+// no live counts, no user state; for a policy file not yet in force.
 func ExplainWith(eng *acl.Engine, req ExplainRequest, now time.Time) (ExplainResult, error) {
 	at := now
 	if req.At != "" {
@@ -316,9 +318,8 @@ func ExplainWith(eng *acl.Engine, req ExplainRequest, now time.Time) (ExplainRes
 			return ExplainResult{}, err
 		}
 	}
-	ar := acl.Request{User: req.User, Device: req.Device, Service: req.Service, Time: at}
-	d := eng.Decide(ar)
-	return ExplainResult{Allow: d.Allow, Rule: d.Rule, Reason: d.Reason, Explain: eng.Explain(ar)}, nil
+	x := eng.Explain(acl.Request{User: req.User, Device: req.Device, Service: req.Service, Time: at})
+	return ExplainResult{Allow: x.Allow, Rule: x.Rule, Reason: x.Reason, Kind: x.Kind.String(), Explain: x.Text}, nil
 }
 
 func (a *api) apiReload(w http.ResponseWriter, r *http.Request) {

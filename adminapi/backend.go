@@ -56,6 +56,9 @@ type Backend interface {
 	// Peers lists WireGuard peers with their handshakes.
 	Peers() ([]PeerInfo, error)
 
+	// Explain says what the live decision would be for a new session:
+	// live counts, the user's disabled flag, their last sign-in.
+	Explain(ctx context.Context, req ExplainRequest) (ExplainResult, error)
 	// Reload re-reads the config file and puts it in force; an error
 	// leaves the running config untouched.
 	Reload(ctx context.Context) (ReloadResult, error)

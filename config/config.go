@@ -134,6 +134,14 @@ type ServiceConfig struct {
 	UDPIdleTimeout Duration `yaml:"udp_idle_timeout"`
 	// DialTimeout bounds connecting upstream. If empty, 5s.
 	DialTimeout Duration `yaml:"dial_timeout"`
+	// HalfCloseTimeout ends a session this long after one side closed
+	// while the other stays silent. If empty, 60s.
+	HalfCloseTimeout Duration `yaml:"half_close_timeout"`
+	// UDPMappingsPerDevice bounds one device's UDP mappings (one per
+	// source port). If zero, 64.
+	UDPMappingsPerDevice int `yaml:"udp_mappings_per_device"`
+	// UDPMappings bounds the service's UDP mappings in all. If zero, 1024.
+	UDPMappings int `yaml:"udp_mappings"`
 }
 
 // Resolved values, filled in by validate.
@@ -504,6 +512,15 @@ func (c *Config) validate() error {
 		}
 		if err := positive(&s.DialTimeout, 5*time.Second); err != nil {
 			return c.at(p+".dial_timeout", "%v", err)
+		}
+		if err := positive(&s.HalfCloseTimeout, 60*time.Second); err != nil {
+			return c.at(p+".half_close_timeout", "%v", err)
+		}
+		if s.UDPMappingsPerDevice < 0 || s.UDPMappingsPerDevice > 65535 {
+			return c.at(p+".udp_mappings_per_device", "%d is outside 0-65535", s.UDPMappingsPerDevice)
+		}
+		if s.UDPMappings < 0 || s.UDPMappings > 1<<20 {
+			return c.at(p+".udp_mappings", "%d is outside 0-1048576", s.UDPMappings)
 		}
 	}
 	e := &c.Enforcement

@@ -133,6 +133,12 @@ func (s *DNSSource) Detect(ctx context.Context, fam Family) (netip.Addr, error) 
 	if r.Rcode != dns.RcodeSuccess {
 		return netip.Addr{}, fmt.Errorf("ddns: %s: %s answered %s", s.Label, server, dns.RcodeToString[r.Rcode])
 	}
+	// Only a record for exactly the question counts: an answer for
+	// another name or type (or a CNAME leading elsewhere) is what a
+	// spoofer or a broken middlebox sends, and is refused whole.
+	if err := checkAnswer(m.Question[0], r); err != nil {
+		return netip.Addr{}, fmt.Errorf("ddns: %s: %s: %w", s.Label, server, err)
+	}
 	for _, rr := range r.Answer {
 		var txt string
 		switch v := rr.(type) {
@@ -142,12 +148,33 @@ func (s *DNSSource) Detect(ctx context.Context, fam Family) (netip.Addr, error) 
 			txt = v.AAAA.String()
 		case *dns.TXT:
 			txt = strings.Join(v.Txt, "")
-		default:
-			continue
 		}
 		return parseAnswer(s.Label, txt, fam)
 	}
 	return netip.Addr{}, fmt.Errorf("ddns: %s: %s gave no usable answer", s.Label, server)
+}
+
+// ErrAnswerMismatch means a DNS answer does not answer the question
+// asked: its question section, or a record's name, type or class, differs.
+var ErrAnswerMismatch = errors.New("answer does not match the question")
+
+// checkAnswer accepts r only if it echoes question q and every answer
+// record has q's name (case-insensitively), type and class.
+func checkAnswer(q dns.Question, r *dns.Msg) error {
+	if len(r.Question) != 1 || !strings.EqualFold(r.Question[0].Name, q.Name) || r.Question[0].Qtype != q.Qtype || r.Question[0].Qclass != q.Qclass {
+		got := "none"
+		if len(r.Question) > 0 {
+			got = strings.TrimSpace(r.Question[0].String())
+		}
+		return fmt.Errorf("%w: asked %s %s, the reply's question is %s", ErrAnswerMismatch, q.Name, dns.TypeToString[q.Qtype], got)
+	}
+	for _, rr := range r.Answer {
+		h := rr.Header()
+		if !strings.EqualFold(h.Name, q.Name) || h.Rrtype != q.Qtype || h.Class != q.Qclass {
+			return fmt.Errorf("%w: asked %s %s, got %s", ErrAnswerMismatch, q.Name, dns.TypeToString[q.Qtype], strings.ReplaceAll(rr.String(), "\t", " "))
+		}
+	}
+	return nil
 }
 
 func parseAnswer(label, txt string, fam Family) (netip.Addr, error) {

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -135,9 +136,9 @@ func TestFamiliesAreIndependent(t *testing.T) {
 }
 
 func TestCloudflareChaosQuery(t *testing.T) {
-	var class uint16
+	var class atomic.Uint32 // written by the server goroutine
 	srv := ddnstest.StartServer(t, func(w dns.ResponseWriter, r *dns.Msg) {
-		class = r.Question[0].Qclass
+		class.Store(uint32(r.Question[0].Qclass))
 		m := new(dns.Msg)
 		m.SetReply(r)
 		m.Answer = append(m.Answer, &dns.TXT{Hdr: dns.RR_Header{Name: r.Question[0].Name, Rrtype: dns.TypeTXT, Class: dns.ClassCHAOS}, Txt: []string{"203.0.113.44"}})
@@ -146,8 +147,8 @@ func TestCloudflareChaosQuery(t *testing.T) {
 	s := ddns.CloudflareWhoami()
 	s.Server4 = srv.Addr // the stand-in replaces 1.1.1.1
 	a, err := s.Detect(context.Background(), ddns.IPv4)
-	if err != nil || a.String() != "203.0.113.44" || class != dns.ClassCHAOS {
-		t.Fatalf("%v %v class=%d", a, err, class)
+	if err != nil || a.String() != "203.0.113.44" || class.Load() != dns.ClassCHAOS {
+		t.Fatalf("%v %v class=%d", a, err, class.Load())
 	}
 }
 

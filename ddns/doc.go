@@ -13,7 +13,15 @@
 // a StateStore so restarts do not re-send) and with what the authoritative
 // server says, update only on change, back off on trouble, and stop a
 // provider for good on a fatal answer (bad auth, abuse) until the config
-// changes.
+// changes. Stops and provider-requested waits are Holds in the StateStore,
+// bound to a fingerprint of the provider's configuration, so a restart
+// obeys them. DNS answers (echo sources, RFC 2136 read-back) count only
+// when every record answers exactly the question asked.
+//
+// WatchInterfaces (Linux netlink; nil elsewhere) signals only changes of
+// the uplink (default routes, their interfaces' addresses and state) and
+// of public addresses; the Manager gathers a burst of signals for
+// Debounce before it checks.
 //
 // Typical usage:
 //
@@ -22,7 +30,8 @@
 //		Host:      "office.example.com",
 //		Detector:  det,
 //		Providers: []ddns.Provider{{Name: "bind", Updater: &ddns.RFC2136{Server: "ns1:53", Zone: "example.com", KeyName: "ddns", Secret: secret}}},
-//		State:     stateStore,
+//		State:     stateStore, // also keeps holds: DDNSHold, SetDDNSHold, ClearDDNSHold
+//		Watch:     ddns.WatchInterfaces(ctx, logger),
 //	}
 //	go m.Run(ctx)
 //

@@ -41,6 +41,11 @@ var dyndnsFatal = map[string]string{
 	"!yours":   "the host name belongs to another account",
 }
 
+// Fingerprint identifies the configuration (the password only as a hash).
+func (u *Dyndns2) Fingerprint() string {
+	return configHash("dyndns2", u.URL, u.Username, secretHash(u.Password))
+}
+
 // Update implements Updater.
 func (u *Dyndns2) Update(ctx context.Context, host string, addr netip.Addr) error {
 	name := "dyndns2 " + hostOf(u.URL)
@@ -99,6 +104,9 @@ type DuckDNS struct {
 	Client *http.Client
 }
 
+// Fingerprint identifies the configuration (the token only as a hash).
+func (u *DuckDNS) Fingerprint() string { return configHash("duckdns", u.URL, secretHash(u.Token)) }
+
 // Update implements Updater. host may be "office" or "office.duckdns.org".
 func (u *DuckDNS) Update(ctx context.Context, host string, addr netip.Addr) error {
 	base := u.URL
@@ -154,6 +162,11 @@ type cfResponse struct {
 		Message string
 	} `json:"errors"`
 	Result json.RawMessage `json:"result"`
+}
+
+// Fingerprint identifies the configuration (the token only as a hash).
+func (u *Cloudflare) Fingerprint() string {
+	return configHash("cloudflare", u.URL, u.Zone, fmt.Sprint(u.TTL), secretHash(u.Token))
 }
 
 func (u *Cloudflare) call(ctx context.Context, method, path string, in, out any) error {

@@ -2,7 +2,10 @@ package ddns
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"net/netip"
@@ -18,6 +21,12 @@ type Provider struct {
 	// Verify reads the name's current value at its authoritative server.
 	// If nil and Updater implements Verifier, that is used.
 	Verify Verifier
+	// Fingerprint identifies the provider's configuration for holds: a
+	// stop or back-off stored with one fingerprint is obeyed after a
+	// restart only while the fingerprint is the same. If empty, the
+	// Updater's Fingerprint method (all updaters in this package have
+	// one), or else its type name.
+	Fingerprint string
 }
 
 func (p Provider) verifier() Verifier {
@@ -28,17 +37,83 @@ func (p Provider) verifier() Verifier {
 	return v
 }
 
-// StateStore persists the last address each provider accepted, so a
-// restart never re-sends an update for an unchanged address.
+// Fingerprinter is implemented by updaters that can identify their
+// configuration without revealing secrets.
+type Fingerprinter interface {
+	Fingerprint() string
+}
+
+// fingerprint of p's configuration together with host (a new host name
+// releases a hold too).
+func (p Provider) fingerprint(host string) string {
+	fp := p.Fingerprint
+	if fp == "" {
+		if f, ok := p.Updater.(Fingerprinter); ok {
+			fp = f.Fingerprint()
+		} else {
+			fp = fmt.Sprintf("%T", p.Updater)
+		}
+	}
+	return configHash("host", host, "provider", fp)
+}
+
+// configHash hashes key/value pairs; values marked secret by the caller
+// are themselves hashes, so no secret can be read back from a store.
+func configHash(kv ...string) string {
+	h := sha256.New()
+	for _, s := range kv {
+		fmt.Fprintf(h, "%d:%s;", len(s), s)
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// secretHash stands in for a secret inside a fingerprint.
+func secretHash(s string) string {
+	sum := sha256.Sum256([]byte("licgate-ddns-secret\x00" + s))
+	return hex.EncodeToString(sum[:])
+}
+
+// Hold is a provider's stop (Fatal) or back-off (Until), kept in the
+// StateStore so a restart obeys it: after badauth, abuse or 911 nothing is
+// sent again at once. A hold binds to ConfigFingerprint: once the
+// provider's configuration (or the host) changes, it is dropped.
+type Hold struct {
+	Reason            string    // the provider's answer: badauth, abuse, 911, NOTAUTH ...
+	Fatal             bool      // stopped until the configuration changes
+	Until             time.Time // back-off: no update before this; zero with Fatal
+	ConfigFingerprint string    // Provider fingerprint when the hold was set
+}
+
+// IsZero reports whether h is no hold.
+func (h Hold) IsZero() bool { return h == Hold{} }
+
+// StateStore persists what must survive a restart: the last address each
+// provider accepted (so an unchanged address is never re-sent) and each
+// provider's hold (so a stopped or backing-off provider stays so).
+//
+// Methods are called from Check, one provider at a time per method
+// call, possibly from several goroutines at once: implementations must be
+// safe for concurrent use. An error is logged and the Manager goes on as
+// if nothing was stored.
 type StateStore interface {
+	// LoadDDNS returns the address provider last accepted for fam, or the
+	// zero Addr if none.
 	LoadDDNS(provider string, fam Family) (netip.Addr, error)
+	// SaveDDNS records that provider accepted addr for fam at at.
 	SaveDDNS(provider string, fam Family, addr netip.Addr, at time.Time) error
+	// DDNSHold returns provider's hold, or the zero Hold (and nil) if none.
+	DDNSHold(ctx context.Context, provider string) (Hold, error)
+	// SetDDNSHold stores provider's hold, replacing any earlier one.
+	SetDDNSHold(ctx context.Context, provider string, h Hold) error
+	// ClearDDNSHold removes provider's hold; none is not an error.
+	ClearDDNSHold(ctx context.Context, provider string) error
 }
 
 // MemState is an in-memory StateStore (tests, demo).
 type MemState struct {
-	mu sync.Mutex
-	m  map[string]netip.Addr
+	mu    sync.Mutex
+	m     map[string]netip.Addr
+	holds map[string]Hold
 }
 
 func (s *MemState) LoadDDNS(p string, f Family) (netip.Addr, error) {
@@ -57,6 +132,29 @@ func (s *MemState) SaveDDNS(p string, f Family, a netip.Addr, _ time.Time) error
 	return nil
 }
 
+func (s *MemState) DDNSHold(_ context.Context, p string) (Hold, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.holds[p], nil
+}
+
+func (s *MemState) SetDDNSHold(_ context.Context, p string, h Hold) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.holds == nil {
+		s.holds = map[string]Hold{}
+	}
+	s.holds[p] = h
+	return nil
+}
+
+func (s *MemState) ClearDDNSHold(_ context.Context, p string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.holds, p)
+	return nil
+}
+
 // Status is one provider's state for one family.
 type Status struct {
 	Provider    string     `json:"provider"`
@@ -68,6 +166,7 @@ type Status struct {
 	LastError   string     `json:"last_error,omitempty"`
 	NextAttempt *time.Time `json:"next_attempt,omitempty"`
 	Stopped     bool       `json:"stopped"`
+	Hold        string     `json:"hold,omitempty"` // the stored hold's reason, while one is in force
 	Updates     int        `json:"updates"`
 	Errors      int        `json:"errors"`
 
@@ -99,8 +198,16 @@ type Manager struct {
 	OnChange func(fam Family, old, new netip.Addr)
 	// OnResult is told the outcome of every provider decision (metrics).
 	OnResult func(provider string, fam Family, result string)
-	// Watch, if set, triggers a check at once (interface address changes).
+	// Watch, if set, signals interface changes (see WatchInterfaces). A
+	// check follows Debounce after the first signal of a burst.
 	Watch <-chan struct{}
+	// Debounce is how long Run gathers Watch signals before it checks:
+	// a container start (veths created, renamed, moved) or a PPPoE
+	// reconnect is one check, not a dozen. If zero, 2s.
+	Debounce time.Duration
+	// After is the timer for Run's waits (tests pass a fake clock). If
+	// nil, time.After.
+	After func(d time.Duration) <-chan time.Time
 
 	checkMu  sync.Mutex // one check at a time (the loop and `update --now`)
 	mu       sync.Mutex
@@ -108,6 +215,9 @@ type Manager struct {
 	detected map[Family]netip.Addr
 	trigger  chan struct{}
 	once     sync.Once
+	holdsIn  bool            // stored holds were read (at the first Check; under checkMu)
+	holdsMu  sync.Mutex      // guards held; taken alone, never with mu
+	held     map[string]bool // providers with a stored hold
 }
 
 func (m *Manager) init() {
@@ -115,6 +225,7 @@ func (m *Manager) init() {
 		m.status = map[string]*Status{}
 		m.detected = map[Family]netip.Addr{}
 		m.trigger = make(chan struct{}, 1)
+		m.held = map[string]bool{}
 		if len(m.Families) == 0 {
 			m.Families = []Family{IPv4}
 		}
@@ -161,28 +272,52 @@ func (m *Manager) Trigger() {
 	}
 }
 
-// Run checks at once, then every Interval (with jitter) or when
-// triggered, until ctx ends.
+func (m *Manager) after(d time.Duration) <-chan time.Time {
+	if m.After != nil {
+		return m.After(d)
+	}
+	return time.After(d)
+}
+
+// Run checks at once, then every Interval (with jitter), when triggered,
+// or Debounce after the first of a burst of Watch signals, until ctx ends.
 func (m *Manager) Run(ctx context.Context) error {
 	m.init()
 	interval := m.Interval
 	if interval == 0 {
 		interval = 60 * time.Second
 	}
+	debounce := m.Debounce
+	if debounce == 0 {
+		debounce = 2 * time.Second
+	}
+	watch := m.Watch
 	for {
 		m.Check(ctx)
-		wait := interval + time.Duration(rand.Int64N(int64(interval)/10+1)) - interval/20
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil
-		case <-t.C:
-		case <-m.trigger:
-			t.Stop()
-		case <-m.Watch:
-			t.Stop()
-			m.log().Info("ddns: interface address changed: checking now")
+		poll := m.after(interval + time.Duration(rand.Int64N(int64(interval)/10+1)) - interval/20)
+		var settle <-chan time.Time
+		events := 0
+	wait:
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-poll:
+				break wait
+			case <-m.trigger:
+				break wait
+			case _, ok := <-watch:
+				if !ok {
+					watch = nil
+					continue
+				}
+				if events++; settle == nil {
+					settle = m.after(debounce)
+				}
+			case <-settle:
+				m.log().Info("ddns: interface change: checking now", slog.Int("events", events))
+				break wait
+			}
 		}
 	}
 }
@@ -194,6 +329,7 @@ func (m *Manager) Check(ctx context.Context) {
 	m.init()
 	m.checkMu.Lock()
 	defer m.checkMu.Unlock()
+	m.loadHolds(ctx)
 	for _, fam := range m.Families {
 		addr, results, err := m.Detector.Detect(ctx, fam)
 		if err != nil {
@@ -229,6 +365,89 @@ func (m *Manager) Check(ctx context.Context) {
 	}
 }
 
+// loadHolds applies the stored holds once, before the first check: a
+// provider stopped or backing off before a restart stays so, unless its
+// configuration changed since.
+func (m *Manager) loadHolds(ctx context.Context) {
+	// Runs under checkMu, before any provider goroutine of this check.
+	if m.holdsIn || m.State == nil {
+		return
+	}
+	m.holdsIn = true
+	now := m.now()
+	for _, p := range m.Providers {
+		log := m.log().With(slog.String("provider", p.Name))
+		h, err := m.State.DDNSHold(ctx, p.Name)
+		if err != nil {
+			log.Error("ddns: read stored hold", slog.String("err", err.Error()))
+			continue
+		}
+		if h.IsZero() {
+			continue
+		}
+		if h.ConfigFingerprint != p.fingerprint(m.Host) {
+			log.Info("ddns: configuration changed since the provider was held: trying again", slog.String("hold", h.Reason))
+			if err := m.State.ClearDDNSHold(ctx, p.Name); err != nil {
+				log.Error("ddns: clear stored hold", slog.String("err", err.Error()))
+			}
+			continue
+		}
+		m.holdsMu.Lock()
+		m.held[p.Name] = true // cleared at the next success
+		m.holdsMu.Unlock()
+		if !h.Fatal && !now.Before(h.Until) {
+			continue // the back-off is over
+		}
+		m.mu.Lock()
+		for _, fam := range m.Families {
+			st := m.status[p.Name+"/"+fam.String()]
+			st.Hold = h.Reason
+			st.LastError = "held since before the restart: " + h.Reason
+			if h.Fatal {
+				st.Stopped = true
+			} else {
+				t := h.Until
+				st.NextAttempt = &t
+			}
+		}
+		m.mu.Unlock()
+		if h.Fatal {
+			log.Warn("ddns: provider stays stopped until its configuration changes", slog.String("hold", h.Reason))
+		} else {
+			log.Warn("ddns: provider stays backing off", slog.String("hold", h.Reason), slog.Time("until", h.Until))
+		}
+	}
+}
+
+// markHeldLocked applies hold h to every family of p in memory.
+// Called with m.mu held.
+func (m *Manager) markHeldLocked(p Provider, h Hold) {
+	for _, fam := range m.Families {
+		st := m.status[p.Name+"/"+fam.String()]
+		st.Hold = h.Reason
+		if h.Fatal {
+			st.Stopped, st.NextAttempt = true, nil
+		} else if st.NextAttempt == nil || st.NextAttempt.Before(h.Until) {
+			t := h.Until
+			st.NextAttempt = &t
+		}
+	}
+}
+
+// storeHold keeps p's hold in the StateStore so a restart obeys it.
+// Called without m.mu.
+func (m *Manager) storeHold(ctx context.Context, p Provider, h Hold, log *slog.Logger) {
+	if m.State == nil {
+		return
+	}
+	m.holdsMu.Lock()
+	m.held[p.Name] = true
+	m.holdsMu.Unlock()
+	if err := m.State.SetDDNSHold(ctx, p.Name, h); err != nil {
+		log.Error("ddns: store hold", slog.String("err", err.Error()))
+	}
+}
+
 func (m *Manager) result(p string, fam Family, r string) {
 	if m.OnResult != nil {
 		m.OnResult(p, fam, r)
@@ -256,7 +475,7 @@ func (m *Manager) checkProvider(ctx context.Context, p Provider, fam Family, add
 		switch {
 		case err == nil && len(cur) == 1 && cur[0] == addr:
 			if last != addr {
-				m.accepted(p, fam, st, addr, now, false)
+				m.accepted(ctx, p, fam, st, addr, now, false)
 			}
 			m.result(p.Name, fam, ResultUnchanged)
 			return
@@ -274,42 +493,62 @@ func (m *Manager) checkProvider(ctx context.Context, p Provider, fam Family, add
 
 	err := p.Updater.Update(ctx, m.Host, addr)
 	if err == nil {
-		m.accepted(p, fam, st, addr, now, true)
+		m.accepted(ctx, p, fam, st, addr, now, true)
 		log.Info("ddns: updated", slog.String("addr", addr.String()))
 		m.result(p.Name, fam, ResultUpdated)
 		return
 	}
+	var hold Hold
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	st.Errors++
 	st.LastError = err.Error()
 	var fatal *FatalError
 	var back *BackoffError
 	switch {
 	case errors.As(err, &fatal):
-		st.Stopped = true
-		st.NextAttempt = nil
+		// A person must fix this: every family of the provider stops, and
+		// stays stopped across restarts until the configuration changes.
+		hold = Hold{Reason: fatal.Code, Fatal: true, ConfigFingerprint: p.fingerprint(m.Host)}
+		m.markHeldLocked(p, hold)
 		log.Error("ddns: provider stopped until its configuration is fixed", slog.String("err", err.Error()))
 		m.result(p.Name, fam, ResultFatal)
 	case errors.As(err, &back):
+		// The provider asked to wait: that holds for every family, and
+		// across restarts.
 		st.failures++
 		t := now.Add(max(back.Wait, backoff(st.failures)))
-		st.NextAttempt = &t
+		hold = Hold{Reason: back.Code, Until: t, ConfigFingerprint: p.fingerprint(m.Host)}
+		m.markHeldLocked(p, hold)
 		log.Warn("ddns: provider asks to wait", slog.String("err", err.Error()), slog.Time("next", t))
 		m.result(p.Name, fam, ResultBackoff)
 	default:
+		// Transient trouble (network, SERVFAIL) may concern one family
+		// only, and is retried soon anyway: kept in memory.
 		st.failures++
 		t := now.Add(backoff(st.failures))
 		st.NextAttempt = &t
 		log.Warn("ddns: update failed", slog.String("err", err.Error()), slog.Time("next", t))
 		m.result(p.Name, fam, ResultError)
 	}
+	m.mu.Unlock()
+	if !hold.IsZero() {
+		m.storeHold(ctx, p, hold, log)
+	}
 }
 
-func (m *Manager) accepted(p Provider, fam Family, st *Status, addr netip.Addr, now time.Time, updated bool) {
+func (m *Manager) accepted(ctx context.Context, p Provider, fam Family, st *Status, addr netip.Addr, now time.Time, updated bool) {
 	if m.State != nil {
 		if err := m.State.SaveDDNS(p.Name, fam, addr, now); err != nil {
 			m.log().Error("ddns: save state", slog.String("err", err.Error()))
+		}
+		m.holdsMu.Lock()
+		held := m.held[p.Name]
+		delete(m.held, p.Name)
+		m.holdsMu.Unlock()
+		if held {
+			if err := m.State.ClearDDNSHold(ctx, p.Name); err != nil {
+				m.log().Error("ddns: clear stored hold", slog.String("err", err.Error()))
+			}
 		}
 	}
 	m.mu.Lock()
@@ -319,6 +558,7 @@ func (m *Manager) accepted(p Provider, fam Family, st *Status, addr netip.Addr, 
 	st.LastSuccess = &t
 	st.LastError = ""
 	st.NextAttempt = nil
+	st.Hold = ""
 	st.failures = 0
 	if updated {
 		st.Updates++

@@ -43,6 +43,16 @@ type RFC2136 struct {
 	err    error
 }
 
+// Fingerprint identifies the configuration (the secret only as a hash),
+// so a hold stored after NOTAUTH or BADSIG ends when any of it changes.
+func (u *RFC2136) Fingerprint() string {
+	secret, err := u.loadSecret()
+	if err != nil {
+		secret = "error: " + err.Error()
+	}
+	return configHash("rfc2136", u.Server, u.Zone, u.keyName(), strings.ToLower(u.Algorithm), u.TTL.String(), secretHash(secret))
+}
+
 func (u *RFC2136) name() string { return "rfc2136 " + u.Server }
 
 func (u *RFC2136) keyName() string { return strings.ToLower(dns.Fqdn(u.KeyName)) }
@@ -235,6 +245,11 @@ func QueryAuthoritative(ctx context.Context, server, host string, fam Family, ti
 	}
 	if r.Rcode != dns.RcodeSuccess && r.Rcode != dns.RcodeNameError {
 		return nil, fmt.Errorf("query %s at %s: %s", host, server, dns.RcodeToString[r.Rcode])
+	}
+	// A record for another name, another type or a CNAME to elsewhere
+	// does not say what this name holds: refuse, never count it.
+	if err := checkAnswer(m.Question[0], r); err != nil {
+		return nil, fmt.Errorf("query %s at %s: %w", host, server, err)
 	}
 	var out []netip.Addr
 	for _, a := range r.Answer {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -154,14 +155,14 @@ func TestLibdnsThroughBIND(t *testing.T) {
 // A server that answers NOERROR and ignores the update is caught by the
 // read-back; truncated UDP answers are retried over TCP.
 func TestRFC2136VerifiesAndFallsBackToTCP(t *testing.T) {
-	var tcpSeen bool
+	var tcpSeen atomic.Bool // written by the server goroutine
 	srv := ddnstest.StartServer(t, func(w dns.ResponseWriter, r *dns.Msg) {
 		m := new(dns.Msg)
 		m.SetReply(r)
 		if w.LocalAddr().Network() == "udp" && r.Opcode == dns.OpcodeUpdate {
 			m.Truncated = true
 		} else if r.Opcode == dns.OpcodeUpdate {
-			tcpSeen = true
+			tcpSeen.Store(true)
 		}
 		if r.Opcode == dns.OpcodeQuery {
 			m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: r.Question[0].Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60},
@@ -174,7 +175,7 @@ func TestRFC2136VerifiesAndFallsBackToTCP(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "answered NOERROR but") {
 		t.Fatalf("ignored update not caught: %v", err)
 	}
-	if !tcpSeen {
+	if !tcpSeen.Load() {
 		t.Fatal("truncated UDP answer was not retried over TCP")
 	}
 	var fe *ddns.FatalError

@@ -15,7 +15,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hashicorp/golang-lru/v2/expirable"
+	lru "github.com/hashicorp/golang-lru/v2"
 	"golang.org/x/time/rate"
 
 	"github.com/licgate/licgate/bundle"
@@ -58,8 +58,8 @@ var ErrBadKey = errors.New("enroll: not a WireGuard public key")
 type Server struct {
 	b       Backend
 	log     *slog.Logger
-	limits  *expirable.LRU[netip.Prefix, *rate.Limiter]
-	bundles *expirable.LRU[string, map[string][]byte]
+	limits  *lru.Cache[netip.Prefix, *rate.Limiter]
+	bundles *lru.Cache[string, madeBundle]
 }
 
 // New returns the enrolment server; logger may be nil.
@@ -67,10 +67,11 @@ func New(b Backend, logger *slog.Logger) *Server {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Server{b: b, log: logger,
-		// Spraying addresses evicts the oldest entries, never everyone's.
-		limits:  expirable.NewLRU[netip.Prefix, *rate.Limiter](100_000, nil, 10*time.Minute),
-		bundles: expirable.NewLRU[string, map[string][]byte](1000, nil, DownloadFor)}
+	// Spraying addresses evicts the least recently seen, never everyone's
+	// limit (the limiter map was wiped whole at 10,000 before).
+	limits, _ := lru.New[netip.Prefix, *rate.Limiter](100_000)
+	bundles, _ := lru.New[string, madeBundle](1000)
+	return &Server{b: b, log: logger, limits: limits, bundles: bundles}
 }
 
 // sourceKey is what the limiter counts: the address, or its /64 for IPv6
@@ -222,7 +223,7 @@ func (s *Server) serveEnrol(w http.ResponseWriter, r *http.Request, src netip.Ad
 		s.refuse(w, src, err)
 		return
 	}
-	s.bundles.Add(TokenHash(token), files)
+	s.bundles.Add(TokenHash(token), madeBundle{files: files, until: time.Now().Add(DownloadFor)})
 	labels := map[string]string{".conf": "WireGuard profile", ".png": "QR code", "-windows.ps1": "Windows helper", "-macos.sh": "macOS helper", "-linux.sh": "Linux helper"}
 	var list []file
 	for fn := range files {
@@ -242,15 +243,21 @@ func (s *Server) serveEnrol(w http.ResponseWriter, r *http.Request, src netip.Ad
 	})
 }
 
+// madeBundle is a used link's files, downloadable until until.
+type madeBundle struct {
+	files map[string][]byte
+	until time.Time
+}
+
 // DownloadFor is how long a used link's files stay downloadable.
 const DownloadFor = 15 * time.Minute
 
 
 // serveFile serves one file of a bundle made through this link.
 func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, src netip.AddrPort) {
-	files, ok := s.bundles.Get(TokenHash(r.PathValue("token")))
-	data, found := files[r.PathValue("file")]
-	if !ok || !found {
+	mb, ok := s.bundles.Get(TokenHash(r.PathValue("token")))
+	data, found := mb.files[r.PathValue("file")]
+	if !ok || !found || time.Now().After(mb.until) {
 		http.Error(w, "This download is no longer available: the files of an enrolment link can be downloaded for a few minutes after it was used.", http.StatusNotFound)
 		return
 	}

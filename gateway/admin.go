@@ -32,7 +32,7 @@ func (g *Gateway) startAPI() error {
 		return err
 	}
 	g.apiLn = ln
-	h := adminapi.AsActor("unix-socket", adminapi.Handler(g, adminapi.Options{Metrics: g.metrics.handler(), Pprof: true}))
+	h := adminapi.AsActor("unix-socket", adminapi.Handler(g, adminapi.Options{Metrics: g.metrics.Handler(), Pprof: true}))
 	g.apiSrv = adminapi.NewServer(h, g.log)
 	g.wg.Add(1)
 	go g.serveHTTP(g.apiSrv, ln, "admin (socket)")
@@ -50,7 +50,7 @@ func (g *Gateway) startAdmin(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("admin listener: %w", err)
 	}
-	api := adminapi.Handler(g, adminapi.Options{Metrics: g.metrics.handler()})
+	api := adminapi.Handler(g, adminapi.Options{Metrics: g.metrics.Handler()})
 	g.adminSrv = adminapi.NewServer(adminapi.TunnelAdmin(g.adminCheck, g.log, api), g.log)
 	g.wg.Add(1)
 	go g.serveHTTP(g.adminSrv, tls.NewListener(adminapi.LimitListener(ln), tlsCfg), "admin (tunnel)")
@@ -165,3 +165,12 @@ func (g *Gateway) Certs() []certs.View { return g.certs.Views(g.conf().Tunnel.Ad
 
 // Engine is the compiled policy in force.
 func (g *Gateway) Engine() *acl.Engine { return g.engine.Load() }
+
+// ServiceProtocols lists each service's protocols (metrics).
+func (g *Gateway) ServiceProtocols() map[string][]string {
+	out := map[string][]string{}
+	for _, s := range g.conf().Services {
+		out[s.Name] = s.Protocols
+	}
+	return out
+}

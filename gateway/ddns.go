@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/licgate/licgate/config"
+	"github.com/licgate/licgate/store"
 
 	"github.com/licgate/licgate/ddns"
 )
@@ -39,10 +40,10 @@ func (g *Gateway) startDDNS(parent context.Context, cfg *config.Config) error {
 		g.log.Warn("office public address changed", slog.String("family", fam.String()), slog.String("old", old.String()),
 			slog.String("new", new.String()), slog.String("host", m.Host))
 		g.auditEvent("ddns", "ddns.address_change", fam.String()+" "+old.String()+" -> "+new.String())
-		g.metrics.ddnsChangeTime.WithLabelValues(fam.String()).SetToCurrentTime()
+		g.metrics.DDNSChangeTime.WithLabelValues(fam.String()).SetToCurrentTime()
 	}
 	m.OnResult = func(p string, fam ddns.Family, result string) {
-		g.metrics.ddnsResults.WithLabelValues(p, fam.String(), result).Inc()
+		g.metrics.DDNSResults.WithLabelValues(p, fam.String(), result).Inc()
 	}
 	g.ddnsMu.Lock()
 	g.ddns = m
@@ -89,4 +90,20 @@ func (g *Gateway) DDNSStatus() []ddns.Status {
 		return nil
 	}
 	return m.Status()
+}
+
+// DDNSHold reads a provider's persisted stop or back-off.
+func (s ddnsState) DDNSHold(ctx context.Context, p string) (ddns.Hold, error) {
+	h, err := s.g.st.DDNSHold(ctx, p)
+	return ddns.Hold{Reason: h.Reason, Fatal: h.Fatal, Until: h.BackoffUntil, ConfigFingerprint: h.Fingerprint}, err
+}
+
+// SetDDNSHold persists a provider's stop or back-off, so a restart obeys it.
+func (s ddnsState) SetDDNSHold(ctx context.Context, p string, h ddns.Hold) error {
+	return s.g.st.SetDDNSHold(ctx, p, store.DDNSHold{Reason: h.Reason, Fatal: h.Fatal, BackoffUntil: h.Until, Fingerprint: h.ConfigFingerprint})
+}
+
+// ClearDDNSHold removes a provider's hold.
+func (s ddnsState) ClearDDNSHold(ctx context.Context, p string) error {
+	return s.g.st.ClearDDNSHold(ctx, p)
 }

@@ -183,6 +183,7 @@ func TestDisabledUserRefused(t *testing.T) {
 	if err == nil {
 		t.Fatalf("disabled user got an answer: %q", ans)
 	}
+	h.GW.SyncAudit() // the cut session has ended (an event, not a sleep)
 	if h.Server.InUse() != 0 || h.GW.SessionCount() != 0 {
 		t.Fatalf("disabled user reached the server: inuse=%d sessions=%d", h.Server.InUse(), h.GW.SessionCount())
 	}

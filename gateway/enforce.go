@@ -34,12 +34,12 @@ func (g *Gateway) Reevaluate(why string) int {
 		if id.UserDisabled {
 			return session.Verdict{End: session.EndDisabled, Reason: "user " + id.User + " is disabled"}
 		}
-		d := eng.Decide(acl.Request{User: s.User, Device: s.Device, Service: s.Service, Source: id.Address, Time: now, Counts: counts})
+		d := eng.Decide(g.request(id, s.Service, now, counts))
 		if d.Allow {
 			s.GraceUntil = time.Time{}
 			return session.Verdict{Keep: true, Rule: d.Rule, Reason: d.Reason, Groups: eng.GroupsOf(s.User)}
 		}
-		if d.Kind == acl.KindOutsideWindow {
+		if d.Kind.Grace() { // an hours or sign-in window ran out
 			if grace > 0 {
 				if s.GraceUntil.IsZero() {
 					s.GraceUntil = now.Add(grace)
@@ -49,6 +49,9 @@ func (g *Gateway) Reevaluate(why string) int {
 				if now.Before(s.GraceUntil) {
 					return session.Verdict{Keep: true, Rule: s.Rule, Reason: s.Reason, Groups: eng.GroupsOf(s.User)}
 				}
+			}
+			if d.Kind == acl.KindSignIn {
+				return session.Verdict{End: session.EndSignIn, Reason: d.Reason + g.portalHint()}
 			}
 			return session.Verdict{End: session.EndWindow, Reason: d.Reason}
 		}

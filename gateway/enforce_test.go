@@ -497,3 +497,35 @@ func TestReloadCallsHook(t *testing.T) {
 		t.Fatalf("hook saw %v", got)
 	}
 }
+
+// `policy explain` says what the live decision would: a full pool and a
+// disabled user are refusals (it said ALLOW for both before).
+func TestExplainIsLive(t *testing.T) {
+	gatewaytest.CheckLeaks(t)
+	h := gatewaytest.New(t, gatewaytest.Policy("policy:\n  services:\n    codemeter: {max_sessions: 1}\n  rules:\n    - {action: allow, who: [\"*\"]}\n"))
+	alice := h.AddDevice("alice", "laptop")
+	h.AddDevice("bob", "pc")
+	ctx := context.Background()
+	x, err := h.GW.Explain(ctx, adminapi.ExplainRequest{User: "bob", Device: "pc", Service: "codemeter"})
+	if err != nil || !x.Allow {
+		t.Fatalf("empty pool: %+v %v", x, err)
+	}
+	lc := alice.TakeSeat(t)
+	defer lc.Close()
+	x, err = h.GW.Explain(ctx, adminapi.ExplainRequest{User: "bob", Device: "pc", Service: "codemeter"})
+	if err != nil || x.Allow || x.Kind != "cap" {
+		t.Fatalf("full pool: %+v %v", x, err)
+	}
+	if _, err := h.GW.SetUserDisabled(ctx, "bob", true); err != nil {
+		t.Fatal(err)
+	}
+	lc.Close()
+	h.GW.SyncAudit()
+	if !h.Server.WaitInUse(0, 5*time.Second) {
+		t.Fatal("seat not released")
+	}
+	x, err = h.GW.Explain(ctx, adminapi.ExplainRequest{User: "bob", Device: "pc", Service: "codemeter"})
+	if err != nil || x.Allow || x.Kind != "disabled" {
+		t.Fatalf("disabled user: %+v %v", x, err)
+	}
+}

@@ -131,7 +131,7 @@ func TestEnrolmentLink(t *testing.T) {
 	evs, _ := h.GW.Store().AuditEvents(ctx, time.Now().Add(-time.Hour), time.Now().Add(time.Hour), 50)
 	var enrolled bool
 	for _, e := range evs {
-		if e.Action == "device.enrolled" && strings.Contains(e.Detail, "alice/laptop downloaded by 127.0.0.1:") {
+		if e.Action == "device.enrolled" && strings.Contains(e.Detail, "alice/laptop by 127.0.0.1") {
 			enrolled = true
 		}
 	}

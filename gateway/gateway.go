@@ -39,7 +39,8 @@ type Gateway struct {
 	log *slog.Logger
 
 	onReload    func(*config.Config)
-	revokeFlush time.Duration // if zero, the constant revokeFlush (tests lengthen it)
+	signins     atomic.Pointer[map[string]time.Time] // user -> last portal sign-in
+	revokeFlush time.Duration                        // if zero, the constant revokeFlush (tests lengthen it)
 
 	st       *store.Store
 	tun      Tunnel
@@ -64,7 +65,7 @@ type Gateway struct {
 	lanLn     net.Listener
 	publicLn  net.Listener
 	publicSrv *http.Server
-	metrics   *metrics
+	metrics   *adminapi.Metrics
 	ddns      *ddns.Manager // nil without ddns.host; guarded by ddnsMu
 	ddnsMu    sync.Mutex
 	ddnsStop  func()          // stops the running manager (under g.mu)
@@ -106,7 +107,7 @@ func New(cfg *config.Config, logger *slog.Logger, opts ...Option) *Gateway {
 	empty := map[netip.Addr]*session.Identity{}
 	g.idents.Store(&empty)
 	g.engine.Store(cfg.Engine())
-	g.metrics = newMetrics(g)
+	g.metrics = adminapi.NewMetrics(g)
 	return g
 }
 
@@ -191,16 +192,20 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 
 func (g *Gateway) startService(sc config.ServiceConfig) error {
 	p := &proxy.Proxy{
-		Service:        sc.Name,
-		Upstream:       sc.Upstream,
-		DialTimeout:    sc.DialTimeout.Duration,
-		UDPIdleTimeout: sc.UDPIdleTimeout.Duration,
-		Identify:       g.identify,
-		Authorize:      g.authorize,
-		OnDeny:         g.denied,
+		Service:                 sc.Name,
+		Upstream:                sc.Upstream,
+		DialTimeout:             sc.DialTimeout.Duration,
+		UDPIdleTimeout:          sc.UDPIdleTimeout.Duration,
+		HalfCloseTimeout:        sc.HalfCloseTimeout.Duration,
+		MaxUDPMappingsPerDevice: sc.UDPMappingsPerDevice,
+		MaxUDPMappings:          sc.UDPMappings,
+		CountUDP:                len(sc.Protocols) == 1 && sc.Protocols[0] == "udp",
+		Identify:                g.identify,
+		Authorize:               g.authorize,
+		OnDeny:                  g.denied,
 		OnDial: func(service string, d time.Duration, err error) {
 			if err == nil {
-				g.metrics.dialSeconds.WithLabelValues(service).Observe(d.Seconds())
+				g.metrics.DialSeconds.WithLabelValues(service).Observe(d.Seconds())
 			}
 		},
 		Sessions: g.sessions,
@@ -330,9 +335,13 @@ func (g *Gateway) authorize(id *session.Identity, service string, counts acl.Cou
 		return session.Admission{}, &session.DenyError{Rule: -1, Kind: session.DenyKindDisabled, Reason: "user " + id.User + " is disabled"}
 	}
 	eng := g.engine.Load()
-	d := eng.Decide(acl.Request{User: id.User, Device: id.Device, Service: service, Source: id.Address, Time: g.now(), Counts: counts})
+	d := eng.Decide(g.request(id, service, g.now(), counts))
 	if !d.Allow {
-		return session.Admission{}, &session.DenyError{Rule: d.Rule, Kind: denyKinds[d.Kind], Reason: d.Reason}
+		reason := d.Reason
+		if d.Kind == acl.KindSignIn {
+			reason += g.portalHint()
+		}
+		return session.Admission{}, &session.DenyError{Rule: d.Rule, Kind: denyKinds[d.Kind], Reason: reason}
 	}
 	return session.Admission{Rule: d.Rule, Reason: d.Reason, Groups: eng.GroupsOf(id.User)}, nil
 }
@@ -723,6 +732,9 @@ func (g *Gateway) SessionCount() int { return g.sessions.Len() }
 
 // Peers reports every WireGuard peer with its last handshake.
 func (g *Gateway) Peers() ([]adminapi.PeerInfo, error) {
+	if g.tun == nil {
+		return nil, errors.New("gateway: not started")
+	}
 	ps, err := g.tun.Peers()
 	if err != nil {
 		return nil, err
@@ -817,15 +829,15 @@ func (g *Gateway) sessionStarted(s *session.Session) {
 	if !g.noAudit {
 		g.auditStart(s)
 	}
-	g.metrics.sessionsTotal.WithLabelValues(s.Service, s.Proto).Inc()
+	g.metrics.SessionsTotal.WithLabelValues(s.Service, s.Proto).Inc()
 }
 
 func (g *Gateway) sessionEnded(s *session.Session, reason string) {
 	if !g.noAudit {
 		g.auditEnd(s, reason)
 	}
-	g.metrics.bytes.WithLabelValues(s.Service, "up").Add(float64(s.Up.Load()))
-	g.metrics.bytes.WithLabelValues(s.Service, "down").Add(float64(s.Down.Load()))
+	g.metrics.Bytes.WithLabelValues(s.Service, "up").Add(float64(s.Up.Load()))
+	g.metrics.Bytes.WithLabelValues(s.Service, "down").Add(float64(s.Down.Load()))
 }
 
 // denyKinds maps the engine's decision kinds onto denial classes.
@@ -836,9 +848,60 @@ var denyKinds = map[acl.Kind]string{
 	acl.KindExpired:        session.DenyKindExpired,
 	acl.KindCap:            session.DenyKindCap,
 	acl.KindUnknownService: session.DenyKindService,
+	acl.KindDisabled:       session.DenyKindDisabled,
+	acl.KindSignIn:         session.DenyKindSignIn,
+}
+
+// request is what the engine is asked about id using service at now.
+func (g *Gateway) request(id *session.Identity, service string, now time.Time, counts acl.Counts) acl.Request {
+	return acl.Request{User: id.User, Device: id.Device, Service: service, Source: id.Address, Time: now,
+		UserDisabled: id.UserDisabled, LastSignIn: g.lastSignIn(id.User), Counts: counts}
+}
+
+// portalHint names where a user signs in to unlock.
+func (g *Gateway) portalHint() string {
+	return ": https://" + g.conf().Tunnel.Address + "/"
+}
+
+// lastSignIn is when user last signed in at the portal (zero: never).
+func (g *Gateway) lastSignIn(user string) time.Time {
+	if m := g.signins.Load(); m != nil {
+		return (*m)[user]
+	}
+	return time.Time{}
+}
+
+// Explain says what the live decision would be for a new session of the
+// request's user and device now (or at req.At): with the live counts, the
+// user's disabled flag and their last sign-in, exactly as admission asks.
+func (g *Gateway) Explain(ctx context.Context, req adminapi.ExplainRequest) (adminapi.ExplainResult, error) {
+	eng := g.engine.Load()
+	at := g.now()
+	if req.At != "" {
+		var err error
+		if at, err = eng.ParseTime(req.At); err != nil {
+			return adminapi.ExplainResult{}, err
+		}
+	}
+	id := &session.Identity{User: req.User, Device: req.Device}
+	if u, err := g.st.User(ctx, req.User); err == nil {
+		id.UserDisabled = u.Disabled
+	}
+	if ds, err := g.st.Devices(ctx, false); err == nil {
+		for _, d := range ds {
+			if d.User == req.User && d.Name == req.Device {
+				id.Address = d.Address
+			}
+		}
+	}
+	var x acl.Explanation
+	g.sessions.WithCounts(&session.Session{Proto: "tcp", User: req.User, Device: req.Device, Service: req.Service}, func(c acl.Counts) {
+		x = eng.Explain(g.request(id, req.Service, at, c))
+	})
+	return adminapi.ExplainResult{Allow: x.Allow, Rule: x.Rule, Reason: x.Reason, Kind: x.Kind.String(), Explain: x.Text}, nil
 }
 
 func (g *Gateway) denied(d session.Denial) {
 	g.auditDenial(d)
-	g.metrics.denials.WithLabelValues(d.Service, d.Kind).Inc()
+	g.metrics.Denials.WithLabelValues(d.Service, d.Kind).Inc()
 }

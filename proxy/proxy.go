@@ -46,6 +46,19 @@ type Proxy struct {
 	OnDial func(service string, d time.Duration, err error)
 	// Sessions records sessions. Required.
 	Sessions *session.SessionTable
+	// HalfCloseTimeout ends a session this long after one side closed its
+	// direction while the other stays silent (a client that went away
+	// must not hold its seat for ever). If zero, 60s.
+	HalfCloseTimeout time.Duration
+	// MaxUDPMappingsPerDevice bounds one device's UDP mappings (one per
+	// source port it sends from). If zero, 64.
+	MaxUDPMappingsPerDevice int
+	// MaxUDPMappings bounds this service's UDP mappings in all. If zero, 1024.
+	MaxUDPMappings int
+	// CountUDP makes UDP mappings count against session caps, for services
+	// that speak only UDP (Sentinel RMS): there a mapping is what holds a
+	// license. Otherwise only TCP sessions count.
+	CountUDP bool
 	// Logger; if nil, discarded.
 	Logger *slog.Logger
 
@@ -53,6 +66,8 @@ type Proxy struct {
 	mu       sync.Mutex
 	closers  []io.Closer
 	closed   bool
+	ctx      context.Context // cancelled by Close: ends dials in flight
+	cancel   context.CancelFunc
 	refusals atomic.Int64
 }
 
@@ -68,6 +83,40 @@ func (p *Proxy) dialTimeout() time.Duration {
 		return 5 * time.Second
 	}
 	return p.DialTimeout
+}
+
+func (p *Proxy) halfClose() time.Duration {
+	if p.HalfCloseTimeout == 0 {
+		return 60 * time.Second
+	}
+	return p.HalfCloseTimeout
+}
+
+func (p *Proxy) maxPerDevice() int {
+	if p.MaxUDPMappingsPerDevice == 0 {
+		return 64
+	}
+	return p.MaxUDPMappingsPerDevice
+}
+
+func (p *Proxy) maxMappings() int {
+	if p.MaxUDPMappings == 0 {
+		return 1024
+	}
+	return p.MaxUDPMappings
+}
+
+// context is cancelled when the proxy closes.
+func (p *Proxy) context() context.Context {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ctx == nil {
+		p.ctx, p.cancel = context.WithCancel(context.Background())
+		if p.closed {
+			p.cancel()
+		}
+	}
+	return p.ctx
 }
 
 func (p *Proxy) udpIdle() time.Duration {
@@ -124,6 +173,9 @@ func (p *Proxy) Close() error {
 		return net.ErrClosed
 	}
 	p.closed = true
+	if p.cancel != nil {
+		p.cancel()
+	}
 	for _, c := range p.closers {
 		c.Close()
 	}
@@ -222,7 +274,7 @@ func (p *Proxy) handleTCP(c net.Conn) {
 		c.Close()
 		return
 	}
-	up, err := p.dial(context.Background(), "tcp")
+	up, err := p.dial(p.context(), "tcp")
 	if err != nil {
 		p.log().Warn("upstream dial failed", slog.String("service", p.Service), slog.String("upstream", p.Upstream),
 			slog.String("device", id.User+"/"+id.Device), slog.String("err", err.Error()))
@@ -237,9 +289,14 @@ func (p *Proxy) handleTCP(c net.Conn) {
 		up.Close()
 		return
 	}
+	if p.isClosed() {
+		// Close ran while this connection was being admitted: its cut may
+		// have missed it, so the session ends here, and Close's wait ends.
+		s.Cut(session.EndShutdown)
+	}
 	p.log().Info("session start", slog.Uint64("session", s.ID), slog.String("service", p.Service), slog.String("proto", "tcp"),
 		slog.String("user", id.User), slog.String("device", id.Device), slog.String("source", src.String()))
-	first := splice(rawIO(c), rawIO(up), s)
+	first := p.splice(rawIO(c), rawIO(up), s)
 	reason := s.EndReason(first)
 	s.Cut(reason) // closes both conns if splice did not
 	p.Sessions.Remove(s, reason)
@@ -254,16 +311,46 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }
 type closeWriter interface{ CloseWrite() error }
 
 // splice copies both ways until both directions are done, passing
-// half-closes on. It returns which side closed first.
-func splice(client, upstream net.Conn, s *session.Session) string {
+// half-closes on. It returns which side closed first. Once one direction
+// has ended, the other gets HalfCloseTimeout to finish; then the session
+// is cut (a client that closed while the server stays silent held its
+// seat for ever before).
+func (p *Proxy) splice(client, upstream net.Conn, s *session.Session) string {
 	var once sync.Once
 	first := session.EndClientClosed
 	mark := func(r string) { once.Do(func() { first = r }) }
-	done := make(chan struct{})
-	go proxyCopy(upstream, client, &s.Up, session.EndClientClosed, mark, done)
+	upDone, downDone := make(chan struct{}), make(chan struct{})
+	go p.copyUp(upstream, client, s, mark, upDone, downDone)
 	proxyCopy(client, upstream, &s.Down, session.EndServerClosed, mark, nil)
-	<-done
+	close(downDone)
+	p.awaitOther(upDone, s)
 	return first
+}
+
+// copyUp is the client-to-server direction of a session: it copies, then
+// gives the other direction HalfCloseTimeout to end, and reports on done.
+func (p *Proxy) copyUp(upstream, client net.Conn, s *session.Session, mark func(string), done, otherDone chan struct{}) {
+	defer close(done)
+	proxyCopy(upstream, client, &s.Up, session.EndClientClosed, mark, nil)
+	p.awaitOther(otherDone, s)
+}
+
+// awaitOther waits for the other direction to end, cutting the session if
+// it does not within HalfCloseTimeout.
+func (p *Proxy) awaitOther(other chan struct{}, s *session.Session) {
+	select {
+	case <-other:
+		return
+	default:
+	}
+	t := time.NewTimer(p.halfClose())
+	defer t.Stop()
+	select {
+	case <-other:
+	case <-t.C:
+		s.Cut(s.EndReason(session.EndHalfClosed))
+		<-other
+	}
 }
 
 // smallBuf is what an idle direction holds while it waits in Read. License
@@ -331,13 +418,16 @@ func proxyCopy(dst, src net.Conn, n *atomic.Int64, reason string, mark func(stri
 // ServeUDP relays datagrams until pc is closed. Each client address gets
 // its own upstream socket (a mapping), so replies go back to the right
 // peer; a mapping ends after UDPIdleTimeout without traffic either way.
+// Mappings are bounded per device and in all; a new mapping is opened
+// (authorized, dialled, admitted) off the read loop, so one slow open
+// never stalls the datagrams of others.
 func (p *Proxy) ServeUDP(pc net.PacketConn) error {
 	if !p.track(pc) {
 		return net.ErrClosed
 	}
 	p.wg.Add(1)
 	defer p.wg.Done()
-	maps := &udpMaps{m: map[netip.AddrPort]*udpMapping{}}
+	maps := &udpMaps{m: map[netip.AddrPort]*udpMapping{}, perDevice: map[int64]int{}}
 	defer maps.closeAll()
 	buf := make([]byte, 64<<10)
 	for {
@@ -350,40 +440,91 @@ func (p *Proxy) ServeUDP(pc net.PacketConn) error {
 			if errors.As(err, &ne) && ne.Timeout() {
 				continue
 			}
-			return fmt.Errorf("gateway: %s: udp read: %w", p.Service, err)
+			return fmt.Errorf("proxy: %s: udp read: %w", p.Service, err)
 		}
 		src := addrPortOf(from)
-		m := maps.get(src)
-		if m == nil {
-			if m = p.newMapping(pc, from, src, maps); m == nil {
-				continue
-			}
+		m, isNew, err := p.mappingFor(src, maps)
+		if err != nil {
+			p.refuse(src, nil, "udp", err)
+			continue
+		}
+		if isNew {
+			p.wg.Add(1)
+			go p.openMapping(pc, from, src, m, maps)
+		}
+		m.send(buf[:n])
+	}
+}
+
+// Errors of the UDP relay's bounds.
+var (
+	errTooManyDevice = errors.New("too many UDP mappings for this device (one per source port)")
+	errTooMany       = errors.New("too many UDP mappings for this service")
+)
+
+// mappingFor returns src's mapping, making a pending one (counted against
+// the bounds) if there is none.
+func (p *Proxy) mappingFor(src netip.AddrPort, maps *udpMaps) (*udpMapping, bool, error) {
+	maps.mu.Lock()
+	defer maps.mu.Unlock()
+	if m := maps.m[src]; m != nil {
+		return m, false, nil
+	}
+	id, ok := p.Identify(src.Addr())
+	if !ok {
+		return nil, false, errUnknownSource
+	}
+	if len(maps.m) >= p.maxMappings() {
+		return nil, false, errTooMany
+	}
+	if maps.perDevice[id.DeviceID] >= p.maxPerDevice() {
+		return nil, false, errTooManyDevice
+	}
+	m := &udpMapping{id: id, ready: make(chan struct{}), queue: make(chan []byte, udpQueue)}
+	maps.m[src] = m
+	maps.perDevice[id.DeviceID]++
+	return m, true, nil
+}
+
+// udpQueue datagrams wait while a new mapping opens; more are dropped, as
+// a router would.
+const udpQueue = 8
+
+var udpBufs = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
+
+type udpMapping struct {
+	id    *session.Identity
+	s     *session.Session // set before ready closes
+	up    net.Conn         // set before ready closes; nil if the open failed
+	ready chan struct{}
+	queue chan []byte // datagrams that arrived while opening
+	last  atomic.Int64 // unix nanos of the last datagram either way
+}
+
+// send forwards a datagram upstream, or queues it while the mapping opens.
+func (m *udpMapping) send(b []byte) {
+	select {
+	case <-m.ready:
+		if m.up == nil {
+			return
 		}
 		m.last.Store(time.Now().UnixNano())
-		m.s.Up.Add(int64(n)) // before the write: the reply may be quicker than us
-		if _, err := m.up.Write(buf[:n]); err != nil {
-			m.s.Up.Add(-int64(n))
-			p.log().Debug("udp upstream write", slog.String("service", p.Service), slog.String("err", err.Error()))
-			continue
+		m.s.Up.Add(int64(len(b))) // before the write: the reply may be quicker than us
+		if _, err := m.up.Write(b); err != nil {
+			m.s.Up.Add(-int64(len(b)))
+		}
+	default:
+		select {
+		case m.queue <- append([]byte(nil), b...):
+		default:
 		}
 	}
 }
 
-type udpMapping struct {
-	s    *session.Session
-	up   net.Conn
-	last atomic.Int64 // unix nanos of the last datagram either way
-}
-
 type udpMaps struct {
-	mu sync.Mutex
-	m  map[netip.AddrPort]*udpMapping
-}
-
-func (u *udpMaps) get(a netip.AddrPort) *udpMapping {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return u.m[a]
+	mu        sync.Mutex
+	m         map[netip.AddrPort]*udpMapping
+	perDevice map[int64]int
 }
 
 func (u *udpMaps) del(a netip.AddrPort, m *udpMapping) {
@@ -391,6 +532,9 @@ func (u *udpMaps) del(a netip.AddrPort, m *udpMapping) {
 	defer u.mu.Unlock()
 	if u.m[a] == m {
 		delete(u.m, a)
+		if u.perDevice[m.id.DeviceID]--; u.perDevice[m.id.DeviceID] <= 0 {
+			delete(u.perDevice, m.id.DeviceID)
+		}
 	}
 }
 
@@ -398,48 +542,63 @@ func (u *udpMaps) closeAll() {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	for _, m := range u.m {
-		m.s.Cut(session.EndShutdown)
+		select {
+		case <-m.ready:
+			if m.s != nil {
+				m.s.Cut(session.EndShutdown)
+			}
+		default:
+		}
 	}
 }
 
-func (p *Proxy) newMapping(pc net.PacketConn, from net.Addr, src netip.AddrPort, maps *udpMaps) *udpMapping {
-	id, ok := p.Identify(src.Addr())
-	if !ok {
-		p.refuse(src, nil, "udp", errUnknownSource)
-		return nil
+// openMapping authorizes, dials and admits a new mapping, then relays the
+// upstream's answers until it ends.
+func (p *Proxy) openMapping(pc net.PacketConn, to net.Addr, src netip.AddrPort, m *udpMapping, maps *udpMaps) {
+	defer p.wg.Done()
+	fail := func(err error) {
+		if err != nil {
+			p.refuse(src, m.id, "udp", err)
+		}
+		close(m.ready)
+		maps.del(src, m)
 	}
-	if _, err := p.Authorize(id, p.Service, nil); err != nil {
-		p.refuse(src, id, "udp", err)
-		return nil
+	if _, err := p.Authorize(m.id, p.Service, nil); err != nil {
+		fail(err)
+		return
 	}
-	up, err := p.dial(context.Background(), "udp")
+	up, err := p.dial(p.context(), "udp")
 	if err != nil {
 		p.log().Warn("upstream dial failed", slog.String("service", p.Service), slog.String("proto", "udp"), slog.String("err", err.Error()))
-		return nil
+		fail(nil)
+		return
 	}
-	s := &session.Session{Service: p.Service, Proto: "udp", DeviceID: id.DeviceID, Device: id.Device, User: id.User,
-		Client: src, Start: time.Now(), Conns: []net.Conn{up}}
+	s := &session.Session{Service: p.Service, Proto: "udp", DeviceID: m.id.DeviceID, Device: m.id.Device, User: m.id.User,
+		Client: src, Start: time.Now(), Conns: []net.Conn{up}, CountUDP: p.CountUDP}
 	if err := p.Sessions.Admit(s, p.decider(src.Addr())); err != nil {
-		p.refuse(src, id, "udp", err)
 		up.Close()
-		return nil
+		fail(err)
+		return
 	}
-	m := &udpMapping{s: s, up: up}
+	if p.isClosed() {
+		s.Cut(session.EndShutdown)
+	}
+	m.s, m.up = s, up
 	m.last.Store(time.Now().UnixNano())
-	maps.mu.Lock()
-	maps.m[src] = m
-	maps.mu.Unlock()
-	p.wg.Add(1)
-	go p.udpReplies(pc, from, src, m, maps)
-	return m
+	close(m.ready)
+	for len(m.queue) > 0 {
+		m.send(<-m.queue)
+	}
+	p.udpReplies(pc, to, src, m, maps)
 }
 
 // udpReplies sends the upstream's datagrams back to the client until the
 // mapping is idle, cut, or the listener closes.
 func (p *Proxy) udpReplies(pc net.PacketConn, to net.Addr, src netip.AddrPort, m *udpMapping, maps *udpMaps) {
-	defer p.wg.Done()
 	idle := p.udpIdle()
-	buf := make([]byte, 64<<10)
+	bp := udpBufs.Get().(*[]byte)
+	defer udpBufs.Put(bp)
+	buf := *bp
 	reason := session.EndIdle
 	for {
 		m.up.SetReadDeadline(time.Unix(0, m.last.Load()).Add(idle))

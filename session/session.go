@@ -41,6 +41,8 @@ const (
 	EndVanished     = "peer vanished"
 	EndIdle         = "idle"
 	EndShutdown     = "shutdown"
+	EndSignIn       = "sign-in window ran out"
+	EndHalfClosed   = "one side closed, the other stayed silent"
 	EndError        = "error"
 )
 
@@ -58,6 +60,9 @@ type Session struct {
 	// engine in force; Reason the decision's words. Guarded by the table lock.
 	Rule   int
 	Reason string
+	// CountUDP makes a UDP session count against caps (UDP-only services,
+	// where a mapping holds the license). TCP sessions always count.
+	CountUDP bool
 
 	Up, Down atomic.Int64 // bytes client->server, server->client
 	Conns    []net.Conn   // closed to cut the session; set before admission
@@ -165,8 +170,9 @@ type Decider func(s *Session, counts acl.Counts) (rule int, reason string, group
 
 // capped reports whether s counts against session caps. Caps count TCP
 // sessions, which are what hold a license; UDP mappings (server search)
-// are allowed or denied by the rules but neither capped nor counted.
-func capped(s *Session) bool { return s.Proto == "tcp" }
+// are allowed or denied by the rules but neither capped nor counted,
+// unless CountUDP says the service speaks only UDP.
+func capped(s *Session) bool { return s.Proto == "tcp" || s.CountUDP }
 
 // countsFor is the Counts a decision about s sees: nil when s is not capped.
 func (t *SessionTable) countsFor(s *Session) acl.Counts {
@@ -309,6 +315,15 @@ func (t *SessionTable) WaitGone(ctx context.Context, match func(*Session) bool) 
 // while its goroutines finish).
 func IsCut(s *Session) bool { return s.reason.Load() != nil }
 
+// WithCounts runs fn under the table lock with the counts a new session
+// like s would be admitted against (nil when s is not capped): what
+// admission would see, for `policy explain`.
+func (t *SessionTable) WithCounts(s *Session, fn func(acl.Counts)) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	fn(t.countsFor(s))
+}
+
 // Len is the number of live sessions.
 func (t *SessionTable) Len() int {
 	t.mu.Lock()
@@ -364,6 +379,7 @@ const (
 	DenyKindExpired       = "expired"
 	DenyKindCap           = "cap"
 	DenyKindService       = "unknown service"
+	DenyKindSignIn        = "signin_required"
 	DenyKindOther         = "other"
 )
 

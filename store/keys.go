@@ -52,8 +52,8 @@ func canonicalKey(s string) (string, bool) {
 // another active device's key is revoked, not refused: the gateway must
 // still start for everyone else. Each rewrite and revocation is recorded
 // as an audit event (actor "licgate", action "device.key-canonicalised"
-// or "device.revoke"). Revoked rows whose key does not decode stay as
-// they are: they are history.
+// or "device.revoke"). Rows whose key does not decode at all are
+// revoked and keep the key they had: they are history.
 func canonicaliseKeys(ctx context.Context, tx *sql.Tx, now time.Time) error {
 	type dev struct {
 		id         int64
@@ -111,6 +111,10 @@ func canonicaliseKeys(ctx context.Context, tx *sql.Tx, now time.Time) error {
 			}
 			if _, err := tx.ExecContext(ctx, `UPDATE devices SET revoked_at = ? WHERE id = ?`, now.UnixMilli(), d.id); err != nil {
 				return err
+			}
+			if ok { // a duplicate: revoked, and its key written canonically too
+				d.key, d.active = c, false
+				rewrite = append(rewrite, d)
 			}
 			if err := event("device.revoke", fmt.Sprintf("%s/%s: %s (%q); revoked by schema migration 7", d.user, d.name, why, d.key)); err != nil {
 				return err

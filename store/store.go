@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/netip"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"regexp"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/ncruces/go-sqlite3"
@@ -227,19 +229,22 @@ func probeWritable(dir string) error {
 }
 
 // dirErr marks errors that mean the state directory itself is the
-// problem (full, read-only, I/O) so that they name the directory.
+// problem (full, read-only, I/O) so that they name the directory. SQLite
+// reports a full disk as a plain I/O error, so a probe write tells which.
 func (s *Store) dirErr(err error) error {
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, sqlite3.FULL):
-		return fmt.Errorf("%w: %s is full: %w", ErrStateDir, s.dir, err)
-	case errors.Is(err, sqlite3.READONLY), errors.Is(err, sqlite3.CANTOPEN), errors.Is(err, sqlite3.PERM):
-		return fmt.Errorf("%w: %s is not writable: %w", ErrStateDir, s.dir, err)
-	case errors.Is(err, sqlite3.IOERR):
-		return fmt.Errorf("%w: %s: I/O error: %w", ErrStateDir, s.dir, err)
+	if err == nil || errors.Is(err, ErrStateDir) || !(errors.Is(err, sqlite3.FULL) || errors.Is(err, sqlite3.IOERR) ||
+		errors.Is(err, sqlite3.READONLY) || errors.Is(err, sqlite3.CANTOPEN) || errors.Is(err, sqlite3.PERM)) {
+		return err
 	}
-	return err
+	perr := probeWritable(s.dir)
+	what := "has an I/O error"
+	switch {
+	case errors.Is(err, sqlite3.FULL), errors.Is(perr, syscall.ENOSPC):
+		what = "is full"
+	case errors.Is(err, sqlite3.READONLY), errors.Is(err, sqlite3.PERM), errors.Is(perr, syscall.EROFS), errors.Is(perr, fs.ErrPermission):
+		what = "is not writable"
+	}
+	return fmt.Errorf("%w: %s %s: %w", ErrStateDir, s.dir, what, err)
 }
 
 // Close closes the database. Calls already running finish first (the
@@ -251,9 +256,6 @@ func (s *Store) Close() error {
 	}
 	return s.db.Close()
 }
-
-// Dir is the state directory the store was opened in.
-func (s *Store) Dir() string { return s.dir }
 
 // Version reports the schema version of the open database.
 func (s *Store) Version(ctx context.Context) (int, error) {

@@ -171,3 +171,12 @@ func StartServer(tb testing.TB, handler dns.HandlerFunc) *Server {
 	}
 	return s
 }
+
+// NeedRoot skips the test unless it runs as root (network namespaces),
+// and fails it under CI, where tests run as root.
+func NeedRoot(tb testing.TB) {
+	tb.Helper()
+	if os.Geteuid() != 0 {
+		testnet.Missing(tb, "needs root (network namespaces)")
+	}
+}

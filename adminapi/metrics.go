@@ -1,0 +1,122 @@
+package adminapi
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/licgate/licgate/certs"
+	"github.com/licgate/licgate/session"
+	"github.com/licgate/licgate/tunnel"
+)
+
+// MetricsSource is the live state read at each scrape.
+type MetricsSource interface {
+	// Sessions lists live sessions.
+	Sessions() []session.SessionInfo
+	// ServiceProtocols lists each service's protocols (for zero gauges).
+	ServiceProtocols() map[string][]string
+	// Peers lists WireGuard peers; an error leaves the peer series out.
+	Peers() ([]PeerInfo, error)
+	// AckStats is what became of the netstack's held ACKs (zero elsewhere).
+	AckStats() tunnel.AckStats
+	// Certs lists the certificates served.
+	Certs() []certs.View
+	// AuditStats are the audit writer's counters.
+	AuditStats() (written, dropped, failed int64)
+}
+
+// Metrics are licgate's Prometheus series, in a registry of their own:
+// counters the gateway feeds as things happen, and live state read from
+// a MetricsSource at scrape time.
+type Metrics struct {
+	reg            *prometheus.Registry
+	DialSeconds    *prometheus.HistogramVec
+	SessionsTotal  *prometheus.CounterVec
+	Denials        *prometheus.CounterVec
+	Bytes          *prometheus.CounterVec
+	DDNSResults    *prometheus.CounterVec
+	DDNSChangeTime *prometheus.GaugeVec
+}
+
+// NewMetrics registers the series; src is read at every scrape.
+func NewMetrics(src MetricsSource) *Metrics {
+	m := &Metrics{reg: prometheus.NewRegistry()}
+	m.SessionsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "licgate_sessions_total", Help: "Sessions admitted, by service and protocol."}, []string{"service", "proto"})
+	m.Denials = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "licgate_denials_total", Help: "Connections refused, by service and reason."}, []string{"service", "reason"})
+	m.Bytes = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "licgate_bytes_total", Help: "Bytes proxied by ended sessions, by service and direction."}, []string{"service", "direction"})
+	m.DDNSResults = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "licgate_ddns_results_total", Help: "DDNS provider decisions, by provider, family and result (updated, unchanged, error, backoff, fatal)."}, []string{"provider", "family", "result"})
+	m.DDNSChangeTime = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "licgate_ddns_address_change_timestamp_seconds", Help: "When the detected public address of a family last changed (the address itself is not a label)."}, []string{"family"})
+	m.DialSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "licgate_upstream_dial_seconds", Help: "Time to connect to the license server, by service.",
+		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5}}, []string{"service"})
+	auditWritten := prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "licgate_audit_records_written_total", Help: "Audit records written to the state store."},
+		func() float64 { w, _, _ := src.AuditStats(); return float64(w) })
+	auditDropped := prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "licgate_audit_records_dropped_total", Help: "Audit records dropped because the store fell behind (should stay 0)."},
+		func() float64 { _, d, _ := src.AuditStats(); return float64(d) })
+	auditFailed := prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "licgate_audit_write_failures_total", Help: "Failed audit batch writes (each is retried with back-off)."},
+		func() float64 { _, _, f := src.AuditStats(); return float64(f) })
+	m.reg.MustRegister(auditWritten, auditDropped, auditFailed)
+	m.reg.MustRegister(m.SessionsTotal, m.Denials, m.Bytes, m.DDNSResults, m.DDNSChangeTime, m.DialSeconds,
+		&liveCollector{src: src}, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// liveCollector reads live state at scrape time: sessions by service,
+// peers and their handshake ages, certificate expiry.
+type liveCollector struct{ src MetricsSource }
+
+var (
+	descActive    = prometheus.NewDesc("licgate_sessions_active", "Live sessions, by service and protocol.", []string{"service", "proto"}, nil)
+	descPeers     = prometheus.NewDesc("licgate_peers", "Configured WireGuard peers (devices).", nil, nil)
+	descHandshake = prometheus.NewDesc("licgate_peer_handshake_age_seconds", "Seconds since each connected peer's last handshake (peers that never shook hands are left out).", []string{"user", "device"}, nil)
+	descShared    = prometheus.NewDesc("licgate_shared_profile_suspected", "1 for devices whose endpoint alternated between two places within minutes in the last day (one profile on two machines?).", []string{"user", "device"}, nil)
+	descAcks      = prometheus.NewDesc("licgate_tunnel_acks_total", "Bare TCP ACKs the netstack held back (tunnel.ack_delay), by outcome: carried (an answer carried the acknowledgment: one packet less through the tunnel) or sent (on their own after all).", []string{"outcome"}, nil)
+	descCert      = prometheus.NewDesc("licgate_certificate_expiry_timestamp_seconds", "When each served certificate expires.", []string{"name", "issuer"}, nil)
+)
+
+func (c *liveCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descActive
+	ch <- descPeers
+	ch <- descHandshake
+	ch <- descCert
+	ch <- descShared
+	ch <- descAcks
+}
+
+func (c *liveCollector) Collect(ch chan<- prometheus.Metric) {
+	src := c.src
+	counts := map[[2]string]int{}
+	for _, s := range src.Sessions() {
+		counts[[2]string{s.Service, s.Proto}]++
+	}
+	for name, protos := range src.ServiceProtocols() {
+		for _, p := range protos {
+			ch <- prometheus.MustNewConstMetric(descActive, prometheus.GaugeValue, float64(counts[[2]string{name, p}]), name, p)
+		}
+	}
+	if peers, err := src.Peers(); err == nil {
+		ch <- prometheus.MustNewConstMetric(descPeers, prometheus.GaugeValue, float64(len(peers)))
+		for _, p := range peers {
+			if p.LastHandshake != nil {
+				ch <- prometheus.MustNewConstMetric(descHandshake, prometheus.GaugeValue, time.Since(*p.LastHandshake).Seconds(), p.User, p.Device)
+			}
+			if p.SharedSuspect {
+				ch <- prometheus.MustNewConstMetric(descShared, prometheus.GaugeValue, 1, p.User, p.Device)
+			}
+		}
+	}
+	st := src.AckStats()
+	ch <- prometheus.MustNewConstMetric(descAcks, prometheus.CounterValue, float64(st.Carried), "carried")
+	ch <- prometheus.MustNewConstMetric(descAcks, prometheus.CounterValue, float64(st.Sent), "sent")
+	for _, cv := range src.Certs() {
+		ch <- prometheus.MustNewConstMetric(descCert, prometheus.GaugeValue, float64(cv.NotAfter.Unix()), cv.Name, cv.Issuer)
+	}
+}
+
+// Handler serves the registry (GET /metrics).
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+}

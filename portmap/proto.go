@@ -1,0 +1,276 @@
+package portmap
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+)
+
+// A protocol client holds one mapping on one router. Its methods may be
+// called from the Run loop and from ExternalAddr at the same time.
+type protocol interface {
+	name() string
+	// mapPort creates the mapping or renews it, asking for lease.
+	mapPort(ctx context.Context, lease time.Duration) (mapResult, error)
+	// check tells whether the mapping is still in place on the router
+	// (a protocol without a query renews it instead: renewed is true).
+	check(ctx context.Context, lease time.Duration) (res mapResult, present, renewed bool, err error)
+	// unmap removes the mapping.
+	unmap(ctx context.Context) error
+	// externalAddr asks the router for its external address.
+	externalAddr(ctx context.Context) (netip.Addr, error)
+}
+
+type mapResult struct {
+	External netip.AddrPort
+	Lease    time.Duration // granted; 0 means permanent (some UPnP routers)
+	// Restarted: the router's epoch shows it lost its state since the
+	// previous answer (it rebooted or its daemon restarted).
+	Restarted bool
+}
+
+// target is what every protocol client needs to know.
+type target struct {
+	gw           netip.Addr
+	internalPort uint16
+	externalPort uint16
+	desc         string
+	// nonce identifies the PCP mapping; it stays the same for the
+	// Mapper's life, as a router refuses (NOT_AUTHORIZED) a new nonce for
+	// a mapping it still holds.
+	nonce   [12]byte
+	timeout time.Duration
+	dial    DialFunc
+	listen  ListenPacketFunc
+}
+
+// epochTracker remembers the router's last epoch (PCP and NAT-PMP).
+type epochTracker struct {
+	epoch uint32
+	at    time.Time
+}
+
+func (e *epochTracker) see(epoch uint32) (lost bool) {
+	now := time.Now()
+	lost = epochLost(e.epoch, e.at, epoch, now)
+	e.epoch, e.at = epoch, now
+	return lost
+}
+
+// pcpClient maps with PCP (RFC 6887).
+type pcpClient struct {
+	t     target
+	nonce [12]byte
+
+	mu       chanMutex
+	ep       epochTracker
+	lastAddr netip.Addr
+	lastPort uint16
+}
+
+func newPCP(t target) *pcpClient {
+	return &pcpClient{t: t, nonce: t.nonce, mu: newChanMutex()}
+}
+
+func (p *pcpClient) name() string { return "pcp" }
+
+func (p *pcpClient) request(ctx context.Context, lifetime uint32, extPort uint16) (pcpMapResponse, error) {
+	var resp pcpMapResponse
+	err := pxpExchange(ctx, p.t.dial, p.t.gw, p.t.timeout, func(local netip.Addr) []byte {
+		return pcpMapRequest{
+			Client: local, Nonce: p.nonce, InternalPort: p.t.internalPort,
+			ExternalPort: extPort, ExternalAddr: p.lastAddr, Lifetime: lifetime,
+		}.marshal()
+	}, func(b []byte) error {
+		r, err := parsePCPMapResponse(b)
+		if err != nil {
+			return err
+		}
+		if r.Nonce != p.nonce || r.InternalPort != p.t.internalPort {
+			return fmt.Errorf("%w: pcp answer for another mapping (port %d)", errSkip, r.InternalPort)
+		}
+		resp = r
+		return nil
+	})
+	return resp, err
+}
+
+func (p *pcpClient) mapPort(ctx context.Context, lease time.Duration) (mapResult, error) {
+	if err := p.mu.lock(ctx); err != nil {
+		return mapResult{}, err
+	}
+	defer p.mu.unlock()
+	ext := p.t.externalPort
+	if p.lastPort != 0 {
+		ext = p.lastPort
+	}
+	r, err := p.request(ctx, uint32(lease/time.Second), ext)
+	if err != nil {
+		return mapResult{}, fmt.Errorf("pcp map: %w", err)
+	}
+	if r.Lifetime == 0 || r.ExternalPort == 0 {
+		return mapResult{}, fmt.Errorf("%w: pcp MAP answered success with lifetime %d, port %d", ErrMalformed, r.Lifetime, r.ExternalPort)
+	}
+	restarted := p.ep.see(r.Epoch)
+	p.lastAddr, p.lastPort = r.ExternalAddr, r.ExternalPort
+	return mapResult{
+		External:  netip.AddrPortFrom(r.ExternalAddr, r.ExternalPort),
+		Lease:     time.Duration(r.Lifetime) * time.Second,
+		Restarted: restarted,
+	}, nil
+}
+
+// check renews: PCP has no query for one mapping, and a renewal
+// re-creates a mapping the router forgot.
+func (p *pcpClient) check(ctx context.Context, lease time.Duration) (mapResult, bool, bool, error) {
+	r, err := p.mapPort(ctx, lease)
+	return r, err == nil, true, err
+}
+
+func (p *pcpClient) unmap(ctx context.Context) error {
+	if err := p.mu.lock(ctx); err != nil {
+		return err
+	}
+	defer p.mu.unlock()
+	if _, err := p.request(ctx, 0, p.lastPort); err != nil {
+		return fmt.Errorf("pcp delete: %w", err)
+	}
+	return nil
+}
+
+// externalAddr returns the address of the last answer: a PCP router
+// tells it only with a mapping, and the Run loop renews that regularly.
+func (p *pcpClient) externalAddr(ctx context.Context) (netip.Addr, error) {
+	if err := p.mu.lock(ctx); err != nil {
+		return netip.Addr{}, err
+	}
+	defer p.mu.unlock()
+	if !p.lastAddr.IsValid() {
+		return netip.Addr{}, errors.New("pcp: no mapping yet")
+	}
+	return p.lastAddr, nil
+}
+
+// pmpClient maps with NAT-PMP (RFC 6886).
+type pmpClient struct {
+	t target
+
+	mu       chanMutex
+	ep       epochTracker
+	lastPort uint16
+}
+
+func newPMP(t target) *pmpClient { return &pmpClient{t: t, mu: newChanMutex()} }
+
+func (p *pmpClient) name() string { return "natpmp" }
+
+func (p *pmpClient) addr(ctx context.Context) (pmpAddrResponse, error) {
+	var resp pmpAddrResponse
+	err := pxpExchange(ctx, p.t.dial, p.t.gw, p.t.timeout, func(netip.Addr) []byte { return buildPMPAddrRequest() },
+		func(b []byte) error {
+			if len(b) >= 2 && b[0] == pmpVersion && b[1] == pmpReply|pmpOpMapUDP {
+				return fmt.Errorf("%w: nat-pmp mapping answer to an address request", errSkip)
+			}
+			r, err := parsePMPAddrResponse(b)
+			resp = r
+			return err
+		})
+	if err != nil {
+		return resp, fmt.Errorf("nat-pmp external address: %w", err)
+	}
+	return resp, nil
+}
+
+func (p *pmpClient) request(ctx context.Context, lifetime uint32, ext uint16) (pmpMapResponse, error) {
+	var resp pmpMapResponse
+	err := pxpExchange(ctx, p.t.dial, p.t.gw, p.t.timeout, func(netip.Addr) []byte {
+		return buildPMPMapRequest(p.t.internalPort, ext, lifetime)
+	}, func(b []byte) error {
+		if len(b) >= 2 && b[0] == pmpVersion && b[1] == pmpReply|pmpOpAddr {
+			return fmt.Errorf("%w: nat-pmp address answer to a mapping request", errSkip)
+		}
+		r, err := parsePMPMapResponse(b)
+		if err != nil {
+			return err
+		}
+		if r.InternalPort != p.t.internalPort {
+			return fmt.Errorf("%w: nat-pmp answer for internal port %d", errSkip, r.InternalPort)
+		}
+		resp = r
+		return nil
+	})
+	return resp, err
+}
+
+func (p *pmpClient) mapPort(ctx context.Context, lease time.Duration) (mapResult, error) {
+	if err := p.mu.lock(ctx); err != nil {
+		return mapResult{}, err
+	}
+	defer p.mu.unlock()
+	a, err := p.addr(ctx)
+	if err != nil {
+		return mapResult{}, err
+	}
+	restarted := p.ep.see(a.Epoch)
+	ext := p.t.externalPort
+	if p.lastPort != 0 {
+		ext = p.lastPort
+	}
+	r, err := p.request(ctx, uint32(lease/time.Second), ext)
+	if err != nil {
+		return mapResult{}, fmt.Errorf("nat-pmp map: %w", err)
+	}
+	if r.Lifetime == 0 || r.ExternalPort == 0 {
+		return mapResult{}, fmt.Errorf("%w: nat-pmp mapping answered success with lifetime %d, port %d", ErrMalformed, r.Lifetime, r.ExternalPort)
+	}
+	restarted = p.ep.see(r.Epoch) || restarted
+	p.lastPort = r.ExternalPort
+	return mapResult{
+		External:  netip.AddrPortFrom(a.Addr, r.ExternalPort),
+		Lease:     time.Duration(r.Lifetime) * time.Second,
+		Restarted: restarted,
+	}, nil
+}
+
+func (p *pmpClient) check(ctx context.Context, lease time.Duration) (mapResult, bool, bool, error) {
+	r, err := p.mapPort(ctx, lease)
+	return r, err == nil, true, err
+}
+
+func (p *pmpClient) unmap(ctx context.Context) error {
+	if err := p.mu.lock(ctx); err != nil {
+		return err
+	}
+	defer p.mu.unlock()
+	// RFC 6886 3.4: lifetime 0 and suggested external port 0 delete.
+	if _, err := p.request(ctx, 0, 0); err != nil {
+		return fmt.Errorf("nat-pmp delete: %w", err)
+	}
+	return nil
+}
+
+func (p *pmpClient) externalAddr(ctx context.Context) (netip.Addr, error) {
+	a, err := p.addr(ctx)
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	return a.Addr, nil
+}
+
+// chanMutex is a mutex whose lock gives up when ctx ends.
+type chanMutex chan struct{}
+
+func newChanMutex() chanMutex { return make(chanMutex, 1) }
+
+func (m chanMutex) lock(ctx context.Context) error {
+	select {
+	case m <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (m chanMutex) unlock() { <-m }
