@@ -484,6 +484,27 @@ func setupDenials(fs *flag.FlagSet) runFunc {
 	}
 }
 
+func setupCerts(fs *flag.FlagSet) runFunc {
+	return func(e *env, _ []string) error {
+		c, err := e.client()
+		if err != nil {
+			return err
+		}
+		cs, err := c.Certs(e.ctx)
+		if err != nil {
+			return err
+		}
+		if e.json {
+			return printJSON(e.stdout, cs)
+		}
+		tw := newTable(e.stdout, "NAME", "ISSUER", "EXPIRES")
+		for _, v := range cs {
+			tw.row(v.Name, v.Issuer, v.NotAfter.Local().Format(time.DateTime))
+		}
+		return tw.flush()
+	}
+}
+
 func setupCA(fs *flag.FlagSet) runFunc {
 	return func(e *env, _ []string) error {
 		c, err := e.client()

@@ -84,6 +84,8 @@ func TestUsageErrors(t *testing.T) {
 	}{
 		{nil, "usage: licgate COMMAND"},
 		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
+		{[]string{"--bogus"}, `no command in "--bogus"`},
+		{[]string{"device", "list", "--all", "frob"}, "takes 0 argument(s), got 1"},
 		{[]string{"user"}, "usage: licgate user COMMAND"},
 		{[]string{"user", "frob"}, `licgate user: unknown command "frob"`},
 		{[]string{"user", "list", "--bogus"}, "flag provided but not defined: -bogus"},
@@ -110,9 +112,20 @@ func TestFlagsBeforeCommandWords(t *testing.T) {
 		{"-socket", sock, "user", "list"},
 		{"user", "-socket", sock, "list"},
 		{"users", "list", "--socket=" + sock},
+		{"user", "--json", "list", "-socket", sock},
 	} {
 		_, errOut, code := cli2(args...)
 		if code != 1 || !strings.Contains(errOut, "licgate user list: licgate is not running") {
+			t.Errorf("%v: %d %s", args, code, errOut)
+		}
+	}
+	// A flag's value before the command words is not taken for a word.
+	for _, args := range [][]string{
+		{"user", "--email", "a@example.com", "add", "alice", "-socket", sock},
+		{"device", "--out", filepath.Join(t.TempDir(), "pc"), "add", "alice", "pc", "-socket", sock},
+	} {
+		_, errOut, code := cli2(args...)
+		if code != 1 || !strings.Contains(errOut, " add: licgate is not running") {
 			t.Errorf("%v: %d %s", args, code, errOut)
 		}
 	}

@@ -56,6 +56,7 @@ before the device is created.
 		{name: "groups", synopsis: "[--json]", short: "policy groups and their members", nargs: 0, daemon: true, listing: true, setup: setupGroups},
 		{name: "services", synopsis: "[--json]", short: "proxied license services and their sessions", nargs: 0, daemon: true, listing: true, setup: setupServices},
 		{name: "denials", synopsis: "[--since 1h] [--json]", short: "connections the policy refused", nargs: 0, daemon: true, listing: true, setup: setupDenials},
+		{name: "certs", synopsis: "[--json]", short: "TLS certificates served (console, enrolment) and when they expire", nargs: 0, daemon: true, listing: true, setup: setupCerts},
 		{name: "ca", short: "the internal CA's certificate (for admins' browsers)", nargs: 0, daemon: true, setup: setupCA},
 		{name: "policy", short: "check, show, explain and reload the access policy"},
 		{name: "policy check", synopsis: "FILE [--services a,b]", short: "compile a policy or licgate.yaml and run its tests", nargs: 1, setup: setupPolicyCheck},

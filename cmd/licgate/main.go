@@ -94,15 +94,22 @@ func children(name string) []*command {
 	return out
 }
 
-// valueFlags take a value in the next argument; find skips them when it
-// looks for command words (`licgate -c FILE user list`).
+// valueFlags always take a value in the next argument; find skips them
+// when it looks for command words (`licgate -c FILE user list`).
 var valueFlags = []string{"-c", "--c", "-socket", "--socket"}
 
-// find picks the command from args: the longest run of leading words
-// (flags skipped) that names a command. It returns the command and the
-// arguments without its words.
-func find(args []string) (*command, []string, []string) {
-	var words []int
+// find picks the command from args: the longest run of words (flags
+// skipped) that names a command. A word right after another flag that
+// does not name a command is taken for that flag's value and skipped
+// (`licgate user --email a@b add alice`). It returns the command (nil if
+// none), the arguments without the command's words, and the first word
+// that did not match (if any).
+func find(args []string) (*command, []string, string) {
+	var best *command
+	var used []int // indexes of best's words
+	var cur []int
+	name, unknown := "", ""
+	afterFlag := false
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		if a == "--" {
@@ -111,53 +118,43 @@ func find(args []string) (*command, []string, []string) {
 		if strings.HasPrefix(a, "-") && a != "-" {
 			if slices.Contains(valueFlags, a) {
 				i++
+				afterFlag = false
+			} else {
+				afterFlag = !strings.Contains(a, "=")
 			}
 			continue
 		}
-		words = append(words, i)
-	}
-	var best *command
-	n := 0
-	name := ""
-	for k, i := range words {
-		w := args[i]
-		if k == 0 {
-			if a, ok := aliases[w]; ok {
-				w = a
+		w := a
+		if name == "" {
+			if al, ok := aliases[w]; ok {
+				w = al
 			}
 		}
-		if name != "" {
-			name += " "
+		next := strings.TrimSpace(name + " " + w)
+		if c := lookup(next); c != nil {
+			name = next
+			cur = append(cur, i)
+			best, used = c, slices.Clone(cur)
+			afterFlag = false
+			continue
 		}
-		name += w
-		c := lookup(name)
-		if c == nil {
-			break
+		if afterFlag {
+			afterFlag = false
+			continue
 		}
-		best, n = c, k+1
+		unknown = a
+		break
 	}
 	if best == nil {
-		var unknown []string
-		if len(words) > 0 {
-			unknown = []string{args[words[0]]}
-		}
 		return nil, args, unknown
 	}
 	rest := make([]string, 0, len(args))
-	skip := map[int]bool{}
-	for _, i := range words[:n] {
-		skip[i] = true
-	}
 	for i, a := range args {
-		if !skip[i] {
+		if !slices.Contains(used, i) {
 			rest = append(rest, a)
 		}
 	}
-	var extra []string
-	if n < len(words) {
-		extra = []string{args[words[n]]}
-	}
-	return best, rest, extra
+	return best, rest, unknown
 }
 
 func isHelp(a string) bool { return a == "-h" || a == "-help" || a == "--help" }
@@ -179,17 +176,21 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	c, rest, extra := find(args)
 	if c == nil {
-		fmt.Fprintf(stderr, "licgate: unknown command %q\n\n%s", extra[0], topUsage())
+		if extra == "" {
+			fmt.Fprintf(stderr, "licgate: no command in %q\n\n%s", strings.Join(args, " "), topUsage())
+		} else {
+			fmt.Fprintf(stderr, "licgate: unknown command %q\n\n%s", extra, topUsage())
+		}
 		return 2
 	}
 	if c.setup == nil {
 		// A group: `licgate user`, `licgate user --help`, `licgate user frob`.
-		if slices.ContainsFunc(rest, isHelp) && len(extra) == 0 {
+		if slices.ContainsFunc(rest, isHelp) && extra == "" {
 			fmt.Fprint(stdout, commandUsage(c, nil))
 			return 0
 		}
-		if len(extra) > 0 {
-			fmt.Fprintf(stderr, "licgate %s: unknown command %q\n\n", c.name, extra[0])
+		if extra != "" {
+			fmt.Fprintf(stderr, "licgate %s: unknown command %q\n\n", c.name, extra)
 		}
 		fmt.Fprint(stderr, commandUsage(c, nil))
 		return 2
@@ -255,7 +256,7 @@ func cmdHelp(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	c, _, extra := find(args)
-	if c == nil || len(extra) > 0 {
+	if c == nil || extra != "" {
 		fmt.Fprintf(stderr, "licgate help: no command %q\n\n%s", strings.Join(args, " "), topUsage())
 		return 2
 	}
