@@ -460,7 +460,7 @@ func setupServices(fs *flag.FlagSet) runFunc {
 }
 
 func setupDenials(fs *flag.FlagSet) runFunc {
-	since := fs.String("since", "1h", "how far back: a duration like 30m, 24h or 7d")
+	since := fs.String("since", "1h", "how far back: a `DURATION` like 30m, 24h or 7d")
 	return func(e *env, _ []string) error {
 		if err := validSpan("--since", *since); err != nil {
 			return err

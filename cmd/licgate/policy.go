@@ -60,7 +60,7 @@ func loadPolicyFile(path, services string) (*acl.Engine, []string, error) {
 }
 
 func setupPolicyCheck(fs *flag.FlagSet) runFunc {
-	services := fs.String("services", "", "services the gateway serves, comma-separated (policy files only)")
+	services := fs.String("services", "", "`LIST` of services the gateway serves, comma-separated (policy files only)")
 	return func(e *env, args []string) error {
 		eng, warns, err := loadPolicyFile(args[0], *services)
 		if err != nil {
@@ -186,10 +186,10 @@ func setupPolicyReload(fs *flag.FlagSet) runFunc {
 }
 
 func setupReport(fs *flag.FlagSet) runFunc {
-	from := fs.String("from", "7d", "start: a date, date and time, RFC 3339, or a span back like 30d")
-	to := fs.String("to", "", "end (default now)")
-	by := fs.String("by", "user", "user, group or service")
-	format := fs.String("format", "table", "table, csv or json")
+	from := fs.String("from", "7d", "start `T`: a date, date and time, RFC 3339, or a span back like 30d")
+	to := fs.String("to", "", "end `T` (default now)")
+	by := fs.String("by", "user", "rows by `KEY`: user, group or service")
+	format := fs.String("format", "table", "output `FORMAT`: table, csv or json")
 	asJSON := fs.Bool("json", false, "the same as --format json")
 	hourly := fs.Bool("hourly", false, "also print peak concurrency per hour (table format)")
 	return func(e *env, _ []string) error {

@@ -80,9 +80,9 @@ func checkConfig(e *env, path string) error {
 
 func setupLicsim(fs *flag.FlagSet) runFunc {
 	listen := fs.String("listen", "127.0.0.1:22350", "TCP and UDP `ADDR`ess")
-	seats := fs.Int("seats", 3, "number of licenses")
-	idle := fs.Duration("idle", 120*time.Second, "free a silent client's seat after this long")
-	name := fs.String("name", "licsim", "server name in discovery answers")
+	seats := fs.Int("seats", 3, "number of licenses (`N`)")
+	idle := fs.Duration("idle", 120*time.Second, "free a silent client's seat after this `DURATION`")
+	name := fs.String("name", "licsim", "server `NAME` in discovery answers")
 	return func(e *env, _ []string) error {
 		if *seats < 1 {
 			return fmt.Errorf("--seats %d: at least 1", *seats)
