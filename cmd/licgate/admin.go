@@ -17,6 +17,48 @@ import (
 	"github.com/licgate/licgate/tunnel"
 )
 
+// statusView is `status --json`.
+type statusView struct {
+	Health   adminapi.Health        `json:"health"`
+	Services []adminapi.ServiceView `json:"services"`
+}
+
+func setupStatus(fs *flag.FlagSet) runFunc {
+	return func(e *env, _ []string) error {
+		c, err := e.client()
+		if err != nil {
+			return err
+		}
+		h, err := c.Health(e.ctx)
+		if err != nil {
+			return err
+		}
+		ss, err := c.Services(e.ctx)
+		if err != nil {
+			return err
+		}
+		if e.json {
+			return printJSON(e.stdout, statusView{Health: h, Services: ss})
+		}
+		endpoint := h.Endpoint
+		if endpoint == "" {
+			endpoint = "(not set: profiles need tunnel.endpoint or ddns.host)"
+		}
+		fmt.Fprintf(e.stdout, "licgate is running (%s) on %s\n", h.Status, c.Socket)
+		fmt.Fprintf(e.stdout, "tunnel: gateway %s, UDP port %d, endpoint %s\npublic key: %s\n", h.Address, h.ListenPort, endpoint, h.PublicKey)
+		fmt.Fprintf(e.stdout, "devices: %d, live sessions: %d\n\n", h.Devices, h.Sessions)
+		tw := newTable(e.stdout, "SERVICE", "PORT", "UPSTREAM", "SESSIONS")
+		for _, s := range ss {
+			n := strconv.Itoa(s.Sessions)
+			if s.Pool > 0 {
+				n += " of " + strconv.Itoa(s.Pool)
+			}
+			tw.row(s.Name, s.Port, s.Upstream, n)
+		}
+		return tw.flush()
+	}
+}
+
 func setupUserAdd(fs *flag.FlagSet) runFunc {
 	email := fs.String("email", "", "the user's email `ADDRESS`")
 	return func(e *env, args []string) error {

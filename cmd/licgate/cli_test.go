@@ -190,6 +190,9 @@ func TestJSONListings(t *testing.T) {
 	if out, _, code := cli2("groups", sock); code != 0 || !strings.HasPrefix(out, "GROUP") || !strings.Contains(out, "alice") {
 		t.Errorf("groups table: %d %s", code, out)
 	}
+	if out, _, code := cli2("status", sock); code != 0 || !strings.Contains(out, "licgate is running") || !strings.Contains(out, "live sessions: 1") {
+		t.Errorf("status: %d %s", code, out)
+	}
 	if out, _, code := cli2("services", sock); code != 0 || !strings.Contains(out, "codemeter") || !strings.Contains(out, "22350") {
 		t.Errorf("services table: %d %s", code, out)
 	}

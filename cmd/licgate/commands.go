@@ -23,6 +23,7 @@ device on loopback, and tells the story: a seat taken through the tunnel,
 a UDP search answered, the device revoked, the seat freed. Then the gateway
 keeps serving for you to try the CLI on; --once exits instead.`,
 			setup: setupDemo},
+		{name: "status", synopsis: "[--json]", short: "is the daemon up: tunnel, devices, sessions per service", nargs: 0, daemon: true, listing: true, setup: setupStatus},
 		{name: "user", short: "manage users"},
 		{name: "user add", synopsis: "NAME [--email E]", short: "add a user", nargs: 1, daemon: true, setup: setupUserAdd,
 			help: "NAME: lowercase letters, digits, '.', '_' or '-' (at most 63)."},
