@@ -25,25 +25,27 @@ import (
 // cmdDemo runs the whole path on loopback, with no config and no root:
 // stand-in license server, gateway (netstack), a home device on an
 // in-process WireGuard client, a seat taken and released by revoking.
-func cmdDemo(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+func setupDemo(fs *flag.FlagSet) runFunc {
 	once := fs.Bool("once", false, "exit after the story (0 if every step worked)")
 	verbose := fs.Bool("v", false, "show the gateway's logs")
-	dir := fs.String("dir", "", "state directory (default: a new temporary directory)")
-	if _, err := parse(fs, args); err != nil {
-		return err
+	dir := fs.String("dir", "", "state `DIR`ectory (default: a new temporary directory)")
+	return func(e *env, _ []string) error {
+		return runDemo(e.stdout, e.stderr, *once, *verbose, *dir)
 	}
+}
+
+func runDemo(stdout, stderr io.Writer, once, verbose bool, dir string) error {
 	level := slog.LevelError + 4
-	if *verbose {
+	if verbose {
 		level = slog.LevelDebug
 	}
-	d := &demo{out: stdout, log: newLogger(stderr, level), dir: *dir}
+	d := &demo{out: stdout, log: newLogger(stderr, level), dir: dir}
 	defer d.close()
 	if err := d.story(); err != nil {
 		fmt.Fprintf(stdout, "\nFAILED: %v\n", err)
 		return errors.New("demo failed")
 	}
-	if *once {
+	if once {
 		return nil
 	}
 	fmt.Fprintf(stdout, "\nThe gateway keeps serving. In another terminal, try:\n"+

@@ -1,18 +1,13 @@
 package main
 
 import (
-	"context"
 	"encoding/csv"
-	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/licgate/licgate/adminapi"
@@ -64,40 +59,41 @@ func loadPolicyFile(path, services string) (*acl.Engine, []string, error) {
 	return eng, warns, nil
 }
 
-func cmdPolicy(args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("policy", flag.ContinueOnError)
-	client := clientFlags(fs)
-	services := fs.String("services", "", "services the gateway serves, comma-separated (policy files only)")
-	user := fs.String("user", "", "user to explain")
-	device := fs.String("device", "", "device to explain")
-	service := fs.String("service", "", "service to explain")
-	at := fs.String("at", "", "time to explain (default now), e.g. 2026-12-01T20:00")
-	file := fs.String("file", "", "explain against this policy or config file instead of the daemon")
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) == 0 {
-		return errors.New("usage: licgate policy check FILE | show | reload | explain --user U --service S [--at T]")
-	}
-	ctx := context.Background()
-	switch pos[0] {
-	case "check":
-		if len(pos) != 2 {
-			return errors.New("usage: licgate policy check FILE [--services a,b]")
-		}
-		eng, warns, err := loadPolicyFile(pos[1], *services)
+func setupPolicyCheck(fs *flag.FlagSet) runFunc {
+	services := fs.String("services", "", "`LIST` of services the gateway serves, comma-separated (policy files only)")
+	return func(e *env, args []string) error {
+		eng, warns, err := loadPolicyFile(args[0], *services)
 		if err != nil {
 			return err
 		}
 		for _, w := range warns {
-			fmt.Fprintf(stdout, "warning: %s\n", w)
+			fmt.Fprintf(e.stdout, "warning: %s\n", w)
 		}
-		fmt.Fprintf(stdout, "%s: ok: %d rules, %d groups, %d tests passed (time zone %s)\n", pos[1], len(eng.Rules()),
+		fmt.Fprintf(e.stdout, "%s: ok: %d rules, %d groups, %d tests passed (time zone %s)\n", args[0], len(eng.Rules()),
 			len(eng.Policy().GroupOrder), len(eng.Policy().Tests), eng.Location())
-	case "explain":
+		return nil
+	}
+}
+
+func setupPolicyExplain(fs *flag.FlagSet) runFunc {
+	user := fs.String("user", "", "the `USER` to explain (required)")
+	device := fs.String("device", "", "the user's `DEVICE`")
+	service := fs.String("service", "", "the `SERVICE` to explain (required)")
+	at := fs.String("at", "", "the `TIME` to explain (default now), e.g. 2026-12-01T20:00")
+	file := fs.String("file", "", "explain against this policy or config `FILE` instead of the daemon's")
+	services := fs.String("services", "", "with --file: services the gateway serves, comma-separated (policy files only)")
+	asJSON := fs.Bool("json", false, "print the decision as JSON")
+	return func(e *env, _ []string) error {
 		if *user == "" || *service == "" {
-			return errors.New("usage: licgate policy explain --user U [--device D] --service S [--at TIME] [--file F]")
+			return usagef("--user and --service are required")
+		}
+		if err := validName("user", *user); err != nil {
+			return err
+		}
+		if *device != "" {
+			if err := validName("device", *device); err != nil {
+				return err
+			}
 		}
 		req := adminapi.ExplainRequest{User: *user, Device: *device, Service: *service, At: *at}
 		var res adminapi.ExplainResult
@@ -110,27 +106,37 @@ func cmdPolicy(args []string, stdout io.Writer) error {
 				return err
 			}
 		} else {
-			c, err := client()
+			c, err := e.client()
 			if err != nil {
 				return err
 			}
-			if err := c.Do(ctx, "POST", "/api/v1/policy/explain", req, &res); err != nil {
+			if res, err = c.Explain(e.ctx, req); err != nil {
 				return err
 			}
 		}
-		fmt.Fprint(stdout, res.Explain)
-	case "show":
-		c, err := client()
+		if *asJSON {
+			return printJSON(e.stdout, res)
+		}
+		fmt.Fprint(e.stdout, res.Explain)
+		return nil
+	}
+}
+
+func setupPolicyShow(fs *flag.FlagSet) runFunc {
+	return func(e *env, _ []string) error {
+		c, err := e.client()
 		if err != nil {
 			return err
 		}
-		var v adminapi.PolicyView
-		if err := c.Do(ctx, "GET", "/api/v1/policy", nil, &v); err != nil {
+		v, err := c.Policy(e.ctx)
+		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "policy from %s, time zone %s\n", v.File, v.TimeZone)
-		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "#\tACTION\tWHO\tSERVICES\tHOURS\tDATES\tCAPS\tNAME")
+		if e.json {
+			return printJSON(e.stdout, v)
+		}
+		fmt.Fprintf(e.stdout, "policy from %s, time zone %s\n", v.File, v.TimeZone)
+		tw := newTable(e.stdout, "#", "ACTION", "WHO", "SERVICES", "HOURS", "DATES", "CAPS", "NAME")
 		for _, r := range v.Rules {
 			dates := ""
 			if r.From != "" || r.Until != "" {
@@ -140,63 +146,86 @@ func cmdPolicy(args []string, stdout io.Writer) error {
 			if svcs == "" {
 				svcs = "all"
 			}
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Index, r.Action, strings.Join(r.Who, ","), svcs,
-				strings.Join(r.Hours, "; "), dates, r.Caps, r.Name)
+			tw.row(r.Index, r.Action, strings.Join(r.Who, ","), svcs, strings.Join(r.Hours, "; "), dates, r.Caps, r.Name)
 		}
-		tw.Flush()
+		tw.flush()
 		if len(v.Rules) == 0 {
-			fmt.Fprintln(stdout, "no rules: every connection is denied")
+			fmt.Fprintln(e.stdout, "no rules: every connection is denied")
 		}
 		for _, w := range v.Warnings {
-			fmt.Fprintf(stdout, "warning: %s\n", w)
+			fmt.Fprintf(e.stdout, "warning: %s\n", w)
 		}
-	case "reload":
-		c, err := client()
+		return nil
+	}
+}
+
+func setupPolicyReload(fs *flag.FlagSet) runFunc {
+	asJSON := fs.Bool("json", false, "print the result as JSON")
+	return func(e *env, _ []string) error {
+		c, err := e.client()
 		if err != nil {
 			return err
 		}
-		var r adminapi.CutResult
-		if err := c.Do(ctx, "POST", "/api/v1/policy/reload", nil, &r); err != nil {
+		r, err := c.Reload(e.ctx)
+		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "policy reloaded; %d live session(s) no longer allowed were cut\n", r.SessionsCut)
-	default:
-		return fmt.Errorf("unknown policy command %q (check, explain, show, reload)", pos[0])
+		if *asJSON {
+			if r.RestartNeeded == nil {
+				r.RestartNeeded = []string{}
+			}
+			return printJSON(e.stdout, r)
+		}
+		fmt.Fprintf(e.stdout, "policy reloaded; %d live session(s) no longer allowed were cut\n", r.SessionsCut)
+		if len(r.RestartNeeded) > 0 {
+			fmt.Fprintf(e.stdout, "restart needed: %s changed and take(s) effect only after `sudo systemctl restart licgate`\n",
+				strings.Join(r.RestartNeeded, ", "))
+		}
+		return nil
 	}
-	return nil
 }
 
-func cmdReport(args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("report", flag.ContinueOnError)
-	client := clientFlags(fs)
-	from := fs.String("from", "7d", "start: a date, date and time, RFC 3339, or a span back like 30d")
-	to := fs.String("to", "", "end (default now)")
-	by := fs.String("by", "user", "user, group or service")
-	format := fs.String("format", "table", "table, csv or json")
+func setupReport(fs *flag.FlagSet) runFunc {
+	from := fs.String("from", "7d", "start `T`: a date, date and time, RFC 3339, or a span back like 30d")
+	to := fs.String("to", "", "end `T` (default now)")
+	by := fs.String("by", "user", "rows by `KEY`: user, group or service")
+	format := fs.String("format", "table", "output `FORMAT`: table, csv or json")
+	asJSON := fs.Bool("json", false, "the same as --format json")
 	hourly := fs.Bool("hourly", false, "also print peak concurrency per hour (table format)")
-	if _, err := parse(fs, args); err != nil {
-		return err
+	return func(e *env, _ []string) error {
+		if *asJSON {
+			*format = "json"
+		}
+		if *format != "table" && *format != "csv" && *format != "json" {
+			return fmt.Errorf("--format %q: use table, csv or json", *format)
+		}
+		if *by != "user" && *by != "group" && *by != "service" {
+			return fmt.Errorf("--by %q: use user, group or service", *by)
+		}
+		if err := validReportTime("--from", *from); err != nil {
+			return err
+		}
+		if *to != "" {
+			if err := validReportTime("--to", *to); err != nil {
+				return err
+			}
+		}
+		c, err := e.client()
+		if err != nil {
+			return err
+		}
+		rep, err := c.Report(e.ctx, adminapi.ReportQuery{From: *from, To: *to, By: *by})
+		if err != nil {
+			return err
+		}
+		return printReport(e.stdout, rep, *format, *hourly)
 	}
-	if *format != "table" && *format != "csv" && *format != "json" {
-		return fmt.Errorf("--format %q: use table, csv or json", *format)
-	}
-	c, err := client()
-	if err != nil {
-		return err
-	}
-	q := url.Values{"from": {*from}, "by": {*by}}
-	if *to != "" {
-		q.Set("to", *to)
-	}
-	var rep audit.Report
-	if err := c.Do(context.Background(), "GET", "/api/v1/report?"+q.Encode(), nil, &rep); err != nil {
-		return err
-	}
-	switch *format {
+}
+
+func printReport(stdout io.Writer, rep *audit.Report, format string, hourly bool) error {
+	switch format {
 	case "json":
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(rep)
+		return printJSON(stdout, rep)
 	case "csv":
 		w := csv.NewWriter(stdout)
 		w.Write([]string{rep.By, "sessions", "hours", "peak", "bytes_up", "bytes_down"})
@@ -208,18 +237,17 @@ func cmdReport(args []string, stdout io.Writer) error {
 		return w.Error()
 	}
 	fmt.Fprintf(stdout, "license use %s .. %s by %s\n", rep.From.Local().Format(time.DateTime), rep.To.Local().Format(time.DateTime), rep.By)
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "%s\tSESSIONS\tHOURS\tPEAK\tBYTES UP\tBYTES DOWN\n", strings.ToUpper(rep.By))
+	tw := newTable(stdout, strings.ToUpper(rep.By), "SESSIONS", "HOURS", "PEAK", "BYTES UP", "BYTES DOWN")
 	for _, r := range rep.Rows {
-		fmt.Fprintf(tw, "%s\t%d\t%.2f\t%d\t%d\t%d\n", r.Key, r.Sessions, r.Hours, r.Peak, r.BytesUp, r.BytesDown)
+		tw.row(r.Key, r.Sessions, fmt.Sprintf("%.2f", r.Hours), r.Peak, r.BytesUp, r.BytesDown)
 	}
-	tw.Flush()
+	tw.flush()
 	peak := 0
 	for _, h := range rep.Hourly {
 		peak = max(peak, h.Peak)
 	}
 	fmt.Fprintf(stdout, "peak concurrency in the period: %d\n", peak)
-	if *hourly {
+	if hourly {
 		for _, h := range rep.Hourly {
 			if h.Peak > 0 {
 				fmt.Fprintf(stdout, "  %s  %s\n", h.Hour.Local().Format("2006-01-02 15:00"), strings.Repeat("#", h.Peak))

@@ -1,0 +1,102 @@
+package main
+
+import "flag"
+
+// commands is every command of the CLI, in the order `licgate --help`
+// lists them. Adding a command is adding an entry: help, flags, argument
+// count, the daemon's -c/-socket flags and --json all follow from it.
+var commands []command
+
+func init() {
+	commands = []command{
+		{name: "serve", synopsis: "[-c FILE] [--check]", short: "run the gateway daemon (--check: only validate the config)", nargs: 0,
+			help: `Runs the gateway: WireGuard, the license proxy, the admin API on its unix
+socket. SIGHUP reloads the config; SIGTERM stops it.
+
+With --check, loads and validates the config and its policy (running the
+policy's tests) and exits: 0 with a one-line summary, or 1 with the
+file:line of the first problem. Nothing is started.`,
+			setup: setupServe},
+		{name: "demo", synopsis: "[--once] [-v] [--dir DIR]", short: "run a self-contained demo (no root, no config)", nargs: 0,
+			help: `Runs a stand-in license server, the gateway (userspace WireGuard) and a home
+device on loopback, and tells the story: a seat taken through the tunnel,
+a UDP search answered, the device revoked, the seat freed. Then the gateway
+keeps serving for you to try the CLI on; --once exits instead.`,
+			setup: setupDemo},
+		{name: "status", synopsis: "[--json]", short: "is the daemon up: tunnel, devices, sessions per service", nargs: 0, daemon: true, listing: true, setup: setupStatus},
+		{name: "user", short: "manage users"},
+		{name: "user add", synopsis: "NAME [--email E]", short: "add a user", nargs: 1, daemon: true, setup: setupUserAdd,
+			help: "NAME: lowercase letters, digits, '.', '_' or '-' (at most 63)."},
+		{name: "user list", synopsis: "[--json]", short: "list users", nargs: 0, daemon: true, listing: true, setup: setupUserList},
+		{name: "user disable", synopsis: "NAME", short: "disable a user, cutting their live sessions", nargs: 1, daemon: true, setup: setupUserDisable(true)},
+		{name: "user enable", synopsis: "NAME", short: "enable a disabled user", nargs: 1, daemon: true, setup: setupUserDisable(false)},
+		{name: "user expire", synopsis: "NAME DATE|never", short: "end a user's access on a date", nargs: 2, daemon: true, setup: setupUserExpire,
+			help: expiryHelp},
+		{name: "device", short: "manage devices (WireGuard peers)"},
+		{name: "device add", synopsis: "USER NAME [--out PREFIX] [--public-key KEY] [--no-qr] | USER NAME --link [--ttl 24h]",
+			short: "add a device and show its profile once", nargs: 2, daemon: true, setup: setupDeviceAdd,
+			help: `Creates the device and prints its WireGuard profile (and a QR code) once:
+licgate keeps no copy of the private key. --out PREFIX also writes the
+home-user bundle: PREFIX.conf, PREFIX.png, PREFIX-linux.sh,
+PREFIX-macos.sh and PREFIX-windows.ps1. PREFIX's last element becomes the
+WireGuard interface name on the home computer: at most 15 of
+a-z A-Z 0-9 _ = + . - . Arguments and the output directory are checked
+before the device is created.
+
+--public-key KEY registers a device that made its own key pair (no profile).
+--link makes a single-use enrolment link instead (needs public.listen).`},
+		{name: "device list", synopsis: "[--all] [--json]", short: "list devices", nargs: 0, daemon: true, listing: true, setup: setupDeviceList},
+		{name: "device revoke", synopsis: "USER NAME", short: "revoke a device, cutting its live sessions", nargs: 2, daemon: true, setup: setupDeviceRevoke},
+		{name: "device rekey", synopsis: "USER NAME [--out PREFIX] [--public-key KEY] [--no-qr]", short: "give a device a new key (the old profile stops working)",
+			nargs: 2, daemon: true, setup: setupDeviceRekey},
+		{name: "device expire", synopsis: "USER NAME DATE|never", short: "stop a device working on a date", nargs: 3, daemon: true, setup: setupDeviceExpire,
+			help: expiryHelp},
+		{name: "sessions", synopsis: "[--json]", short: "list live license sessions", nargs: 0, daemon: true, listing: true, setup: setupSessions},
+		{name: "sessions cut", synopsis: "ID", short: "end a live session", nargs: 1, daemon: true, setup: setupSessionCut},
+		{name: "peers", synopsis: "[--json]", short: "list WireGuard peers and last handshakes", nargs: 0, daemon: true, listing: true, setup: setupPeers},
+		{name: "groups", synopsis: "[--json]", short: "policy groups and their members", nargs: 0, daemon: true, listing: true, setup: setupGroups},
+		{name: "services", synopsis: "[--json]", short: "proxied license services and their sessions", nargs: 0, daemon: true, listing: true, setup: setupServices},
+		{name: "denials", synopsis: "[--since 1h] [--json]", short: "connections the policy refused", nargs: 0, daemon: true, listing: true, setup: setupDenials},
+		{name: "certs", synopsis: "[--json]", short: "TLS certificates served (console, enrolment) and when they expire", nargs: 0, daemon: true, listing: true, setup: setupCerts},
+		{name: "ca", short: "the internal CA's certificate (for admins' browsers)", nargs: 0, daemon: true, setup: setupCA},
+		{name: "policy", short: "check, show, explain and reload the access policy"},
+		{name: "policy check", synopsis: "FILE [--services a,b]", short: "compile a policy or licgate.yaml and run its tests", nargs: 1, setup: setupPolicyCheck},
+		{name: "policy show", synopsis: "[--json]", short: "the rules in force", nargs: 0, daemon: true, listing: true, setup: setupPolicyShow},
+		{name: "policy reload", synopsis: "[--json]", short: "re-read the config and put it in force", nargs: 0, daemon: true, setup: setupPolicyReload,
+			help: `Sessions the new policy no longer allows are cut. Settings that only take
+effect after a restart are named.`},
+		{name: "policy explain", synopsis: "--user U [--device D] --service S [--at TIME] [--file F]", short: "explain the decision for a connection",
+			nargs: 0, daemon: true, setup: setupPolicyExplain},
+		{name: "report", synopsis: "[--from T] [--to T] [--by user|group|service] [--format table|csv|json] [--json]", short: "license use over a period",
+			nargs: 0, daemon: true, listing: true, setup: setupReport,
+			help: "T: a date (2026-11-01), a date and time (2026-11-01T08:00), RFC 3339, or a span back from now (24h, 30d)."},
+		{name: "ddns", short: "dynamic DNS"},
+		{name: "ddns status", synopsis: "[--json]", short: "dynamic DNS state per provider", nargs: 0, daemon: true, listing: true, setup: setupDDNS(false)},
+		{name: "ddns update", synopsis: "--now [--json]", short: "check the address and update now", nargs: 0, daemon: true, listing: true, setup: setupDDNS(true)},
+		{name: "licsim", synopsis: "[--listen ADDR] [--seats N]", short: "run the stand-in license server", nargs: 0, setup: setupLicsim},
+		{name: "version", short: "print licgate's version and build", nargs: 0, setup: setupVersion},
+	}
+	for i := range commands {
+		if c := &commands[i]; c.listing {
+			c.setup = withJSON(c.setup)
+		}
+	}
+}
+
+const expiryHelp = `DATE: a date (2026-12-31: through that day, office time), a date and time
+(2026-12-31T18:00), RFC 3339, or never. Live sessions past it are cut.`
+
+// withJSON adds --json to a listing (unless it has its own).
+func withJSON(setup func(fs *flag.FlagSet) runFunc) func(fs *flag.FlagSet) runFunc {
+	return func(fs *flag.FlagSet) runFunc {
+		r := setup(fs)
+		if fs.Lookup("json") != nil {
+			return r
+		}
+		asJSON := fs.Bool("json", false, "print JSON (for scripts) instead of a table")
+		return func(e *env, args []string) error {
+			e.json = *asJSON
+			return r(e, args)
+		}
+	}
+}

@@ -1,0 +1,100 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/licgate/licgate/config"
+	"github.com/licgate/licgate/gateway"
+	"github.com/licgate/licgate/internal/licsim"
+)
+
+func setupServe(fs *flag.FlagSet) runFunc {
+	cfgPath := fs.String("c", defaultConfig, "config `FILE`; missing means defaults")
+	check := fs.Bool("check", false, "validate the config and its policy, print a summary and exit (starts nothing)")
+	return func(e *env, _ []string) error {
+		if *check {
+			return checkConfig(e, *cfgPath)
+		}
+		cfg, err := config.Load(*cfgPath)
+		if err != nil {
+			return err
+		}
+		log := newLogger(e.stderr, cfg.SlogLevel())
+		log.Info("config loaded", slog.String("file", cfg.File()))
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		mem := newMemoryLimit(log)
+		defer mem.restore()
+		mem.apply(cfg)
+		g := gateway.New(cfg, log, gateway.WithOnReload(mem.apply))
+		if err := g.Start(ctx); err != nil {
+			return err
+		}
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		for {
+			select {
+			case <-hup:
+				// Reload logs its own outcome; a bad file leaves the old policy in force.
+				g.Reload(ctx)
+				continue
+			case <-ctx.Done():
+			}
+			break
+		}
+		log.Info("stopping", slog.String("signal", "interrupt or terminate"))
+		g.Close()
+		return nil
+	}
+}
+
+// checkConfig is `serve --check`: the config loads (its policy compiles
+// and passes its tests), or the error names file and line.
+func checkConfig(e *env, path string) error {
+	cfg, err := config.Load(path)
+	if err != nil {
+		return err
+	}
+	for _, w := range cfg.Warnings() {
+		fmt.Fprintf(e.stderr, "warning: %s\n", w)
+	}
+	eng := cfg.Engine()
+	names := make([]string, len(cfg.Services))
+	for i, s := range cfg.Services {
+		names[i] = s.Name
+	}
+	fmt.Fprintf(e.stdout, "%s: ok: services %s; %d rules, %d groups, %d policy tests passed; tunnel %s on UDP %d; state in %s\n",
+		cfg.File(), strings.Join(names, ", "), len(eng.Rules()), len(eng.Policy().GroupOrder), len(eng.Policy().Tests),
+		cfg.Tunnel.Mode, cfg.ListenPort(), cfg.StateDir)
+	return nil
+}
+
+func setupLicsim(fs *flag.FlagSet) runFunc {
+	listen := fs.String("listen", "127.0.0.1:22350", "TCP and UDP `ADDR`ess")
+	seats := fs.Int("seats", 3, "number of licenses (`N`)")
+	idle := fs.Duration("idle", 120*time.Second, "free a silent client's seat after this `DURATION`")
+	name := fs.String("name", "licsim", "server `NAME` in discovery answers")
+	return func(e *env, _ []string) error {
+		if *seats < 1 {
+			return fmt.Errorf("--seats %d: at least 1", *seats)
+		}
+		s := &licsim.Server{Seats: *seats, IdleTimeout: *idle, Name: *name, Logger: newLogger(e.stderr, slog.LevelDebug)}
+		if err := s.Listen(*listen); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "licsim: %d seats on %s (tcp+udp); Ctrl-C to stop\n", *seats, s.Addr())
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		<-ctx.Done()
+		return s.Close()
+	}
+}
