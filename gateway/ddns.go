@@ -4,24 +4,12 @@ import (
 	"context"
 	"log/slog"
 	"net/netip"
-	"time"
 
 	"github.com/licgate/licgate/config"
 	"github.com/licgate/licgate/store"
 
 	"github.com/licgate/licgate/ddns"
 )
-
-// ddnsState persists each provider's accepted address in the store.
-type ddnsState struct{ g *Gateway }
-
-func (s ddnsState) LoadDDNS(p string, f ddns.Family) (netip.Addr, error) {
-	return s.g.st.DDNSAddr(context.Background(), p, f.String())
-}
-
-func (s ddnsState) SaveDDNS(p string, f ddns.Family, a netip.Addr, at time.Time) error {
-	return s.g.st.SetDDNSAddr(context.Background(), p, f.String(), a, at)
-}
 
 func (g *Gateway) startDDNS(parent context.Context, cfg *config.Config) error {
 	m, err := cfg.DDNSManager()
@@ -31,7 +19,7 @@ func (g *Gateway) startDDNS(parent context.Context, cfg *config.Config) error {
 	ctx, cancel := context.WithCancel(parent)
 	done := make(chan struct{})
 	g.ddnsStop = func() { cancel(); <-done }
-	m.State = ddnsState{g}
+	m.State = store.DDNSState{Store: g.st}
 	m.Logger = g.log.With(slog.String("component", "ddns"))
 	m.Watch = ddns.WatchInterfaces(ctx, m.Logger)
 	m.OnChange = func(fam ddns.Family, old, new netip.Addr) {
@@ -90,20 +78,4 @@ func (g *Gateway) DDNSStatus() []ddns.Status {
 		return nil
 	}
 	return m.Status()
-}
-
-// DDNSHold reads a provider's persisted stop or back-off.
-func (s ddnsState) DDNSHold(ctx context.Context, p string) (ddns.Hold, error) {
-	h, err := s.g.st.DDNSHold(ctx, p)
-	return ddns.Hold{Reason: h.Reason, Fatal: h.Fatal, Until: h.BackoffUntil, ConfigFingerprint: h.Fingerprint}, err
-}
-
-// SetDDNSHold persists a provider's stop or back-off, so a restart obeys it.
-func (s ddnsState) SetDDNSHold(ctx context.Context, p string, h ddns.Hold) error {
-	return s.g.st.SetDDNSHold(ctx, p, store.DDNSHold{Reason: h.Reason, Fatal: h.Fatal, BackoffUntil: h.Until, Fingerprint: h.ConfigFingerprint})
-}
-
-// ClearDDNSHold removes a provider's hold.
-func (s ddnsState) ClearDDNSHold(ctx context.Context, p string) error {
-	return s.g.st.ClearDDNSHold(ctx, p)
 }

@@ -140,13 +140,6 @@ func mergeReload(old, cfg *config.Config) (*config.Config, []string) {
 	return &next, restart
 }
 
-// Engine is the policy in force.
-
-type heardAt struct {
-	rx int64
-	at time.Time
-}
-
 // enforceLoop re-evaluates sessions (time windows, expiry), cuts the
 // sessions of vanished peers and prunes the audit log, until ctx ends.
 func (g *Gateway) enforceLoop(ctx context.Context) {
@@ -186,30 +179,7 @@ func (g *Gateway) CheckVanished() int {
 	}
 	g.trackEndpoints(g.peerInfos(peers))
 	now := time.Now()
-	last := map[string]time.Time{}
-	seen := map[string]bool{}
-	for _, p := range peers {
-		k := p.PublicKey.String()
-		seen[k] = true
-		h, ok := g.heard[k]
-		if !ok || p.RxBytes != h.rx {
-			h = heardAt{rx: p.RxBytes, at: now}
-			if !ok && p.RxBytes == 0 {
-				h.at = time.Time{}
-			}
-			g.heard[k] = h
-		}
-		l := h.at
-		if p.LastHandshake.After(l) {
-			l = p.LastHandshake
-		}
-		last[k] = l
-	}
-	for k := range g.heard {
-		if !seen[k] {
-			delete(g.heard, k)
-		}
-	}
+	last := g.heard.Observe(peers, now)
 	held := g.sessions.DevicesWithSessions()
 	if len(held) == 0 {
 		return 0

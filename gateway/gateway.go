@@ -49,8 +49,8 @@ type Gateway struct {
 	audit   *audit.Writer
 	boot    string
 	clock   func() time.Time
-	heard   map[string]heardAt // peer public key -> when last heard (enforce loop only)
-	closers []func()           // run in reverse by Close
+	heard   tunnel.Silence // when each peer was last heard (enforce loop only)
+	closers []func()       // run in reverse by Close
 	noAudit bool
 	shared  session.EndpointTracker
 
@@ -91,7 +91,7 @@ func New(cfg *config.Config, logger *slog.Logger, opts ...Option) *Gateway {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	g := &Gateway{log: logger, boot: strconv.FormatInt(time.Now().UnixNano(), 36), audit: audit.New(nil, nil), certs: certs.New(cfg.StateDir, logger), sessions: session.NewSessionTable(), clock: time.Now, heard: map[string]heardAt{}}
+	g := &Gateway{log: logger, boot: strconv.FormatInt(time.Now().UnixNano(), 36), audit: audit.New(nil, nil), certs: certs.New(cfg.StateDir, logger), sessions: session.NewSessionTable(), clock: time.Now}
 	g.cfg.Store(cfg)
 	for _, o := range opts {
 		o(g)

@@ -24,7 +24,7 @@ import (
 // certmagic with licgate's internal CA as issuer.
 func (g *Gateway) startPublic(ctx context.Context) error {
 	p := g.conf().Public
-	acme, err := g.publicACME()
+	acme, err := g.conf().ACME()
 	if err != nil {
 		return err
 	}
