@@ -586,7 +586,7 @@ func (c *Config) compilePolicy() error {
 		if !filepath.IsAbs(path) {
 			path = filepath.Join(filepath.Dir(c.file), path)
 		}
-		data, rerr := os.ReadFile(path)
+		data, rerr := readBounded(path, maxPolicyFile)
 		if rerr != nil {
 			return c.at("policy_file", "%v", rerr)
 		}
@@ -616,6 +616,38 @@ func (c *Config) Engine() *acl.Engine { return c.engine }
 
 // Warnings are problems that did not stop the config from loading.
 func (c *Config) Warnings() []string { return c.warns }
+
+// maxPolicyFile bounds a policy file: a real one is a few kilobytes.
+const maxPolicyFile = 4 << 20
+
+// readBounded reads a regular file of at most max bytes. A device, FIFO
+// or directory is refused before it is opened for reading (/dev/zero
+// would be read until memory ran out; a FIFO would block a reload).
+func readBounded(path string, max int64) ([]byte, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file (%s)", path, st.Mode().Type())
+	}
+	if st.Size() > max {
+		return nil, fmt.Errorf("%s is %d bytes; a policy file is at most %d", path, st.Size(), max)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > max {
+		return nil, fmt.Errorf("%s grew past %d bytes while read", path, max)
+	}
+	return data, nil
+}
 
 // positive fills in def when d is unset and refuses zero.
 func positive(d *Duration, def time.Duration) error {
