@@ -21,8 +21,9 @@ type MetricsSource interface {
 	ServiceProtocols() map[string][]string
 	// Peers lists WireGuard peers; an error leaves the peer series out.
 	Peers() ([]PeerInfo, error)
-	// AckStats is what became of the netstack's held ACKs (zero elsewhere).
-	AckStats() tunnel.AckStats
+	// AckStats is what became of the netstack's held ACKs; ok is false in
+	// modes without them (tun, kernel), whose series are then left out.
+	AckStats() (st tunnel.AckStats, ok bool)
 	// Certs lists the certificates served.
 	Certs() []certs.View
 	// AuditStats are the audit writer's counters.
@@ -108,9 +109,10 @@ func (c *liveCollector) Collect(ch chan<- prometheus.Metric) {
 			}
 		}
 	}
-	st := src.AckStats()
-	ch <- prometheus.MustNewConstMetric(descAcks, prometheus.CounterValue, float64(st.Carried), "carried")
-	ch <- prometheus.MustNewConstMetric(descAcks, prometheus.CounterValue, float64(st.Sent), "sent")
+	if st, ok := src.AckStats(); ok {
+		ch <- prometheus.MustNewConstMetric(descAcks, prometheus.CounterValue, float64(st.Carried), "carried")
+		ch <- prometheus.MustNewConstMetric(descAcks, prometheus.CounterValue, float64(st.Sent), "sent")
+	}
 	for _, cv := range src.Certs() {
 		ch <- prometheus.MustNewConstMetric(descCert, prometheus.GaugeValue, float64(cv.NotAfter.Unix()), cv.Name, cv.Issuer)
 	}

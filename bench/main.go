@@ -212,7 +212,7 @@ func tunnelSections(server string, rounds, pings, bulkBytes int) error {
 		r := tres[n]
 		fmt.Printf("| %s | %s | %s | %.0f |\n", n, us(medianDur(r.p50)), us(medianDur(r.p99)), median(r.mbps))
 	}
-	acks := lgGW.AckStats()
+	acks, _ := lgGW.AckStats()
 	fmt.Printf("\nHeld ACKs in the \"licgate\" row: %d, carried by the answer %d, sent on their own %d.\n", acks.Held, acks.Carried, acks.Sent)
 	fmt.Printf("\nlicgate / bare tunnel (medians of per-round ratios): p50 %.2fx, p99 %.2fx, bulk %.2fx; with ack_delay 0: p50 %.2fx\n\n",
 		p50Ratio(tres[rows[1]], tres[rows[0]]), p99Ratio(tres[rows[1]], tres[rows[0]]), bulkRatio(tres[rows[1]], tres[rows[0]]), p50Ratio(tres[rows[2]], tres[rows[0]]))

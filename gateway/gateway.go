@@ -737,11 +737,11 @@ type ackCounter interface{ AckStats() tunnel.AckStats }
 
 // AckStats reports what became of the bare ACKs the netstack held
 // (tunnel.ack_delay); zero in tun and kernel modes.
-func (g *Gateway) AckStats() tunnel.AckStats {
+func (g *Gateway) AckStats() (tunnel.AckStats, bool) {
 	if at, ok := g.tun.(ackCounter); ok {
-		return at.AckStats()
+		return at.AckStats(), true
 	}
-	return tunnel.AckStats{}
+	return tunnel.AckStats{}, false
 }
 
 // SessionCount is the number of live sessions.
