@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 )
 
 type eventRecorder struct{ events []string }
@@ -32,4 +33,8 @@ func TestEventLogHandler(t *testing.T) {
 	if strings.Join(rec.events, "\n") != strings.Join(want, "\n") {
 		t.Errorf("events:\n%s\nwant:\n%s", strings.Join(rec.events, "\n"), strings.Join(want, "\n"))
 	}
+}
+
+func newRecord(msg string) slog.Record {
+	return slog.NewRecord(time.Now(), slog.LevelInfo, msg, 0)
 }

@@ -9,7 +9,9 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/windows"
 	"golang.org/x/sys/windows/svc"
@@ -136,7 +138,12 @@ func (w *scm) Install(ctx context.Context) error {
 	}
 	// A `licgate serve` that returns an error reports a service-specific exit
 	// code rather than crashing: count that as a failure too.
-	if err := s.SetRecoveryActionsOnNonCrashFailures(true); err != nil {
+	// Wine answers ERROR_INVALID_LEVEL (Windows has it since Vista): then only
+	// crashes trigger the restarts, which is worth a warning, not a failure.
+	err = s.SetRecoveryActionsOnNonCrashFailures(true)
+	if errors.Is(err, windows.ERROR_INVALID_LEVEL) {
+		w.cfg.log().Warn("service: recovery on failure exit not supported", "name", name, "err", err)
+	} else if err != nil {
 		return fmt.Errorf("service: %s recovery on failure exit: %w", name, err)
 	}
 	// The event source: removed first so a reinstall does not fail on "exists".
@@ -266,9 +273,43 @@ func (w *scm) Status(ctx context.Context) (Status, error) {
 
 // UnderServiceManager reports whether the Windows Service Control Manager
 // started this process (then `licgate serve` must call RunWindows).
+//
+// svc.IsWindowsService wants a parent named services.exe in session 0. Wine
+// runs its services.exe in session 1, so under Wine (CI's Windows) the parent's
+// name alone decides.
 func UnderServiceManager() bool {
-	ok, err := svc.IsWindowsService()
-	return err == nil && ok
+	if ok, err := svc.IsWindowsService(); err == nil && ok {
+		return true
+	}
+	return isWine() && parentIsServicesExe()
+}
+
+func isWine() bool {
+	return windows.NewLazySystemDLL("ntdll.dll").NewProc("wine_get_version").Find() == nil
+}
+
+func parentIsServicesExe() bool {
+	var pbi windows.PROCESS_BASIC_INFORMATION
+	err := windows.NtQueryInformationProcess(windows.CurrentProcess(), windows.ProcessBasicInformation,
+		unsafe.Pointer(&pbi), uint32(unsafe.Sizeof(pbi)), nil)
+	if err != nil {
+		return false
+	}
+	h, err := windows.OpenProcess(windows.PROCESS_QUERY_LIMITED_INFORMATION, false, uint32(pbi.InheritedFromUniqueProcessId))
+	if err != nil {
+		return false
+	}
+	defer windows.CloseHandle(h)
+	buf := make([]uint16, windows.MAX_LONG_PATH)
+	n := uint32(len(buf))
+	if err := windows.QueryFullProcessImageName(h, 0, &buf[0], &n); err != nil {
+		return false
+	}
+	name := windows.UTF16ToString(buf[:n])
+	if i := strings.LastIndexAny(name, `\/`); i >= 0 {
+		name = name[i+1:]
+	}
+	return strings.EqualFold(name, "services.exe")
 }
 
 // RunWindows reports to the SCM as service name and runs serve until it
