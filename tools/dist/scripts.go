@@ -7,11 +7,12 @@ package main
 const debPostinst = `#!/bin/sh
 set -e
 if [ "$1" = configure ]; then
+	install -d -m 0700 /var/lib/licgate
 	if ! getent passwd licgate >/dev/null; then
 		adduser --system --group --home /var/lib/licgate --no-create-home \
 			--gecos "licgate license gateway" licgate
 	fi
-	install -d -o licgate -g licgate -m 0700 /var/lib/licgate
+	chown licgate:licgate /var/lib/licgate
 	# The config may hold DDNS keys: readable by root and the service only.
 	chown root:licgate /etc/licgate/licgate.yaml
 	chmod 0640 /etc/licgate/licgate.yaml
