@@ -232,8 +232,10 @@ func waitMarker(ctx context.Context, t *testing.T, marker, want string) {
 // run by `go test`.
 func TestServiceChild(t *testing.T) {
 	if flag.Arg(0) != "" {
+		// What the detection saw, for TestSCM's failure message.
 		ok, err := svc.IsWindowsService()
-		os.WriteFile(flag.Arg(0)+".diag", []byte(fmt.Sprint(ok, err, parentIsServicesExe())), 0o644)
+		diag := fmt.Sprintf("svc.IsWindowsService=%v,%v parent services.exe=%v wine=%v", ok, err, parentIsServicesExe(), isWine())
+		_ = os.WriteFile(flag.Arg(0)+".diag", []byte(diag), 0o644)
 	}
 	if !UnderServiceManager() {
 		t.Skip("run by TestSCM through the Service Control Manager")
