@@ -1,0 +1,5 @@
+package service
+
+func newPlatform(cfg Config) (Manager, error) {
+	return newSystemd(cfg, fsys{root: "/"}, execRun)
+}
