@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -99,7 +100,9 @@ func runSourceSuite(t *testing.T, tunnelYAML, source string, before func(l *lab)
 	}
 
 	// Each device's seat arrives from its own address.
+	helloStart := time.Now()
 	ca, ra, sa := sl.takeSeat(alice)
+	hello := time.Since(helloStart)
 	cb, _, sb := sl.takeSeat(bob)
 	for _, x := range []struct {
 		h  *srcHome
@@ -114,11 +117,23 @@ func runSourceSuite(t *testing.T, tunnelYAML, source string, before func(l *lab)
 	if source == "tunnel" && sa.remote.Addr() == sb.remote.Addr() {
 		t.Errorf("the license server saw both devices from %s", sa.remote.Addr())
 	}
-	// The session works both ways.
-	fmt.Fprintf(ca, "PING src\n")
-	if ans, err := ra.ReadString('\n'); err != nil || ans != "PONG src\n" {
-		t.Fatalf("heartbeat through the transparent connection: %q %v", ans, err)
+	// The session works both ways; its round trips are logged as a
+	// latency row (source tunnel vs gateway, same lab).
+	const pings = 200
+	rtts := make([]time.Duration, 0, pings)
+	ca.SetDeadline(time.Now().Add(30 * time.Second))
+	for i := range pings {
+		start := time.Now()
+		fmt.Fprintf(ca, "PING %d\n", i)
+		if ans, err := ra.ReadString('\n'); err != nil || ans != fmt.Sprintf("PONG %d\n", i) {
+			t.Fatalf("heartbeat %d through the connection: %q %v", i, ans, err)
+		}
+		rtts = append(rtts, time.Since(start))
 	}
+	ca.SetDeadline(time.Time{})
+	slices.Sort(rtts)
+	t.Logf("latency source=%s mode=%s: connect+HELLO %s; PING round trip p50 %s p99 %s (%d)", source, tunnelMode(tunnelYAML),
+		hello.Round(time.Microsecond), rtts[pings/2].Round(time.Microsecond), rtts[pings*99/100].Round(time.Microsecond), pings)
 
 	// Sessions: licgate lists both, with each device's tunnel address as
 	// the client whatever the license server sees.
@@ -359,4 +374,12 @@ func stopLicgate(t *testing.T, l *lab) {
 	case <-time.After(srcTimeout):
 		t.Fatal("licgate did not stop")
 	}
+}
+
+// tunnelMode is the tunnel.mode in a lab's tunnel block.
+func tunnelMode(tunnelYAML string) string {
+	if m := regexp.MustCompile(`mode: (\S+)`).FindStringSubmatch(tunnelYAML); m != nil {
+		return m[1]
+	}
+	return "netstack"
 }
