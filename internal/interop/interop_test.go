@@ -60,6 +60,12 @@ type lab struct {
 	api          *adminapi.Client
 	logs         *syncBuffer
 	proc         *exec.Cmd
+	// serviceYAML, if set by newLab's before hook, is added to the
+	// codemeter service block (keys indented by four spaces).
+	serviceYAML string
+	// policyYAML, if set by newLab's before hook, replaces the policy
+	// block (allow everyone).
+	policyYAML string
 }
 
 type syncBuffer struct {
@@ -92,6 +98,10 @@ func newLab(t *testing.T, tunnelYAML string, before func(l *lab)) *lab {
 		before(l)
 	}
 	l.socket = filepath.Join(l.dir, "licgate.sock")
+	policy := l.policyYAML
+	if policy == "" {
+		policy = "policy:\n  rules:\n    - {action: allow, who: [\"*\"]}\n"
+	}
 	cfg := fmt.Sprintf(`state_dir: %s
 log_level: debug
 %s
@@ -99,10 +109,7 @@ services:
   - name: codemeter
     port: 22350
     upstream: %s
-policy:
-  rules:
-    - {action: allow, who: ["*"]}
-`, l.dir, tunnelYAML, l.srv.Addr())
+%s%s`, l.dir, tunnelYAML, l.srv.Addr(), l.serviceYAML, policy)
 	os.WriteFile(filepath.Join(l.dir, "licgate.yaml"), []byte(cfg), 0o600)
 	l.proc = l.office.Cmd(licgateBin, "serve", "-c", filepath.Join(l.dir, "licgate.yaml"))
 	l.proc.Stdout, l.proc.Stderr = l.logs, l.logs
