@@ -12,9 +12,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
-	"os/user"
-	"path/filepath"
 	"strconv"
 	"syscall"
 	"time"
@@ -80,25 +77,6 @@ func ExplainDialError(socket string, err error) error {
 			"restart it with `sudo systemctl restart licgate` and see `journalctl -u licgate`", ErrNotRunning, socket)
 	}
 	return fmt.Errorf("adminapi: %s: %w", socket, err)
-}
-
-// socketGroup names the group that may use socket: the socket's, else
-// its directory's, else licgate (the package's).
-func socketGroup(socket string) string {
-	for _, p := range []string{socket, filepath.Dir(socket)} {
-		st, err := os.Stat(p)
-		if err != nil {
-			continue
-		}
-		sys, ok := st.Sys().(*syscall.Stat_t)
-		if !ok || sys.Gid == 0 {
-			continue
-		}
-		if g, err := user.LookupGroupId(strconv.FormatUint(uint64(sys.Gid), 10)); err == nil {
-			return g.Name
-		}
-	}
-	return "licgate"
 }
 
 func (c *Client) send(ctx context.Context, method, path string, in any) (*http.Response, error) {

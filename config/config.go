@@ -17,6 +17,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/licgate/licgate/service"
+
 	"go.yaml.in/yaml/v3"
 
 	"github.com/licgate/licgate/acl"
@@ -26,7 +28,9 @@ import (
 // fills them in and validates.
 type Config struct {
 	// StateDir holds the database, the WireGuard key and the API socket.
-	// If empty, /var/lib/licgate.
+	// If empty, the platform's: /var/lib/licgate, %ProgramData%\licgate,
+	// /Library/Application Support/licgate, /var/db/licgate (FreeBSD),
+	// /etc/licgate/state (OpenWrt).
 	StateDir string `yaml:"state_dir"`
 	// LogLevel is debug, info, warn or error. If empty, info.
 	LogLevel string `yaml:"log_level"`
@@ -371,7 +375,7 @@ var serviceNameRE = regexp.MustCompile(`^[a-z][a-z0-9-]{0,31}$`)
 // validate fills in defaults and checks every value, naming file:line.
 func (c *Config) validate() error {
 	if c.StateDir == "" {
-		c.StateDir = "/var/lib/licgate"
+		c.StateDir = service.Paths().StateDir
 	}
 	if c.Socket == "" {
 		c.Socket = filepath.Join(c.StateDir, "licgate.sock")

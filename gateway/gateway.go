@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/licgate/licgate/service"
+
 	"github.com/licgate/licgate/adminapi"
 	"github.com/licgate/licgate/transparent"
 
@@ -132,6 +134,9 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 		}
 	}()
 	cfg := g.conf()
+	if err := service.SecureStateDir(cfg.StateDir); err != nil { // 0700; Administrators and SYSTEM on Windows
+		return fmt.Errorf("gateway: start: %w", err)
+	}
 	if g.st, err = store.Open(ctx, cfg.StateDir); err != nil {
 		return fmt.Errorf("gateway: start: %w", err)
 	}

@@ -11,11 +11,15 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/licgate/licgate/service"
+
 	"github.com/licgate/licgate/adminapi"
 	"github.com/licgate/licgate/config"
 )
 
-const defaultConfig = "/etc/licgate/licgate.yaml"
+// defaultConfig is the platform's config file: /etc/licgate/licgate.yaml,
+// %ProgramData%\\licgate\\licgate.yaml, /usr/local/etc/licgate/... .
+var defaultConfig = service.Paths().Config
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))

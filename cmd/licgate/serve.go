@@ -14,6 +14,7 @@ import (
 	"github.com/licgate/licgate/config"
 	"github.com/licgate/licgate/gateway"
 	"github.com/licgate/licgate/internal/licsim"
+	"github.com/licgate/licgate/service"
 )
 
 func setupServe(fs *flag.FlagSet) runFunc {
@@ -23,38 +24,56 @@ func setupServe(fs *flag.FlagSet) runFunc {
 		if *check {
 			return checkConfig(e, *cfgPath)
 		}
-		cfg, err := config.Load(*cfgPath)
-		if err != nil {
-			return err
-		}
-		log := newLogger(e.stderr, cfg.SlogLevel())
-		log.Info("config loaded", slog.String("file", cfg.File()))
-		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-		defer stop()
-		mem := newMemoryLimit(log)
-		defer mem.restore()
-		mem.apply(cfg)
-		g := gateway.New(cfg, log, gateway.WithOnReload(mem.apply))
-		if err := g.Start(ctx); err != nil {
-			return err
-		}
-		hup := make(chan os.Signal, 1)
-		signal.Notify(hup, syscall.SIGHUP)
-		defer signal.Stop(hup)
-		for {
-			select {
-			case <-hup:
-				// Reload logs its own outcome; a bad file leaves the old policy in force.
-				g.Reload(ctx)
-				continue
-			case <-ctx.Done():
-			}
-			break
-		}
-		log.Info("stopping", slog.String("signal", "interrupt or terminate"))
-		g.Close()
-		return nil
+		return serve(e, *cfgPath)
 	}
+}
+
+// serve runs the daemon until SIGINT/SIGTERM, or, under the Windows
+// service manager, until the SCM stops it (logging to the Event Log).
+func serve(e *env, cfgPath string) error {
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		return err
+	}
+	log := newLogger(e.stderr, cfg.SlogLevel())
+	if service.UnderServiceManager() {
+		h, c, err := service.NewEventLogHandler("licgate", &slog.HandlerOptions{Level: cfg.SlogLevel()})
+		if err == nil {
+			defer c.Close()
+			log = slog.New(h)
+		}
+		return service.RunWindows("licgate", func(ctx context.Context) error { return runDaemon(ctx, cfg, log) })
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return runDaemon(ctx, cfg, log)
+}
+
+// runDaemon starts the gateway and serves until ctx ends; SIGHUP reloads.
+func runDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+	log.Info("config loaded", slog.String("file", cfg.File()), slog.String("version", versionLine()))
+	mem := newMemoryLimit(log)
+	defer mem.restore()
+	mem.apply(cfg)
+	g := gateway.New(cfg, log, gateway.WithOnReload(mem.apply))
+	if err := g.Start(ctx); err != nil {
+		return err
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-hup:
+			// Reload logs its own outcome; a bad file leaves the old config in force.
+			g.Reload(ctx)
+			continue
+		case <-ctx.Done():
+		}
+		break
+	}
+	log.Info("stopping")
+	return g.Close()
 }
 
 // checkConfig is `serve --check`: the config loads (its policy compiles
