@@ -4,6 +4,8 @@ import (
 	"context"
 	"time"
 
+	"github.com/licgate/licgate/portmap"
+
 	"github.com/licgate/licgate/acl"
 	"github.com/licgate/licgate/audit"
 	"github.com/licgate/licgate/certs"
@@ -101,6 +103,8 @@ type Health struct {
 	Endpoint   string `json:"endpoint"`
 	Sessions   int    `json:"sessions"`
 	Devices    int    `json:"devices"`
+	// Portmap is the router port mapping (absent when portmap is off).
+	Portmap *portmap.Status `json:"portmap,omitempty"`
 }
 
 // DeviceResult is a device with, when licgate made its keys, the profile

@@ -2,6 +2,7 @@ package adminapi
 
 import (
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -9,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/licgate/licgate/certs"
+	"github.com/licgate/licgate/portmap"
 	"github.com/licgate/licgate/session"
 	"github.com/licgate/licgate/tunnel"
 )
@@ -26,6 +28,8 @@ type MetricsSource interface {
 	AckStats() (st tunnel.AckStats, ok bool)
 	// Certs lists the certificates served.
 	Certs() []certs.View
+	// PortmapStatus is the router port mapping (nil when off).
+	PortmapStatus() *portmap.Status
 	// AuditStats are the audit writer's counters.
 	AuditStats() (written, dropped, failed int64)
 }
@@ -75,6 +79,8 @@ var (
 	descHandshake = prometheus.NewDesc("licgate_peer_handshake_age_seconds", "Seconds since each connected peer's last handshake (peers that never shook hands are left out).", []string{"user", "device"}, nil)
 	descShared    = prometheus.NewDesc("licgate_shared_profile_suspected", "1 for devices whose endpoint alternated between two places within minutes in the last day (one profile on two machines?).", []string{"user", "device"}, nil)
 	descAcks      = prometheus.NewDesc("licgate_tunnel_acks_total", "Bare TCP ACKs the netstack held back (tunnel.ack_delay), by outcome: carried (an answer carried the acknowledgment: one packet less through the tunnel) or sent (on their own after all).", []string{"outcome"}, nil)
+	descPortmap   = prometheus.NewDesc("licgate_portmap_mapped", "1 while the router maps the WireGuard port (by protocol), 0 while it does not.", []string{"protocol", "external_port"}, nil)
+	descPortLease = prometheus.NewDesc("licgate_portmap_lease_expiry_timestamp_seconds", "When the router drops the mapping unless renewed.", nil, nil)
 	descCert      = prometheus.NewDesc("licgate_certificate_expiry_timestamp_seconds", "When each served certificate expires.", []string{"name", "issuer"}, nil)
 )
 
@@ -85,6 +91,8 @@ func (c *liveCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descCert
 	ch <- descShared
 	ch <- descAcks
+	ch <- descPortmap
+	ch <- descPortLease
 }
 
 func (c *liveCollector) Collect(ch chan<- prometheus.Metric) {
@@ -112,6 +120,16 @@ func (c *liveCollector) Collect(ch chan<- prometheus.Metric) {
 	if st, ok := src.AckStats(); ok {
 		ch <- prometheus.MustNewConstMetric(descAcks, prometheus.CounterValue, float64(st.Carried), "carried")
 		ch <- prometheus.MustNewConstMetric(descAcks, prometheus.CounterValue, float64(st.Sent), "sent")
+	}
+	if pm := src.PortmapStatus(); pm != nil {
+		v := 0.0
+		if pm.State == "mapped" {
+			v = 1
+		}
+		ch <- prometheus.MustNewConstMetric(descPortmap, prometheus.GaugeValue, v, pm.Protocol, strconv.Itoa(pm.ExternalPort))
+		if !pm.LeaseExpiry.IsZero() {
+			ch <- prometheus.MustNewConstMetric(descPortLease, prometheus.GaugeValue, float64(pm.LeaseExpiry.Unix()))
+		}
 	}
 	for _, cv := range src.Certs() {
 		ch <- prometheus.MustNewConstMetric(descCert, prometheus.GaugeValue, float64(cv.NotAfter.Unix()), cv.Name, cv.Issuer)

@@ -57,6 +57,8 @@ type Config struct {
 	Public PublicConfig `yaml:"public"`
 	// Admin says who may use the admin API and console over the network.
 	Admin AdminConfig `yaml:"admin"`
+	// Portmap opens the WireGuard port on the office router (off by default).
+	Portmap PortmapConfig `yaml:"portmap"`
 	// MemoryLimit is a soft limit on the memory licgate's runtime uses,
 	// like GOMEMLIMIT ("200MiB", "1GiB"; at least 32MiB): garbage is
 	// collected sooner as it nears the limit, which keeps resident memory
@@ -569,6 +571,9 @@ func (c *Config) validate() error {
 		return err
 	}
 	if err := c.validateAdmin(); err != nil {
+		return err
+	}
+	if err := c.validatePortmap(); err != nil {
 		return err
 	}
 	return c.compilePolicy()
