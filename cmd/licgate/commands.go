@@ -73,6 +73,13 @@ effect after a restart are named.`},
 		{name: "ddns", short: "dynamic DNS"},
 		{name: "ddns status", synopsis: "[--json]", short: "dynamic DNS state per provider", nargs: 0, daemon: true, listing: true, setup: setupDDNS(false)},
 		{name: "ddns update", synopsis: "--now [--json]", short: "check the address and update now", nargs: 0, daemon: true, listing: true, setup: setupDDNS(true)},
+		{name: "doctor", synopsis: "[-c FILE] [--quiet]", short: "check what usually goes wrong, and say what to do", nargs: 0, setup: setupDoctor,
+			help: `Checks, one line each (OK, WARN or FAIL): the config; the clock; each license
+server answering; the daemon running; its WireGuard port bound; the router port
+mapping; the public name resolving (at its own name servers) to the detected
+public address; the public certificate; denials of the last day; devices that
+never connected; for source: tunnel, that replies come back. Exits 1 if any
+check FAILs. --quiet prints only problems (for keepalived's health check).`},
 		{name: "service", short: "run licgate as a system service (systemd, Windows service, launchd, rc.d)"},
 		{name: "service install", synopsis: "[-c FILE]", short: "install, enable at boot and start the service", nargs: 0, setup: setupService("install"),
 			help: "Writes the service definition, creates the state directory with its permissions\n(Administrators and SYSTEM only on Windows), enables it at boot and starts it.\nInstalling again replaces the definition and restarts."},
