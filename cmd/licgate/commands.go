@@ -27,6 +27,8 @@ keeps serving for you to try the CLI on; --once exits instead.`,
 		{name: "user", short: "manage users"},
 		{name: "user add", synopsis: "NAME [--email E]", short: "add a user", nargs: 1, daemon: true, setup: setupUserAdd,
 			help: "NAME: lowercase letters, digits, '.', '_' or '-' (at most 63)."},
+		{name: "user import", synopsis: "FILE.csv", short: "add users from a CSV of name,email[,groups]", nargs: 1, daemon: true, setup: setupUserImport,
+			help: "Rows are name,email and optionally groups (separated by ; or spaces); a header row\nis recognised. Existing users are left alone. Groups belong to the policy: the\nblock to add to licgate.yaml is printed."},
 		{name: "user list", synopsis: "[--json]", short: "list users", nargs: 0, daemon: true, listing: true, setup: setupUserList},
 		{name: "user disable", synopsis: "NAME", short: "disable a user, cutting their live sessions", nargs: 1, daemon: true, setup: setupUserDisable(true)},
 		{name: "user enable", synopsis: "NAME", short: "enable a disabled user", nargs: 1, daemon: true, setup: setupUserDisable(false)},
@@ -73,6 +75,13 @@ effect after a restart are named.`},
 		{name: "ddns", short: "dynamic DNS"},
 		{name: "ddns status", synopsis: "[--json]", short: "dynamic DNS state per provider", nargs: 0, daemon: true, listing: true, setup: setupDDNS(false)},
 		{name: "ddns update", synopsis: "--now [--json]", short: "check the address and update now", nargs: 0, daemon: true, listing: true, setup: setupDDNS(true)},
+		{name: "invite", synopsis: "USER... | --group G | --all [--device NAME] [--ttl 7d] [--csv FILE]", short: "send enrolment links by e-mail (or print them)", nargs: -1, setup: setupInvite,
+			help: `Makes a single-use enrolment link per user (each creates one device, named by
+--device, default "home") and sends it by e-mail through the smtp: settings,
+with what to install and when the link expires. Without smtp: the links are
+printed, and --csv FILE writes name,email,link for IT to send. Needs the
+public listener (public.listen). Users and addresses are checked before any
+link is made.`},
 		{name: "doctor", synopsis: "[-c FILE] [--quiet]", short: "check what usually goes wrong, and say what to do", nargs: 0, setup: setupDoctor,
 			help: `Checks, one line each (OK, WARN or FAIL): the config; the clock; each license
 server answering; the daemon running; its WireGuard port bound; the router port
