@@ -82,6 +82,15 @@ with what to install and when the link expires. Without smtp: the links are
 printed, and --csv FILE writes name,email,link for IT to send. Needs the
 public listener (public.listen). Users and addresses are checked before any
 link is made.`},
+		{name: "setup", synopsis: "[--upstream HOST:PORT] [--public-name NAME] [--portmap on|off] [--admin NAME] [--public-listen :443] [--yes] [--no-service] [-c FILE]",
+			short: "set up this office: write the config, install the service, enrol the first admin", nargs: 0, setup: setupSetup,
+			help: `Asks (in a terminal) or takes from flags: the license server (it looks for a
+CodeMeter server on this machine and checks the one given answers), the office's
+public name, whether to open the port on the router by UPnP/NAT-PMP/PCP. Writes a
+commented config (validated first: nothing is written if it would not load),
+installs and starts the system service (systemd, Windows service, launchd), enrols
+the first admin with a device, and prints what is left for a person to do.
+Running it again shows the current settings and changes only what is asked.`},
 		{name: "doctor", synopsis: "[-c FILE] [--quiet]", short: "check what usually goes wrong, and say what to do", nargs: 0, setup: setupDoctor,
 			help: `Checks, one line each (OK, WARN or FAIL): the config; the clock; each license
 server answering; the daemon running; its WireGuard port bound; the router port
