@@ -211,8 +211,8 @@ func runSetup(e *env, o *setupOptions) error {
 	}
 	c := adminapi.NewClient(cfg.Socket)
 	wait := 20 * time.Second // the service was just started
-	if o.noService {
-		wait = 0
+	if o.noService && o.admin == "" {
+		wait = 0 // nothing here needs the daemon
 	}
 	running := waitDaemon(e.ctx, c, wait) == nil
 	if running {
