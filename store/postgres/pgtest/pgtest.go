@@ -41,6 +41,10 @@ type Options struct {
 	// TCP also listens on 127.0.0.1 on a free port (for namespaces or
 	// processes that cannot reach the socket directory).
 	TCP bool
+	// Durable keeps PostgreSQL's defaults fsync=on and
+	// synchronous_commit=on (benchmarks against SQLite's synchronous=FULL);
+	// otherwise tests run with both off, for speed.
+	Durable bool
 }
 
 // Server is a running PostgreSQL owned by one test.
@@ -49,6 +53,7 @@ type Server struct {
 	Sock    string // socket directory
 	Port    int    // port (the socket's name, and TCP when enabled)
 	TCP     bool
+	Durable bool
 	Version string // e.g. "15.14"
 	bin     string
 	run     []string // prefix that drops root (setpriv ...), or empty
@@ -99,7 +104,7 @@ func StartWith(tb testing.TB, o Options) *Server {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { os.RemoveAll(dir) })
-	s := &Server{Dir: filepath.Join(dir, "data"), Sock: dir, bin: bin, TCP: o.TCP}
+	s := &Server{Dir: filepath.Join(dir, "data"), Sock: dir, bin: bin, TCP: o.TCP, Durable: o.Durable}
 	if os.Geteuid() == 0 {
 		uid, gid, name := lookupUser()
 		if err := os.Chown(dir, uid, gid); err != nil {
@@ -162,8 +167,10 @@ func (s *Server) Start() error {
 	if s.TCP {
 		listen = "127.0.0.1"
 	}
-	opts := fmt.Sprintf("-c listen_addresses=%s -c unix_socket_directories=%s -p %d -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200",
-		listen, s.Sock, s.Port)
+	opts := fmt.Sprintf("-c listen_addresses=%s -c unix_socket_directories=%s -p %d -c max_connections=200", listen, s.Sock, s.Port)
+	if !s.Durable {
+		opts += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+	}
 	out, err := s.cmd("pg_ctl", "-D", s.Dir, "-l", filepath.Join(s.Sock, "log"), "-w", "-t", "60", "-o", opts, "start").CombinedOutput()
 	if err != nil {
 		log, _ := os.ReadFile(filepath.Join(s.Sock, "log"))
