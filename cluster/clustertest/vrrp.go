@@ -1,0 +1,232 @@
+package clustertest
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/licgate/licgate/internal/testnet"
+)
+
+// Addresses used in the namespaces (a documentation-free private range).
+var (
+	AddrA = netip.MustParseAddr("192.168.77.2")
+	AddrB = netip.MustParseAddr("192.168.77.3")
+	VIP   = netip.MustParseAddr("192.168.77.5")
+)
+
+// VRRPOptions tune StartVRRP; the zero value is fine.
+type VRRPOptions struct {
+	// ConfigDir holds keepalived-a.conf, keepalived-b.conf. If empty,
+	// the repository's deploy/keepalived.
+	ConfigDir string
+}
+
+// VRRPPair is two keepalived daemons, one per namespace, sharing VIP.
+type VRRPPair struct {
+	NS   [2]string // network namespace names
+	dir  string
+	cmds [2]*exec.Cmd
+	logs [2]*bytes.Buffer
+	conf [2]string
+}
+
+// RepoDir is the repository root (for deploy/keepalived).
+func RepoDir() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
+// Need reports (through testnet.Missing) when the tools are absent.
+func Need(tb testing.TB, tools ...string) bool {
+	tb.Helper()
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			testnet.Missing(tb, "clustertest: %s not installed: %v", tool, err)
+			return false
+		}
+	}
+	if os.Geteuid() != 0 {
+		testnet.Missing(tb, "clustertest: network namespaces need root")
+		return false
+	}
+	return true
+}
+
+func run(tb testing.TB, args ...string) {
+	tb.Helper()
+	if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+		tb.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
+// RenderConfig reads deploy/keepalived/keepalived-<role>.conf from dir
+// and rewrites its addresses and check script for the test network.
+func RenderConfig(dir, role, checkScript string) (string, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "keepalived-"+role+".conf"))
+	if err != nil {
+		return "", err
+	}
+	return RenderConfigString(string(b), checkScript)
+}
+
+// RenderConfigString is RenderConfig on a configuration's text.
+func RenderConfigString(conf, checkScript string) (string, error) {
+	return strings.NewReplacer(
+		"192.168.1.2", AddrA.String(),
+		"192.168.1.3", AddrB.String(),
+		"192.168.1.5", VIP.String(),
+		"/usr/local/lib/licgate/licgate-check.sh", checkScript,
+	).Replace(conf), nil
+}
+
+// StartVRRP builds two namespaces joined by a veth pair (eth0 in each),
+// renders the example configs for them, and starts keepalived in each
+// (gateway A first). Everything is removed in tb.Cleanup.
+func StartVRRP(tb testing.TB, o VRRPOptions) *VRRPPair {
+	tb.Helper()
+	if !Need(tb, "ip", "keepalived") {
+		return nil
+	}
+	if o.ConfigDir == "" {
+		o.ConfigDir = filepath.Join(RepoDir(), "deploy", "keepalived")
+	}
+	var rnd [3]byte
+	rand.Read(rnd[:])
+	id := hex.EncodeToString(rnd[:])
+	dir, err := os.MkdirTemp("", "postgres-vrrp-")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	p := &VRRPPair{NS: [2]string{"postgres-ka-" + id, "postgres-kb-" + id}, dir: dir}
+	tb.Cleanup(func() {
+		for i := range p.cmds {
+			p.Kill(i)
+		}
+		for _, ns := range p.NS {
+			exec.Command("ip", "netns", "del", ns).Run()
+		}
+		os.RemoveAll(dir)
+	})
+	for _, ns := range p.NS {
+		run(tb, "ip", "netns", "add", ns)
+		run(tb, "ip", "-n", ns, "link", "set", "lo", "up")
+	}
+	run(tb, "ip", "link", "add", "name", "pgka"+id, "netns", p.NS[0], "type", "veth", "peer", "name", "pgkb"+id, "netns", p.NS[1])
+	for i, ns := range p.NS {
+		dev := []string{"pgka", "pgkb"}[i] + id
+		addr := []netip.Addr{AddrA, AddrB}[i]
+		run(tb, "ip", "-n", ns, "link", "set", dev, "name", "eth0")
+		run(tb, "ip", "-n", ns, "addr", "add", addr.String()+"/24", "dev", "eth0")
+		run(tb, "ip", "-n", ns, "link", "set", "eth0", "up")
+	}
+	for i, role := range []string{"a", "b"} {
+		// The health check: healthy while the file exists (SetHealthy).
+		script := filepath.Join(dir, "check-"+role+".sh")
+		flag := filepath.Join(dir, "healthy-"+role)
+		os.WriteFile(script, []byte("#!/bin/sh\ntest -e "+flag+"\n"), 0o755)
+		os.WriteFile(flag, nil, 0o600)
+		conf, err := RenderConfig(o.ConfigDir, role, script)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		p.conf[i] = filepath.Join(dir, "keepalived-"+role+".conf")
+		if err := os.WriteFile(p.conf[i], []byte(conf), 0o600); err != nil {
+			tb.Fatal(err)
+		}
+		if out, err := exec.Command("ip", "netns", "exec", p.NS[i], "keepalived", "--config-test", "-f", p.conf[i]).CombinedOutput(); err != nil {
+			tb.Fatalf("keepalived --config-test %s: %v\n%s", role, err, out)
+		}
+	}
+	for i := range p.NS {
+		p.start(tb, i)
+		if i == 0 {
+			// A first, so that it wins the first election.
+			p.WaitHolder(tb, 0, 15*time.Second)
+		}
+	}
+	return p
+}
+
+// start runs keepalived i in the foreground of its namespace.
+func (p *VRRPPair) start(tb testing.TB, i int) {
+	tb.Helper()
+	role := []string{"a", "b"}[i]
+	pid := func(what string) string { return filepath.Join(p.dir, role+"-"+what+".pid") }
+	c := exec.Command("ip", "netns", "exec", p.NS[i], "keepalived", "--dont-fork", "--log-console", "--vrrp",
+		"-f", p.conf[i], "--pid", pid("main"), "--vrrp_pid", pid("vrrp"), "--checkers_pid", pid("checkers"))
+	p.logs[i] = &bytes.Buffer{}
+	c.Stdout, c.Stderr = p.logs[i], p.logs[i]
+	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := c.Start(); err != nil {
+		tb.Fatalf("keepalived %s: %v", role, err)
+	}
+	p.cmds[i] = c
+}
+
+// Log is keepalived i's output so far.
+func (p *VRRPPair) Log(i int) string {
+	if p.logs[i] == nil {
+		return ""
+	}
+	return p.logs[i].String()
+}
+
+// Kill kills keepalived i and its children at once (SIGKILL to its
+// process group): the VIP stays configured in its namespace, as on a
+// box that froze, and only the other side's takeover moves traffic.
+func (p *VRRPPair) Kill(i int) {
+	c := p.cmds[i]
+	if c == nil || c.Process == nil {
+		return
+	}
+	syscall.Kill(-c.Process.Pid, syscall.SIGKILL)
+	c.Wait()
+	p.cmds[i] = nil
+}
+
+// SetHealthy makes gateway i's health check pass or fail.
+func (p *VRRPPair) SetHealthy(i int, ok bool) {
+	flag := filepath.Join(p.dir, "healthy-"+[]string{"a", "b"}[i])
+	if ok {
+		os.WriteFile(flag, nil, 0o600)
+	} else {
+		os.Remove(flag)
+	}
+}
+
+// Holds reports whether namespace i has the VIP on eth0.
+func (p *VRRPPair) Holds(i int) bool {
+	out, err := exec.Command("ip", "-n", p.NS[i], "-br", "addr", "show", "dev", "eth0").Output()
+	return err == nil && strings.Contains(" "+string(out)+" ", " "+VIP.String()+"/")
+}
+
+// WaitHolder waits until namespace i holds the VIP (and, when the other
+// keepalived runs, the other does not), and says how long that took.
+func (p *VRRPPair) WaitHolder(tb testing.TB, i int, timeout time.Duration) time.Duration {
+	tb.Helper()
+	start := time.Now()
+	for {
+		other := 1 - i
+		if p.Holds(i) && (p.cmds[other] == nil || !p.Holds(other)) {
+			return time.Since(start)
+		}
+		if time.Since(start) > timeout {
+			tb.Fatalf("VIP not on %s after %v\nkeepalived a:\n%s\nkeepalived b:\n%s", p.NS[i], timeout, p.Log(0), p.Log(1))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// String names the pair for logs.
+func (p *VRRPPair) String() string { return fmt.Sprintf("vrrp %s/%s", p.NS[0], p.NS[1]) }
