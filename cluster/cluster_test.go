@@ -16,6 +16,7 @@ import (
 	"github.com/licgate/licgate/acl"
 	"github.com/licgate/licgate/cluster"
 	"github.com/licgate/licgate/store/postgres/pgtest"
+	"github.com/licgate/licgate/tunnel"
 )
 
 var errCap = errors.New("cap reached")
@@ -318,6 +319,32 @@ func TestSharedKey(t *testing.T) {
 	}
 }
 
+// TestAdoptSharedKey: a single gateway's key becomes the cluster's, so
+// its profiles keep working; a second, different key is refused.
+func TestAdoptSharedKey(t *testing.T) {
+	leakCheck(t)
+	srv := pgtest.Start(t)
+	dsn := srv.NewDatabase(t)
+	a := newGateway(t, dsn, "gw-a", 0, 0, nil)
+	b := newGateway(t, dsn, "gw-b", 0, 0, nil)
+	kek := writeKEK(t, "cluster.kek")
+	ctx := context.Background()
+	own, err := tunnel.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k, err := a.AdoptSharedKey(ctx, kek, own); err != nil || k != own {
+		t.Fatalf("adopt: %v", err)
+	}
+	if k, err := b.SharedKey(ctx, kek); err != nil || k != own {
+		t.Fatalf("other gateway: %v", err)
+	}
+	other, _ := tunnel.GenerateKey()
+	if _, err := b.AdoptSharedKey(ctx, kek, other); err == nil || !strings.Contains(err.Error(), own.PublicKey().String()) {
+		t.Fatalf("adopting a second key: %v", err)
+	}
+}
+
 func TestCloseRemovesSessions(t *testing.T) {
 	leakCheck(t)
 	srv := pgtest.Start(t)
@@ -348,5 +375,56 @@ func TestCloseRemovesSessions(t *testing.T) {
 	}
 	if _, err := cluster.New(cluster.Config{GatewayID: "x"}); err == nil {
 		t.Fatal("config without pool accepted")
+	}
+}
+
+// TestPostgresRestart: while PostgreSQL is down, new admissions fail
+// closed (an error, not an admission); sessions admitted before keep
+// counting when it is back within the lease; gateways reconnect by
+// themselves.
+func TestPostgresRestart(t *testing.T) {
+	leakCheck(t)
+	srv := pgtest.Start(t)
+	dsn := srv.NewDatabase(t)
+	lost := make(chan []int64, 4)
+	a := newGateway(t, dsn, "gw-a", 20*time.Second, time.Second, func(ids []int64) { lost <- ids })
+	b := newGateway(t, dsn, "gw-b", 20*time.Second, time.Second, nil)
+	ctx := context.Background()
+	decide := capDecide("codemeter", 1)
+	if _, err := a.Admit(ctx, cluster.Session{User: "alice", Device: "pc", Service: "codemeter"}, decide); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	actx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	_, err := b.Admit(actx, cluster.Session{User: "bob", Device: "pc", Service: "codemeter"}, capDecide("codemeter", 100))
+	cancel()
+	if err == nil || errors.Is(err, errCap) {
+		t.Fatalf("admission with the database down: %v, want a connection error", err)
+	}
+	t.Logf("database down: %v", err)
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Back: a's session still counts, b reconnects and is refused by the cap.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := b.Admit(ctx, cluster.Session{User: "bob", Device: "pc", Service: "codemeter"}, decide)
+		if errors.Is(err, errCap) {
+			break
+		}
+		if err == nil {
+			t.Fatal("a's session was forgotten across the restart")
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no reconnect: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	select {
+	case ids := <-lost:
+		t.Fatalf("sessions reported lost after a short outage: %v", ids)
+	default:
 	}
 }

@@ -116,6 +116,26 @@ func unseal(kek, sealed []byte) ([]byte, error) {
 // from kekFile; a KEK that does not open it is ErrWrongKEK, naming the
 // file. The public key is stored in the clear, for diagnostics.
 func (c *Cluster) SharedKey(ctx context.Context, kekFile string) (tunnel.Key, error) {
+	return c.sharedKey(ctx, kekFile, nil)
+}
+
+// AdoptSharedKey makes own the cluster's shared key when there is none
+// yet (a single gateway's existing key, so that its home profiles keep
+// working after the move to a cluster), and returns the stored key. If
+// the cluster already has a different key, that is an error naming both
+// public keys.
+func (c *Cluster) AdoptSharedKey(ctx context.Context, kekFile string, own tunnel.Key) (tunnel.Key, error) {
+	k, err := c.sharedKey(ctx, kekFile, &own)
+	if err != nil {
+		return tunnel.Key{}, err
+	}
+	if k != own {
+		return tunnel.Key{}, fmt.Errorf("cluster: adopt shared key: the cluster already has key %s, not this gateway's %s", k.PublicKey(), own.PublicKey())
+	}
+	return k, nil
+}
+
+func (c *Cluster) sharedKey(ctx context.Context, kekFile string, own *tunnel.Key) (tunnel.Key, error) {
 	kek, err := ReadKEK(kekFile)
 	if err != nil {
 		return tunnel.Key{}, err
@@ -133,7 +153,9 @@ func (c *Cluster) SharedKey(ctx context.Context, kekFile string) (tunnel.Key, er
 		err := tx.QueryRow(ctx, `SELECT sealed, public_key FROM cluster_secrets WHERE name = $1`, keyName).Scan(&sealed, &pub)
 		switch {
 		case errors.Is(err, pgx.ErrNoRows):
-			if key, err = tunnel.GenerateKey(); err != nil {
+			if own != nil {
+				key = *own
+			} else if key, err = tunnel.GenerateKey(); err != nil {
 				return err
 			}
 			if sealed, err = seal(kek, key[:]); err != nil {

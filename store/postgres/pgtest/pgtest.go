@@ -179,13 +179,14 @@ func (s *Server) Start() error {
 	return nil
 }
 
-// Stop stops the server at once (immediate mode: like a crash, as far as
-// clients see); stopping a stopped server is not an error.
+// Stop stops the server (fast mode: open connections are cut, committed
+// data is kept even though tests run with fsync and synchronous_commit
+// off); stopping a stopped server is not an error. Kill is the crash.
 func (s *Server) Stop() error {
 	if _, err := os.Stat(filepath.Join(s.Dir, "postmaster.pid")); err != nil {
 		return nil
 	}
-	out, err := s.cmd("pg_ctl", "-D", s.Dir, "-m", "immediate", "-w", "stop").CombinedOutput()
+	out, err := s.cmd("pg_ctl", "-D", s.Dir, "-m", "fast", "-w", "stop").CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("pgtest: pg_ctl stop: %v\n%s", err, out)
 	}
@@ -238,7 +239,7 @@ func (s *Server) readVersion() error {
 }
 
 // Kill sends SIGKILL to the postmaster (a crash; Start brings it back
-// after recovery).
+// after recovery). Unless Durable, the last commits may be lost.
 func (s *Server) Kill() error {
 	b, err := os.ReadFile(filepath.Join(s.Dir, "postmaster.pid"))
 	if err != nil {
