@@ -2,8 +2,6 @@ package clustertest
 
 import (
 	"bytes"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"net/netip"
 	"os"
@@ -15,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/licgate/licgate/internal/netnstest"
 	"github.com/licgate/licgate/internal/testnet"
 )
 
@@ -25,20 +24,30 @@ var (
 	VIP   = netip.MustParseAddr("192.168.77.5")
 )
 
-// VRRPOptions tune StartVRRP; the zero value is fine.
+// AddrHome is the home device's LAN address (it reaches the VIP directly).
+var AddrHome = netip.MustParseAddr("192.168.77.10")
+
+// VRRPOptions tune NewVRRP; the zero value is fine.
 type VRRPOptions struct {
 	// ConfigDir holds keepalived-a.conf, keepalived-b.conf. If empty,
 	// the repository's deploy/keepalived.
 	ConfigDir string
+	// Check, if set, is the shell command of gateway i's health check
+	// (exit 0: healthy). If nil, a file that SetHealthy creates/removes.
+	Check func(i int) string
 }
 
-// VRRPPair is two keepalived daemons, one per namespace, sharing VIP.
+// VRRPPair is a LAN (a bridge in its own namespace) with gateway A,
+// gateway B and a home device on it, and one keepalived per gateway
+// sharing VIP.
 type VRRPPair struct {
-	NS   [2]string // network namespace names
-	dir  string
-	cmds [2]*exec.Cmd
-	logs [2]*bytes.Buffer
-	conf [2]string
+	LAN, Home *netnstest.NS
+	GW        [2]*netnstest.NS
+	NS        [2]string // the gateways' namespace names
+	dir       string
+	cmds      [2]*exec.Cmd
+	logs      [2]*bytes.Buffer
+	conf      [2]string
 }
 
 // RepoDir is the repository root (for deploy/keepalived).
@@ -90,10 +99,21 @@ func RenderConfigString(conf, checkScript string) (string, error) {
 	).Replace(conf), nil
 }
 
-// StartVRRP builds two namespaces joined by a veth pair (eth0 in each),
-// renders the example configs for them, and starts keepalived in each
-// (gateway A first). Everything is removed in tb.Cleanup.
+// StartVRRP is NewVRRP and StartKeepalived.
 func StartVRRP(tb testing.TB, o VRRPOptions) *VRRPPair {
+	tb.Helper()
+	p := NewVRRP(tb, o)
+	if p != nil {
+		p.StartKeepalived(tb)
+	}
+	return p
+}
+
+// NewVRRP builds the LAN: namespaces for the bridge, gateways A and B
+// and the home device, each with eth0 on the bridge, and renders the
+// example configs for it (checked with keepalived --config-test).
+// Everything is removed in tb.Cleanup.
+func NewVRRP(tb testing.TB, o VRRPOptions) *VRRPPair {
 	tb.Helper()
 	if !Need(tb, "ip", "keepalived") {
 		return nil
@@ -101,41 +121,40 @@ func StartVRRP(tb testing.TB, o VRRPOptions) *VRRPPair {
 	if o.ConfigDir == "" {
 		o.ConfigDir = filepath.Join(RepoDir(), "deploy", "keepalived")
 	}
-	var rnd [3]byte
-	rand.Read(rnd[:])
-	id := hex.EncodeToString(rnd[:])
 	dir, err := os.MkdirTemp("", "postgres-vrrp-")
 	if err != nil {
 		tb.Fatal(err)
 	}
-	p := &VRRPPair{NS: [2]string{"postgres-ka-" + id, "postgres-kb-" + id}, dir: dir}
+	p := &VRRPPair{dir: dir}
+	p.LAN = netnstest.New(tb, "postgres-lan")
+	p.GW[0] = netnstest.New(tb, "postgres-a")
+	p.GW[1] = netnstest.New(tb, "postgres-b")
+	p.Home = netnstest.New(tb, "postgres-home")
+	p.NS = [2]string{p.GW[0].Name, p.GW[1].Name}
 	tb.Cleanup(func() {
 		for i := range p.cmds {
 			p.Kill(i)
 		}
-		for _, ns := range p.NS {
-			exec.Command("ip", "netns", "del", ns).Run()
-		}
 		os.RemoveAll(dir)
 	})
-	for _, ns := range p.NS {
-		run(tb, "ip", "netns", "add", ns)
-		run(tb, "ip", "-n", ns, "link", "set", "lo", "up")
-	}
-	run(tb, "ip", "link", "add", "name", "pgka"+id, "netns", p.NS[0], "type", "veth", "peer", "name", "pgkb"+id, "netns", p.NS[1])
-	for i, ns := range p.NS {
-		dev := []string{"pgka", "pgkb"}[i] + id
-		addr := []netip.Addr{AddrA, AddrB}[i]
-		run(tb, "ip", "-n", ns, "link", "set", dev, "name", "eth0")
-		run(tb, "ip", "-n", ns, "addr", "add", addr.String()+"/24", "dev", "eth0")
-		run(tb, "ip", "-n", ns, "link", "set", "eth0", "up")
+	p.LAN.Run("ip", "link", "add", "br0", "type", "bridge")
+	p.LAN.Run("ip", "link", "set", "br0", "up")
+	for i, h := range []*netnstest.NS{p.GW[0], p.GW[1], p.Home} {
+		port := fmt.Sprintf("p%d", i)
+		p.LAN.Run("ip", "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", h.Name)
+		p.LAN.Run("ip", "link", "set", port, "master", "br0", "up")
+		addr := []netip.Addr{AddrA, AddrB, AddrHome}[i]
+		h.Run("ip", "addr", "add", addr.String()+"/24", "dev", "eth0")
+		h.Run("ip", "link", "set", "eth0", "up")
 	}
 	for i, role := range []string{"a", "b"} {
-		// The health check: healthy while the file exists (SetHealthy).
 		script := filepath.Join(dir, "check-"+role+".sh")
-		flag := filepath.Join(dir, "healthy-"+role)
-		os.WriteFile(script, []byte("#!/bin/sh\ntest -e "+flag+"\n"), 0o755)
-		os.WriteFile(flag, nil, 0o600)
+		check := "test -e " + filepath.Join(dir, "healthy-"+role)
+		if o.Check != nil {
+			check = o.Check(i)
+		}
+		os.WriteFile(script, []byte("#!/bin/sh\n"+check+"\n"), 0o755)
+		p.SetHealthy(i, true)
 		conf, err := RenderConfig(o.ConfigDir, role, script)
 		if err != nil {
 			tb.Fatal(err)
@@ -144,22 +163,24 @@ func StartVRRP(tb testing.TB, o VRRPOptions) *VRRPPair {
 		if err := os.WriteFile(p.conf[i], []byte(conf), 0o600); err != nil {
 			tb.Fatal(err)
 		}
-		if out, err := exec.Command("ip", "netns", "exec", p.NS[i], "keepalived", "--config-test", "-f", p.conf[i]).CombinedOutput(); err != nil {
+		if out, err := p.GW[i].TryRun(nil, "keepalived", "--config-test", "-f", p.conf[i]); err != nil {
 			tb.Fatalf("keepalived --config-test %s: %v\n%s", role, err, out)
-		}
-	}
-	for i := range p.NS {
-		p.start(tb, i)
-		if i == 0 {
-			// A first, so that it wins the first election.
-			p.WaitHolder(tb, 0, 15*time.Second)
 		}
 	}
 	return p
 }
 
-// start runs keepalived i in the foreground of its namespace.
-func (p *VRRPPair) start(tb testing.TB, i int) {
+// StartKeepalived starts keepalived on A, waits until A holds the VIP,
+// then starts B.
+func (p *VRRPPair) StartKeepalived(tb testing.TB) {
+	tb.Helper()
+	p.Start(tb, 0)
+	p.WaitHolder(tb, 0, 15*time.Second)
+	p.Start(tb, 1)
+}
+
+// Start runs keepalived i in the foreground of its namespace.
+func (p *VRRPPair) Start(tb testing.TB, i int) {
 	tb.Helper()
 	role := []string{"a", "b"}[i]
 	pid := func(what string) string { return filepath.Join(p.dir, role+"-"+what+".pid") }
