@@ -24,8 +24,14 @@ var (
 	VIP   = netip.MustParseAddr("192.168.77.5")
 )
 
-// AddrHome is the home device's LAN address (it reaches the VIP directly).
-var AddrHome = netip.MustParseAddr("192.168.77.10")
+// The home device sits behind the office router, as on the Internet:
+// RouterLAN is the router on the gateways' LAN (their default route),
+// AddrHome the home device's address on the router's other side.
+var (
+	RouterLAN  = netip.MustParseAddr("192.168.77.1")
+	RouterHome = netip.MustParseAddr("198.51.100.1")
+	AddrHome   = netip.MustParseAddr("198.51.100.10")
+)
 
 // VRRPOptions tune NewVRRP; the zero value is fine.
 type VRRPOptions struct {
@@ -38,10 +44,10 @@ type VRRPOptions struct {
 }
 
 // VRRPPair is a LAN (a bridge in its own namespace) with gateway A,
-// gateway B and a home device on it, and one keepalived per gateway
-// sharing VIP.
+// gateway B and the office router on it, a home device behind the
+// router, and one keepalived per gateway sharing VIP.
 type VRRPPair struct {
-	LAN, Home *netnstest.NS
+	LAN, Router, Home *netnstest.NS
 	GW        [2]*netnstest.NS
 	NS        [2]string // the gateways' namespace names
 	dir       string
@@ -92,11 +98,23 @@ func RenderConfig(dir, role, checkScript string) (string, error) {
 // RenderConfigString is RenderConfig on a configuration's text.
 func RenderConfigString(conf, checkScript string) (string, error) {
 	return strings.NewReplacer(
+		"192.168.1.1", RouterLAN.String(),
 		"192.168.1.2", AddrA.String(),
 		"192.168.1.3", AddrB.String(),
 		"192.168.1.5", VIP.String(),
 		"/usr/local/lib/licgate/licgate-check.sh", checkScript,
+		"/usr/local/lib/licgate/licgate-notify.sh", filepath.Join(filepath.Dir(checkScript), "licgate-notify.sh"),
 	).Replace(conf), nil
+}
+
+// CopyNotifyScript copies deploy/keepalived/licgate-notify.sh into dir,
+// where RenderConfig's configurations expect it (beside the check script).
+func CopyNotifyScript(configDir, dir string) error {
+	b, err := os.ReadFile(filepath.Join(configDir, "licgate-notify.sh"))
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "licgate-notify.sh"), b, 0o755)
 }
 
 // StartVRRP is NewVRRP and StartKeepalived.
@@ -129,6 +147,7 @@ func NewVRRP(tb testing.TB, o VRRPOptions) *VRRPPair {
 	p.LAN = netnstest.New(tb, "postgres-lan")
 	p.GW[0] = netnstest.New(tb, "postgres-a")
 	p.GW[1] = netnstest.New(tb, "postgres-b")
+	p.Router = netnstest.New(tb, "postgres-rt")
 	p.Home = netnstest.New(tb, "postgres-home")
 	p.NS = [2]string{p.GW[0].Name, p.GW[1].Name}
 	tb.Cleanup(func() {
@@ -139,13 +158,27 @@ func NewVRRP(tb testing.TB, o VRRPOptions) *VRRPPair {
 	})
 	p.LAN.Run("ip", "link", "add", "br0", "type", "bridge")
 	p.LAN.Run("ip", "link", "set", "br0", "up")
-	for i, h := range []*netnstest.NS{p.GW[0], p.GW[1], p.Home} {
+	for i, h := range []*netnstest.NS{p.GW[0], p.GW[1], p.Router} {
 		port := fmt.Sprintf("p%d", i)
 		p.LAN.Run("ip", "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", h.Name)
 		p.LAN.Run("ip", "link", "set", port, "master", "br0", "up")
-		addr := []netip.Addr{AddrA, AddrB, AddrHome}[i]
+		addr := []netip.Addr{AddrA, AddrB, RouterLAN}[i]
 		h.Run("ip", "addr", "add", addr.String()+"/24", "dev", "eth0")
 		h.Run("ip", "link", "set", "eth0", "up")
+		if i < 2 {
+			h.Run("ip", "route", "add", "default", "via", RouterLAN.String(), "dev", "eth0")
+		}
+	}
+	// The router forwards between the LAN and the home side.
+	p.Router.Run("ip", "link", "add", "eth1", "type", "veth", "peer", "name", "eth0", "netns", p.Home.Name)
+	p.Router.Run("ip", "addr", "add", RouterHome.String()+"/24", "dev", "eth1")
+	p.Router.Run("ip", "link", "set", "eth1", "up")
+	p.Router.Run("sysctl", "-qw", "net.ipv4.ip_forward=1")
+	p.Home.Run("ip", "addr", "add", AddrHome.String()+"/24", "dev", "eth0")
+	p.Home.Run("ip", "link", "set", "eth0", "up")
+	p.Home.Run("ip", "route", "add", "default", "via", RouterHome.String())
+	if err := CopyNotifyScript(o.ConfigDir, dir); err != nil {
+		tb.Fatal(err)
 	}
 	for i, role := range []string{"a", "b"} {
 		script := filepath.Join(dir, "check-"+role+".sh")
@@ -247,6 +280,20 @@ func (p *VRRPPair) WaitHolder(tb testing.TB, i int, timeout time.Duration) time.
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// SourceIsVIP reports whether gateway i's default route carries the VIP
+// as source (licgate-notify.sh ran for MASTER).
+func (p *VRRPPair) SourceIsVIP(i int) bool {
+	out, err := exec.Command("ip", "-n", p.NS[i], "-4", "route", "show", "default").Output()
+	return err == nil && strings.Contains(string(out), "src "+VIP.String())
+}
+
+// HasDefaultRoute reports whether gateway i has a default route (the
+// standby must keep one after the VIP, and a route using it, left).
+func (p *VRRPPair) HasDefaultRoute(i int) bool {
+	out, err := exec.Command("ip", "-n", p.NS[i], "-4", "route", "show", "default").Output()
+	return err == nil && strings.Contains(string(out), "default via "+RouterLAN.String())
 }
 
 // String names the pair for logs.

@@ -37,6 +37,9 @@ func TestKeepalivedConfigsLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.WriteFile(script, raw, 0o755)
+	if err := CopyNotifyScript(dir, tmp); err != nil {
+		t.Fatal(err)
+	}
 	check := func(name, conf string) error {
 		p := filepath.Join(tmp, name)
 		os.WriteFile(p, []byte(conf), 0o600)
@@ -63,9 +66,10 @@ func TestKeepalivedConfigsLoad(t *testing.T) {
 	}
 }
 
-// replaceScript points the configuration at the check script's copy.
+// replaceScript points the configuration at the scripts' copies.
 func replaceScript(conf, script string) string {
-	return strings.ReplaceAll(conf, "/usr/local/lib/licgate/licgate-check.sh", script)
+	return strings.NewReplacer("/usr/local/lib/licgate/licgate-check.sh", script,
+		"/usr/local/lib/licgate/licgate-notify.sh", filepath.Join(filepath.Dir(script), "licgate-notify.sh")).Replace(conf)
 }
 
 // TestVIPMoves: two keepalived daemons share the VIP as the example
@@ -77,10 +81,18 @@ func TestVIPMoves(t *testing.T) {
 		return
 	}
 	p.WaitHolder(t, 0, 15*time.Second)
+	waitFor(t, "A's answers leave from the VIP", func() bool { return p.SourceIsVIP(0) })
+	// B, started after A, stays backup: no split brain (B would take
+	// the VIP about 3.6 s after start if it missed A's adverts).
+	time.Sleep(5 * time.Second)
+	if p.Holds(1) || !p.Holds(0) {
+		t.Fatalf("both or the wrong one hold the VIP (A %v, B %v)\nkeepalived a:\n%s\nkeepalived b:\n%s", p.Holds(0), p.Holds(1), p.Log(0), p.Log(1))
+	}
 	// A's gateway stops answering its health check: A gives the VIP up.
 	p.SetHealthy(0, false)
 	gap := p.WaitHolder(t, 1, 15*time.Second)
 	t.Logf("health check failed on A: VIP on B after %v", gap.Round(10*time.Millisecond))
+	waitFor(t, "B's answers leave from the VIP, A's from its own address", func() bool { return p.SourceIsVIP(1) && !p.SourceIsVIP(0) && p.HasDefaultRoute(0) })
 	// nopreempt: A healthy again does not take it back.
 	p.SetHealthy(0, true)
 	time.Sleep(4 * time.Second)
@@ -91,4 +103,16 @@ func TestVIPMoves(t *testing.T) {
 	p.Kill(1)
 	gap = p.WaitHolder(t, 0, 15*time.Second)
 	t.Logf("keepalived on B killed: VIP on A after %v", gap.Round(10*time.Millisecond))
+}
+
+// waitFor polls cond (keepalived's notify scripts run asynchronously).
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within 10s: %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
