@@ -128,6 +128,12 @@ func (c *Cluster) ensureSchema(ctx context.Context) error {
 			);
 			CREATE INDEX IF NOT EXISTS cluster_sessions_gateway ON cluster_sessions(gateway_id);
 			CREATE INDEX IF NOT EXISTS cluster_sessions_lease ON cluster_sessions(lease_until);
+			CREATE TABLE IF NOT EXISTS cluster_endpoints (
+				public_key TEXT PRIMARY KEY,
+				endpoint   TEXT NOT NULL,
+				gateway_id TEXT NOT NULL,
+				seen       TIMESTAMPTZ NOT NULL
+			);
 			CREATE TABLE IF NOT EXISTS cluster_secrets (
 				name       TEXT PRIMARY KEY,
 				public_key TEXT NOT NULL,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -426,5 +427,31 @@ func TestPostgresRestart(t *testing.T) {
 	case ids := <-lost:
 		t.Fatalf("sessions reported lost after a short outage: %v", ids)
 	default:
+	}
+}
+
+func TestEndpoints(t *testing.T) {
+	leakCheck(t)
+	srv := pgtest.Start(t)
+	dsn := srv.NewDatabase(t)
+	a := newGateway(t, dsn, "gw-a", 0, 0, nil)
+	b := newGateway(t, dsn, "gw-b", 0, 0, nil)
+	ctx := context.Background()
+	ep := netip.MustParseAddrPort("203.0.113.7:40001")
+	if err := a.RecordEndpoints(ctx, map[string]netip.AddrPort{"k1": ep, "k2": netip.MustParseAddrPort("[2001:db8::1]:5")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.RecordEndpoints(ctx, map[string]netip.AddrPort{"k1": netip.MustParseAddrPort("203.0.113.7:40002")}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := b.Endpoints(ctx, time.Minute)
+	if err != nil || len(got) != 2 || got["k1"].Port() != 40002 {
+		t.Fatalf("endpoints %v %v", got, err)
+	}
+	if _, err := newPool(t, dsn).Exec(ctx, `UPDATE cluster_endpoints SET seen = seen - interval '1 hour' WHERE public_key = 'k2'`); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := b.Endpoints(ctx, time.Minute); len(got) != 1 {
+		t.Fatalf("old endpoint returned: %v", got)
 	}
 }

@@ -48,12 +48,12 @@ type VRRPOptions struct {
 // router, and one keepalived per gateway sharing VIP.
 type VRRPPair struct {
 	LAN, Router, Home *netnstest.NS
-	GW        [2]*netnstest.NS
-	NS        [2]string // the gateways' namespace names
-	dir       string
-	cmds      [2]*exec.Cmd
-	logs      [2]*bytes.Buffer
-	conf      [2]string
+	GW                [2]*netnstest.NS
+	NS                [2]string // the gateways' namespace names
+	dir               string
+	cmds              [2]*exec.Cmd
+	logs              [2]*bytes.Buffer
+	conf              [2]string
 }
 
 // RepoDir is the repository root (for deploy/keepalived).
