@@ -173,7 +173,7 @@ func NewVRRP(tb testing.TB, o VRRPOptions) *VRRPPair {
 	p.Router.Run("ip", "link", "add", "eth1", "type", "veth", "peer", "name", "eth0", "netns", p.Home.Name)
 	p.Router.Run("ip", "addr", "add", RouterHome.String()+"/24", "dev", "eth1")
 	p.Router.Run("ip", "link", "set", "eth1", "up")
-	p.Router.Run("sysctl", "-qw", "net.ipv4.ip_forward=1")
+	p.Router.Run("sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward") // no procps needed
 	p.Home.Run("ip", "addr", "add", AddrHome.String()+"/24", "dev", "eth0")
 	p.Home.Run("ip", "link", "set", "eth0", "up")
 	p.Home.Run("ip", "route", "add", "default", "via", RouterHome.String())
