@@ -63,6 +63,8 @@ type Config struct {
 	SMTP SMTPConfig `yaml:"smtp"`
 	// Directory syncs users and groups from LDAP / Active Directory.
 	Directory DirectoryConfig `yaml:"directory"`
+	// Store: SQLite in state_dir (default) or a shared PostgreSQL.
+	Store StoreConfig `yaml:"store"`
 	// MemoryLimit is a soft limit on the memory licgate's runtime uses,
 	// like GOMEMLIMIT ("200MiB", "1GiB"; at least 32MiB): garbage is
 	// collected sooner as it nears the limit, which keeps resident memory
@@ -585,6 +587,9 @@ func (c *Config) validate() error {
 		return err
 	}
 	if err := c.validateDirectory(); err != nil {
+		return err
+	}
+	if err := c.validateStore(); err != nil {
 		return err
 	}
 	return c.compilePolicy()

@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/licgate/licgate/store/postgres"
+
 	"github.com/licgate/licgate/portmap"
 	"github.com/licgate/licgate/service"
 
@@ -45,7 +47,7 @@ type Gateway struct {
 	signins     atomic.Pointer[map[string]time.Time] // user -> last portal sign-in
 	revokeFlush time.Duration                        // if zero, the constant revokeFlush (tests lengthen it)
 
-	st       *store.Store
+	st       store.Backend
 	tun      tunnel.Endpoint
 	sessions *session.SessionTable
 	idents   atomic.Pointer[map[netip.Addr]*session.Identity]
@@ -140,7 +142,7 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 	if err := service.SecureStateDir(cfg.StateDir); err != nil { // 0700; Administrators and SYSTEM on Windows
 		return fmt.Errorf("gateway: start: %w", err)
 	}
-	if g.st, err = store.Open(ctx, cfg.StateDir); err != nil {
+	if g.st, err = openStore(ctx, cfg, g.log); err != nil {
 		return fmt.Errorf("gateway: start: %w", err)
 	}
 	g.onClose(func() { g.st.Close() })
@@ -275,6 +277,19 @@ func (g *Gateway) PortmapStatus() *portmap.Status {
 	}
 	st := g.portmap.Status()
 	return &st
+}
+
+// openStore opens the configured store: SQLite in the state directory,
+// or a shared PostgreSQL.
+func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger) (store.Backend, error) {
+	if cfg.Store.Driver != "postgres" {
+		return store.Open(ctx, cfg.StateDir)
+	}
+	dsn, err := postgres.ReadDSNFile(cfg.Store.DSNFile)
+	if err != nil {
+		return nil, err
+	}
+	return postgres.Open(ctx, dsn, log.With(slog.String("component", "store")))
 }
 
 // onClose registers a step's closer; Close runs them in reverse order.
@@ -836,7 +851,7 @@ func openTunnel(cfg *config.Config, key tunnel.Key, log *slog.Logger) (tunnel.En
 }
 
 // Store is the state store (for diagnostics and tests).
-func (g *Gateway) Store() *store.Store { return g.st }
+func (g *Gateway) Store() store.Backend { return g.st }
 
 func (g *Gateway) sessionStarted(s *session.Session) {
 	if !g.noAudit {

@@ -10,7 +10,7 @@ import (
 
 // DDNSStateStore lets the ddns manager keep its state in the store: each
 // provider's accepted address, and its stop or back-off across restarts.
-type DDNSStateStore struct{ Store *Store }
+type DDNSStateStore struct{ Store Backend }
 
 var _ ddns.StateStore = DDNSStateStore{}
 
