@@ -17,7 +17,8 @@ import (
 // TestDocsCommandBlocks reads every ```sh (or ```bash, ```shell) block of
 // README.md, docs/*.md and docs/ddns/*.md, finds each invocation of
 // `licgate ...` in it (at the start of a command: after sudo, an
-// environment assignment, ;, &&, ||, |, ( or $( ), and
+// environment assignment, ;, &&, ||, |, ( or $( ; also ./licgate and
+// /usr/local/bin/licgate), and
 // handles it by what it needs:
 //
 //   - Runs here, through run() and must exit 0: `licgate --help`,
@@ -137,7 +138,7 @@ func licgateInvocations(text string) []invocation {
 		}
 		words := strings.Fields(line)
 		for j := 0; j < len(words); j++ {
-			if words[j] != "licgate" || !commandPosition(words[:j]) {
+			if !isLicgate(words[j]) || !commandPosition(words[:j]) {
 				continue
 			}
 			var args []string
@@ -151,6 +152,12 @@ func licgateInvocations(text string) []invocation {
 		}
 	}
 	return out
+}
+
+// isLicgate: w runs the licgate binary (licgate, ./licgate,
+// /usr/local/bin/licgate), not an init script (/etc/init.d/licgate).
+func isLicgate(w string) bool {
+	return w == "licgate" || w == "./licgate" || strings.HasSuffix(w, "bin/licgate")
 }
 
 // stripComment removes a shell comment: a # at the start of a word.
@@ -333,12 +340,15 @@ LICGATE_SOCKET=/run/x.sock licgate sessions --json > out.json
 licgate device add alice laptop \
   --out alice-laptop
 echo ok && licgate version | head -1
+./licgate serve --check -c deploy/licgate.example.yaml
+/etc/init.d/licgate start
 `)
 	want := [][]string{
 		{"serve", "-c", "/etc/licgate/licgate.yaml"},
 		{"sessions", "--json"},
 		{"device", "add", "alice", "laptop", "--out", "alice-laptop"},
 		{"version"},
+		{"serve", "--check", "-c", "deploy/licgate.example.yaml"},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("got %d invocations: %v", len(got), got)
