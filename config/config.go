@@ -59,6 +59,8 @@ type Config struct {
 	Admin AdminConfig `yaml:"admin"`
 	// Portmap opens the WireGuard port on the office router (off by default).
 	Portmap PortmapConfig `yaml:"portmap"`
+	// SMTP sends enrolment links by e-mail (licgate invite).
+	SMTP SMTPConfig `yaml:"smtp"`
 	// MemoryLimit is a soft limit on the memory licgate's runtime uses,
 	// like GOMEMLIMIT ("200MiB", "1GiB"; at least 32MiB): garbage is
 	// collected sooner as it nears the limit, which keeps resident memory
@@ -574,6 +576,9 @@ func (c *Config) validate() error {
 		return err
 	}
 	if err := c.validatePortmap(); err != nil {
+		return err
+	}
+	if err := c.validateSMTP(); err != nil {
 		return err
 	}
 	return c.compilePolicy()
