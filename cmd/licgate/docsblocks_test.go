@@ -37,10 +37,12 @@ import (
 //     set, the number of arguments must match, and `licgate X --help` must
 //     exit 0 with X's usage.
 //
-// Skipped: lines with shell placeholders that are not arguments of the
-// real command (`<you>`, `...`), which the test reports, and blocks in
-// other languages (PowerShell, YAML). Output redirection and pipes after
-// the command are cut off; comments (` # ...`) are removed.
+// A placeholder in a command block (`<you>`, `[--all]`, `...`) fails the
+// test: a block holds commands that can be typed as they stand (prose may
+// use placeholders). Not looked at: blocks in other languages (PowerShell,
+// bat, unlabelled), and commands other than licgate (systemctl, wg-quick,
+// the home-user helpers). Output redirection and pipes after the command
+// are cut off; comments (` # ...`) are removed.
 func TestDocsCommandBlocks(t *testing.T) {
 	invocations := 0
 	for _, f := range docFiles(t) {
