@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/licgate/licgate/certs"
+	"github.com/licgate/licgate/directory"
 	"github.com/licgate/licgate/portmap"
 	"github.com/licgate/licgate/session"
 	"github.com/licgate/licgate/tunnel"
@@ -28,6 +29,8 @@ type MetricsSource interface {
 	AckStats() (st tunnel.AckStats, ok bool)
 	// Certs lists the certificates served.
 	Certs() []certs.View
+	// DirectoryStatus is the directory sync (nil without one).
+	DirectoryStatus() *directory.Status
 	// PortmapStatus is the router port mapping (nil when off).
 	PortmapStatus() *portmap.Status
 	// AuditStats are the audit writer's counters.
@@ -81,6 +84,8 @@ var (
 	descAcks      = prometheus.NewDesc("licgate_tunnel_acks_total", "Bare TCP ACKs the netstack held back (tunnel.ack_delay), by outcome: carried (an answer carried the acknowledgment: one packet less through the tunnel) or sent (on their own after all).", []string{"outcome"}, nil)
 	descPortmap   = prometheus.NewDesc("licgate_portmap_mapped", "1 while the router maps the WireGuard port (by protocol), 0 while it does not.", []string{"protocol", "external_port"}, nil)
 	descPortLease = prometheus.NewDesc("licgate_portmap_lease_expiry_timestamp_seconds", "When the router drops the mapping unless renewed.", nil, nil)
+	descDirStale  = prometheus.NewDesc("licgate_directory_stale", "1 while the last directory sync failed (the last good snapshot stays in force).", nil, nil)
+	descDirUsers  = prometheus.NewDesc("licgate_directory_users", "Users in the directory snapshot in force.", nil, nil)
 	descCert      = prometheus.NewDesc("licgate_certificate_expiry_timestamp_seconds", "When each served certificate expires.", []string{"name", "issuer"}, nil)
 )
 
@@ -93,6 +98,8 @@ func (c *liveCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descAcks
 	ch <- descPortmap
 	ch <- descPortLease
+	ch <- descDirStale
+	ch <- descDirUsers
 }
 
 func (c *liveCollector) Collect(ch chan<- prometheus.Metric) {
@@ -120,6 +127,14 @@ func (c *liveCollector) Collect(ch chan<- prometheus.Metric) {
 	if st, ok := src.AckStats(); ok {
 		ch <- prometheus.MustNewConstMetric(descAcks, prometheus.CounterValue, float64(st.Carried), "carried")
 		ch <- prometheus.MustNewConstMetric(descAcks, prometheus.CounterValue, float64(st.Sent), "sent")
+	}
+	if ds := src.DirectoryStatus(); ds != nil {
+		stale := 0.0
+		if ds.Stale {
+			stale = 1
+		}
+		ch <- prometheus.MustNewConstMetric(descDirStale, prometheus.GaugeValue, stale)
+		ch <- prometheus.MustNewConstMetric(descDirUsers, prometheus.GaugeValue, float64(ds.Users))
 	}
 	if pm := src.PortmapStatus(); pm != nil {
 		v := 0.0

@@ -40,6 +40,7 @@ type Gateway struct {
 	log *slog.Logger
 
 	onReload    func(*config.Config)
+	dir         dirState
 	portmap     *portmap.Mapper                      // nil unless portmap.enabled
 	signins     atomic.Pointer[map[string]time.Time] // user -> last portal sign-in
 	revokeFlush time.Duration                        // if zero, the constant revokeFlush (tests lengthen it)
@@ -198,6 +199,9 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 	g.onClose(cancel)
 	g.wg.Add(1)
 	go g.enforceLoop(loopCtx)
+	if cfg.Directory.URL != "" {
+		g.startDirectory(loopCtx, cfg)
+	}
 	if cfg.DDNS.Host != "" {
 		if err := g.startDDNS(loopCtx, cfg); err != nil {
 			return fmt.Errorf("gateway: start: %w", err)
