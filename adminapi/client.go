@@ -66,9 +66,8 @@ func NewClient(socket string) *Client {
 func ExplainDialError(socket string, err error) error {
 	switch {
 	case errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.EPERM):
-		grp := socketGroup(socket)
-		return fmt.Errorf("%w on %s: run as root, or add yourself to the socket's group "+
-			"(sudo usermod -aG %s $USER, then log in again): the socket is 0660 (%w)", ErrNoAccess, socket, grp, err)
+		return fmt.Errorf("%w on %s: run the command with sudo (the socket and its directory belong to the "+
+			"service's user %s and root) (%w)", ErrNoAccess, socket, socketGroup(socket), err)
 	case errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOENT):
 		return fmt.Errorf("%w: no daemon on %s (the socket does not exist): start it with "+
 			"`sudo systemctl start licgate` or `licgate serve -c /etc/licgate/licgate.yaml`", ErrNotRunning, socket)

@@ -59,8 +59,9 @@ func (g *Gateway) CARoot() ([]byte, error) {
 }
 
 // CreateEnrollLink makes a single-use link that enrols device for user:
-// the first visit generates the key pair, creates the device and shows the
-// profile, QR code and helpers; only a hash of the token is stored.
+// opening it shows a form; submitting the form creates the device (with a
+// key pair made then, or the user's own public key) and shows the
+// profile, QR code and helpers. Only a hash of the token is stored.
 func (g *Gateway) CreateEnrollLink(ctx context.Context, user, device string, ttl time.Duration) (string, time.Time, error) {
 	if g.conf().Public.Listen == "" {
 		return "", time.Time{}, fmt.Errorf("gateway: %w", adminapi.ErrNoPublicListener)
