@@ -65,6 +65,8 @@ type Config struct {
 	Directory DirectoryConfig `yaml:"directory"`
 	// Store: SQLite in state_dir (default) or a shared PostgreSQL.
 	Store StoreConfig `yaml:"store"`
+	// Signin: the office's accounts (OpenID Connect).
+	Signin SigninConfig `yaml:"signin"`
 	// MemoryLimit is a soft limit on the memory licgate's runtime uses,
 	// like GOMEMLIMIT ("200MiB", "1GiB"; at least 32MiB): garbage is
 	// collected sooner as it nears the limit, which keeps resident memory
@@ -590,6 +592,9 @@ func (c *Config) validate() error {
 		return err
 	}
 	if err := c.validateStore(); err != nil {
+		return err
+	}
+	if err := c.validateSignin(); err != nil {
 		return err
 	}
 	return c.compilePolicy()

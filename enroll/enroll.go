@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -60,6 +61,11 @@ type Server struct {
 	log     *slog.Logger
 	limits  *lru.Cache[netip.Prefix, *rate.Limiter]
 	bundles *lru.Cache[string, madeBundle]
+
+	signin        SignInProvider // nil: no sign-in pages
+	signinBackend SignInBackend
+	signinEnrol   bool
+	tickets       *lru.Cache[string, ticket] // device forms after an enrolment sign-in
 }
 
 // New returns the enrolment server; logger may be nil.
@@ -112,6 +118,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /enroll/{token}", limited(s.serveChoice))
 	mux.HandleFunc("POST /enroll/{token}", limited(s.serveEnrol))
 	mux.HandleFunc("GET /enroll/{token}/{file}", limited(s.serveFile))
+	s.signinRoutes(mux, limited)
 	mux.HandleFunc("/", http.NotFound)
 	return securityHeaders(mux)
 }
@@ -126,6 +133,8 @@ func securityHeaders(h http.Handler) http.Handler {
 		h.ServeHTTP(w, r)
 	})
 }
+
+var deviceNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
 
 // TokenHash is how a link's token is stored: only its hash.
 func TokenHash(token string) string {
@@ -205,6 +214,13 @@ func (s *Server) serveEnrol(w http.ResponseWriter, r *http.Request, src netip.Ad
 		s.refuse(w, src, err)
 		return
 	}
+	s.showResult(w, src, token, res)
+}
+
+// showResult shows a new device: the profile around the user's own key,
+// or the bundle (profile, QR code, helpers) downloadable from
+// /enroll/<token>/<file> for DownloadFor.
+func (s *Server) showResult(w http.ResponseWriter, src netip.AddrPort, token string, res Result) {
 	if res.Profile == nil {
 		page(w, http.StatusOK, map[string]any{"User": res.User, "Device": res.Device, "Gateway": res.Gateway, "Profile": res.ProfileText, "OwnKey": true})
 		return

@@ -52,7 +52,11 @@ func (g *Gateway) startAdmin(ctx context.Context) error {
 		return fmt.Errorf("admin listener: %w", err)
 	}
 	api := adminapi.Handler(g, adminapi.Options{Metrics: g.metrics.Handler()})
-	srv := adminapi.NewServer(adminapi.TunnelAdmin(g.adminCheck, g.log, api), g.log)
+	// The portal is for every device; the rest for admins only.
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /portal", g.portal)
+	mux.Handle("/", adminapi.TunnelAdmin(g.adminCheck, g.log, api))
+	srv := adminapi.NewServer(mux, g.log)
 	g.onClose(func() { shutdown(srv) })
 	g.wg.Add(1)
 	go g.serveHTTP(srv, tls.NewListener(adminapi.LimitListener(ln), tlsCfg), "admin (tunnel)")

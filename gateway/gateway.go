@@ -43,6 +43,7 @@ type Gateway struct {
 
 	onReload    func(*config.Config)
 	dir         dirState
+	signinMu    sync.Mutex                           // serialises recordSignIn
 	portmap     *portmap.Mapper                      // nil unless portmap.enabled
 	signins     atomic.Pointer[map[string]time.Time] // user -> last portal sign-in
 	revokeFlush time.Duration                        // if zero, the constant revokeFlush (tests lengthen it)

@@ -37,7 +37,16 @@ func (g *Gateway) startPublic(ctx context.Context) error {
 		return fmt.Errorf("public listener %s: %w", p.Listen, err)
 	}
 	g.publicLn = ln
-	srv := adminapi.NewServer(enroll.New(g, g.log.With(slog.String("component", "enroll"))).Handler(), g.log)
+	es := enroll.New(g, g.log.With(slog.String("component", "enroll")))
+	if g.conf().Signin.Issuer != "" {
+		p, err := g.signinProvider()
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("public listener: %w", err)
+		}
+		es.WithSignIn(p, g, g.conf().Signin.Enrol.Enabled)
+	}
+	srv := adminapi.NewServer(es.Handler(), g.log)
 	g.onClose(func() { shutdown(srv) })
 	g.wg.Add(1)
 	go g.serveHTTP(srv, tls.NewListener(adminapi.LimitListener(ln), tlsCfg), "public")

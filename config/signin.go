@@ -1,0 +1,63 @@
+package config
+
+import (
+	"path/filepath"
+
+	"github.com/licgate/licgate/signin"
+)
+
+// SigninConfig lets people sign in with the office's accounts (OpenID
+// Connect: Entra ID, Google Workspace, Keycloak...), on the public
+// listener: to enrol a device without a link, and to unlock license
+// access for rules with `signin: 12h`. See docs/signin.md.
+type SigninConfig struct {
+	// Issuer URL of the provider. Empty: no sign-in.
+	Issuer string `yaml:"issuer"`
+	// Preset: generic (default), entra or google.
+	Preset           string   `yaml:"preset"`
+	ClientID         string   `yaml:"client_id"`
+	ClientSecretFile string   `yaml:"client_secret_file"`
+	Scopes           []string `yaml:"scopes"`
+	UserClaim        string   `yaml:"user_claim"`
+	GroupsClaim      string   `yaml:"groups_claim"`
+	AllowedDomains   []string `yaml:"allowed_domains"`
+	// Enrol lets a signed-in person add their own devices from the public
+	// page: up to MaxDevices active devices each (default 3).
+	Enrol struct {
+		Enabled    bool `yaml:"enabled"`
+		MaxDevices int  `yaml:"max_devices"`
+	} `yaml:"enrol"`
+}
+
+func (c *Config) validateSignin() error {
+	s := &c.Signin
+	if s.Issuer == "" {
+		return nil
+	}
+	if c.Public.Listen == "" {
+		return c.at("signin", "sign-in needs the public listener (public.listen and public.name): the provider sends people back to it")
+	}
+	if s.ClientSecretFile != "" && !filepath.IsAbs(s.ClientSecretFile) {
+		s.ClientSecretFile = filepath.Join(filepath.Dir(c.file), s.ClientSecretFile)
+	}
+	if s.Enrol.MaxDevices == 0 {
+		s.Enrol.MaxDevices = 3
+	}
+	if s.Enrol.MaxDevices < 1 || s.Enrol.MaxDevices > 100 {
+		return c.at("signin.enrol.max_devices", "%d is outside 1-100", s.Enrol.MaxDevices)
+	}
+	cfg := c.SigninConfig("https://"+c.Public.Name+"/signin/callback", make([]byte, 32))
+	if err := cfg.Validate(); err != nil {
+		return c.at("signin", "%v", err)
+	}
+	return nil
+}
+
+// SigninConfig is the signin package's config; redirect is the public
+// callback URL and key the cookie key (the gateway keeps one in state_dir).
+func (c *Config) SigninConfig(redirect string, key []byte) signin.Config {
+	s := c.Signin
+	return signin.Config{Preset: s.Preset, Issuer: s.Issuer, ClientID: s.ClientID, ClientSecretFile: s.ClientSecretFile,
+		RedirectURL: redirect, Scopes: s.Scopes, UserClaim: s.UserClaim, GroupsClaim: s.GroupsClaim,
+		AllowedDomains: s.AllowedDomains, CookieKey: key, ReturnOrigins: []string{"https://" + c.Tunnel.Address}}
+}
