@@ -20,7 +20,12 @@ import (
 // windows/amd64 and runs under Wine. Add a package once it cross-builds; the
 // environment variable LICGATE_WINE_PACKAGES (space-separated) replaces the
 // list for one run.
-var WinePackages = []string{"./buildinfo", "./service", "./store"}
+//
+// ./store is left out: its tests pass under Wine on a quiet machine, but
+// ncruces/go-sqlite3's memory reservation (VirtualAlloc of 256 MB,
+// internal/sqlite3_wrap/mem_windows.go) failed with "Invalid parameter"
+// under Wine 8 in a CI-like run; LICGATE_WINE_PACKAGES=./store runs them.
+var WinePackages = []string{"./buildinfo", "./service"}
 
 // TestWine runs the Windows side of service/ (windows_test.go: paths, the
 // state directory's ACL, AF_UNIX, the Event Log, the SCM) and the other
@@ -83,7 +88,7 @@ func TestWine(t *testing.T) {
 			defer cancel()
 			// -test.short: no test may call the Go toolchain inside Wine.
 			cmd := exec.CommandContext(ctx, wine, exe, "-test.v", "-test.short", "-test.timeout=4m")
-			cmd.Dir = work
+			cmd.Dir = filepath.Join("..", pkg) // the package's directory, as go test runs it (testdata)
 			cmd.Env = append(os.Environ(), env...)
 			cmd.Env = append(cmd.Env, "LICGATE_UNDER_WINE=1")
 			var out bytes.Buffer
