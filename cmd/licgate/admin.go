@@ -13,7 +13,9 @@ import (
 
 	"github.com/licgate/licgate/adminapi"
 	"github.com/licgate/licgate/bundle"
+	"github.com/licgate/licgate/certs"
 	"github.com/licgate/licgate/session"
+	"github.com/licgate/licgate/store"
 	"github.com/licgate/licgate/tunnel"
 )
 
@@ -99,26 +101,17 @@ func setupUserAdd(fs *flag.FlagSet) runFunc {
 
 func setupUserList(fs *flag.FlagSet) runFunc {
 	return func(e *env, _ []string) error {
-		c, err := e.client()
-		if err != nil {
-			return err
-		}
-		us, err := c.Users(e.ctx)
-		if err != nil {
-			return err
-		}
-		if e.json {
-			return printJSON(e.stdout, us)
-		}
-		tw := newTable(e.stdout, "USER", "EMAIL", "STATE", "CREATED", "EXPIRES")
-		for _, u := range us {
-			state := "enabled"
-			if u.Disabled {
-				state = "disabled"
+		return listing(e, func(c *adminapi.Client) ([]store.User, error) { return c.Users(e.ctx) }, func(us []store.User) error {
+			tw := newTable(e.stdout, "USER", "EMAIL", "STATE", "CREATED", "EXPIRES")
+			for _, u := range us {
+				state := "enabled"
+				if u.Disabled {
+					state = "disabled"
+				}
+				tw.row(u.Name, u.Email, state, u.Created.Local().Format(time.DateTime), when(u.Expires))
 			}
-			tw.row(u.Name, u.Email, state, u.Created.Local().Format(time.DateTime), when(u.Expires))
-		}
-		return tw.flush()
+			return tw.flush()
+		})
 	}
 }
 
@@ -286,26 +279,17 @@ func setupDeviceRekey(fs *flag.FlagSet) runFunc {
 func setupDeviceList(fs *flag.FlagSet) runFunc {
 	all := fs.Bool("all", false, "list revoked devices too")
 	return func(e *env, _ []string) error {
-		c, err := e.client()
-		if err != nil {
-			return err
-		}
-		ds, err := c.Devices(e.ctx, *all)
-		if err != nil {
-			return err
-		}
-		if e.json {
-			return printJSON(e.stdout, ds)
-		}
-		tw := newTable(e.stdout, "USER", "DEVICE", "ADDRESS", "PUBLIC KEY", "CREATED", "EXPIRES", "REVOKED")
-		for _, d := range ds {
-			rev := ""
-			if d.Revoked != nil {
-				rev = d.Revoked.Local().Format(time.DateTime)
+		return listing(e, func(c *adminapi.Client) ([]store.Device, error) { return c.Devices(e.ctx, *all) }, func(ds []store.Device) error {
+			tw := newTable(e.stdout, "USER", "DEVICE", "ADDRESS", "PUBLIC KEY", "CREATED", "EXPIRES", "REVOKED")
+			for _, d := range ds {
+				rev := ""
+				if d.Revoked != nil {
+					rev = d.Revoked.Local().Format(time.DateTime)
+				}
+				tw.row(d.User, d.Name, d.Address, d.PublicKey, d.Created.Local().Format(time.DateTime), when(d.Expires), rev)
 			}
-			tw.row(d.User, d.Name, d.Address, d.PublicKey, d.Created.Local().Format(time.DateTime), when(d.Expires), rev)
-		}
-		return tw.flush()
+			return tw.flush()
+		})
 	}
 }
 
@@ -397,18 +381,9 @@ func showProfile(w io.Writer, text, out string, qr bool) error {
 
 func setupSessions(fs *flag.FlagSet) runFunc {
 	return func(e *env, _ []string) error {
-		c, err := e.client()
-		if err != nil {
-			return err
-		}
-		ss, err := c.Sessions(e.ctx)
-		if err != nil {
-			return err
-		}
-		if e.json {
-			return printJSON(e.stdout, ss)
-		}
-		return printSessions(e.stdout, ss)
+		return listing(e, func(c *adminapi.Client) ([]session.SessionInfo, error) { return c.Sessions(e.ctx) }, func(ss []session.SessionInfo) error {
+			return printSessions(e.stdout, ss)
+		})
 	}
 }
 
@@ -440,80 +415,53 @@ func setupSessionCut(fs *flag.FlagSet) runFunc {
 
 func setupPeers(fs *flag.FlagSet) runFunc {
 	return func(e *env, _ []string) error {
-		c, err := e.client()
-		if err != nil {
-			return err
-		}
-		ps, err := c.Peers(e.ctx)
-		if err != nil {
-			return err
-		}
-		if e.json {
-			return printJSON(e.stdout, ps)
-		}
-		tw := newTable(e.stdout, "USER", "DEVICE", "ENDPOINT", "LAST HANDSHAKE", "PUBLIC KEY", "NOTE")
-		for _, p := range ps {
-			hs := "never"
-			if p.LastHandshake != nil {
-				hs = time.Since(*p.LastHandshake).Round(time.Second).String() + " ago"
+		return listing(e, func(c *adminapi.Client) ([]adminapi.PeerInfo, error) { return c.Peers(e.ctx) }, func(ps []adminapi.PeerInfo) error {
+			tw := newTable(e.stdout, "USER", "DEVICE", "ENDPOINT", "LAST HANDSHAKE", "PUBLIC KEY", "NOTE")
+			for _, p := range ps {
+				hs := "never"
+				if p.LastHandshake != nil {
+					hs = time.Since(*p.LastHandshake).Round(time.Second).String() + " ago"
+				}
+				note := ""
+				if p.SharedSuspect {
+					note = "shared? seen at " + strings.Join(p.Endpoints, " and ")
+				}
+				tw.row(p.User, p.Device, p.Endpoint, hs, p.PublicKey, note)
 			}
-			note := ""
-			if p.SharedSuspect {
-				note = "shared? seen at " + strings.Join(p.Endpoints, " and ")
-			}
-			tw.row(p.User, p.Device, p.Endpoint, hs, p.PublicKey, note)
-		}
-		return tw.flush()
+			return tw.flush()
+		})
 	}
 }
 
 func setupGroups(fs *flag.FlagSet) runFunc {
 	return func(e *env, _ []string) error {
-		c, err := e.client()
-		if err != nil {
-			return err
-		}
-		gs, err := c.Groups(e.ctx)
-		if err != nil {
-			return err
-		}
-		if e.json {
-			return printJSON(e.stdout, gs)
-		}
-		tw := newTable(e.stdout, "GROUP", "MAX SESSIONS", "MEMBERS")
-		for _, g := range gs {
-			limit := "-"
-			if g.MaxSessions > 0 {
-				limit = strconv.Itoa(g.MaxSessions)
+		return listing(e, func(c *adminapi.Client) ([]adminapi.GroupView, error) { return c.Groups(e.ctx) }, func(gs []adminapi.GroupView) error {
+			tw := newTable(e.stdout, "GROUP", "MAX SESSIONS", "MEMBERS")
+			for _, g := range gs {
+				limit := "-"
+				if g.MaxSessions > 0 {
+					limit = strconv.Itoa(g.MaxSessions)
+				}
+				tw.row(g.Name, limit, strings.Join(g.Members, ", "))
 			}
-			tw.row(g.Name, limit, strings.Join(g.Members, ", "))
-		}
-		return tw.flush()
+			return tw.flush()
+		})
 	}
 }
 
 func setupServices(fs *flag.FlagSet) runFunc {
 	return func(e *env, _ []string) error {
-		c, err := e.client()
-		if err != nil {
-			return err
-		}
-		ss, err := c.Services(e.ctx)
-		if err != nil {
-			return err
-		}
-		if e.json {
-			return printJSON(e.stdout, ss)
-		}
-		tw := newTable(e.stdout, "SERVICE", "PORT", "PROTOCOLS", "UPSTREAM", "SESSIONS", "POOL")
-		for _, s := range ss {
-			pool := "-"
-			if s.Pool > 0 {
-				pool = strconv.Itoa(s.Pool)
+		return listing(e, func(c *adminapi.Client) ([]adminapi.ServiceView, error) { return c.Services(e.ctx) }, func(ss []adminapi.ServiceView) error {
+			tw := newTable(e.stdout, "SERVICE", "PORT", "PROTOCOLS", "UPSTREAM", "SESSIONS", "POOL")
+			for _, s := range ss {
+				pool := "-"
+				if s.Pool > 0 {
+					pool = strconv.Itoa(s.Pool)
+				}
+				tw.row(s.Name, s.Port, strings.Join(s.Protocols, ","), s.Upstream, s.Sessions, pool)
 			}
-			tw.row(s.Name, s.Port, strings.Join(s.Protocols, ","), s.Upstream, s.Sessions, pool)
-		}
-		return tw.flush()
+			return tw.flush()
+		})
 	}
 }
 
@@ -523,43 +471,25 @@ func setupDenials(fs *flag.FlagSet) runFunc {
 		if err := validSpan("--since", *since); err != nil {
 			return err
 		}
-		c, err := e.client()
-		if err != nil {
-			return err
-		}
-		ds, err := c.Denials(e.ctx, *since)
-		if err != nil {
-			return err
-		}
-		if e.json {
-			return printJSON(e.stdout, ds)
-		}
-		tw := newTable(e.stdout, "AT", "USER", "DEVICE", "SERVICE", "PROTO", "SOURCE", "RULE", "REASON")
-		for _, d := range ds {
-			tw.row(d.At.Local().Format(time.DateTime), d.User, d.Device, d.Service, d.Proto, d.Source, d.Rule, d.Reason)
-		}
-		return tw.flush()
+		return listing(e, func(c *adminapi.Client) ([]store.AuditDenialRow, error) { return c.Denials(e.ctx, *since) }, func(ds []store.AuditDenialRow) error {
+			tw := newTable(e.stdout, "AT", "USER", "DEVICE", "SERVICE", "PROTO", "SOURCE", "RULE", "REASON")
+			for _, d := range ds {
+				tw.row(d.At.Local().Format(time.DateTime), d.User, d.Device, d.Service, d.Proto, d.Source, d.Rule, d.Reason)
+			}
+			return tw.flush()
+		})
 	}
 }
 
 func setupCerts(fs *flag.FlagSet) runFunc {
 	return func(e *env, _ []string) error {
-		c, err := e.client()
-		if err != nil {
-			return err
-		}
-		cs, err := c.Certs(e.ctx)
-		if err != nil {
-			return err
-		}
-		if e.json {
-			return printJSON(e.stdout, cs)
-		}
-		tw := newTable(e.stdout, "NAME", "ISSUER", "EXPIRES")
-		for _, v := range cs {
-			tw.row(v.Name, v.Issuer, v.NotAfter.Local().Format(time.DateTime))
-		}
-		return tw.flush()
+		return listing(e, func(c *adminapi.Client) ([]certs.View, error) { return c.Certs(e.ctx) }, func(cs []certs.View) error {
+			tw := newTable(e.stdout, "NAME", "ISSUER", "EXPIRES")
+			for _, v := range cs {
+				tw.row(v.Name, v.Issuer, v.NotAfter.Local().Format(time.DateTime))
+			}
+			return tw.flush()
+		})
 	}
 }
 
@@ -576,4 +506,21 @@ func setupCA(fs *flag.FlagSet) runFunc {
 		_, err = e.stdout.Write(pem)
 		return err
 	}
+}
+
+// listing is every listing's shape: fetch from the daemon, then JSON
+// (--json) or a table for people.
+func listing[T any](e *env, fetch func(*adminapi.Client) (T, error), table func(T) error) error {
+	c, err := e.client()
+	if err != nil {
+		return err
+	}
+	v, err := fetch(c)
+	if err != nil {
+		return err
+	}
+	if e.json {
+		return printJSON(e.stdout, v)
+	}
+	return table(v)
 }
