@@ -34,11 +34,14 @@ import (
 	"github.com/licgate/licgate/tunnel"
 )
 
+var memoryLimit string
+
 func main() {
 	bin := flag.String("bin", "", "licgate binary to measure (required)")
 	sessions := flag.Int("sessions", 100, "sessions to open, one per device")
 	settle := flag.Duration("settle", 5*time.Second, "wait this long before each reading")
 	keep := flag.Bool("keep", false, "keep the temporary state directory")
+	flag.StringVar(&memoryLimit, "memory-limit", "", "run licgate with this memory_limit (e.g. 48MiB)")
 	flag.Parse()
 	if *bin == "" {
 		fmt.Fprintln(os.Stderr, "routerrss: -bin is required")
@@ -50,18 +53,39 @@ func main() {
 	}
 }
 
-// rssKB reads VmRSS of pid in kB.
-func rssKB(pid int) (int64, error) {
+// rss is a reading of /proc/PID/status, in kB: VmRSS and its anonymous
+// (heap, stacks) and file-backed (the binary's pages) parts.
+type rss struct{ total, anon, file int64 }
+
+func (r rss) String() string {
+	return fmt.Sprintf("%.1f MB (anon %.1f, file %.1f)", float64(r.total)/1024, float64(r.anon)/1024, float64(r.file)/1024)
+}
+
+func readRSS(pid int) (rss, error) {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return 0, err
+		return rss{}, err
 	}
+	var r rss
 	for _, l := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
-			return strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+		k, v, ok := strings.Cut(l, ":")
+		if !ok {
+			continue
+		}
+		n, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+		switch k {
+		case "VmRSS":
+			r.total = n
+		case "RssAnon":
+			r.anon = n
+		case "RssFile":
+			r.file = n
 		}
 	}
-	return 0, errors.New("no VmRSS")
+	if r.total == 0 {
+		return r, errors.New("no VmRSS")
+	}
+	return r, nil
 }
 
 func freeUDPPort() (int, error) {
@@ -176,6 +200,9 @@ policy:
   rules:
     - {action: allow, who: ["*"]}
 `, dir, port, upstream)
+	if memoryLimit != "" {
+		cfg += "memory_limit: " + memoryLimit + "\n"
+	}
 	cfgPath := filepath.Join(dir, "licgate.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		return err
@@ -202,12 +229,12 @@ policy:
 	}
 	pid := gw.Process.Pid
 	time.Sleep(settle)
-	idle, err := rssKB(pid)
+	idle, err := readRSS(pid)
 	if err != nil {
 		return err
 	}
 	fmt.Printf("binary %s\n", bin)
-	fmt.Printf("VmRSS idle (%d devices configured, no sessions): %.1f MB\n", sessions, float64(idle)/1024)
+	fmt.Printf("VmRSS idle (%d devices configured, no sessions): %s\n", sessions, idle)
 
 	// One WireGuard client per device, one licsim session each.
 	var conns []net.Conn
@@ -245,10 +272,10 @@ policy:
 		return fmt.Errorf("gateway reports %d sessions, want %d", len(live), sessions)
 	}
 	time.Sleep(settle)
-	busy, err := rssKB(pid)
+	busy, err := readRSS(pid)
 	if err != nil {
 		return err
 	}
-	fmt.Printf("VmRSS with %d live sessions: %.1f MB (%.1f kB per session)\n", sessions, float64(busy)/1024, float64(busy-idle)/float64(sessions))
+	fmt.Printf("VmRSS with %d live sessions: %s, %.1f kB per session\n", sessions, busy, float64(busy.total-idle.total)/float64(sessions))
 	return nil
 }
