@@ -50,6 +50,8 @@ func newMux(b Backend, o Options) *http.ServeMux {
 	mux.HandleFunc("GET /api/v1/report", a.apiReport)
 	mux.HandleFunc("GET /api/v1/audit/denials", a.apiDenials)
 	mux.HandleFunc("GET /api/v1/ddns", a.apiDDNS)
+	mux.HandleFunc("GET /api/v1/directory", a.apiDirectory)
+	mux.HandleFunc("POST /api/v1/directory/sync", a.apiDirectorySync)
 	mux.HandleFunc("POST /api/v1/ddns/update", a.apiDDNSUpdate)
 	if o.Metrics != nil {
 		mux.Handle("GET /metrics", o.Metrics)
@@ -397,6 +399,18 @@ func (a *api) apiDenials(w http.ResponseWriter, r *http.Request) {
 
 func (a *api) apiDDNS(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, a.b.DDNS())
+}
+
+func (a *api) apiDirectory(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, NewDirectoryView(a.b.DirectoryStatus()))
+}
+
+func (a *api) apiDirectorySync(w http.ResponseWriter, r *http.Request) {
+	if err := a.b.DirectorySync(r.Context()); err != nil {
+		writeErr(w, http.StatusConflict, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, NewDirectoryView(a.b.DirectoryStatus()))
 }
 
 func (a *api) apiDDNSUpdate(w http.ResponseWriter, r *http.Request) {

@@ -4,6 +4,10 @@ import (
 	"context"
 	"time"
 
+	"github.com/licgate/licgate/directory"
+
+	"github.com/licgate/licgate/portmap"
+
 	"github.com/licgate/licgate/acl"
 	"github.com/licgate/licgate/audit"
 	"github.com/licgate/licgate/certs"
@@ -81,6 +85,33 @@ type Backend interface {
 	Services() []ServiceView
 	// Certs lists the certificates served.
 	Certs() []certs.View
+	// DirectoryStatus is the LDAP/AD sync's state (nil without one);
+	// DirectorySync asks for a sync now (an error without a directory).
+	DirectoryStatus() *directory.Status
+	DirectorySync(ctx context.Context) error
+}
+
+// DirectoryView is GET /api/v1/directory.
+type DirectoryView struct {
+	Enabled     bool      `json:"enabled"`
+	Stale       bool      `json:"stale"`
+	Users       int       `json:"users"`
+	Groups      int       `json:"groups"`
+	LastSuccess time.Time `json:"last_success,omitzero"`
+	LastAttempt time.Time `json:"last_attempt,omitzero"`
+	LastError   string    `json:"last_error,omitempty"`
+}
+
+// NewDirectoryView presents st (nil: no directory).
+func NewDirectoryView(st *directory.Status) DirectoryView {
+	if st == nil {
+		return DirectoryView{}
+	}
+	v := DirectoryView{Enabled: true, Stale: st.Stale, Users: st.Users, Groups: st.Groups, LastSuccess: st.LastSuccess, LastAttempt: st.LastAttempt}
+	if st.LastError != nil {
+		v.LastError = st.LastError.Error()
+	}
+	return v
 }
 
 // ErrNoPublicListener: enrolment links need public.listen.
@@ -101,6 +132,8 @@ type Health struct {
 	Endpoint   string `json:"endpoint"`
 	Sessions   int    `json:"sessions"`
 	Devices    int    `json:"devices"`
+	// Portmap is the router port mapping (absent when portmap is off).
+	Portmap *portmap.Status `json:"portmap,omitempty"`
 }
 
 // DeviceResult is a device with, when licgate made its keys, the profile

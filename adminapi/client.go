@@ -313,3 +313,13 @@ func (c *Client) DDNS(ctx context.Context) (DDNSView, error) {
 func (c *Client) DDNSUpdate(ctx context.Context) (DDNSView, error) {
 	return post[DDNSView](ctx, c, "/api/v1/ddns/update", nil)
 }
+
+// Directory is the LDAP/AD sync's state.
+func (c *Client) Directory(ctx context.Context) (DirectoryView, error) {
+	return get[DirectoryView](ctx, c, "/api/v1/directory")
+}
+
+// DirectorySync asks the daemon to sync the directory now.
+func (c *Client) DirectorySync(ctx context.Context) (DirectoryView, error) {
+	return post[DirectoryView](ctx, c, "/api/v1/directory/sync", nil)
+}

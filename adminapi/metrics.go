@@ -4,6 +4,7 @@ package adminapi
 
 import (
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -60,6 +61,10 @@ var (
 	descHandshake = prometheus.NewDesc("licgate_peer_handshake_age_seconds", "Seconds since each connected peer's last handshake (peers that never shook hands are left out).", []string{"user", "device"}, nil)
 	descShared    = prometheus.NewDesc("licgate_shared_profile_suspected", "1 for devices whose endpoint alternated between two places within minutes in the last day (one profile on two machines?).", []string{"user", "device"}, nil)
 	descAcks      = prometheus.NewDesc("licgate_tunnel_acks_total", "Bare TCP ACKs the netstack held back (tunnel.ack_delay), by outcome: carried (an answer carried the acknowledgment: one packet less through the tunnel) or sent (on their own after all).", []string{"outcome"}, nil)
+	descPortmap   = prometheus.NewDesc("licgate_portmap_mapped", "1 while the router maps the WireGuard port (by protocol), 0 while it does not.", []string{"protocol", "external_port"}, nil)
+	descPortLease = prometheus.NewDesc("licgate_portmap_lease_expiry_timestamp_seconds", "When the router drops the mapping unless renewed.", nil, nil)
+	descDirStale  = prometheus.NewDesc("licgate_directory_stale", "1 while the last directory sync failed (the last good snapshot stays in force).", nil, nil)
+	descDirUsers  = prometheus.NewDesc("licgate_directory_users", "Users in the directory snapshot in force.", nil, nil)
 	descCert      = prometheus.NewDesc("licgate_certificate_expiry_timestamp_seconds", "When each served certificate expires.", []string{"name", "issuer"}, nil)
 )
 
@@ -70,6 +75,10 @@ func (c *liveCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descCert
 	ch <- descShared
 	ch <- descAcks
+	ch <- descPortmap
+	ch <- descPortLease
+	ch <- descDirStale
+	ch <- descDirUsers
 }
 
 func (c *liveCollector) Collect(ch chan<- prometheus.Metric) {
@@ -97,6 +106,24 @@ func (c *liveCollector) Collect(ch chan<- prometheus.Metric) {
 	if st, ok := src.AckStats(); ok {
 		ch <- prometheus.MustNewConstMetric(descAcks, prometheus.CounterValue, float64(st.Carried), "carried")
 		ch <- prometheus.MustNewConstMetric(descAcks, prometheus.CounterValue, float64(st.Sent), "sent")
+	}
+	if ds := src.DirectoryStatus(); ds != nil {
+		stale := 0.0
+		if ds.Stale {
+			stale = 1
+		}
+		ch <- prometheus.MustNewConstMetric(descDirStale, prometheus.GaugeValue, stale)
+		ch <- prometheus.MustNewConstMetric(descDirUsers, prometheus.GaugeValue, float64(ds.Users))
+	}
+	if pm := src.PortmapStatus(); pm != nil {
+		v := 0.0
+		if pm.State == "mapped" {
+			v = 1
+		}
+		ch <- prometheus.MustNewConstMetric(descPortmap, prometheus.GaugeValue, v, pm.Protocol, strconv.Itoa(pm.ExternalPort))
+		if !pm.LeaseExpiry.IsZero() {
+			ch <- prometheus.MustNewConstMetric(descPortLease, prometheus.GaugeValue, float64(pm.LeaseExpiry.Unix()))
+		}
 	}
 	for _, cv := range src.Certs() {
 		ch <- prometheus.MustNewConstMetric(descCert, prometheus.GaugeValue, float64(cv.NotAfter.Unix()), cv.Name, cv.Issuer)

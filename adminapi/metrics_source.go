@@ -2,6 +2,8 @@ package adminapi
 
 import (
 	"github.com/licgate/licgate/certs"
+	"github.com/licgate/licgate/directory"
+	"github.com/licgate/licgate/portmap"
 	"github.com/licgate/licgate/session"
 	"github.com/licgate/licgate/tunnel"
 )
@@ -19,6 +21,10 @@ type MetricsSource interface {
 	AckStats() (st tunnel.AckStats, ok bool)
 	// Certs lists the certificates served.
 	Certs() []certs.View
+	// DirectoryStatus is the directory sync (nil without one).
+	DirectoryStatus() *directory.Status
+	// PortmapStatus is the router port mapping (nil when off).
+	PortmapStatus() *portmap.Status
 	// AuditStats are the audit writer's counters.
 	AuditStats() (written, dropped, failed int64)
 }

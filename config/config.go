@@ -57,6 +57,12 @@ type Config struct {
 	Public PublicConfig `yaml:"public"`
 	// Admin says who may use the admin API and console over the network.
 	Admin AdminConfig `yaml:"admin"`
+	// Portmap opens the WireGuard port on the office router (off by default).
+	Portmap PortmapConfig `yaml:"portmap"`
+	// SMTP sends enrolment links by e-mail (licgate invite).
+	SMTP SMTPConfig `yaml:"smtp"`
+	// Directory syncs users and groups from LDAP / Active Directory.
+	Directory DirectoryConfig `yaml:"directory"`
 	// MemoryLimit is a soft limit on the memory licgate's runtime uses,
 	// like GOMEMLIMIT ("200MiB", "1GiB"; at least 32MiB): garbage is
 	// collected sooner as it nears the limit, which keeps resident memory
@@ -68,6 +74,7 @@ type Config struct {
 	root   *yaml.Node // the parsed document, for line numbers
 	data   []byte     // the document, for the line of a byte YAML refused
 	engine *acl.Engine
+	parsed *acl.Policy // the parsed policy (directory groups merge into a copy)
 	warns  []string
 }
 
@@ -571,6 +578,15 @@ func (c *Config) validate() error {
 	if err := c.validateAdmin(); err != nil {
 		return err
 	}
+	if err := c.validatePortmap(); err != nil {
+		return err
+	}
+	if err := c.validateSMTP(); err != nil {
+		return err
+	}
+	if err := c.validateDirectory(); err != nil {
+		return err
+	}
 	return c.compilePolicy()
 }
 
@@ -604,6 +620,12 @@ func (c *Config) compilePolicy() error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrConfig, err)
 	}
+	if c.Directory.URL != "" {
+		if added := directoryPlaceholders(pol); len(added) > 0 {
+			c.warns = append(c.warns, fmt.Sprintf("groups %v come from the directory (empty until its first sync)", added))
+		}
+	}
+	c.parsed = pol
 	eng, warns, err := acl.Compile(pol, names)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrConfig, err)

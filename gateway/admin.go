@@ -111,7 +111,8 @@ func (g *Gateway) LANAddr() net.Addr {
 // Health is the daemon's summary.
 func (g *Gateway) Health() adminapi.Health {
 	return adminapi.Health{Status: "ok", PublicKey: g.PublicKey().String(), ListenPort: g.ListenPort(),
-		Address: g.conf().Tunnel.Address, Endpoint: g.conf().Tunnel.Endpoint, Sessions: g.SessionCount(), Devices: len(*g.idents.Load())}
+		Address: g.conf().Tunnel.Address, Endpoint: g.conf().Tunnel.Endpoint, Sessions: g.SessionCount(), Devices: len(*g.idents.Load()),
+		Portmap: g.PortmapStatus()}
 }
 
 // Now is the clock policy decisions use.

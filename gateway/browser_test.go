@@ -4,12 +4,13 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/runtime"
-
+	cdpbrowser "github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/chromedp"
 
 	"github.com/licgate/licgate/gateway/gatewaytest"
@@ -132,17 +133,47 @@ func TestEnrolmentDownloadInBrowser(t *testing.T) {
 	ctx := browser(t, chromedp.Flag("host-resolver-rules", "MAP office.example.test 127.0.0.1"))
 	var hrefs []string
 	var shown, conf string
-	err = chromedp.Run(ctx,
-		chromedp.Navigate(page),
-		chromedp.WaitVisible(`form button`),
-		chromedp.Click(`form button`), // "Create the keys and show my files"
-		chromedp.WaitVisible(`a.dl`),
+	var html0 string
+	if err := chromedp.Run(ctx, chromedp.Navigate(page), chromedp.OuterHTML("html", &html0)); err != nil {
+		t.Fatalf("open the link: %v", err)
+	}
+	if !strings.Contains(html0, "Create the keys") {
+		t.Fatalf("link page:\n%s", html0)
+	}
+	step := func(what string, actions ...chromedp.Action) {
+		t.Helper()
+		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		if err := chromedp.Run(sctx, actions...); err != nil {
+			var html string
+			chromedp.Run(ctx, chromedp.OuterHTML("html", &html))
+			t.Fatalf("%s: %v\n%s", what, err, html)
+		}
+	}
+	// The click navigates (a form POST): wait for that page's response.
+	if _, err := chromedp.RunResponse(ctx, chromedp.Click(`form button`, chromedp.NodeVisible)); err != nil {
+		t.Fatalf("create the keys: %v", err)
+	}
+	step("the files page", chromedp.Poll(`document.querySelectorAll("a.dl").length > 0`, nil, chromedp.WithPollingTimeout(25*time.Second)))
+	step("read the page",
 		chromedp.Evaluate(`[...document.querySelectorAll("a.dl")].map(a => a.getAttribute("href"))`, &hrefs),
-		chromedp.Evaluate(`document.querySelector("details pre").textContent`, &shown),
-		chromedp.Evaluate(`(async () => { const a = [...document.querySelectorAll("a.dl")].find(a => a.download.endsWith(".conf")); const r = await fetch(a.href); return await r.text(); })()`, &conf, func(p *runtime.EvaluateParams) *runtime.EvaluateParams { return p.WithAwaitPromise(true) }),
-	)
-	if err != nil {
-		t.Fatalf("enrolment in the browser: %v", err)
+		chromedp.Evaluate(`document.querySelector("details pre").textContent`, &shown))
+	// Download as a person does: click the link; the browser saves the file.
+	dl := t.TempDir()
+	step("allow downloads", cdpbrowser.SetDownloadBehavior(cdpbrowser.SetDownloadBehaviorBehaviorAllow).WithDownloadPath(dl))
+	step("click the profile link", chromedp.Click(`a.dl[download$=".conf"]`, chromedp.NodeVisible))
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		b, err := os.ReadFile(filepath.Join(dl, "laptop.conf"))
+		if err == nil && len(b) > 0 {
+			conf = string(b)
+			break
+		}
+		if time.Now().After(deadline) {
+			entries, _ := os.ReadDir(dl)
+			t.Fatalf("the browser saved no laptop.conf: %v", entries)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 	if len(hrefs) < 5 {
 		t.Fatalf("download links: %v", hrefs)

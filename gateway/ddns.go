@@ -19,7 +19,11 @@ func (g *Gateway) startDDNS(parent context.Context, cfg *config.Config) error {
 	ctx, cancel := context.WithCancel(parent)
 	done := make(chan struct{})
 	g.ddnsStop = func() { cancel(); <-done }
-	m.State = store.DDNSState{Store: g.st}
+	m.State = store.DDNSStateStore{Store: g.st}
+	if g.portmap != nil && m.Detector != nil {
+		// The router's external address is one vote in the quorum.
+		m.Detector.Sources = append(m.Detector.Sources, g.portmap)
+	}
 	m.Logger = g.log.With(slog.String("component", "ddns"))
 	m.Watch = ddns.WatchInterfaces(ctx, m.Logger)
 	m.OnChange = func(fam ddns.Family, old, new netip.Addr) {

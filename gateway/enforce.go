@@ -92,6 +92,9 @@ func (g *Gateway) Reload(ctx context.Context) (adminapi.ReloadResult, error) {
 	}
 	g.cfg.Store(next)
 	g.engine.Store(next.Engine())
+	if err := g.directoryEngine(next); err != nil {
+		g.log.Error("reload: the directory's groups do not fit the new policy; they are left out until the next sync", slog.String("err", err.Error()))
+	}
 	if g.onReload != nil {
 		g.onReload(next)
 	}

@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/licgate/licgate/portmap"
 	"github.com/licgate/licgate/service"
 
 	"github.com/licgate/licgate/adminapi"
@@ -39,6 +40,8 @@ type Gateway struct {
 	log *slog.Logger
 
 	onReload    func(*config.Config)
+	dir         dirState
+	portmap     *portmap.Mapper                      // nil unless portmap.enabled
 	signins     atomic.Pointer[map[string]time.Time] // user -> last portal sign-in
 	revokeFlush time.Duration                        // if zero, the constant revokeFlush (tests lengthen it)
 
@@ -170,6 +173,13 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 	if err := g.syncPeers(ctx); err != nil {
 		return fmt.Errorf("gateway: start: %w", err)
 	}
+	if cfg.Portmap.Enabled {
+		pc := cfg.PortmapMapper()
+		pc.InternalPort = g.tun.ListenPort()
+		g.portmap = portmap.New(pc, g.log.With(slog.String("component", "portmap")))
+		g.onClose(func() { g.portmap.Close() }) // removes the mapping from the router
+		go g.runPortmap(g.portmap)
+	}
 	if err := g.startTransparent(cfg); err != nil {
 		return fmt.Errorf("gateway: start: %w", err)
 	}
@@ -189,6 +199,9 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 	g.onClose(cancel)
 	g.wg.Add(1)
 	go g.enforceLoop(loopCtx)
+	if cfg.Directory.URL != "" {
+		g.startDirectory(loopCtx, cfg)
+	}
 	if cfg.DDNS.Host != "" {
 		if err := g.startDDNS(loopCtx, cfg); err != nil {
 			return fmt.Errorf("gateway: start: %w", err)
@@ -246,6 +259,22 @@ func (g *Gateway) startTransparent(cfg *config.Config) error {
 	g.log.Info("license server sees each device's tunnel address", slog.Any("services", names),
 		slog.String("lan_needs", "a route for "+cfg.Tunnel.Subnet+" via this host"))
 	return nil
+}
+
+// runPortmap keeps the router's port mapping until Close.
+func (g *Gateway) runPortmap(m *portmap.Mapper) {
+	if err := m.Run(context.Background()); err != nil && !errors.Is(err, net.ErrClosed) {
+		g.log.Error("port mapping stopped", slog.String("err", err.Error()))
+	}
+}
+
+// PortmapStatus is the router port mapping's state (nil when off).
+func (g *Gateway) PortmapStatus() *portmap.Status {
+	if g.portmap == nil {
+		return nil
+	}
+	st := g.portmap.Status()
+	return &st
 }
 
 // onClose registers a step's closer; Close runs them in reverse order.

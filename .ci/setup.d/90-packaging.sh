@@ -4,7 +4,7 @@
 # (or in the CI environment) after merging them. Takes several minutes on 2 cores.
 # The Go tests (service/wine_test.go, tools/dist/dpkg_test.go) need no set-up
 # beyond the apt packages in .ci/apt.d/packaging.txt.
-if [ "${LICGATE_DIST_CHECK:-0}" = 1 ]; then
+if [ "${LICGATE_DIST_CHECK:-${CI:-0}}" = 1 ] || [ "${LICGATE_DIST_CHECK:-}" = "" -a "${CI:-}" = true ]; then
 	dist_out=$(mktemp -d)
 	go run ./tools/dist -packages deb,rpm,ipk -out "$dist_out"
 	rm -rf "$dist_out"

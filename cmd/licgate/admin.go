@@ -46,6 +46,22 @@ func setupStatus(fs *flag.FlagSet) runFunc {
 		}
 		fmt.Fprintf(e.stdout, "licgate is running (%s) on %s\n", h.Status, c.Socket)
 		fmt.Fprintf(e.stdout, "tunnel: gateway %s, UDP port %d, endpoint %s\npublic key: %s\n", h.Address, h.ListenPort, endpoint, h.PublicKey)
+		if pm := h.Portmap; pm != nil {
+			line := "router port mapping: " + pm.State
+			if pm.State == "mapped" {
+				line += fmt.Sprintf(" by %s: %s:%d -> UDP %d", pm.Protocol, pm.ExternalAddress, pm.ExternalPort, pm.InternalPort)
+				if !pm.LeaseExpiry.IsZero() {
+					line += ", lease until " + pm.LeaseExpiry.Format(time.DateTime)
+				}
+			}
+			if pm.NotPublic {
+				line += " (WARNING: the router's external address is not public: another NAT is in front of it)"
+			}
+			if pm.LastError != "" {
+				line += "; last error: " + pm.LastError
+			}
+			fmt.Fprintln(e.stdout, line)
+		}
 		fmt.Fprintf(e.stdout, "devices: %d, live sessions: %d\n\n", h.Devices, h.Sessions)
 		tw := newTable(e.stdout, "SERVICE", "PORT", "UPSTREAM", "SESSIONS")
 		for _, s := range ss {

@@ -27,6 +27,8 @@ keeps serving for you to try the CLI on; --once exits instead.`,
 		{name: "user", short: "manage users"},
 		{name: "user add", synopsis: "NAME [--email E]", short: "add a user", nargs: 1, daemon: true, setup: setupUserAdd,
 			help: "NAME: lowercase letters, digits, '.', '_' or '-' (at most 63)."},
+		{name: "user import", synopsis: "FILE.csv", short: "add users from a CSV of name,email[,groups]", nargs: 1, daemon: true, setup: setupUserImport,
+			help: "Rows are name,email and optionally groups (separated by ; or spaces); a header row\nis recognised. Existing users are left alone. Groups belong to the policy: the\nblock to add to licgate.yaml is printed."},
 		{name: "user list", synopsis: "[--json]", short: "list users", nargs: 0, daemon: true, listing: true, setup: setupUserList},
 		{name: "user disable", synopsis: "NAME", short: "disable a user, cutting their live sessions", nargs: 1, daemon: true, setup: setupUserDisable(true)},
 		{name: "user enable", synopsis: "NAME", short: "enable a disabled user", nargs: 1, daemon: true, setup: setupUserDisable(false)},
@@ -73,6 +75,29 @@ effect after a restart are named.`},
 		{name: "ddns", short: "dynamic DNS"},
 		{name: "ddns status", synopsis: "[--json]", short: "dynamic DNS state per provider", nargs: 0, daemon: true, listing: true, setup: setupDDNS(false)},
 		{name: "ddns update", synopsis: "--now [--json]", short: "check the address and update now", nargs: 0, daemon: true, listing: true, setup: setupDDNS(true)},
+		{name: "invite", synopsis: "USER... | --group G | --all [--device NAME] [--ttl 7d] [--csv FILE]", short: "send enrolment links by e-mail (or print them)", nargs: -1, setup: setupInvite,
+			help: `Makes a single-use enrolment link per user (each creates one device, named by
+--device, default "home") and sends it by e-mail through the smtp: settings,
+with what to install and when the link expires. Without smtp: the links are
+printed, and --csv FILE writes name,email,link for IT to send. Needs the
+public listener (public.listen). Users and addresses are checked before any
+link is made.`},
+		{name: "setup", synopsis: "[--upstream HOST:PORT] [--public-name NAME] [--portmap on|off] [--admin NAME] [--public-listen :443] [--yes] [--no-service] [-c FILE]",
+			short: "set up this office: write the config, install the service, enrol the first admin", nargs: 0, setup: setupSetup,
+			help: `Asks (in a terminal) or takes from flags: the license server (it looks for a
+CodeMeter server on this machine and checks the one given answers), the office's
+public name, whether to open the port on the router by UPnP/NAT-PMP/PCP. Writes a
+commented config (validated first: nothing is written if it would not load),
+installs and starts the system service (systemd, Windows service, launchd), enrols
+the first admin with a device, and prints what is left for a person to do.
+Running it again shows the current settings and changes only what is asked.`},
+		{name: "doctor", synopsis: "[-c FILE] [--quiet]", short: "check what usually goes wrong, and say what to do", nargs: 0, setup: setupDoctor,
+			help: `Checks, one line each (OK, WARN or FAIL): the config; the clock; each license
+server answering; the daemon running; its WireGuard port bound; the router port
+mapping; the public name resolving (at its own name servers) to the detected
+public address; the public certificate; denials of the last day; devices that
+never connected; for source: tunnel, that replies come back. Exits 1 if any
+check FAILs. --quiet prints only problems (for keepalived's health check).`},
 		{name: "service", short: "run licgate as a system service (systemd, Windows service, launchd, rc.d)"},
 		{name: "service install", synopsis: "[-c FILE]", short: "install, enable at boot and start the service", nargs: 0, setup: setupService("install"),
 			help: "Writes the service definition, creates the state directory with its permissions\n(Administrators and SYSTEM only on Windows), enables it at boot and starts it.\nInstalling again replaces the definition and restarts."},
@@ -80,6 +105,9 @@ effect after a restart are named.`},
 		{name: "service start", short: "start the installed service", nargs: 0, setup: setupService("start")},
 		{name: "service stop", short: "stop the service", nargs: 0, setup: setupService("stop")},
 		{name: "service status", short: "installed, running or stopped", nargs: 0, setup: setupService("status")},
+		{name: "directory", short: "users and groups from LDAP / Active Directory"},
+		{name: "directory status", synopsis: "[--json]", short: "the directory sync's state", nargs: 0, daemon: true, listing: true, setup: setupDirectory(false)},
+		{name: "directory sync", synopsis: "[--json]", short: "sync the directory now", nargs: 0, daemon: true, listing: true, setup: setupDirectory(true)},
 		{name: "licsim", synopsis: "[--listen ADDR] [--seats N]", short: "run the stand-in license server", nargs: 0, setup: setupLicsim},
 		{name: "version", short: "print licgate's version and build", nargs: 0, setup: setupVersion},
 	}

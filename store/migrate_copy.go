@@ -1,0 +1,393 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/netip"
+	"reflect"
+	"time"
+)
+
+// Snapshot is every row of a state database, in a form both backends
+// write back without loss: IDs, revoked devices, used enrolment links,
+// open and ended audit sessions, DDNS state and holds, and counters (the
+// session epoch). Rows are in id order.
+type Snapshot struct {
+	Users       []User
+	Devices     []Device // revoked ones included
+	Enrollments []EnrollmentRecord
+	Sessions    []AuditSession // Key set
+	Denials     []AuditDenialRow
+	Events      []AuditEventRow
+	DDNS        []DDNSState
+	Holds       []ProviderHold
+	Counters    map[string]int64
+}
+
+// EnrollmentRecord is an enrolment link as stored.
+type EnrollmentRecord struct {
+	TokenHash string
+	User      string
+	Device    string
+	Created   time.Time
+	Expires   time.Time
+	Used      *time.Time
+	UsedFrom  string
+}
+
+// DDNSState is the address a provider last accepted for a family.
+type DDNSState struct {
+	Provider string
+	Family   string
+	Addr     netip.Addr
+	Updated  time.Time
+}
+
+// ProviderHold is a provider's DDNS hold.
+type ProviderHold struct {
+	Provider string
+	DDNSHold
+}
+
+// Counts says how many rows of each kind a Copy moved.
+type Counts struct {
+	Users, Devices, Enrollments, Sessions, Denials, Events, DDNS, Holds, Counters int
+}
+
+func (s *Snapshot) counts() Counts {
+	return Counts{len(s.Users), len(s.Devices), len(s.Enrollments), len(s.Sessions), len(s.Denials), len(s.Events), len(s.DDNS), len(s.Holds), len(s.Counters)}
+}
+
+// Exporter is a backend that can read all of its rows (the PostgreSQL
+// backend; *Store is handled by Copy itself).
+type Exporter interface {
+	Export(ctx context.Context) (*Snapshot, error)
+}
+
+// Importer is a backend that can write a Snapshot into an empty
+// database, in one transaction, keeping IDs. A database that already
+// has users, devices, links or audit records is refused (ErrExists).
+type Importer interface {
+	Import(ctx context.Context, snap *Snapshot) error
+}
+
+// ErrNotEmpty is wrapped (with ErrExists) when Copy's destination
+// already holds state.
+var ErrNotEmpty = errors.New("destination is not empty")
+
+// Copy copies every row of src into dst, which must be empty (the
+// `licgate store migrate --to postgres` step): users, devices including
+// revoked ones, enrolment links, the audit log, DDNS state and holds,
+// and the session epoch. It then reads dst back and compares it with
+// what it read from src, so a nil error means nothing was lost. Either
+// backend may be *Store or implement Exporter and Importer.
+func Copy(ctx context.Context, dst, src Backend) (Counts, error) {
+	snap, err := Export(ctx, src)
+	if err != nil {
+		return Counts{}, err
+	}
+	if err := importInto(ctx, dst, snap); err != nil {
+		return Counts{}, err
+	}
+	back, err := Export(ctx, dst)
+	if err != nil {
+		return Counts{}, fmt.Errorf("store: copy: read back: %w", err)
+	}
+	if err := snap.Equal(back); err != nil {
+		return Counts{}, fmt.Errorf("store: copy: destination differs from source: %w", err)
+	}
+	return snap.counts(), nil
+}
+
+// Export reads every row of b.
+func Export(ctx context.Context, b Backend) (*Snapshot, error) {
+	switch b := b.(type) {
+	case *Store:
+		return b.export(ctx)
+	case Exporter:
+		return b.Export(ctx)
+	}
+	return nil, fmt.Errorf("store: export: %w: %T cannot be exported", ErrInvalid, b)
+}
+
+func importInto(ctx context.Context, b Backend, snap *Snapshot) error {
+	switch b := b.(type) {
+	case *Store:
+		return b.importSnapshot(ctx, snap)
+	case Importer:
+		return b.Import(ctx, snap)
+	}
+	return fmt.Errorf("store: import: %w: %T cannot be imported into", ErrInvalid, b)
+}
+
+// Equal reports the first difference between two snapshots (times
+// compared as instants), or nil.
+func (s *Snapshot) Equal(o *Snapshot) error {
+	a, b := normaliseSnapshot(s), normaliseSnapshot(o)
+	for _, f := range []struct {
+		name string
+		x, y any
+	}{
+		{"users", a.Users, b.Users}, {"devices", a.Devices, b.Devices}, {"enrollments", a.Enrollments, b.Enrollments},
+		{"audit sessions", a.Sessions, b.Sessions}, {"audit denials", a.Denials, b.Denials}, {"audit events", a.Events, b.Events},
+		{"ddns state", a.DDNS, b.DDNS}, {"ddns holds", a.Holds, b.Holds}, {"counters", a.Counters, b.Counters},
+	} {
+		if !reflect.DeepEqual(f.x, f.y) {
+			xv, yv := reflect.ValueOf(f.x), reflect.ValueOf(f.y)
+			if xv.Len() != yv.Len() {
+				return fmt.Errorf("%s: %d rows, %d rows", f.name, xv.Len(), yv.Len())
+			}
+			if xv.Kind() == reflect.Slice {
+				for i := 0; i < xv.Len(); i++ {
+					if !reflect.DeepEqual(xv.Index(i).Interface(), yv.Index(i).Interface()) {
+						return fmt.Errorf("%s row %d: %+v, %+v", f.name, i, xv.Index(i).Interface(), yv.Index(i).Interface())
+					}
+				}
+			}
+			return fmt.Errorf("%s: %v, %v", f.name, f.x, f.y)
+		}
+	}
+	return nil
+}
+
+// normaliseSnapshot puts every time in UTC so DeepEqual compares instants.
+func normaliseSnapshot(s *Snapshot) *Snapshot {
+	n := *s
+	utc := func(t time.Time) time.Time { return t.UTC() }
+	utcp := func(t *time.Time) *time.Time {
+		if t == nil {
+			return nil
+		}
+		u := t.UTC()
+		return &u
+	}
+	n.Users = append([]User(nil), s.Users...)
+	for i := range n.Users {
+		n.Users[i].Created, n.Users[i].Expires = utc(n.Users[i].Created), utcp(n.Users[i].Expires)
+	}
+	n.Devices = append([]Device(nil), s.Devices...)
+	for i := range n.Devices {
+		d := &n.Devices[i]
+		d.Created, d.Revoked, d.Expires = utc(d.Created), utcp(d.Revoked), utcp(d.Expires)
+	}
+	n.Enrollments = append([]EnrollmentRecord(nil), s.Enrollments...)
+	for i := range n.Enrollments {
+		e := &n.Enrollments[i]
+		e.Created, e.Expires, e.Used = utc(e.Created), utc(e.Expires), utcp(e.Used)
+	}
+	n.Sessions = append([]AuditSession(nil), s.Sessions...)
+	for i := range n.Sessions {
+		n.Sessions[i].Start, n.Sessions[i].End = utc(n.Sessions[i].Start), utcp(n.Sessions[i].End)
+	}
+	n.Denials = append([]AuditDenialRow(nil), s.Denials...)
+	for i := range n.Denials {
+		n.Denials[i].At = utc(n.Denials[i].At)
+	}
+	n.Events = append([]AuditEventRow(nil), s.Events...)
+	for i := range n.Events {
+		n.Events[i].At = utc(n.Events[i].At)
+	}
+	n.DDNS = append([]DDNSState(nil), s.DDNS...)
+	for i := range n.DDNS {
+		n.DDNS[i].Updated = utc(n.DDNS[i].Updated)
+	}
+	n.Holds = append([]ProviderHold(nil), s.Holds...)
+	for i := range n.Holds {
+		n.Holds[i].BackoffUntil, n.Holds[i].Updated = utc(n.Holds[i].BackoffUntil), utc(n.Holds[i].Updated)
+	}
+	if n.Counters == nil {
+		n.Counters = map[string]int64{}
+	}
+	return &n
+}
+
+// export reads every row of the SQLite database in one read transaction.
+func (s *Store) export(ctx context.Context) (*Snapshot, error) {
+	snap := &Snapshot{Counters: map[string]int64{}}
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		if snap.Users, err = collect(ctx, tx, scanUser, `SELECT `+userCols+` FROM users ORDER BY id`); err != nil {
+			return err
+		}
+		if snap.Devices, err = collect(ctx, tx, scanDevice, `SELECT `+deviceCols+` FROM devices d JOIN users u ON u.id = d.user_id ORDER BY d.id`); err != nil {
+			return err
+		}
+		if snap.Enrollments, err = collect(ctx, tx, scanEnrollmentRecord, `SELECT token_hash, user, device, created_at, expires_at, used_at, COALESCE(used_from, '') FROM enrollments ORDER BY id`); err != nil {
+			return err
+		}
+		if snap.Sessions, err = collect(ctx, tx, scanSession, `SELECT key, start_at, end_at, user, device, service, proto, client, rule, reason,
+			bytes_up, bytes_down, COALESCE(end_reason, '') FROM audit_sessions ORDER BY id`); err != nil {
+			return err
+		}
+		if snap.Denials, err = collect(ctx, tx, scanDenial, `SELECT at, user, device, service, proto, source, rule, reason FROM audit_denials ORDER BY id`); err != nil {
+			return err
+		}
+		if snap.Events, err = collect(ctx, tx, scanEvent, `SELECT at, actor, action, detail FROM audit_events ORDER BY id`); err != nil {
+			return err
+		}
+		if snap.DDNS, err = collect(ctx, tx, scanDDNSState, `SELECT provider, family, addr, updated_at FROM ddns_state ORDER BY provider, family`); err != nil {
+			return err
+		}
+		if snap.Holds, err = collect(ctx, tx, func(sc scanner) (ProviderHold, error) {
+			var p ProviderHold
+			var until sql.NullInt64
+			var updated int64
+			err := sc.Scan(&p.Provider, &p.Fatal, &p.Reason, &p.Fingerprint, &until, &updated)
+			if until.Valid {
+				p.BackoffUntil = time.UnixMilli(until.Int64)
+			}
+			p.Updated = time.UnixMilli(updated)
+			return p, err
+		}, `SELECT provider, fatal, reason, fingerprint, backoff_until, updated_at FROM ddns_holds ORDER BY provider`); err != nil {
+			return err
+		}
+		type kv struct {
+			k string
+			v int64
+		}
+		cs, err := collect(ctx, tx, func(sc scanner) (kv, error) {
+			var c kv
+			return c, sc.Scan(&c.k, &c.v)
+		}, `SELECT name, value FROM counters ORDER BY name`)
+		for _, c := range cs {
+			snap.Counters[c.k] = c.v
+		}
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: export: %w", err)
+	}
+	return snap, nil
+}
+
+// ScanEnrollmentRecord reads token_hash, user, device, created_at,
+// expires_at, used_at, used_from (the export column order, shared by
+// the backends).
+func scanEnrollmentRecord(sc scanner) (EnrollmentRecord, error) {
+	var e EnrollmentRecord
+	var created, expires int64
+	var used sql.NullInt64
+	err := sc.Scan(&e.TokenHash, &e.User, &e.Device, &created, &expires, &used, &e.UsedFrom)
+	e.Created, e.Expires, e.Used = time.UnixMilli(created), time.UnixMilli(expires), msTime(used)
+	return e, err
+}
+
+func scanDDNSState(sc scanner) (DDNSState, error) {
+	var d DDNSState
+	var addr string
+	var updated int64
+	err := sc.Scan(&d.Provider, &d.Family, &addr, &updated)
+	d.Addr, _ = netip.ParseAddr(addr)
+	d.Updated = time.UnixMilli(updated)
+	return d, err
+}
+
+func collect[T any](ctx context.Context, tx *sql.Tx, scan func(scanner) (T, error), query string) ([]T, error) {
+	rows, err := tx.QueryContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// importSnapshot writes snap into an empty SQLite database.
+func (s *Store) importSnapshot(ctx context.Context, snap *Snapshot) error {
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM users) + (SELECT count(*) FROM enrollments)
+			+ (SELECT count(*) FROM audit_sessions) + (SELECT count(*) FROM audit_denials) + (SELECT count(*) FROM audit_events)`).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			return fmt.Errorf("%w: %w", ErrExists, ErrNotEmpty)
+		}
+		uid := map[string]int64{}
+		for _, u := range snap.Users {
+			uid[u.Name] = u.ID
+			if _, err := tx.ExecContext(ctx, `INSERT INTO users(id, name, email, disabled, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)`,
+				u.ID, u.Name, u.Email, u.Disabled, u.Created.UnixMilli(), msOrNull(u.Expires)); err != nil {
+				return fmt.Errorf("user %s: %w", u.Name, err)
+			}
+		}
+		for _, d := range snap.Devices {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO devices(id, user_id, name, public_key, address, created_at, revoked_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+				d.ID, uid[d.User], d.Name, d.PublicKey, d.Address.String(), d.Created.UnixMilli(), msOrNull(d.Revoked), msOrNull(d.Expires)); err != nil {
+				return fmt.Errorf("device %s/%s: %w", d.User, d.Name, err)
+			}
+		}
+		for _, e := range snap.Enrollments {
+			var from any
+			if e.Used != nil {
+				from = e.UsedFrom
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO enrollments(token_hash, user, device, created_at, expires_at, used_at, used_from) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+				e.TokenHash, e.User, e.Device, e.Created.UnixMilli(), e.Expires.UnixMilli(), msOrNull(e.Used), from); err != nil {
+				return err
+			}
+		}
+		for _, a := range snap.Sessions {
+			var end, endReason any
+			if a.End != nil {
+				end = a.End.UnixMicro()
+			}
+			if a.End != nil || a.EndReason != "" {
+				endReason = a.EndReason
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO audit_sessions(key, start_at, end_at, user, device, service, proto, client, rule, reason, bytes_up, bytes_down, end_reason)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, a.Key, a.Start.UnixMicro(), end, a.User, a.Device, a.Service, a.Proto, a.Client, a.Rule, a.Reason,
+				a.BytesUp, a.BytesDown, endReason); err != nil {
+				return err
+			}
+		}
+		for _, d := range snap.Denials {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO audit_denials(at, user, device, service, proto, source, rule, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+				d.At.UnixMicro(), d.User, d.Device, d.Service, d.Proto, d.Source, d.Rule, d.Reason); err != nil {
+				return err
+			}
+		}
+		for _, e := range snap.Events {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO audit_events(at, actor, action, detail) VALUES (?, ?, ?, ?)`,
+				e.At.UnixMicro(), e.Actor, e.Action, e.Detail); err != nil {
+				return err
+			}
+		}
+		for _, d := range snap.DDNS {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO ddns_state(provider, family, addr, updated_at) VALUES (?, ?, ?, ?)`,
+				d.Provider, d.Family, d.Addr.String(), d.Updated.UnixMilli()); err != nil {
+				return err
+			}
+		}
+		for _, h := range snap.Holds {
+			var until any
+			if !h.BackoffUntil.IsZero() {
+				until = h.BackoffUntil.UnixMilli()
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO ddns_holds(provider, fatal, reason, fingerprint, backoff_until, updated_at) VALUES (?, ?, ?, ?, ?, ?)`,
+				h.Provider, h.Fatal, h.Reason, h.Fingerprint, until, h.Updated.UnixMilli()); err != nil {
+				return err
+			}
+		}
+		for k, v := range snap.Counters {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO counters(name, value) VALUES (?, ?)
+				ON CONFLICT(name) DO UPDATE SET value = MAX(value, excluded.value)`, k, v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: import: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,686 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net/netip"
+	"os"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/licgate/licgate/store"
+)
+
+// Advisory lock keys (pg_advisory_xact_lock): the first 8 bytes of
+// "licgate" and a purpose, so other applications on the server do not
+// collide by accident.
+const (
+	lockMigrate int64 = 0x6c6963676174_0001 // schema migrations
+	lockDevices int64 = 0x6c6963676174_0002 // address allocation, key changes
+)
+
+// migrations mirror the SQLite backend's, one for one, so that a schema
+// version means the same tables on both. Never edit one that shipped:
+// append, and append to the SQLite list in the same change.
+var migrations = []string{
+	// 1: users and devices.
+	`CREATE TABLE users (
+		id         BIGSERIAL PRIMARY KEY,
+		name       TEXT NOT NULL UNIQUE,
+		email      TEXT NOT NULL DEFAULT '',
+		disabled   BOOLEAN NOT NULL DEFAULT false,
+		created_at BIGINT NOT NULL
+	);
+	CREATE TABLE devices (
+		id         BIGSERIAL PRIMARY KEY,
+		user_id    BIGINT NOT NULL REFERENCES users(id),
+		name       TEXT NOT NULL,
+		public_key TEXT NOT NULL,
+		address    TEXT NOT NULL,
+		created_at BIGINT NOT NULL,
+		revoked_at BIGINT
+	);
+	CREATE UNIQUE INDEX devices_active_address ON devices(address) WHERE revoked_at IS NULL;
+	CREATE UNIQUE INDEX devices_active_key ON devices(public_key) WHERE revoked_at IS NULL;
+	CREATE UNIQUE INDEX devices_active_name ON devices(user_id, name) WHERE revoked_at IS NULL;`,
+	// 2: the audit log (Unix microseconds).
+	`CREATE TABLE audit_sessions (
+		id         BIGSERIAL PRIMARY KEY,
+		key        TEXT NOT NULL UNIQUE,
+		start_at   BIGINT NOT NULL,
+		end_at     BIGINT,
+		"user"     TEXT NOT NULL,
+		device     TEXT NOT NULL,
+		service    TEXT NOT NULL,
+		proto      TEXT NOT NULL,
+		client     TEXT NOT NULL,
+		rule       TEXT NOT NULL,
+		reason     TEXT NOT NULL,
+		bytes_up   BIGINT NOT NULL DEFAULT 0,
+		bytes_down BIGINT NOT NULL DEFAULT 0,
+		end_reason TEXT
+	);
+	CREATE INDEX audit_sessions_start ON audit_sessions(start_at);
+	CREATE INDEX audit_sessions_open ON audit_sessions(end_at) WHERE end_at IS NULL;
+	CREATE TABLE audit_denials (
+		id      BIGSERIAL PRIMARY KEY,
+		at      BIGINT NOT NULL,
+		"user"  TEXT NOT NULL,
+		device  TEXT NOT NULL,
+		service TEXT NOT NULL,
+		proto   TEXT NOT NULL,
+		source  TEXT NOT NULL,
+		rule    TEXT NOT NULL,
+		reason  TEXT NOT NULL
+	);
+	CREATE INDEX audit_denials_at ON audit_denials(at);
+	CREATE TABLE audit_events (
+		id     BIGSERIAL PRIMARY KEY,
+		at     BIGINT NOT NULL,
+		actor  TEXT NOT NULL,
+		action TEXT NOT NULL,
+		detail TEXT NOT NULL
+	);
+	CREATE INDEX audit_events_at ON audit_events(at);`,
+	// 3: DDNS state.
+	`CREATE TABLE ddns_state (
+		provider   TEXT NOT NULL,
+		family     TEXT NOT NULL,
+		addr       TEXT NOT NULL,
+		updated_at BIGINT NOT NULL,
+		PRIMARY KEY (provider, family)
+	);`,
+	// 4: enrolment links.
+	`CREATE TABLE enrollments (
+		id         BIGSERIAL PRIMARY KEY,
+		token_hash TEXT NOT NULL UNIQUE,
+		"user"     TEXT NOT NULL,
+		device     TEXT NOT NULL,
+		created_at BIGINT NOT NULL,
+		expires_at BIGINT NOT NULL,
+		used_at    BIGINT,
+		used_from  TEXT
+	);`,
+	// 5: expiry dates.
+	`ALTER TABLE users ADD COLUMN expires_at BIGINT;
+	ALTER TABLE devices ADD COLUMN expires_at BIGINT;`,
+	// 6: counters and DDNS holds.
+	`CREATE TABLE counters (
+		name  TEXT PRIMARY KEY,
+		value BIGINT NOT NULL
+	);
+	CREATE TABLE ddns_holds (
+		provider      TEXT PRIMARY KEY,
+		fatal         BOOLEAN NOT NULL DEFAULT false,
+		reason        TEXT NOT NULL DEFAULT '',
+		fingerprint   TEXT NOT NULL DEFAULT '',
+		backoff_until BIGINT,
+		updated_at    BIGINT NOT NULL
+	);`,
+	// 7: canonical public keys. SQLite rewrote keys stored before key
+	// checking; every key this backend ever stored was checked (and a
+	// copied SQLite database is at version 7 already), so nothing to do.
+	``,
+}
+
+// SchemaVersion is the version a fully migrated database has; it equals
+// store.SchemaVersion().
+func SchemaVersion() int { return len(migrations) }
+
+// Store is the PostgreSQL backend. Safe for concurrent use.
+type Store struct {
+	pool   *pgxpool.Pool
+	log    *slog.Logger
+	now    func() time.Time
+	closed atomic.Bool
+}
+
+var _ store.Backend = (*Store)(nil)
+
+// ReadDSNFile reads a connection string (a libpq keyword/value string or
+// a postgres:// URL) from path, trimming white space; the file keeps the
+// password out of the configuration.
+func ReadDSNFile(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("postgres: dsn file: %w", err)
+	}
+	dsn := strings.TrimSpace(string(b))
+	if dsn == "" {
+		return "", fmt.Errorf("postgres: dsn file %s: %w: empty", path, store.ErrInvalid)
+	}
+	return dsn, nil
+}
+
+// Open connects to dsn, checks the connection and migrates the schema
+// (under the migration lock). log may be nil.
+func Open(ctx context.Context, dsn string, log *slog.Logger) (*Store, error) {
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: parse dsn: %w: %w", store.ErrInvalid, err)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: connect: %w", err)
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Store{pool: pool, log: log, now: time.Now}
+	if err := s.migrate(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres: %w", mapErr(err))
+	}
+	return s, nil
+}
+
+// Pool is the connection pool, for package cluster. It is closed by Close.
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// Close closes the pool after calls already running have returned their
+// connections; later calls, and a second Close, fail with store.ErrClosed.
+func (s *Store) Close() error {
+	if s.closed.Swap(true) {
+		return fmt.Errorf("postgres: close: %w", store.ErrClosed)
+	}
+	s.pool.Close()
+	return nil
+}
+
+// Version reads the schema version.
+func (s *Store) Version(ctx context.Context) (int, error) {
+	if s.closed.Load() {
+		return 0, fmt.Errorf("postgres: version: %w", store.ErrClosed)
+	}
+	var v int
+	err := s.pool.QueryRow(ctx, `SELECT version FROM licgate_schema`).Scan(&v)
+	if err != nil {
+		return 0, fmt.Errorf("postgres: version: %w", mapErr(err))
+	}
+	return v, nil
+}
+
+// migrate applies missing migrations in one transaction under the
+// migration lock: concurrent gateways wait, then find nothing to do.
+func (s *Store) migrate(ctx context.Context) error {
+	return s.tx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockMigrate); err != nil {
+			return fmt.Errorf("migration lock: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS licgate_schema (version INTEGER NOT NULL);
+			INSERT INTO licgate_schema(version) SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM licgate_schema)`); err != nil {
+			return fmt.Errorf("schema table: %w", err)
+		}
+		var v int
+		if err := tx.QueryRow(ctx, `SELECT version FROM licgate_schema`).Scan(&v); err != nil {
+			return fmt.Errorf("read schema version: %w", err)
+		}
+		if v > len(migrations) {
+			return fmt.Errorf("schema version %d is newer than this licgate knows (%d): downgrade not supported", v, len(migrations))
+		}
+		for i := v; i < len(migrations); i++ {
+			if migrations[i] != "" {
+				if _, err := tx.Exec(ctx, migrations[i]); err != nil {
+					return fmt.Errorf("migration %d: %w", i+1, err)
+				}
+			}
+			s.log.Info("postgres: schema migrated", slog.Int("version", i+1))
+		}
+		_, err := tx.Exec(ctx, `UPDATE licgate_schema SET version = $1`, len(migrations))
+		return err
+	})
+}
+
+// tx runs fn in one transaction and commits it.
+func (s *Store) tx(ctx context.Context, fn func(pgx.Tx) error) error {
+	if s.closed.Load() {
+		return store.ErrClosed
+	}
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return mapErr(err)
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback(ctx)
+		return mapErr(err)
+	}
+	return mapErr(tx.Commit(ctx))
+}
+
+// execOne runs an UPDATE that must touch a row; ErrNotFound otherwise.
+func (s *Store) execOne(ctx context.Context, q string, args ...any) error {
+	if s.closed.Load() {
+		return store.ErrClosed
+	}
+	tag, err := s.pool.Exec(ctx, q, args...)
+	if err != nil {
+		return mapErr(err)
+	}
+	if tag.RowsAffected() == 0 {
+		return store.ErrNotFound
+	}
+	return nil
+}
+
+// mapErr turns PostgreSQL's errors into the store sentinels: a unique
+// violation is ErrExists, a full disk or a read-only server ErrStateDir,
+// a closed pool ErrClosed. The original stays in the chain.
+func mapErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch {
+		case pe.Code == "23505":
+			return fmt.Errorf("%w (%s): %w", store.ErrExists, pe.ConstraintName, err)
+		case pe.Code == "25006", pe.Code == "53100", strings.HasPrefix(pe.Code, "58"):
+			return fmt.Errorf("%w: PostgreSQL server: %w", store.ErrStateDir, err)
+		}
+	}
+	if strings.Contains(err.Error(), "closed pool") {
+		return fmt.Errorf("%w: %w", store.ErrClosed, err)
+	}
+	return err
+}
+
+// isUnique reports a unique violation, and on which constraint.
+func isUnique(err error) (string, bool) {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "23505" {
+		return pe.ConstraintName, true
+	}
+	return "", false
+}
+
+type scanner interface{ Scan(...any) error }
+
+// queryAll runs query and scans every row; none is an empty slice.
+func queryAll[T any](ctx context.Context, s *Store, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
+	if s.closed.Load() {
+		return nil, store.ErrClosed
+	}
+	rows, err := s.pool.Query(ctx, query, args...)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	defer rows.Close()
+	out := []T{}
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, mapErr(rows.Err())
+}
+
+type querier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// queryOne scans the single row query returns; ErrNotFound when none.
+func queryOne[T any](ctx context.Context, s *Store, q querier, scan func(scanner) (T, error), query string, args ...any) (T, error) {
+	var zero T
+	if s.closed.Load() {
+		return zero, store.ErrClosed
+	}
+	v, err := scan(q.QueryRow(ctx, query, args...))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return zero, store.ErrNotFound
+	}
+	if err != nil {
+		return zero, mapErr(err)
+	}
+	return v, nil
+}
+
+func msTime(v *int64) *time.Time {
+	if v == nil {
+		return nil
+	}
+	t := time.UnixMilli(*v)
+	return &t
+}
+
+func msOrNull(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return t.UnixMilli()
+}
+
+// AddUser creates a user.
+func (s *Store) AddUser(ctx context.Context, name, email string) (store.User, error) {
+	if err := store.ValidName(name); err != nil {
+		return store.User{}, fmt.Errorf("postgres: add user: %w", err)
+	}
+	if email != "" && !strings.Contains(email, "@") {
+		return store.User{}, fmt.Errorf("postgres: add user %s: %w: email %q", name, store.ErrInvalid, email)
+	}
+	if s.closed.Load() {
+		return store.User{}, fmt.Errorf("postgres: add user %s: %w", name, store.ErrClosed)
+	}
+	now := s.now().UnixMilli()
+	var id int64
+	err := s.pool.QueryRow(ctx, `INSERT INTO users(name, email, created_at) VALUES ($1, $2, $3) RETURNING id`, name, email, now).Scan(&id)
+	if err != nil {
+		return store.User{}, fmt.Errorf("postgres: add user %s: %w", name, mapErr(err))
+	}
+	return store.User{ID: id, Name: name, Email: email, Created: time.UnixMilli(now)}, nil
+}
+
+const userCols = `id, name, email, disabled, created_at, expires_at`
+
+func scanUser(sc scanner) (store.User, error) {
+	var u store.User
+	var created int64
+	var expires *int64
+	err := sc.Scan(&u.ID, &u.Name, &u.Email, &u.Disabled, &created, &expires)
+	u.Created = time.UnixMilli(created)
+	u.Expires = msTime(expires)
+	return u, err
+}
+
+// User returns one user by name.
+func (s *Store) User(ctx context.Context, name string) (store.User, error) {
+	u, err := queryOne(ctx, s, s.pool, scanUser, `SELECT `+userCols+` FROM users WHERE name = $1`, name)
+	if err != nil {
+		return store.User{}, fmt.Errorf("postgres: user %s: %w", name, err)
+	}
+	return u, nil
+}
+
+// Users lists every user by name.
+func (s *Store) Users(ctx context.Context) ([]store.User, error) {
+	us, err := queryAll(ctx, s, scanUser, `SELECT `+userCols+` FROM users ORDER BY name COLLATE "C"`)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: list users: %w", err)
+	}
+	return us, nil
+}
+
+// SetUserDisabled disables or re-enables a user.
+func (s *Store) SetUserDisabled(ctx context.Context, name string, disabled bool) error {
+	if err := s.execOne(ctx, `UPDATE users SET disabled = $1 WHERE name = $2`, disabled, name); err != nil {
+		return fmt.Errorf("postgres: disable user %s: %w", name, err)
+	}
+	return nil
+}
+
+// SetUserExpiry sets (or, with nil, clears) when a user's access ends.
+func (s *Store) SetUserExpiry(ctx context.Context, name string, expires *time.Time) error {
+	if err := s.execOne(ctx, `UPDATE users SET expires_at = $1 WHERE name = $2`, msOrNull(expires), name); err != nil {
+		return fmt.Errorf("postgres: user %s expiry: %w", name, err)
+	}
+	return nil
+}
+
+// AddDevice records a device and allocates the lowest free address.
+func (s *Store) AddDevice(ctx context.Context, nd store.NewDevice, pool store.Pool) (store.Device, error) {
+	var d store.Device
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		var err error
+		d, err = s.addDevice(ctx, tx, nd, pool, nil)
+		return err
+	})
+	if err != nil {
+		return store.Device{}, fmt.Errorf("postgres: add device %s/%s: %w", nd.User, nd.Name, err)
+	}
+	return d, nil
+}
+
+// AddDevices records many devices in one transaction.
+func (s *Store) AddDevices(ctx context.Context, nds []store.NewDevice, pool store.Pool) ([]store.Device, error) {
+	out := make([]store.Device, 0, len(nds))
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		used, err := lockAndReadUsed(ctx, tx)
+		if err != nil {
+			return err
+		}
+		for _, nd := range nds {
+			d, err := s.addDevice(ctx, tx, nd, pool, used)
+			if err != nil {
+				return err
+			}
+			out = append(out, d)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: add devices: %w", err)
+	}
+	return out, nil
+}
+
+// lockAndReadUsed takes the device lock for the transaction (so that no
+// other gateway allocates meanwhile) and reads the active addresses.
+func lockAndReadUsed(ctx context.Context, tx pgx.Tx) (map[netip.Addr]bool, error) {
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockDevices); err != nil {
+		return nil, err
+	}
+	rows, err := tx.Query(ctx, `SELECT address FROM devices WHERE revoked_at IS NULL`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	used := map[netip.Addr]bool{}
+	for rows.Next() {
+		var a string
+		if err := rows.Scan(&a); err != nil {
+			return nil, err
+		}
+		if ad, err := netip.ParseAddr(a); err == nil {
+			used[ad] = true
+		}
+	}
+	return used, rows.Err()
+}
+
+func (s *Store) addDevice(ctx context.Context, tx pgx.Tx, nd store.NewDevice, pool store.Pool, used map[netip.Addr]bool) (store.Device, error) {
+	if err := store.ValidName(nd.Name); err != nil {
+		return store.Device{}, err
+	}
+	if err := store.CheckKey(nd.PublicKey); err != nil {
+		return store.Device{}, err
+	}
+	if used == nil {
+		var err error
+		if used, err = lockAndReadUsed(ctx, tx); err != nil {
+			return store.Device{}, err
+		}
+	}
+	var uid int64
+	err := tx.QueryRow(ctx, `SELECT id FROM users WHERE name = $1`, nd.User).Scan(&uid)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return store.Device{}, fmt.Errorf("user %s: %w", nd.User, store.ErrNotFound)
+	}
+	if err != nil {
+		return store.Device{}, err
+	}
+	addr, err := allocate(pool, used)
+	if err != nil {
+		return store.Device{}, err
+	}
+	now := s.now().UnixMilli()
+	var id int64
+	err = tx.QueryRow(ctx, `INSERT INTO devices(user_id, name, public_key, address, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id`,
+		uid, nd.Name, nd.PublicKey, addr.String(), now).Scan(&id)
+	if err != nil {
+		if c, ok := isUnique(err); ok {
+			if c == "devices_active_key" {
+				return store.Device{}, fmt.Errorf("public key %s: %w", nd.PublicKey, store.ErrExists)
+			}
+			return store.Device{}, fmt.Errorf("device %s/%s: %w", nd.User, nd.Name, store.ErrExists)
+		}
+		return store.Device{}, err
+	}
+	used[addr] = true
+	return store.Device{ID: id, User: nd.User, Name: nd.Name, PublicKey: nd.PublicKey, Address: addr, Created: time.UnixMilli(now)}, nil
+}
+
+// allocate returns the lowest address of the pool that is neither used,
+// reserved, the network address nor (IPv4) the broadcast address.
+func allocate(pool store.Pool, used map[netip.Addr]bool) (netip.Addr, error) {
+	p := pool.Subnet.Masked()
+	if !p.IsValid() {
+		return netip.Addr{}, fmt.Errorf("%w: pool subnet not set", store.ErrInvalid)
+	}
+	reserved := map[netip.Addr]bool{}
+	for _, r := range pool.Reserved {
+		reserved[r] = true
+	}
+	last := lastAddr(p)
+	for a := p.Addr().Next(); a.IsValid() && p.Contains(a); a = a.Next() {
+		if a.Is4() && a == last {
+			break
+		}
+		if !used[a] && !reserved[a] {
+			return a, nil
+		}
+	}
+	return netip.Addr{}, fmt.Errorf("%w: %s", store.ErrExhausted, p)
+}
+
+func lastAddr(p netip.Prefix) netip.Addr {
+	b := p.Addr().AsSlice()
+	for i := p.Bits(); i < len(b)*8; i++ {
+		b[i/8] |= 1 << (7 - i%8)
+	}
+	a, _ := netip.AddrFromSlice(b)
+	return a
+}
+
+const deviceCols = `d.id, u.name, d.name, d.public_key, d.address, d.created_at, d.revoked_at, d.expires_at`
+
+func scanDevice(sc scanner) (store.Device, error) {
+	var d store.Device
+	var addr string
+	var created int64
+	var revoked, expires *int64
+	err := sc.Scan(&d.ID, &d.User, &d.Name, &d.PublicKey, &addr, &created, &revoked, &expires)
+	d.Address, _ = netip.ParseAddr(addr)
+	d.Created = time.UnixMilli(created)
+	d.Revoked = msTime(revoked)
+	d.Expires = msTime(expires)
+	return d, err
+}
+
+// Devices lists active devices, or all with all.
+func (s *Store) Devices(ctx context.Context, all bool) ([]store.Device, error) {
+	q := `SELECT ` + deviceCols + ` FROM devices d JOIN users u ON u.id = d.user_id`
+	if !all {
+		q += ` WHERE d.revoked_at IS NULL`
+	}
+	q += ` ORDER BY u.name COLLATE "C", d.name COLLATE "C", d.id`
+	ds, err := queryAll(ctx, s, scanDevice, q)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: list devices: %w", err)
+	}
+	return ds, nil
+}
+
+func activeDevice(ctx context.Context, s *Store, q querier, user, name string, lock bool) (store.Device, error) {
+	query := `SELECT ` + deviceCols + ` FROM devices d JOIN users u ON u.id = d.user_id
+		WHERE u.name = $1 AND d.name = $2 AND d.revoked_at IS NULL`
+	if lock {
+		query += ` FOR UPDATE OF d`
+	}
+	return queryOne(ctx, s, q, scanDevice, query, user, name)
+}
+
+// Device returns the active device user/name.
+func (s *Store) Device(ctx context.Context, user, name string) (store.Device, error) {
+	d, err := activeDevice(ctx, s, s.pool, user, name, false)
+	if err != nil {
+		return store.Device{}, fmt.Errorf("postgres: device %s/%s: %w", user, name, err)
+	}
+	return d, nil
+}
+
+// RevokeDevice marks the active device user/name revoked and returns it.
+func (s *Store) RevokeDevice(ctx context.Context, user, name string) (store.Device, error) {
+	var d store.Device
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		var err error
+		if d, err = activeDevice(ctx, s, tx, user, name, true); err != nil {
+			return err
+		}
+		now := s.now().UnixMilli()
+		if _, err := tx.Exec(ctx, `UPDATE devices SET revoked_at = $1 WHERE id = $2`, now, d.ID); err != nil {
+			return err
+		}
+		t := time.UnixMilli(now)
+		d.Revoked = &t
+		return nil
+	})
+	if err != nil {
+		return store.Device{}, fmt.Errorf("postgres: revoke device %s/%s: %w", user, name, err)
+	}
+	return d, nil
+}
+
+// RekeyDevice replaces the active device's public key.
+func (s *Store) RekeyDevice(ctx context.Context, user, name, publicKey string) (store.Device, error) {
+	if err := store.CheckKey(publicKey); err != nil {
+		return store.Device{}, fmt.Errorf("postgres: rekey device %s/%s: %w", user, name, err)
+	}
+	var d store.Device
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockDevices); err != nil {
+			return err
+		}
+		var err error
+		if d, err = activeDevice(ctx, s, tx, user, name, true); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE devices SET public_key = $1 WHERE id = $2`, publicKey, d.ID); err != nil {
+			if _, ok := isUnique(err); ok {
+				return fmt.Errorf("public key %s: %w", publicKey, store.ErrExists)
+			}
+			return err
+		}
+		d.PublicKey = publicKey
+		return nil
+	})
+	if err != nil {
+		return store.Device{}, fmt.Errorf("postgres: rekey device %s/%s: %w", user, name, err)
+	}
+	return d, nil
+}
+
+// SetDeviceExpiry sets (or clears) when the active device stops working.
+func (s *Store) SetDeviceExpiry(ctx context.Context, user, name string, expires *time.Time) error {
+	err := s.execOne(ctx, `UPDATE devices SET expires_at = $1 WHERE revoked_at IS NULL AND name = $2
+		AND user_id = (SELECT id FROM users WHERE name = $3)`, msOrNull(expires), name, user)
+	if err != nil {
+		return fmt.Errorf("postgres: device %s/%s expiry: %w", user, name, err)
+	}
+	return nil
+}
+
+// NextSessionEpoch returns a number greater than any returned before.
+func (s *Store) NextSessionEpoch(ctx context.Context) (uint32, error) {
+	var v int64
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `INSERT INTO counters(name, value) VALUES ('session_epoch', 1)
+			ON CONFLICT(name) DO UPDATE SET value = counters.value + 1 RETURNING value`).Scan(&v)
+		if err == nil && (v < 1 || v > math.MaxUint32) {
+			err = fmt.Errorf("%w: session epochs used up (%d)", store.ErrExhausted, v)
+		}
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("postgres: next session epoch: %w", err)
+	}
+	return uint32(v), nil
+}
