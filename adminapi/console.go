@@ -1,3 +1,5 @@
+//go:build !licgate_omit_console
+
 package adminapi
 
 import (
@@ -21,3 +23,7 @@ func consoleHandler() http.Handler {
 		files.ServeHTTP(w, r)
 	})
 }
+
+// ConsoleBuilt reports whether this build embeds the web console (false
+// in builds made with the licgate_omit_console tag).
+const ConsoleBuilt = true

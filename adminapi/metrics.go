@@ -1,3 +1,5 @@
+//go:build !licgate_omit_metrics
+
 package adminapi
 
 import (
@@ -8,34 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-
-	"github.com/licgate/licgate/certs"
-	"github.com/licgate/licgate/directory"
-	"github.com/licgate/licgate/portmap"
-	"github.com/licgate/licgate/session"
-	"github.com/licgate/licgate/tunnel"
 )
-
-// MetricsSource is the live state read at each scrape.
-type MetricsSource interface {
-	// Sessions lists live sessions.
-	Sessions() []session.SessionInfo
-	// ServiceProtocols lists each service's protocols (for zero gauges).
-	ServiceProtocols() map[string][]string
-	// Peers lists WireGuard peers; an error leaves the peer series out.
-	Peers() ([]PeerInfo, error)
-	// AckStats is what became of the netstack's held ACKs; ok is false in
-	// modes without them (tun, kernel), whose series are then left out.
-	AckStats() (st tunnel.AckStats, ok bool)
-	// Certs lists the certificates served.
-	Certs() []certs.View
-	// DirectoryStatus is the directory sync (nil without one).
-	DirectoryStatus() *directory.Status
-	// PortmapStatus is the router port mapping (nil when off).
-	PortmapStatus() *portmap.Status
-	// AuditStats are the audit writer's counters.
-	AuditStats() (written, dropped, failed int64)
-}
 
 // Metrics are licgate's Prometheus series, in a registry of their own:
 // counters the gateway feeds as things happen, and live state read from
@@ -49,6 +24,10 @@ type Metrics struct {
 	DDNSResults    *prometheus.CounterVec
 	DDNSChangeTime *prometheus.GaugeVec
 }
+
+// MetricsBuilt reports whether this build serves Prometheus metrics
+// (false in builds made with the licgate_omit_metrics tag).
+const MetricsBuilt = true
 
 // NewMetrics registers the series; src is read at every scrape.
 func NewMetrics(src MetricsSource) *Metrics {

@@ -1,46 +1,20 @@
+//go:build !licgate_omit_acme
+
 package certs
 
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"slices"
 	"sync"
 	"time"
 
 	"github.com/caddyserver/certmagic"
-	"github.com/libdns/libdns"
 )
-
-// ACME configures the public name's certificate from an ACME CA. Issuers
-// are tried in turn: ACME first, the internal CA when ACME fails (its
-// short-lived certificates make certmagic try ACME again soon).
-type ACME struct {
-	// Directory is the ACME directory URL; "off" (or empty) uses the
-	// internal CA only.
-	Directory string
-	Email     string
-	// TrustedRoots verify the ACME server's own HTTPS (a private CA); nil
-	// for the system roots.
-	TrustedRoots *x509.CertPool
-	// Challenges: http-01, tls-alpn-01, dns-01.
-	Challenges []string
-	// DNS answers DNS-01 (libdns record setter/deleter); required with dns-01.
-	DNS interface {
-		libdns.RecordAppender
-		libdns.RecordDeleter
-	}
-	// DNSResolvers find the zone for DNS-01 (host:port).
-	DNSResolvers []string
-	// HTTPPort, TLSALPNPort, ListenHost: where the challenges are answered.
-	HTTPPort, TLSALPNPort int
-	ListenHost            string
-}
 
 // Manager owns licgate's certificates: the internal CA, the tunnel
 // address's certificate (always from the internal CA) and the public
@@ -92,11 +66,6 @@ func (m *Manager) newCertmagic() *managed {
 	})
 	return &managed{cfg: cfg, cache: cache}
 }
-
-// httpProtos are what every HTTPS listener of licgate speaks: browsers and
-// curl offer h2 and http/1.1, and a server that lists only acme-tls/1
-// answers them with "no application protocol".
-var httpProtos = []string{"h2", "http/1.1"}
 
 func serverTLS(cfg *certmagic.Config, fallbackName string) *tls.Config {
 	t := cfg.TLSConfig()
@@ -206,13 +175,6 @@ func (m *Manager) RenewPublic(ctx context.Context, force bool) error {
 	return nil
 }
 
-// View is a certificate in use.
-type View struct {
-	Name     string    `json:"name"`
-	Issuer   string    `json:"issuer"`
-	NotAfter time.Time `json:"not_after"`
-}
-
 // Views lists the certificates served: the tunnel address's and the
 // public name's.
 func (m *Manager) Views(tunnelAddr string) []View {
@@ -245,17 +207,4 @@ func (m *Manager) Close() error {
 	}
 	m.tunnel, m.public = nil, nil
 	return nil
-}
-
-// ReadRoots reads a PEM file of CA certificates.
-func ReadRoots(path string) (*x509.CertPool, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("certs: %w", err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(data) {
-		return nil, fmt.Errorf("certs: %s: no PEM certificates", path)
-	}
-	return pool, nil
 }

@@ -1,7 +1,6 @@
 package certs
 
 import (
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -11,14 +10,13 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"net"
 	"os"
 	"path/filepath"
 	"sync"
 	"time"
 
 	"github.com/licgate/licgate/internal/atomicfile"
-
-	"github.com/caddyserver/certmagic"
 )
 
 // InternalCA is a certmagic Issuer that signs certificates with a CA of
@@ -39,8 +37,6 @@ type InternalCA struct {
 	pem  []byte
 	err  error
 }
-
-var _ certmagic.Issuer = (*InternalCA)(nil)
 
 func (ca *InternalCA) load() error {
 	ca.once.Do(func() {
@@ -121,38 +117,33 @@ func (ca *InternalCA) RootPEM() ([]byte, error) {
 	return ca.pem, nil
 }
 
-// IssuerKey implements certmagic.Issuer.
-func (ca *InternalCA) IssuerKey() string { return "licgate-internal-ca" }
+// leafLifetime is LeafLifetime or its default.
+func (ca *InternalCA) leafLifetime() time.Duration {
+	if ca.LeafLifetime == 0 {
+		return 7 * 24 * time.Hour
+	}
+	return ca.LeafLifetime
+}
 
-// Issue implements certmagic.Issuer: a leaf for the CSR's names.
-func (ca *InternalCA) Issue(ctx context.Context, csr *x509.CertificateRequest) (*certmagic.IssuedCertificate, error) {
-	if err := ca.load(); err != nil {
-		return nil, err
-	}
-	if err := csr.CheckSignature(); err != nil {
-		return nil, fmt.Errorf("gateway: internal CA: CSR signature: %w", err)
-	}
-	life := ca.LeafLifetime
-	if life == 0 {
-		life = 7 * 24 * time.Hour
-	}
+// signLeaf signs a server certificate for pub (DER), valid from five
+// minutes ago for leafLifetime. The CA must be loaded.
+func (ca *InternalCA) signLeaf(pub any, cn string, dnsNames []string, ips []net.IP) ([]byte, error) {
 	serial, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 120))
 	tmpl := &x509.Certificate{
 		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: firstOr(csr.DNSNames, csr.Subject.CommonName)},
-		DNSNames:     csr.DNSNames,
-		IPAddresses:  csr.IPAddresses,
+		Subject:      pkix.Name{CommonName: cn},
+		DNSNames:     dnsNames,
+		IPAddresses:  ips,
 		NotBefore:    time.Now().Add(-5 * time.Minute),
-		NotAfter:     time.Now().Add(life),
+		NotAfter:     time.Now().Add(ca.leafLifetime()),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, csr.PublicKey, ca.key)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, pub, ca.key)
 	if err != nil {
 		return nil, fmt.Errorf("gateway: internal CA: sign: %w", err)
 	}
-	chain := append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), ca.pem...)
-	return &certmagic.IssuedCertificate{Certificate: chain}, nil
+	return der, nil
 }
 
 func firstOr(s []string, def string) string {

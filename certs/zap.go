@@ -1,3 +1,5 @@
+//go:build !licgate_omit_acme
+
 package certs
 
 import (

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/caddyserver/certmagic"
+	"github.com/licgate/licgate/certs"
 )
 
 // AdminConfig says who may use the admin API and console over the network
@@ -115,10 +115,13 @@ type ACMEConfig struct {
 func (c *Config) validateACME() error {
 	a := &c.Public.ACME
 	if a.Directory == "" {
-		a.Directory = certmagic.LetsEncryptProductionCA
+		a.Directory = certs.DefaultACMEDirectory
 	}
 	if a.Directory == "off" {
 		return nil
+	}
+	if !certs.ACMEBuilt {
+		return c.at("public.acme.directory", "%q: this build has no ACME (licgate_omit_acme); set off (the internal CA signs the public certificate) or use the full build", a.Directory)
 	}
 	if len(a.Challenges) == 0 {
 		a.Challenges = []string{"http-01", "tls-alpn-01"}

@@ -39,6 +39,9 @@ func (c *Config) validatePortmap() error {
 		default:
 			return c.at("portmap.protocols."+strconv.Itoa(i), "%q is not pcp, natpmp or upnp", proto)
 		}
+		if proto == portmap.UPnP && !portmap.UPnPBuilt {
+			return c.at("portmap.protocols."+strconv.Itoa(i), "upnp is not in this build (licgate_omit_upnp): use pcp or natpmp, or the full build")
+		}
 	}
 	if p.Gateway != "" {
 		if a, err := netip.ParseAddr(p.Gateway); err != nil || !a.Is4() {

@@ -65,6 +65,9 @@ type Config struct {
 
 func (c *Config) protocols() []string {
 	if len(c.Protocols) == 0 {
+		if !UPnPBuilt {
+			return []string{PCP, NATPMP}
+		}
 		return []string{PCP, NATPMP, UPnP}
 	}
 	return c.Protocols
@@ -124,6 +127,9 @@ func (c *Config) Validate() error {
 	for _, p := range c.Protocols {
 		if !slices.Contains([]string{PCP, NATPMP, UPnP}, p) {
 			return fmt.Errorf("portmap: %w: protocols: unknown %q (want pcp, natpmp or upnp)", ErrBadConfig, p)
+		}
+		if p == UPnP && !UPnPBuilt {
+			return fmt.Errorf("portmap: %w: protocols: %w", ErrBadConfig, ErrUPnPOmitted)
 		}
 	}
 	if c.InternalPort <= 0 || c.InternalPort > 65535 {

@@ -1,8 +1,8 @@
+//go:build !licgate_omit_upnp
+
 package portmap
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/xml"
 	"errors"
@@ -18,6 +18,10 @@ import (
 	"github.com/huin/goupnp/dcps/internetgateway2"
 	"github.com/huin/goupnp/soap"
 )
+
+// UPnPBuilt reports whether this build speaks UPnP IGD (not in builds
+// made with the licgate_omit_upnp tag, which leave out goupnp).
+const UPnPBuilt = true
 
 // UPnP IGD: SSDP discovery (done here, so the socket is ours), the device
 // description fetched with our own HTTP client (goupnp's fetch uses a
@@ -155,26 +159,6 @@ func (u *upnpClient) ssdp(ctx context.Context) (*url.URL, error) {
 		}
 		return loc, nil
 	}
-}
-
-// parseSSDP reads the LOCATION of an SSDP answer for an IGD.
-func parseSSDP(b []byte) (*url.URL, error) {
-	resp, err := http.ReadResponse(bufio.NewReader(bytes.NewReader(b)), nil)
-	if err != nil {
-		return nil, fmt.Errorf("%w: ssdp answer: %v", ErrMalformed, err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		return nil, fmt.Errorf("%w: ssdp status %d", ErrMalformed, resp.StatusCode)
-	}
-	if st := resp.Header.Get("St"); !strings.Contains(st, ":InternetGatewayDevice:") {
-		return nil, fmt.Errorf("%w: ssdp answer for %q", ErrMalformed, st)
-	}
-	loc, err := url.Parse(resp.Header.Get("Location"))
-	if err != nil || loc.Scheme != "http" || loc.Host == "" {
-		return nil, fmt.Errorf("%w: ssdp location %q", ErrMalformed, resp.Header.Get("Location"))
-	}
-	return loc, nil
 }
 
 // describe fetches the root device description.

@@ -96,12 +96,19 @@ var RouterTargets = []Target{
 }
 
 // RouterTags leave optional features out of the router build. Each is
-// honoured by the package that owns the feature:
+// honoured by the package that owns the feature, and each omitted feature
+// fails clearly when configured (a config error or a 404 that names the
+// tag), never silently:
 //
-//	licgate_omit_acme     certmagic/ACME certificates (the public HTTPS listener keeps static certs)
-//	licgate_omit_console  the embedded web console (the admin API and CLI stay)
-//	licgate_omit_metrics  the Prometheus /metrics endpoint and client_golang
-var RouterTags = []string{"licgate_omit_acme", "licgate_omit_console", "licgate_omit_metrics"}
+//	licgate_omit_acme     certmagic/ACME (certs: the internal CA signs the public
+//	                      and tunnel certificates directly; public.acme.directory
+//	                      other than "off" is a config error)
+//	licgate_omit_console  the embedded web console (404; the admin API and CLI stay)
+//	licgate_omit_metrics  Prometheus client_golang and protobuf (GET /metrics is 404)
+//	licgate_omit_upnp     goupnp (portmap keeps PCP and NAT-PMP; "upnp" in
+//	                      portmap.protocols is a config error)
+//	nethttpomithttp2      net/http's bundled HTTP/2 (listeners offer http/1.1 only)
+var RouterTags = []string{"licgate_omit_acme", "licgate_omit_console", "licgate_omit_metrics", "licgate_omit_upnp", "nethttpomithttp2"}
 
 // ParseTargets reads a comma-separated -targets list. "linux/arm" means v7
 // and "linux/mips" and "linux/mipsle" mean softfloat, as in AllTargets.
