@@ -109,9 +109,9 @@ func TestProxyHalfCloseAndByteCounts(t *testing.T) {
 	if len(got) != len(msg) || got[0] != 'h' || got[len(got)-1] != 'a' {
 		t.Fatalf("answer after half-close: %d bytes", len(got))
 	}
-	for i := 0; i < 200 && p.Sessions.Len() != 0; i++ {
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitCtx, cancelWait := context.WithTimeout(context.Background(), 5*time.Second)
+	p.Sessions.WaitGone(waitCtx, func(*session.Session) bool { return true }) // woken by the removal
+	cancelWait()
 	if p.Sessions.Len() != 0 {
 		t.Fatal("session not removed after both sides closed")
 	}
@@ -237,11 +237,10 @@ func TestProxyUDPMappingsPerPeerAndIdle(t *testing.T) {
 	if n := p.Sessions.Len(); n != 3 {
 		t.Fatalf("udp mappings = %d, want 3", n)
 	}
-	// Silence ends the mappings (idle timeout 300ms).
-	deadline := time.Now().Add(5 * time.Second)
-	for p.Sessions.Len() != 0 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
+	// Silence ends the mappings (idle timeout 300ms); the table wakes us.
+	waitCtx, cancelWait := context.WithTimeout(context.Background(), 5*time.Second)
+	p.Sessions.WaitGone(waitCtx, func(*session.Session) bool { return true })
+	cancelWait()
 	if n := p.Sessions.Len(); n != 0 {
 		t.Fatalf("mappings left after idle: %d", n)
 	}
