@@ -20,7 +20,10 @@ import (
 	"embed"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"regexp"
+	"sort"
 	"text/template"
 
 	"github.com/licgate/licgate/tunnel"
@@ -101,4 +104,29 @@ func (b *Bundle) Files() (map[string][]byte, error) {
 		out[b.Tunnel+suffix] = data
 	}
 	return out, nil
+}
+
+// Write writes the bundle for p as files named after prefix's last
+// element, in prefix's directory (0600: they hold the private key), and
+// returns their names, sorted.
+func Write(prefix string, p tunnel.Profile) ([]string, error) {
+	b, err := New(filepath.Base(prefix), p)
+	if err != nil {
+		return nil, err
+	}
+	files, err := b.Files()
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, 0, len(files))
+	for name := range files {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if err := os.WriteFile(filepath.Join(filepath.Dir(prefix), name), files[name], 0o600); err != nil {
+			return nil, fmt.Errorf("bundle: %w", err)
+		}
+	}
+	return names, nil
 }

@@ -4,9 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -356,25 +354,11 @@ func showProfile(w io.Writer, text, out string, qr bool) error {
 	if out == "" {
 		return nil
 	}
-	b, err := bundle.New(filepath.Base(out), p)
+	names, err := bundle.Write(out, p)
 	if err != nil {
 		return fmt.Errorf("--out %s: %w (the profile above is the only copy of the key)", out, err)
 	}
-	files, err := b.Files()
-	if err != nil {
-		return err
-	}
 	dir := filepath.Dir(out)
-	names := make([]string, 0, len(files))
-	for name := range files {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		if err := os.WriteFile(filepath.Join(dir, name), files[name], 0o600); err != nil {
-			return fmt.Errorf("%w (the profile above is the only copy of the key)", err)
-		}
-	}
 	fmt.Fprintf(w, "wrote %s in %s\n(the .conf, .png and scripts hold the device's private key: hand them over privately)\n", strings.Join(names, ", "), dir)
 	return nil
 }
