@@ -36,7 +36,7 @@ type realPathOpts struct {
 
 var realOpts = realPathOpts{
 	rounds: 7, pings: 3000, setups: 300, bulkBytes: 16 << 20,
-	scaleDevices: 20, scaleSessions: 1000, scaleEvery: 2 * time.Second, scaleFor: 30 * time.Second, scalePasses: 1,
+	scaleDevices: 20, scaleSessions: 1000, scaleEvery: 2 * time.Second, scaleFor: 30 * time.Second, scalePasses: 3,
 	budget: 25 * time.Minute,
 }
 
