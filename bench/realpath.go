@@ -231,7 +231,7 @@ func realPathSection(o realPathOpts) error {
 		}
 	}
 	fmt.Printf("Machine: %d CPUs (nproc), %s, kernel %s, %s; load average at start %s (the machine is shared: other jobs run alongside).\n\n", runtime.NumCPU(), machine(), kernel(), runtime.Version(), loadBefore)
-	fmt.Printf("Command: `%s`\n\n", strings.Join(os.Args, " "))
+	fmt.Printf("Command: `go run ./bench %s`\n\n", strings.Join(os.Args[1:], " "))
 
 	// Rounds, alternating rows.
 	res := map[*rpGateway][]rpRound{}
@@ -636,12 +636,12 @@ func scaleRP(l *nsLab, gws []*rpGateway, routed *rpGateway, scaleNS []string, ke
 				fmt.Print("\n(stopped: the section's time budget is spent)\n")
 				break
 			}
-			n, failed, p50, p99, cpu, rss, err := scaleOnce(g, scaleNS, o)
+			n, failed, p50, p99, cpu, rss, base, err := scaleOnce(g, scaleNS, o)
 			if err != nil {
 				return fmt.Errorf("scale, %s: %w", g.name, err)
 			}
 			all[g] = append(all[g], sres{p99, cpu, rss})
-			fmt.Printf("| %d | %s | %d (%d) | %s | %s | %.1f %% | %.1f MB | %s |\n", pass+1, g.name, n, failed, us(p50), us(p99), cpu, float64(rss)/1024, loadAvg())
+			fmt.Printf("| %d | %s | %d (%d) | %s | %s | %.1f %% | %.1f MB (%.1f MB before the sessions) | %s |\n", pass+1, g.name, n, failed, us(p50), us(p99), cpu, float64(rss)/1024, float64(base)/1024, loadAvg())
 		}
 	}
 	fmt.Printf("\nRatios to %s (per pass, then median):\n\n", routed.name)
@@ -662,8 +662,9 @@ func scaleRP(l *nsLab, gws []*rpGateway, routed *rpGateway, scaleNS []string, ke
 	return nil
 }
 
-func scaleOnce(g *rpGateway, scaleNS []string, o realPathOpts) (n int, failed int64, p50, p99 time.Duration, cpuPct float64, rss int64, err error) {
+func scaleOnce(g *rpGateway, scaleNS []string, o realPathOpts) (n int, failed int64, p50, p99 time.Duration, cpuPct float64, rss, baseRSS int64, err error) {
 	per := o.scaleSessions / len(scaleNS)
+	baseRSS = rssKB(g.pid())
 	var conns []net.Conn
 	defer func() {
 		for _, c := range conns {
@@ -745,7 +746,10 @@ func scaleOnce(g *rpGateway, scaleNS []string, o realPathOpts) (n int, failed in
 		cpuPct = float64(cpuNS(pid)-cpu0) / float64(elapsed) * 100
 		rss = rssKB(pid)
 	}
-	return len(lat), fails.Load(), percentile(lat, 0.5), percentile(lat, 0.99), cpuPct, rss, nil
+	if o.profile != "" && g.kind == "licgate" {
+		fetchPprof(filepath.Join(g.dir, "licgate.sock"), "heap", o.profile+"-heap-"+g.short+".pb.gz")
+	}
+	return len(lat), fails.Load(), percentile(lat, 0.5), percentile(lat, 0.99), cpuPct, rss, baseRSS, nil
 }
 
 // profileRP takes two 10-second CPU profiles of licgate (gateway g) from
@@ -755,26 +759,7 @@ func profileRP(home string, g *rpGateway, o realPathOpts) error {
 	for _, kind := range []string{"rtt", "setup"} {
 		path := o.profile + "-" + kind + ".pb.gz"
 		done := make(chan error, 1)
-		go func() {
-			tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-				var d net.Dialer
-				return d.DialContext(ctx, "unix", sock)
-			}}
-			resp, err := (&http.Client{Transport: tr, Timeout: 30 * time.Second}).Get("http://licgate/debug/pprof/profile?seconds=10")
-			if err != nil {
-				done <- err
-				return
-			}
-			defer resp.Body.Close()
-			f, err := os.Create(path)
-			if err != nil {
-				done <- err
-				return
-			}
-			_, err = io.Copy(f, resp.Body)
-			f.Close()
-			done <- err
-		}()
+		go func() { done <- fetchPprof(sock, "profile?seconds=10", path) }()
 		stopAt := time.Now().Add(11 * time.Second)
 		err := inNS(home, func() error {
 			req, resp := make([]byte, 65), make([]byte, 256)
@@ -839,4 +824,26 @@ func lanServer() {
 	}
 	fmt.Println(ln.Addr())
 	serve(ln)
+}
+
+// fetchPprof saves /debug/pprof/<name> from licgate's admin socket to path.
+func fetchPprof(sock, name, path string) error {
+	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", sock)
+	}}
+	resp, err := (&http.Client{Transport: tr, Timeout: 30 * time.Second}).Get("http://licgate/debug/pprof/" + name)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(f, resp.Body)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
