@@ -545,7 +545,18 @@ func printRP(gws []*rpGateway, res map[*rpGateway][]rpRound, routed *rpGateway, 
 			medianF(rs, func(r rpRound) float64 { return r.up }), medianF(rs, func(r rpRound) float64 { return r.down }),
 			cpu, cs, cpuS)
 	}
-	fmt.Printf("\nRatios to the routed wireguard-go gateway (%s), medians of per-round ratios (below 1 is better for times and CPU, above 1 better for bulk):\n\n", routed.name)
+	for _, base := range gws {
+		if base.kind != "routed" {
+			continue
+		}
+		printRatios(gws, res, base)
+	}
+	fmt.Println()
+}
+
+// printRatios prints every row's figures over the routed row's, round by round.
+func printRatios(gws []*rpGateway, res map[*rpGateway][]rpRound, routed *rpGateway) {
+	fmt.Printf("\nRatios to %s, medians of per-round ratios (below 1 is better for times and CPU, above 1 better for bulk):\n\n", routed.name)
 	fmt.Println("| path | RTT p50 | RTT p99 | setup p50 | bulk up | bulk down | CPU / round trip | CPU / new connection |\n|---|---|---|---|---|---|---|---|")
 	base := res[routed]
 	for _, g := range gws {
@@ -566,7 +577,6 @@ func printRP(gws []*rpGateway, res map[*rpGateway][]rpRound, routed *rpGateway, 
 			r(d(func(x rpRound) time.Duration { return x.setup })),
 			r(func(x rpRound) float64 { return x.up }), r(func(x rpRound) float64 { return x.down }), cpu, cpuS)
 	}
-	fmt.Println()
 }
 
 func pick(rs []rpRound, f func(rpRound) time.Duration) []time.Duration {
