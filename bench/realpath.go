@@ -32,6 +32,7 @@ type realPathOpts struct {
 	scalePasses                      int
 	budget                           time.Duration // the whole section, setup included
 	profile                          string        // prefix for licgate CPU profiles; "" for none
+	oneP                             bool          // add a row: licgate netstack with GOMAXPROCS=1
 }
 
 var realOpts = realPathOpts{
@@ -64,13 +65,16 @@ type rpGateway struct {
 	port    int    // WireGuard listen port
 	target  string // the license server as the home device dials it
 	allowed string // AllowedIPs of the home profile
-	yaml    string // licgate: tunnel and service extras
+	yaml    string // licgate: extra lines in the tunnel section
 	bin     string // routed: the wireguard-go binary
 	pub     tunnel.Key
 	cmd     *exec.Cmd
 	dir     string
 	addrs   []netip.Addr // the devices' tunnel addresses, in key order
 	scale   bool         // part of the scale row
+	env     []string     // licgate: extra environment
+	// sourceTunnel sets the service's `source: tunnel` (licgate).
+	sourceTunnel bool
 }
 
 func (g *rpGateway) pid() int {
@@ -192,16 +196,20 @@ func realPathSection(o realPathOpts) error {
 		{name: "licgate tun", short: "lt", kind: "licgate", subnet: netip.MustParsePrefix("10.45.0.0/24"), port: 51821, scale: true,
 			yaml: "  mode: tun\n  interface: brt" + l.tag + "\n"},
 		{name: "licgate netstack, source: tunnel", short: "ls", kind: "licgate", subnet: netip.MustParsePrefix("10.46.0.0/24"), port: 51822,
-			yaml: "SOURCE"},
-		{name: "routed wireguard-go " + debVersion + " (Debian)", short: "rd", kind: "routed", subnet: netip.MustParsePrefix("10.47.0.0/24"), port: 51823, bin: debWG, scale: true,
-			target: net.JoinHostPort(rpServer, strconv.Itoa(rpServerPort)), allowed: rpServer + "/32"},
+			sourceTunnel: true},
 	}
+	if o.oneP {
+		gws = append(gws, &rpGateway{name: "licgate netstack, GOMAXPROCS=1", short: "l1", kind: "licgate", subnet: netip.MustParsePrefix("10.49.0.0/24"), port: 51825,
+			env: []string{"GOMAXPROCS=1"}})
+	}
+	routed := &rpGateway{name: "routed wireguard-go " + debVersion + " (Debian)", short: "rd", kind: "routed", subnet: netip.MustParsePrefix("10.47.0.0/24"), port: 51823, bin: debWG, scale: true,
+		target: net.JoinHostPort(rpServer, strconv.Itoa(rpServerPort)), allowed: rpServer + "/32"}
+	gws = append(gws, routed)
 	if haveMod {
 		gws = append(gws, &rpGateway{name: "routed wireguard-go " + modVersion + " (licgate's go.mod)", short: "rm", kind: "routed", subnet: netip.MustParsePrefix("10.48.0.0/24"), port: 51824, bin: modWG,
 			target: net.JoinHostPort(rpServerMod, strconv.Itoa(rpServerPort)), allowed: rpServerMod + "/32"})
 	}
 	gws = append(gws, &rpGateway{name: "no tunnel (routed straight to the LAN)", kind: "none", target: net.JoinHostPort(rpServerNone, strconv.Itoa(rpServerPort))})
-	routed := gws[3]
 
 	for _, g := range gws {
 		switch g.kind {
@@ -309,14 +317,14 @@ func startLicgateRP(l *nsLab, office, bin string, g *rpGateway, keys []tunnel.Ke
 		g.addrs = append(g.addrs, d.Address)
 	}
 	tun, source := g.yaml, ""
-	if tun == "SOURCE" {
-		tun, source = "", "    source: tunnel\n"
+	if g.sourceTunnel {
+		source = "    source: tunnel\n"
 	}
 	cfg := fmt.Sprintf("state_dir: %s\ntunnel:\n  listen_port: %d\n  subnet: %s\n  endpoint: %s\n%sservices:\n  - name: codemeter\n    port: 22350\n    upstream: %s\n%spolicy:\n  rules:\n    - {action: allow, who: [\"*\"]}\n",
 		g.dir, g.port, g.subnet, rpOfficeWAN, tun, upstream, source)
 	cfgPath := filepath.Join(g.dir, "licgate.yaml")
 	os.WriteFile(cfgPath, []byte(cfg), 0o600)
-	g.cmd, err = l.start(office, "licgate-"+g.short+".log", nil, bin, "serve", "-c", cfgPath)
+	g.cmd, err = l.start(office, "licgate-"+g.short+".log", g.env, bin, "serve", "-c", cfgPath)
 	if err != nil {
 		return err
 	}
