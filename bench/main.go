@@ -43,7 +43,7 @@ func main() {
 	flag.DurationVar(&realOpts.budget, "realpath-budget", realOpts.budget, "realpath: time limit for the whole section")
 	flag.BoolVar(&realOpts.oneP, "realpath-gomaxprocs1", false, "realpath: add a row with licgate netstack at GOMAXPROCS=1")
 	flag.StringVar(&realOpts.profile, "realpath-profile", "", "realpath: write CPU profiles of licgate netstack (10 s each, from its admin socket) to PREFIX-rtt.pb.gz and PREFIX-setup.pb.gz")
-	flag.StringVar(&memoryLimit, "memory-limit", "", "run the scale section's licgate with this memory_limit (e.g. 160MiB)")
+	flag.StringVar(&memoryLimit, "memory-limit", "", "run licgate in the scale and realpath sections with this memory_limit (e.g. 160MiB)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of this process (sections 2 and 3 run licgate in it)")
 	flag.Parse()
 	if *cpuProfile != "" {

@@ -240,6 +240,9 @@ func realPathSection(o realPathOpts) error {
 	}
 	fmt.Printf("Machine: %d CPUs (nproc), %s, kernel %s, %s; load average at start %s (the machine is shared: other jobs run alongside).\n\n", runtime.NumCPU(), machine(), kernel(), runtime.Version(), loadBefore)
 	fmt.Printf("Command: `go run ./bench %s`\n\n", strings.Join(os.Args[1:], " "))
+	if memoryLimit != "" {
+		fmt.Printf("Every licgate row runs with `memory_limit: %s`.\n\n", memoryLimit)
+	}
 
 	// Rounds, alternating rows.
 	res := map[*rpGateway][]rpRound{}
@@ -322,6 +325,9 @@ func startLicgateRP(l *nsLab, office, bin string, g *rpGateway, keys []tunnel.Ke
 	}
 	cfg := fmt.Sprintf("state_dir: %s\ntunnel:\n  listen_port: %d\n  subnet: %s\n  endpoint: %s\n%sservices:\n  - name: codemeter\n    port: 22350\n    upstream: %s\n%spolicy:\n  rules:\n    - {action: allow, who: [\"*\"]}\n",
 		g.dir, g.port, g.subnet, rpOfficeWAN, tun, upstream, source)
+	if memoryLimit != "" {
+		cfg += "memory_limit: " + memoryLimit + "\n"
+	}
 	cfgPath := filepath.Join(g.dir, "licgate.yaml")
 	os.WriteFile(cfgPath, []byte(cfg), 0o600)
 	g.cmd, err = l.start(office, "licgate-"+g.short+".log", g.env, bin, "serve", "-c", cfgPath)
