@@ -2,7 +2,9 @@
 // a direct connection, HAProxy and socat for the proxy alone; two bare
 // wireguard-go netstack peers for the tunnel; plus connection setup, scale
 // (thousands of sessions in one gateway process), the policy engine, and
-// the audit log's cost. Run it with `go run ./bench` (or `make bench`); it
+// the audit log's cost, and the real path (section 7: a wg-quick home
+// device, the gateway and a license server in network namespaces, against
+// a routed wireguard-go gateway; needs root). Run it with `go run ./bench` (or `make bench`); it
 // prints a Markdown report. Everything runs on loopback.
 package main
 
@@ -32,8 +34,16 @@ func main() {
 	}
 	quick := flag.Bool("quick", false, "smaller numbers (a minute instead of several)")
 	skipScale := flag.Bool("skip-scale", false, "skip the scale section")
-	only := flag.String("only", "", "run one section: proxy, tunnel, setup, acl, scale")
-	flag.StringVar(&memoryLimit, "memory-limit", "", "run the scale section's licgate with this memory_limit (e.g. 160MiB)")
+	only := flag.String("only", "", "run one section: proxy, tunnel, setup, acl, scale, realpath")
+	flag.StringVar(only, "section", "", "the same as -only")
+	flag.IntVar(&realOpts.rounds, "realpath-rounds", realOpts.rounds, "realpath: rounds (rows alternate within each)")
+	flag.IntVar(&realOpts.scaleSessions, "realpath-sessions", realOpts.scaleSessions, "realpath: sessions in the scale row (0: no scale row)")
+	flag.IntVar(&realOpts.scalePasses, "realpath-passes", realOpts.scalePasses, "realpath: passes of the scale row over its gateways")
+	flag.DurationVar(&realOpts.scaleFor, "realpath-heartbeat-for", realOpts.scaleFor, "realpath: how long the scale row sends heartbeats")
+	flag.DurationVar(&realOpts.budget, "realpath-budget", realOpts.budget, "realpath: time limit for the whole section")
+	flag.BoolVar(&realOpts.oneP, "realpath-gomaxprocs1", false, "realpath: add a row with licgate netstack at GOMAXPROCS=1")
+	flag.StringVar(&realOpts.profile, "realpath-profile", "", "realpath: write CPU profiles of licgate netstack (10 s each, from its admin socket) to PREFIX-rtt.pb.gz and PREFIX-setup.pb.gz")
+	flag.StringVar(&memoryLimit, "memory-limit", "", "run licgate in the scale and realpath sections with this memory_limit (e.g. 160MiB)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of this process (sections 2 and 3 run licgate in it)")
 	flag.Parse()
 	if *cpuProfile != "" {
@@ -51,6 +61,8 @@ func main() {
 	if *quick {
 		rounds, pings, bulkMB = 3, 1000, 16
 		sessions, clients, hbFor = 1000, 20, 8*time.Second
+		realOpts.rounds, realOpts.pings, realOpts.setups, realOpts.bulkBytes = min(realOpts.rounds, 3), 1000, 100, 4<<20
+		realOpts.scaleSessions, realOpts.scaleFor = min(realOpts.scaleSessions, 200), min(realOpts.scaleFor, 10*time.Second)
 	}
 	fmt.Printf("# licgate benchmark\n\n%s, %d CPUs, %s, %s\n\n", machine(), runtime.NumCPU(), runtime.Version(), time.Now().UTC().Format(time.RFC3339))
 	sectionFilter = *only
@@ -114,10 +126,15 @@ func run(rounds, pings, bulkBytes, sessions, clients, devices int, hbFor time.Du
 			return err
 		}
 	}
-	if skipScale || !want("scale") {
-		return nil
+	if !skipScale && want("scale") {
+		if err := scaleSection(sessions, clients, devices, hbFor); err != nil {
+			return err
+		}
 	}
-	return scaleSection(sessions, clients, devices, hbFor)
+	if want("realpath") {
+		return realPathSection(realOpts)
+	}
+	return nil
 }
 
 func proxyAlone(ctx context.Context, server string, rounds, pings, bulkBytes int) error {

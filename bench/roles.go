@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"net"
@@ -54,6 +55,8 @@ func runRole(role string) {
 		}
 		fmt.Println(ln.Addr())
 		p.ServeTCP(ln)
+	case "lanserver":
+		lanServer()
 	default:
 		fmt.Fprintf(os.Stderr, "unknown role %q\n", role)
 		os.Exit(2)
@@ -62,7 +65,8 @@ func runRole(role string) {
 
 // serve answers each connection by its first byte: 'P' is ping-pong (64-byte
 // request, 256-byte reply), 'B' is bulk (read to EOF, answer one byte),
-// 'H' is a license-style heartbeat line protocol (see heartbeat).
+// 'D' is bulk download (an 8-byte big-endian length, answered by that many
+// bytes, then EOF), 'H' is a license-style heartbeat line protocol (see heartbeat).
 func serve(ln net.Listener) {
 	for {
 		c, err := ln.Accept()
@@ -94,6 +98,17 @@ func handle(c net.Conn) {
 	case 'B':
 		io.Copy(io.Discard, c)
 		c.Write([]byte{1})
+	case 'D':
+		var n [8]byte
+		if _, err := io.ReadFull(c, n[:]); err != nil {
+			return
+		}
+		chunk := make([]byte, 256<<10)
+		for left := int64(binary.BigEndian.Uint64(n[:])); left > 0; left -= int64(len(chunk)) {
+			if _, err := c.Write(chunk[:min(left, int64(len(chunk)))]); err != nil {
+				return
+			}
+		}
 	case 'H':
 		r := bufio.NewReader(c)
 		for {
