@@ -1,4 +1,4 @@
-package main
+package doctor
 
 import (
 	"context"
@@ -15,18 +15,18 @@ import (
 )
 
 // finds reports whether the findings hold level for what.
-func finds(d *doctor, level, what string) bool {
-	for _, f := range d.findings {
-		if f.level == level && strings.HasPrefix(f.what, what) {
+func finds(d *Doctor, level, what string) bool {
+	for _, f := range d.Findings {
+		if f.Level == level && strings.HasPrefix(f.What, what) {
 			return true
 		}
 	}
 	return false
 }
 
-func (d *doctor) String() string {
+func (d *Doctor) String() string {
 	var b strings.Builder
-	d.report(&b, false)
+	d.Report(&b, false)
 	return b.String()
 }
 
@@ -43,8 +43,8 @@ func TestDoctor(t *testing.T) {
 	if _, err := h.GW.AddDevice(ctx, "bob", "pc", ""); err != nil { // never connects
 		t.Fatal(err)
 	}
-	d := &doctor{ctx: ctx, cfgPath: h.ConfigPath, socket: h.Config.Socket, dialTimeout: time.Second}
-	d.run()
+	d := &Doctor{Ctx: ctx, ConfigPath: h.ConfigPath, Socket: h.Config.Socket, DialTimeout: time.Second}
+	d.Run()
 	for _, what := range []string{"config", "clock", "upstream codemeter", "daemon", "wireguard port"} {
 		if !finds(d, levelOK, what) {
 			t.Errorf("healthy gateway: no OK for %s:\n%s", what, d)
@@ -53,21 +53,21 @@ func TestDoctor(t *testing.T) {
 	if !finds(d, levelWarn, "devices") || !strings.Contains(d.String(), "bob/pc") {
 		t.Errorf("a device that never connected is not named:\n%s", d)
 	}
-	if err := d.report(new(strings.Builder), true); err != nil {
+	if err := d.Report(new(strings.Builder), true); err != nil {
 		t.Errorf("only warnings, yet exit non-zero: %v\n%s", err, d)
 	}
 
 	// The license server is down.
 	h.Server.Close()
-	d = &doctor{ctx: ctx, cfgPath: h.ConfigPath, socket: h.Config.Socket, dialTimeout: time.Second}
-	d.run()
-	if !finds(d, levelFail, "upstream codemeter") || d.report(new(strings.Builder), true) == nil {
+	d = &Doctor{Ctx: ctx, ConfigPath: h.ConfigPath, Socket: h.Config.Socket, DialTimeout: time.Second}
+	d.Run()
+	if !finds(d, levelFail, "upstream codemeter") || d.Report(new(strings.Builder), true) == nil {
 		t.Errorf("upstream down not a FAIL:\n%s", d)
 	}
 
 	// The daemon is not running (wrong socket).
-	d = &doctor{ctx: ctx, cfgPath: h.ConfigPath, socket: filepath.Join(t.TempDir(), "none.sock"), dialTimeout: time.Second}
-	d.run()
+	d = &Doctor{Ctx: ctx, ConfigPath: h.ConfigPath, Socket: filepath.Join(t.TempDir(), "none.sock"), DialTimeout: time.Second}
+	d.Run()
 	if !finds(d, levelFail, "daemon") || !strings.Contains(d.String(), "not running") {
 		t.Errorf("daemon down not a FAIL:\n%s", d)
 	}
@@ -75,21 +75,21 @@ func TestDoctor(t *testing.T) {
 	// A broken config.
 	bad := filepath.Join(t.TempDir(), "bad.yaml")
 	os.WriteFile(bad, []byte("tunnel:\n  subnett: x\n"), 0o600)
-	d = &doctor{ctx: ctx, cfgPath: bad}
-	d.run()
+	d = &Doctor{Ctx: ctx, ConfigPath: bad}
+	d.Run()
 	if !finds(d, levelFail, "config") || !strings.Contains(d.String(), "bad.yaml:2") {
 		t.Errorf("bad config not a FAIL with file:line:\n%s", d)
 	}
 
 	// A clock before the build (or before 2025).
-	d = &doctor{ctx: ctx, now: func() time.Time { return time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC) }}
+	d = &Doctor{Ctx: ctx, Now: func() time.Time { return time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC) }}
 	d.clock()
 	if !finds(d, levelFail, "clock") {
 		t.Errorf("wrong clock not a FAIL:\n%s", d)
 	}
 
 	// The router refuses the mapping; a router behind another NAT.
-	d = &doctor{ctx: ctx}
+	d = &Doctor{Ctx: ctx}
 	d.portmap(adminapi.Health{Portmap: &portmap.Status{State: "failing", LastError: "router at 192.168.1.1 answered neither PCP, NAT-PMP nor UPnP", InternalPort: 51820}})
 	d.portmap(adminapi.Health{Portmap: &portmap.Status{State: "mapped", NotPublic: true, Protocol: "upnp"}})
 	if !finds(d, levelFail, "router port") || !finds(d, levelWarn, "router port") {
@@ -100,7 +100,7 @@ func TestDoctor(t *testing.T) {
 	pc, _ := net.ListenPacket("udp", "127.0.0.1:0")
 	port := pc.LocalAddr().(*net.UDPAddr).Port
 	pc.Close()
-	d = &doctor{ctx: ctx}
+	d = &Doctor{Ctx: ctx}
 	d.wireguardPort(adminapi.Health{ListenPort: port})
 	if !finds(d, levelWarn, "wireguard port") {
 		t.Errorf("free WireGuard port not reported:\n%s", d)
