@@ -1,20 +1,14 @@
 package main
 
 import (
-	"encoding/csv"
-	"errors"
 	"flag"
 	"fmt"
-	"io"
-	"log/slog"
 	"os"
-	"sort"
-	"strings"
 	"time"
 
 	"github.com/licgate/licgate/adminapi"
 	"github.com/licgate/licgate/config"
-	"github.com/licgate/licgate/mail"
+	"github.com/licgate/licgate/office"
 	"github.com/licgate/licgate/store"
 )
 
@@ -30,9 +24,7 @@ func daemonClient(cfg *config.Config, socket string) *adminapi.Client {
 	return adminapi.NewClient(socket)
 }
 
-// setupInvite is `licgate invite USER... | --group G | --all`: a
-// single-use enrolment link per user, sent by e-mail through smtp: (or
-// printed, and written to --csv, without it).
+// setupInvite is `licgate invite USER... | --group G | --all`.
 func setupInvite(fs *flag.FlagSet) runFunc {
 	cfgPath := fs.String("c", defaultConfig, "config `FILE` (smtp settings, socket)")
 	socket := fs.String("socket", "", "admin API socket `PATH` (overrides the config; also $LICGATE_SOCKET)")
@@ -59,193 +51,18 @@ func setupInvite(fs *flag.FlagSet) runFunc {
 		if err != nil {
 			return err
 		}
-		c := daemonClient(cfg, *socket)
-		known, err := c.Users(e.ctx)
-		if err != nil {
-			return err
-		}
-		byName := map[string]store.User{}
-		for _, u := range known {
-			byName[u.Name] = u
-		}
-		switch {
-		case *all:
-			for _, u := range known {
-				if !u.Disabled {
-					users = append(users, u.Name)
-				}
-			}
-		case *group != "":
-			gs, err := c.Groups(e.ctx)
-			if err != nil {
-				return err
-			}
-			found := false
-			for _, g := range gs {
-				if g.Name == *group {
-					found = true
-					users = append(users, g.Members...)
-				}
-			}
-			if !found {
-				return fmt.Errorf("no policy group %q (licgate groups lists them)", *group)
-			}
-		}
-		sort.Strings(users)
-		useMail := cfg.SMTP.Host != ""
-		// Check everything before any link exists.
-		for _, u := range users {
-			su, ok := byName[u]
-			if !ok {
-				return fmt.Errorf("no user %q (licgate user add %s --email ...)", u, u)
-			}
-			if useMail && su.Email == "" {
-				return fmt.Errorf("user %s has no e-mail address: give one (licgate user add) or leave them out", u)
-			}
-		}
-		if len(users) == 0 {
-			return errors.New("nobody to invite")
-		}
-		var sender *mail.Sender
-		if useMail {
-			sender = mail.New(cfg.MailConfig(), slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
-		}
-		var invites []mail.Invite
-		failed := 0
-		for _, u := range users {
-			su := byName[u]
-			link, err := c.CreateEnrollLink(e.ctx, adminapi.EnrollRequest{User: u, Device: *device, TTL: ttlString(d)})
-			if err != nil {
-				fmt.Fprintf(e.stderr, "%s: %v\n", u, err)
-				failed++
-				continue
-			}
-			invites = append(invites, mail.Invite{Name: u, Email: su.Email, Link: link.URL})
-			if sender == nil {
-				fmt.Fprintf(e.stdout, "%s\t%s\t%s\t(until %s)\n", u, su.Email, link.URL, link.Expires.Format(time.DateTime))
-				continue
-			}
-			msg, err := mail.Invitation(mail.InvitationData{To: su.Email, Name: u, Organization: cfg.SMTP.Organization,
-				Link: link.URL, Expires: link.Expires, Contact: cfg.SMTP.Contact})
-			if err == nil {
-				err = sender.Send(e.ctx, msg)
-			}
-			if err != nil {
-				fmt.Fprintf(e.stderr, "%s <%s>: not sent: %v (the link works: %s)\n", u, su.Email, err, link.URL)
-				failed++
-				continue
-			}
-			fmt.Fprintf(e.stdout, "%s: invitation sent to %s (link until %s)\n", u, su.Email, link.Expires.Format(time.DateTime))
-		}
-		if *csvOut != "" {
-			f, err := os.OpenFile(*csvOut, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600) // the links are secrets
-			if err != nil {
-				return err
-			}
-			err = mail.WriteCSV(f, invites)
-			if cerr := f.Close(); err == nil {
-				err = cerr
-			}
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(e.stdout, "links written to %s (keep it private: each link enrols a device)\n", *csvOut)
-		}
-		if failed > 0 {
-			return fmt.Errorf("%d of %d invitations failed", failed, len(users))
-		}
-		return nil
+		return office.Invite(e.ctx, office.InviteOptions{Config: cfg, Client: daemonClient(cfg, *socket), Users: users, Group: *group,
+			All: *all, Device: *device, TTL: d, CSV: *csvOut, Stdout: e.stdout, Stderr: e.stderr})
 	}
 }
 
-func ttlString(d time.Duration) string {
-	if d == 0 {
-		return ""
-	}
-	return d.String()
-}
-
-// setupUserImport is `licgate user import FILE.csv`: name,email[,groups]
-// rows (a header row is recognised); users that exist are left alone.
+// setupUserImport is `licgate user import FILE.csv`.
 func setupUserImport(fs *flag.FlagSet) runFunc {
 	return func(e *env, args []string) error {
-		f, err := os.Open(args[0])
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		r := csv.NewReader(f)
-		r.FieldsPerRecord = -1
-		type row struct {
-			line        int
-			name, email string
-			groups      []string
-		}
-		var rows []row
-		for line := 1; ; line++ {
-			rec, err := r.Read()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				return fmt.Errorf("%s: %w", args[0], err)
-			}
-			if line == 1 && len(rec) > 0 && strings.EqualFold(strings.TrimSpace(rec[0]), "name") {
-				continue
-			}
-			if len(rec) < 2 {
-				return fmt.Errorf("%s:%d: want name,email[,groups]", args[0], line)
-			}
-			rw := row{line: line, name: strings.TrimSpace(rec[0]), email: strings.TrimSpace(rec[1])}
-			if err := store.ValidName(rw.name); err != nil {
-				return fmt.Errorf("%s:%d: %w", args[0], line, err)
-			}
-			if rw.email != "" && !strings.Contains(rw.email, "@") {
-				return fmt.Errorf("%s:%d: %q is not an e-mail address", args[0], line, rw.email)
-			}
-			if len(rec) > 2 {
-				for _, g := range strings.FieldsFunc(rec[2], func(r rune) bool { return r == ';' || r == ' ' || r == '|' }) {
-					rw.groups = append(rw.groups, g)
-				}
-			}
-			rows = append(rows, rw)
-		}
 		c, err := e.client()
 		if err != nil {
 			return err
 		}
-		groups := map[string][]string{}
-		added := 0
-		for _, rw := range rows {
-			_, err := c.AddUser(e.ctx, adminapi.AddUserRequest{Name: rw.name, Email: rw.email})
-			var se *adminapi.APIStatusError
-			switch {
-			case err == nil:
-				added++
-			case errors.As(err, &se) && se.Status == 409:
-				fmt.Fprintf(e.stdout, "%s: exists, left alone\n", rw.name)
-			default:
-				return fmt.Errorf("%s:%d: %s: %w", args[0], rw.line, rw.name, err)
-			}
-			for _, g := range rw.groups {
-				groups[g] = append(groups[g], rw.name)
-			}
-		}
-		fmt.Fprintf(e.stdout, "%d users added, %d rows\n", added, len(rows))
-		if len(groups) > 0 {
-			// Groups live in the policy (or come from the directory): show
-			// the block to paste, rather than editing the admin's file.
-			fmt.Fprintln(e.stdout, "\nGroups are part of the policy. Add them under policy.groups in licgate.yaml, then `licgate policy reload`:")
-			names := make([]string, 0, len(groups))
-			for g := range groups {
-				names = append(names, g)
-			}
-			sort.Strings(names)
-			fmt.Fprintln(e.stdout, "  groups:")
-			for _, g := range names {
-				fmt.Fprintf(e.stdout, "    %s: [%s]\n", g, strings.Join(groups[g], ", "))
-			}
-		}
-		return nil
+		return office.ImportUsers(e.ctx, c, args[0], e.stdout)
 	}
 }

@@ -37,6 +37,7 @@ var forbidden = map[string]map[string]string{
 	"enroll":   {"gateway": "the public pages see the gateway only through Backend", "adminapi": "the internet-facing listener shares no code path with the admin API"},
 	"bundle":   {"gateway": "home-user files are built from a profile"},
 	"portmap":  {"gateway": "router port mapping stands alone", "store": "a mapping is renewed, never stored", "config": "it takes plain values"},
+	"office":   {"gateway": "invitations go through the daemon's API, as the CLI does"},
 	"doctor":   {"gateway": "the doctor checks a running daemon from outside, through its API, as a person would", "store": "it must not open the daemon's database"},
 }
 

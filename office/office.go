@@ -1,0 +1,231 @@
+package office
+
+import (
+	"context"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/licgate/licgate/adminapi"
+	"github.com/licgate/licgate/config"
+	"github.com/licgate/licgate/mail"
+	"github.com/licgate/licgate/store"
+)
+
+// InviteOptions are who to invite and how.
+type InviteOptions struct {
+	// Config gives the smtp: settings (none: links are printed).
+	Config *config.Config
+	// Client reaches the daemon (users, groups, links).
+	Client *adminapi.Client
+	// Users to invite by name; or every member of Group; or All enabled users.
+	Users []string
+	Group string
+	All   bool
+	// Device names the device each link creates.
+	Device string
+	// TTL of the links; zero: the daemon's public.link_ttl.
+	TTL time.Duration
+	// CSV, if set, gets name,email,link (0600: the links are secrets).
+	CSV string
+	// Stdout and Stderr get progress and problems.
+	Stdout, Stderr io.Writer
+}
+
+// ErrNobody: no user to invite.
+var ErrNobody = errors.New("nobody to invite")
+
+// Invite makes a single-use enrolment link per user and sends it by
+// e-mail (smtp:) or prints it. Users and addresses are checked before any
+// link is made.
+func Invite(ctx context.Context, o InviteOptions) error {
+	cfg, c, users, d := o.Config, o.Client, o.Users, o.TTL
+	known, err := c.Users(ctx)
+	if err != nil {
+		return err
+	}
+	byName := map[string]store.User{}
+	for _, u := range known {
+		byName[u.Name] = u
+	}
+	switch {
+	case o.All:
+		for _, u := range known {
+			if !u.Disabled {
+				users = append(users, u.Name)
+			}
+		}
+	case o.Group != "":
+		gs, err := c.Groups(ctx)
+		if err != nil {
+			return err
+		}
+		found := false
+		for _, g := range gs {
+			if g.Name == o.Group {
+				found = true
+				users = append(users, g.Members...)
+			}
+		}
+		if !found {
+			return fmt.Errorf("no policy group %q (licgate groups lists them)", o.Group)
+		}
+	}
+	sort.Strings(users)
+	useMail := cfg.SMTP.Host != ""
+	// Check everything before any link exists.
+	for _, u := range users {
+		su, ok := byName[u]
+		if !ok {
+			return fmt.Errorf("no user %q (licgate user add %s --email ...)", u, u)
+		}
+		if useMail && su.Email == "" {
+			return fmt.Errorf("user %s has no e-mail address: give one (licgate user add) or leave them out", u)
+		}
+	}
+	if len(users) == 0 {
+		return ErrNobody
+	}
+	var sender *mail.Sender
+	if useMail {
+		sender = mail.New(cfg.MailConfig(), slog.New(slog.NewTextHandler(o.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	}
+	var invites []mail.Invite
+	failed := 0
+	for _, u := range users {
+		su := byName[u]
+		link, err := c.CreateEnrollLink(ctx, adminapi.EnrollRequest{User: u, Device: o.Device, TTL: ttlString(d)})
+		if err != nil {
+			fmt.Fprintf(o.Stderr, "%s: %v\n", u, err)
+			failed++
+			continue
+		}
+		invites = append(invites, mail.Invite{Name: u, Email: su.Email, Link: link.URL})
+		if sender == nil {
+			fmt.Fprintf(o.Stdout, "%s\t%s\t%s\t(until %s)\n", u, su.Email, link.URL, link.Expires.Format(time.DateTime))
+			continue
+		}
+		msg, err := mail.Invitation(mail.InvitationData{To: su.Email, Name: u, Organization: cfg.SMTP.Organization,
+			Link: link.URL, Expires: link.Expires, Contact: cfg.SMTP.Contact})
+		if err == nil {
+			err = sender.Send(ctx, msg)
+		}
+		if err != nil {
+			fmt.Fprintf(o.Stderr, "%s <%s>: not sent: %v (the link works: %s)\n", u, su.Email, err, link.URL)
+			failed++
+			continue
+		}
+		fmt.Fprintf(o.Stdout, "%s: invitation sent to %s (link until %s)\n", u, su.Email, link.Expires.Format(time.DateTime))
+	}
+	if o.CSV != "" {
+		f, err := os.OpenFile(o.CSV, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600) // the links are secrets
+		if err != nil {
+			return err
+		}
+		err = mail.WriteCSV(f, invites)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(o.Stdout, "links written to %s (keep it private: each link enrols a device)\n", o.CSV)
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d of %d invitations failed", failed, len(users))
+	}
+	return nil
+}
+
+func ttlString(d time.Duration) string {
+	if d == 0 {
+		return ""
+	}
+	return d.String()
+}
+
+// ImportUsers adds users from a CSV of name,email[,groups] (a header row
+// is recognised); existing users are left alone. Groups belong to the
+// policy: the block to paste into licgate.yaml is printed.
+func ImportUsers(ctx context.Context, c *adminapi.Client, path string, stdout io.Writer) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	r := csv.NewReader(f)
+	r.FieldsPerRecord = -1
+	type row struct {
+		line        int
+		name, email string
+		groups      []string
+	}
+	var rows []row
+	for line := 1; ; line++ {
+		rec, err := r.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		if line == 1 && len(rec) > 0 && strings.EqualFold(strings.TrimSpace(rec[0]), "name") {
+			continue
+		}
+		if len(rec) < 2 {
+			return fmt.Errorf("%s:%d: want name,email[,groups]", path, line)
+		}
+		rw := row{line: line, name: strings.TrimSpace(rec[0]), email: strings.TrimSpace(rec[1])}
+		if err := store.ValidName(rw.name); err != nil {
+			return fmt.Errorf("%s:%d: %w", path, line, err)
+		}
+		if rw.email != "" && !strings.Contains(rw.email, "@") {
+			return fmt.Errorf("%s:%d: %q is not an e-mail address", path, line, rw.email)
+		}
+		if len(rec) > 2 {
+			for _, g := range strings.FieldsFunc(rec[2], func(r rune) bool { return r == ';' || r == ' ' || r == '|' }) {
+				rw.groups = append(rw.groups, g)
+			}
+		}
+		rows = append(rows, rw)
+	}
+	groups := map[string][]string{}
+	added := 0
+	for _, rw := range rows {
+		_, err := c.AddUser(ctx, adminapi.AddUserRequest{Name: rw.name, Email: rw.email})
+		var se *adminapi.APIStatusError
+		switch {
+		case err == nil:
+			added++
+		case errors.As(err, &se) && se.Status == 409:
+			fmt.Fprintf(stdout, "%s: exists, left alone\n", rw.name)
+		default:
+			return fmt.Errorf("%s:%d: %s: %w", path, rw.line, rw.name, err)
+		}
+		for _, g := range rw.groups {
+			groups[g] = append(groups[g], rw.name)
+		}
+	}
+	fmt.Fprintf(stdout, "%d users added, %d rows\n", added, len(rows))
+	if len(groups) > 0 {
+		// Groups live in the policy (or come from the directory): show
+		// the block to paste, rather than editing the admin's file.
+		fmt.Fprintln(stdout, "\nGroups are part of the policy. Add them under policy.groups in licgate.yaml, then `licgate policy reload`:")
+		names := make([]string, 0, len(groups))
+		for g := range groups {
+			names = append(names, g)
+		}
+		sort.Strings(names)
+		fmt.Fprintln(stdout, "  groups:")
+		for _, g := range names {
+			fmt.Fprintf(stdout, "    %s: [%s]\n", g, strings.Join(groups[g], ", "))
+		}
+	}
+	return nil
+}
