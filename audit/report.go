@@ -2,10 +2,16 @@ package audit
 
 import (
 	"context"
+	"encoding/csv"
 	"fmt"
-	"github.com/licgate/licgate/store"
+	"io"
 	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
 	"time"
+
+	"github.com/licgate/licgate/store"
 )
 
 // ReportRow is one user, group or service in a usage report.
@@ -26,6 +32,9 @@ type HourPeak struct {
 
 // Report is who held licenses in a period.
 type Report struct {
+	// Zone is the office's time zone (the policy's): the bounds, the hours
+	// and the text output are in it.
+	Zone   string      `json:"zone"`
 	From   time.Time   `json:"from"`
 	To     time.Time   `json:"to"`
 	By     string      `json:"by"`
@@ -115,7 +124,7 @@ func BuildReport(ctx context.Context, src SessionSource, groupsOf func(user stri
 		}
 		return events[i].at.Before(events[j].at)
 	})
-	rep := &Report{From: from, To: to, By: by}
+	rep := &Report{From: from, To: to, By: by, Zone: from.Location().String()}
 	cur := map[string]int{}
 	total := 0
 	hour := from.Truncate(time.Hour)
@@ -150,4 +159,45 @@ func BuildReport(ctx context.Context, src SessionSource, groupsOf func(user stri
 		return rep.Rows[i].Key < rep.Rows[j].Key
 	})
 	return rep, nil
+}
+
+// WriteCSV writes the rows as CSV: key, sessions, hours, peak, bytes.
+func (rep *Report) WriteCSV(w io.Writer) error {
+	cw := csv.NewWriter(w)
+	cw.Write([]string{rep.By, "sessions", "hours", "peak", "bytes_up", "bytes_down"})
+	for _, r := range rep.Rows {
+		cw.Write([]string{r.Key, strconv.Itoa(r.Sessions), strconv.FormatFloat(r.Hours, 'f', 3, 64), strconv.Itoa(r.Peak),
+			strconv.FormatInt(r.BytesUp, 10), strconv.FormatInt(r.BytesDown, 10)})
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+// WriteText writes the report for people, times in the office's zone
+// ([from, to): the end is not included); hourly adds a bar per hour.
+func (rep *Report) WriteText(w io.Writer, hourly bool) error {
+	loc, err := time.LoadLocation(rep.Zone)
+	if err != nil {
+		loc = rep.From.Location()
+	}
+	fmt.Fprintf(w, "license use from %s up to %s (%s) by %s\n", rep.From.In(loc).Format(time.DateTime), rep.To.In(loc).Format(time.DateTime), loc, rep.By)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "%s\tSESSIONS\tHOURS\tPEAK\tBYTES UP\tBYTES DOWN\n", strings.ToUpper(rep.By))
+	for _, r := range rep.Rows {
+		fmt.Fprintf(tw, "%s\t%d\t%.2f\t%d\t%d\t%d\n", r.Key, r.Sessions, r.Hours, r.Peak, r.BytesUp, r.BytesDown)
+	}
+	tw.Flush()
+	peak := 0
+	for _, h := range rep.Hourly {
+		peak = max(peak, h.Peak)
+	}
+	fmt.Fprintf(w, "peak concurrency in the period: %d\n", peak)
+	if hourly {
+		for _, h := range rep.Hourly {
+			if h.Peak > 0 {
+				fmt.Fprintf(w, "  %s  %s\n", h.Hour.In(loc).Format("2006-01-02 15:04"), strings.Repeat("#", h.Peak))
+			}
+		}
+	}
+	return nil
 }

@@ -1,12 +1,10 @@
 package main
 
 import (
-	"encoding/csv"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -227,32 +225,7 @@ func printReport(stdout io.Writer, rep *audit.Report, format string, hourly bool
 	case "json":
 		return printJSON(stdout, rep)
 	case "csv":
-		w := csv.NewWriter(stdout)
-		w.Write([]string{rep.By, "sessions", "hours", "peak", "bytes_up", "bytes_down"})
-		for _, r := range rep.Rows {
-			w.Write([]string{r.Key, strconv.Itoa(r.Sessions), strconv.FormatFloat(r.Hours, 'f', 3, 64), strconv.Itoa(r.Peak),
-				strconv.FormatInt(r.BytesUp, 10), strconv.FormatInt(r.BytesDown, 10)})
-		}
-		w.Flush()
-		return w.Error()
+		return rep.WriteCSV(stdout)
 	}
-	fmt.Fprintf(stdout, "license use %s .. %s by %s\n", rep.From.Local().Format(time.DateTime), rep.To.Local().Format(time.DateTime), rep.By)
-	tw := newTable(stdout, strings.ToUpper(rep.By), "SESSIONS", "HOURS", "PEAK", "BYTES UP", "BYTES DOWN")
-	for _, r := range rep.Rows {
-		tw.row(r.Key, r.Sessions, fmt.Sprintf("%.2f", r.Hours), r.Peak, r.BytesUp, r.BytesDown)
-	}
-	tw.flush()
-	peak := 0
-	for _, h := range rep.Hourly {
-		peak = max(peak, h.Peak)
-	}
-	fmt.Fprintf(stdout, "peak concurrency in the period: %d\n", peak)
-	if hourly {
-		for _, h := range rep.Hourly {
-			if h.Peak > 0 {
-				fmt.Fprintf(stdout, "  %s  %s\n", h.Hour.Local().Format("2006-01-02 15:00"), strings.Repeat("#", h.Peak))
-			}
-		}
-	}
-	return nil
+	return rep.WriteText(stdout, hourly)
 }
