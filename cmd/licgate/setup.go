@@ -60,7 +60,7 @@ type setupOptions struct {
 	port                                                        int
 	portmap                                                     string // "", "on", "off"
 	publicListen                                                string
-	smtpHost, smtpFrom, smtpSecurity                            string
+	smtpHost, smtpFrom, smtpSecurity, smtpUser, smtpPassFile    string
 	smtpPort                                                    int
 	yes, noService                                              bool
 	in                                                          io.Reader
@@ -80,6 +80,8 @@ func setupSetup(fs *flag.FlagSet) runFunc {
 	fs.IntVar(&o.smtpPort, "smtp-port", 0, "SMTP `PORT` (default 587 for starttls, 465 for tls, 25 for none)")
 	fs.StringVar(&o.smtpFrom, "smtp-from", "", "invitations' sender, e.g. `\"Office IT <it@example.com>\"`")
 	fs.StringVar(&o.smtpSecurity, "smtp-security", "", "`starttls` (default), tls, or none (a server on this machine only)")
+	fs.StringVar(&o.smtpUser, "smtp-user", "", "SMTP login `NAME` (with --smtp-password-file)")
+	fs.StringVar(&o.smtpPassFile, "smtp-password-file", "", "`FILE` holding the SMTP password")
 	fs.StringVar(&o.admin, "admin", "", "enrol `NAME` as the first admin, with a device")
 	fs.StringVar(&o.device, "device", "laptop", "the admin's device `NAME`")
 	fs.StringVar(&o.out, "out", "", "write the admin's bundle with this `PREFIX` (default ./NAME-DEVICE)")
@@ -182,7 +184,7 @@ func runSetup(e *env, o *setupOptions) error {
 			setYAML(doc, name, "public", "name")
 		}
 	}
-	for _, kv := range [][2]string{{"host", o.smtpHost}, {"from", o.smtpFrom}, {"security", o.smtpSecurity}} {
+	for _, kv := range [][2]string{{"host", o.smtpHost}, {"from", o.smtpFrom}, {"security", o.smtpSecurity}, {"user", o.smtpUser}, {"password_file", o.smtpPassFile}} {
 		if kv[1] != "" {
 			setYAML(doc, kv[1], "smtp", kv[0])
 		}

@@ -29,6 +29,9 @@ func TestSetupSMTP(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "setup --smtp-host HOST") || !strings.Contains(out, "forward TCP 8443") {
 		t.Fatalf("setup without smtp: %d %s", code, out)
 	}
+	if out, code := cli(t, "setup", "-c", cfg, "--smtp-host", "smtp.example.test", "--smtp-from", "it@example.test", "--smtp-user", "it", "--yes", "--no-service"); code == 0 || !strings.Contains(out, "smtp.password_file") {
+		t.Fatalf("--smtp-user without a password file: %d %s", code, out)
+	}
 	out, code = cli(t, "setup", "-c", cfg, "--smtp-host", "127.0.0.1", "--smtp-port", "2525", "--smtp-security", "none",
 		"--smtp-from", "Office IT <it@example.test>", "--yes", "--no-service")
 	if code != 0 || strings.Contains(out, "--smtp-host") {
@@ -42,6 +45,13 @@ func TestSetupSMTP(t *testing.T) {
 		t.Fatalf("smtp: %+v", s)
 	}
 	if c.Tunnel.Endpoint != "office.example.test" || c.Public.Listen != ":8443" {
+		t.Fatal("setup --smtp-* changed other settings")
+	}
+	out, code = cli(t, "setup", "-c", cfg, "--smtp-user", "it", "--smtp-password-file", "smtp.pw", "--yes", "--no-service")
+	if c, err = config.Load(cfg); code != 0 || err != nil || c.SMTP.User != "it" || c.SMTP.PasswordFile != filepath.Join(dir, "smtp.pw") || c.SMTP.Host != "127.0.0.1" {
+		t.Fatalf("setup --smtp-user: %d %s %v %+v", code, out, err, c.SMTP)
+	}
+	if c.Tunnel.Endpoint != "office.example.test" {
 		t.Fatal("setup --smtp-* changed other settings")
 	}
 	text, _ := os.ReadFile(cfg)
