@@ -48,6 +48,10 @@ import (
 func TestOfficeZeroTouch(t *testing.T) {
 	netnstest.Require(t, "wg", "wg-quick", "wireguard-go", "nft", "miniupnpd")
 	r := portmaptest.New(t, portmaptest.Options{})
+	// No DNS in the test network: lookups (licgate's ACME attempt for the
+	// public certificate) fail at once instead of timing out at the
+	// host's resolver, which the namespaces cannot reach.
+	r.Office.SetResolver("127.0.0.1")
 	lic := &licsim.Server{Seats: 2, Name: "office"}
 	r.Office.Do(func() {
 		if err := lic.Listen(portmaptest.Office.String() + ":0"); err != nil {
