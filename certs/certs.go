@@ -145,7 +145,7 @@ func (m *Manager) PublicTLS(ctx context.Context, name string, a ACME) (*tls.Conf
 			}
 		}
 	}
-	return serverTLS(mg.cfg, ""), nil
+	return serverTLS(mg.cfg, name), nil // name: browsers send no SNI when it is an IP address
 }
 
 // RenewPublic renews the public name's certificate now (force: even if it

@@ -60,6 +60,8 @@ type setupOptions struct {
 	port                                                        int
 	portmap                                                     string // "", "on", "off"
 	publicListen                                                string
+	smtpHost, smtpFrom, smtpSecurity, smtpUser, smtpPassFile    string
+	smtpPort                                                    int
 	yes, noService                                              bool
 	in                                                          io.Reader
 	interactive                                                 bool
@@ -74,6 +76,12 @@ func setupSetup(fs *flag.FlagSet) runFunc {
 	fs.StringVar(&o.portmap, "portmap", "", "open the port on the router by UPnP/NAT-PMP/PCP: on or off")
 	fs.StringVar(&o.stateDir, "state-dir", "", "state `DIR` (default the platform's: "+service.Paths().StateDir+")")
 	fs.StringVar(&o.publicListen, "public-listen", "", "serve enrolment links on `ADDR` (e.g. :443) for licgate invite")
+	fs.StringVar(&o.smtpHost, "smtp-host", "", "send invitations through the SMTP server `HOST` (smtp.host)")
+	fs.IntVar(&o.smtpPort, "smtp-port", 0, "SMTP `PORT` (default 587 for starttls, 465 for tls, 25 for none)")
+	fs.StringVar(&o.smtpFrom, "smtp-from", "", "invitations' sender, e.g. `\"Office IT <it@example.com>\"`")
+	fs.StringVar(&o.smtpSecurity, "smtp-security", "", "`starttls` (default), tls, or none (a server on this machine only)")
+	fs.StringVar(&o.smtpUser, "smtp-user", "", "SMTP login `NAME` (with --smtp-password-file)")
+	fs.StringVar(&o.smtpPassFile, "smtp-password-file", "", "`FILE` holding the SMTP password")
 	fs.StringVar(&o.admin, "admin", "", "enrol `NAME` as the first admin, with a device")
 	fs.StringVar(&o.device, "device", "laptop", "the admin's device `NAME`")
 	fs.StringVar(&o.out, "out", "", "write the admin's bundle with this `PREFIX` (default ./NAME-DEVICE)")
@@ -176,6 +184,14 @@ func runSetup(e *env, o *setupOptions) error {
 			setYAML(doc, name, "public", "name")
 		}
 	}
+	for _, kv := range [][2]string{{"host", o.smtpHost}, {"from", o.smtpFrom}, {"security", o.smtpSecurity}, {"user", o.smtpUser}, {"password_file", o.smtpPassFile}} {
+		if kv[1] != "" {
+			setYAML(doc, kv[1], "smtp", kv[0])
+		}
+	}
+	if o.smtpPort != 0 {
+		setYAML(doc, strconv.Itoa(o.smtpPort), "smtp", "port")
+	}
 	if o.admin != "" {
 		if err := store.ValidName(o.admin); err != nil {
 			return fmt.Errorf("--admin: %w", err)
@@ -233,9 +249,18 @@ func runSetup(e *env, o *setupOptions) error {
 	if !cfg.Portmap.Enabled {
 		fmt.Fprintf(e.stdout, "  - forward UDP %d on the office router to this machine (or: licgate setup --portmap on)\n", cfg.ListenPort())
 	}
-	if cfg.Public.Listen == "" {
-		fmt.Fprintln(e.stdout, "  - to invite people by e-mail: set public.listen and smtp: in the config, then licgate invite --all")
-	} else {
+	if cfg.Public.Listen != "" {
+		if _, port, err := net.SplitHostPort(cfg.Public.Listen); err == nil {
+			fmt.Fprintf(e.stdout, "  - forward TCP %s on the office router to this machine: the enrolment links open there (the port mapping covers only WireGuard's UDP port)\n", port)
+		}
+	}
+	switch {
+	case cfg.Public.Listen == "":
+		fmt.Fprintln(e.stdout, "  - to invite people by e-mail: setup --public-listen :443 --smtp-host HOST --smtp-from ADDR, then licgate invite --all")
+	case cfg.SMTP.Host == "":
+		fmt.Fprintln(e.stdout, "  - to send the links by e-mail: setup --smtp-host HOST --smtp-from ADDR (without it, licgate invite prints them)")
+		fmt.Fprintln(e.stdout, "  - add users (licgate user import users.csv), then: licgate invite --all")
+	default:
 		fmt.Fprintln(e.stdout, "  - add users (licgate user import users.csv), then: licgate invite --all")
 	}
 	fmt.Fprintln(e.stdout, "  - check everything: licgate doctor")
