@@ -12,8 +12,11 @@ import (
 	"strings"
 	"time"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/licgate/licgate/adminapi"
 	"github.com/licgate/licgate/config"
+	"github.com/licgate/licgate/internal/atomicfile"
 	"github.com/licgate/licgate/mail"
 	"github.com/licgate/licgate/store"
 )
@@ -79,16 +82,25 @@ func Invite(ctx context.Context, o InviteOptions) error {
 	}
 	sort.Strings(users)
 	useMail := cfg.SMTP.Host != ""
-	// Check everything before any link exists.
+	// Check everything before any link exists. All means everyone with
+	// an address (the admin setup made usually has none); named users
+	// must have one.
+	kept := users[:0]
 	for _, u := range users {
 		su, ok := byName[u]
 		if !ok {
 			return fmt.Errorf("no user %q (licgate user add %s --email ...)", u, u)
 		}
 		if useMail && su.Email == "" {
+			if o.All {
+				fmt.Fprintf(o.Stdout, "%s: no e-mail address, left out\n", u)
+				continue
+			}
 			return fmt.Errorf("user %s has no e-mail address: give one (licgate user add) or leave them out", u)
 		}
+		kept = append(kept, u)
 	}
+	users = kept
 	if len(users) == 0 {
 		return ErrNobody
 	}
@@ -153,7 +165,11 @@ func ttlString(d time.Duration) string {
 // ImportUsers adds users from a CSV of name,email[,groups] (a header row
 // is recognised); existing users are left alone. Groups belong to the
 // policy: the block to paste into licgate.yaml is printed.
-func ImportUsers(ctx context.Context, c *adminapi.Client, path string, stdout io.Writer) error {
+//
+// Groups that already exist in the config at configPath (setup writes
+// admins and staff) get their members there, comments kept, and the
+// daemon reloads; the rest are printed to paste.
+func ImportUsers(ctx context.Context, c *adminapi.Client, path, configPath string, stdout io.Writer) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
@@ -213,6 +229,11 @@ func ImportUsers(ctx context.Context, c *adminapi.Client, path string, stdout io
 		}
 	}
 	fmt.Fprintf(stdout, "%d users added, %d rows\n", added, len(rows))
+	if len(groups) > 0 && configPath != "" {
+		if err := addToPolicyGroups(ctx, c, configPath, groups, stdout); err != nil {
+			fmt.Fprintf(stdout, "The groups were not written to %s: %v\n", configPath, err)
+		}
+	}
 	if len(groups) > 0 {
 		// Groups live in the policy (or come from the directory): show
 		// the block to paste, rather than editing the admin's file.
@@ -228,4 +249,74 @@ func ImportUsers(ctx context.Context, c *adminapi.Client, path string, stdout io
 		}
 	}
 	return nil
+}
+
+// addToPolicyGroups adds the imported users to the policy groups that
+// already exist in the config file at path (deleting them from groups),
+// writes the file if that changed it (validated first) and reloads the
+// daemon.
+func addToPolicyGroups(ctx context.Context, c *adminapi.Client, path string, groups map[string][]string, stdout io.Writer) error {
+	if _, err := config.Load(path); err != nil {
+		return err
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil || len(root.Content) == 0 {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	var done []string
+	for g, members := range groups {
+		if yamlAt(root.Content[0], "policy", "groups", g) == nil {
+			continue // not in this file (or the policy is in policy_file)
+		}
+		for _, m := range members {
+			AddMember(root.Content[0], m, "policy", "groups", g)
+		}
+		done = append(done, g)
+	}
+	if len(done) == 0 {
+		return nil
+	}
+	out, err := yaml.Marshal(&root)
+	if err != nil {
+		return err
+	}
+	if _, err := config.Parse(path, out); err != nil {
+		return fmt.Errorf("the config would not load (nothing written): %w", err)
+	}
+	if err := atomicfile.Write(path, out, 0o640); err != nil {
+		return err
+	}
+	sort.Strings(done)
+	for _, g := range done {
+		fmt.Fprintf(stdout, "policy group %s: %s added in %s\n", g, strings.Join(groups[g], ", "), path)
+		delete(groups, g)
+	}
+	if _, err := c.Reload(ctx); err != nil {
+		return fmt.Errorf("written, but the daemon did not reload (licgate policy reload): %w", err)
+	}
+	return nil
+}
+
+// yamlAt is the node at the path of mapping keys, or nil.
+func yamlAt(n *yaml.Node, path ...string) *yaml.Node {
+	for _, key := range path {
+		if n.Kind != yaml.MappingNode {
+			return nil
+		}
+		var next *yaml.Node
+		for j := 0; j+1 < len(n.Content); j += 2 {
+			if n.Content[j].Value == key {
+				next = n.Content[j+1]
+			}
+		}
+		if next == nil {
+			return nil
+		}
+		n = next
+	}
+	return n
 }

@@ -63,6 +63,10 @@ func setupUserImport(fs *flag.FlagSet) runFunc {
 		if err != nil {
 			return err
 		}
-		return office.ImportUsers(e.ctx, c, args[0], e.stdout)
+		cfgPath := ""
+		if f := fs.Lookup("c"); f != nil {
+			cfgPath = f.Value.String()
+		}
+		return office.ImportUsers(e.ctx, c, args[0], cfgPath, e.stdout)
 	}
 }
