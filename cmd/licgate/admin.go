@@ -189,7 +189,7 @@ func (p profileFlags) check(user, name string) error {
 		}
 	}
 	if *p.out != "" {
-		return checkOut(*p.out)
+		return bundle.CheckPrefix(*p.out)
 	}
 	return nil
 }
