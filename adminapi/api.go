@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/licgate/licgate/bundle"
 	"github.com/licgate/licgate/config"
 
 	"github.com/licgate/licgate/acl"
@@ -497,7 +498,7 @@ func withQR(res *DeviceResult) {
 	if res.Profile == nil {
 		return
 	}
-	if png, err := res.Profile.QRPNG(384); err == nil {
+	if png, err := bundle.QRPNG(*res.Profile, 384); err == nil {
 		res.QR = "data:image/png;base64," + base64.StdEncoding.EncodeToString(png)
 	}
 }

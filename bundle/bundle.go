@@ -91,7 +91,7 @@ func (b *Bundle) Windows() ([]byte, error) { return b.render("windows.ps1") }
 // NAME.png, NAME-linux.sh, NAME-macos.sh, NAME-windows.ps1.
 func (b *Bundle) Files() (map[string][]byte, error) {
 	out := map[string][]byte{b.Tunnel + ".conf": []byte(b.Profile.String())}
-	png, err := b.Profile.QRPNG(512)
+	png, err := QRPNG(b.Profile, 512)
 	if err != nil {
 		return nil, err
 	}

@@ -11,8 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	qrcode "github.com/skip2/go-qrcode"
 )
 
 // Profile is a home device's wg-quick configuration. It routes only the
@@ -141,32 +139,6 @@ func ParseProfile(text string) (Profile, error) {
 		return p, fmt.Errorf("%w: [Peer] has no AllowedIPs", errProfile)
 	}
 	return p, nil
-}
-
-// QRPNG renders the profile as a QR code PNG about size pixels wide (at
-// most), as the WireGuard mobile apps scan it. Modules are whole pixels:
-// scaled modules blur at their edges and some scanners then miss.
-func (p Profile) QRPNG(size int) ([]byte, error) {
-	q, err := qrcode.New(p.String(), qrcode.Medium)
-	if err != nil {
-		return nil, fmt.Errorf("tunnel: render qr png: %w", err)
-	}
-	module := max(1, size/len(q.Bitmap()))
-	png, err := q.PNG(-module)
-	if err != nil {
-		return nil, fmt.Errorf("tunnel: render qr png: %w", err)
-	}
-	return png, nil
-}
-
-// QRTerminal renders the profile as a QR code of Unicode half blocks for
-// a terminal (dark text on a light background or the reverse both scan).
-func (p Profile) QRTerminal() (string, error) {
-	q, err := qrcode.New(p.String(), qrcode.Low)
-	if err != nil {
-		return "", fmt.Errorf("tunnel: render qr: %w", err)
-	}
-	return q.ToSmallString(false), nil
 }
 
 // NewClient starts a netstack WireGuard client from a profile, as the

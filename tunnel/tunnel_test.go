@@ -1,9 +1,7 @@
 package tunnel
 
 import (
-	"bytes"
 	"context"
-	"image/png"
 	"io"
 	"net"
 	"net/netip"
@@ -13,7 +11,6 @@ import (
 	"time"
 
 	"github.com/makiuchi-d/gozxing"
-	"github.com/makiuchi-d/gozxing/qrcode"
 	"go.uber.org/goleak"
 )
 
@@ -73,34 +70,6 @@ func TestProfileParseErrors(t *testing.T) {
 				t.Fatalf("error %v, want %q", err, tc.want)
 			}
 		})
-	}
-}
-
-// TestQRDecodesToProfile decodes the PNG with an independent QR decoder.
-func TestQRDecodesToProfile(t *testing.T) {
-	p := testProfile(t)
-	b, err := p.QRPNG(512)
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := png.Decode(bytes.NewReader(b))
-	if err != nil {
-		t.Fatal(err)
-	}
-	bmp, err := gozxing.NewBinaryBitmapFromImage(img)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := qrcode.NewQRCodeReader().Decode(bmp, pureBarcode)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.GetText() != p.String() {
-		t.Fatalf("QR holds:\n%s\nwant:\n%s", res.GetText(), p.String())
-	}
-	term, err := p.QRTerminal()
-	if err != nil || !strings.ContainsAny(term, "█▀▄") {
-		t.Fatalf("terminal QR: %v", err)
 	}
 }
 

@@ -345,7 +345,7 @@ func showProfile(w io.Writer, text, out string, qr bool) error {
 	}
 	fmt.Fprintf(w, "\n%s\n", text)
 	if qr {
-		q, err := p.QRTerminal()
+		q, err := bundle.QRTerminal(p)
 		if err != nil {
 			return err
 		}
