@@ -35,7 +35,7 @@
 // one of the gateway's services on its tunnel address (its open
 // listeners, Config.Services, SetAllowed) and counts the drops
 // (FilterStats). In kernel mode packets never pass through licgate; the
-// same policy is the host firewall's, and KernelFirewall writes it as
+// same policy is the host firewall's, and package kernelfw writes it as
 // nftables rules.
 //
 // Keys: ParseKey and ParsePublicKey accept only the canonical 44-character

@@ -83,7 +83,7 @@ type KernelDevice struct {
 // port, and removes peers it does not know (licgate adds its own). The
 // interface, its address, its up state and its firewall are the
 // administrator's: packets from peers never pass through licgate, so the
-// filter tun mode has must be the host's (see KernelFirewall).
+// filter tun mode has must be the host's (see package kernelfw).
 func NewKernel(cfg Config, name string, logger *slog.Logger) (*KernelDevice, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -123,7 +123,7 @@ func NewKernel(cfg Config, name string, logger *slog.Logger) (*KernelDevice, err
 		}
 	}
 	logger.Info("kernel-mode interface configured", slog.String("interface", name), slog.String("type", dev.Type.String()), slog.Int("listen_port", dev.ListenPort))
-	logger.Warn("kernel mode: licgate does not filter what peers send; unless the host's firewall restricts the interface (tunnel.KernelFirewall writes nftables rules for it), peers reach every port of this host and whatever it forwards to", slog.String("interface", name))
+	logger.Warn("kernel mode: licgate does not filter what peers send; unless the host's firewall restricts the interface (kernelfw.Script writes nftables rules for it), peers reach every port of this host and whatever it forwards to", slog.String("interface", name))
 	return &KernelDevice{c: c, name: name, pub: key.PublicKey(), port: dev.ListenPort}, nil
 }
 

@@ -1,4 +1,4 @@
-package tunnel
+package kernelfw
 
 import (
 	"context"
@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/licgate/licgate/tunnel"
+
 	"github.com/licgate/licgate/internal/netnstest"
 )
 
@@ -18,7 +20,7 @@ import (
 // through wgctrl as a kernel one would be) lets a peer reach every port
 // of the host, until KernelFirewall's rules are applied; then only the
 // service is reachable.
-func TestKernelFirewall(t *testing.T) {
+func TestScript(t *testing.T) {
 	netnstest.Require(t, "nft", "wireguard-go")
 	ns := netnstest.New(t, "tunk")
 	iface := fmt.Sprintf("lgtk%d", os.Getpid()%100000)
@@ -29,15 +31,16 @@ func TestKernelFirewall(t *testing.T) {
 	ns.Run("ip", "addr", "add", "10.44.0.1/24", "dev", iface)
 	ns.Run("ip", "link", "set", iface, "up")
 	ns.Run("ip", "addr", "add", "10.55.0.1/32", "dev", "lo")
-	gwKey, clKey := mustKey(t), mustKey(t)
+	gwKey, _ := tunnel.GenerateKey()
+	clKey, _ := tunnel.GenerateKey()
 	gwAddr, clAddr, hostAddr := netip.MustParseAddr("10.44.0.1"), netip.MustParseAddr("10.44.0.2"), netip.MustParseAddr("10.55.0.1")
 	var (
-		kd *KernelDevice
-		cl *Device
+		kd *tunnel.KernelDevice
+		cl *tunnel.Device
 	)
 	ns.Do(func() {
 		var err error
-		kd, err = NewKernel(Config{PrivateKey: gwKey, Addresses: []netip.Addr{gwAddr}}, iface, nil)
+		kd, err = tunnel.NewKernel(tunnel.Config{PrivateKey: gwKey, Addresses: []netip.Addr{gwAddr}}, iface, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -50,16 +53,16 @@ func TestKernelFirewall(t *testing.T) {
 			t.Cleanup(func() { ln.Close() })
 			go serveHello(ln)
 		}
-		cl, err = NewNetstack(Config{PrivateKey: clKey, Addresses: []netip.Addr{clAddr}}, nil)
+		cl, err = tunnel.NewNetstack(tunnel.Config{PrivateKey: clKey, Addresses: []netip.Addr{clAddr}}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { cl.Close() })
 	})
-	if err := kd.AddPeer(Peer{PublicKey: clKey.PublicKey(), AllowedIPs: []netip.Prefix{netip.PrefixFrom(clAddr, 32)}}); err != nil {
+	if err := kd.AddPeer(tunnel.Peer{PublicKey: clKey.PublicKey(), AllowedIPs: []netip.Prefix{netip.PrefixFrom(clAddr, 32)}}); err != nil {
 		t.Fatal(err)
 	}
-	err := cl.AddPeer(Peer{PublicKey: gwKey.PublicKey(), Endpoint: netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(kd.ListenPort())),
+	err := cl.AddPeer(tunnel.Peer{PublicKey: gwKey.PublicKey(), Endpoint: netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(kd.ListenPort())),
 		AllowedIPs: []netip.Prefix{netip.PrefixFrom(gwAddr, 32), netip.PrefixFrom(hostAddr, 32)}})
 	if err != nil {
 		t.Fatal(err)
@@ -82,7 +85,7 @@ func TestKernelFirewall(t *testing.T) {
 			t.Fatalf("%s before the firewall: %v", a, err)
 		}
 	}
-	script, err := KernelFirewall(iface, []netip.Addr{gwAddr}, []Service{{"tcp", 22350}, {"udp", 22350}})
+	script, err := Script(iface, []netip.Addr{gwAddr}, []tunnel.Service{{Network: "tcp", Port: 22350}, {Network: "udp", Port: 22350}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,15 +111,27 @@ func TestKernelFirewallArgs(t *testing.T) {
 	for _, tc := range []struct {
 		iface string
 		addrs []netip.Addr
-		svc   []Service
+		svc   []tunnel.Service
 	}{
 		{`wg0" accept`, a, nil},
 		{"", a, nil},
 		{"wg0", nil, nil},
-		{"wg0", a, []Service{{"icmp", 1}}},
+		{"wg0", a, []tunnel.Service{{Network: "icmp", Port: 1}}},
 	} {
-		if s, err := KernelFirewall(tc.iface, tc.addrs, tc.svc); err == nil {
-			t.Errorf("KernelFirewall(%q, %v, %v) accepted:\n%s", tc.iface, tc.addrs, tc.svc, s)
+		if s, err := Script(tc.iface, tc.addrs, tc.svc); err == nil {
+			t.Errorf("Script(%q, %v, %v) accepted:\n%s", tc.iface, tc.addrs, tc.svc, s)
 		}
+	}
+}
+
+// serveHello answers every connection with "hello".
+func serveHello(ln net.Listener) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		c.Write([]byte("hello"))
+		c.Close()
 	}
 }

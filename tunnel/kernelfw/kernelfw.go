@@ -1,4 +1,13 @@
-package tunnel
+// Package kernelfw writes the nftables rules that make kernel mode fail
+// closed: in tun mode licgate's own TUN wrapper drops what a peer sends
+// anywhere but the gateway's services; in kernel mode packets never pass
+// through licgate, so the host's firewall must.
+//
+// Typical usage:
+//
+//	script, err := kernelfw.Script("wg0", []netip.Addr{gw}, services)
+//	// nft -f - < script
+package kernelfw
 
 import (
 	"errors"
@@ -7,14 +16,16 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/licgate/licgate/tunnel"
 )
 
-// errFirewall marks KernelFirewall's argument errors.
-var errFirewall = errors.New("tunnel: kernel firewall")
+// errFirewall marks Script's argument errors.
+var errFirewall = errors.New("kernelfw")
 
 var ifaceName = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,15}$`)
 
-// KernelFirewall returns an nftables script (for `nft -f`) that gives
+// Script returns an nftables script (for `nft -f`) that gives
 // kernel mode the filter tun mode has built in (see TUNDevice): what
 // arrives on interface iface may reach addrs only, and there only the
 // services, ICMP echo and the ICMP errors path MTU discovery needs;
@@ -27,7 +38,7 @@ var ifaceName = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,15}$`)
 // another table's drop). Non-first IPv4 fragments to addrs are let
 // through as in tun mode; without conntrack they are not reassembled
 // before this table, so the ports were checked on the first fragment.
-func KernelFirewall(iface string, addrs []netip.Addr, services []Service) (string, error) {
+func Script(iface string, addrs []netip.Addr, services []tunnel.Service) (string, error) {
 	if !ifaceName.MatchString(iface) {
 		return "", fmt.Errorf("%w: %q is not an interface name", errFirewall, iface)
 	}
@@ -36,8 +47,8 @@ func KernelFirewall(iface string, addrs []netip.Addr, services []Service) (strin
 	}
 	var tcp, udp []string
 	for _, s := range services {
-		if _, err := s.key(); err != nil {
-			return "", err
+		if s.Network != "tcp" && s.Network != "udp" {
+			return "", fmt.Errorf("%w: service %s: network must be tcp or udp", errFirewall, s)
 		}
 		p := fmt.Sprint(s.Port)
 		if s.Network == "tcp" && !slices.Contains(tcp, p) {
