@@ -1,4 +1,4 @@
-package ddns
+package ifwatch
 
 import (
 	"context"
@@ -18,11 +18,11 @@ import (
 // going up or down), so a router reacts at once instead of at the next
 // poll. Manager.Run debounces the signals. It returns nil if netlink is
 // unavailable; polling still works. The watch ends with ctx.
-func WatchInterfaces(ctx context.Context, log *slog.Logger) <-chan struct{} {
+func Watch(ctx context.Context, log *slog.Logger, public func(netip.Addr) bool) <-chan struct{} {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	w, err := openWatch()
+	w, err := openWatch(public)
 	if err != nil {
 		log.Info("ddns: no netlink; interface changes are noticed at the next poll", slog.String("err", err.Error()))
 		return nil
@@ -43,7 +43,7 @@ type ifWatch struct {
 // the current links, addresses and routes, in the calling thread's
 // network namespace. Subscribing first loses no change; one seen twice is
 // no change the second time.
-func openWatch() (*ifWatch, error) {
+func openWatch(public func(netip.Addr) bool) (*ifWatch, error) {
 	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, unix.NETLINK_ROUTE)
 	if err != nil {
 		return nil, fmt.Errorf("ddns: netlink socket: %w", err)
@@ -53,7 +53,7 @@ func openWatch() (*ifWatch, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("ddns: netlink bind: %w", err)
 	}
-	w := &ifWatch{f: os.NewFile(uintptr(fd), "netlink-route"), filter: newUplinkFilter()} // through the poller: Close interrupts Read
+	w := &ifWatch{f: os.NewFile(uintptr(fd), "netlink-route"), filter: newUplinkFilter(public)} // through the poller: Close interrupts Read
 	for _, req := range []int{unix.RTM_GETLINK, unix.RTM_GETADDR, unix.RTM_GETROUTE} {
 		rib, err := syscall.NetlinkRIB(req, unix.AF_UNSPEC)
 		if err != nil {

@@ -1,12 +1,15 @@
 //go:build !linux
 
-package ddns
+package ifwatch
 
 import (
 	"context"
 	"log/slog"
+	"net/netip"
 )
 
 // WatchInterfaces is not available here: interface changes are noticed
 // at the next poll.
-func WatchInterfaces(ctx context.Context, log *slog.Logger) <-chan struct{} { return nil }
+func Watch(ctx context.Context, log *slog.Logger, public func(netip.Addr) bool) <-chan struct{} {
+	return nil
+}

@@ -1,4 +1,4 @@
-package ddns
+package ifwatch
 
 import (
 	"fmt"
@@ -54,7 +54,7 @@ func TestWatchNetlinkInNamespace(t *testing.T) {
 			res <- opened{nil, err}
 			return
 		}
-		w, err := openWatch()
+		w, err := openWatch(testPublic)
 		res <- opened{w, err}
 	}()
 	o := <-res

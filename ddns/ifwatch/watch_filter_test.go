@@ -1,4 +1,4 @@
-package ddns
+package ifwatch
 
 import (
 	"net/netip"
@@ -16,7 +16,7 @@ func TestUplinkFilter(t *testing.T) {
 	def := func(i int, gw string) ifEvent { return ifEvent{kind: evRoute, index: i, defaultRoute: true, gw: a(gw)} }
 	del := func(e ifEvent) ifEvent { e.del = true; return e }
 
-	f := newUplinkFilter()
+	f := newUplinkFilter(testPublic)
 	// What the dump at start shows.
 	for _, e := range []ifEvent{link(lo, true), {kind: evAddr, index: lo, addr: a("127.0.0.1")}, link(eth0, true),
 		addr(eth0, "192.168.1.10"), def(eth0, "192.168.1.1"), link(docker0, true), addr(docker0, "172.17.0.1"), link(wg0, true), addr(wg0, "10.44.0.1")} {
