@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"regexp"
+	"strings"
 	"time"
 )
 
@@ -83,6 +84,17 @@ var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
 func ValidName(s string) error {
 	if !nameRE.MatchString(s) {
 		return fmt.Errorf("%w: name %q: use lowercase letters, digits, '.', '_' or '-' (at most 63)", ErrInvalid, s)
+	}
+	return nil
+}
+
+// checkUser checks a new user's name and email (empty, or with an '@').
+func checkUser(name, email string) error {
+	if err := ValidName(name); err != nil {
+		return err
+	}
+	if email != "" && !strings.Contains(email, "@") {
+		return fmt.Errorf("%w: email %q", ErrInvalid, email)
 	}
 	return nil
 }
