@@ -99,35 +99,35 @@ type (
 		From    string `json:"from,omitempty"`
 	}
 	sessionRec struct {
-		Key       string `json:"key"`
-		Start     int64  `json:"start"`
-		End       *int64 `json:"end,omitempty"`
-		User      string `json:"user"`
-		Device    string `json:"device"`
-		Service   string `json:"service"`
-		Proto     string `json:"proto"`
-		Client    string `json:"client"`
-		Rule      string `json:"rule"`
-		Reason    string `json:"reason"`
-		BytesUp   int64  `json:"up,omitempty"`
-		BytesDown int64  `json:"down,omitempty"`
-		EndReason string `json:"end_reason,omitempty"`
+		Key       string
+		Start     int64
+		End       *int64
+		User      string
+		Device    string
+		Service   string
+		Proto     string
+		Client    string
+		Rule      string
+		Reason    string
+		BytesUp   int64
+		BytesDown int64
+		EndReason string
 	}
 	denialRec struct {
-		At      int64  `json:"at"`
-		User    string `json:"user"`
-		Device  string `json:"device"`
-		Service string `json:"service"`
-		Proto   string `json:"proto"`
-		Source  string `json:"source"`
-		Rule    string `json:"rule"`
-		Reason  string `json:"reason"`
+		At      int64
+		User    string
+		Device  string
+		Service string
+		Proto   string
+		Source  string
+		Rule    string
+		Reason  string
 	}
 	eventRec struct {
-		At     int64  `json:"at"`
-		Actor  string `json:"actor"`
-		Action string `json:"action"`
-		Detail string `json:"detail"`
+		At     int64
+		Actor  string
+		Action string
+		Detail string
 	}
 	ddnsRec struct {
 		Addr    string `json:"addr"`
@@ -253,8 +253,24 @@ func (s *Store) update(ctx context.Context, fn func(*bolt.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return s.dirErr(s.db.Update(fn))
+	return s.dirErr(s.db.Update(func(tx *bolt.Tx) error {
+		for _, f := range fills {
+			if b := tx.Bucket(f.name); b != nil { // nil in init, before they exist
+				b.FillPercent = f.fill
+			}
+		}
+		return fn(tx)
+	}))
 }
+
+// fills are the page fill factors of the audit buckets: their keys grow
+// with time, so pages split at the end and can be packed (bbolt's
+// default of 0.5 suits random inserts and left the audit log twice its
+// size). Sessions are rewritten once when they end, so keep some room.
+var fills = []struct {
+	name []byte
+	fill float64
+}{{bDenials, 1}, {bEvents, 1}, {bSessEnd, 1}, {bSessions, 0.9}, {bSessOpen, 0.9}}
 
 // view runs fn in one read-only transaction.
 func (s *Store) view(ctx context.Context, fn func(*bolt.Tx) error) error {
@@ -306,12 +322,25 @@ func rowKey(t int64, id uint64) []byte { return append(tkey(t), u64(id)...) }
 // sk is the key of a string that may be empty.
 func sk(s string) []byte { return append([]byte{'='}, s...) }
 
+// put stores v: audit records in their compact binary form (they are
+// the bulk of the file), the few other rows as JSON.
 func put(b *bolt.Bucket, k []byte, v any) error {
+	if c, ok := v.(interface{ encode() []byte }); ok {
+		return b.Put(k, c.encode())
+	}
 	raw, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
 	return b.Put(k, raw)
+}
+
+// decode reads a value written by put into v.
+func decode[T any](raw []byte, v *T) error {
+	if d, ok := any(v).(interface{ decode([]byte) error }); ok {
+		return d.decode(raw)
+	}
+	return json.Unmarshal(raw, v)
 }
 
 func get[T any](b *bolt.Bucket, k []byte) (T, bool, error) {
@@ -320,7 +349,7 @@ func get[T any](b *bolt.Bucket, k []byte) (T, bool, error) {
 	if raw == nil {
 		return v, false, nil
 	}
-	return v, true, json.Unmarshal(raw, &v)
+	return v, true, decode(raw, &v)
 }
 
 func ms(t time.Time) int64 { return t.UnixMilli() }
@@ -412,7 +441,7 @@ func (s *Store) Users(ctx context.Context) ([]User, error) {
 	err := s.view(ctx, func(tx *bolt.Tx) error {
 		return tx.Bucket(bUsers).ForEach(func(k, v []byte) error {
 			var r userRec
-			if err := json.Unmarshal(v, &r); err != nil {
+			if err := decode(v, &r); err != nil {
 				return err
 			}
 			us = append(us, r.user(string(k)))
@@ -592,7 +621,7 @@ func (s *Store) Devices(ctx context.Context, all bool) ([]Device, error) {
 	err := s.view(ctx, func(tx *bolt.Tx) error {
 		return tx.Bucket(bDevices).ForEach(func(k, v []byte) error {
 			var r deviceRec
-			if err := json.Unmarshal(v, &r); err != nil {
+			if err := decode(v, &r); err != nil {
 				return err
 			}
 			if all || r.Revoked == nil {

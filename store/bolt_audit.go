@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"time"
@@ -222,7 +221,7 @@ func newest[R any, T any](tx *bolt.Tx, b []byte, from, to int64, limit int, conv
 	}
 	for ; k != nil && tval(k) >= from && (limit < 0 || len(out) < limit); k, v = c.Prev() {
 		var r R
-		if err := json.Unmarshal(v, &r); err != nil {
+		if err := decode(v, &r); err != nil {
 			return nil, err
 		}
 		out = append(out, conv(r))

@@ -5,7 +5,6 @@ package store
 import (
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"net/netip"
 	"sort"
@@ -24,7 +23,7 @@ func (s *Store) export(ctx context.Context) (*Snapshot, error) {
 		each := func(b []byte, fn func(k, v []byte) error) error { return tx.Bucket(b).ForEach(fn) }
 		err := each(bUsers, func(k, v []byte) error {
 			var r userRec
-			err := json.Unmarshal(v, &r)
+			err := decode(v, &r)
 			snap.Users = append(snap.Users, r.user(string(k)))
 			return err
 		})
@@ -34,7 +33,7 @@ func (s *Store) export(ctx context.Context) (*Snapshot, error) {
 		sort.Slice(snap.Users, func(i, j int) bool { return snap.Users[i].ID < snap.Users[j].ID })
 		if err := each(bDevices, func(k, v []byte) error {
 			var r deviceRec
-			err := json.Unmarshal(v, &r)
+			err := decode(v, &r)
 			snap.Devices = append(snap.Devices, r.device(binary.BigEndian.Uint64(k)))
 			return err
 		}); err != nil {
@@ -43,7 +42,7 @@ func (s *Store) export(ctx context.Context) (*Snapshot, error) {
 		var ids []uint64
 		if err := each(bEnroll, func(k, v []byte) error {
 			var r enrolRec
-			err := json.Unmarshal(v, &r)
+			err := decode(v, &r)
 			e := EnrollmentRecord{TokenHash: string(k[1:]), User: r.User, Device: r.Device, Created: time.UnixMilli(r.Created),
 				Expires: time.UnixMilli(r.Expires), Used: msTimep(r.Used), UsedFrom: r.From}
 			snap.Enrollments, ids = append(snap.Enrollments, e), append(ids, r.ID)
@@ -55,7 +54,7 @@ func (s *Store) export(ctx context.Context) (*Snapshot, error) {
 		ids = nil
 		if err := each(bSessions, func(k, v []byte) error {
 			var r sessionRec
-			err := json.Unmarshal(v, &r)
+			err := decode(v, &r)
 			snap.Sessions, ids = append(snap.Sessions, r.session()), append(ids, binary.BigEndian.Uint64(k[8:]))
 			return err
 		}); err != nil {
@@ -65,7 +64,7 @@ func (s *Store) export(ctx context.Context) (*Snapshot, error) {
 		ids = nil
 		if err := each(bDenials, func(k, v []byte) error {
 			var r denialRec
-			err := json.Unmarshal(v, &r)
+			err := decode(v, &r)
 			snap.Denials, ids = append(snap.Denials, r.row()), append(ids, binary.BigEndian.Uint64(k[8:]))
 			return err
 		}); err != nil {
@@ -75,7 +74,7 @@ func (s *Store) export(ctx context.Context) (*Snapshot, error) {
 		ids = nil
 		if err := each(bEvents, func(k, v []byte) error {
 			var r eventRec
-			err := json.Unmarshal(v, &r)
+			err := decode(v, &r)
 			snap.Events, ids = append(snap.Events, r.row()), append(ids, binary.BigEndian.Uint64(k[8:]))
 			return err
 		}); err != nil {
@@ -84,7 +83,7 @@ func (s *Store) export(ctx context.Context) (*Snapshot, error) {
 		sort.Sort(byID[AuditEventRow]{snap.Events, ids})
 		if err := each(bDDNS, func(k, v []byte) error {
 			var r ddnsRec
-			err := json.Unmarshal(v, &r)
+			err := decode(v, &r)
 			p, f, _ := strings.Cut(string(k[1:]), "\x00")
 			a, _ := netip.ParseAddr(r.Addr)
 			snap.DDNS = append(snap.DDNS, DDNSState{Provider: p, Family: f, Addr: a, Updated: time.UnixMilli(r.Updated)})
@@ -94,7 +93,7 @@ func (s *Store) export(ctx context.Context) (*Snapshot, error) {
 		}
 		if err := each(bHolds, func(k, v []byte) error {
 			var r holdRec
-			err := json.Unmarshal(v, &r)
+			err := decode(v, &r)
 			snap.Holds = append(snap.Holds, ProviderHold{Provider: string(k[1:]), DDNSHold: r.hold()})
 			return err
 		}); err != nil {
