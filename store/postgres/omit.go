@@ -14,7 +14,7 @@ import (
 // ErrOmitted is what Open and ReadDSNFile return in a build with the
 // licgate_omit_postgres tag (the router build): the PostgreSQL driver
 // (pgx) is not linked in.
-var ErrOmitted = errors.New("postgres: not in this build (built with licgate_omit_postgres, as the router build is): " +
+var ErrOmitted = errors.New("the PostgreSQL backend is not in this build (built with licgate_omit_postgres, as the router build is): " +
 	"keep the state in the state directory (no store.driver), or run a full licgate build")
 
 // Store stands in for the PostgreSQL backend; Open never returns one.
@@ -30,5 +30,5 @@ func ReadDSNFile(path string) (string, error) {
 
 // Open fails with ErrOmitted.
 func Open(ctx context.Context, dsn string, log *slog.Logger) (*Store, error) {
-	return nil, ErrOmitted
+	return nil, fmt.Errorf("postgres: open: %w", ErrOmitted)
 }
