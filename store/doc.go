@@ -8,11 +8,23 @@
 // Every write is one transaction; the database runs in WAL mode with
 // synchronous=FULL, so a crash loses nothing that was committed.
 //
+// Built with the licgate_store_bolt tag (the router build), the same API
+// (Open, FileName, *Store with every Backend method, Copy) is backed by
+// go.etcd.io/bbolt instead and no SQL engine is linked: 9 MB less on
+// linux/mipsle. The file is licgate.bolt, not licgate.db; bbolt fsyncs
+// every commit; the audit log is kept in time-ordered buckets with an
+// end-time index for sessions, so reports read only the range asked for.
+// Files ending in _sqlite.go are the SQLite backend, bolt*.go the bbolt
+// one; the rest (types, errors, ValidName, CheckKey, allocation, Copy) is
+// shared.
+//
 // A device's private key is never stored: only its public key, always in
 // canonical form (standard base64 of 32 bytes, 44 characters), and its
 // tunnel address.
 //
-// Backend is the contract of every method; *Store is the SQLite backend.
+// Backend is the contract of every method; *Store is the SQLite backend
+// (the bbolt one with licgate_store_bolt, which locks its file: one
+// process at a time, Open waits 5 s for another holder).
 //
 // Typical usage:
 //

@@ -1,3 +1,7 @@
+//go:build !licgate_store_bolt
+
+// The fixture is a SQLite state.db: this test needs the SQLite build.
+
 package main
 
 import (

@@ -16,6 +16,9 @@
 // pool so that package cluster (shared sessions, change notification,
 // the shared WireGuard key) works on the same connections.
 //
+// Built with licgate_omit_postgres (the router build), pgx is left out:
+// Open and ReadDSNFile fail with ErrOmitted, naming the tag.
+//
 // Typical usage:
 //
 //	dsn, err := postgres.ReadDSNFile("/etc/licgate/postgres.dsn")

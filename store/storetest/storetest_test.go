@@ -10,7 +10,8 @@ import (
 	"github.com/licgate/licgate/store/storetest"
 )
 
-// TestSQLite runs the contract against the SQLite backend.
+// TestSQLite runs the contract against store.Open: SQLite, or bbolt in a
+// licgate_store_bolt build (store/bolt_test.go runs it there too).
 func TestSQLite(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Backend {
 		b, err := store.Open(context.Background(), t.TempDir())

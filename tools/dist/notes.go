@@ -55,6 +55,8 @@ mips_* -> mips, arm_cortex-a7/a9 -> armv7, aarch64_* -> arm64):
   ssh root@192.168.1.1 'opkg install /tmp/licgate_<version>_mipsle.ipk'
 Edit /etc/licgate/licgate.yaml on the router, then: /etc/init.d/licgate start
 State on flash: /etc/licgate/state (kept over sysupgrade); logs: logread -e licgate
+The -router packages keep it in licgate.bolt and cannot read the licgate.db of a full
+build: they refuse to start on one (docs/install-platforms.md, "State in the router build").
 `,
 }
 

@@ -1,3 +1,5 @@
+//go:build !licgate_store_bolt
+
 package store
 
 import (
@@ -34,30 +36,6 @@ func (s *Store) SetDDNSAddr(ctx context.Context, provider, family string, addr n
 		return fmt.Errorf("store: save ddns state %s/%s: %w", provider, family, err)
 	}
 	return nil
-}
-
-// DDNSHold is why a DDNS provider must not be retried yet, persisted so
-// that a restart neither hammers a provider that refused the credentials
-// nor forgets a back-off.
-type DDNSHold struct {
-	// Fatal means the provider refused in a way retrying cannot fix (bad
-	// credentials, unknown zone): stay stopped while the configuration's
-	// Fingerprint is unchanged.
-	Fatal bool `json:"fatal"`
-	// Reason is the provider's error, for the status page.
-	Reason string `json:"reason"`
-	// Fingerprint identifies the provider configuration the hold applies
-	// to (e.g. a hash of it); a changed configuration lifts a fatal hold.
-	Fingerprint string `json:"fingerprint,omitempty"`
-	// BackoffUntil, if not zero, is when the next attempt may run.
-	BackoffUntil time.Time `json:"backoff_until,omitzero"`
-	// Updated is when the hold was last set (filled in by SetDDNSHold).
-	Updated time.Time `json:"updated"`
-}
-
-// IsZero reports whether h holds nothing back.
-func (h DDNSHold) IsZero() bool {
-	return !h.Fatal && h.BackoffUntil.IsZero() && h.Reason == "" && h.Fingerprint == ""
 }
 
 func scanHold(sc scanner) (DDNSHold, error) {

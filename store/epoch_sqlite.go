@@ -1,3 +1,5 @@
+//go:build !licgate_store_bolt
+
 package store
 
 import (

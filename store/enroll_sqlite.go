@@ -1,25 +1,13 @@
+//go:build !licgate_store_bolt
+
 package store
 
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"time"
 )
-
-// Enrolment errors.
-var (
-	ErrExpired = errors.New("expired")
-	ErrUsed    = errors.New("already used")
-)
-
-// Enrollment is a pending or used enrolment link.
-type Enrollment struct {
-	User    string
-	Device  string
-	Expires time.Time
-}
 
 // CreateEnrollment records a link for user's new device; tokenHash is
 // the hash of the secret token (the token itself is never stored).
