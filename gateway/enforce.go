@@ -10,6 +10,7 @@ import (
 
 	"github.com/licgate/licgate/adminapi"
 	"github.com/licgate/licgate/audit"
+	"github.com/licgate/licgate/cluster"
 	"github.com/licgate/licgate/config"
 	"github.com/licgate/licgate/session"
 
@@ -74,6 +75,12 @@ func (g *Gateway) Reevaluate(why string) int {
 // need a restart (listeners, services, tunnel device) keep their running
 // values and are named in the answer and the log, never silently ignored.
 func (g *Gateway) Reload(ctx context.Context) (adminapi.ReloadResult, error) {
+	return g.reload(ctx, true)
+}
+
+// reload is Reload; notify tells the other gateways of the cluster to
+// reload theirs (not when the reload was their request).
+func (g *Gateway) reload(ctx context.Context, notify bool) (adminapi.ReloadResult, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	old := g.conf()
@@ -106,6 +113,9 @@ func (g *Gateway) Reload(ctx context.Context) (adminapi.ReloadResult, error) {
 	n := g.Reevaluate(session.EndPolicy)
 	g.log.Info("config reloaded", slog.String("file", next.Path()), slog.Int("rules", len(next.Engine().Rules())), slog.Int("sessions_cut", n))
 	g.auditEvent(audit.ActorOf(ctx), "policy.reload", fmt.Sprintf("rules=%d sessions_cut=%d restart_needed=%s", len(next.Engine().Rules()), n, strings.Join(restart, ",")))
+	if notify {
+		g.notify(cluster.KindPolicy, "", "")
+	}
 	return adminapi.ReloadResult{SessionsCut: n, RestartNeeded: restart}, nil
 }
 
@@ -124,6 +134,8 @@ func mergeReload(old, cfg *config.Config) (*config.Config, []string) {
 	keep("state_dir", next.StateDir != old.StateDir, func() { next.StateDir = old.StateDir })
 	keep("socket", next.Socket != old.Socket, func() { next.Socket = old.Socket })
 	keep("log_level", next.LogLevel != old.LogLevel, func() { next.LogLevel = old.LogLevel })
+	keep("store", !reflect.DeepEqual(next.Store, old.Store), func() { next.Store = old.Store })
+	keep("cluster", !reflect.DeepEqual(next.Cluster, old.Cluster), func() { next.Cluster = old.Cluster })
 	keep("services", !reflect.DeepEqual(next.Services, old.Services), func() { next.Services = old.Services })
 	// The tunnel device is built at start; endpoint and keepalive only go
 	// into profiles made from now on, so they apply at once.
