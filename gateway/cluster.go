@@ -235,12 +235,16 @@ func (g *Gateway) takeoverLoop(ctx context.Context, vip netip.Addr) {
 		now := hasAddr(vip)
 		switch {
 		case now && !held:
-			g.log.Info("cluster: this gateway holds the VIP now: starting handshakes with known devices", slog.String("vip", vip.String()))
-			n, err := g.takeover(ctx)
+			n, err := g.takeover(ctx, vip)
+			if errors.Is(err, errNotFromVIP) {
+				now = false // keepalived's notify script has not run yet: next second
+				break
+			}
 			if err != nil {
 				g.log.Error("cluster: takeover", slog.String("err", err.Error()))
 			}
-			g.log.Info("cluster: takeover: handshakes started", slog.Int("peers", n))
+			g.log.Info("cluster: this gateway holds the VIP now: handshakes started with the devices seen recently",
+				slog.String("vip", vip.String()), slog.Int("peers", n))
 		case !now && held:
 			g.log.Info("cluster: this gateway no longer holds the VIP", slog.String("vip", vip.String()))
 		}
@@ -275,6 +279,17 @@ func hasAddr(a netip.Addr) bool {
 	return false
 }
 
+// sourceFor is the local address packets to ep leave from (the kernel's
+// route lookup of a connected UDP socket; nothing is sent).
+func sourceFor(ep netip.AddrPort) netip.Addr {
+	c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(ep))
+	if err != nil {
+		return netip.Addr{}
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).AddrPort().Addr().Unmap()
+}
+
 // recordEndpoints stores the endpoints of peers with a handshake in the
 // last 3 minutes.
 func (g *Gateway) recordEndpoints(ctx context.Context) error {
@@ -295,12 +310,26 @@ func (g *Gateway) recordEndpoints(ctx context.Context) error {
 // wireguard-go initiate a handshake at once.
 const takeoverKeepalive = 25 * time.Second
 
+// errNotFromVIP: packets to the devices would not leave from the VIP.
+var errNotFromVIP = errors.New("cluster: takeover: packets to devices do not leave from the VIP yet")
+
 // takeover points every known peer at the endpoint the cluster last saw
-// it at, with a keepalive. It returns the number of peers.
-func (g *Gateway) takeover(ctx context.Context) (int, error) {
+// it at, with a keepalive. It returns the number of peers. It does
+// nothing (errNotFromVIP) until packets towards the devices leave from
+// the VIP (keepalived's notify script sets the route's source): a
+// handshake from another address would make the device follow that
+// address, not the VIP.
+func (g *Gateway) takeover(ctx context.Context, vip netip.Addr) (int, error) {
 	eps, err := g.cl.Endpoints(ctx, 5*time.Minute)
 	if err != nil {
 		return 0, err
+	}
+	for _, ep := range eps {
+		if src := sourceFor(ep); src != vip {
+			g.log.Debug("cluster: takeover waits: packets leave from another address", slog.String("source", src.String()))
+			return 0, errNotFromVIP
+		}
+		break // one route check stands for all: devices are behind the default route
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
