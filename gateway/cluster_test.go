@@ -23,6 +23,7 @@ import (
 // its own netstack tunnel, sharing one PostgreSQL, one KEK and one
 // license server (A's stand-in).
 type clusterPair struct {
+	PG       *pgtest.Server
 	A, B     *gatewaytest.Harness
 	changesB chan cluster.Change // changes B applied
 }
@@ -44,7 +45,7 @@ func startClusterPair(t *testing.T, policy string, lease time.Duration) *cluster
 		return fmt.Sprintf("store:\n  driver: postgres\n  dsn_file: %s\ncluster:\n  enabled: true\n  gateway_id: %s\n  kek_file: %s\n  lease: %s\n",
 			dsnFile, id, kek, lease)
 	}
-	p := &clusterPair{changesB: make(chan cluster.Change, 1000)}
+	p := &clusterPair{PG: pg, changesB: make(chan cluster.Change, 1000)}
 	p.A = gatewaytest.New(t, gatewaytest.Seats(1000), gatewaytest.Policy(policy), gatewaytest.TopLevel(block("gw-a")))
 	p.B = gatewaytest.New(t, gatewaytest.Policy(policy), gatewaytest.TopLevel(block("gw-b")),
 		gatewaytest.Upstream(p.A.Server.Addr().String()),
@@ -220,4 +221,46 @@ func TestClusterRevokeCutsOnEveryGateway(t *testing.T) {
 	if ps, _ := p.B.GW.Peers(); len(ps) != 1 {
 		t.Fatalf("B's peers after the revoke: %d, want 1 (bob's, disabled)", len(ps))
 	}
+}
+
+// TestClusterPostgresRestart: PostgreSQL restarted while the gateways
+// run. Sessions already admitted stay (the outage is shorter than the
+// lease); admissions meanwhile fail closed; afterwards the gateways
+// reconnect by themselves and the held session still counts.
+func TestClusterPostgresRestart(t *testing.T) {
+	p := startClusterPair(t, strings.Replace(clusterCap2, "max_sessions: 2", "max_sessions: 1", 1), 15*time.Second)
+	onA, onB := p.addDevice(t, "alice", "laptop")
+	onA.Warm(t)
+	held := onB.TakeSeat(t)
+	defer held.Close()
+	if err := p.PG.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if lc, ans, err := onA.TrySeat(10 * time.Second); err == nil && strings.HasPrefix(ans, "OK ") {
+		lc.Close()
+		t.Fatal("admitted with the database down (and the cap taken): admission must fail closed")
+	}
+	if ans, err := held.Call("PING down"); err != nil || ans != "PONG down" {
+		t.Fatalf("held session with the database down: %q %v", ans, err)
+	}
+	if err := p.PG.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p.waitB(t, func(ch cluster.Change) bool { return ch.Kind == cluster.KindResync }) // B's watch reconnected
+	if lc, ans, err := onA.TrySeat(10 * time.Second); err == nil && strings.HasPrefix(ans, "OK ") {
+		lc.Close()
+		t.Fatal("the held session was forgotten across the restart: cap 1 exceeded")
+	}
+	if ss, err := gateway.ClusterSessionsForTest(p.A.GW); err != nil || len(ss) != 1 || ss[0].Gateway != "gw-b" {
+		t.Fatalf("cluster sessions after the restart: %+v %v", ss, err)
+	}
+	if ans, err := held.Call("PING up"); err != nil || ans != "PONG up" {
+		t.Fatalf("held session after the restart: %q %v", ans, err)
+	}
+	held.Close()
+	if !p.B.WaitSessions(0, 5*time.Second) {
+		t.Fatal("session did not end")
+	}
+	lc := onA.TakeSeat(t) // admission works again
+	lc.Close()
 }
