@@ -231,11 +231,14 @@ func (g *Gateway) takeoverLoop(ctx context.Context, vip netip.Addr) {
 	defer t.Stop()
 	held := false
 	var lastRecord time.Time
+	var nudged []tunnel.Key // peers given an endpoint and keepalive on takeover
 	for {
 		now := hasAddr(vip)
 		switch {
 		case now && !held:
-			n, err := g.takeover(ctx, vip)
+			var err error
+			nudged, err = g.takeover(ctx, vip)
+			n := len(nudged)
 			if errors.Is(err, errNotFromVIP) {
 				now = false // keepalived's notify script has not run yet: next second
 				break
@@ -247,6 +250,8 @@ func (g *Gateway) takeoverLoop(ctx context.Context, vip netip.Addr) {
 				slog.String("vip", vip.String()), slog.Int("peers", n))
 		case !now && held:
 			g.log.Info("cluster: this gateway no longer holds the VIP", slog.String("vip", vip.String()))
+			g.untakeover(nudged)
+			nudged = nil
 		}
 		held = now
 		if held && time.Since(lastRecord) >= 2*time.Second {
@@ -314,20 +319,20 @@ const takeoverKeepalive = 25 * time.Second
 var errNotFromVIP = errors.New("cluster: takeover: packets to devices do not leave from the VIP yet")
 
 // takeover points every known peer at the endpoint the cluster last saw
-// it at, with a keepalive. It returns the number of peers. It does
+// it at, with a keepalive. It returns the peers it changed. It does
 // nothing (errNotFromVIP) until packets towards the devices leave from
 // the VIP (keepalived's notify script sets the route's source): a
 // handshake from another address would make the device follow that
 // address, not the VIP.
-func (g *Gateway) takeover(ctx context.Context, vip netip.Addr) (int, error) {
+func (g *Gateway) takeover(ctx context.Context, vip netip.Addr) ([]tunnel.Key, error) {
 	eps, err := g.cl.Endpoints(ctx, 5*time.Minute)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	for _, ep := range eps {
 		if src := sourceFor(ep); src != vip {
 			g.log.Debug("cluster: takeover waits: packets leave from another address", slog.String("source", src.String()))
-			return 0, errNotFromVIP
+			return nil, errNotFromVIP
 		}
 		break // one route check stands for all: devices are behind the default route
 	}
@@ -335,9 +340,9 @@ func (g *Gateway) takeover(ctx context.Context, vip netip.Addr) (int, error) {
 	defer g.mu.Unlock()
 	ps, err := g.tun.Peers()
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	n := 0
+	var nudged []tunnel.Key
 	for _, p := range ps {
 		ep, ok := eps[p.PublicKey.String()]
 		if !ok {
@@ -345,9 +350,43 @@ func (g *Gateway) takeover(ctx context.Context, vip netip.Addr) (int, error) {
 		}
 		if err := g.tun.AddPeer(tunnel.Peer{PublicKey: p.PublicKey, AllowedIPs: p.AllowedIPs, Endpoint: ep,
 			PersistentKeepalive: takeoverKeepalive}); err != nil {
-			return n, fmt.Errorf("cluster: takeover: %w", err)
+			return nudged, fmt.Errorf("cluster: takeover: %w", err)
 		}
-		n++
+		nudged = append(nudged, p.PublicKey)
 	}
-	return n, nil
+	return nudged, nil
+}
+
+// untakeover gives the peers takeover changed back their plain form (no
+// endpoint, no keepalive) when this gateway lost the VIP: keepalives
+// sent from its own address would make the devices follow that address
+// away from the VIP. Their sessions here are over anyway: the devices
+// now reach the VIP's new holder.
+func (g *Gateway) untakeover(peers []tunnel.Key) {
+	if len(peers) == 0 {
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	ps, err := g.tun.Peers()
+	if err != nil {
+		g.log.Error("cluster: reset peers after losing the VIP", slog.String("err", err.Error()))
+		return
+	}
+	current := map[tunnel.Key][]netip.Prefix{}
+	for _, p := range ps {
+		current[p.PublicKey] = p.AllowedIPs
+	}
+	for _, k := range peers {
+		allowed, ok := current[k]
+		if !ok {
+			continue // revoked meanwhile
+		}
+		if err := g.tun.RemovePeer(k); err == nil {
+			err = g.tun.AddPeer(tunnel.Peer{PublicKey: k, AllowedIPs: allowed})
+		}
+		if err != nil {
+			g.log.Error("cluster: reset a peer after losing the VIP", slog.String("peer", k.String()), slog.String("err", err.Error()))
+		}
+	}
 }
