@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -263,4 +264,49 @@ func TestClusterPostgresRestart(t *testing.T) {
 	}
 	lc := onA.TakeSeat(t) // admission works again
 	lc.Close()
+}
+
+// BenchmarkConnectStores is a new capped session per operation through
+// tunnel and proxy (as BenchmarkConnect) with SQLite, with PostgreSQL,
+// and in cluster mode (each admission one transaction under the
+// cluster lock, each end a release).
+func BenchmarkConnectStores(b *testing.B) {
+	for _, mode := range []string{"sqlite", "postgres", "cluster"} {
+		b.Run(mode, func(b *testing.B) {
+			srv := echoServer(b, false)
+			opts := []gatewaytest.Option{gatewaytest.Upstream(srv.Addr().String()),
+				gatewaytest.Policy("policy:\n  services:\n    codemeter: {max_sessions: 1000}\n  rules:\n    - {action: allow, who: [\"*\"]}\n")}
+			if mode != "sqlite" {
+				pg := pgtest.Start(b)
+				dir := b.TempDir()
+				dsnFile := filepath.Join(dir, "dsn")
+				os.WriteFile(dsnFile, []byte(pg.NewDatabase(b)+"\n"), 0o600)
+				block := fmt.Sprintf("store:\n  driver: postgres\n  dsn_file: %s\n", dsnFile)
+				if mode == "cluster" {
+					kek := filepath.Join(dir, "kek")
+					cluster.WriteKEK(kek)
+					block += fmt.Sprintf("cluster:\n  enabled: true\n  gateway_id: bench\n  kek_file: %s\n", kek)
+				}
+				opts = append(opts, gatewaytest.TopLevel(block))
+			}
+			h := gatewaytest.New(b, opts...)
+			c := h.AddDevice("bench", "pc")
+			c.Warm(b)
+			buf := make([]byte, 1)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				conn, err := c.Dial("tcp", 10*time.Second)
+				if err != nil {
+					b.Fatal(err)
+				}
+				conn.Write(buf)
+				if _, err := io.ReadFull(conn, buf); err != nil {
+					b.Fatal(err)
+				}
+				conn.Close()
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "connects/s")
+		})
+	}
 }
