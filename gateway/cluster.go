@@ -53,6 +53,9 @@ func (g *Gateway) startCluster(ctx context.Context, cfg *config.Config) (tunnel.
 		return tunnel.Key{}, err
 	}
 	g.cl, g.clStop = c, stop
+	if err := g.closeOwnAuditSessions(ctx, pg, cfg.Cluster.GatewayID); err != nil {
+		return tunnel.Key{}, err
+	}
 	g.onClose(func() {
 		if err := c.Close(); err != nil && !errors.Is(err, cluster.ErrClosed) {
 			g.log.Error("cluster: leave", slog.String("err", err.Error()))
@@ -67,6 +70,24 @@ func (g *Gateway) startCluster(ctx context.Context, cfg *config.Config) (tunnel.
 		return c.AdoptSharedKey(ctx, cfg.Cluster.KEKFile, own)
 	}
 	return c.SharedKey(ctx, cfg.Cluster.KEKFile)
+}
+
+// closeOwnAuditSessions closes the audit sessions a previous run of
+// this gateway left open (it died): in cluster mode the audit keys carry
+// the gateway ID, so the other gateways' live sessions stay open.
+// (store.Backend's CloseOpenSessions would close every gateway's.)
+func (g *Gateway) closeOwnAuditSessions(ctx context.Context, pg *postgres.Store, id string) error {
+	prefix := id + "/"
+	g.boot = prefix + g.boot
+	tag, err := pg.Pool().Exec(ctx, `UPDATE audit_sessions SET end_at = GREATEST(start_at, $1), end_reason = $2
+		WHERE end_at IS NULL AND left(key, length($3)) = $3`, time.Now().UnixMicro(), "gateway restarted", prefix)
+	if err != nil {
+		return fmt.Errorf("cluster: close this gateway's open audit sessions: %w", err)
+	}
+	if n := tag.RowsAffected(); n > 0 {
+		g.log.Warn("audit: sessions left open by an unclean stop of this gateway were closed", slog.Int64("sessions", n))
+	}
+	return nil
 }
 
 // clusterLost cuts the local sessions whose shared rows lost their lease

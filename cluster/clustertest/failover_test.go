@@ -415,6 +415,31 @@ func testFailover(t *testing.T, nudge bool) {
 	if d, err := st.Device(ctx, "alice", "laptop"); err != nil || d.Address != dev.Address {
 		t.Fatalf("device after failovers: %+v %v", d, err)
 	}
+	// Every seat is in the shared audit log (the first and one per run),
+	// also those held on a gateway that was killed.
+	seats := 0
+	rows, err := st.AuditSessions(ctx, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	open := 0
+	for _, r := range rows {
+		if r.User == "alice" && r.Proto == "tcp" {
+			seats++
+			if r.End == nil {
+				open++
+			}
+		}
+	}
+	t.Logf("audit: %d tcp sessions recorded, %d open", seats, open)
+	if seats < runs+1 {
+		t.Errorf("audit: %d tcp sessions recorded, want at least %d (one per seat)", seats, runs+1)
+	}
+	// Open: only the live seat; a killed gateway closed those it left
+	// open when it started again.
+	if open != 1 {
+		t.Errorf("audit: %d sessions open, want 1 (the live one; the killed gateways' closed at their restart)", open)
+	}
 }
 
 // diagnose logs the state of the VIP, the home device's WireGuard and
