@@ -139,6 +139,28 @@ func (g *Gateway) clusterAdmit(id *session.Identity, service string) (session.Ad
 	return adm, nil
 }
 
+// clusterCounts are the live counts of the whole cluster (for policy
+// explain; admission counts under the cluster lock instead).
+func (g *Gateway) clusterCounts(ctx context.Context) (acl.Counts, error) {
+	ss, err := g.cl.Sessions(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	n := &cluster.Counts{Device: map[[2]string]int{}, User: map[string]int{}, Rule: map[int]int{}, Group: map[string]int{}, Service: map[string]int{}}
+	for _, s := range ss {
+		n.Device[[2]string{s.User, s.Device}]++
+		n.User[s.User]++
+		if s.Rule >= 0 {
+			n.Rule[s.Rule]++
+		}
+		for _, gr := range s.Groups {
+			n.Group[gr]++
+		}
+		n.Service[s.Service]++
+	}
+	return n, nil
+}
+
 // clusterRelease ends s's shared row (it stops counting at once).
 func (g *Gateway) clusterRelease(s *session.Session) {
 	if g.cl == nil || s.ClusterID == 0 {

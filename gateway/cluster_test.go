@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/licgate/licgate/adminapi"
 	"github.com/licgate/licgate/cluster"
 	"github.com/licgate/licgate/gateway"
 	"github.com/licgate/licgate/gateway/gatewaytest"
@@ -143,6 +144,12 @@ func TestClusterCapAcrossGateways(t *testing.T) {
 	ss, err := gateway.ClusterSessionsForTest(p.A.GW)
 	if err != nil || len(ss) != 2 {
 		t.Fatalf("cluster sessions: %+v %v", ss, err)
+	}
+	for _, g := range []*gatewaytest.Harness{p.A, p.B} { // policy explain sees the cluster's counts
+		x, err := g.GW.Explain(context.Background(), adminapi.ExplainRequest{User: "alice", Device: "laptop", Service: "codemeter"})
+		if err != nil || x.Allow {
+			t.Fatalf("explain with the cap taken across the cluster: %+v %v", x, err)
+		}
 	}
 	for _, w := range winners {
 		w.Close()

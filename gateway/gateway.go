@@ -963,6 +963,14 @@ func (g *Gateway) Explain(ctx context.Context, req adminapi.ExplainRequest) (adm
 		}
 	}
 	var x acl.Explanation
+	if g.cl != nil { // caps count every gateway's sessions
+		c, err := g.clusterCounts(ctx)
+		if err != nil {
+			return adminapi.ExplainResult{}, err
+		}
+		x = eng.Explain(g.request(id, req.Service, at, c))
+		return adminapi.ExplainResult{Allow: x.Allow, Rule: x.Rule, Reason: x.Reason, Kind: x.Kind.String(), Explain: x.Text}, nil
+	}
 	g.sessions.WithCounts(&session.Session{Proto: "tcp", User: req.User, Device: req.Device, Service: req.Service}, func(c acl.Counts) {
 		x = eng.Explain(g.request(id, req.Service, at, c))
 	})
