@@ -369,6 +369,9 @@ func testFailover(t *testing.T, nudge bool) {
 				return err == nil && eps[homeKey.PublicKey().String()].IsValid()
 			})
 		}
+		// The seat is in the shared audit log before the box dies (the
+		// audit writer batches for up to 100 ms: a crash loses that much).
+		f.waitAudit(st, run)
 		f.killBox(active)
 		killed := time.Now()
 		want := []string{"gw-b", "gw-a"}[active]
@@ -417,28 +420,44 @@ func testFailover(t *testing.T, nudge bool) {
 	}
 	// Every seat is in the shared audit log (the first and one per run),
 	// also those held on a gateway that was killed.
-	seats := 0
-	rows, err := st.AuditSessions(ctx, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
-	if err != nil {
-		t.Fatal(err)
-	}
-	open := 0
-	for _, r := range rows {
-		if r.User == "alice" && r.Proto == "tcp" {
-			seats++
-			if r.End == nil {
-				open++
-			}
-		}
-	}
+	rows, seats, open := f.waitAudit(st, runs+1)
 	t.Logf("audit: %d tcp sessions recorded, %d open", seats, open)
 	if seats < runs+1 {
-		t.Errorf("audit: %d tcp sessions recorded, want at least %d (one per seat)", seats, runs+1)
+		f.diagnose()
+		t.Errorf("audit: %d tcp sessions recorded, want at least %d (one per seat): %+v", seats, runs+1, rows)
 	}
 	// Open: only the live seat; a killed gateway closed those it left
 	// open when it started again.
 	if open != 1 {
 		t.Errorf("audit: %d sessions open, want 1 (the live one; the killed gateways' closed at their restart)", open)
+	}
+}
+
+// waitAudit waits (up to 5 s) until the audit log has at least n of
+// alice's TCP sessions, and returns them with the count and how many are
+// open.
+func (f *failover) waitAudit(st *postgres.Store, n int) (rows []store.AuditSession, seats, open int) {
+	f.t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		all, err := st.AuditSessions(context.Background(), time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		rows, seats, open = nil, 0, 0
+		for _, r := range all {
+			if r.User == "alice" && r.Proto == "tcp" {
+				rows = append(rows, r)
+				seats++
+				if r.End == nil {
+					open++
+				}
+			}
+		}
+		if seats >= n || time.Now().After(deadline) {
+			return rows, seats, open
+		}
+		time.Sleep(50 * time.Millisecond) // the audit writer flushes every 100 ms
 	}
 }
 
