@@ -317,3 +317,32 @@ func BenchmarkConnectStores(b *testing.B) {
 		})
 	}
 }
+
+// TestClusterReloadMovesRule: after a reload a kept session counts
+// against the rule that admits it now, on every gateway.
+func TestClusterReloadMovesRule(t *testing.T) {
+	before := "policy:\n  rules:\n    - {action: allow, who: [user:alice]}\n    - {action: allow, who: [\"*\"]}\n"
+	after := "policy:\n  rules:\n    - {action: allow, who: [user:bob]}\n    - {action: allow, who: [user:alice]}\n    - {action: allow, who: [\"*\"]}\n"
+	p := startClusterPair(t, before, 15*time.Second)
+	onA, _ := p.addDevice(t, "alice", "laptop")
+	lc := onA.TakeSeat(t)
+	defer lc.Close()
+	ss, err := gateway.ClusterSessionsForTest(p.A.GW)
+	if err != nil || len(ss) != 1 || ss[0].Rule != 0 {
+		t.Fatalf("before: %+v %v", ss, err)
+	}
+	cfg, err := os.ReadFile(p.A.ConfigPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p.A.ConfigPath, []byte(strings.Replace(string(cfg), before, after, 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.A.GW.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ss, err = gateway.ClusterSessionsForTest(p.B.GW)
+	if err != nil || len(ss) != 1 || ss[0].Rule != 1 {
+		t.Fatalf("after the reload: %+v %v (want rule 1)", ss, err)
+	}
+}

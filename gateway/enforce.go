@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -27,6 +28,17 @@ func (g *Gateway) Reevaluate(why string) int {
 	now := g.now()
 	grace := g.conf().Enforcement.WindowGrace.Duration
 	idents := *g.idents.Load()
+	type moved struct {
+		id  int64
+		dec cluster.Decision
+	}
+	var changed []moved // cluster sessions now counting against another rule or groups
+	keep := func(s *session.Session, v session.Verdict) session.Verdict {
+		if s.ClusterID != 0 && (v.Rule != s.Rule || !slices.Equal(v.Groups, s.Groups())) {
+			changed = append(changed, moved{s.ClusterID, cluster.Decision{Rule: v.Rule, Groups: v.Groups}})
+		}
+		return v
+	}
 	cut := g.sessions.Reevaluate(func(s *session.Session, counts acl.Counts) session.Verdict {
 		id, ok := idents[s.Client.Addr()]
 		if !ok || id.DeviceID != s.DeviceID {
@@ -38,7 +50,7 @@ func (g *Gateway) Reevaluate(why string) int {
 		d := eng.Decide(g.request(id, s.Service, now, counts))
 		if d.Allow {
 			s.GraceUntil = time.Time{}
-			return session.Verdict{Keep: true, Rule: d.Rule, Reason: d.Reason, Groups: eng.GroupsOf(s.User)}
+			return keep(s, session.Verdict{Keep: true, Rule: d.Rule, Reason: d.Reason, Groups: eng.GroupsOf(s.User)})
 		}
 		if d.Kind.Grace() { // an hours or sign-in window ran out
 			if grace > 0 {
@@ -48,7 +60,7 @@ func (g *Gateway) Reevaluate(why string) int {
 						slog.String("user", s.User), slog.Time("cut_at", s.GraceUntil))
 				}
 				if now.Before(s.GraceUntil) {
-					return session.Verdict{Keep: true, Rule: s.Rule, Reason: s.Reason, Groups: eng.GroupsOf(s.User)}
+					return keep(s, session.Verdict{Keep: true, Rule: s.Rule, Reason: s.Reason, Groups: eng.GroupsOf(s.User)})
 				}
 			}
 			if d.Kind == acl.KindSignIn {
@@ -61,6 +73,13 @@ func (g *Gateway) Reevaluate(why string) int {
 		}
 		return session.Verdict{End: why, Reason: d.Reason}
 	})
+	for _, m := range changed { // after the table lock: database calls
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := g.cl.Update(ctx, m.id, m.dec); err != nil {
+			g.log.Warn("cluster: a re-decided session still counts against its old rule", slog.String("err", err.Error()))
+		}
+		cancel()
+	}
 	for s, v := range cut {
 		g.log.Info("session cut", slog.Uint64("session", s.ID), slog.String("user", s.User), slog.String("device", s.Device),
 			slog.String("service", s.Service), slog.String("end", v.End), slog.String("reason", v.Reason))

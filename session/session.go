@@ -90,6 +90,11 @@ func (s *Session) Cut(reason string) {
 	})
 }
 
+// Groups are the user's groups the session counts against (set at
+// admission and re-evaluation). Read it under the table lock (in a
+// Decider or Reevaluate's function).
+func (s *Session) Groups() []string { return s.groups }
+
 // EndReason returns the cut reason, or def if nobody cut the session.
 func (s *Session) EndReason(def string) string {
 	if r := s.reason.Load(); r != nil {
