@@ -234,17 +234,19 @@ func (c *client) ping(timeout time.Duration) error {
 	return nil
 }
 
-// TestFailover: PostgreSQL, two stand-in gateways sharing it and one
-// WireGuard key, keepalived on both with the example configs, and a
-// wg-quick home device whose endpoint is the VIP. Each run kills the
-// box holding the VIP and measures until the home device's license
-// client holds a seat on the other gateway; the dead gateway's seat
-// stops counting after the lease; then the dead box boots again as the
-// standby. LICGATE_FAILOVER_RUNS sets the number of runs (default 2).
+// TestFailover: PostgreSQL, two licgate gateways sharing it and one
+// WireGuard key (cluster mode), keepalived on both with the example
+// configs and `licgate doctor --quiet` as the health check, and a
+// wg-quick home device whose endpoint is the VIP. Each run kills the box
+// holding the VIP and measures until the home device's license client
+// holds a seat on the other gateway; the dead gateway's seat stops
+// counting after the lease; then the dead box boots again as the
+// standby. At the end the device is unchanged and every seat is in the
+// audit log. LICGATE_FAILOVER_RUNS sets the number of runs (default 2).
 //
-// Plain: the gateway does nothing special; the device re-handshakes
-// when its own timer fires (15 s after its first unanswered packet).
-// Takeover: the new VIP holder starts the handshake itself.
+// Plain: without cluster.vip the device re-handshakes when its own timer
+// fires (15 s after its first unanswered packet). Takeover: with
+// cluster.vip the new VIP holder starts the handshake itself.
 func TestFailover(t *testing.T) {
 	t.Run("Plain", func(t *testing.T) { testFailover(t, false) })
 	t.Run("Takeover", func(t *testing.T) { testFailover(t, true) })
