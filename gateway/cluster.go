@@ -178,14 +178,18 @@ func (g *Gateway) clusterRelease(s *session.Session) {
 // notify tells every gateway of a change made here (after it committed).
 // Without cluster mode it does nothing.
 func (g *Gateway) notify(kind cluster.Kind, user, device string) {
+	g.notifyChange(cluster.Change{Kind: kind, User: user, Device: device})
+}
+
+func (g *Gateway) notifyChange(ch cluster.Change) {
 	if g.cl == nil {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := g.cl.Notify(ctx, cluster.Change{Kind: kind, User: user, Device: device}); err != nil {
+	if err := g.cl.Notify(ctx, ch); err != nil {
 		g.log.Error("cluster: the other gateways were not told of a change; they pick it up on their next resync",
-			slog.String("kind", string(kind)), slog.String("err", err.Error()))
+			slog.String("kind", string(ch.Kind)), slog.String("err", err.Error()))
 	}
 }
 
@@ -202,6 +206,10 @@ func (g *Gateway) watchCluster(ctx context.Context) {
 		switch ch.Kind {
 		case cluster.KindPolicy:
 			g.reload(ctx, false)
+		case cluster.KindSignIn:
+			// In memory on each gateway, as on a single one: a sign-in
+			// made while this gateway was down is not replayed.
+			g.recordSignIn(ch.User, ch.At)
 		case cluster.KindResync:
 			g.applyRemote(ctx, ch)
 			if !first {

@@ -15,9 +15,11 @@ import (
 
 	"github.com/licgate/licgate/adminapi"
 	"github.com/licgate/licgate/cluster"
+	"github.com/licgate/licgate/enroll"
 	"github.com/licgate/licgate/gateway"
 	"github.com/licgate/licgate/gateway/gatewaytest"
 	"github.com/licgate/licgate/internal/licsim"
+	"github.com/licgate/licgate/signin"
 	"github.com/licgate/licgate/store/postgres/pgtest"
 )
 
@@ -345,4 +347,21 @@ func TestClusterReloadMovesRule(t *testing.T) {
 	if err != nil || len(ss) != 1 || ss[0].Rule != 1 {
 		t.Fatalf("after the reload: %+v %v (want rule 1)", ss, err)
 	}
+}
+
+// TestClusterSignInUnlocksEveryGateway: a sign-in at one gateway's portal
+// unlocks the user's signin: rules on every gateway.
+func TestClusterSignInUnlocksEveryGateway(t *testing.T) {
+	p := startClusterPair(t, "policy:\n  rules:\n    - {action: allow, who: [user:alice], signin: 12h}\n", 15*time.Second)
+	_, onB := p.addDevice(t, "alice", "laptop")
+	if lc, ans, err := onB.TrySeat(5 * time.Second); err == nil && strings.HasPrefix(ans, "OK ") {
+		lc.Close()
+		t.Fatal("admitted on B before signing in")
+	}
+	if _, _, err := p.A.GW.SignedIn(context.Background(), signin.Identity{User: "alice", At: time.Now()}, enroll.PurposeUnlock); err != nil {
+		t.Fatal(err)
+	}
+	p.waitB(t, func(ch cluster.Change) bool { return ch.Kind == cluster.KindSignIn && ch.User == "alice" })
+	lc := onB.TakeSeat(t)
+	lc.Close()
 }
