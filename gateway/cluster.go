@@ -146,8 +146,16 @@ func (g *Gateway) clusterCounts(ctx context.Context) (acl.Counts, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
+	return countOf(ss, func(cluster.Session) bool { return true }), nil
+}
+
+// countOf counts the sessions keep accepts.
+func countOf(ss []cluster.Session, keep func(cluster.Session) bool) *cluster.Counts {
 	n := &cluster.Counts{Device: map[[2]string]int{}, User: map[string]int{}, Rule: map[int]int{}, Group: map[string]int{}, Service: map[string]int{}}
 	for _, s := range ss {
+		if !keep(s) {
+			continue
+		}
 		n.Device[[2]string{s.User, s.Device}]++
 		n.User[s.User]++
 		if s.Rule >= 0 {
@@ -158,7 +166,59 @@ func (g *Gateway) clusterCounts(ctx context.Context) (acl.Counts, error) {
 		}
 		n.Service[s.Service]++
 	}
-	return n, nil
+	return n
+}
+
+// otherSessions are the other gateways' counting sessions, for
+// re-evaluation: a session is re-decided against the sessions admitted
+// before it on every gateway (oldest first cluster-wide, so a lowered cap
+// cuts the cluster's newest sessions, whichever gateway holds them).
+type otherSessions []cluster.Session
+
+// otherGateways lists them; nil without cluster mode, or when the
+// database is unreachable (then only this gateway's sessions count, and
+// the lowered cap is enforced at the next re-evaluation).
+func (g *Gateway) otherGateways() otherSessions {
+	if g.cl == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	ss, err := g.cl.Sessions(ctx)
+	if err != nil {
+		g.log.Warn("cluster: re-evaluation sees only this gateway's sessions", slog.String("err", err.Error()))
+		return nil
+	}
+	out := otherSessions{}
+	for _, s := range ss {
+		if s.Gateway != g.cl.ID() {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// olderThan adds to local the other gateways' sessions admitted before
+// the shared session id (IDs follow admission order, which the cluster
+// lock serialises).
+func (o otherSessions) olderThan(id int64, local acl.Counts) acl.Counts {
+	if id == 0 {
+		return local
+	}
+	return sumCounts{local, countOf(o, func(s cluster.Session) bool { return s.ID < id })}
+}
+
+// sumCounts adds two Counts.
+type sumCounts [2]acl.Counts
+
+func (c sumCounts) DeviceSessions(u, d string) int {
+	return c[0].DeviceSessions(u, d) + c[1].DeviceSessions(u, d)
+}
+func (c sumCounts) UserSessions(u string) int  { return c[0].UserSessions(u) + c[1].UserSessions(u) }
+func (c sumCounts) RuleSessions(i int) int     { return c[0].RuleSessions(i) + c[1].RuleSessions(i) }
+func (c sumCounts) GroupSessions(g string) int { return c[0].GroupSessions(g) + c[1].GroupSessions(g) }
+func (c sumCounts) ServiceSessions(s string) int {
+	return c[0].ServiceSessions(s) + c[1].ServiceSessions(s)
 }
 
 // clusterRelease ends s's shared row (it stops counting at once).

@@ -365,3 +365,41 @@ func TestClusterSignInUnlocksEveryGateway(t *testing.T) {
 	lc := onB.TakeSeat(t)
 	lc.Close()
 }
+
+// TestClusterLoweredCapCutsNewest: a cap lowered by a reload cuts the
+// cluster's newest sessions, whichever gateway holds them.
+func TestClusterLoweredCapCutsNewest(t *testing.T) {
+	p := startClusterPair(t, clusterCap2, 15*time.Second)
+	onA, _ := p.addDevice(t, "alice", "laptop")
+	_, bobB := p.addDevice(t, "bob", "laptop")
+	older := onA.TakeSeat(t) // on A, admitted first
+	defer older.Close()
+	newer := bobB.TakeSeat(t) // on B
+	defer newer.Close()
+	lowered := strings.Replace(clusterCap2, "max_sessions: 2", "max_sessions: 1", 1)
+	for _, h := range []*gatewaytest.Harness{p.B, p.A} { // both configs; the reload on A tells B
+		cfg, err := os.ReadFile(h.ConfigPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(h.ConfigPath, []byte(strings.Replace(string(cfg), clusterCap2, lowered, 1)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, err := p.A.GW.Reload(context.Background())
+	if err != nil || res.SessionsCut != 0 {
+		t.Fatalf("reload on A: %+v %v (A's session is the older one: kept)", res, err)
+	}
+	newer.Conn().SetReadDeadline(time.Now().Add(5 * time.Second))
+	if err := gatewaytest.Drain(newer.Conn()); err != nil {
+		if ne, ok := err.(interface{ Timeout() bool }); ok && ne.Timeout() {
+			t.Fatal("B's newer session was not cut by the lowered cap")
+		}
+	}
+	if ans, err := older.Call("PING x"); err != nil || ans != "PONG x" {
+		t.Fatalf("A's older session: %q %v", ans, err)
+	}
+	if !p.B.WaitSessions(0, 5*time.Second) || p.A.GW.SessionCount() != 1 {
+		t.Fatalf("sessions: A %d, B %d; want 1 and 0", p.A.GW.SessionCount(), p.B.GW.SessionCount())
+	}
+}

@@ -33,6 +33,7 @@ func (g *Gateway) Reevaluate(why string) int {
 		dec cluster.Decision
 	}
 	var changed []moved // cluster sessions now counting against another rule or groups
+	others := g.otherGateways()
 	keep := func(s *session.Session, v session.Verdict) session.Verdict {
 		if s.ClusterID != 0 && (v.Rule != s.Rule || !slices.Equal(v.Groups, s.Groups())) {
 			changed = append(changed, moved{s.ClusterID, cluster.Decision{Rule: v.Rule, Groups: v.Groups}})
@@ -40,6 +41,9 @@ func (g *Gateway) Reevaluate(why string) int {
 		return v
 	}
 	cut := g.sessions.Reevaluate(func(s *session.Session, counts acl.Counts) session.Verdict {
+		if counts != nil && others != nil {
+			counts = others.olderThan(s.ClusterID, counts)
+		}
 		id, ok := idents[s.Client.Addr()]
 		if !ok || id.DeviceID != s.DeviceID {
 			return session.Verdict{End: session.EndRevoked, Reason: "device no longer exists"}
