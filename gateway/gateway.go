@@ -160,8 +160,8 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 	var key tunnel.Key
 	if cfg.Cluster.Enabled {
 		// Joined before anything admits sessions; left after every
-		// session ended. Open audit sessions may be other gateways'
-		// live ones: they are not closed here.
+		// session ended. Only this gateway's open audit sessions are
+		// closed: the others may be other gateways' live ones.
 		if key, err = g.startCluster(ctx, cfg); err != nil {
 			return fmt.Errorf("gateway: start: %w", err)
 		}
