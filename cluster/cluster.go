@@ -445,3 +445,21 @@ func (c *Cluster) Sessions(ctx context.Context) ([]Session, error) {
 	}
 	return out, nil
 }
+
+// Update changes the rule and groups session id counts against (its
+// gateway re-decided it, e.g. after a policy reload). Updating a session
+// that is gone is not an error.
+func (c *Cluster) Update(ctx context.Context, id int64, d Decision) error {
+	groups := d.Groups
+	if groups == nil {
+		groups = []string{}
+	}
+	err := retry(func() error {
+		_, err := c.cfg.Pool.Exec(ctx, `UPDATE cluster_sessions SET rule = $2, groups = $3 WHERE id = $1`, id, d.Rule, groups)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("cluster: update %d: %w", id, err)
+	}
+	return nil
+}

@@ -455,3 +455,33 @@ func TestEndpoints(t *testing.T) {
 		t.Fatalf("old endpoint returned: %v", got)
 	}
 }
+
+// TestUpdate: a re-decided session counts against its new rule and groups.
+func TestUpdate(t *testing.T) {
+	leakCheck(t)
+	srv := pgtest.Start(t)
+	dsn := srv.NewDatabase(t)
+	a := newGateway(t, dsn, "gw-a", 20*time.Second, time.Second, nil)
+	ctx := context.Background()
+	s, err := a.Admit(ctx, cluster.Session{User: "alice", Device: "pc", Service: "codemeter"}, capDecide("codemeter", 10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Update(ctx, s.ID, cluster.Decision{Rule: 3, Groups: []string{"interns"}}); err != nil {
+		t.Fatal(err)
+	}
+	var seen acl.Counts
+	if _, err := a.Admit(ctx, cluster.Session{User: "bob", Device: "pc", Service: "codemeter"}, func(n acl.Counts) (cluster.Decision, error) {
+		seen = n
+		return cluster.Decision{}, errCap
+	}); !errors.Is(err, errCap) {
+		t.Fatal(err)
+	}
+	if seen.RuleSessions(3) != 1 || seen.RuleSessions(0) != 0 || seen.GroupSessions("interns") != 1 || seen.GroupSessions("staff") != 0 {
+		t.Fatalf("counts after update: rule3=%d rule0=%d interns=%d staff=%d", seen.RuleSessions(3), seen.RuleSessions(0),
+			seen.GroupSessions("interns"), seen.GroupSessions("staff"))
+	}
+	if err := a.Update(ctx, 999999, cluster.Decision{Rule: 1}); err != nil {
+		t.Fatalf("update of a gone session: %v", err)
+	}
+}

@@ -65,6 +65,8 @@ type Config struct {
 	Directory DirectoryConfig `yaml:"directory"`
 	// Store: SQLite in state_dir (default) or a shared PostgreSQL.
 	Store StoreConfig `yaml:"store"`
+	// Cluster: several gateways on one PostgreSQL (needs store.driver: postgres).
+	Cluster ClusterConfig `yaml:"cluster"`
 	// Signin: the office's accounts (OpenID Connect).
 	Signin SigninConfig `yaml:"signin"`
 	// MemoryLimit is a soft limit on the memory licgate's runtime uses,
@@ -592,6 +594,9 @@ func (c *Config) validate() error {
 		return err
 	}
 	if err := c.validateStore(); err != nil {
+		return err
+	}
+	if err := c.validateCluster(); err != nil {
 		return err
 	}
 	if err := c.validateSignin(); err != nil {

@@ -18,6 +18,13 @@
 //	res, _ := g.AddDevice(ctx, "alice", "laptop", "") // res.Profile is the wg-quick file
 //	g.RevokeDevice(ctx, "alice", "laptop")             // peer removed, sessions cut
 //
+// With cluster.enabled (and store.driver: postgres) several gateways act
+// as one (cluster.go, docs/ha.md): they share the WireGuard key, capped
+// sessions are admitted against the whole cluster's counts (fail closed
+// when PostgreSQL is unreachable), admin changes are sent to the other
+// gateways, which apply them at once, and with cluster.vip the gateway
+// that gains the VIP starts the handshake with recently seen devices.
+//
 // The state machine of a Gateway: new -> started -> closed. Close after a
 // failed Start releases whatever Start had opened.
 package gateway

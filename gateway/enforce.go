@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"log/slog"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/licgate/licgate/adminapi"
 	"github.com/licgate/licgate/audit"
+	"github.com/licgate/licgate/cluster"
 	"github.com/licgate/licgate/config"
 	"github.com/licgate/licgate/session"
 
@@ -26,7 +28,22 @@ func (g *Gateway) Reevaluate(why string) int {
 	now := g.now()
 	grace := g.conf().Enforcement.WindowGrace.Duration
 	idents := *g.idents.Load()
+	type moved struct {
+		id  int64
+		dec cluster.Decision
+	}
+	var changed []moved // cluster sessions now counting against another rule or groups
+	others := g.otherGateways()
+	keep := func(s *session.Session, v session.Verdict) session.Verdict {
+		if s.ClusterID != 0 && (v.Rule != s.Rule || !slices.Equal(v.Groups, s.Groups())) {
+			changed = append(changed, moved{s.ClusterID, cluster.Decision{Rule: v.Rule, Groups: v.Groups}})
+		}
+		return v
+	}
 	cut := g.sessions.Reevaluate(func(s *session.Session, counts acl.Counts) session.Verdict {
+		if counts != nil && others != nil {
+			counts = others.olderThan(s.ClusterID, counts)
+		}
 		id, ok := idents[s.Client.Addr()]
 		if !ok || id.DeviceID != s.DeviceID {
 			return session.Verdict{End: session.EndRevoked, Reason: "device no longer exists"}
@@ -37,7 +54,7 @@ func (g *Gateway) Reevaluate(why string) int {
 		d := eng.Decide(g.request(id, s.Service, now, counts))
 		if d.Allow {
 			s.GraceUntil = time.Time{}
-			return session.Verdict{Keep: true, Rule: d.Rule, Reason: d.Reason, Groups: eng.GroupsOf(s.User)}
+			return keep(s, session.Verdict{Keep: true, Rule: d.Rule, Reason: d.Reason, Groups: eng.GroupsOf(s.User)})
 		}
 		if d.Kind.Grace() { // an hours or sign-in window ran out
 			if grace > 0 {
@@ -47,7 +64,7 @@ func (g *Gateway) Reevaluate(why string) int {
 						slog.String("user", s.User), slog.Time("cut_at", s.GraceUntil))
 				}
 				if now.Before(s.GraceUntil) {
-					return session.Verdict{Keep: true, Rule: s.Rule, Reason: s.Reason, Groups: eng.GroupsOf(s.User)}
+					return keep(s, session.Verdict{Keep: true, Rule: s.Rule, Reason: s.Reason, Groups: eng.GroupsOf(s.User)})
 				}
 			}
 			if d.Kind == acl.KindSignIn {
@@ -60,6 +77,13 @@ func (g *Gateway) Reevaluate(why string) int {
 		}
 		return session.Verdict{End: why, Reason: d.Reason}
 	})
+	for _, m := range changed { // after the table lock: database calls
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := g.cl.Update(ctx, m.id, m.dec); err != nil {
+			g.log.Warn("cluster: a re-decided session still counts against its old rule", slog.String("err", err.Error()))
+		}
+		cancel()
+	}
 	for s, v := range cut {
 		g.log.Info("session cut", slog.Uint64("session", s.ID), slog.String("user", s.User), slog.String("device", s.Device),
 			slog.String("service", s.Service), slog.String("end", v.End), slog.String("reason", v.Reason))
@@ -74,6 +98,12 @@ func (g *Gateway) Reevaluate(why string) int {
 // need a restart (listeners, services, tunnel device) keep their running
 // values and are named in the answer and the log, never silently ignored.
 func (g *Gateway) Reload(ctx context.Context) (adminapi.ReloadResult, error) {
+	return g.reload(ctx, true)
+}
+
+// reload is Reload; notify tells the other gateways of the cluster to
+// reload theirs (not when the reload was their request).
+func (g *Gateway) reload(ctx context.Context, notify bool) (adminapi.ReloadResult, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	old := g.conf()
@@ -106,6 +136,9 @@ func (g *Gateway) Reload(ctx context.Context) (adminapi.ReloadResult, error) {
 	n := g.Reevaluate(session.EndPolicy)
 	g.log.Info("config reloaded", slog.String("file", next.Path()), slog.Int("rules", len(next.Engine().Rules())), slog.Int("sessions_cut", n))
 	g.auditEvent(audit.ActorOf(ctx), "policy.reload", fmt.Sprintf("rules=%d sessions_cut=%d restart_needed=%s", len(next.Engine().Rules()), n, strings.Join(restart, ",")))
+	if notify {
+		g.notify(cluster.KindPolicy, "", "")
+	}
 	return adminapi.ReloadResult{SessionsCut: n, RestartNeeded: restart}, nil
 }
 
@@ -124,6 +157,8 @@ func mergeReload(old, cfg *config.Config) (*config.Config, []string) {
 	keep("state_dir", next.StateDir != old.StateDir, func() { next.StateDir = old.StateDir })
 	keep("socket", next.Socket != old.Socket, func() { next.Socket = old.Socket })
 	keep("log_level", next.LogLevel != old.LogLevel, func() { next.LogLevel = old.LogLevel })
+	keep("store", !reflect.DeepEqual(next.Store, old.Store), func() { next.Store = old.Store })
+	keep("cluster", !reflect.DeepEqual(next.Cluster, old.Cluster), func() { next.Cluster = old.Cluster })
 	keep("services", !reflect.DeepEqual(next.Services, old.Services), func() { next.Services = old.Services })
 	// The tunnel device is built at start; endpoint and keepalive only go
 	// into profiles made from now on, so they apply at once.

@@ -3,6 +3,8 @@ package gateway
 import (
 	"context"
 	"time"
+
+	"github.com/licgate/licgate/cluster"
 )
 
 // ExpireDueForTest runs the enforcement loop's expiry step now.
@@ -11,3 +13,17 @@ func ExpireDueForTest(g *Gateway) int { return g.expireDue(context.Background())
 // SetRevokeFlushForTest sets how long a revoke or rekey waits for the FIN
 // to cross the tunnel (a context cancel ends the wait early).
 func SetRevokeFlushForTest(g *Gateway, d time.Duration) { g.revokeFlush = d }
+
+// StopClusterRenewalForTest stops lease renewal without releasing the
+// gateway's shared sessions: what a crash leaves behind.
+func StopClusterRenewalForTest(g *Gateway) { g.clStop() }
+
+// WithClusterHookForTest calls f after each cluster change was applied.
+func WithClusterHookForTest(f func(cluster.Change)) Option {
+	return func(g *Gateway) { g.onClusterChange = f }
+}
+
+// ClusterSessionsForTest lists the cluster's counting sessions.
+func ClusterSessionsForTest(g *Gateway) ([]cluster.Session, error) {
+	return g.cl.Sessions(context.Background())
+}

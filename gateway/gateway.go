@@ -25,6 +25,7 @@ import (
 
 	"github.com/licgate/licgate/audit"
 	"github.com/licgate/licgate/certs"
+	"github.com/licgate/licgate/cluster"
 	"github.com/licgate/licgate/config"
 	"github.com/licgate/licgate/proxy"
 	"github.com/licgate/licgate/session"
@@ -70,6 +71,15 @@ type Gateway struct {
 	ddnsMu   sync.Mutex
 	ddnsStop func()          // stops the running manager (under g.mu)
 	loopCtx  context.Context // lives until Close
+
+	// Cluster mode (cluster.go); cl is nil without it.
+	cl     *cluster.Cluster
+	clStop context.CancelFunc // stops lease renewal (tests: a crash)
+	// pendingClusterID passes the shared row admitted by authorize to
+	// sessionStarted; both run under the session table lock, one after
+	// the other, so the lock guards it.
+	pendingClusterID int64
+	onClusterChange  func(cluster.Change) // test hook: after a change was applied
 
 	mu      sync.Mutex // serialises changes to users, devices and policy
 	wg      sync.WaitGroup
@@ -147,7 +157,15 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 		return fmt.Errorf("gateway: start: %w", err)
 	}
 	g.onClose(func() { g.st.Close() })
-	if n, err := g.st.CloseOpenSessions(ctx, time.Now(), "gateway restarted"); err != nil {
+	var key tunnel.Key
+	if cfg.Cluster.Enabled {
+		// Joined before anything admits sessions; left after every
+		// session ended. Only this gateway's open audit sessions are
+		// closed: the others may be other gateways' live ones.
+		if key, err = g.startCluster(ctx, cfg); err != nil {
+			return fmt.Errorf("gateway: start: %w", err)
+		}
+	} else if n, err := g.st.CloseOpenSessions(ctx, time.Now(), "gateway restarted"); err != nil {
 		return fmt.Errorf("gateway: start: %w", err)
 	} else if n > 0 {
 		g.log.Warn("audit: sessions left open by an unclean stop were closed", slog.Int64("sessions", n))
@@ -165,9 +183,10 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 	for _, w := range cfg.Warnings() {
 		g.log.Warn("config", slog.String("warning", w))
 	}
-	key, err := config.LoadOrCreateKey(cfg.Tunnel.PrivateKeyFile)
-	if err != nil {
-		return fmt.Errorf("gateway: start: %w", err)
+	if g.cl == nil {
+		if key, err = config.LoadOrCreateKey(cfg.Tunnel.PrivateKeyFile); err != nil {
+			return fmt.Errorf("gateway: start: %w", err)
+		}
 	}
 	if g.tun, err = openTunnel(cfg, key, g.log.With(slog.String("component", "tunnel"))); err != nil {
 		return fmt.Errorf("gateway: start: %w", err)
@@ -202,6 +221,14 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 	g.onClose(cancel)
 	g.wg.Add(1)
 	go g.enforceLoop(loopCtx)
+	if g.cl != nil {
+		g.wg.Add(1)
+		go g.watchCluster(loopCtx)
+		if vip := cfg.Cluster.VIPAddr(); vip.IsValid() {
+			g.wg.Add(1)
+			go g.takeoverLoop(loopCtx, vip)
+		}
+	}
 	if cfg.Directory.URL != "" {
 		g.startDirectory(loopCtx, cfg)
 	}
@@ -398,6 +425,9 @@ func (g *Gateway) authorize(id *session.Identity, service string, counts acl.Cou
 	if id.UserDisabled {
 		return session.Admission{}, &session.DenyError{Rule: -1, Kind: session.DenyKindDisabled, Reason: "user " + id.User + " is disabled"}
 	}
+	if g.cl != nil && counts != nil {
+		return g.clusterAdmit(id, service) // caps count every gateway's sessions
+	}
 	eng := g.engine.Load()
 	d := eng.Decide(g.request(id, service, g.now(), counts))
 	if !d.Allow {
@@ -500,6 +530,7 @@ func (g *Gateway) SetUserExpiry(ctx context.Context, name string, expires *time.
 	if err != nil {
 		return err
 	}
+	g.notify(cluster.KindUsers, name, "")
 	g.auditEvent(audit.ActorOf(ctx), "user.expiry", fmt.Sprintf("%s %v", name, fmtExpiry(expires)))
 	g.expireNow(ctx)
 	return nil
@@ -516,6 +547,7 @@ func (g *Gateway) SetDeviceExpiry(ctx context.Context, user, name string, expire
 	if err != nil {
 		return err
 	}
+	g.notify(cluster.KindDevices, user, name)
 	g.auditEvent(audit.ActorOf(ctx), "device.expiry", fmt.Sprintf("%s/%s %v", user, name, fmtExpiry(expires)))
 	g.expireNow(ctx)
 	return nil
@@ -586,6 +618,7 @@ func (g *Gateway) AddUser(ctx context.Context, name, email string) (store.User, 
 		return u, err
 	}
 	g.log.Info("user added", slog.String("user", name))
+	g.notify(cluster.KindUsers, name, "")
 	g.auditEvent(audit.ActorOf(ctx), "user.add", name)
 	return u, nil
 }
@@ -609,6 +642,7 @@ func (g *Gateway) SetUserDisabled(ctx context.Context, name string, disabled boo
 		cut = g.sessions.Cut(func(s *session.Session) bool { return s.User == name }, session.EndDisabled)
 	}
 	g.log.Info("user updated", slog.String("user", name), slog.Bool("disabled", disabled), slog.Int("sessions_cut", cut))
+	g.notify(map[bool]cluster.Kind{true: cluster.KindDisable, false: cluster.KindUsers}[disabled], name, "")
 	g.auditEvent(audit.ActorOf(ctx), map[bool]string{true: "user.disable", false: "user.enable"}[disabled], fmt.Sprintf("%s sessions_cut=%d", name, cut))
 	return cut, nil
 }
@@ -631,6 +665,7 @@ func (g *Gateway) AddDevice(ctx context.Context, user, name, publicKey string) (
 	}
 	res := g.deviceResult(d, priv)
 	g.log.Info("device added", slog.String("user", user), slog.String("device", name), slog.String("address", d.Address.String()))
+	g.notify(cluster.KindDevices, user, name)
 	g.auditEvent(audit.ActorOf(ctx), "device.add", fmt.Sprintf("%s/%s %s", user, name, d.Address))
 	return res, nil
 }
@@ -700,6 +735,7 @@ func (g *Gateway) RevokeDevice(ctx context.Context, user, name string) (int, err
 		g.mu.Unlock()
 		return 0, err
 	}
+	g.notify(cluster.KindRevoke, user, name) // the others cut theirs meanwhile
 	cut, err := g.cutDevice(ctx, d.ID, session.EndRevoked)
 	if err != nil {
 		return 0, fmt.Errorf("gateway: revoke device %s/%s: %w", user, name, err)
@@ -753,6 +789,7 @@ func (g *Gateway) RekeyDevice(ctx context.Context, user, name, publicKey string)
 		g.mu.Unlock()
 		return adminapi.DeviceResult{}, err
 	}
+	g.notify(cluster.KindDevices, user, name)
 	cut, err := g.cutDevice(ctx, d.ID, session.EndRekeyed)
 	if err != nil {
 		return adminapi.DeviceResult{}, fmt.Errorf("gateway: rekey device %s/%s: %w", user, name, err)
@@ -855,6 +892,7 @@ func openTunnel(cfg *config.Config, key tunnel.Key, log *slog.Logger) (tunnel.En
 func (g *Gateway) Store() store.Backend { return g.st }
 
 func (g *Gateway) sessionStarted(s *session.Session) {
+	s.ClusterID, g.pendingClusterID = g.pendingClusterID, 0
 	if !g.noAudit {
 		g.auditStart(s)
 	}
@@ -862,6 +900,7 @@ func (g *Gateway) sessionStarted(s *session.Session) {
 }
 
 func (g *Gateway) sessionEnded(s *session.Session, reason string) {
+	g.clusterRelease(s)
 	if !g.noAudit {
 		g.auditEnd(s, reason)
 	}
@@ -924,6 +963,14 @@ func (g *Gateway) Explain(ctx context.Context, req adminapi.ExplainRequest) (adm
 		}
 	}
 	var x acl.Explanation
+	if g.cl != nil { // caps count every gateway's sessions
+		c, err := g.clusterCounts(ctx)
+		if err != nil {
+			return adminapi.ExplainResult{}, err
+		}
+		x = eng.Explain(g.request(id, req.Service, at, c))
+		return adminapi.ExplainResult{Allow: x.Allow, Rule: x.Rule, Reason: x.Reason, Kind: x.Kind.String(), Explain: x.Text}, nil
+	}
 	g.sessions.WithCounts(&session.Session{Proto: "tcp", User: req.User, Device: req.Device, Service: req.Service}, func(c acl.Counts) {
 		x = eng.Explain(g.request(id, req.Service, at, c))
 	})

@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"github.com/licgate/licgate/cluster"
 	"log/slog"
 	"net"
 	"strings"
@@ -120,6 +121,7 @@ func (g *Gateway) Enrol(ctx context.Context, tokenHash, from, publicKey string) 
 	if err := g.syncPeers(ctx); err != nil {
 		return enroll.Result{}, fmt.Errorf("gateway: enrol %s/%s: %w", e.User, e.Device, err)
 	}
+	g.notify(cluster.KindDevices, e.User, e.Device)
 	actor := "enrolment link from " + from
 	g.log.Info("device enrolled", slog.String("user", e.User), slog.String("device", e.Device), slog.String("from", from))
 	res := enroll.Result{User: e.User, Device: e.Device, Gateway: g.conf().Tunnel.Address}

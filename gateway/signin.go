@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"github.com/licgate/licgate/cluster"
 	"html/template"
 	"log/slog"
 	"net"
@@ -97,6 +98,7 @@ func (g *Gateway) SignedIn(ctx context.Context, id signin.Identity, purpose stri
 		return "", time.Time{}, fmt.Errorf("user %s is disabled", u.Name)
 	}
 	g.recordSignIn(u.Name, id.At)
+	g.notifyChange(cluster.Change{Kind: cluster.KindSignIn, User: u.Name, At: id.At}) // unlocks on every gateway
 	g.auditEvent("signin "+id.User, "signin."+purpose, u.Name)
 	return u.Name, id.At.Add(g.signinWindow()), nil
 }

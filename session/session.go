@@ -63,6 +63,11 @@ type Session struct {
 	// CountUDP makes a UDP session count against caps (UDP-only services,
 	// where a mapping holds the license). TCP sessions always count.
 	CountUDP bool
+	// ClusterID is the session's row in the cluster's shared session
+	// table (cluster mode, capped sessions; 0 otherwise): it counts
+	// against caps on every gateway until released. Set under the table
+	// lock at admission (OnStart).
+	ClusterID int64
 
 	Up, Down atomic.Int64 // bytes client->server, server->client
 	Conns    []net.Conn   // closed to cut the session; set before admission
@@ -84,6 +89,11 @@ func (s *Session) Cut(reason string) {
 		}
 	})
 }
+
+// Groups are the user's groups the session counts against (set at
+// admission and re-evaluation). Read it under the table lock (in a
+// Decider or Reevaluate's function).
+func (s *Session) Groups() []string { return s.groups }
 
 // EndReason returns the cut reason, or def if nobody cut the session.
 func (s *Session) EndReason(def string) string {

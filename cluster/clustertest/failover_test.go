@@ -3,9 +3,8 @@ package clustertest
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
-	"log/slog"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -14,11 +13,12 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
-	"github.com/licgate/licgate/acl"
 	"github.com/licgate/licgate/cluster"
+	"github.com/licgate/licgate/internal/licsim"
 	"github.com/licgate/licgate/internal/netnstest"
 	"github.com/licgate/licgate/store"
 	"github.com/licgate/licgate/store/postgres"
@@ -26,218 +26,136 @@ import (
 	"github.com/licgate/licgate/tunnel"
 )
 
-// The failover test's stand-in gateway: the parts of licgate that HA
-// concerns (PostgreSQL store, cluster admission with a lease, the
-// shared WireGuard key, a netstack WireGuard device with the store's
-// peers) serving a toy license protocol on 10.44.0.1:22350: the client
-// gets "SEAT <gateway>" when admitted (cap 2 seats cluster-wide) and
-// "PONG <gateway>" for each "PING". It runs as a child process of the
-// test binary inside a gateway namespace, so it can be killed like a box.
-// (The lead's gateway integration replaces it with licgate itself.)
+// The failover test runs licgate itself: the binary is built once per
+// test process and started as `licgate serve -c FILE` inside each
+// gateway namespace (so it can be killed like a box), with the cluster
+// config docs/ha.md describes; keepalived's health check is `licgate
+// doctor --quiet`. The license server is licsim on the office LAN (in
+// the router's namespace); the policy caps codemeter at 2 sessions
+// cluster-wide.
 
-const (
-	helperEnv   = "LICGATE_FAILOVER_HELPER"
-	failoverCap = 2
-)
+const failoverLease = 10 * time.Second
+
+var tunnelAddr = netip.MustParseAddr("10.44.0.1")
 
 var (
-	tunnelAddr = netip.MustParseAddr("10.44.0.1")
-	tunnelPool = store.Pool{Subnet: netip.MustParsePrefix("10.44.0.0/24"), Reserved: []netip.Addr{tunnelAddr}}
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
 )
 
-// TestFailoverHelperGateway is not a test: it is the gateway process.
-func TestFailoverHelperGateway(t *testing.T) {
-	if os.Getenv(helperEnv) == "" {
-		t.Skip("the failover test's gateway process; runs only as its child")
-	}
-	if err := runGateway(os.Getenv("FO_DSN"), os.Getenv("FO_ID"), os.Getenv("FO_KEK"), os.Getenv("FO_READY")); err != nil {
-		fmt.Fprintln(os.Stderr, "gateway:", err)
-		os.Exit(1)
-	}
-}
-
-func runGateway(dsn, id, kek, ready string) error {
-	ctx := context.Background()
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil)).With(slog.String("gw", id))
-	st, err := postgres.Open(ctx, dsn, log)
-	if err != nil {
-		return err
-	}
-	c, err := cluster.New(cluster.Config{Pool: st.Pool(), GatewayID: id, Lease: 10 * time.Second, Logger: log})
-	if err != nil {
-		return err
-	}
-	if err := c.Start(ctx); err != nil {
-		return err
-	}
-	key, err := c.SharedKey(ctx, kek)
-	if err != nil {
-		return err
-	}
-	dev, err := tunnel.NewNetstack(tunnel.Config{PrivateKey: key, ListenPort: 51820, Addresses: []netip.Addr{tunnelAddr}}, log)
-	if err != nil {
-		return err
-	}
-	devices, err := st.Devices(ctx, false)
-	if err != nil {
-		return err
-	}
-	byAddr := map[netip.Addr]store.Device{}
-	for _, d := range devices {
-		pub, err := tunnel.ParseKey(d.PublicKey)
+// licgateBinary builds cmd/licgate once.
+func licgateBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "licgate-failover-bin-")
 		if err != nil {
-			return err
-		}
-		if err := dev.AddPeer(tunnel.Peer{PublicKey: pub, AllowedIPs: []netip.Prefix{netip.PrefixFrom(d.Address, d.Address.BitLen())}}); err != nil {
-			return err
-		}
-		byAddr[d.Address] = d
-	}
-	ln, err := dev.ListenTCP(netip.AddrPortFrom(tunnelAddr, 22350))
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(ready+".tmp", []byte(strconv.Itoa(os.Getpid())), 0o600); err != nil {
-		return err
-	}
-	if err := os.Rename(ready+".tmp", ready); err != nil {
-		return err
-	}
-	log.Info("gateway ready", slog.String("public_key", key.PublicKey().String()))
-	if os.Getenv("FO_NUDGE") != "" {
-		go takeover(ctx, c, dev, log)
-	}
-	for {
-		conn, err := ln.Accept()
-		if err != nil {
-			return err
-		}
-		go serveSeat(ctx, c, conn, byAddr, log)
-	}
-}
-
-// takeover is the part of the gateway that shortens a failover: while
-// it holds the VIP it records where its peers are; when it gains the
-// VIP (and its answers leave from it: the notify script ran) it starts
-// the handshake with every peer seen recently, instead of waiting for
-// the devices' 15 s timer.
-func takeover(ctx context.Context, c *cluster.Cluster, dev *tunnel.Device, log *slog.Logger) {
-	held := false
-	for tick := 0; ; tick++ {
-		time.Sleep(100 * time.Millisecond)
-		out, _ := exec.Command("ip", "-4", "route", "show", "default").Output()
-		now := strings.Contains(string(out), "src "+VIP.String())
-		switch {
-		case now && !held:
-			eps, err := c.Endpoints(ctx, 5*time.Minute)
-			if err != nil {
-				log.Warn("takeover: endpoints", slog.Any("err", err))
-				continue
-			}
-			peers, _ := dev.Peers()
-			for _, p := range peers {
-				ep, ok := eps[p.PublicKey.String()]
-				if !ok {
-					continue
-				}
-				err := dev.AddPeer(tunnel.Peer{PublicKey: p.PublicKey, AllowedIPs: p.AllowedIPs, Endpoint: ep, PersistentKeepalive: 25 * time.Second})
-				log.Info("takeover: handshake towards peer", slog.String("endpoint", ep.String()), slog.Any("err", err))
-			}
-		case now && tick%10 == 0:
-			peers, _ := dev.Peers()
-			eps := map[string]netip.AddrPort{}
-			for _, p := range peers {
-				if p.Endpoint.IsValid() && time.Since(p.LastHandshake) < 3*time.Minute {
-					eps[p.PublicKey.String()] = p.Endpoint
-				}
-			}
-			if err := c.RecordEndpoints(ctx, eps); err != nil {
-				log.Warn("record endpoints", slog.Any("err", err))
-			}
-		}
-		held = now
-	}
-}
-
-func serveSeat(ctx context.Context, c *cluster.Cluster, conn net.Conn, byAddr map[netip.Addr]store.Device, log *slog.Logger) {
-	defer conn.Close()
-	ap, _ := netip.ParseAddrPort(conn.RemoteAddr().String())
-	d, ok := byAddr[ap.Addr()]
-	if !ok {
-		return
-	}
-	s, err := c.Admit(ctx, cluster.Session{User: d.User, Device: d.Name, Service: "codemeter"}, func(n acl.Counts) (cluster.Decision, error) {
-		if n.ServiceSessions("codemeter") >= failoverCap {
-			return cluster.Decision{}, errors.New("all seats taken")
-		}
-		return cluster.Decision{Rule: 0}, nil
-	})
-	if err != nil {
-		fmt.Fprintf(conn, "FULL %v\n", err)
-		return
-	}
-	defer c.Release(context.Background(), s.ID)
-	log.Info("seat", slog.String("user", d.User), slog.Int64("session", s.ID))
-	fmt.Fprintf(conn, "SEAT %s\n", c.ID())
-	r := bufio.NewReader(conn)
-	for {
-		line, err := r.ReadString('\n')
-		if err != nil {
+			buildErr = err
 			return
 		}
-		if strings.TrimSpace(line) == "PING" {
-			fmt.Fprintf(conn, "PONG %s\n", c.ID())
+		binPath = filepath.Join(dir, "licgate")
+		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/licgate")
+		cmd.Dir = RepoDir()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build ./cmd/licgate: %v\n%s", err, out)
 		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
 	}
+	return binPath
+}
+
+// gatewayConfig is licgate's config for gateway i (ha.md's, with the
+// test's addresses).
+func (f *failover) gatewayConfig(i int) string {
+	id := []string{"gw-a", "gw-b"}[i]
+	vip := ""
+	if f.nudge {
+		vip = "  vip: " + VIP.String() + "\n"
+	}
+	return fmt.Sprintf(`state_dir: %[1]s/%[2]s
+socket: %[1]s/%[2]s.sock
+tunnel:
+  mode: netstack
+  listen_port: 51820
+  subnet: 10.44.0.0/24
+  address: 10.44.0.1
+  endpoint: %[3]s
+services:
+  - name: codemeter
+    port: 22350
+    upstream: %[4]s
+store:
+  driver: postgres
+  dsn_file: %[1]s/dsn
+cluster:
+  enabled: true
+  gateway_id: %[2]s
+  kek_file: %[1]s/cluster.kek
+  lease: %[5]s
+%[6]spolicy:
+  services:
+    codemeter: {max_sessions: 2}
+  rules:
+    - {action: allow, who: ["*"]}
+`, f.dir, id, VIP, f.upstream, failoverLease, vip)
+}
+
+func (f *failover) cfgPath(i int) string {
+	return filepath.Join(f.dir, fmt.Sprintf("licgate-%d.yaml", i))
+}
+
+func (f *failover) logPath(i int) string {
+	return filepath.Join(f.dir, fmt.Sprintf("gw-%d.log", i))
 }
 
 var wgEnv = []string{"WG_QUICK_USERSPACE_IMPLEMENTATION=wireguard-go", "WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD=1"}
 
 // failover is the running setup of TestFailover.
 type failover struct {
-	t     *testing.T
-	p     *VRRPPair
-	dir   string
-	dsn   string
-	kek   string
-	gw    [2]*os.Process
-	home  *netnstest.NS
-	nudge bool // gateways start the handshake on takeover
+	t        *testing.T
+	p        *VRRPPair
+	bin      string
+	dir      string
+	dsn      string
+	upstream string
+	obs      *cluster.Cluster
+	gw       [2]*os.Process
+	home     *netnstest.NS
+	nudge    bool // cluster.vip set: the gateway starts the handshake on takeover
 }
 
-func (f *failover) ready(i int) string {
-	return filepath.Join(f.dir, fmt.Sprintf("gw-%d.pid", i))
-}
-
-// startGateway runs the stand-in gateway i in its namespace and waits
-// until it serves.
+// startGateway runs licgate i in its namespace and waits until it serves.
 func (f *failover) startGateway(i int) {
 	f.t.Helper()
-	os.Remove(f.ready(i))
-	logf, err := os.Create(filepath.Join(f.dir, fmt.Sprintf("gw-%d.log", i)))
+	logf, err := os.OpenFile(f.logPath(i), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		f.t.Fatal(err)
 	}
 	defer logf.Close()
-	cmd := f.p.GW[i].Cmd(os.Args[0], "-test.run=^TestFailoverHelperGateway$")
-	cmd.Env = append(os.Environ(), helperEnv+"=1", "FO_DSN="+f.dsn, "FO_ID=gw-"+[]string{"a", "b"}[i], "FO_KEK="+f.kek, "FO_READY="+f.ready(i))
-	if f.nudge {
-		cmd.Env = append(cmd.Env, "FO_NUDGE=1")
-	}
+	off, _ := logf.Seek(0, io.SeekEnd)
+	cmd := f.p.GW[i].Cmd(f.bin, "serve", "-c", f.cfgPath(i))
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		f.t.Fatal(err)
 	}
 	f.gw[i] = cmd.Process
-	go cmd.Wait()
-	deadline := time.Now().Add(20 * time.Second)
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	deadline := time.Now().Add(30 * time.Second)
 	for {
-		if _, err := os.Stat(f.ready(i)); err == nil {
+		b, _ := os.ReadFile(f.logPath(i))
+		if int64(len(b)) > off && strings.Contains(string(b[off:]), "licgate started") {
 			return
 		}
+		select {
+		case err := <-exited:
+			f.t.Fatalf("licgate %d exited: %v\n%s", i, err, b)
+		default:
+		}
 		if time.Now().After(deadline) {
-			log, _ := os.ReadFile(logf.Name())
-			f.t.Fatalf("gateway %d not ready:\n%s", i, log)
+			f.t.Fatalf("licgate %d not ready:\n%s", i, b)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -270,10 +188,11 @@ type client struct {
 	f    *failover
 	conn net.Conn
 	r    *bufio.Reader
-	gw   string
+	gw   string // the gateway whose cluster session holds the seat
 }
 
-// connect dials the gateway through the tunnel and waits for a seat.
+// connect dials the license service through the tunnel and waits for a
+// seat; the gateway that admitted it is read from the cluster's sessions.
 func (c *client) connect(timeout time.Duration) error {
 	var conn net.Conn
 	var err error
@@ -283,13 +202,21 @@ func (c *client) connect(timeout time.Duration) error {
 	}
 	conn.SetDeadline(time.Now().Add(timeout))
 	r := bufio.NewReader(conn)
-	line, err := r.ReadString('\n')
-	if err != nil || !strings.HasPrefix(line, "SEAT ") {
+	line, err := "", error(nil)
+	if _, err = fmt.Fprintf(conn, "HELLO alice/laptop\n"); err == nil {
+		line, err = r.ReadString('\n')
+	}
+	if err != nil || !strings.HasPrefix(line, "OK ") {
 		conn.Close()
 		return fmt.Errorf("no seat: %q %v", line, err)
 	}
 	conn.SetDeadline(time.Time{})
-	c.conn, c.r, c.gw = conn, r, strings.TrimSpace(strings.TrimPrefix(line, "SEAT "))
+	ss, err := c.f.obs.Sessions(context.Background())
+	if err != nil || len(ss) == 0 {
+		conn.Close()
+		return fmt.Errorf("seat without a cluster session: %+v %v", ss, err)
+	}
+	c.conn, c.r, c.gw = conn, r, ss[len(ss)-1].Gateway
 	return nil
 }
 
@@ -297,7 +224,7 @@ func (c *client) connect(timeout time.Duration) error {
 func (c *client) ping(timeout time.Duration) error {
 	c.conn.SetDeadline(time.Now().Add(timeout))
 	defer c.conn.SetDeadline(time.Time{})
-	if _, err := fmt.Fprintf(c.conn, "PING\n"); err != nil {
+	if _, err := fmt.Fprintf(c.conn, "PING x\n"); err != nil {
 		return err
 	}
 	line, err := c.r.ReadString('\n')
@@ -307,17 +234,19 @@ func (c *client) ping(timeout time.Duration) error {
 	return nil
 }
 
-// TestFailover: PostgreSQL, two stand-in gateways sharing it and one
-// WireGuard key, keepalived on both with the example configs, and a
-// wg-quick home device whose endpoint is the VIP. Each run kills the
-// box holding the VIP and measures until the home device's license
-// client holds a seat on the other gateway; the dead gateway's seat
-// stops counting after the lease; then the dead box boots again as the
-// standby. LICGATE_FAILOVER_RUNS sets the number of runs (default 2).
+// TestFailover: PostgreSQL, two licgate gateways sharing it and one
+// WireGuard key (cluster mode), keepalived on both with the example
+// configs and `licgate doctor --quiet` as the health check, and a
+// wg-quick home device whose endpoint is the VIP. Each run kills the box
+// holding the VIP and measures until the home device's license client
+// holds a seat on the other gateway; the dead gateway's seat stops
+// counting after the lease; then the dead box boots again as the
+// standby. At the end the device is unchanged and every seat is in the
+// audit log. LICGATE_FAILOVER_RUNS sets the number of runs (default 2).
 //
-// Plain: the gateway does nothing special; the device re-handshakes
-// when its own timer fires (15 s after its first unanswered packet).
-// Takeover: the new VIP holder starts the handshake itself.
+// Plain: without cluster.vip the device re-handshakes when its own timer
+// fires (15 s after its first unanswered packet). Takeover: with
+// cluster.vip the new VIP holder starts the handshake itself.
 func TestFailover(t *testing.T) {
 	t.Run("Plain", func(t *testing.T) { testFailover(t, false) })
 	t.Run("Takeover", func(t *testing.T) { testFailover(t, true) })
@@ -329,9 +258,19 @@ func testFailover(t *testing.T, nudge bool) {
 	if n, err := strconv.Atoi(os.Getenv("LICGATE_FAILOVER_RUNS")); err == nil && n > 0 {
 		runs = n
 	}
+	bin := licgateBinary(t)
 	srv := pgtest.Start(t) // unix socket: reachable from every namespace
-	f := &failover{t: t, dsn: srv.NewDatabase(t), dir: t.TempDir(), nudge: nudge}
+	// A short directory: licgate's admin socket lives in it.
+	dir, err := os.MkdirTemp("", "lgfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	f := &failover{t: t, bin: bin, dsn: srv.NewDatabase(t), dir: dir, nudge: nudge}
 	ctx := context.Background()
+	if err := os.WriteFile(filepath.Join(dir, "dsn"), []byte(f.dsn+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	st, err := postgres.Open(ctx, f.dsn, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -344,24 +283,39 @@ func testFailover(t *testing.T, nudge bool) {
 	if _, err := st.AddUser(ctx, "alice", ""); err != nil {
 		t.Fatal(err)
 	}
-	dev, err := st.AddDevice(ctx, store.NewDevice{User: "alice", Name: "laptop", PublicKey: homeKey.PublicKey().String()}, tunnelPool)
+	pool := store.Pool{Subnet: netip.MustParsePrefix("10.44.0.0/24"), Reserved: []netip.Addr{tunnelAddr}}
+	dev, err := st.AddDevice(ctx, store.NewDevice{User: "alice", Name: "laptop", PublicKey: homeKey.PublicKey().String()}, pool)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.kek = filepath.Join(f.dir, "cluster.kek")
-	if err := cluster.WriteKEK(f.kek); err != nil {
+	kek := filepath.Join(dir, "cluster.kek")
+	if err := cluster.WriteKEK(kek); err != nil {
 		t.Fatal(err)
 	}
 	obs, err := cluster.New(cluster.Config{Pool: st.Pool(), GatewayID: "observer"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	shared, err := obs.SharedKey(ctx, f.kek) // what both gateways will use
+	f.obs = obs
+	shared, err := obs.SharedKey(ctx, kek) // what both gateways will use
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.p = NewVRRP(t, VRRPOptions{Check: func(i int) string { return "kill -0 $(cat " + f.ready(i) + ")" }})
+	f.p = NewVRRP(t, VRRPOptions{Check: func(i int) string { return bin + " doctor --quiet -c " + f.cfgPath(i) }})
 	f.home = f.p.Home
+	// The license server on the office LAN.
+	lic := &licsim.Server{Seats: 50, Name: "office"}
+	f.p.Router.Do(func() { err = lic.Listen(netip.AddrPortFrom(RouterLAN, 22350).String()) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { lic.Close() })
+	f.upstream = lic.Addr().String()
+	for i := range 2 {
+		if err := os.WriteFile(f.cfgPath(i), []byte(f.gatewayConfig(i)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 	t.Cleanup(func() {
 		for i := range f.gw {
 			if f.gw[i] != nil {
@@ -413,10 +367,13 @@ func testFailover(t *testing.T, nudge bool) {
 			// does so every second; a device that connected in the last
 			// second before a crash waits for its own timer).
 			waitFor(t, "the device's endpoint recorded", func() bool {
-				eps, err := obs.Endpoints(ctx, 2*time.Second)
+				eps, err := obs.Endpoints(ctx, 5*time.Second)
 				return err == nil && eps[homeKey.PublicKey().String()].IsValid()
 			})
 		}
+		// The seat is in the shared audit log before the box dies (the
+		// audit writer batches for up to 100 ms: a crash loses that much).
+		f.waitAudit(st, run)
 		f.killBox(active)
 		killed := time.Now()
 		want := []string{"gw-b", "gw-a"}[active]
@@ -462,6 +419,47 @@ func testFailover(t *testing.T, nudge bool) {
 	// Nothing lost: the device and user are as they were.
 	if d, err := st.Device(ctx, "alice", "laptop"); err != nil || d.Address != dev.Address {
 		t.Fatalf("device after failovers: %+v %v", d, err)
+	}
+	// Every seat is in the shared audit log (the first and one per run),
+	// also those held on a gateway that was killed.
+	rows, seats, open := f.waitAudit(st, runs+1)
+	t.Logf("audit: %d tcp sessions recorded, %d open", seats, open)
+	if seats < runs+1 {
+		f.diagnose()
+		t.Errorf("audit: %d tcp sessions recorded, want at least %d (one per seat): %+v", seats, runs+1, rows)
+	}
+	// Open: only the live seat; a killed gateway closed those it left
+	// open when it started again.
+	if open != 1 {
+		t.Errorf("audit: %d sessions open, want 1 (the live one; the killed gateways' closed at their restart)", open)
+	}
+}
+
+// waitAudit waits (up to 5 s) until the audit log has at least n of
+// alice's TCP sessions, and returns them with the count and how many are
+// open.
+func (f *failover) waitAudit(st *postgres.Store, n int) (rows []store.AuditSession, seats, open int) {
+	f.t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		all, err := st.AuditSessions(context.Background(), time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		rows, seats, open = nil, 0, 0
+		for _, r := range all {
+			if r.User == "alice" && r.Proto == "tcp" {
+				rows = append(rows, r)
+				seats++
+				if r.End == nil {
+					open++
+				}
+			}
+		}
+		if seats >= n || time.Now().After(deadline) {
+			return rows, seats, open
+		}
+		time.Sleep(50 * time.Millisecond) // the audit writer flushes every 100 ms
 	}
 }
 
