@@ -1,3 +1,5 @@
+//go:build !licgate_omit_postgres
+
 package cluster
 
 import (
@@ -285,48 +287,6 @@ func retry(fn func() error) error {
 		err = fn()
 	}
 	return err
-}
-
-// Session is a shared session row.
-type Session struct {
-	ID         int64     `json:"id"`
-	Gateway    string    `json:"gateway"`
-	User       string    `json:"user"`
-	Device     string    `json:"device"`
-	Service    string    `json:"service"`
-	Rule       int       `json:"rule"`
-	Groups     []string  `json:"groups,omitempty"`
-	Started    time.Time `json:"started"`
-	LeaseUntil time.Time `json:"lease_until"`
-}
-
-// Decision is what decide returns when it admits a session: the rule
-// index (of the policy every gateway shares) and the user's groups, which
-// later admissions count against rule and group pools.
-type Decision struct {
-	Rule   int
-	Groups []string
-}
-
-// Counts are the live sessions of the whole cluster; an acl.Counts.
-type Counts struct {
-	Device  map[[2]string]int
-	User    map[string]int
-	Rule    map[int]int
-	Group   map[string]int
-	Service map[string]int
-}
-
-var _ acl.Counts = (*Counts)(nil)
-
-func (n *Counts) DeviceSessions(u, d string) int { return n.Device[[2]string{u, d}] }
-func (n *Counts) UserSessions(u string) int      { return n.User[u] }
-func (n *Counts) RuleSessions(i int) int         { return n.Rule[i] }
-func (n *Counts) GroupSessions(g string) int     { return n.Group[g] }
-func (n *Counts) ServiceSessions(s string) int   { return n.Service[s] }
-
-func newCounts() *Counts {
-	return &Counts{Device: map[[2]string]int{}, User: map[string]int{}, Rule: map[int]int{}, Group: map[string]int{}, Service: map[string]int{}}
 }
 
 // Admit admits s if decide, called with the live counts of the whole

@@ -1,10 +1,13 @@
+//go:build !licgate_omit_postgres
+
 package cluster_test
 
 import (
 	"log/slog"
 
-	"go.uber.org/goleak"
 	"testing"
+
+	"go.uber.org/goleak"
 )
 
 // testLogger routes logs to t.Log.

@@ -1,3 +1,5 @@
+//go:build !licgate_omit_postgres
+
 package cluster
 
 import (
@@ -7,33 +9,6 @@ import (
 	"log/slog"
 	"time"
 )
-
-// Kind says what changed.
-type Kind string
-
-const (
-	KindUsers   Kind = "users"   // users added, disabled, expiry changed: reload users
-	KindDevices Kind = "devices" // devices added, rekeyed, expiry changed: reload peers
-	KindRevoke  Kind = "revoke"  // device User/Device revoked: drop the peer, cut its sessions
-	KindDisable Kind = "disable" // user User disabled: cut the user's sessions
-	KindPolicy  Kind = "policy"  // the ACL policy changed: reload and re-evaluate sessions
-	KindSignIn  Kind = "signin"  // user User signed in at the portal At: rules with a signin window admit them
-	// KindResync is delivered by Watch itself after it (re)connected:
-	// changes sent meanwhile are lost, so reload everything.
-	KindResync Kind = "resync"
-)
-
-// Change is one notification.
-type Change struct {
-	Kind   Kind   `json:"kind"`
-	User   string `json:"user,omitempty"`
-	Device string `json:"device,omitempty"`
-	// At is when it happened, where that matters (KindSignIn).
-	At time.Time `json:"at,omitzero"`
-	// Origin is the GatewayID that sent it (filled in by Notify); a
-	// gateway sees its own changes too.
-	Origin string `json:"origin,omitempty"`
-}
 
 // Notify sends ch to every gateway watching (including this one). Send
 // it after the change committed; it is not queued when nobody listens.

@@ -20,6 +20,9 @@ func (c *Config) validateStore() error {
 		s.Driver = "sqlite"
 	case "sqlite":
 	case "postgres":
+		if !postgresBuilt {
+			return c.at("store.driver", "this build leaves PostgreSQL out (the router build, tag licgate_omit_postgres): use sqlite, or the full build")
+		}
 		if s.DSNFile == "" {
 			return c.at("store.dsn_file", "missing: the file with the PostgreSQL connection string (postgres://user:pass@host/db)")
 		}

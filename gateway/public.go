@@ -8,11 +8,12 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"github.com/licgate/licgate/cluster"
 	"log/slog"
 	"net"
 	"strings"
 	"time"
+
+	"github.com/licgate/licgate/cluster"
 
 	"github.com/licgate/licgate/adminapi"
 	"github.com/licgate/licgate/audit"

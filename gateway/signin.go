@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"github.com/licgate/licgate/cluster"
 	"html/template"
 	"log/slog"
 	"net"
@@ -15,6 +14,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/licgate/licgate/cluster"
 
 	"github.com/licgate/licgate/audit"
 	"github.com/licgate/licgate/config"

@@ -1,4 +1,4 @@
-//go:build !licgate_store_bolt
+//go:build !licgate_store_bolt && !licgate_omit_postgres
 
 // The fixture is a SQLite state.db: this test needs the SQLite build.
 
