@@ -9,6 +9,7 @@ bolt_router_tags=licgate_omit_acme,licgate_omit_console,licgate_omit_metrics,lic
 go vet -tags "$bolt_router_tags" ./cmd/licgate/ ./gateway/ ./store/...
 go test -tags licgate_store_bolt ./store/
 go test -tags licgate_omit_postgres -run TestOmitted ./store/postgres/
+go test -tags licgate_omit_postgres -run TestPostgresOmitted ./config/
 bolt_out=$(mktemp -d)
 go run ./tools/dist -router -targets linux/mipsle,linux/arm -packages none -out "$bolt_out"
 for bin in licgate-linux-mipsle-router licgate-linux-armv7-router; do
