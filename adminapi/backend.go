@@ -134,6 +134,8 @@ type Health struct {
 	Devices    int    `json:"devices"`
 	// Portmap is the router port mapping (absent when portmap is off).
 	Portmap *portmap.Status `json:"portmap,omitempty"`
+	// PortmapPublic is the public listener's TCP mapping (with public.listen).
+	PortmapPublic *portmap.Status `json:"portmap_public,omitempty"`
 }
 
 // DeviceResult is a device with, when licgate made its keys, the profile

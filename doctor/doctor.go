@@ -29,6 +29,7 @@ import (
 	"github.com/licgate/licgate/adminapi"
 	"github.com/licgate/licgate/buildinfo"
 	"github.com/licgate/licgate/config"
+	"github.com/licgate/licgate/portmap"
 	"github.com/licgate/licgate/transparent"
 )
 
@@ -201,17 +202,21 @@ func (d *Doctor) wireguardPort(h adminapi.Health) {
 }
 
 func (d *Doctor) portmap(h adminapi.Health) {
-	pm := h.Portmap
+	d.mapping("router port", h.Portmap)
+	d.mapping("router port (links)", h.PortmapPublic)
+}
+
+func (d *Doctor) mapping(what string, pm *portmap.Status) {
 	if pm == nil {
 		return
 	}
 	switch {
 	case pm.State == "mapped" && pm.NotPublic:
-		d.add(levelWarn, "router port", "mapped by %s, but the router's external address %s is not public: another NAT is in front of it (forward the port there too)", pm.Protocol, pm.ExternalAddress)
+		d.add(levelWarn, what, "mapped by %s, but the router's external address %s is not public: another NAT is in front of it (forward the port there too)", pm.Protocol, pm.ExternalAddress)
 	case pm.State == "mapped":
-		d.add(levelOK, "router port", "%s:%d -> UDP %d by %s", pm.ExternalAddress, pm.ExternalPort, pm.InternalPort, pm.Protocol)
+		d.add(levelOK, what, "%s:%d -> port %d by %s", pm.ExternalAddress, pm.ExternalPort, pm.InternalPort, pm.Protocol)
 	default:
-		d.add(levelFail, "router port", "%s: %s (enable UPnP or NAT-PMP on the router, or forward UDP %d by hand)", pm.State, pm.LastError, pm.InternalPort)
+		d.add(levelFail, what, "%s: %s (enable UPnP or NAT-PMP on the router, or forward port %d by hand)", pm.State, pm.LastError, pm.InternalPort)
 	}
 }
 

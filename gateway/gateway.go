@@ -42,12 +42,13 @@ type Gateway struct {
 	cfg atomic.Pointer[config.Config] // swapped whole on reload
 	log *slog.Logger
 
-	onReload    func(*config.Config)
-	dir         dirState
-	signinMu    sync.Mutex                           // serialises recordSignIn
-	portmap     *portmap.Mapper                      // nil unless portmap.enabled
-	signins     atomic.Pointer[map[string]time.Time] // user -> last portal sign-in
-	revokeFlush time.Duration                        // if zero, the constant revokeFlush (tests lengthen it)
+	onReload      func(*config.Config)
+	dir           dirState
+	signinMu      sync.Mutex                           // serialises recordSignIn
+	portmap       *portmap.Mapper                      // WireGuard UDP; nil unless portmap.enabled
+	portmapPublic *portmap.Mapper                      // the public listener (TCP); nil unless both                      // nil unless portmap.enabled
+	signins       atomic.Pointer[map[string]time.Time] // user -> last portal sign-in
+	revokeFlush   time.Duration                        // if zero, the constant revokeFlush (tests lengthen it)
 
 	st       store.Backend
 	tun      tunnel.Endpoint
@@ -304,6 +305,15 @@ func (g *Gateway) PortmapStatus() *portmap.Status {
 		return nil
 	}
 	st := g.portmap.Status()
+	return &st
+}
+
+// PortmapPublicStatus is the public listener's TCP mapping (nil when off).
+func (g *Gateway) PortmapPublicStatus() *portmap.Status {
+	if g.portmapPublic == nil {
+		return nil
+	}
+	st := g.portmapPublic.Status()
 	return &st
 }
 

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/licgate/licgate/cluster"
+	"github.com/licgate/licgate/portmap"
 
 	"github.com/licgate/licgate/adminapi"
 	"github.com/licgate/licgate/audit"
@@ -53,6 +54,15 @@ func (g *Gateway) startPublic(ctx context.Context) error {
 	g.wg.Add(1)
 	go g.serveHTTP(srv, tls.NewListener(adminapi.LimitListener(ln), tlsCfg), "public")
 	g.log.Info("public listener up", slog.String("listen", ln.Addr().String()), slog.String("name", p.Name))
+	if g.conf().Portmap.Enabled {
+		// The enrolment links open on this port: map it too (TCP).
+		pc := g.conf().PortmapMapper()
+		pc.Network, pc.ExternalPort = "tcp", 0
+		pc.InternalPort = ln.Addr().(*net.TCPAddr).Port
+		g.portmapPublic = portmap.New(pc, g.log.With(slog.String("component", "portmap"), slog.String("network", "tcp")))
+		g.onClose(func() { g.portmapPublic.Close() })
+		go g.runPortmap(g.portmapPublic)
+	}
 	return nil
 }
 

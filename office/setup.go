@@ -238,9 +238,9 @@ func Setup(ctx context.Context, o *SetupOptions) error {
 	if !cfg.Portmap.Enabled {
 		fmt.Fprintf(o.Stdout, "  - forward UDP %d on the office router to this machine (or: licgate setup --portmap on)\n", cfg.ListenPort())
 	}
-	if cfg.Public.Listen != "" {
+	if cfg.Public.Listen != "" && !cfg.Portmap.Enabled {
 		if _, port, err := net.SplitHostPort(cfg.Public.Listen); err == nil {
-			fmt.Fprintf(o.Stdout, "  - forward TCP %s on the office router to this machine: the enrolment links open there (the port mapping covers only WireGuard's UDP port)\n", port)
+			fmt.Fprintf(o.Stdout, "  - forward TCP %s on the office router to this machine: the enrolment links open there (or: licgate setup --portmap on)\n", port)
 		}
 	}
 	switch {

@@ -34,8 +34,11 @@ type Config struct {
 	// Gateway is the router's LAN address. If invalid (zero), the gateway
 	// of the IPv4 default route (Linux only; other systems must set it).
 	Gateway netip.Addr
-	// InternalPort is the local UDP port to expose (WireGuard's listen
-	// port). Required.
+	// Network is "udp" (WireGuard's port; the default) or "tcp" (the
+	// public enrolment listener).
+	Network string
+	// InternalPort is the local port to expose (WireGuard's listen port,
+	// or the public listener's). Required.
 	InternalPort int
 	// ExternalPort is the port asked for on the router. If zero, the same
 	// as InternalPort. The router may grant another one (PCP, or UPnP IGDv2
@@ -131,6 +134,9 @@ func (c *Config) Validate() error {
 		if p == UPnP && !UPnPBuilt {
 			return fmt.Errorf("portmap: %w: protocols: %w", ErrBadConfig, ErrUPnPOmitted)
 		}
+	}
+	if c.Network != "" && c.Network != "udp" && c.Network != "tcp" {
+		return fmt.Errorf("portmap: %w: network %q (want udp or tcp)", ErrBadConfig, c.Network)
 	}
 	if c.InternalPort <= 0 || c.InternalPort > 65535 {
 		return fmt.Errorf("portmap: %w: internal port %d", ErrBadConfig, c.InternalPort)

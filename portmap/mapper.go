@@ -346,6 +346,7 @@ func (m *Mapper) target() (target, error) {
 		gw:           gw,
 		internalPort: uint16(m.cfg.InternalPort),
 		externalPort: uint16(m.cfg.externalPort()),
+		tcp:          m.cfg.Network == "tcp",
 		desc:         m.cfg.description(),
 		nonce:        m.nonce,
 		timeout:      m.cfg.timeout(),

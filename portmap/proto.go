@@ -36,6 +36,7 @@ type target struct {
 	gw           netip.Addr
 	internalPort uint16
 	externalPort uint16
+	tcp          bool // map TCP (the public listener), else UDP (WireGuard)
 	desc         string
 	// nonce identifies the PCP mapping; it stays the same for the
 	// Mapper's life, as a router refuses (NOT_AUTHORIZED) a new nonce for
@@ -81,10 +82,10 @@ func (p *pcpClient) request(ctx context.Context, lifetime uint32, extPort uint16
 	err := pxpExchange(ctx, p.t.dial, p.t.gw, p.t.timeout, func(local netip.Addr) []byte {
 		return pcpMapRequest{
 			Client: local, Nonce: p.nonce, InternalPort: p.t.internalPort,
-			ExternalPort: extPort, ExternalAddr: p.lastAddr, Lifetime: lifetime,
+			ExternalPort: extPort, ExternalAddr: p.lastAddr, Lifetime: lifetime, TCP: p.t.tcp,
 		}.marshal()
 	}, func(b []byte) error {
-		r, err := parsePCPMapResponse(b)
+		r, err := parsePCPMapResponse(p.t.tcp, b)
 		if err != nil {
 			return err
 		}
@@ -170,7 +171,7 @@ func (p *pmpClient) addr(ctx context.Context) (pmpAddrResponse, error) {
 	var resp pmpAddrResponse
 	err := pxpExchange(ctx, p.t.dial, p.t.gw, p.t.timeout, func(netip.Addr) []byte { return buildPMPAddrRequest() },
 		func(b []byte) error {
-			if len(b) >= 2 && b[0] == pmpVersion && b[1] == pmpReply|pmpOpMapUDP {
+			if len(b) >= 2 && b[0] == pmpVersion && (b[1] == pmpReply|pmpOpMapUDP || b[1] == pmpReply|pmpOpMapTCP) {
 				return fmt.Errorf("%w: nat-pmp mapping answer to an address request", errSkip)
 			}
 			r, err := parsePMPAddrResponse(b)
@@ -186,12 +187,12 @@ func (p *pmpClient) addr(ctx context.Context) (pmpAddrResponse, error) {
 func (p *pmpClient) request(ctx context.Context, lifetime uint32, ext uint16) (pmpMapResponse, error) {
 	var resp pmpMapResponse
 	err := pxpExchange(ctx, p.t.dial, p.t.gw, p.t.timeout, func(netip.Addr) []byte {
-		return buildPMPMapRequest(p.t.internalPort, ext, lifetime)
+		return buildPMPMapRequest(p.t.tcp, p.t.internalPort, ext, lifetime)
 	}, func(b []byte) error {
 		if len(b) >= 2 && b[0] == pmpVersion && b[1] == pmpReply|pmpOpAddr {
 			return fmt.Errorf("%w: nat-pmp address answer to a mapping request", errSkip)
 		}
-		r, err := parsePMPMapResponse(b)
+		r, err := parsePMPMapResponse(p.t.tcp, b)
 		if err != nil {
 			return err
 		}

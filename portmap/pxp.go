@@ -22,6 +22,7 @@ const (
 	pmpVersion    = 0
 	pmpOpAddr     = 0
 	pmpOpMapUDP   = 1
+	pmpOpMapTCP   = 2
 	pmpReply      = 0x80
 	pmpAddrRespSz = 12
 	pmpMapRespSz  = 16
@@ -33,6 +34,7 @@ const (
 	pcpHeaderSz  = 24
 	pcpMapSz     = 36
 	pcpProtoUDP  = 17
+	pcpProtoTCP  = 6
 )
 
 // pmpResult names NAT-PMP result codes (RFC 6886 section 3.5).
@@ -107,9 +109,9 @@ type pmpMapResponse struct {
 
 func buildPMPAddrRequest() []byte { return []byte{pmpVersion, pmpOpAddr} }
 
-func buildPMPMapRequest(internal, external uint16, lifetime uint32) []byte {
+func buildPMPMapRequest(tcp bool, internal, external uint16, lifetime uint32) []byte {
 	b := make([]byte, 12)
-	b[0], b[1] = pmpVersion, pmpOpMapUDP
+	b[0], b[1] = pmpVersion, pmpMapOp(tcp)
 	binary.BigEndian.PutUint16(b[4:], internal)
 	binary.BigEndian.PutUint16(b[6:], external)
 	binary.BigEndian.PutUint32(b[8:], lifetime)
@@ -147,8 +149,24 @@ func parsePMPAddrResponse(b []byte) (pmpAddrResponse, error) {
 	}, nil
 }
 
-func parsePMPMapResponse(b []byte) (pmpMapResponse, error) {
-	if err := pmpHeader(b, pmpOpMapUDP, pmpMapRespSz); err != nil {
+// pmpMapOp is NAT-PMP's map opcode for the protocol.
+func pmpMapOp(tcp bool) byte {
+	if tcp {
+		return pmpOpMapTCP
+	}
+	return pmpOpMapUDP
+}
+
+// pcpProto is PCP's protocol number for the protocol.
+func pcpProto(tcp bool) byte {
+	if tcp {
+		return pcpProtoTCP
+	}
+	return pcpProtoUDP
+}
+
+func parsePMPMapResponse(tcp bool, b []byte) (pmpMapResponse, error) {
+	if err := pmpHeader(b, pmpMapOp(tcp), pmpMapRespSz); err != nil {
 		return pmpMapResponse{}, err
 	}
 	return pmpMapResponse{
@@ -167,6 +185,7 @@ type pcpMapRequest struct {
 	ExternalPort uint16     // suggested; 0 lets the router choose
 	ExternalAddr netip.Addr // suggested; invalid means any
 	Lifetime     uint32     // 0 deletes
+	TCP          bool       // a TCP mapping (else UDP)
 }
 
 func (r pcpMapRequest) marshal() []byte {
@@ -177,7 +196,7 @@ func (r pcpMapRequest) marshal() []byte {
 	copy(b[8:24], c[:])
 	m := b[pcpHeaderSz:]
 	copy(m[:12], r.Nonce[:])
-	m[12] = pcpProtoUDP
+	m[12] = pcpProto(r.TCP)
 	binary.BigEndian.PutUint16(m[16:], r.InternalPort)
 	binary.BigEndian.PutUint16(m[18:], r.ExternalPort)
 	ext := netip.IPv4Unspecified() // "any IPv4": ::ffff:0.0.0.0 (RFC 6887 11.1)
@@ -202,7 +221,7 @@ type pcpMapResponse struct {
 // parsePCPMapResponse checks a PCP answer to a MAP request. An answer
 // that starts with version 0 is a NAT-PMP router saying it does not
 // know PCP (RFC 6887 section 9).
-func parsePCPMapResponse(b []byte) (pcpMapResponse, error) {
+func parsePCPMapResponse(tcp bool, b []byte) (pcpMapResponse, error) {
 	var r pcpMapResponse
 	if len(b) >= 4 && b[0] == pmpVersion {
 		return r, fmt.Errorf("%w: router answered PCP with NAT-PMP (%s)", ErrUnsupported, pmpResult(binary.BigEndian.Uint16(b[2:])))
@@ -226,8 +245,8 @@ func parsePCPMapResponse(b []byte) (pcpMapResponse, error) {
 	r.Epoch = binary.BigEndian.Uint32(b[8:])
 	m := b[pcpHeaderSz:]
 	copy(r.Nonce[:], m[:12])
-	if m[12] != pcpProtoUDP {
-		return r, fmt.Errorf("%w: pcp MAP answer for protocol %d, want UDP", ErrMalformed, m[12])
+	if m[12] != pcpProto(tcp) {
+		return r, fmt.Errorf("%w: pcp MAP answer for protocol %d, want %d", ErrMalformed, m[12], pcpProto(tcp))
 	}
 	r.InternalPort = binary.BigEndian.Uint16(m[16:])
 	r.ExternalPort = binary.BigEndian.Uint16(m[18:])

@@ -67,7 +67,7 @@ func TestParsePCPMapResponse(t *testing.T) {
 		{"unknown code", pcpAnswer(0x81, 200, 0, n, 17, 0, 0, pub), ErrRouterError, "result code 200"},
 		{"nat-pmp router", []byte{0, 0x81, 0, 1, 0, 0, 0, 0}, ErrUnsupported, "answered PCP with NAT-PMP (unsupported version)"},
 	} {
-		r, err := parsePCPMapResponse(tc.b)
+		r, err := parsePCPMapResponse(false, tc.b)
 		if tc.want == nil {
 			if err != nil || r.Nonce != n || r.ExternalPort != 51821 || r.InternalPort != 51820 || r.ExternalAddr != pub || r.Lifetime != 3600 || r.Epoch != 1234 {
 				t.Errorf("%s: %+v, %v", tc.name, r, err)
@@ -114,7 +114,7 @@ func TestParsePMP(t *testing.T) {
 		{"out of resources", pmpMapAnswer(0x81, 4, 0, 0, 0), ErrRouterError, "out of resources"},
 		{"unsupported opcode", pmpMapAnswer(0x81, 5, 0, 0, 0), ErrUnsupported, "unsupported opcode"},
 	} {
-		r, err := parsePMPMapResponse(tc.b)
+		r, err := parsePMPMapResponse(false, tc.b)
 		if tc.want == nil {
 			if err != nil || r.ExternalPort != 51820 || r.Lifetime != 3600 || r.Epoch != 99 {
 				t.Errorf("%s: %+v, %v", tc.name, r, err)
@@ -140,12 +140,12 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte{0, 0x80, 0, 0, 0, 0, 0, 7, 198, 51, 100, 7})
 	f.Add([]byte("HTTP/1.1 200 OK\r\nST: urn:schemas-upnp-org:device:InternetGatewayDevice:1\r\nLOCATION: http://192.168.1.1:5000/rootDesc.xml\r\n\r\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		if r, err := parsePCPMapResponse(b); err == nil && (len(b) < 60 || r.ExternalAddr.BitLen() == 0) {
+		if r, err := parsePCPMapResponse(false, b); err == nil && (len(b) < 60 || r.ExternalAddr.BitLen() == 0) {
 			t.Fatalf("accepted % x", b)
 		} else if err != nil && err.Error() == "" {
 			t.Fatal("empty error")
 		}
-		if _, err := parsePMPMapResponse(b); err == nil && len(b) < 16 {
+		if _, err := parsePMPMapResponse(false, b); err == nil && len(b) < 16 {
 			t.Fatalf("accepted % x", b)
 		}
 		if _, err := parsePMPAddrResponse(b); err == nil && len(b) < 12 {
@@ -385,4 +385,21 @@ func TestReuseAddr(t *testing.T) {
 		t.Fatalf("second listener on %s: %v", a.LocalAddr(), err)
 	}
 	b.Close()
+}
+
+// A TCP mapping (the public enrolment listener) asks for TCP in every
+// protocol: PCP protocol 6, NAT-PMP opcode 2; an answer for UDP is refused.
+func TestTCPMappingRequests(t *testing.T) {
+	b := pcpMapRequest{Client: netip.MustParseAddr("192.168.1.10"), InternalPort: 8443, ExternalPort: 8443, Lifetime: 60, TCP: true}.marshal()
+	if b[pcpHeaderSz+12] != 6 {
+		t.Fatalf("pcp protocol %d, want 6 (TCP)", b[pcpHeaderSz+12])
+	}
+	if got := buildPMPMapRequest(true, 8443, 8443, 60)[1]; got != 2 {
+		t.Fatalf("nat-pmp opcode %d, want 2 (TCP)", got)
+	}
+	udpAnswer := make([]byte, 16)
+	udpAnswer[0], udpAnswer[1] = 0, 128|1
+	if _, err := parsePMPMapResponse(true, udpAnswer); err == nil {
+		t.Fatal("a UDP answer accepted for a TCP request")
+	}
 }

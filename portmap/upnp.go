@@ -240,7 +240,7 @@ func (u *upnpClient) ready(ctx context.Context) error {
 
 func (u *upnpClient) add(ctx context.Context, ext uint16, leaseSec uint32) error {
 	// RemoteHost "" is the wildcard: any peer may send to the port.
-	return u.conn.AddPortMappingCtx(ctx, "", ext, "UDP", u.t.internalPort, u.local.String(), true, u.t.desc, leaseSec)
+	return u.conn.AddPortMappingCtx(ctx, "", ext, u.t.upnpProto(), u.t.internalPort, u.local.String(), true, u.t.desc, leaseSec)
 }
 
 func (u *upnpClient) mapPort(ctx context.Context, lease time.Duration) (mapResult, error) {
@@ -268,7 +268,7 @@ func (u *upnpClient) mapPort(ctx context.Context, lease time.Duration) (mapResul
 		if ip2, ok := u.conn.(*internetgateway2.WANIPConnection2); ok {
 			// Taken: IGDv2 lets the router pick a free port.
 			var got uint16
-			got, err = ip2.AddAnyPortMappingCtx(ctx, "", ext, "UDP", u.t.internalPort, u.local.String(), true, u.t.desc, leaseSec)
+			got, err = ip2.AddAnyPortMappingCtx(ctx, "", ext, u.t.upnpProto(), u.t.internalPort, u.local.String(), true, u.t.desc, leaseSec)
 			if err == nil {
 				ext = got
 			}
@@ -296,7 +296,7 @@ func (u *upnpClient) check(ctx context.Context, _ time.Duration) (mapResult, boo
 	if u.conn == nil {
 		return mapResult{}, false, false, nil
 	}
-	port, client, enabled, _, _, err := u.conn.GetSpecificPortMappingEntryCtx(ctx, "", u.lastPort, "UDP")
+	port, client, enabled, _, _, err := u.conn.GetSpecificPortMappingEntryCtx(ctx, "", u.lastPort, u.t.upnpProto())
 	switch code := upnpCode(err); {
 	case code == 714: // NoSuchEntryInArray
 		return mapResult{}, false, false, nil
@@ -325,7 +325,7 @@ func (u *upnpClient) unmap(ctx context.Context) error {
 	if err := u.ready(ctx); err != nil {
 		return err
 	}
-	err := u.conn.DeletePortMappingCtx(ctx, "", u.lastPort, "UDP")
+	err := u.conn.DeletePortMappingCtx(ctx, "", u.lastPort, u.t.upnpProto())
 	if upnpCode(err) == 714 {
 		return nil
 	}
@@ -358,4 +358,12 @@ func (u *upnpClient) externalAddr(ctx context.Context) (netip.Addr, error) {
 		return netip.Addr{}, err
 	}
 	return u.extAddr(ctx)
+}
+
+// upnpProto is the protocol name IGD wants.
+func (t target) upnpProto() string {
+	if t.tcp {
+		return "TCP"
+	}
+	return "UDP"
 }
