@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"strings"
@@ -20,9 +21,28 @@ import (
 func setupServe(fs *flag.FlagSet) runFunc {
 	cfgPath := fs.String("c", defaultConfig, "config `FILE`; missing means defaults")
 	check := fs.Bool("check", false, "validate the config and its policy, print a summary and exit (starts nothing)")
+	printRouting := fs.Bool("print-routing", false, "print the policy routing that services with source: tunnel need (to set it up by hand) and exit")
 	return func(e *env, _ []string) error {
 		if *check {
 			return checkConfig(e, *cfgPath)
+		}
+		if *printRouting {
+			cfg, err := config.Load(*cfgPath)
+			if err != nil {
+				return err
+			}
+			r := gateway.Routing(cfg)
+			fmt.Fprintln(e.stdout, "# set up (licgate serve does this itself when it may):")
+			for _, c := range r.Commands() {
+				fmt.Fprintln(e.stdout, c)
+			}
+			fmt.Fprintln(e.stdout, "# remove:")
+			for _, c := range r.RemoveCommands() {
+				fmt.Fprintln(e.stdout, c)
+			}
+			fmt.Fprintf(e.stdout, "# and on the license server (or the LAN router), a route back to the tunnel subnet:\n#   Linux:   ip route add %s via <this host's LAN address>\n#   Windows: route -p add %s mask %s <this host's LAN address>\n",
+				cfg.Tunnel.Subnet, cfg.SubnetPrefix().Masked().Addr(), net.IP(net.CIDRMask(cfg.SubnetPrefix().Bits(), 32)).String())
+			return nil
 		}
 		return serve(e, *cfgPath)
 	}

@@ -79,3 +79,14 @@ func TestServeLifecycle(t *testing.T) {
 		t.Fatalf("logs:\n%s", logs.String())
 	}
 }
+
+// serve --print-routing prints the rules source: tunnel needs, and the
+// route the LAN needs, without starting anything.
+func TestServePrintRouting(t *testing.T) {
+	out, code := cli(t, "serve", "--print-routing", "-c", filepath.Join(t.TempDir(), "none.yaml"))
+	for _, want := range []string{"lookup 1044", "route add local 10.44.0.0/24", "route -p add 10.44.0.0 mask 255.255.255.0"} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Fatalf("%d: %q missing:\n%s", code, want, out)
+		}
+	}
+}
