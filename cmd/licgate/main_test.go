@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -126,22 +125,6 @@ func TestCLIWithoutDaemon(t *testing.T) {
 }
 
 // TestDependencyDirection holds the layering: cmd -> gateway -> {tunnel,
-// acl, ddns}; those three import nothing from each other or from gateway.
-func TestDependencyDirection(t *testing.T) {
-	for _, pkg := range []string{"./tunnel", "./acl", "./ddns"} {
-		cmd := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}}", pkg)
-		cmd.Dir = "../.."
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("go list %s: %v\n%s", pkg, err, out)
-		}
-		for _, dep := range strings.Fields(string(out)) {
-			if strings.HasPrefix(dep, "github.com/licgate/licgate/") && dep != "github.com/licgate/licgate/"+strings.TrimPrefix(pkg, "./") {
-				t.Errorf("%s imports %s: acl, ddns and tunnel must stay independent of the rest of licgate", pkg, dep)
-			}
-		}
-	}
-}
 
 func TestCLISessionsCutGroupsCA(t *testing.T) {
 	gatewaytest.CheckLeaks(t)
