@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/licgate/licgate/internal/licsim"
 	"github.com/licgate/licgate/internal/testnet"
 )
 
@@ -102,6 +103,83 @@ func TestWine(t *testing.T) {
 				t.Fatalf("%s.test.exe: no PASS line", name)
 			}
 		})
+	}
+	t.Run("licgate.exe", func(t *testing.T) { wineCLI(t, wine, work, env, overlay) })
+}
+
+// wineCLI builds licgate.exe as tools/dist does and runs what an office IT
+// person types first on a Windows PC, under Wine: version, help, setup
+// (no service: the SCM side is the windows tests' job) against a stand-in
+// license server on the host's loopback, then policy check and serve --check
+// of the config setup wrote.
+func wineCLI(t *testing.T, wine, work string, env []string, overlay string) {
+	exe := filepath.Join(work, "licgate.exe")
+	run(t, "..", []string{"GOOS=windows", "GOARCH=amd64", "CGO_ENABLED=0"},
+		"go", "build", "-overlay", overlay, "-o", exe, "./cmd/licgate")
+	srv := &licsim.Server{Seats: 1}
+	if err := srv.Listen("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	dir := filepath.Join(work, "office")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	lg := func(args ...string) (string, int) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, wine, append([]string{exe}, args...)...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), env...)
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		err := cmd.Run()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatalf("licgate.exe %s: %v", strings.Join(args, " "), err)
+		}
+		t.Logf("licgate.exe %s -> %d\n%s", strings.Join(args, " "), code, out.String())
+		return out.String(), code
+	}
+	if out, code := lg("version"); code != 0 || !strings.Contains(out, "windows/amd64") {
+		t.Fatalf("version: %d %q", code, out)
+	}
+	if out, code := lg("--help"); code != 0 || !strings.Contains(out, "usage: licgate") || !strings.Contains(out, "service install") {
+		t.Fatalf("--help: %d %q", code, out)
+	}
+	// A bad answer is refused by name and writes nothing.
+	if out, code := lg("setup", "-c", "licgate.yaml", "--portmap", "maybe", "--yes", "--no-service"); code != 2 || !strings.Contains(out, "maybe") {
+		t.Fatalf("setup --portmap maybe: %d %q", code, out)
+	}
+	if fileExists(filepath.Join(dir, "licgate.yaml")) {
+		t.Fatal("a refused setup wrote licgate.yaml")
+	}
+	out, code := lg("setup", "-c", "licgate.yaml", "--state-dir", "state", "--upstream", srv.Addr().String(),
+		"--public-name", "office.example.test", "--portmap", "off", "--yes", "--no-service")
+	if code != 0 || !strings.Contains(out, srv.Addr().String()+" answers") {
+		t.Fatalf("setup: %d %q", code, out)
+	}
+	text, err := os.ReadFile(filepath.Join(dir, "licgate.yaml"))
+	if err != nil {
+		t.Fatalf("setup wrote no config: %v", err)
+	}
+	if !strings.Contains(string(text), srv.Addr().String()) || !strings.Contains(string(text), "office.example.test") {
+		t.Fatalf("config setup wrote:\n%s", text)
+	}
+	if out, code := lg("policy", "check", "licgate.yaml"); code != 0 {
+		t.Fatalf("policy check: %d %q", code, out)
+	}
+	if out, code := lg("serve", "--check", "-c", "licgate.yaml"); code != 0 {
+		t.Fatalf("serve --check: %d %q", code, out)
+	}
+	// A broken config is named with its line.
+	if err := os.WriteFile(filepath.Join(dir, "bad.yaml"), append(text, []byte("\nnonsense: [\n")...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, code := lg("serve", "--check", "-c", "bad.yaml"); code == 0 || !strings.Contains(out, "bad.yaml") {
+		t.Fatalf("serve --check of a broken file: %d %q", code, out)
 	}
 }
 
