@@ -100,12 +100,8 @@ func (g *Gateway) CreateEnrollLink(ctx context.Context, user, device string, ttl
 	if err := g.st.CreateEnrollment(ctx, enroll.TokenHash(token), user, device, expires); err != nil {
 		return "", time.Time{}, err
 	}
-	host := g.conf().Public.Name
-	if _, port, err := net.SplitHostPort(g.PublicAddr().String()); err == nil && port != "443" {
-		host = net.JoinHostPort(host, port)
-	}
 	g.auditEvent(audit.ActorOf(ctx), "enroll.link", fmt.Sprintf("%s/%s expires %s", user, device, expires.UTC().Format(time.RFC3339)))
-	return "https://" + host + "/enroll/" + token, expires, nil
+	return g.publicURL() + "/enroll/" + token, expires, nil
 }
 
 // Peek checks an enrolment link without using it.

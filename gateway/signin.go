@@ -26,9 +26,15 @@ import (
 )
 
 // publicURL is the public listener's base URL (with its port unless 443).
+// Before the listener is up (or if it failed) the port comes from
+// public.listen as configured.
 func (g *Gateway) publicURL() string {
 	host := g.conf().Public.Name
-	if _, port, err := net.SplitHostPort(g.PublicAddr().String()); err == nil && port != "443" {
+	listen := g.conf().Public.Listen
+	if a := g.PublicAddr(); a != nil {
+		listen = a.String()
+	}
+	if _, port, err := net.SplitHostPort(listen); err == nil && port != "443" && port != "0" {
 		host = net.JoinHostPort(host, port)
 	}
 	return "https://" + host
