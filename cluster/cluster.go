@@ -136,6 +136,13 @@ func (c *Cluster) ensureSchema(ctx context.Context) error {
 				gateway_id TEXT NOT NULL,
 				seen       TIMESTAMPTZ NOT NULL
 			);
+			CREATE TABLE IF NOT EXISTS cluster_policy (
+				id         INTEGER PRIMARY KEY CHECK (id = 1),
+				name       TEXT NOT NULL,
+				text       BYTEA NOT NULL,
+				gateway_id TEXT NOT NULL,
+				updated    TIMESTAMPTZ NOT NULL DEFAULT now()
+			);
 			CREATE TABLE IF NOT EXISTS cluster_secrets (
 				name       TEXT PRIMARY KEY,
 				public_key TEXT NOT NULL,

@@ -50,3 +50,17 @@ func (*Cluster) SharedKey(context.Context, string) (tunnel.Key, error) {
 func (*Cluster) AdoptSharedKey(context.Context, string, tunnel.Key) (tunnel.Key, error) {
 	return tunnel.Key{}, ErrOmitted
 }
+
+// Policy is the cluster's policy as text (not in this build).
+type Policy struct {
+	Name    string
+	Text    []byte
+	Gateway string
+	Updated time.Time
+}
+
+// ErrNoPolicy: no gateway has stored a policy yet.
+var ErrNoPolicy = errors.New("cluster: no policy stored yet")
+
+func (*Cluster) PutPolicy(context.Context, string, []byte) error { return ErrOmitted }
+func (*Cluster) Policy(context.Context) (Policy, error)          { return Policy{}, ErrOmitted }

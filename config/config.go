@@ -75,13 +75,14 @@ type Config struct {
 	// down on a small router. If empty, GOMEMLIMIT or no limit.
 	MemoryLimit Size `yaml:"memory_limit"`
 
-	file   string     // where it was loaded from, for messages
-	path   string     // the file to re-read on reload; empty if none
-	root   *yaml.Node // the parsed document, for line numbers
-	data   []byte     // the document, for the line of a byte YAML refused
-	engine *acl.Engine
-	parsed *acl.Policy // the parsed policy (directory groups merge into a copy)
-	warns  []string
+	file      string     // where it was loaded from, for messages
+	path      string     // the file to re-read on reload; empty if none
+	root      *yaml.Node // the parsed document, for line numbers
+	data      []byte     // the document, for the line of a byte YAML refused
+	engine    *acl.Engine
+	parsed    *acl.Policy  // the parsed policy (directory groups merge into a copy)
+	policySrc PolicySource // the policy's text, as shared with a cluster
+	warns     []string
 }
 
 // EnforcementConfig tunes how live sessions are re-checked.
@@ -625,9 +626,13 @@ func (c *Config) compilePolicy() error {
 		if rerr != nil {
 			return c.at("policy_file", "%v", rerr)
 		}
+		c.policySrc = PolicySource{Name: path, Text: data}
 		pol, err = acl.Parse(path, data)
 	case c.Policy.Kind != 0:
 		pol, err = acl.ParseNode(c.file, &c.Policy)
+		if err == nil {
+			c.policySrc, err = inlineSource(c.file, &c.Policy)
+		}
 	default:
 		pol = &acl.Policy{File: c.file}
 		c.warns = append(c.warns, "no policy configured: every connection is denied (default deny); add a policy with rules")
@@ -635,6 +640,11 @@ func (c *Config) compilePolicy() error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrConfig, err)
 	}
+	return c.usePolicy(pol, names)
+}
+
+// usePolicy compiles pol and puts it in c.
+func (c *Config) usePolicy(pol *acl.Policy, names []string) error {
 	if c.Directory.URL != "" {
 		if added := directoryPlaceholders(pol); len(added) > 0 {
 			c.warns = append(c.warns, fmt.Sprintf("groups %v come from the directory (empty until its first sync)", added))

@@ -405,3 +405,55 @@ func TestClusterLoweredCapCutsNewest(t *testing.T) {
 		t.Fatalf("sessions: A %d, B %d; want 1 and 0", p.A.GW.SessionCount(), p.B.GW.SessionCount())
 	}
 }
+
+// TestClusterPolicyTravelsThroughTheDatabase: a policy reloaded on A is
+// stored in PostgreSQL and put in force on B, whose own file still has
+// the old rules; a reload on B then makes B's file the cluster's again
+// (the last reload wins) and A follows.
+func TestClusterPolicyTravelsThroughTheDatabase(t *testing.T) {
+	before := "policy:\n  rules:\n    - {action: allow, who: [user:alice]}\n"
+	after := "policy:\n  rules:\n    - {action: allow, who: [user:alice]}\n    - {action: allow, who: [user:bob]}\n"
+	p := startClusterPair(t, before, 15*time.Second)
+	onA, onB := p.addDevice(t, "bob", "laptop")
+	if lc, ans, err := onB.TrySeat(5 * time.Second); err == nil && strings.HasPrefix(ans, "OK ") {
+		lc.Close()
+		t.Fatal("bob admitted on B before the policy allowed him")
+	}
+	cfg, err := os.ReadFile(p.A.ConfigPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p.A.ConfigPath, []byte(strings.Replace(string(cfg), before, after, 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.A.GW.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	p.waitB(t, func(ch cluster.Change) bool { return ch.Kind == cluster.KindPolicy && ch.Origin == "gw-a" })
+	if a, b := p.A.GW.Config().PolicySource().Sum(), p.B.GW.Config().PolicySource().Sum(); a != b {
+		t.Fatalf("B's policy is not A's after A's reload")
+	}
+	if fileB, _ := os.ReadFile(p.B.ConfigPath); strings.Contains(string(fileB), "user:bob") {
+		t.Fatal("B's file was changed: the test would not show the database carrying the policy")
+	}
+	lc := onB.TakeSeat(t) // B admits bob by the rule that only A's file has
+	lc.Close()
+
+	// B reloads its own (old) file: it becomes the cluster's policy, and A
+	// cuts bob.
+	lcA := onA.TakeSeat(t)
+	defer lcA.Close()
+	if _, err := p.B.GW.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	lcA.Conn().SetReadDeadline(time.Now().Add(10 * time.Second))
+	if err := gatewaytest.Drain(lcA.Conn()); err != nil {
+		if ne, ok := err.(interface{ Timeout() bool }); ok && ne.Timeout() {
+			t.Fatal("A did not cut bob after B's reload made B's policy the cluster's")
+		}
+	}
+	if lc, ans, err := onA.TrySeat(5 * time.Second); err == nil && strings.HasPrefix(ans, "OK ") {
+		lc.Close()
+		t.Fatal("bob admitted on A after the cluster's policy dropped him")
+	}
+}

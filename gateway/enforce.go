@@ -108,6 +108,9 @@ func (g *Gateway) reload(ctx context.Context, notify bool) (adminapi.ReloadResul
 	defer g.mu.Unlock()
 	old := g.conf()
 	cfg, err := config.Reload(old.Path())
+	if err == nil {
+		cfg, err = g.clusterPolicyForReload(ctx, cfg, notify)
+	}
 	if err != nil {
 		g.log.Error("reload rejected: the running config stays", slog.String("err", err.Error()))
 		return adminapi.ReloadResult{}, fmt.Errorf("gateway: reload rejected, the running config stays: %w", err)

@@ -166,6 +166,9 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 		if key, err = g.startCluster(ctx, cfg); err != nil {
 			return fmt.Errorf("gateway: start: %w", err)
 		}
+		if cfg, err = g.clusterPolicyAtStart(ctx, cfg); err != nil {
+			return fmt.Errorf("gateway: start: %w", err)
+		}
 	} else if n, err := g.st.CloseOpenSessions(ctx, time.Now(), "gateway restarted"); err != nil {
 		return fmt.Errorf("gateway: start: %w", err)
 	} else if n > 0 {
