@@ -44,6 +44,32 @@ type seen struct {
 	mu    sync.Mutex
 	conns []*seenConn
 	udp   []netip.AddrPort
+	added chan struct{} // closed (and replaced) when a connection is accepted
+}
+
+// waitAccepted waits until a connection matching pred was accepted.
+func (s *seen) waitAccepted(timeout time.Duration, pred func(*seenConn) bool) bool {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		s.mu.Lock()
+		for _, c := range s.conns {
+			if pred(c) {
+				s.mu.Unlock()
+				return true
+			}
+		}
+		if s.added == nil {
+			s.added = make(chan struct{})
+		}
+		added := s.added
+		s.mu.Unlock()
+		select {
+		case <-added:
+		case <-deadline.C:
+			return false
+		}
+	}
 }
 
 type seenConn struct {
@@ -73,6 +99,10 @@ func (l seenListener) Accept() (net.Conn, error) {
 	sc := &seenConn{Conn: c, remote: netip.MustParseAddrPort(c.RemoteAddr().String()), closed: make(chan struct{})}
 	l.s.mu.Lock()
 	l.s.conns = append(l.s.conns, sc)
+	if l.s.added != nil {
+		close(l.s.added)
+		l.s.added = nil
+	}
 	l.s.mu.Unlock()
 	return sc, nil
 }

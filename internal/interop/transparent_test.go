@@ -341,6 +341,14 @@ func TestTransparentNoReturnRoute(t *testing.T) {
 	if err := check(); err != nil {
 		t.Fatalf("CheckReturnPath with the LAN route: %v", err)
 	}
+	// The probe's connection reaches the server's accept loop in its own
+	// time: wait for it, so that takeSeat counts only the seat's.
+	tunnelPrefix := netip.MustParsePrefix(tunnelNet)
+	if !sl.seen.waitAccepted(5*time.Second, func(c *seenConn) bool {
+		return tunnelPrefix.Contains(c.remote.Addr()) && c.remote.Addr() != alice.addr
+	}) {
+		t.Fatal("the license server never accepted CheckReturnPath's probe")
+	}
 	_, _, sc := sl.takeSeat(alice)
 	if sc.remote.Addr() != alice.addr {
 		t.Fatalf("with the route the license server saw %s, want %s", sc.remote.Addr(), alice.addr)
