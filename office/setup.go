@@ -99,6 +99,9 @@ var ErrUsage = errors.New("usage")
 // Setup writes (or changes) the config, installs the service, reloads the
 // daemon, enrols the first admin, and says what is left to do.
 func Setup(ctx context.Context, o *SetupOptions) error {
+	if pm := o.Portmap; pm != "" && pm != "on" && pm != "off" {
+		return fmt.Errorf("%w: --portmap on or off, not %q", ErrUsage, pm) // before anything is read or said
+	}
 	r := bufio.NewReader(o.In)
 	var root yaml.Node
 	data, err := os.ReadFile(o.ConfigPath)
