@@ -5,6 +5,7 @@ package config
 import (
 	"errors"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -32,7 +33,7 @@ func TestClusterConfig(t *testing.T) {
 	}
 	host, _ := os.Hostname()
 	k := c.Cluster
-	if k.GatewayID != host || k.KEKFile != "/etc/licgate/kek" || k.Lease.Duration != 15*time.Second || k.VIPAddr().String() != "192.0.2.10" {
+	if k.GatewayID != host || k.KEKFile != filepath.FromSlash("/etc/licgate/kek") || k.Lease.Duration != 15*time.Second || k.VIPAddr().String() != "192.0.2.10" {
 		t.Fatalf("defaults: %+v", k)
 	}
 	// Off: nothing is checked (sqlite stays fine).
