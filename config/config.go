@@ -608,10 +608,6 @@ func (c *Config) validate() error {
 
 // compilePolicy parses and compiles the inline policy or policy_file.
 func (c *Config) compilePolicy() error {
-	names := make([]string, len(c.Services))
-	for i, s := range c.Services {
-		names[i] = s.Name
-	}
 	var pol *acl.Policy
 	var err error
 	switch {
@@ -635,16 +631,20 @@ func (c *Config) compilePolicy() error {
 		}
 	default:
 		pol = &acl.Policy{File: c.file}
-		c.warns = append(c.warns, "no policy configured: every connection is denied (default deny); add a policy with rules")
+		c.warns = append(c.warns, warnNoPolicy)
 	}
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrConfig, err)
 	}
-	return c.usePolicy(pol, names)
+	return c.usePolicy(pol)
 }
 
 // usePolicy compiles pol and puts it in c.
-func (c *Config) usePolicy(pol *acl.Policy, names []string) error {
+func (c *Config) usePolicy(pol *acl.Policy) error {
+	names := make([]string, len(c.Services))
+	for i, s := range c.Services {
+		names[i] = s.Name
+	}
 	if c.Directory.URL != "" {
 		if added := directoryPlaceholders(pol); len(added) > 0 {
 			c.warns = append(c.warns, fmt.Sprintf("groups %v come from the directory (empty until its first sync)", added))
