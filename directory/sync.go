@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
+	"github.com/licgate/licgate/internal/secretfile"
 )
 
 // Sync errors, wrapped with the DN, attribute or address concerned.
@@ -237,15 +238,9 @@ func (s *Syncer) password() (string, error) {
 	if s.cfg.BindDN == "" {
 		return "", nil
 	}
-	b, err := os.ReadFile(s.cfg.PasswordFile)
+	pw, err := secretfile.Read(s.cfg.PasswordFile) // never empty: that would be an unauthenticated bind
 	if err != nil {
 		return "", fmt.Errorf("%w: %w", ErrPasswordFile, err)
-	}
-	pw := strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
-	if pw == "" {
-		// An empty password would be an unauthenticated bind, which
-		// servers accept without checking anything.
-		return "", fmt.Errorf("%w: %s is empty", ErrPasswordFile, s.cfg.PasswordFile)
 	}
 	return pw, nil
 }

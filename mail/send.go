@@ -14,6 +14,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/licgate/licgate/internal/secretfile"
 )
 
 // Send errors, wrapped with the server's answer.
@@ -80,13 +82,8 @@ func (s *Sender) Send(ctx context.Context, msg Message) error {
 	}
 	var password string
 	if c.User != "" {
-		b, err := os.ReadFile(c.PasswordFile)
-		if err != nil {
+		if password, err = secretfile.Read(c.PasswordFile); err != nil {
 			return fmt.Errorf("%w: %w", ErrPasswordFile, err)
-		}
-		password = strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
-		if password == "" {
-			return fmt.Errorf("%w: %s is empty", ErrPasswordFile, c.PasswordFile)
 		}
 	}
 	tc, err := s.tlsConfig()

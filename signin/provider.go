@@ -9,13 +9,13 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+	"github.com/licgate/licgate/internal/secretfile"
 	"golang.org/x/oauth2"
 )
 
@@ -125,13 +125,9 @@ func (p *Provider) discover(ctx context.Context) (*discovered, error) {
 func (p *Provider) discoverOnce(ctx context.Context) (*discovered, error) {
 	secret := p.cfg.ClientSecret
 	if secret == "" {
-		b, err := os.ReadFile(p.cfg.ClientSecretFile)
-		if err != nil {
+		var err error
+		if secret, err = secretfile.Read(p.cfg.ClientSecretFile); err != nil {
 			return nil, fmt.Errorf("%w: client_secret_file: %w", ErrConfig, err)
-		}
-		secret = strings.TrimSpace(string(b))
-		if secret == "" {
-			return nil, fmt.Errorf("%w: client_secret_file %s is empty", ErrConfig, p.cfg.ClientSecretFile)
 		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.timeout())
