@@ -18,15 +18,8 @@
 package directorytest
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -88,7 +81,7 @@ func Start(tb testing.TB, opts Options) *Slapd {
 	}
 	s.ReaderPasswordFile = filepath.Join(dir, "reader.pw")
 	s.CAFile = filepath.Join(dir, "ca.pem")
-	pool := writeCerts(tb, dir)
+	pool := testnet.WriteCerts(tb, dir, "directorytest CA")
 	s.tls = &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}
 	must(tb, os.WriteFile(s.ReaderPasswordFile, []byte(s.ReaderPassword+"\n"), 0o600))
 	must(tb, os.Mkdir(filepath.Join(dir, "db"), 0o700))
@@ -267,44 +260,4 @@ func must(tb testing.TB, err error) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-}
-
-// writeCerts makes a CA and a server certificate for 127.0.0.1 and
-// localhost, writes ca.pem, server.pem and server.key into dir and
-// returns a pool holding the CA.
-func writeCerts(tb testing.TB, dir string) *x509.CertPool {
-	tb.Helper()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	must(tb, err)
-	now := time.Now()
-	caTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "directorytest CA"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	must(tb, err)
-	ca, err := x509.ParseCertificate(caDER)
-	must(tb, err)
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	must(tb, err)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, DNSNames: []string{"localhost"},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	must(tb, err)
-	kder, err := x509.MarshalPKCS8PrivateKey(key)
-	must(tb, err)
-	write := func(name, typ string, b []byte) {
-		must(tb, os.WriteFile(filepath.Join(dir, name), pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: b}), 0o600))
-	}
-	write("ca.pem", "CERTIFICATE", caDER)
-	write("server.pem", "CERTIFICATE", der)
-	write("server.key", "PRIVATE KEY", kder)
-	pool := x509.NewCertPool()
-	pool.AddCert(ca)
-	return pool
 }

@@ -16,17 +16,10 @@
 package mailtest
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"go/build"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -97,7 +90,7 @@ func Start(tb testing.TB, opts Options) *Mailpit {
 	}
 	if opts.STARTTLS || opts.ImplicitTLS {
 		m.CAFile = filepath.Join(dir, "ca.pem")
-		writeCerts(tb, dir)
+		testnet.WriteCerts(tb, dir, "mailtest CA")
 		args = append(args, "--smtp-tls-cert", filepath.Join(dir, "server.pem"), "--smtp-tls-key", filepath.Join(dir, "server.key"))
 		if opts.ImplicitTLS {
 			args = append(args, "--smtp-require-tls")
@@ -201,41 +194,5 @@ func must(tb testing.TB, err error) {
 	tb.Helper()
 	if err != nil {
 		tb.Fatal(err)
-	}
-}
-
-// writeCerts writes ca.pem, server.pem and server.key (for 127.0.0.1
-// and localhost) into dir.
-func writeCerts(tb testing.TB, dir string) {
-	tb.Helper()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	must(tb, err)
-	now := time.Now()
-	caTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "mailtest CA"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	must(tb, err)
-	ca, err := x509.ParseCertificate(caDER)
-	must(tb, err)
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	must(tb, err)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, DNSNames: []string{"localhost"},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	must(tb, err)
-	kder, err := x509.MarshalPKCS8PrivateKey(key)
-	must(tb, err)
-	for name, blk := range map[string]*pem.Block{
-		"ca.pem": {Type: "CERTIFICATE", Bytes: caDER}, "server.pem": {Type: "CERTIFICATE", Bytes: der},
-		"server.key": {Type: "PRIVATE KEY", Bytes: kder},
-	} {
-		must(tb, os.WriteFile(filepath.Join(dir, name), pem.EncodeToMemory(blk), 0o600))
 	}
 }
