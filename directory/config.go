@@ -128,9 +128,18 @@ type Config struct {
 	// filter, a moved OU, a service account losing read rights all look
 	// like "everyone left").
 	AllowEmpty bool
-	// MaxDrop is the fraction of users that may disappear in one sync
-	// when the last snapshot had at least 10; more is refused as
-	// suspicious. If zero, 0.5; 1 disables the check.
+	// MaxChange is the share of users (of the last snapshot's) that one
+	// sync may take rights from: users who vanish, are newly disabled,
+	// or leave a group that matters (Syncer.Relevant). More than that,
+	// and more than MaxChangeUsers, is refused as suspicious and held
+	// back until Syncer.Accept. If zero, MaxDrop, else 0.1; 1 disables
+	// the check.
+	MaxChange float64
+	// MaxChangeUsers is how many users one sync may always take rights
+	// from, whatever the share (small directories). If zero, 5.
+	MaxChangeUsers int
+	// MaxDrop is the older name of MaxChange (it counted only users who
+	// vanished); used when MaxChange is zero.
 	MaxDrop float64
 }
 
@@ -188,8 +197,14 @@ func (c Config) resolved() Config {
 	if c.Timeout == 0 {
 		c.Timeout = 60 * time.Second
 	}
-	if c.MaxDrop == 0 {
-		c.MaxDrop = 0.5
+	if c.MaxChange == 0 {
+		c.MaxChange = c.MaxDrop
+	}
+	if c.MaxChange == 0 {
+		c.MaxChange = 0.1
+	}
+	if c.MaxChangeUsers == 0 {
+		c.MaxChangeUsers = 5
 	}
 	return c
 }
@@ -260,6 +275,12 @@ func Validate(c Config) error {
 	}
 	if c.MaxDrop < 0 || c.MaxDrop > 1 {
 		add(ErrBadLimit, "max_drop %v (want 0..1)", c.MaxDrop)
+	}
+	if c.MaxChange < 0 || c.MaxChange > 1 {
+		add(ErrBadLimit, "max_change %v (want 0..1)", c.MaxChange)
+	}
+	if c.MaxChangeUsers < 0 {
+		add(ErrBadLimit, "max_change_users %d", c.MaxChangeUsers)
 	}
 	return errors.Join(errs...)
 }

@@ -2,6 +2,7 @@ package directory
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -108,36 +109,72 @@ func TestClosureCycles(t *testing.T) {
 	}
 }
 
+// TestCheckSuspicious: the safeguard counts users who vanish, are newly
+// disabled or leave a group that matters, against max(MaxChange of the
+// last snapshot's users, MaxChangeUsers).
 func TestCheckSuspicious(t *testing.T) {
-	users := func(n int) []User {
+	// 21 users, u00..u20, each enabled and in "lic" and "staff".
+	last := func() []User {
 		var u []User
-		for i := range n {
-			u = append(u, User{Name: strings.Repeat("u", i+1)})
+		for i := range 21 {
+			u = append(u, User{Name: fmt.Sprintf("u%02d", i), Groups: []string{"lic", "staff"}})
 		}
 		return u
 	}
-	for _, tc := range []struct {
-		last, now  int
-		allowEmpty bool
-		maxDrop    float64
-		refused    bool
-	}{
-		{0, 0, false, 0, false},
-		{3, 0, false, 0, true},
-		{3, 0, true, 0, false},
-		{3, 1, false, 0, false},   // under 10: only "all gone" counts
-		{20, 10, false, 0, false}, // exactly half
-		{20, 9, false, 0, true},
-		{20, 9, false, 1, false},
-		{20, 15, false, 0.25, false},
-		{20, 15, false, 0.2, true},
-	} {
-		s := New(Config{AllowEmpty: tc.allowEmpty, MaxDrop: tc.maxDrop}, nil)
-		s.last, s.have = Snapshot{Users: users(tc.last)}, true
-		err := s.check(Snapshot{Users: users(tc.now)})
-		if errors.Is(err, ErrSuspicious) != tc.refused {
-			t.Errorf("%+v: %v", tc, err)
+	edit := func(n int, f func(*User) bool) []User { // f false: drop the user
+		var out []User
+		for i, u := range last() {
+			if i < n && !f(&u) {
+				continue
+			}
+			out = append(out, u)
 		}
+		return out
+	}
+	gone := func(*User) bool { return false }
+	lock := func(u *User) bool { u.Disabled = true; return true }
+	ungroup := func(u *User) bool { u.Groups = nil; return true }
+	leaveLic := func(u *User) bool { u.Groups = []string{"staff"}; return true }
+	onlyLic := func(g string) bool { return g == "lic" }
+	notLic := func(g string) bool { return g != "lic" }
+	for _, tc := range []struct {
+		name     string
+		now      []User
+		cfg      Config
+		relevant func(string) bool
+		refused  bool
+	}{
+		{"no change", last(), Config{}, nil, false},
+		{"5 locked (the minimum count)", edit(5, lock), Config{}, nil, false},
+		{"6 locked", edit(6, lock), Config{}, nil, true},
+		{"20 locked", edit(20, lock), Config{}, nil, true},
+		{"20 locked, max_change 1", edit(20, lock), Config{MaxChange: 1}, nil, false},
+		{"20 ungrouped", edit(20, ungroup), Config{}, nil, true},
+		{"20 vanished", edit(20, gone), Config{}, nil, true},
+		{"6 vanished", edit(6, gone), Config{}, nil, true},
+		{"all vanished", nil, Config{}, nil, true},
+		{"all vanished, allow_empty", nil, Config{AllowEmpty: true}, nil, false},
+		{"20 leave lic (it matters)", edit(20, leaveLic), Config{}, onlyLic, true},
+		{"20 leave lic (it does not matter)", edit(20, leaveLic), Config{}, notLic, false},
+		{"10 locked, max_change 0.5", edit(10, lock), Config{MaxChange: 0.5}, nil, false},
+		{"11 locked, max_change 0.5", edit(11, lock), Config{MaxChange: 0.5}, nil, true},
+		{"11 locked, max_drop 0.5 (older name)", edit(11, lock), Config{MaxDrop: 0.5}, nil, true},
+		{"8 locked, max_change_users 8", edit(8, lock), Config{MaxChangeUsers: 8}, nil, false},
+	} {
+		s := New(tc.cfg, nil)
+		s.Relevant = tc.relevant
+		s.last, s.have = Snapshot{Users: last()}, true
+		h, err := s.check(Snapshot{Users: tc.now})
+		if errors.Is(err, ErrSuspicious) != tc.refused || (h != nil) != tc.refused {
+			t.Errorf("%s: %v, held %+v", tc.name, err, h)
+		}
+	}
+	// Users already disabled have no rights to lose: removing 20 of them
+	// is a clean-up, not a suspicious snapshot.
+	s := New(Config{}, nil)
+	s.last, s.have = Snapshot{Users: edit(20, lock)}, true
+	if _, err := s.check(Snapshot{Users: last()[20:]}); err != nil {
+		t.Errorf("removing 20 disabled users: %v", err)
 	}
 }
 

@@ -13,9 +13,11 @@
 //
 // A failed sync never replaces the last good snapshot: Status says Stale
 // and carries the error. A sync that finds no users after one that found
-// some (or loses more than MaxDrop of them) is refused as ErrSuspicious
-// unless AllowEmpty. Diff compares two snapshots and says whose sessions
-// to cut.
+// some (unless AllowEmpty), or that would take rights from more users at
+// once than MaxChange allows (vanished, newly disabled, out of a group
+// that matters), is refused as ErrSuspicious and held back: Status.Held
+// describes it, and Accept puts it in force when an admin says it is
+// real. Diff compares two snapshots and says whose sessions to cut.
 //
 // Typical usage:
 //

@@ -3,6 +3,7 @@ package directory_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -360,5 +361,121 @@ func TestSlapdHasNoInChainRule(t *testing.T) {
 		if len(u.Groups) > 0 {
 			t.Errorf("slapd resolved in-chain for %s: %v (update docs/directory.md)", u.Name, u.Groups)
 		}
+	}
+}
+
+// office21 adds 21 users, u00..u20, all in the group "licensed".
+func office21(t *testing.T, d *directorytest.Slapd) []string {
+	t.Helper()
+	people := "ou=people," + d.BaseDN
+	var dns []string
+	for i := range 21 {
+		u := fmt.Sprintf("u%02d", i)
+		d.Add(t, "uid="+u+","+people, map[string][]string{"objectClass": {"inetOrgPerson"}, "uid": {u}, "cn": {u}, "sn": {u}})
+		dns = append(dns, "uid="+u+","+people)
+	}
+	d.Add(t, "cn=licensed,ou=groups,"+d.BaseDN, map[string][]string{"objectClass": {"groupOfNames"}, "cn": {"licensed"}, "member": dns})
+	return dns
+}
+
+// TestSlapdSafeguardHoldsMassChange: with 21 users, a sync that locks 20
+// of them, or one that empties their group, is held back and the last
+// good snapshot stays; a small change is applied; Accept puts a held
+// snapshot in force.
+func TestSlapdSafeguardHoldsMassChange(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) }) // first registered, runs after slapd stops
+	d := directorytest.Start(t, directorytest.Options{})
+	dns := office21(t, d)
+	s := directory.New(config(d), testLogger(t))
+	ctx, cancel := context.WithCancel(context.Background())
+	snaps := make(chan directory.Snapshot, 4)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.Run(ctx, time.Hour, func(snap directory.Snapshot) { snaps <- snap })
+	}()
+	defer func() { cancel(); <-done }()
+	first := <-snaps
+	if len(first.Users) != 21 {
+		t.Fatalf("first snapshot: %d users", len(first.Users))
+	}
+	inForce := func() (locked, grouped int) {
+		last, _ := s.Last()
+		for _, u := range last.Users {
+			if u.Disabled {
+				locked++
+			}
+			if slices.Contains(u.Groups, "licensed") {
+				grouped++
+			}
+		}
+		return locked, grouped
+	}
+	held := func(what string, affected int) {
+		t.Helper()
+		_, err := s.Sync(ctx)
+		if !errors.Is(err, directory.ErrSuspicious) {
+			t.Fatalf("%s: sync %v, want ErrSuspicious", what, err)
+		}
+		st := s.Status()
+		if st.Held == nil || st.Held.Affected != affected || st.Held.Last != 21 || !st.Stale || st.Users != 21 {
+			t.Fatalf("%s: status %+v held %+v", what, st, st.Held)
+		}
+		if l, g := inForce(); l != 0 || g != 21 {
+			t.Fatalf("%s: the snapshot in force changed: %d locked, %d in licensed", what, l, g)
+		}
+	}
+
+	// 1. 20 of 21 locked at once.
+	for _, dn := range dns[:20] {
+		d.Replace(t, dn, "pwdAccountLockedTime", "000001010000Z")
+	}
+	held("20 locked", 20)
+	for _, dn := range dns[:20] {
+		d.Replace(t, dn, "pwdAccountLockedTime")
+	}
+	// 2. Every membership removed (groupOfNames needs one member: a DN
+	// that is no user).
+	d.Replace(t, "cn=licensed,ou=groups,"+d.BaseDN, "member", "cn=nobody,"+d.BaseDN)
+	held("group emptied", 21)
+	d.Replace(t, "cn=licensed,ou=groups,"+d.BaseDN, "member", dns...)
+	// 3. A small change is applied, and drops the held snapshot.
+	d.Replace(t, dns[0], "pwdAccountLockedTime", "000001010000Z")
+	if _, err := s.Sync(ctx); err != nil {
+		t.Fatalf("one user locked: %v", err)
+	}
+	if st := s.Status(); st.Held != nil || st.Stale {
+		t.Fatalf("after a small change: %+v", st)
+	}
+	if l, _ := inForce(); l != 1 {
+		t.Fatalf("one lock not applied: %d locked", l)
+	}
+	// 4. An admin accepts a held snapshot: onSnapshot gets it.
+	if _, err := s.Accept(ctx); !errors.Is(err, directory.ErrNothingHeld) {
+		t.Fatalf("accept with nothing held: %v", err)
+	}
+	for _, dn := range dns[1:20] {
+		d.Replace(t, dn, "pwdAccountLockedTime", "000001010000Z")
+	}
+	if _, err := s.Sync(ctx); !errors.Is(err, directory.ErrSuspicious) {
+		t.Fatalf("19 more locked: %v", err)
+	}
+	h, err := s.Accept(ctx)
+	if err != nil || h.Affected != 19 {
+		t.Fatalf("accept: %+v %v", h, err)
+	}
+	select {
+	case snap := <-snaps:
+		if n := len(directory.Diff(first, snap)); n != 20 {
+			t.Errorf("accepted snapshot differs from the first in %d users, want 20", n)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Accept did not hand the snapshot to onSnapshot")
+	}
+	if st := s.Status(); st.Held != nil || st.Stale {
+		t.Fatalf("after accept: %+v", st)
+	}
+	if l, _ := inForce(); l != 20 {
+		t.Fatalf("accepted, yet %d locked in force", l)
 	}
 }

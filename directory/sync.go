@@ -71,6 +71,10 @@ type Status struct {
 	// Stale is true when no sync has succeeded yet or the last attempt
 	// failed: the snapshot in use is older than it should be.
 	Stale bool
+	// Held is the last snapshot the safeguard refused (ErrSuspicious),
+	// waiting for Accept; nil when none. A later sync within the limits
+	// drops it.
+	Held *Held
 }
 
 // Syncer reads users and groups from one directory. Its methods may be
@@ -84,14 +88,21 @@ type Syncer struct {
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// Now returns the time. If nil, time.Now.
 	Now func() time.Time
+	// Relevant reports whether losing group (a directory group name)
+	// takes rights away, so that it counts against MaxChange: the
+	// gateway says which groups its policy uses. If nil, every group.
+	// Set it before the first Sync; it is called during syncs.
+	Relevant func(group string) bool
 
-	syncMu  sync.Mutex // one sync at a time
-	trigger chan struct{}
+	syncMu    sync.Mutex // one sync at a time
+	trigger   chan struct{}
+	acceptReq chan chan acceptResult
 
 	mu     sync.Mutex
 	last   Snapshot
 	have   bool
 	status Status
+	held   *Held // refused by the safeguard, waiting for Accept
 }
 
 // New returns a Syncer for cfg; it does not contact the directory. cfg
@@ -100,7 +111,8 @@ func New(cfg Config, logger *slog.Logger) *Syncer {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Syncer{cfg: cfg.resolved(), log: logger, trigger: make(chan struct{}, 1)}
+	return &Syncer{cfg: cfg.resolved(), log: logger, trigger: make(chan struct{}, 1),
+		acceptReq: make(chan chan acceptResult)}
 }
 
 func (s *Syncer) now() time.Time {
@@ -116,6 +128,12 @@ func (s *Syncer) Status() Status {
 	defer s.mu.Unlock()
 	st := s.status
 	st.Stale = !s.have || st.LastError != nil
+	if s.held != nil {
+		h := *s.held
+		h.Names = slices.Clone(h.Names)
+		h.snap = Snapshot{}
+		st.Held = &h
+	}
 	return st
 }
 
@@ -139,8 +157,9 @@ func (s *Syncer) SyncNow() {
 // Run syncs at once, then every interval (if zero, 5 minutes) and on
 // SyncNow, until ctx ends. After a failure it retries sooner: 10s, then
 // doubling up to interval. onSnapshot, if not nil, gets every snapshot
-// that was accepted, on Run's goroutine; failures are logged and visible
-// in Status, and the last good snapshot stays in use.
+// that was accepted (by a sync, or by Accept), on Run's goroutine;
+// failures are logged and visible in Status, and the last good snapshot
+// stays in use.
 func (s *Syncer) Run(ctx context.Context, interval time.Duration, onSnapshot func(Snapshot)) {
 	if interval <= 0 {
 		interval = 5 * time.Minute
@@ -155,6 +174,14 @@ func (s *Syncer) Run(ctx context.Context, interval time.Duration, onSnapshot fun
 			return
 		case <-t.C:
 		case <-s.trigger:
+		case reply := <-s.acceptReq:
+			h, err := s.acceptHeld()
+			if err == nil && onSnapshot != nil {
+				onSnapshot(h.snap)
+			}
+			h.snap = Snapshot{}
+			reply <- acceptResult{h, err}
+			continue
 		}
 		snap, err := s.Sync(ctx)
 		if err != nil {
@@ -180,19 +207,31 @@ func (s *Syncer) Sync(ctx context.Context) (Snapshot, error) {
 	defer s.syncMu.Unlock()
 	start := s.now()
 	snap, err := s.fetch(ctx)
+	var held *Held
 	if err == nil {
 		snap.Time = start
-		err = s.check(snap)
+		held, err = s.check(snap)
 	}
 	s.mu.Lock()
 	s.status.LastAttempt = start
 	s.status.LastError = err
-	if err == nil {
+	switch {
+	case err == nil:
 		s.last, s.have = snap, true
+		s.held = nil
 		s.status.LastSuccess = start
 		s.status.Users, s.status.Groups = len(snap.Users), len(snap.Groups)
+	case held != nil:
+		s.held = held // replaces an older held one; a failed read keeps it
 	}
 	s.mu.Unlock()
+	if held != nil {
+		s.log.Error("directory snapshot held back, keeping the last good one (licgate directory accept puts it in force)",
+			slog.Int("affected", held.Affected), slog.Int("of", held.Last), slog.Int("limit", held.Limit),
+			slog.Int("removed", held.Removed), slog.Int("disabled", held.Disabled), slog.Int("ungrouped", held.Ungrouped),
+			slog.String("users", strings.Join(held.Names, ",")), slog.Any("err", err))
+		return Snapshot{}, err
+	}
 	if err != nil {
 		s.log.Warn("directory sync failed, keeping last snapshot", slog.String("url", s.cfg.URL), slog.Any("err", err))
 		return Snapshot{}, err
@@ -200,38 +239,6 @@ func (s *Syncer) Sync(ctx context.Context) (Snapshot, error) {
 	s.log.Info("directory synced", slog.Int("users", len(snap.Users)), slog.Int("groups", len(snap.Groups)),
 		slog.Duration("took", s.now().Sub(start)))
 	return snap, nil
-}
-
-// check refuses a snapshot that lost (nearly) everyone since the last.
-func (s *Syncer) check(snap Snapshot) error {
-	last, have := s.Last()
-	if !have || len(last.Users) == 0 {
-		return nil
-	}
-	if len(snap.Users) == 0 {
-		if s.cfg.AllowEmpty {
-			return nil
-		}
-		return fmt.Errorf("%w: 0 users under %q with %s, last sync had %d (set allow_empty if this is real)",
-			ErrSuspicious, s.cfg.UserBaseDN, s.cfg.UserFilter, len(last.Users))
-	}
-	if len(last.Users) < 10 || s.cfg.MaxDrop >= 1 {
-		return nil
-	}
-	now := make(map[string]bool, len(snap.Users))
-	for _, u := range snap.Users {
-		now[strings.ToLower(u.Name)] = true
-	}
-	gone := 0
-	for _, u := range last.Users {
-		if !now[strings.ToLower(u.Name)] {
-			gone++
-		}
-	}
-	if float64(gone)/float64(len(last.Users)) > s.cfg.MaxDrop {
-		return fmt.Errorf("%w: %d of %d users gone at once (max_drop %.2f)", ErrSuspicious, gone, len(last.Users), s.cfg.MaxDrop)
-	}
-	return nil
 }
 
 func (s *Syncer) password() (string, error) {
