@@ -392,3 +392,26 @@ func TestEntraStyleClaims(t *testing.T) {
 		t.Errorf("dave: err = %v, want ErrDomainNotAllowed", o.err)
 	}
 }
+
+// TestReturnToStaysOnSiteInBrowser (issue 23, finding 3): Chromium asked to
+// sign in with an address that browsers turn into another site ("/\t/..."
+// becomes "//evil.example/") stays on the relying party's origin with an
+// error page, and never reaches the provider.
+func TestReturnToStaysOnSiteInBrowser(t *testing.T) {
+	leakCheck(t)
+	r := newRig(t, nil)
+	ctx := signintest.Browser(t)
+	for _, to := range []string{"/%09/evil.example/", "/\t/evil.example/", "/\\evil.example", "/%2F%2Fevil.example", "/%5C%5Cevil.example"} {
+		if err := chromedp.Run(ctx, network.ClearBrowserCookies(), chromedp.Navigate(begin(r, "unlock", to))); err != nil {
+			t.Fatal(err)
+		}
+		var loc string
+		got := page(t, ctx, "#signin-error")
+		if err := chromedp.Run(ctx, chromedp.Location(&loc)); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(loc, r.rp.URL+"/") || !strings.Contains(got, "not valid") {
+			t.Errorf("return %q: browser at %s, page says %q", to, loc, got)
+		}
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"github.com/licgate/licgate/internal/secretfile"
@@ -206,20 +207,111 @@ func (p *Provider) cookiePath() string {
 	return u.Path
 }
 
+// checkReturnTo accepts where the browser goes after a sign-in: a path on
+// licgate's own origin, or a URL on one of ReturnOrigins. Browsers drop tab,
+// CR and LF from URLs and read "\" as "/", so "/\t/evil.example/" or
+// "/\evil.example" become "//evil.example", another site: such characters,
+// raw or percent-encoded (at any depth), are refused, as are "//" and dot
+// segments in the path, userinfo and any scheme but the listed origins'.
 func (p *Provider) checkReturnTo(s string) error {
-	if strings.HasPrefix(s, "/") && !strings.HasPrefix(s, "//") && !strings.HasPrefix(s, "/\\") {
+	bad := func(why string) error { return fmt.Errorf("%w: %q: %s", ErrBadReturnTo, s, why) }
+	if len(s) > maxReturnTo {
+		return bad("too long")
+	}
+	if strings.HasPrefix(s, "/") {
+		if why := localPathProblem(s); why != "" {
+			return bad(why)
+		}
 		return nil
 	}
+	if why := unsafeChars(s); why != "" {
+		return bad(why)
+	}
 	u, err := url.Parse(s)
-	if err == nil && u.Scheme != "" && u.Host != "" {
-		origin := u.Scheme + "://" + u.Host
-		for _, o := range p.cfg.ReturnOrigins {
-			if strings.EqualFold(strings.TrimSuffix(o, "/"), origin) {
-				return nil
-			}
+	if err != nil || u.Scheme == "" || u.Host == "" || u.User != nil || u.Opaque != "" {
+		return bad("neither a path on this site nor an absolute URL")
+	}
+	origin := strings.ToLower(u.Scheme + "://" + u.Host)
+	allowed := false
+	for _, o := range p.cfg.ReturnOrigins {
+		if strings.ToLower(strings.TrimSuffix(o, "/")) == origin {
+			allowed = true
 		}
 	}
-	return fmt.Errorf("%w: %q", ErrBadReturnTo, s)
+	if !allowed {
+		return bad("origin " + origin + " is not allowed")
+	}
+	// What follows scheme://host in s (url.Parse lower-cases only the scheme,
+	// so the lengths hold; userinfo was refused above).
+	n := len(u.Scheme) + len("://") + len(u.Host)
+	if len(s) < n || !strings.EqualFold(s[:n], u.Scheme+"://"+u.Host) {
+		return bad("not scheme://host/path")
+	}
+	rest := s[n:]
+	if rest == "" {
+		return nil
+	}
+	if !strings.HasPrefix(rest, "/") {
+		return bad("no path after the origin")
+	}
+	if why := localPathProblem(rest); why != "" {
+		return bad(why)
+	}
+	return nil
+}
+
+// maxReturnTo bounds returnTo (it travels in a cookie).
+const maxReturnTo = 1024
+
+// localPathProblem says what is wrong with s as a path on this origin
+// (s starts with "/"), or "" if nothing: after percent-decoding until
+// nothing changes, s has no control characters or backslashes, and its
+// path part neither contains "//" nor "." / ".." segments.
+func localPathProblem(s string) string {
+	for range 4 {
+		if why := unsafeChars(s); why != "" {
+			return why
+		}
+		p := s
+		if i := strings.IndexAny(p, "?#"); i >= 0 {
+			p = p[:i]
+		}
+		if !strings.HasPrefix(p, "/") || strings.Contains(p, "//") {
+			return `not a single-slash path ("//" leaves the site)`
+		}
+		for seg := range strings.SplitSeq(p, "/") {
+			if seg == "." || seg == ".." {
+				return "dot segment in the path"
+			}
+		}
+		d, err := url.PathUnescape(s)
+		if err != nil {
+			return "bad percent-encoding"
+		}
+		if d == s {
+			return ""
+		}
+		s = d
+	}
+	return "encoded too many times"
+}
+
+// unsafeChars reports control characters, backslashes and white space,
+// which browsers drop or rewrite when they parse a URL.
+func unsafeChars(s string) string {
+	for _, r := range s {
+		switch {
+		case r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0):
+			return "control character"
+		case r == '\\':
+			return "backslash"
+		case r == ' ' || r == 0xa0 || r == 0xfeff || r == 0x2028 || r == 0x2029:
+			return "white space"
+		case r == utf8.RuneError:
+			return "not UTF-8"
+		}
+	}
+	return ""
 }
 
 // Callback completes a sign-in at RedirectURL: it finds the cookie for the

@@ -152,6 +152,17 @@ func TestReturnTo(t *testing.T) {
 		{"/portal?x=1", true}, {"", true}, {"https://portal.lan/unlock", true}, {"HTTPS://PORTAL.LAN/", true},
 		{"//evil.example/", false}, {"/\\evil.example", false}, {"https://evil.example/", false},
 		{"https://portal.lan.evil.example/", false}, {"portal", false}, {"javascript:alert(1)", false},
+		{"/a/b-c_d.e~f/?q=1&r=%2Fx#frag", true}, {"/caf%C3%A9", true}, {"https://portal.lan", true},
+		// Issue 23: browsers drop tab, CR and LF and read "\" as "/".
+		{"/%09/evil.example/", false}, {"/\t/evil.example/", false}, {"/%0a/evil.example", false}, {"/%0D/evil.example", false},
+		{"/\n/evil.example", false}, {"/\r/evil.example", false}, {"/\\evil", false}, {"/%5Cevil.example", false},
+		{"/%5C%5Cevil.example", false}, {"//evil", false}, {"/%2F%2Fevil", false}, {"/%2f/evil", false}, {"/%252F%252Fevil", false},
+		{"/%25252F/evil", false}, {"/.//evil", false}, {"/./evil", false}, {"/../evil", false}, {"/%2e%2e/evil", false},
+		{"/x/%2e%2e//evil", false}, {"/ /evil", false}, {"/%20/evil", false}, {"/\x00evil", false}, {"/%00evil", false},
+		{"/\u00a0/evil", false}, {"/%zz", false}, {"https:evil.example", false}, {"https:/evil.example", false},
+		{"https://evil.example\\@portal.lan/", false}, {"https://user@portal.lan/", false}, {"https://portal.lan//evil.example", false},
+		{"https://portal.lan/%09/evil.example", false}, {"https://portal.lan\t/x", false}, {"\t/evil.example", false},
+		{"data:text/html,x", false}, {"http://portal.lan/", false}, {"/" + strings.Repeat("a", 2000), false},
 	}
 	for _, row := range rows {
 		err := r.p.BeginLogin(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil), "unlock", row.to)
