@@ -53,6 +53,7 @@ func newMux(b Backend, o Options) *http.ServeMux {
 	mux.HandleFunc("GET /api/v1/ddns", a.apiDDNS)
 	mux.HandleFunc("GET /api/v1/directory", a.apiDirectory)
 	mux.HandleFunc("POST /api/v1/directory/sync", a.apiDirectorySync)
+	mux.HandleFunc("POST /api/v1/directory/accept", a.apiDirectoryAccept)
 	mux.HandleFunc("POST /api/v1/ddns/update", a.apiDDNSUpdate)
 	if o.Metrics != nil {
 		mux.Handle("GET /metrics", o.Metrics)
@@ -412,6 +413,16 @@ func (a *api) apiDirectorySync(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusAccepted, NewDirectoryView(a.b.DirectoryStatus()))
+}
+
+// apiDirectoryAccept answers the accepted snapshot's description.
+func (a *api) apiDirectoryAccept(w http.ResponseWriter, r *http.Request) {
+	h, err := a.b.DirectoryAccept(r.Context())
+	if err != nil {
+		writeErr(w, http.StatusConflict, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, NewHeldView(h))
 }
 
 func (a *api) apiDDNSUpdate(w http.ResponseWriter, r *http.Request) {

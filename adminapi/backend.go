@@ -89,6 +89,9 @@ type Backend interface {
 	// DirectorySync asks for a sync now (an error without a directory).
 	DirectoryStatus() *directory.Status
 	DirectorySync(ctx context.Context) error
+	// DirectoryAccept puts the snapshot the safeguard held back in force
+	// and describes it; directory.ErrNothingHeld when there is none.
+	DirectoryAccept(ctx context.Context) (directory.Held, error)
 }
 
 // DirectoryView is GET /api/v1/directory.
@@ -100,6 +103,28 @@ type DirectoryView struct {
 	LastSuccess time.Time `json:"last_success,omitzero"`
 	LastAttempt time.Time `json:"last_attempt,omitzero"`
 	LastError   string    `json:"last_error,omitempty"`
+	// Held is a snapshot the safeguard refused (too many users would
+	// lose rights at once), waiting for `licgate directory accept`.
+	Held *HeldView `json:"held,omitempty"`
+}
+
+// HeldView is a snapshot held back by the directory safeguard.
+type HeldView struct {
+	Read      time.Time `json:"read"`
+	Users     int       `json:"users"`
+	Last      int       `json:"last"`
+	Affected  int       `json:"affected"`
+	Removed   int       `json:"removed"`
+	Disabled  int       `json:"disabled"`
+	Ungrouped int       `json:"ungrouped"`
+	Limit     int       `json:"limit"`
+	Names     []string  `json:"names"`
+}
+
+// NewHeldView presents h.
+func NewHeldView(h directory.Held) *HeldView {
+	return &HeldView{Read: h.Time, Users: h.Users, Last: h.Last, Affected: h.Affected, Removed: h.Removed,
+		Disabled: h.Disabled, Ungrouped: h.Ungrouped, Limit: h.Limit, Names: h.Names}
 }
 
 // NewDirectoryView presents st (nil: no directory).
@@ -110,6 +135,9 @@ func NewDirectoryView(st *directory.Status) DirectoryView {
 	v := DirectoryView{Enabled: true, Stale: st.Stale, Users: st.Users, Groups: st.Groups, LastSuccess: st.LastSuccess, LastAttempt: st.LastAttempt}
 	if st.LastError != nil {
 		v.LastError = st.LastError.Error()
+	}
+	if st.Held != nil {
+		v.Held = NewHeldView(*st.Held)
 	}
 	return v
 }

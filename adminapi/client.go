@@ -318,6 +318,11 @@ func (c *Client) Directory(ctx context.Context) (DirectoryView, error) {
 	return get[DirectoryView](ctx, c, "/api/v1/directory")
 }
 
+// DirectoryAccept puts the snapshot the safeguard held back in force.
+func (c *Client) DirectoryAccept(ctx context.Context) (HeldView, error) {
+	return post[HeldView](ctx, c, "/api/v1/directory/accept", nil)
+}
+
 // DirectorySync asks the daemon to sync the directory now.
 func (c *Client) DirectorySync(ctx context.Context) (DirectoryView, error) {
 	return post[DirectoryView](ctx, c, "/api/v1/directory/sync", nil)

@@ -65,6 +65,7 @@ var (
 	descPortLease = prometheus.NewDesc("licgate_portmap_lease_expiry_timestamp_seconds", "When the router drops the mapping unless renewed.", nil, nil)
 	descDirStale  = prometheus.NewDesc("licgate_directory_stale", "1 while the last directory sync failed (the last good snapshot stays in force).", nil, nil)
 	descDirUsers  = prometheus.NewDesc("licgate_directory_users", "Users in the directory snapshot in force.", nil, nil)
+	descDirHeld   = prometheus.NewDesc("licgate_directory_held_users", "Users who would lose rights by the snapshot the safeguard holds back (0: none held; licgate directory accept).", nil, nil)
 	descCert      = prometheus.NewDesc("licgate_certificate_expiry_timestamp_seconds", "When each served certificate expires.", []string{"name", "issuer"}, nil)
 )
 
@@ -79,6 +80,7 @@ func (c *liveCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descPortLease
 	ch <- descDirStale
 	ch <- descDirUsers
+	ch <- descDirHeld
 }
 
 func (c *liveCollector) Collect(ch chan<- prometheus.Metric) {
@@ -114,6 +116,11 @@ func (c *liveCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(descDirStale, prometheus.GaugeValue, stale)
 		ch <- prometheus.MustNewConstMetric(descDirUsers, prometheus.GaugeValue, float64(ds.Users))
+		held := 0.0
+		if ds.Held != nil {
+			held = float64(ds.Held.Affected)
+		}
+		ch <- prometheus.MustNewConstMetric(descDirHeld, prometheus.GaugeValue, held)
 	}
 	if pm := src.PortmapStatus(); pm != nil {
 		v := 0.0

@@ -46,7 +46,15 @@ type DirectoryConfig struct {
 	// Interval between syncs. If empty, 5m.
 	Interval   Duration `yaml:"interval"`
 	AllowEmpty bool     `yaml:"allow_empty"`
-	MaxDrop    float64  `yaml:"max_drop"`
+	// MaxChange is the share of users one sync may take rights from
+	// (vanished, disabled, out of a policy group); more, and more than
+	// MaxChangeUsers, is held back until `licgate directory accept`. If
+	// zero, max_drop, else 0.1; 1 turns the safeguard off.
+	MaxChange float64 `yaml:"max_change"`
+	// MaxChangeUsers may always change at once. If zero, 5.
+	MaxChangeUsers int `yaml:"max_change_users"`
+	// MaxDrop is the older name of max_change.
+	MaxDrop float64 `yaml:"max_drop"`
 }
 
 // DirectoryConfig is the directory package's config (zero URL: none).
@@ -57,7 +65,7 @@ func (c *Config) DirectorySyncConfig() directory.Config {
 		GroupFilter: d.GroupFilter, DisabledFilter: d.DisabledFilter, Membership: d.Membership,
 		UserNameAttribute: d.Attributes.UserName, EmailAttribute: d.Attributes.Email, GroupNameAttribute: d.Attributes.GroupName,
 		MemberOfAttribute: d.Attributes.MemberOf, MemberAttribute: d.Attributes.Member, PageSize: d.PageSize, MaxEntries: d.MaxEntries,
-		Timeout: d.Timeout.Duration, AllowEmpty: d.AllowEmpty, MaxDrop: d.MaxDrop}
+		Timeout: d.Timeout.Duration, AllowEmpty: d.AllowEmpty, MaxDrop: d.MaxDrop, MaxChange: d.MaxChange, MaxChangeUsers: d.MaxChangeUsers}
 }
 
 func (c *Config) validateDirectory() error {

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -31,6 +32,7 @@ type dirState struct {
 // reached (its status says stale), never an empty one.
 func (g *Gateway) startDirectory(ctx context.Context, cfg *config.Config) {
 	g.dir.syncer = directory.New(cfg.DirectorySyncConfig(), g.log.With(slog.String("component", "directory")))
+	g.dir.syncer.Relevant = g.policyUsesGroup
 	g.dir.disabled = map[string]bool{}
 	g.wg.Add(1)
 	go g.runDirectory(ctx, cfg.Directory.Interval.Duration)
@@ -112,6 +114,26 @@ func (g *Gateway) applyDirectory(snap directory.Snapshot) {
 	g.log.Info("directory synced", slog.Int("users", len(snap.Users)), slog.Int("groups", len(members)), slog.Int("sessions_cut", n))
 }
 
+// policyUsesGroup reports whether the policy in force names the directory
+// group dirGroup (a rule's group:NAME, a policy group, the admin group):
+// losing it takes rights away, so it counts against directory.max_change.
+func (g *Gateway) policyUsesGroup(dirGroup string) bool {
+	pg := config.PolicyGroupName(dirGroup)
+	if pg == "" {
+		return false
+	}
+	c := g.conf()
+	if pg == c.Admin.Group {
+		return true
+	}
+	eng := c.Engine()
+	if eng == nil || eng.Policy() == nil {
+		return true // cannot tell: count it
+	}
+	_, ok := eng.Policy().Groups[pg]
+	return ok
+}
+
 // directoryEngine is the policy in force for cfg with the directory's
 // groups (after a reload).
 func (g *Gateway) directoryEngine(cfg *config.Config) error {
@@ -139,6 +161,23 @@ func (g *Gateway) DirectoryStatus() *directory.Status {
 	}
 	st := g.dir.syncer.Status()
 	return &st
+}
+
+// DirectoryAccept puts the snapshot the safeguard held back in force
+// (the admin says the mass change is real): sessions are cut as for any
+// sync. directory.ErrNothingHeld when there is none.
+func (g *Gateway) DirectoryAccept(ctx context.Context) (directory.Held, error) {
+	if g.dir.syncer == nil {
+		return directory.Held{}, ErrNoDirectory
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	h, err := g.dir.syncer.Accept(ctx)
+	if err == nil {
+		g.auditEvent(audit.ActorOf(ctx), "directory.accept", fmt.Sprintf("%d of %d users lose rights (%d removed, %d disabled, %d out of a group): %s",
+			h.Affected, h.Last, h.Removed, h.Disabled, h.Ungrouped, strings.Join(h.Names, ",")))
+	}
+	return h, err
 }
 
 // DirectorySync asks for a sync now (it runs in the background).

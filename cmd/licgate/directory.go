@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/licgate/licgate/adminapi"
@@ -46,7 +47,30 @@ func setupDirectory(sync bool) func(fs *flag.FlagSet) runFunc {
 			if v.LastError != "" {
 				fmt.Fprintf(e.stdout, "last error: %s\n", v.LastError)
 			}
+			if h := v.Held; h != nil {
+				fmt.Fprintf(e.stdout, "HELD BACK: a snapshot read %s would take rights from %d of %d users at once "+
+					"(%d removed, %d disabled, %d out of a group; the limit is %d): %s\n",
+					h.Read.Format(time.DateTime), h.Affected, h.Last, h.Removed, h.Disabled, h.Ungrouped, h.Limit, strings.Join(h.Names, ", "))
+				fmt.Fprintln(e.stdout, "the last good snapshot stays in force; if the change is real: licgate directory accept")
+			}
 			return nil
 		}
+	}
+}
+
+// setupDirectoryAccept is `licgate directory accept`.
+func setupDirectoryAccept(fs *flag.FlagSet) runFunc {
+	return func(e *env, _ []string) error {
+		c, err := e.client()
+		if err != nil {
+			return err
+		}
+		h, err := c.DirectoryAccept(e.ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "accepted: %d of %d users lost rights (%d removed, %d disabled, %d out of a group): %s\n",
+			h.Affected, h.Last, h.Removed, h.Disabled, h.Ungrouped, strings.Join(h.Names, ", "))
+		return nil
 	}
 }
