@@ -136,6 +136,11 @@ type TunnelConfig struct {
 	// instead of costing a packet through the tunnel of its own. If empty,
 	// 1ms; 0 acknowledges every segment at once. At most 50ms.
 	AckDelay Duration `yaml:"ack_delay"`
+	// AddressQuarantine keeps a revoked device's tunnel address from new
+	// devices this long (the license server may know a device by it),
+	// unless the subnet has no other free address. If empty, 720h (30
+	// days); 0 reuses addresses at once.
+	AddressQuarantine Duration `yaml:"address_quarantine"`
 }
 
 // ServiceConfig is one license port.
@@ -480,6 +485,7 @@ func (c *Config) validate() error {
 	if t.AckDelay.Duration > 50*time.Millisecond {
 		return c.at("tunnel.ack_delay", "%s is more than 50ms: clients would wait on acknowledgments", t.AckDelay.Duration)
 	}
+	t.AddressQuarantine = Dur(t.AddressQuarantine.Or(720 * time.Hour))
 	if len(c.Services) == 0 {
 		c.Services = []ServiceConfig{{Name: "codemeter", Port: 22350, Upstream: "127.0.0.1:22350"}}
 	}

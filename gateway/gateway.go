@@ -685,7 +685,8 @@ func (g *Gateway) AddDevice(ctx context.Context, user, name, publicKey string) (
 
 // pool is where device addresses come from.
 func (g *Gateway) pool() store.Pool {
-	return store.Pool{Subnet: g.conf().SubnetPrefix(), Reserved: []netip.Addr{g.conf().GatewayAddr()}}
+	return store.Pool{Subnet: g.conf().SubnetPrefix(), Reserved: []netip.Addr{g.conf().GatewayAddr()},
+		Quarantine: g.conf().Tunnel.AddressQuarantine.Duration, Log: g.log}
 }
 
 // deviceKey checks a supplied public key, or generates a key pair when

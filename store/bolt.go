@@ -508,12 +508,12 @@ func (s *Store) AddDevice(ctx context.Context, nd NewDevice, pool Pool) (Device,
 func (s *Store) AddDevices(ctx context.Context, nds []NewDevice, pool Pool) ([]Device, error) {
 	out := make([]Device, 0, len(nds))
 	err := s.update(ctx, func(tx *bolt.Tx) error {
-		used, err := usedAddrs(tx)
+		use, err := addrUse(tx, pool, s.now())
 		if err != nil {
 			return err
 		}
 		for _, nd := range nds {
-			d, err := s.addDevice(tx, nd, pool, used)
+			d, err := s.addDevice(tx, nd, pool, use)
 			if err != nil {
 				return err
 			}
@@ -527,21 +527,40 @@ func (s *Store) AddDevices(ctx context.Context, nds []NewDevice, pool Pool) ([]D
 	return out, nil
 }
 
-// usedAddrs reads the addresses of active devices.
-func usedAddrs(tx *bolt.Tx) (map[netip.Addr]bool, error) {
-	used := map[netip.Addr]bool{}
+// addrUse reads the addresses of active devices (the address index)
+// and, when the pool quarantines them, of devices revoked since
+// pool.QuarantineSince(now) (every device row: revocations are rare).
+func addrUse(tx *bolt.Tx, pool Pool, now time.Time) (*AddrUse, error) {
+	use := &AddrUse{Used: map[netip.Addr]bool{}, Revoked: map[netip.Addr]time.Time{}}
 	err := tx.Bucket(bDevAddr).ForEach(func(k, _ []byte) error {
 		if a, err := netip.ParseAddr(string(k)); err == nil {
-			used[a] = true
+			use.Used[a] = true
 		}
 		return nil
 	})
-	return used, err
+	if err != nil || pool.Quarantine <= 0 {
+		return use, err
+	}
+	since := ms(pool.QuarantineSince(now))
+	err = tx.Bucket(bDevices).ForEach(func(_, v []byte) error {
+		var r deviceRec
+		if err := decode(v, &r); err != nil {
+			return err
+		}
+		if r.Revoked == nil || *r.Revoked < since {
+			return nil
+		}
+		if a, err := netip.ParseAddr(r.Addr); err == nil && time.UnixMilli(*r.Revoked).After(use.Revoked[a]) {
+			use.Revoked[a] = time.UnixMilli(*r.Revoked)
+		}
+		return nil
+	})
+	return use, err
 }
 
-// addDevice inserts one device inside tx. used, when not nil, is the set
-// of active addresses (kept up to date for batches); nil reads it.
-func (s *Store) addDevice(tx *bolt.Tx, nd NewDevice, pool Pool, used map[netip.Addr]bool) (Device, error) {
+// addDevice inserts one device inside tx. use, when not nil, is the
+// allocation state (kept up to date for batches); nil reads it.
+func (s *Store) addDevice(tx *bolt.Tx, nd NewDevice, pool Pool, use *AddrUse) (Device, error) {
 	if err := ValidName(nd.Name); err != nil {
 		return Device{}, err
 	}
@@ -551,13 +570,14 @@ func (s *Store) addDevice(tx *bolt.Tx, nd NewDevice, pool Pool, used map[netip.A
 	if tx.Bucket(bUsers).Get([]byte(nd.User)) == nil {
 		return Device{}, fmt.Errorf("user %s: %w", nd.User, ErrNotFound)
 	}
-	if used == nil {
+	now := s.now()
+	if use == nil {
 		var err error
-		if used, err = usedAddrs(tx); err != nil {
+		if use, err = addrUse(tx, pool, now); err != nil {
 			return Device{}, err
 		}
 	}
-	addr, err := allocate(pool, used)
+	addr, err := pool.Allocate(use, now)
 	if err != nil {
 		return Device{}, err
 	}
@@ -573,11 +593,11 @@ func (s *Store) addDevice(tx *bolt.Tx, nd NewDevice, pool Pool, used map[netip.A
 	if err != nil {
 		return Device{}, err
 	}
-	r := deviceRec{User: nd.User, Name: nd.Name, Key: nd.PublicKey, Addr: addr.String(), Created: ms(s.now())}
+	r := deviceRec{User: nd.User, Name: nd.Name, Key: nd.PublicKey, Addr: addr.String(), Created: ms(now)}
 	if err := putDevice(tx, id, r); err != nil {
 		return Device{}, err
 	}
-	used[addr] = true
+	use.Used[addr] = true
 	return r.device(id), nil
 }
 

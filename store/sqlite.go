@@ -355,9 +355,9 @@ func (s *Store) AddDevice(ctx context.Context, nd NewDevice, pool Pool) (Device,
 	return d, nil
 }
 
-// addDevice inserts one device inside tx. used, when not nil, is the set
-// of active addresses (kept up to date for batches); nil reads it.
-func (s *Store) addDevice(ctx context.Context, tx *sql.Tx, nd NewDevice, pool Pool, used map[netip.Addr]bool) (Device, error) {
+// addDevice inserts one device inside tx. use, when not nil, is the
+// allocation state (kept up to date for batches); nil reads it.
+func (s *Store) addDevice(ctx context.Context, tx *sql.Tx, nd NewDevice, pool Pool, use *AddrUse) (Device, error) {
 	if err := ValidName(nd.Name); err != nil {
 		return Device{}, err
 	}
@@ -372,16 +372,16 @@ func (s *Store) addDevice(ctx context.Context, tx *sql.Tx, nd NewDevice, pool Po
 	if err != nil {
 		return Device{}, err
 	}
-	if used == nil {
-		if used, err = usedAddrs(ctx, tx); err != nil {
+	now := s.now()
+	if use == nil {
+		if use, err = addrUse(ctx, tx, pool, now); err != nil {
 			return Device{}, err
 		}
 	}
-	addr, err := allocate(pool, used)
+	addr, err := pool.Allocate(use, now)
 	if err != nil {
 		return Device{}, err
 	}
-	now := s.now()
 	res, err := tx.ExecContext(ctx, `INSERT INTO devices(user_id, name, public_key, address, created_at) VALUES (?, ?, ?, ?, ?)`,
 		uid, nd.Name, nd.PublicKey, addr.String(), now.UnixMilli())
 	if err != nil {
@@ -393,29 +393,37 @@ func (s *Store) addDevice(ctx context.Context, tx *sql.Tx, nd NewDevice, pool Po
 		}
 		return Device{}, err
 	}
-	used[addr] = true
+	use.Used[addr] = true
 	id, _ := res.LastInsertId()
 	return Device{ID: id, User: nd.User, Name: nd.Name, PublicKey: nd.PublicKey, Address: addr, Created: time.UnixMilli(now.UnixMilli())}, nil
 }
 
-// usedAddrs reads the addresses of active devices.
-func usedAddrs(ctx context.Context, tx *sql.Tx) (map[netip.Addr]bool, error) {
-	used := map[netip.Addr]bool{}
-	rows, err := tx.QueryContext(ctx, `SELECT address FROM devices WHERE revoked_at IS NULL`)
+// addrUse reads the addresses of active devices and, when the pool
+// quarantines them, of devices revoked since pool.QuarantineSince(now).
+func addrUse(ctx context.Context, tx *sql.Tx, pool Pool, now time.Time) (*AddrUse, error) {
+	use := &AddrUse{Used: map[netip.Addr]bool{}, Revoked: map[netip.Addr]time.Time{}}
+	rows, err := tx.QueryContext(ctx, `SELECT address, revoked_at FROM devices WHERE revoked_at IS NULL OR revoked_at >= ?`,
+		pool.QuarantineSince(now).UnixMilli())
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var a string
-		if err := rows.Scan(&a); err != nil {
+		var rev sql.NullInt64
+		if err := rows.Scan(&a, &rev); err != nil {
 			return nil, err
 		}
-		if ad, err := netip.ParseAddr(a); err == nil {
-			used[ad] = true
+		ad, err := netip.ParseAddr(a)
+		switch {
+		case err != nil:
+		case !rev.Valid:
+			use.Used[ad] = true
+		case time.UnixMilli(rev.Int64).After(use.Revoked[ad]):
+			use.Revoked[ad] = time.UnixMilli(rev.Int64)
 		}
 	}
-	return used, rows.Err()
+	return use, rows.Err()
 }
 
 const deviceCols = `d.id, u.name, d.name, d.public_key, d.address, d.created_at, d.revoked_at, d.expires_at`
@@ -520,12 +528,12 @@ func (s *Store) RekeyDevice(ctx context.Context, user, name, publicKey string) (
 func (s *Store) AddDevices(ctx context.Context, nds []NewDevice, pool Pool) ([]Device, error) {
 	out := make([]Device, 0, len(nds))
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		used, err := usedAddrs(ctx, tx)
+		use, err := addrUse(ctx, tx, pool, s.now())
 		if err != nil {
 			return err
 		}
 		for _, nd := range nds {
-			d, err := s.addDevice(ctx, tx, nd, pool, used)
+			d, err := s.addDevice(ctx, tx, nd, pool, use)
 			if err != nil {
 				return err
 			}

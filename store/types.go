@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -66,6 +67,77 @@ type NewDevice struct {
 type Pool struct {
 	Subnet   netip.Prefix
 	Reserved []netip.Addr // e.g. the gateway's own address
+	// Quarantine is how long a revoked device's address is kept from new
+	// devices: with source: tunnel the license server's own records (its
+	// access rules, logs, borrowed licenses) know a device by that
+	// address, and must never see it on the next person. A quarantined
+	// address is reused only when the pool has no other free address,
+	// the one revoked longest ago first, with a warning on Log. If zero,
+	// a revoked address is free at once (config's
+	// tunnel.address_quarantine defaults to 720h).
+	Quarantine time.Duration
+	// Log gets the warning when a quarantined address is reused. If nil,
+	// it is discarded.
+	Log *slog.Logger
+}
+
+// AddrUse is what allocation needs to know of the devices table, read
+// once per transaction by a backend.
+type AddrUse struct {
+	// Used holds the addresses of active devices.
+	Used map[netip.Addr]bool
+	// Revoked holds, per address, its latest revocation; a backend may
+	// leave out revocations older than Pool.QuarantineSince.
+	Revoked map[netip.Addr]time.Time
+}
+
+// QuarantineSince is the oldest revocation still in quarantine at now:
+// backends read revocations from then on.
+func (p Pool) QuarantineSince(now time.Time) time.Time { return now.Add(-p.Quarantine) }
+
+// Allocate returns the lowest address of the pool that is neither used,
+// reserved, in quarantine, the network address nor (IPv4) the broadcast
+// address. When only quarantined addresses are left, it returns the one
+// revoked longest ago and logs it. The caller marks the address used
+// once its row is written.
+func (p Pool) Allocate(u *AddrUse, now time.Time) (netip.Addr, error) {
+	sub := p.Subnet.Masked()
+	if !sub.IsValid() {
+		return netip.Addr{}, fmt.Errorf("%w: pool subnet not set", ErrInvalid)
+	}
+	reserved := map[netip.Addr]bool{}
+	for _, r := range p.Reserved {
+		reserved[r] = true
+	}
+	var oldest netip.Addr
+	var oldestAt time.Time
+	last := lastAddr(sub)
+	for a := sub.Addr().Next(); a.IsValid() && sub.Contains(a); a = a.Next() {
+		if a.Is4() && a == last {
+			break
+		}
+		if u.Used[a] || reserved[a] {
+			continue
+		}
+		at, revoked := u.Revoked[a]
+		if !revoked || p.Quarantine <= 0 || !now.Before(at.Add(p.Quarantine)) {
+			return a, nil
+		}
+		if !oldest.IsValid() || at.Before(oldestAt) {
+			oldest, oldestAt = a, at
+		}
+	}
+	if oldest.IsValid() {
+		log := p.Log
+		if log == nil {
+			log = slog.New(slog.DiscardHandler)
+		}
+		log.Warn("store: tunnel address pool exhausted: reusing a revoked device's address before its quarantine ended",
+			slog.String("address", oldest.String()), slog.Time("revoked", oldestAt),
+			slog.Duration("quarantine", p.Quarantine), slog.String("pool", sub.String()))
+		return oldest, nil
+	}
+	return netip.Addr{}, fmt.Errorf("%w: %s", ErrExhausted, sub)
 }
 
 // Enrollment is a pending or used enrolment link.
@@ -97,29 +169,6 @@ func checkUser(name, email string) error {
 		return fmt.Errorf("%w: email %q", ErrInvalid, email)
 	}
 	return nil
-}
-
-// allocate returns the lowest address of the pool that is neither used,
-// reserved, the network address nor (IPv4) the broadcast address.
-func allocate(pool Pool, used map[netip.Addr]bool) (netip.Addr, error) {
-	p := pool.Subnet.Masked()
-	if !p.IsValid() {
-		return netip.Addr{}, fmt.Errorf("%w: pool subnet not set", ErrInvalid)
-	}
-	reserved := map[netip.Addr]bool{}
-	for _, r := range pool.Reserved {
-		reserved[r] = true
-	}
-	last := lastAddr(p)
-	for a := p.Addr().Next(); a.IsValid() && p.Contains(a); a = a.Next() {
-		if a.Is4() && a == last {
-			break
-		}
-		if !used[a] && !reserved[a] {
-			return a, nil
-		}
-	}
-	return netip.Addr{}, fmt.Errorf("%w: %s", ErrExhausted, p)
 }
 
 func lastAddr(p netip.Prefix) netip.Addr {

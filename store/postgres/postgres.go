@@ -445,12 +445,12 @@ func (s *Store) AddDevice(ctx context.Context, nd store.NewDevice, pool store.Po
 func (s *Store) AddDevices(ctx context.Context, nds []store.NewDevice, pool store.Pool) ([]store.Device, error) {
 	out := make([]store.Device, 0, len(nds))
 	err := s.tx(ctx, func(tx pgx.Tx) error {
-		used, err := lockAndReadUsed(ctx, tx)
+		use, err := lockAndReadUse(ctx, tx, pool, s.now())
 		if err != nil {
 			return err
 		}
 		for _, nd := range nds {
-			d, err := s.addDevice(ctx, tx, nd, pool, used)
+			d, err := s.addDevice(ctx, tx, nd, pool, use)
 			if err != nil {
 				return err
 			}
@@ -464,40 +464,48 @@ func (s *Store) AddDevices(ctx context.Context, nds []store.NewDevice, pool stor
 	return out, nil
 }
 
-// lockAndReadUsed takes the device lock for the transaction (so that no
-// other gateway allocates meanwhile) and reads the active addresses.
-func lockAndReadUsed(ctx context.Context, tx pgx.Tx) (map[netip.Addr]bool, error) {
+// lockAndReadUse takes the device lock for the transaction (so that no
+// other gateway allocates meanwhile) and reads the active addresses and
+// those revoked since pool.QuarantineSince(now).
+func lockAndReadUse(ctx context.Context, tx pgx.Tx, pool store.Pool, now time.Time) (*store.AddrUse, error) {
 	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockDevices); err != nil {
 		return nil, err
 	}
-	rows, err := tx.Query(ctx, `SELECT address FROM devices WHERE revoked_at IS NULL`)
+	rows, err := tx.Query(ctx, `SELECT address, revoked_at FROM devices WHERE revoked_at IS NULL OR revoked_at >= $1`,
+		pool.QuarantineSince(now).UnixMilli())
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	used := map[netip.Addr]bool{}
+	use := &store.AddrUse{Used: map[netip.Addr]bool{}, Revoked: map[netip.Addr]time.Time{}}
 	for rows.Next() {
 		var a string
-		if err := rows.Scan(&a); err != nil {
+		var rev *int64
+		if err := rows.Scan(&a, &rev); err != nil {
 			return nil, err
 		}
-		if ad, err := netip.ParseAddr(a); err == nil {
-			used[ad] = true
+		ad, err := netip.ParseAddr(a)
+		switch {
+		case err != nil:
+		case rev == nil:
+			use.Used[ad] = true
+		case time.UnixMilli(*rev).After(use.Revoked[ad]):
+			use.Revoked[ad] = time.UnixMilli(*rev)
 		}
 	}
-	return used, rows.Err()
+	return use, rows.Err()
 }
 
-func (s *Store) addDevice(ctx context.Context, tx pgx.Tx, nd store.NewDevice, pool store.Pool, used map[netip.Addr]bool) (store.Device, error) {
+func (s *Store) addDevice(ctx context.Context, tx pgx.Tx, nd store.NewDevice, pool store.Pool, use *store.AddrUse) (store.Device, error) {
 	if err := store.ValidName(nd.Name); err != nil {
 		return store.Device{}, err
 	}
 	if err := store.CheckKey(nd.PublicKey); err != nil {
 		return store.Device{}, err
 	}
-	if used == nil {
+	if use == nil {
 		var err error
-		if used, err = lockAndReadUsed(ctx, tx); err != nil {
+		if use, err = lockAndReadUse(ctx, tx, pool, s.now()); err != nil {
 			return store.Device{}, err
 		}
 	}
@@ -509,11 +517,12 @@ func (s *Store) addDevice(ctx context.Context, tx pgx.Tx, nd store.NewDevice, po
 	if err != nil {
 		return store.Device{}, err
 	}
-	addr, err := allocate(pool, used)
+	nowT := s.now()
+	addr, err := pool.Allocate(use, nowT)
 	if err != nil {
 		return store.Device{}, err
 	}
-	now := s.now().UnixMilli()
+	now := nowT.UnixMilli()
 	var id int64
 	err = tx.QueryRow(ctx, `INSERT INTO devices(user_id, name, public_key, address, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id`,
 		uid, nd.Name, nd.PublicKey, addr.String(), now).Scan(&id)
@@ -526,40 +535,8 @@ func (s *Store) addDevice(ctx context.Context, tx pgx.Tx, nd store.NewDevice, po
 		}
 		return store.Device{}, err
 	}
-	used[addr] = true
+	use.Used[addr] = true
 	return store.Device{ID: id, User: nd.User, Name: nd.Name, PublicKey: nd.PublicKey, Address: addr, Created: time.UnixMilli(now)}, nil
-}
-
-// allocate returns the lowest address of the pool that is neither used,
-// reserved, the network address nor (IPv4) the broadcast address.
-func allocate(pool store.Pool, used map[netip.Addr]bool) (netip.Addr, error) {
-	p := pool.Subnet.Masked()
-	if !p.IsValid() {
-		return netip.Addr{}, fmt.Errorf("%w: pool subnet not set", store.ErrInvalid)
-	}
-	reserved := map[netip.Addr]bool{}
-	for _, r := range pool.Reserved {
-		reserved[r] = true
-	}
-	last := lastAddr(p)
-	for a := p.Addr().Next(); a.IsValid() && p.Contains(a); a = a.Next() {
-		if a.Is4() && a == last {
-			break
-		}
-		if !used[a] && !reserved[a] {
-			return a, nil
-		}
-	}
-	return netip.Addr{}, fmt.Errorf("%w: %s", store.ErrExhausted, p)
-}
-
-func lastAddr(p netip.Prefix) netip.Addr {
-	b := p.Addr().AsSlice()
-	for i := p.Bits(); i < len(b)*8; i++ {
-		b[i/8] |= 1 << (7 - i%8)
-	}
-	a, _ := netip.AddrFromSlice(b)
-	return a
 }
 
 const deviceCols = `d.id, u.name, d.name, d.public_key, d.address, d.created_at, d.revoked_at, d.expires_at`

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"runtime"
 	"sort"
 	"sync"
 	"testing"
@@ -27,8 +28,10 @@ func Key(i int) string {
 	return base64.StdEncoding.EncodeToString(b[:])
 }
 
-// Pool is the address pool the suite allocates from.
-var Pool = store.Pool{Subnet: netip.MustParsePrefix("10.44.0.0/24"), Reserved: []netip.Addr{netip.MustParseAddr("10.44.0.1")}}
+// Pool is the address pool the suite allocates from, with the default
+// quarantine of revoked addresses.
+var Pool = store.Pool{Subnet: netip.MustParsePrefix("10.44.0.0/24"), Reserved: []netip.Addr{netip.MustParseAddr("10.44.0.1")},
+	Quarantine: 720 * time.Hour}
 
 // Run runs every case against backends from open.
 func Run(t *testing.T, open Open) {
@@ -44,6 +47,7 @@ func Run(t *testing.T, open Open) {
 		{"DeviceErrors", testDeviceErrors},
 		{"DeviceRevokeRekeyExpiry", testDeviceRevokeRekeyExpiry},
 		{"PoolExhaustionAndIPv6", testPoolExhaustionAndIPv6},
+		{"AddressQuarantine", testAddressQuarantine},
 		{"AddDevicesAllOrNothing", testAddDevicesAllOrNothing},
 		{"Enrollment", testEnrollment},
 		{"EnrollmentConcurrentClaims", testEnrollmentConcurrentClaims},
@@ -185,11 +189,11 @@ func testDeviceAllocation(t *testing.T, b store.Backend) {
 	if fmt.Sprint(order) != "[alice/desk alice/laptop bob/pc]" {
 		t.Errorf("Devices order %v", order)
 	}
-	// The lowest free address is reused after a revoke.
+	// A revoked address is quarantined: the next free one is given.
 	must[store.Device](t)(b.RevokeDevice(ctx, "bob", "pc"))
 	d4 := add("bob", "pc", 4)
-	if d4.Address != d1.Address {
-		t.Errorf("re-added device got %s, want the freed %s", d4.Address, d1.Address)
+	if d4.Address != netip.MustParseAddr("10.44.0.5") {
+		t.Errorf("re-added device got %s, want 10.44.0.5 (the revoked %s is in quarantine)", d4.Address, d1.Address)
 	}
 }
 
@@ -317,8 +321,8 @@ func testDeviceRevokeRekeyExpiry(t *testing.T, b store.Backend) {
 		}
 	}
 	again := must[store.Device](t)(b.AddDevice(ctx, store.NewDevice{User: "alice", Name: "laptop", PublicKey: Key(3)}, Pool))
-	if again.Address != d.Address || again.ID == d.ID {
-		t.Errorf("re-added %+v: want the freed address %s and a new id", again, d.Address)
+	if again.Address == d.Address || again.ID == d.ID {
+		t.Errorf("re-added %+v: want a new id and not the revoked (quarantined) address %s", again, d.Address)
 	}
 	// Same name and key again, revoked twice: both rows are kept, ordered by id.
 	must[store.Device](t)(b.RevokeDevice(ctx, "alice", "laptop"))
@@ -345,6 +349,59 @@ func testPoolExhaustionAndIPv6(t *testing.T, b store.Backend) {
 	}
 	if got := must[store.Device](t)(b.Device(ctx, "a", "v6")); got.Address != d.Address {
 		t.Errorf("v6 read back %s", got.Address)
+	}
+}
+
+// testAddressQuarantine: a revoked device's address goes to no new device
+// while in quarantine, unless the pool has nothing else; then the address
+// revoked longest ago goes first. Without quarantine it is free at once.
+func testAddressQuarantine(t *testing.T, b store.Backend) {
+	ctx := context.Background()
+	must[store.User](t)(b.AddUser(ctx, "a", ""))
+	// .0 network, .1 reserved, .7 broadcast: .2-.6 are five addresses.
+	q := store.Pool{Subnet: netip.MustParsePrefix("10.9.0.0/29"), Reserved: []netip.Addr{netip.MustParseAddr("10.9.0.1")},
+		Quarantine: 720 * time.Hour}
+	add := func(name string, k int, pool store.Pool) netip.Addr {
+		t.Helper()
+		return must[store.Device](t)(b.AddDevice(ctx, store.NewDevice{User: "a", Name: name, PublicKey: Key(k)}, pool)).Address
+	}
+	revoke := func(name string) time.Time {
+		t.Helper()
+		rv := must[store.Device](t)(b.RevokeDevice(ctx, "a", name))
+		for time.Now().UnixMilli() <= rv.Revoked.UnixMilli() { // the next revocation gets a later timestamp (stores keep ms)
+			runtime.Gosched()
+		}
+		return *rv.Revoked
+	}
+	ip := func(s string) netip.Addr { return netip.MustParseAddr("10.9.0." + s) }
+	for i := 0; i < 4; i++ { // .2-.5
+		add(fmt.Sprintf("d%d", i), i, q)
+	}
+	revoke("d2") // .4
+	if got := add("n1", 10, q); got != ip("6") {
+		t.Fatalf("new device after a revoke got %s: want 10.9.0.6, never the quarantined 10.9.0.4", got)
+	}
+	if ds := must[[]store.Device](t)(b.AddDevices(ctx, []store.NewDevice{{User: "a", Name: "b1", PublicKey: Key(11)}}, q)); ds[0].Address != ip("4") {
+		t.Fatalf("batch add in a full pool got %s: want the only (quarantined) 10.9.0.4", ds[0].Address)
+	}
+	// Two in quarantine, nothing else: the one revoked first goes first,
+	// though it is the higher address.
+	revoke("n1") // .6
+	revoke("d0") // .2
+	if got := add("n2", 12, q); got != ip("6") {
+		t.Fatalf("exhausted pool gave %s: want 10.9.0.6, revoked longest ago", got)
+	}
+	if got := add("n3", 13, q); got != ip("2") {
+		t.Fatalf("exhausted pool gave %s: want 10.9.0.2", got)
+	}
+	_, err := b.AddDevice(ctx, store.NewDevice{User: "a", Name: "n4", PublicKey: Key(14)}, q)
+	wantErr(t, "full pool with quarantine", err, store.ErrExhausted)
+	// No quarantine: the address is free at once, lowest first.
+	revoke("d3") // .5
+	revoke("d1") // .3
+	noQ := store.Pool{Subnet: q.Subnet, Reserved: q.Reserved}
+	if got := add("n5", 15, noQ); got != ip("3") {
+		t.Fatalf("without quarantine got %s: want 10.9.0.3", got)
 	}
 }
 
