@@ -58,6 +58,7 @@ var (
 	nobody  = signintest.User{Login: "nobody", Name: "No Email"}
 	no      = false
 	unver   = signintest.User{Login: "unverified", Email: "unverified@example.com", EmailVerified: &no}
+	silent  = signintest.User{Login: "silent", Email: "silent@example.com", NoEmailVerified: true}
 	// Entra-like: the UPN in preferred_username is who they are.
 	carol = signintest.User{Login: "carol", PreferredUsername: "carol@example.com", Email: "carol.private@gmail.test", EmailVerified: &no, Groups: []string{"architects"}}
 	dave  = signintest.User{Login: "dave", PreferredUsername: "dave@other.test", Email: "dave@example.com"}
@@ -86,7 +87,7 @@ func newRig(t *testing.T, tweak func(*signin.Config)) *rig {
 	t.Cleanup(r.rp.Close)
 	r.op = signintest.StartOP(t, signintest.OPConfig{
 		RedirectURIs: []string{r.rp.URL + "/callback"},
-		Users:        []signintest.User{alice, mallory, nobody, unver, carol, dave},
+		Users:        []signintest.User{alice, mallory, nobody, unver, silent, carol, dave},
 	})
 	tr := &http.Transport{}
 	t.Cleanup(tr.CloseIdleConnections)
@@ -186,7 +187,7 @@ func TestSignInInBrowser(t *testing.T) {
 		t.Fatalf("alice refused: %v", o.err)
 	}
 	id := o.res.Identity
-	if id.User != "Alice@Example.com" || id.Email != "alice@example.com" || id.Subject != "alice" || id.Name != "Alice" ||
+	if id.User != "Alice@Example.com" || id.Email != "alice@example.com" || id.Address != "alice@example.com" || id.Subject != "alice" || id.Name != "Alice" ||
 		id.Issuer != r.op.Issuer || strings.Join(id.Groups, ",") != "engineers,licgate-admins" {
 		t.Errorf("identity = %+v", id)
 	}
@@ -208,6 +209,8 @@ func TestSignInInBrowser(t *testing.T) {
 		{"mallory", signin.ErrDomainNotAllowed, "domain is not allowed"},
 		{"nobody", signin.ErrNoUserClaim, "did not say who you are"},
 		{"unverified", signin.ErrEmailNotVerified, "not verified"},
+		// Issue 23: a provider that does not say it verified the address.
+		{"silent", signin.ErrEmailNotVerified, "not verified"},
 	}
 	for _, c := range refusals {
 		if err := chromedp.Run(ctx, network.ClearBrowserCookies(), chromedp.Navigate(begin(r, "enroll", "/")), signintest.Login(c.login)); err != nil {

@@ -51,16 +51,23 @@ type Config struct {
 	// generic preset also groups when GroupsClaim is set. "openid" is
 	// always added.
 	Scopes []string
-	// UserClaim names the claim that becomes Identity.User. If empty,
-	// "email" (entra: "preferred_username").
+	// UserClaim names the claim that becomes Identity.User and, through
+	// Identity.Address, binds the account to a licgate user. If empty,
+	// "email" (entra: "preferred_username"). generic and google: only
+	// "email" (taken only with email_verified true); entra:
+	// "preferred_username" or "upn" (the UPN; Entra's email claim is
+	// unverified). Validate refuses other claims: a user name the account's
+	// owner may choose must never decide which licgate user they are.
 	UserClaim string
 	// GroupsClaim names the claim that carries group names. If empty, no
 	// groups (entra: "groups").
 	GroupsClaim string
-	// AllowedDomains, when not empty, refuses users whose domain is not
-	// listed: the domain of the user claim when it is an address (email, or
-	// Entra's UPN), else of the email claim. Compared case-insensitively,
-	// exact domain (sub.example.com is not example.com).
+	// AllowedDomains lists the domains whose accounts may sign in: the
+	// domain of Identity.Address (the verified email, or Entra's UPN).
+	// Compared case-insensitively (ASCII), exact domain (sub.example.com is
+	// not example.com). Required: Validate refuses an empty list, so a
+	// provider that lets anyone register (Google, a Keycloak realm with
+	// self-registration) cannot hand out accounts that sign in here.
 	AllowedDomains []string
 	// CookieKey signs the sign-in cookie (HMAC-SHA256). At least 32 bytes;
 	// keep it stable across restarts so sign-ins in flight survive. Required.
@@ -186,8 +193,18 @@ func (c *Config) Validate() error {
 	if len(c.CookieKey) < 32 {
 		return fmt.Errorf("%w: cookie key: %d bytes, want at least 32", ErrConfig, len(c.CookieKey))
 	}
+	switch uc := c.userClaim(); {
+	case c.preset() == PresetEntra && (uc == "preferred_username" || uc == "upn"):
+	case c.preset() == PresetEntra:
+		return fmt.Errorf("%w: user_claim: %q with preset entra: use preferred_username (the UPN); Entra's email claim is not verified", ErrConfig, uc)
+	case uc != "email":
+		return fmt.Errorf("%w: user_claim: %q cannot bind an account to a licgate user with preset %s: use email (verified by the provider)", ErrConfig, uc, c.preset())
+	}
+	if len(c.AllowedDomains) == 0 {
+		return fmt.Errorf("%w: allowed_domains: missing: list the domains of your accounts (e.g. [example.com]); without it any account of the provider could sign in", ErrConfig)
+	}
 	for _, d := range c.AllowedDomains {
-		if d == "" || strings.ContainsAny(d, "@/ ") {
+		if d == "" || strings.ContainsAny(d, "@/ \t\r\n*") || unsafeChars(d) != "" {
 			return fmt.Errorf("%w: allowed_domains: %q is not a domain", ErrConfig, d)
 		}
 	}

@@ -20,6 +20,7 @@ type flow struct {
 	Verifier string `json:"v"`
 	Purpose  string `json:"p,omitempty"`
 	ReturnTo string `json:"r,omitempty"`
+	Bind     string `json:"b,omitempty"`
 	Issued   int64  `json:"t"` // unix seconds
 }
 

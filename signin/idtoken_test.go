@@ -65,7 +65,7 @@ func TestIDTokenChecks(t *testing.T) {
 	now := time.Now().Unix()
 	good := func(nonce string) map[string]any {
 		return map[string]any{"iss": srv.URL, "aud": "licgate", "sub": "u1", "iat": now, "exp": now + 300,
-			"nonce": nonce, "email": "alice@example.com", "groups": []string{"eng", "ops"}}
+			"nonce": nonce, "email": "alice@example.com", "email_verified": true, "groups": []string{"eng", "ops"}}
 	}
 	with := func(k string, v any) func(string) map[string]any {
 		return func(n string) map[string]any { c := good(n); c[k] = v; return c }
@@ -102,6 +102,18 @@ func TestIDTokenChecks(t *testing.T) {
 		{name: "unknown key", claims: good, signer: stranger, want: signin.ErrIDToken},
 		{name: "no id_token", claims: good, noID: true, want: signin.ErrIDToken},
 		{name: "email_verified string false", claims: with("email_verified", "false"), want: signin.ErrEmailNotVerified},
+		// Issue 23: only a verified address in an allowed domain binds.
+		{name: "email_verified absent", claims: func(n string) map[string]any { c := good(n); delete(c, "email_verified"); return c }, want: signin.ErrEmailNotVerified},
+		{name: "email_verified false", claims: with("email_verified", false), want: signin.ErrEmailNotVerified},
+		{name: "email_verified 1", claims: with("email_verified", 1), want: signin.ErrEmailNotVerified},
+		{name: "gmail", claims: with("email", "alice@gmail.com"), want: signin.ErrDomainNotAllowed},
+		{name: "evil upper case", claims: with("email", "ALICE@evil.example"), want: signin.ErrDomainNotAllowed},
+		{name: "sister domain", claims: with("email", "alice@example.org"), want: signin.ErrDomainNotAllowed},
+		{name: "subdomain", claims: with("email", "alice@mail.example.com"), want: signin.ErrDomainNotAllowed},
+		{name: "kelvin sign domain", claims: with("email", "alice@exampl\u212a.com"), want: signin.ErrDomainNotAllowed},
+		{name: "no local part", claims: with("email", "@example.com"), want: signin.ErrNoUserClaim},
+		{name: "not an address", claims: with("email", "alice"), want: signin.ErrNoUserClaim},
+		{name: "upper case", claims: with("email", "Alice@EXAMPLE.com"), groups: "eng,ops"},
 		{name: "user claim not a string", claims: with("email", 42), want: signin.ErrNoUserClaim},
 		{name: "invalid_grant", claims: good, status: 400, want: signin.ErrCodeExchange},
 		{name: "provider error 502", claims: good, status: 502, want: signin.ErrProviderUnavailable},
@@ -140,6 +152,9 @@ func TestIDTokenChecks(t *testing.T) {
 		if row.want == nil && err != nil || row.want != nil && !errors.Is(err, row.want) {
 			t.Errorf("%s: err = %v, want %v", row.name, err, row.want)
 			continue
+		}
+		if err == nil && res.Identity.Address != "alice@example.com" {
+			t.Errorf("%s: Address %q", row.name, res.Identity.Address)
 		}
 		if got := strings.Join(res.Identity.Groups, ","); err == nil && got != row.groups {
 			t.Errorf("%s: groups %q, want %q", row.name, got, row.groups)

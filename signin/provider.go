@@ -26,9 +26,16 @@ type Identity struct {
 	Issuer  string
 	Subject string // the provider's stable id for the person (sub)
 	// User is the value of the configured user claim (email or
-	// preferred_username), as the provider spelled it.
+	// preferred_username), as the provider spelled it: for display and logs.
 	User string
+	// Address is who the account is, as a licgate user's stored e-mail is
+	// compared with it (docs/signin.md, "Which account is which user"): the
+	// email claim with email_verified true, or with the entra preset the
+	// UPN (preferred_username or upn). ASCII letters lower-cased; its domain
+	// is one of AllowedDomains. Never empty in a successful Result.
+	Address string
 	// Email is the email claim, lower-cased; empty if the provider gave none.
+	// Not verified unless it is also Address: for display only.
 	Email  string
 	Name   string   // the name claim, for display
 	Groups []string // the configured groups claim; nil if none
@@ -46,6 +53,9 @@ type Result struct {
 	Identity Identity
 	Purpose  string
 	ReturnTo string
+	// Bind is the caller's value given to BeginLoginBound (the gateway's
+	// signed device token), carried in the signed cookie.
+	Bind string
 }
 
 // Provider is the relying party for one OpenID provider. Its methods are
@@ -86,7 +96,7 @@ func New(cfg Config, log *slog.Logger) (*Provider, error) {
 	}
 	cfg.AllowedDomains = slices.Clone(cfg.AllowedDomains)
 	for i, d := range cfg.AllowedDomains {
-		cfg.AllowedDomains[i] = strings.ToLower(strings.TrimPrefix(d, "@"))
+		cfg.AllowedDomains[i] = asciiLower(strings.TrimPrefix(d, "@"))
 	}
 	return &Provider{cfg: cfg, log: log, client: client, used: map[string]time.Time{}}, nil
 }
@@ -164,6 +174,19 @@ func (p *Provider) discoverOnce(ctx context.Context) (*discovered, error) {
 // On error nothing has been written to w; show the user Message(err) (or
 // call WriteError). The provider being down gives ErrProviderUnavailable.
 func (p *Provider) BeginLogin(w http.ResponseWriter, r *http.Request, purpose, returnTo string) error {
+	return p.BeginLoginBound(w, r, purpose, returnTo, "")
+}
+
+// maxBind bounds BeginLoginBound's bind (it travels in the cookie).
+const maxBind = 512
+
+// BeginLoginBound is BeginLogin with a value the caller gets back in
+// Result.Bind (signed in the cookie, so the browser cannot change it): the
+// gateway binds an unlock to the device whose portal made the link.
+func (p *Provider) BeginLoginBound(w http.ResponseWriter, r *http.Request, purpose, returnTo, bind string) error {
+	if len(bind) > maxBind {
+		return fmt.Errorf("%w: bind value of %d bytes", ErrBadReturnTo, len(bind))
+	}
 	if returnTo == "" {
 		returnTo = "/"
 	}
@@ -180,6 +203,7 @@ func (p *Provider) BeginLogin(w http.ResponseWriter, r *http.Request, purpose, r
 		Verifier: oauth2.GenerateVerifier(),
 		Purpose:  purpose,
 		ReturnTo: returnTo,
+		Bind:     bind,
 		Issued:   p.cfg.now().Unix(),
 	}
 	name := p.flowCookieName(f.State)
@@ -362,7 +386,7 @@ func (p *Provider) callback(w http.ResponseWriter, r *http.Request) (Result, err
 		return res, fmt.Errorf("%w: state parameter differs from the cookie's", ErrStateMismatch)
 	}
 	clear()
-	res.Purpose, res.ReturnTo = f.Purpose, f.ReturnTo
+	res.Purpose, res.ReturnTo, res.Bind = f.Purpose, f.ReturnTo, f.Bind
 	now := p.cfg.now()
 	issued := time.Unix(f.Issued, 0)
 	if now.Sub(issued) > p.cfg.loginTimeout() {
@@ -453,6 +477,9 @@ func (p *Provider) needUserInfo(claims map[string]any) bool {
 	if _, ok := claims["email"]; !ok && len(p.cfg.AllowedDomains) > 0 {
 		return true
 	}
+	if _, ok := claims["email_verified"]; !ok && p.cfg.userClaim() == "email" {
+		return true
+	}
 	return false
 }
 
@@ -509,28 +536,62 @@ func (p *Provider) identity(idt *oidc.IDToken, claims map[string]any, now time.T
 	if id.User == "" {
 		return id, fmt.Errorf("%w: claim %q missing or not a string", ErrNoUserClaim, uc)
 	}
-	// The address whose domain is checked is the one the user is known by:
-	// the user claim when it is an address (email, or Entra's UPN in
-	// preferred_username), else the email claim.
-	addr, fromEmail := strings.ToLower(id.User), uc == "email"
-	if !strings.Contains(addr, "@") {
-		addr, fromEmail = id.Email, true
-	}
-	// email_verified=false matters only where the email is trusted.
-	if v, ok := claims["email_verified"]; ok && !truthy(v) && fromEmail && id.Email != "" &&
-		(uc == "email" || len(p.cfg.AllowedDomains) > 0) {
-		return id, fmt.Errorf("%w: %s", ErrEmailNotVerified, id.Email)
-	}
-	if len(p.cfg.AllowedDomains) > 0 {
-		at := strings.LastIndexByte(addr, '@')
-		if at < 0 {
-			return id, fmt.Errorf("%w: no email address to check the domain of", ErrDomainNotAllowed)
+	// The address that binds the account to a licgate user (issue 23): the
+	// email claim only when the provider says it verified it; with the entra
+	// preset the UPN, which the tenant's administrators assign within the
+	// tenant's verified domains. Never a name or a local part.
+	addr := ""
+	switch {
+	case uc == "email":
+		if !truthy(claims["email_verified"]) {
+			return id, fmt.Errorf("%w: %s (email_verified %v)", ErrEmailNotVerified, id.Email, claims["email_verified"])
 		}
-		if dom := addr[at+1:]; !slices.Contains(p.cfg.AllowedDomains, dom) {
-			return id, fmt.Errorf("%w: %q", ErrDomainNotAllowed, dom)
-		}
+		addr = id.User // the raw claim: id.Email went through Unicode lower-casing
+	case p.cfg.preset() == PresetEntra:
+		addr = id.User
+	default: // Validate refuses this; be safe anyway
+		return id, fmt.Errorf("%w: user claim %q does not name a verified address", ErrConfig, uc)
 	}
+	addr = asciiLower(strings.TrimSpace(addr))
+	local, dom, ok := splitAddress(addr)
+	if !ok || local == "" {
+		return id, fmt.Errorf("%w: %q is not an address", ErrNoUserClaim, addr)
+	}
+	if !slices.Contains(p.cfg.AllowedDomains, dom) {
+		return id, fmt.Errorf("%w: %q", ErrDomainNotAllowed, dom)
+	}
+	id.Address = addr
 	return id, nil
+}
+
+// splitAddress splits an address at its last "@"; ok is false when there
+// is none, the domain is empty, or it holds characters no address has.
+func splitAddress(a string) (local, domain string, ok bool) {
+	at := strings.LastIndexByte(a, '@')
+	if at < 0 || at == len(a)-1 || unsafeChars(a) != "" || strings.ContainsAny(a, " <>\",;") {
+		return "", "", false
+	}
+	return a[:at], a[at+1:], true
+}
+
+// asciiLower lower-cases ASCII letters only: Unicode case folding would make
+// "\u212a" (Kelvin) equal "k" and let a look-alike address match.
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
+}
+
+// SameAddress reports whether two e-mail addresses are the same account
+// for licgate: equal after lower-casing ASCII letters, whole address
+// (local part included), nothing else folded or stripped.
+func SameAddress(a, b string) bool {
+	a, b = asciiLower(strings.TrimSpace(a)), asciiLower(strings.TrimSpace(b))
+	return a != "" && a == b && strings.Contains(a, "@")
 }
 
 func truthy(v any) bool {

@@ -21,7 +21,7 @@ var key = []byte("0123456789abcdef0123456789abcdef")
 
 func validConfig() signin.Config {
 	return signin.Config{Issuer: "https://idp.example.com", ClientID: "c", ClientSecret: "s",
-		RedirectURL: "https://gw.example.com/signin/callback", CookieKey: key}
+		RedirectURL: "https://gw.example.com/signin/callback", CookieKey: key, AllowedDomains: []string{"example.com"}}
 }
 
 func TestConfigValidate(t *testing.T) {
@@ -40,6 +40,14 @@ func TestConfigValidate(t *testing.T) {
 		{"redirect", func(c *signin.Config) { c.RedirectURL = "/signin/callback" }, "redirect_url"},
 		{"short key", func(c *signin.Config) { c.CookieKey = key[:31] }, "cookie key"},
 		{"domain", func(c *signin.Config) { c.AllowedDomains = []string{"a@example.com"} }, "allowed_domains"},
+		// Issue 23: no default that lets every account of the provider in,
+		// and no claim the account's owner chooses.
+		{"no domains", func(c *signin.Config) { c.AllowedDomains = nil }, "allowed_domains: missing"},
+		{"wildcard domain", func(c *signin.Config) { c.AllowedDomains = []string{"*"} }, "allowed_domains"},
+		{"generic username", func(c *signin.Config) { c.UserClaim = "preferred_username" }, "user_claim"},
+		{"google sub", func(c *signin.Config) { c.Preset, c.UserClaim = signin.PresetGoogle, "sub" }, "user_claim"},
+		{"entra email", func(c *signin.Config) { c.Preset, c.UserClaim = signin.PresetEntra, "email" }, "user_claim"},
+		{"entra upn", func(c *signin.Config) { c.Preset, c.UserClaim = signin.PresetEntra, "upn" }, ""},
 		{"origin", func(c *signin.Config) { c.ReturnOrigins = []string{"https://portal.lan/x"} }, "return origins"},
 	}
 	for _, r := range rows {
@@ -72,8 +80,9 @@ func newOPRig(t *testing.T, tweak func(*signin.Config)) *opRig {
 	t.Cleanup(tr.CloseIdleConnections)
 	cfg := signin.Config{Issuer: r.op.Issuer, ClientID: r.op.ClientID, ClientSecret: r.op.ClientSecret,
 		RedirectURL: redirect, GroupsClaim: "groups", CookieKey: key, HTTPClient: &http.Client{Transport: tr},
-		ReturnOrigins: []string{"https://portal.lan"},
-		Now:           func() time.Time { r.mu.Lock(); defer r.mu.Unlock(); return r.now }}
+		AllowedDomains: []string{"example.com"},
+		ReturnOrigins:  []string{"https://portal.lan"},
+		Now:            func() time.Time { r.mu.Lock(); defer r.mu.Unlock(); return r.now }}
 	if tweak != nil {
 		tweak(&cfg)
 	}
@@ -313,5 +322,31 @@ func TestMessageAndStatus(t *testing.T) {
 	signin.WriteError(w, &signin.ProviderError{Code: "access_denied", Description: "<script>"})
 	if w.Code != 403 || strings.Contains(w.Body.String(), "<script>") || w.Header().Get("Cache-Control") != "no-store" {
 		t.Errorf("WriteError: %d %s", w.Code, w.Body)
+	}
+}
+
+// TestSameAddress: the whole address decides, ASCII letters fold, nothing
+// else does (a Kelvin sign is not a k).
+func TestSameAddress(t *testing.T) {
+	rows := []struct {
+		a, b string
+		same bool
+	}{
+		{"alice@example.com", "alice@example.com", true},
+		{"Alice@Example.COM", "alice@example.com", true},
+		{"alice@gmail.com", "alice@example.com", false},
+		{"ALICE@evil.example", "alice@example.com", false},
+		{"alice@example.org", "alice@example.com", false},
+		{"alice", "alice", false},
+		{"", "", false},
+		{"alice@exampl\u212a.com", "alice@example.com", false},
+		{"alice@example.com ", "alice@example.com", true},
+		{"alice+x@example.com", "alice@example.com", false},
+		{"al.ice@example.com", "alice@example.com", false},
+	}
+	for _, r := range rows {
+		if got := signin.SameAddress(r.a, r.b); got != r.same {
+			t.Errorf("SameAddress(%q, %q) = %v", r.a, r.b, got)
+		}
 	}
 }

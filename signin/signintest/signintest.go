@@ -46,9 +46,12 @@ const DefaultProviderDir = "/opt/licgate-test/oidc-provider"
 // User is an account at the test provider. Login is what the login form
 // takes and becomes the subject (sub).
 type User struct {
-	Login             string
-	Email             string
-	EmailVerified     *bool // nil: true
+	Login         string
+	Email         string
+	EmailVerified *bool // nil: true
+	// NoEmailVerified leaves email_verified out of the claims altogether
+	// (EmailVerified is then ignored).
+	NoEmailVerified   bool
 	Name              string
 	PreferredUsername string
 	Groups            []string
@@ -108,7 +111,9 @@ func StartOP(tb testing.TB, cfg OPConfig) *OP {
 		c := map[string]any{}
 		if u.Email != "" {
 			c["email"] = u.Email
-			c["email_verified"] = u.EmailVerified == nil || *u.EmailVerified
+			if !u.NoEmailVerified {
+				c["email_verified"] = u.EmailVerified == nil || *u.EmailVerified
+			}
 		}
 		if u.Name != "" {
 			c["name"] = u.Name
