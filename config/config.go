@@ -172,6 +172,8 @@ type ServiceConfig struct {
 	// work; Linux only, needs CAP_NET_ADMIN and a route on the LAN for the
 	// tunnel subnet via the gateway: see docs/transparent.md).
 	Source string `yaml:"source"`
+	// ServiceType: type, daemons, license_file, admin_ports (services_type.go).
+	ServiceType `yaml:",inline"`
 }
 
 // Resolved values, filled in by validate.
@@ -501,6 +503,9 @@ func (c *Config) validate() error {
 			return c.at(p+".name", "service %q is already defined as services.%d", s.Name, j)
 		}
 		names[s.Name] = i
+		if err := c.applyServiceType(i); err != nil {
+			return err
+		}
 		if s.Port < 1 || s.Port > 65535 {
 			return c.at(p+".port", "%d is not a port (1-65535)", s.Port)
 		}
@@ -567,6 +572,9 @@ func (c *Config) validate() error {
 		if s.UDPMappings < 0 || s.UDPMappings > 1<<20 {
 			return c.at(p+".udp_mappings", "%d is outside 0-1048576", s.UDPMappings)
 		}
+	}
+	if err := c.finishServiceTypes(); err != nil {
+		return err
 	}
 	e := &c.Enforcement
 	if err := positive(&e.VanishedAfter, 3*time.Minute); err != nil {
