@@ -40,12 +40,16 @@ type Config struct {
 	// InternalPort is the local port to expose (WireGuard's listen port,
 	// or the public listener's). Required.
 	InternalPort int
-	// ExternalPort is the port asked for on the router. If zero, the same
-	// as InternalPort. The router may grant another one (PCP, or UPnP IGDv2
-	// when the port is taken): Status tells which.
+	// ExternalPort is the port asked for first on the router (the
+	// preferred one). If zero, the same as InternalPort. When it differs
+	// from InternalPort and the router refuses it (its rules allow only
+	// ports 1024-65535, say) or grants another one, the mapper asks for
+	// external = InternalPort instead. The router may still grant another
+	// port (PCP, or UPnP IGDv2 when the port is taken): Status tells which.
 	ExternalPort int
 	// Lease is the lifetime asked for; the mapping is renewed at half of
-	// what the router grants. If zero, 1h. If licgate dies without
+	// what the router grants (never taken as longer than asked). If zero,
+	// 1h; at most 24h. If licgate dies without
 	// Close, the router drops the mapping after at most this long.
 	Lease time.Duration
 	// Description is shown in the router's UPnP mapping list. If empty,
@@ -56,6 +60,12 @@ type Config struct {
 	// a renewal, whose epoch also tells whether the router restarted), and
 	// how long to wait before trying again after a failure. If zero, 1m.
 	CheckInterval time.Duration
+	// RetryMax is the longest wait between attempts after the router
+	// refused the mapping: waits start at CheckInterval and double up to
+	// it, so a router whose rules forbid the port sees a handful of
+	// requests an hour, not one a minute. If zero, 1h. After no answer at
+	// all, waits double up to 10 CheckIntervals (or RetryMax if shorter).
+	RetryMax time.Duration
 	// Timeout bounds one protocol attempt (with its retransmissions) or
 	// one UPnP request. If zero, 3s.
 	Timeout time.Duration
@@ -87,7 +97,14 @@ func (c *Config) lease() time.Duration {
 	if c.Lease == 0 {
 		return time.Hour
 	}
-	return c.Lease
+	return min(c.Lease, maxLease)
+}
+
+func (c *Config) network() string {
+	if c.Network == "" {
+		return "udp"
+	}
+	return c.Network
 }
 
 func (c *Config) description() string {
@@ -103,6 +120,33 @@ func (c *Config) checkInterval() time.Duration {
 	}
 	return c.CheckInterval
 }
+
+func (c *Config) retryMax() time.Duration {
+	if c.RetryMax <= 0 {
+		return time.Hour
+	}
+	return c.RetryMax
+}
+
+// backoff is the wait after the n-th failed attempt in a row (n >= 1):
+// CheckInterval, doubling, at most RetryMax after a refusal and at most
+// 10 CheckIntervals (or RetryMax, if shorter) after silence.
+func (c *Config) backoff(n int, refused bool) time.Duration {
+	limit := c.retryMax()
+	if !refused {
+		limit = min(limit, 10*c.checkInterval())
+	}
+	d := c.checkInterval()
+	for i := 1; i < n && d < limit; i++ {
+		d *= 2
+	}
+	return min(d, limit)
+}
+
+// maxLease caps a lifetime a router grants: never more than asked for
+// (a hostile or broken router's 0xffffffff would be a 136-year lease)
+// nor more than a day.
+const maxLease = 24 * time.Hour
 
 func (c *Config) timeout() time.Duration {
 	if c.Timeout == 0 {
@@ -150,8 +194,8 @@ func (c *Config) Validate() error {
 	if c.Lease < 0 || (c.Lease > 0 && c.Lease < 4*time.Second) || c.Lease > 0xffffffff*time.Second {
 		return fmt.Errorf("portmap: %w: lease %s (at least 4s)", ErrBadConfig, c.Lease)
 	}
-	if c.CheckInterval < 0 || c.Timeout < 0 {
-		return fmt.Errorf("portmap: %w: negative check_interval or timeout", ErrBadConfig)
+	if c.CheckInterval < 0 || c.Timeout < 0 || c.RetryMax < 0 {
+		return fmt.Errorf("portmap: %w: negative check_interval, retry_max or timeout", ErrBadConfig)
 	}
 	return nil
 }

@@ -27,6 +27,18 @@ var (
 	// ErrUnsupported means the router does not speak this protocol (it
 	// answered "unsupported version" or "unsupported opcode").
 	ErrUnsupported = errors.New("protocol not supported by the router")
+	// ErrNotMapped means the router answered "success" without a usable
+	// external address (0.0.0.0: its WAN side is down, or the answer is
+	// forged): nothing reachable was mapped.
+	ErrNotMapped = errors.New("router gave no external address: not mapped")
 	// ErrBadConfig wraps configuration errors.
 	ErrBadConfig = errors.New("bad portmap configuration")
 )
+
+// IsRefused reports whether err is the router saying no (its rules forbid
+// the port or this host, or the port is forwarded elsewhere), as opposed
+// to no answer or a broken one. Refusals are retried rarely (see
+// Config.RetryMax): asking again does not change the router's rules.
+func IsRefused(err error) bool {
+	return errors.Is(err, ErrNotAuthorized) || errors.Is(err, ErrConflict)
+}

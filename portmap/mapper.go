@@ -41,14 +41,24 @@ type Mapper struct {
 // Status is a snapshot of the mapping, for the API, console, metrics and
 // `licgate status`.
 type Status struct {
-	// State is "idle" (Run not called), "probing", "mapped", "failing"
-	// (the router gave no mapping; retried every CheckInterval) or "closed".
+	// State is "idle" (Run not called), "probing", "mapped", "refused"
+	// (the router answered and said no: see LastError for its answer and
+	// Fix for what to do; retried rarely, see Config.RetryMax), "failing"
+	// (no usable answer; retried with a growing wait) or "closed".
 	State    string `json:"state"`
 	Protocol string `json:"protocol,omitempty"` // "pcp", "natpmp" or "upnp"
+	// Network is "udp" (WireGuard) or "tcp" (the public enrolment page).
+	Network string `json:"network"`
 	// Gateway is the router's address.
 	Gateway      netip.Addr `json:"gateway,omitzero"`
 	InternalPort int        `json:"internal_port"`
-	// ExternalAddress and ExternalPort are what the internet reaches.
+	// AskedPort is the external port asked for first (Config.ExternalPort,
+	// or InternalPort).
+	AskedPort int `json:"asked_port,omitempty"`
+	// ExternalAddress and ExternalPort are what the internet reaches:
+	// links and profiles must carry ExternalPort, which differs from
+	// AskedPort when the router refused that one (then the mapper asked
+	// for external = internal) or chose another.
 	ExternalAddress netip.Addr `json:"external_address,omitzero"`
 	ExternalPort    int        `json:"external_port,omitzero"`
 	// NotPublic: the router's external address is private or CGNAT:
@@ -64,9 +74,18 @@ type Status struct {
 	Renewals int `json:"renewals"`
 	// Recreated counts mappings the router lost (reboot, epoch reset,
 	// UPnP entry gone) and the mapper made again.
-	Recreated   int       `json:"recreated"`
+	Recreated int `json:"recreated"`
+	// LastError is the latest failure, with the router's answer; cleared
+	// when a mapping is granted or renewed.
 	LastError   string    `json:"last_error,omitempty"`
 	LastErrorAt time.Time `json:"last_error_at,omitzero"`
+	// Fix says what to change when the state is "refused" or "failing"
+	// (for `licgate status`, doctor and setup's "left to do").
+	Fix string `json:"fix,omitempty"`
+	// Failures counts failed attempts in a row; NextAttempt is when the
+	// mapper asks the router again.
+	Failures    int       `json:"failures,omitempty"`
+	NextAttempt time.Time `json:"next_attempt,omitzero"`
 }
 
 // New returns a Mapper for cfg. It touches no network; Run does. A nil
@@ -81,7 +100,8 @@ func New(cfg Config, logger *slog.Logger) *Mapper {
 		log:   logger,
 		nonce: newNonce(),
 		wake:  make(chan struct{}, 1),
-		st:    Status{State: "idle", InternalPort: cfg.InternalPort, Gateway: cfg.Gateway},
+		st: Status{State: "idle", Network: cfg.network(), InternalPort: cfg.InternalPort,
+			AskedPort: cfg.externalPort(), Gateway: cfg.Gateway},
 	}
 }
 
@@ -181,17 +201,44 @@ func (m *Mapper) setErrLocked(err error) {
 	m.st.LastError, m.st.LastErrorAt = err.Error(), time.Now()
 }
 
-func (m *Mapper) fail(err error) {
+// fail records a failed attempt to get a mapping and the wait before the
+// next one.
+func (m *Mapper) fail(err error, failures int, wait time.Duration) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.setErrLocked(err)
+	m.st.State = "failing"
+	if IsRefused(err) {
+		m.st.State = "refused"
+	}
+	m.st.Fix = m.fixLocked(err)
+	m.st.Failures, m.st.NextAttempt = failures, time.Now().Add(wait)
 	// The external address stays: it is still the router's.
-	m.st.State, m.st.Protocol, m.st.ExternalPort, m.st.LeaseExpiry, m.st.MappedSince = "failing", "", 0, time.Time{}, time.Time{}
+	m.st.Protocol, m.st.ExternalPort, m.st.LeaseExpiry, m.st.MappedSince = "", 0, time.Time{}, time.Time{}
+}
+
+// fixLocked says what to do about err, for Status.Fix.
+func (m *Mapper) fixLocked(err error) string {
+	netw, in, ask := strings.ToUpper(m.cfg.network()), m.cfg.InternalPort, m.cfg.externalPort()
+	switch {
+	case errors.Is(err, ErrConflict):
+		return fmt.Sprintf("%s port %d is forwarded to another host on the router: remove that forwarding there, or set portmap.external_port to a free port", netw, ask)
+	case IsRefused(err) && in < 1024:
+		return fmt.Sprintf("the router's rules forbid forwarding to %s port %d (the usual rule allows only ports 1024-65535): listen on an unprivileged port (public.listen: \":8443\" for the enrolment page), or allow port %d for this host on the router, or forward it by hand", netw, in, in)
+	case IsRefused(err):
+		return fmt.Sprintf("the router's rules forbid forwarding %s port %d to this host: allow it on the router (miniupnpd: allow %d <this host>/32 %d; FRITZ!Box: permit independent port sharing for this device), or forward it by hand", netw, in, in, in)
+	case errors.Is(err, ErrNoGateway):
+		return "set portmap.gateway to the router's LAN address"
+	case errors.Is(err, ErrNoRouter):
+		return fmt.Sprintf("enable UPnP (or NAT-PMP/PCP) on the router, check portmap.gateway, or forward %s port %d to this host by hand", netw, in)
+	}
+	return fmt.Sprintf("see the error; or forward %s port %d to this host by hand", netw, in)
 }
 
 // loop is the Run loop: establish, then renew and check until ctx ends.
 func (m *Mapper) loop(ctx context.Context) {
 	lease, every := m.cfg.lease(), m.cfg.checkInterval()
+	failures := 0
 	for ctx.Err() == nil {
 		m.mu.Lock()
 		p := m.active
@@ -205,13 +252,21 @@ func (m *Mapper) loop(ctx context.Context) {
 				if ctx.Err() != nil {
 					return
 				}
-				m.log.Warn("portmap: no mapping", slog.Any("error", err))
-				m.fail(err)
-				if !m.sleep(ctx, every) {
+				failures++
+				wait := m.cfg.backoff(failures, IsRefused(err))
+				if IsRefused(err) {
+					m.log.Warn("portmap: the router refused the mapping; asking again later",
+						slog.Any("error", err), slog.Duration("next_attempt_in", wait))
+				} else {
+					m.log.Warn("portmap: no mapping", slog.Any("error", err), slog.Duration("next_attempt_in", wait))
+				}
+				m.fail(err, failures, wait)
+				if !m.sleep(ctx, wait) {
 					return
 				}
 				continue
 			}
+			failures = 0
 			m.mu.Lock()
 			m.active = p
 			again := m.hadMapping
@@ -221,7 +276,8 @@ func (m *Mapper) loop(ctx context.Context) {
 			continue
 		}
 
-		// Wait for the next renewal or check, whichever comes first.
+		// Wait for the next renewal or check, whichever comes first; after
+		// a failed renewal, the retry.
 		st := m.Status()
 		next, renew := st.LastCheck.Add(every), false
 		if !st.LeaseExpiry.IsZero() {
@@ -232,6 +288,9 @@ func (m *Mapper) loop(ctx context.Context) {
 			if at := st.LastCheck.Add(half); at.Before(next) {
 				next, renew = at, true
 			}
+		}
+		if failures > 0 {
+			next = st.NextAttempt
 		}
 		if !m.sleep(ctx, time.Until(next)) {
 			return
@@ -259,13 +318,31 @@ func (m *Mapper) loop(ctx context.Context) {
 		}
 		if err != nil {
 			err = fmt.Errorf("portmap: %s at %s: %w", p.name(), m.Status().Gateway, err)
+			failures++
+			if exp := m.Status().LeaseExpiry; !IsRefused(err) && (exp.IsZero() || time.Until(exp) > time.Second) {
+				// No (good) answer, but the router still holds the
+				// mapping until its lease ends: it stays mapped, and the
+				// renewal is tried again before then.
+				wait := m.cfg.backoff(failures, false)
+				if !exp.IsZero() {
+					wait = min(wait, max(time.Until(exp)/2, time.Second))
+				}
+				m.log.Warn("portmap: renewal or check failed; the mapping holds until its lease ends, trying again",
+					slog.Any("error", err), slog.Duration("next_attempt_in", wait))
+				m.mu.Lock()
+				m.setErrLocked(err)
+				m.st.Failures, m.st.NextAttempt = failures, time.Now().Add(wait)
+				m.mu.Unlock()
+				continue
+			}
 			m.log.Warn("portmap: renewal or check failed; probing again", slog.Any("error", err))
-			m.fail(err)
+			m.fail(err, failures, 0)
 			m.mu.Lock()
 			m.active = nil
 			m.mu.Unlock()
 			continue
 		}
+		failures = 0
 		if lost {
 			m.log.Warn("portmap: router lost the mapping (restarted?); made it again", slog.String("protocol", p.name()))
 		}
@@ -289,19 +366,28 @@ func (m *Mapper) mapped(p protocol, res mapResult, lost bool) {
 	m.st.NotPublic = ddns.CheckPublic(res.External.Addr()) != nil
 	m.st.LastCheck = now
 	m.st.LeaseExpiry = time.Time{}
+	if res.Lease > m.cfg.lease() {
+		// Never trust a lease longer than asked: renew as if the router
+		// had granted what was asked for.
+		m.log.Warn("portmap: router granted a longer lease than asked; renewing as if it granted what was asked",
+			slog.Duration("granted", res.Lease), slog.Duration("asked", m.cfg.lease()))
+		res.Lease = m.cfg.lease()
+	}
 	if res.Lease > 0 {
 		m.st.LeaseExpiry = now.Add(res.Lease)
 	}
 	if lost {
 		m.st.Recreated++
 	}
+	// A success clears what went wrong before.
+	m.st.LastError, m.st.LastErrorAt, m.st.Fix, m.st.Failures, m.st.NextAttempt = "", time.Time{}, "", 0, time.Time{}
 	if first {
 		m.st.MappedSince = now
-		attrs := []any{slog.String("protocol", p.name()), slog.String("external", res.External.String()),
+		attrs := []any{slog.String("protocol", p.name()), slog.String("network", m.cfg.network()), slog.String("external", res.External.String()),
 			slog.Int("internal_port", m.cfg.InternalPort), slog.Duration("lease", res.Lease)}
 		m.log.Info("portmap: port mapped", attrs...)
 		if int(res.External.Port()) != m.cfg.externalPort() {
-			m.log.Warn("portmap: router granted another external port than asked; clients must use it",
+			m.log.Warn("portmap: router granted another external port than asked first; links and profiles must use it",
 				slog.Int("asked", m.cfg.externalPort()), slog.Int("granted", int(res.External.Port())))
 		}
 		if m.st.NotPublic {
@@ -323,7 +409,8 @@ func (m *Mapper) checked(res mapResult) {
 	defer m.mu.Unlock()
 	m.st.LastCheck = time.Now()
 	m.st.Renewals++
-	if a := res.External.Addr(); a.IsValid() && a != m.st.ExternalAddress {
+	m.st.LastError, m.st.LastErrorAt, m.st.Fix, m.st.Failures, m.st.NextAttempt = "", time.Time{}, "", 0, time.Time{}
+	if a := res.External.Addr(); a.IsValid() && !a.IsUnspecified() && a != m.st.ExternalAddress {
 		m.log.Info("portmap: external address changed", slog.String("from", m.st.ExternalAddress.String()), slog.String("to", a.String()))
 		m.st.ExternalAddress = a
 		m.st.NotPublic = ddns.CheckPublic(a) != nil
@@ -368,32 +455,71 @@ func newProtocol(name string, t target) protocol {
 var protoTitle = map[string]string{PCP: "PCP", NATPMP: "NAT-PMP", UPnP: "UPnP"}
 
 // establish tries each protocol in order and returns the first mapping.
+// With each, it asks for the preferred external port (Config.ExternalPort)
+// first; if the router refuses it or offers another one, it asks for
+// external = internal, which the usual rule (ports 1024-65535 on both
+// sides) allows for an unprivileged internal port.
 func (m *Mapper) establish(ctx context.Context) (protocol, mapResult, error) {
 	t, err := m.target()
 	if err != nil {
 		return nil, mapResult{}, err
 	}
+	ports := []uint16{t.externalPort}
+	if t.externalPort != t.internalPort {
+		ports = append(ports, t.internalPort)
+	}
 	var errs []error
-	silent := true
+	silent, refused := true, false
 	for _, name := range m.cfg.Protocols {
-		p := newProtocol(name, t)
-		res, err := p.mapPort(ctx, m.cfg.lease())
-		if err == nil {
-			return p, res, nil
-		}
-		if ctx.Err() != nil {
-			return nil, mapResult{}, ctx.Err()
-		}
-		m.log.Debug("portmap: protocol failed", slog.String("protocol", name), slog.Any("error", err))
-		errs = append(errs, fmt.Errorf("%s: %w", name, err))
-		if !errors.Is(err, errNoAnswer) && !errors.Is(err, ErrUnsupported) {
-			silent = false
+		for i, ext := range ports {
+			tp := t
+			tp.externalPort = ext
+			p := newProtocol(name, tp)
+			res, err := p.mapPort(ctx, m.cfg.lease())
+			if ctx.Err() != nil {
+				return nil, mapResult{}, ctx.Err()
+			}
+			if err == nil && i == 0 && len(ports) > 1 && res.External.Port() != ext {
+				// Offered another port than the preferred one: the one
+				// that equals the internal port is easier to explain.
+				m.log.Info("portmap: router offered another external port than the preferred one; asking for the internal port instead",
+					slog.String("protocol", name), slog.Int("preferred", int(ext)), slog.Int("offered", int(res.External.Port())))
+				if err := p.unmap(ctx); err != nil {
+					m.log.Warn("portmap: removing the offered mapping failed; the router drops it when its lease ends", slog.Any("error", err))
+				}
+				silent = false
+				continue
+			}
+			if err == nil {
+				if i > 0 {
+					m.log.Warn("portmap: the router refused the preferred external port; mapped the internal port instead",
+						slog.String("protocol", name), slog.Int("preferred", int(ports[0])), slog.Int("external_port", int(res.External.Port())))
+				}
+				return p, res, nil
+			}
+			m.log.Debug("portmap: protocol failed", slog.String("protocol", name), slog.Int("external_port", int(ext)), slog.Any("error", err))
+			label := name
+			if len(ports) > 1 {
+				label = fmt.Sprintf("%s (external port %d)", name, ext)
+			}
+			errs = append(errs, fmt.Errorf("%s: %w", label, err))
+			if !errors.Is(err, errNoAnswer) && !errors.Is(err, ErrUnsupported) {
+				silent = false
+			}
+			if !IsRefused(err) {
+				break // another external port does not help
+			}
+			refused = true
 		}
 	}
-	if silent {
+	netw := strings.ToUpper(m.cfg.network())
+	switch {
+	case silent:
 		return nil, mapResult{}, fmt.Errorf("portmap: router at %s answered neither %s: %w", t.gw, m.protoList(), &multiErr{ErrNoRouter, errs})
+	case refused:
+		return nil, mapResult{}, fmt.Errorf("portmap: router at %s refused to forward %s port %d: %w", t.gw, netw, t.internalPort, &multiErr{nil, errs})
 	}
-	return nil, mapResult{}, fmt.Errorf("portmap: router at %s granted no mapping: %w", t.gw, &multiErr{nil, errs})
+	return nil, mapResult{}, fmt.Errorf("portmap: router at %s granted no mapping for %s port %d: %w", t.gw, netw, t.internalPort, &multiErr{nil, errs})
 }
 
 func (m *Mapper) protoList() string {

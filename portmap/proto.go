@@ -114,13 +114,33 @@ func (p *pcpClient) mapPort(ctx context.Context, lease time.Duration) (mapResult
 	if r.Lifetime == 0 || r.ExternalPort == 0 {
 		return mapResult{}, fmt.Errorf("%w: pcp MAP answered success with lifetime %d, port %d", ErrMalformed, r.Lifetime, r.ExternalPort)
 	}
+	if err := usableExternal(r.ExternalAddr); err != nil {
+		return mapResult{}, fmt.Errorf("pcp map: %w", err)
+	}
 	restarted := p.ep.see(r.Epoch)
 	p.lastAddr, p.lastPort = r.ExternalAddr, r.ExternalPort
 	return mapResult{
 		External:  netip.AddrPortFrom(r.ExternalAddr, r.ExternalPort),
-		Lease:     time.Duration(r.Lifetime) * time.Second,
+		Lease:     grantedLease(r.Lifetime, lease),
 		Restarted: restarted,
 	}, nil
+}
+
+// grantedLease is the lifetime a router granted, never longer than asked
+// (nor than maxLease): a router that answers 0xffffffff seconds does not
+// get a 136-year mapping.
+func grantedLease(sec uint32, asked time.Duration) time.Duration {
+	return min(time.Duration(sec)*time.Second, max(asked, time.Second), maxLease)
+}
+
+// usableExternal refuses an external address that reaches nothing: a
+// router answers 0.0.0.0 while its WAN side is down; loopback, multicast
+// or link-local would be a broken or forged answer.
+func usableExternal(a netip.Addr) error {
+	if !a.IsValid() || !a.Unmap().Is4() || a.IsUnspecified() || a.IsLoopback() || a.IsMulticast() || a.IsLinkLocalUnicast() || a == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
+		return fmt.Errorf("%w: router answered external address %s", ErrNotMapped, a)
+	}
+	return nil
 }
 
 // check renews: PCP has no query for one mapping, and a renewal
@@ -214,6 +234,9 @@ func (p *pmpClient) mapPort(ctx context.Context, lease time.Duration) (mapResult
 	if err != nil {
 		return mapResult{}, err
 	}
+	if err := usableExternal(a.Addr); err != nil {
+		return mapResult{}, fmt.Errorf("nat-pmp: %w", err)
+	}
 	restarted := p.ep.see(a.Epoch)
 	ext := p.t.externalPort
 	if p.lastPort != 0 {
@@ -230,7 +253,7 @@ func (p *pmpClient) mapPort(ctx context.Context, lease time.Duration) (mapResult
 	p.lastPort = r.ExternalPort
 	return mapResult{
 		External:  netip.AddrPortFrom(a.Addr, r.ExternalPort),
-		Lease:     time.Duration(r.Lifetime) * time.Second,
+		Lease:     grantedLease(r.Lifetime, lease),
 		Restarted: restarted,
 	}, nil
 }
@@ -256,6 +279,9 @@ func (p *pmpClient) externalAddr(ctx context.Context) (netip.Addr, error) {
 	a, err := p.addr(ctx)
 	if err != nil {
 		return netip.Addr{}, err
+	}
+	if err := usableExternal(a.Addr); err != nil {
+		return netip.Addr{}, fmt.Errorf("nat-pmp: %w", err)
 	}
 	return a.Addr, nil
 }

@@ -303,8 +303,8 @@ func TestEstablishErrors(t *testing.T) {
 		return [][]byte{pmpMapAnswer(0x80|req[1], 2, 0, 0, 0)[:4]}
 	})
 	_, _, err := testMapper(t, dial).establish(context.Background())
-	want := "portmap: router at 192.0.2.1 granted no mapping: pcp: pcp map: router refused the mapping: pcp NOT_AUTHORIZED"
-	if err == nil || !strings.HasPrefix(err.Error(), want) || !errors.Is(err, ErrNotAuthorized) || errors.Is(err, ErrNoRouter) {
+	want := "portmap: router at 192.0.2.1 refused to forward UDP port 51820: pcp: pcp map: router refused the mapping: pcp NOT_AUTHORIZED"
+	if err == nil || !strings.HasPrefix(err.Error(), want) || !errors.Is(err, ErrNotAuthorized) || errors.Is(err, ErrNoRouter) || !IsRefused(err) {
 		t.Errorf("got %v\nwant prefix %s", err, want)
 	}
 	if !strings.Contains(err.Error(), "; natpmp: nat-pmp external address: router refused the mapping: nat-pmp not authorized/refused; upnp: no answer: upnp discovery got no answer within 600ms") {
@@ -338,15 +338,15 @@ func leakCheck(t *testing.T) {
 }
 
 func TestStatusJSON(t *testing.T) {
-	st := Status{State: "mapped", Protocol: "pcp", Gateway: netip.MustParseAddr("192.168.1.1"), InternalPort: 51820,
+	st := Status{State: "mapped", Protocol: "pcp", Network: "udp", Gateway: netip.MustParseAddr("192.168.1.1"), InternalPort: 51820,
 		ExternalAddress: pub, ExternalPort: 51820, LeaseExpiry: time.Date(2026, 11, 30, 6, 0, 0, 0, time.UTC), Renewals: 2}
 	b, err := json.Marshal(st)
-	want := `{"state":"mapped","protocol":"pcp","gateway":"192.168.1.1","internal_port":51820,"external_address":"198.51.100.7","external_port":51820,"lease_expiry":"2026-11-30T06:00:00Z","renewals":2,"recreated":0}`
+	want := `{"state":"mapped","protocol":"pcp","network":"udp","gateway":"192.168.1.1","internal_port":51820,"external_address":"198.51.100.7","external_port":51820,"lease_expiry":"2026-11-30T06:00:00Z","renewals":2,"recreated":0}`
 	if err != nil || string(b) != want {
 		t.Errorf("got  %s, %v\nwant %s", b, err, want)
 	}
-	b, _ = json.Marshal(Status{State: "idle", InternalPort: 51820})
-	if string(b) != `{"state":"idle","internal_port":51820,"renewals":0,"recreated":0}` {
+	b, _ = json.Marshal(Status{State: "idle", Network: "tcp", InternalPort: 8443})
+	if string(b) != `{"state":"idle","network":"tcp","internal_port":8443,"renewals":0,"recreated":0}` {
 		t.Errorf("idle: %s", b)
 	}
 }

@@ -144,7 +144,7 @@ func TestRouter(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			leakCheck(t)
-			r := portmaptest.New(t, portmaptest.Options{})
+			r := portmaptest.New(t, portmaptest.Options{PXP: true, ACL: portmaptest.UsualACL})
 			got := officeListener(t, r)
 			if arrives(t, r, got, wgPort, 300*time.Millisecond) {
 				t.Fatal("a datagram got through before any mapping: the router forwards everything")
@@ -211,10 +211,11 @@ func TestRouter(t *testing.T) {
 	}
 }
 
-// A router with NAT-PMP/PCP off: the default order falls back to UPnP.
+// Debian's miniupnpd as installed (NAT-PMP/PCP off, UPnP on, no rules):
+// the default order falls back to UPnP.
 func TestRouterFallsBackToUPnP(t *testing.T) {
 	leakCheck(t)
-	r := portmaptest.New(t, portmaptest.Options{NoPXP: true})
+	r := portmaptest.New(t, portmaptest.Options{})
 	got := officeListener(t, r)
 	m := newMapper(t, r)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -254,7 +255,7 @@ func TestRouterSilent(t *testing.T) {
 	ran := make(chan error, 1)
 	go func() { ran <- m.Run(context.Background()) }()
 	st := waitStatus(t, m, 15*time.Second, "failing", func(s portmap.Status) bool { return s.State == "failing" })
-	want := "portmap: router at 192.168.77.1 answered neither PCP, NAT-PMP nor UPnP: pcp: "
+	want := "portmap: router at 192.168.1.1 answered neither PCP, NAT-PMP nor UPnP: pcp: "
 	if !strings.HasPrefix(st.LastError, want) || !strings.Contains(st.LastError, "upnp: ") {
 		t.Errorf("LastError %q, want prefix %q", st.LastError, want)
 	}
@@ -282,7 +283,7 @@ func TestRouterMappingDeleted(t *testing.T) {
 	for _, proto := range []string{"pcp", "natpmp", "upnp"} {
 		t.Run(proto, func(t *testing.T) {
 			leakCheck(t)
-			r := portmaptest.New(t, portmaptest.Options{})
+			r := portmaptest.New(t, portmaptest.Options{PXP: true})
 			got := officeListener(t, r)
 			m := newMapper(t, r, proto)
 			go m.Run(context.Background())
@@ -304,7 +305,7 @@ func TestRouterAnnouncement(t *testing.T) {
 	for _, proto := range []string{"pcp", "natpmp"} {
 		t.Run(proto, func(t *testing.T) {
 			leakCheck(t)
-			r := portmaptest.New(t, portmaptest.Options{})
+			r := portmaptest.New(t, portmaptest.Options{PXP: true})
 			got := officeListener(t, r)
 			m := portmap.New(portmap.Config{
 				Protocols: []string{proto}, Gateway: portmaptest.LAN, InternalPort: wgPort,

@@ -51,13 +51,59 @@ type upnpClient struct {
 	lastPort uint16
 }
 
+// maxUPnPBody bounds every HTTP answer from the router (the device
+// description, SOAP answers): a real IGD's are a few kilobytes.
+const maxUPnPBody = 256 << 10
+
+// errOtherHost: the router's answer pointed somewhere else.
+var errOtherHost = errors.New("points to another host than the router")
+
 func newUPnP(t target) *upnpClient {
 	tr := &http.Transport{
-		DialContext:           t.dial,
+		// Only the router: whatever URL its description or SSDP answer
+		// names, no connection goes to another host (checked again in
+		// describe and discover, with clearer errors).
+		DialContext: func(ctx context.Context, network, address string) (net.Conn, error) {
+			ap, err := netip.ParseAddrPort(address)
+			if err != nil || ap.Addr().Unmap() != t.gw {
+				return nil, fmt.Errorf("%w: upnp: refusing to connect to %s: %w %s", ErrMalformed, address, errOtherHost, t.gw)
+			}
+			return t.dial(ctx, network, address)
+		},
 		DisableKeepAlives:     true, // routers' HTTP servers are fragile
 		ResponseHeaderTimeout: t.timeout,
+		Proxy:                 nil, // never through a proxy from the environment
 	}
-	return &upnpClient{t: t, http: &http.Client{Transport: tr, Timeout: t.timeout}, mu: newChanMutex()}
+	c := &http.Client{
+		Transport: limitBody{tr},
+		Timeout:   t.timeout,
+		// A redirect would send licgate to whatever host the answer names.
+		CheckRedirect: func(req *http.Request, _ []*http.Request) error {
+			return fmt.Errorf("%w: upnp: the router redirects to %s: not followed", ErrMalformed, req.URL.Redacted())
+		},
+	}
+	return &upnpClient{t: t, http: c, mu: newChanMutex()}
+}
+
+// limitBody cuts every answer body at maxUPnPBody.
+type limitBody struct{ rt http.RoundTripper }
+
+func (l limitBody) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := l.rt.RoundTrip(r)
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = http.MaxBytesReader(nil, resp.Body, maxUPnPBody)
+	return resp, nil
+}
+
+// sameHost checks that u is plain HTTP to the router's address (any port).
+func (u *upnpClient) sameHost(what string, to *url.URL) error {
+	h, err := netip.ParseAddr(to.Hostname())
+	if to.Scheme != "http" || err != nil || h.Unmap() != u.t.gw {
+		return fmt.Errorf("%w: upnp %s %s %w %s: refused", ErrMalformed, what, to.Redacted(), errOtherHost, u.t.gw)
+	}
+	return nil
 }
 
 func (u *upnpClient) name() string { return "upnp" }
@@ -92,6 +138,13 @@ func (u *upnpClient) discover(ctx context.Context) error {
 	if len(conns) == 0 {
 		return fmt.Errorf("%w: upnp device at %s has no WANIPConnection or WANPPPConnection service", ErrUnsupported, loc)
 	}
+	// Every controlURL (resolved against the base) must stay on the
+	// router: an absolute one to another host is refused.
+	for _, c := range conns {
+		if err := u.sameHost("controlURL", endpoint(c)); err != nil {
+			return err
+		}
+	}
 	// Prefer a connection that knows its external address: a router
 	// with several WAN services has only one connected.
 	pick := 0
@@ -105,6 +158,19 @@ func (u *upnpClient) discover(ctx context.Context) error {
 	}
 	u.conn, u.svc = conns[pick], types[pick]
 	return nil
+}
+
+// endpoint is the URL a connection service's SOAP requests go to.
+func endpoint(c wanConn) *url.URL {
+	switch c := c.(type) {
+	case *internetgateway2.WANIPConnection2:
+		return &c.SOAPClient.EndpointURL
+	case *internetgateway2.WANIPConnection1:
+		return &c.SOAPClient.EndpointURL
+	case *internetgateway2.WANPPPConnection1:
+		return &c.SOAPClient.EndpointURL
+	}
+	return &url.URL{}
 }
 
 // ssdp sends M-SEARCH to the gateway directly and to the multicast group
@@ -152,10 +218,13 @@ func (u *upnpClient) ssdp(ctx context.Context) (*url.URL, error) {
 			continue
 		}
 		src, _ := netip.ParseAddrPort(from.String())
-		host, _ := netip.ParseAddr(loc.Hostname())
-		if src.Addr().Unmap() != u.t.gw && host.Unmap() != u.t.gw {
+		if src.Addr().Unmap() != u.t.gw {
 			others = append(others, src.Addr().String())
 			continue
+		}
+		if err := u.sameHost("SSDP location", loc); err != nil {
+			// The router itself names another host: never go there.
+			return nil, err
 		}
 		return loc, nil
 	}
@@ -176,16 +245,24 @@ func (u *upnpClient) describe(ctx context.Context, loc *url.URL) (*goupnp.RootDe
 		return nil, fmt.Errorf("%w: upnp description %s: HTTP %s", ErrMalformed, loc, resp.Status)
 	}
 	root := new(goupnp.RootDevice)
-	dec := xml.NewDecoder(http.MaxBytesReader(nil, resp.Body, 1<<20))
+	dec := xml.NewDecoder(resp.Body) // bounded by limitBody and the client's timeout
 	dec.DefaultSpace = goupnp.DeviceXMLNamespace
 	if err := dec.Decode(root); err != nil {
 		return nil, fmt.Errorf("%w: upnp description %s: %v", ErrMalformed, loc, err)
 	}
 	base := loc
 	if root.URLBaseStr != "" {
-		if b, err := url.Parse(root.URLBaseStr); err == nil {
-			base = b
+		// URLBase (deprecated since UDA 1.1) may only move the port: a
+		// description that sends the control requests to another host
+		// is refused.
+		b, err := url.Parse(root.URLBaseStr)
+		if err != nil {
+			return nil, fmt.Errorf("%w: upnp description %s: URLBase %q: %v", ErrMalformed, loc, root.URLBaseStr, err)
 		}
+		if err := u.sameHost("URLBase", b); err != nil {
+			return nil, err
+		}
+		base = b
 	}
 	root.SetURLBase(base)
 	return root, nil
@@ -342,9 +419,12 @@ func (u *upnpClient) extAddr(ctx context.Context) (netip.Addr, error) {
 		return netip.Addr{}, upnpErr("GetExternalIPAddress", err)
 	}
 	a, err := netip.ParseAddr(s)
-	if err != nil || a.IsUnspecified() || a.IsLoopback() {
-		// Some routers answer 0.0.0.0 before their WAN is up.
+	if err != nil {
 		return netip.Addr{}, fmt.Errorf("%w: upnp external address %q", ErrMalformed, s)
+	}
+	// Some routers answer 0.0.0.0 before their WAN is up.
+	if err := usableExternal(a.Unmap()); err != nil {
+		return netip.Addr{}, fmt.Errorf("upnp: %w", err)
 	}
 	return a.Unmap(), nil
 }

@@ -25,26 +25,54 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/licgate/licgate/internal/netnstest"
+	"github.com/licgate/licgate/internal/testnet"
 )
 
-// Addresses of the test network. The WAN interface has a documentation
-// address; miniupnpd refuses reserved ranges as its external address, so
-// it is told to advertise Public (as a router behind a 1:1 NAT would):
-// that address is never the source or target of a packet.
+// Addresses of the test network. The office LAN is 192.168.1.0/24, one of
+// the ranges in the example permission rules of Debian's miniupnpd.conf
+// (commented out there; Options.ACL turns such rules on). The WAN
+// interface has a documentation address; miniupnpd refuses reserved
+// ranges as its external address, so it is told to advertise Public (as
+// a router behind a 1:1 NAT would, with ext_ip=): that address is never
+// the source or target of a packet.
 var (
-	WAN      = netip.MustParseAddr("203.0.113.1")  // router, internet side
-	Internet = netip.MustParseAddr("203.0.113.2")  // a host on the internet
-	Public   = netip.MustParseAddr("100.128.0.1")  // what the router says its address is
-	LAN      = netip.MustParseAddr("192.168.77.1") // router, office side (the gateway)
-	Office   = netip.MustParseAddr("192.168.77.10")
+	WAN      = netip.MustParseAddr("203.0.113.1") // router, internet side
+	Internet = netip.MustParseAddr("203.0.113.2") // a host on the internet
+	Public   = netip.MustParseAddr("100.128.0.1") // what the router says its address is
+	LAN      = netip.MustParseAddr("192.168.1.1") // router, office side (the gateway)
+	Office   = netip.MustParseAddr("192.168.1.10")
+	// LANPrefix is the office network.
+	LANPrefix = netip.MustParsePrefix("192.168.1.0/24")
 )
 
-// Options change the router.
+// DebianConf is the miniupnpd.conf Debian's package ships.
+const DebianConf = "/usr/share/miniupnpd/miniupnpd.conf"
+
+// UsualACL is the permission rule set most routers' miniupnpd runs with
+// (OpenWrt's default, the examples in Debian's file): LAN hosts may map
+// ports 1024-65535 to ports 1024-65535, nothing else.
+var UsualACL = []string{
+	"allow 1024-65535 " + LANPrefix.String() + " 1024-65535",
+	"deny 0-65535 0.0.0.0/0 0-65535",
+}
+
+// Options change the router. The zero value is Debian's miniupnpd as
+// installed: its shipped configuration file with only what the package's
+// installation asks for filled in (the external interface, the listening
+// interface) and a uuid (the package's postinst makes one). That is UPnP
+// IGD only (NAT-PMP and PCP are off in it) with no permission rules
+// (every example rule is commented out).
 type Options struct {
-	// NoPXP disables NAT-PMP and PCP (enable_natpmp=no).
-	NoPXP bool
+	// PXP turns NAT-PMP and PCP on (enable_natpmp=yes), as an admin
+	// (or OpenWrt's "Start UPnP and NAT-PMP service") does, and counts
+	// the epoch from the daemon's start (system_uptime=no) so that Reboot
+	// resets it.
+	PXP bool
 	// NoUPnP disables UPnP IGD (enable_upnp=no).
 	NoUPnP bool
+	// ACL adds permission rules (allow/deny lines) at the end of the
+	// file, for example UsualACL.
+	ACL []string
 }
 
 // Router is the three-namespace network with miniupnpd.
@@ -61,6 +89,10 @@ type Router struct {
 func New(tb testing.TB, opt Options) *Router {
 	tb.Helper()
 	netnstest.Require(tb, "nft", "miniupnpd")
+	shipped, err := os.ReadFile(DebianConf)
+	if err != nil {
+		testnet.Missing(tb, "Debian's miniupnpd.conf: %v (package miniupnpd)", err)
+	}
 	r := &Router{tb: tb, dir: tb.TempDir()}
 	r.Internet = netnstest.New(tb, "pm-inet")
 	r.Router = netnstest.New(tb, "pm-rtr")
@@ -70,6 +102,9 @@ func New(tb testing.TB, opt Options) *Router {
 	r.Office.Run("ip", "route", "add", "default", "via", LAN.String())
 	r.Router.Run("sysctl", "-qw", "net.ipv4.ip_forward=1")
 
+	// The chains of Debian's nft_init.sh (with the names miniupnpd
+	// defaults to), plus what makes the namespace a router: LAN to WAN
+	// forwarding and masquerading.
 	rules := fmt.Sprintf(`table inet filter {
   chain forward {
     type filter hook forward priority 0; policy drop;
@@ -97,33 +132,45 @@ func New(tb testing.TB, opt Options) *Router {
 	write(tb, filepath.Join(r.dir, "rules.nft"), rules)
 	r.Router.Run("nft", "-f", filepath.Join(r.dir, "rules.nft"))
 
-	yes := func(off bool) string {
-		if off {
-			return "no"
-		}
-		return "yes"
-	}
 	r.conf = filepath.Join(r.dir, "miniupnpd.conf")
-	write(tb, r.conf, fmt.Sprintf(`ext_ifname=%s
-ext_ip=%s
-listening_ip=%s
-port=0
-enable_natpmp=%s
-enable_upnp=%s
-secure_mode=yes
-system_uptime=no
-uuid=%s
-upnp_table_name=filter
-upnp_nat_table_name=filter
-upnp_forward_chain=miniupnpd
-upnp_nat_chain=prerouting_miniupnpd
-upnp_nat_postrouting_chain=postrouting_miniupnpd
-allow 1024-65535 192.168.77.0/24 1024-65535
-deny 0-65535 0.0.0.0/0 0-65535
-`, wan, Public, lan, yes(opt.NoPXP), yes(opt.NoUPnP), uuid()))
+	write(tb, r.conf, Conf(string(shipped), wan, lan, opt))
 	r.Start()
 	tb.Cleanup(r.Stop)
 	return r
+}
+
+// Conf is Debian's shipped miniupnpd.conf as its installation leaves it
+// (ext_ifname and listening_ip answered, a uuid made), with ext_ip set
+// to Public (the test's WAN address is a reserved one) and opt applied.
+func Conf(shipped, wan, lan string, opt Options) string {
+	var b strings.Builder
+	for _, line := range strings.Split(shipped, "\n") {
+		switch {
+		case strings.HasPrefix(line, "uuid="):
+			line = "uuid=" + uuid()
+		case opt.PXP && strings.HasPrefix(line, "system_uptime="):
+			line = "system_uptime=no" // see Options.PXP
+		case strings.HasPrefix(line, "ext_ifname=") || strings.HasPrefix(line, "listening_ip="):
+			line = "#" + line // as postinst's remove_config_all
+		}
+		b.WriteString(line + "\n")
+	}
+	// What Debian's postinst appends from the debconf answers.
+	fmt.Fprintf(&b, "listening_ip=%s\next_ifname=%s\n", lan, wan)
+	fmt.Fprintf(&b, "ext_ip=%s\n", Public)
+	if opt.PXP {
+		// system_uptime=no: the PCP/NAT-PMP epoch counts from the
+		// daemon's start, so Reboot (a daemon restart; the namespace
+		// cannot reboot the kernel) resets it as a real reboot would.
+		b.WriteString("enable_natpmp=yes\n")
+	}
+	if opt.NoUPnP {
+		b.WriteString("enable_upnp=no\n")
+	}
+	for _, rule := range opt.ACL {
+		b.WriteString(rule + "\n")
+	}
+	return b.String()
 }
 
 func write(tb testing.TB, path, s string) {
