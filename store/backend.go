@@ -49,6 +49,12 @@ type Backend interface {
 	// ErrInvalid (name, non-canonical key, pool), ErrNotFound (user),
 	// ErrExists (active name of that user, or active key), ErrExhausted.
 	AddDevice(ctx context.Context, nd NewDevice, pool Pool) (Device, error)
+	// AddDeviceWithin is AddDevice only while nd.User has fewer than max
+	// (at least 1) active devices; the count and the add are one
+	// transaction, so concurrent calls (from any gateway of a cluster)
+	// never leave the user with more than max. ErrLimit at the limit;
+	// otherwise AddDevice's errors.
+	AddDeviceWithin(ctx context.Context, nd NewDevice, pool Pool, max int) (Device, error)
 	// AddDevices is AddDevice for many, all or nothing.
 	AddDevices(ctx context.Context, nds []NewDevice, pool Pool) ([]Device, error)
 	// Devices lists active devices, or all with all, ordered by user,
