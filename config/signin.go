@@ -21,6 +21,10 @@ type SigninConfig struct {
 	UserClaim        string   `yaml:"user_claim"`
 	GroupsClaim      string   `yaml:"groups_claim"`
 	AllowedDomains   []string `yaml:"allowed_domains"`
+	// Unlock says what a sign-in to unlock unlocks: "device" (default) only
+	// the device whose tunnel portal made the sign-in link; "user" every
+	// device of the user, also from a sign-in without the portal's link.
+	Unlock string `yaml:"unlock"`
 	// Enrol lets a signed-in person add their own devices from the public
 	// page: up to MaxDevices active devices each (default 3).
 	Enrol struct {
@@ -28,6 +32,12 @@ type SigninConfig struct {
 		MaxDevices int  `yaml:"max_devices"`
 	} `yaml:"enrol"`
 }
+
+// Values of signin.unlock.
+const (
+	UnlockDevice = "device"
+	UnlockUser   = "user"
+)
 
 func (c *Config) validateSignin() error {
 	s := &c.Signin
@@ -39,6 +49,13 @@ func (c *Config) validateSignin() error {
 	}
 	if s.ClientSecretFile != "" && !filepath.IsAbs(s.ClientSecretFile) {
 		s.ClientSecretFile = filepath.Join(filepath.Dir(c.file), s.ClientSecretFile)
+	}
+	switch s.Unlock {
+	case "":
+		s.Unlock = UnlockDevice
+	case UnlockDevice, UnlockUser:
+	default:
+		return c.at("signin.unlock", "%q: want device (default) or user", s.Unlock)
 	}
 	if s.Enrol.MaxDevices == 0 {
 		s.Enrol.MaxDevices = 3

@@ -19,7 +19,7 @@ import (
 
 // SignInProvider is the OpenID Connect relying party (package signin).
 type SignInProvider interface {
-	BeginLogin(w http.ResponseWriter, r *http.Request, purpose, returnTo string) error
+	BeginLoginBound(w http.ResponseWriter, r *http.Request, purpose, returnTo, bind string) error
 	Callback(w http.ResponseWriter, r *http.Request) (signin.Result, error)
 }
 
@@ -27,11 +27,17 @@ type SignInProvider interface {
 type SignInBackend interface {
 	// SignedIn records a sign-in (purpose "unlock" or "enroll") and
 	// returns the licgate user it belongs to and until when rules with a
-	// signin window are unlocked. An error refuses the person.
-	SignedIn(ctx context.Context, id signin.Identity, purpose string) (user string, until time.Time, err error)
+	// signin window are unlocked. bind is the device token from the tunnel
+	// portal's link (the "device" parameter of /signin/begin), "" if none.
+	// An error refuses the person; ErrNeedDevice asks them to start from
+	// the portal of the device to unlock.
+	SignedIn(ctx context.Context, id signin.Identity, purpose, bind string) (user string, until time.Time, err error)
 	// EnrolSignedIn creates device for the signed-in user (a key pair, or
-	// their own canonical publicKey), within their device limit.
-	EnrolSignedIn(ctx context.Context, user, device, publicKey string) (Result, error)
+	// their own canonical publicKey), within their device limit
+	// (ErrDeviceLimit), atomically: concurrent calls never exceed it.
+	// signedIn is when the person signed in: the new device counts as
+	// unlocked from then.
+	EnrolSignedIn(ctx context.Context, user, device, publicKey string, signedIn time.Time) (Result, error)
 }
 
 // Sign-in purposes.
@@ -43,9 +49,14 @@ const (
 // ErrDeviceLimit: the user has as many devices as sign-in enrolment allows.
 var ErrDeviceLimit = errors.New("enroll: device limit reached")
 
+// ErrNeedDevice: an unlock sign-in without a valid device link from the
+// tunnel portal, where a sign-in unlocks only the device it was made from.
+var ErrNeedDevice = errors.New("enroll: sign-in to unlock needs the link of the device's portal")
+
 type ticket struct {
-	user  string
-	until time.Time
+	user     string
+	signedIn time.Time
+	until    time.Time
 }
 
 // WithSignIn adds the sign-in pages: GET /signin/begin?purpose=enroll|unlock
@@ -81,7 +92,11 @@ func (s *Server) serveSigninBegin(w http.ResponseWriter, r *http.Request, _ neti
 		http.Error(w, "unknown purpose", http.StatusBadRequest)
 		return
 	}
-	if err := s.signin.BeginLogin(w, r, purpose, r.URL.Query().Get("return")); err != nil {
+	bind := ""
+	if purpose == PurposeUnlock {
+		bind = r.URL.Query().Get("device")
+	}
+	if err := s.signin.BeginLoginBound(w, r, purpose, r.URL.Query().Get("return"), bind); err != nil {
 		signin.WriteError(w, err)
 	}
 }
@@ -93,10 +108,15 @@ func (s *Server) serveSigninCallback(w http.ResponseWriter, r *http.Request, src
 		signin.WriteError(w, err)
 		return
 	}
-	user, until, err := s.signinBackend.SignedIn(r.Context(), res.Identity, res.Purpose)
+	user, until, err := s.signinBackend.SignedIn(r.Context(), res.Identity, res.Purpose, res.Bind)
 	if err != nil {
-		s.log.Info("sign-in refused", slog.String("who", res.Identity.User), slog.String("err", err.Error()))
-		page(w, http.StatusForbidden, map[string]any{"Error": "You signed in as " + res.Identity.User + ", but licgate has no access for you: ask IT."})
+		s.log.Info("sign-in refused", slog.String("who", res.Identity.User), slog.String("address", res.Identity.Address),
+			slog.String("source", src.String()), slog.String("err", err.Error()))
+		msg := "You signed in as " + res.Identity.User + ", but licgate has no access for you: ask IT."
+		if errors.Is(err, ErrNeedDevice) {
+			msg = "Sign in from the link on the licgate portal of the computer you want to unlock (open the portal while its tunnel is on, then press Sign in there)."
+		}
+		page(w, http.StatusForbidden, map[string]any{"Error": msg})
 		return
 	}
 	if res.Purpose == PurposeUnlock {
@@ -107,10 +127,7 @@ func (s *Server) serveSigninCallback(w http.ResponseWriter, r *http.Request, src
 		page(w, http.StatusOK, map[string]any{"Unlocked": true, "User": user, "Until": until.Format(time.RFC1123)})
 		return
 	}
-	b := make([]byte, 32)
-	rand.Read(b)
-	t := base64.RawURLEncoding.EncodeToString(b)
-	s.tickets.Add(t, ticket{user: user, until: time.Now().Add(10 * time.Minute)})
+	t := s.newTicket(ticket{user: user, signedIn: res.Identity.At, until: time.Now().Add(10 * time.Minute)})
 	page(w, http.StatusOK, map[string]any{"SigninChoice": true, "User": user, "Ticket": t})
 }
 
@@ -143,17 +160,30 @@ func (s *Server) serveSigninEnrol(w http.ResponseWriter, r *http.Request, src ne
 		}
 		own = k.String()
 	}
-	res, err := s.signinBackend.EnrolSignedIn(r.Context(), tk.user, device, own)
+	// The ticket is used up before the device is made (issue 23): of
+	// parallel posts of one ticket exactly one gets here. A refusal the
+	// person can fix hands out a fresh ticket with the form.
+	if !s.takeTicket(t) {
+		page(w, http.StatusGone, map[string]any{"Error": "This page was used already: sign in again for another device."})
+		return
+	}
+	retry := func() {
+		nt := s.newTicket(ticket{user: tk.user, signedIn: tk.signedIn, until: tk.until})
+		again["Ticket"] = nt
+	}
+	res, err := s.signinBackend.EnrolSignedIn(r.Context(), tk.user, device, own, tk.signedIn)
 	switch {
 	case errors.Is(err, ErrDeviceLimit):
 		page(w, http.StatusForbidden, map[string]any{"Error": "You have as many devices as you may enrol yourself: ask IT to remove an old one."})
 		return
 	case errors.Is(err, ErrBadKey):
+		retry()
 		again["Error"] = "That key cannot be used (it is another device's key)."
 		page(w, http.StatusBadRequest, again)
 		return
 	case err != nil:
 		if strings.Contains(err.Error(), "exists") {
+			retry()
 			again["Error"] = "You already have a device with that name: choose another."
 			page(w, http.StatusConflict, again)
 			return
@@ -161,6 +191,18 @@ func (s *Server) serveSigninEnrol(w http.ResponseWriter, r *http.Request, src ne
 		s.refuse(w, src, err)
 		return
 	}
-	s.tickets.Remove(t) // used: a reload of the page makes nothing twice
 	s.showResult(w, src, t, res)
 }
+
+// newTicket stores tk under a fresh random ticket and returns it.
+func (s *Server) newTicket(tk ticket) string {
+	b := make([]byte, 32)
+	rand.Read(b)
+	t := base64.RawURLEncoding.EncodeToString(b)
+	s.tickets.Add(t, tk)
+	return t
+}
+
+// takeTicket removes ticket t; true for exactly one caller of a ticket
+// that was there (the cache's Remove is atomic and says if it removed).
+func (s *Server) takeTicket(t string) bool { return s.tickets.Remove(t) }

@@ -355,12 +355,16 @@ func TestClusterReloadMovesRule(t *testing.T) {
 // unlocks the user's signin: rules on every gateway.
 func TestClusterSignInUnlocksEveryGateway(t *testing.T) {
 	p := startClusterPair(t, "policy:\n  rules:\n    - {action: allow, who: [user:alice], signin: 12h}\n", 15*time.Second)
+	if _, err := p.A.GW.AddUser(context.Background(), "alice", "alice@example.test"); err != nil {
+		t.Fatal(err)
+	}
 	_, onB := p.addDevice(t, "alice", "laptop")
 	if lc, ans, err := onB.TrySeat(5 * time.Second); err == nil && strings.HasPrefix(ans, "OK ") {
 		lc.Close()
 		t.Fatal("admitted on B before signing in")
 	}
-	if _, _, err := p.A.GW.SignedIn(context.Background(), signin.Identity{User: "alice", At: time.Now()}, enroll.PurposeUnlock); err != nil {
+	if _, _, err := p.A.GW.SignedIn(context.Background(), signin.Identity{User: "alice", Address: "alice@example.test", At: time.Now()},
+		enroll.PurposeUnlock, p.A.GW.UnlockToken("alice", "laptop")); err != nil {
 		t.Fatal(err)
 	}
 	p.waitB(t, func(ch cluster.Change) bool { return ch.Kind == cluster.KindSignIn && ch.User == "alice" })

@@ -47,7 +47,8 @@ type Gateway struct {
 	signinMu      sync.Mutex                           // serialises recordSignIn
 	portmap       *portmap.Mapper                      // WireGuard UDP; nil unless portmap.enabled
 	portmapPublic *portmap.Mapper                      // the public listener (TCP); nil unless both                      // nil unless portmap.enabled
-	signins       atomic.Pointer[map[string]time.Time] // user -> last portal sign-in
+	signins       atomic.Pointer[map[string]time.Time] // signinKey(user, device) -> last portal sign-in
+	unlockKey     atomic.Pointer[[]byte]               // signs the portal's device tokens (signin.go)
 	revokeFlush   time.Duration                        // if zero, the constant revokeFlush (tests lengthen it)
 
 	st       store.Backend
@@ -937,20 +938,12 @@ var denyKinds = map[acl.Kind]string{
 // request is what the engine is asked about id using service at now.
 func (g *Gateway) request(id *session.Identity, service string, now time.Time, counts acl.Counts) acl.Request {
 	return acl.Request{User: id.User, Device: id.Device, Service: service, Source: id.Address, Time: now,
-		UserDisabled: id.UserDisabled, LastSignIn: g.lastSignIn(id.User), Counts: counts}
+		UserDisabled: id.UserDisabled, LastSignIn: g.lastSignIn(id.User, id.Device), Counts: counts}
 }
 
 // portalHint names where a user signs in to unlock.
 func (g *Gateway) portalHint() string {
 	return ": https://" + g.conf().Tunnel.Address + "/"
-}
-
-// lastSignIn is when user last signed in at the portal (zero: never).
-func (g *Gateway) lastSignIn(user string) time.Time {
-	if m := g.signins.Load(); m != nil {
-		return (*m)[user]
-	}
-	return time.Time{}
 }
 
 // Explain says what the live decision would be for a new session of the

@@ -2,7 +2,10 @@ package gateway
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"html/template"
@@ -11,7 +14,9 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"net/url"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -23,6 +28,7 @@ import (
 	"github.com/licgate/licgate/internal/atomicfile"
 	"github.com/licgate/licgate/signin"
 	"github.com/licgate/licgate/store"
+	"github.com/licgate/licgate/tunnel"
 )
 
 // publicURL is the public listener's base URL (with its port unless 443).
@@ -45,14 +51,9 @@ func (g *Gateway) publicURL() string {
 // restart). Discovery waits for the first sign-in: a provider that is
 // down at start does not stop licgate.
 func (g *Gateway) signinProvider() (*signin.Provider, error) {
-	keyFile := filepath.Join(g.conf().StateDir, "signin.key")
-	key, err := os.ReadFile(keyFile)
-	if err != nil || len(key) != 32 {
-		key = make([]byte, 32)
-		rand.Read(key)
-		if err := atomicfile.Write(keyFile, key, 0o600); err != nil {
-			return nil, fmt.Errorf("signin key: %w", err)
-		}
+	key, err := g.signinKey()
+	if err != nil {
+		return nil, err
 	}
 	cfg := g.conf().SigninConfig(g.publicURL()+"/signin/callback", key)
 	p, err := signin.New(cfg, g.log.With(slog.String("component", "signin")))
@@ -69,33 +70,65 @@ func (g *Gateway) signinProvider() (*signin.Provider, error) {
 	return p, nil
 }
 
-// userFor maps a signed-in identity to a licgate user: by e-mail address,
-// else by name (the part before @, lowercased).
+// userFor maps a signed-in identity to a licgate user: the one whose
+// stored e-mail is the identity's verified address (signin.SameAddress:
+// whole address, ASCII case folded). Never by name or local part: an
+// account alice@gmail.com is not the user alice (issue 23). ErrNotFound
+// when no user has that address, with the user an enrolment would create.
 func (g *Gateway) userFor(ctx context.Context, id signin.Identity) (store.User, error) {
+	if id.Address == "" {
+		return store.User{}, errors.New("signin: the identity has no verified address")
+	}
 	users, err := g.st.Users(ctx)
 	if err != nil {
 		return store.User{}, err
 	}
-	name := strings.ToLower(id.User)
-	if i := strings.IndexByte(name, '@'); i >= 0 {
-		name = name[:i]
-	}
+	var found []store.User
 	for _, u := range users {
-		if id.Email != "" && strings.EqualFold(u.Email, id.Email) || u.Name == name {
-			return u, nil
+		if signin.SameAddress(u.Email, id.Address) {
+			found = append(found, u)
 		}
 	}
-	return store.User{Name: name, Email: id.Email}, store.ErrNotFound
+	switch len(found) {
+	case 1:
+		return found[0], nil
+	case 0:
+	default:
+		return store.User{}, fmt.Errorf("signin: %d users have the address %s: give each user their own", len(found), id.Address)
+	}
+	// A new user for enrolment, named after the local part; a name taken
+	// by a user with another address is refused, never shared.
+	name, _, _ := strings.Cut(id.Address, "@")
+	name = strings.ToLower(name)
+	if err := store.ValidName(name); err != nil {
+		return store.User{}, fmt.Errorf("signin: %s cannot become a user name: %w", id.Address, err)
+	}
+	for _, u := range users {
+		if u.Name == name {
+			return store.User{}, fmt.Errorf("signin: %s is not the user %s (whose e-mail is %q): an admin must add this account", id.Address, name, u.Email)
+		}
+	}
+	return store.User{Name: name, Email: id.Address}, store.ErrNotFound
 }
 
 // SignedIn records a sign-in at the public portal. For enrolment, a
 // person the provider let in but licgate does not know yet becomes a user
-// (named after their account); for unlocking, they must exist.
-func (g *Gateway) SignedIn(ctx context.Context, id signin.Identity, purpose string) (string, time.Time, error) {
+// (named after their address); for unlocking, they must exist. bind is the
+// device token of the tunnel portal's sign-in link ("" when the sign-in did
+// not start there): with signin.unlock: device (the default) an unlock
+// needs it and unlocks that device only (enroll.ErrNeedDevice without).
+func (g *Gateway) SignedIn(ctx context.Context, id signin.Identity, purpose, bind string) (string, time.Time, error) {
+	device := ""
+	if purpose == enroll.PurposeUnlock {
+		var err error
+		if device, err = g.unlockDevice(id, bind); err != nil {
+			return "", time.Time{}, err
+		}
+	}
 	u, err := g.userFor(ctx, id)
 	switch {
 	case errors.Is(err, store.ErrNotFound) && purpose == enroll.PurposeEnroll && g.conf().Signin.Enrol.Enabled:
-		if u, err = g.AddUser(audit.WithActor(ctx, "signin "+id.User), u.Name, u.Email); err != nil {
+		if u, err = g.AddUser(audit.WithActor(ctx, "signin "+id.Address), u.Name, u.Email); err != nil {
 			return "", time.Time{}, err
 		}
 	case err != nil:
@@ -104,14 +137,26 @@ func (g *Gateway) SignedIn(ctx context.Context, id signin.Identity, purpose stri
 	if u.Disabled {
 		return "", time.Time{}, fmt.Errorf("user %s is disabled", u.Name)
 	}
-	g.recordSignIn(u.Name, id.At)
-	g.notifyChange(cluster.Change{Kind: cluster.KindSignIn, User: u.Name, At: id.At}) // unlocks on every gateway
-	g.auditEvent("signin "+id.User, "signin."+purpose, u.Name)
+	if purpose == enroll.PurposeUnlock {
+		if device != "" {
+			if err := g.checkUnlockDevice(ctx, u.Name, bind); err != nil {
+				return "", time.Time{}, err
+			}
+		}
+		g.recordSignIn(u.Name, device, id.At)
+		g.notifyChange(cluster.Change{Kind: cluster.KindSignIn, User: u.Name, Device: device, At: id.At}) // unlocks on every gateway
+	}
+	g.auditEvent("signin "+id.Address, "signin."+purpose, u.Name)
 	return u.Name, id.At.Add(g.signinWindow()), nil
 }
 
-// recordSignIn makes rules with a signin window see the user's sign-in.
-func (g *Gateway) recordSignIn(user string, at time.Time) {
+// signinKey names a sign-in in g.signins: the device's, or the user's
+// (device "") with signin.unlock: user.
+func signinKey(user, device string) string { return user + "\x00" + device }
+
+// recordSignIn makes rules with a signin window see the sign-in of user
+// on device ("": all the user's devices, with signin.unlock: user).
+func (g *Gateway) recordSignIn(user, device string, at time.Time) {
 	g.signinMu.Lock()
 	defer g.signinMu.Unlock()
 	next := map[string]time.Time{}
@@ -120,8 +165,131 @@ func (g *Gateway) recordSignIn(user string, at time.Time) {
 			next[k] = v
 		}
 	}
-	next[user] = at
+	k := signinKey(user, device)
+	if at.After(next[k]) {
+		next[k] = at
+	}
 	g.signins.Store(&next)
+}
+
+// lastSignIn is when user last signed in at the portal for device (zero:
+// never). A sign-in for all the user's devices counts only with
+// signin.unlock: user.
+func (g *Gateway) lastSignIn(user, device string) time.Time {
+	m := g.signins.Load()
+	if m == nil {
+		return time.Time{}
+	}
+	at := (*m)[signinKey(user, device)]
+	if g.conf().Signin.Unlock == config.UnlockUser {
+		if all := (*m)[signinKey(user, "")]; all.After(at) {
+			at = all
+		}
+	}
+	return at
+}
+
+// unlockTokenTTL is how long a sign-in link of the tunnel portal works.
+const unlockTokenTTL = time.Hour
+
+// signinKey is the sign-in key in state_dir/signin.key (32 random bytes,
+// made on first use): it signs the sign-in cookie and the portal's device
+// tokens, so sign-ins in flight survive a restart.
+func (g *Gateway) signinKey() ([]byte, error) {
+	if k := g.unlockKey.Load(); k != nil {
+		return *k, nil
+	}
+	g.signinMu.Lock()
+	defer g.signinMu.Unlock()
+	if k := g.unlockKey.Load(); k != nil {
+		return *k, nil
+	}
+	keyFile := filepath.Join(g.conf().StateDir, "signin.key")
+	key, err := os.ReadFile(keyFile)
+	if err != nil || len(key) != 32 {
+		key = make([]byte, 32)
+		rand.Read(key)
+		if err := atomicfile.Write(keyFile, key, 0o600); err != nil {
+			return nil, fmt.Errorf("signin key: %w", err)
+		}
+	}
+	g.unlockKey.Store(&key)
+	return key, nil
+}
+
+// unlockMAC signs a device token with a key derived from the sign-in key.
+func (g *Gateway) unlockMAC(payload []byte) ([]byte, error) {
+	k, err := g.signinKey()
+	if err != nil {
+		return nil, err
+	}
+	m := hmac.New(sha256.New, k)
+	m.Write([]byte("licgate unlock device v1\x00"))
+	m.Write(payload)
+	return m.Sum(nil), nil
+}
+
+// UnlockToken is the device token the tunnel portal puts into its sign-in
+// link: user and device, valid for an hour, signed with the gateway's
+// sign-in key (state_dir/signin.key, shared by a cluster's gateways only
+// if that file is). Empty when sign-in is not set up.
+func (g *Gateway) UnlockToken(user, device string) string {
+	payload := []byte(user + "\x00" + device + "\x00" + strconv.FormatInt(g.now().Add(unlockTokenTTL).Unix(), 10))
+	mac, err := g.unlockMAC(payload)
+	if err != nil {
+		return ""
+	}
+	return base64.RawURLEncoding.EncodeToString(payload) + "." + base64.RawURLEncoding.EncodeToString(mac)
+}
+
+// parseUnlockToken checks bind's signature and age; user and device.
+func (g *Gateway) parseUnlockToken(bind string) (user, device string, err error) {
+	enc, sig, ok := strings.Cut(bind, ".")
+	payload, err1 := base64.RawURLEncoding.DecodeString(enc)
+	mac, err2 := base64.RawURLEncoding.DecodeString(sig)
+	want, err3 := g.unlockMAC(payload)
+	if !ok || err1 != nil || err2 != nil || err3 != nil || !hmac.Equal(mac, want) {
+		return "", "", fmt.Errorf("%w: the device link is not genuine", enroll.ErrNeedDevice)
+	}
+	parts := strings.Split(string(payload), "\x00")
+	if len(parts) != 3 {
+		return "", "", fmt.Errorf("%w: malformed device link", enroll.ErrNeedDevice)
+	}
+	exp, err := strconv.ParseInt(parts[2], 10, 64)
+	if err != nil || g.now().After(time.Unix(exp, 0)) {
+		return "", "", fmt.Errorf("%w: the device link expired: reload the portal", enroll.ErrNeedDevice)
+	}
+	return parts[0], parts[1], nil
+}
+
+// unlockDevice is the device an unlock sign-in unlocks: the token's, or
+// "" (every device) with signin.unlock: user and no token.
+func (g *Gateway) unlockDevice(id signin.Identity, bind string) (string, error) {
+	if bind == "" {
+		if g.conf().Signin.Unlock == config.UnlockUser {
+			return "", nil
+		}
+		return "", fmt.Errorf("%w: %s signed in without the portal's link (open https://%s/portal on the device)",
+			enroll.ErrNeedDevice, id.Address, g.conf().Tunnel.Address)
+	}
+	_, device, err := g.parseUnlockToken(bind)
+	return device, err
+}
+
+// checkUnlockDevice refuses a device token made for another user's device
+// or for a device that is gone.
+func (g *Gateway) checkUnlockDevice(ctx context.Context, user, bind string) error {
+	tu, device, err := g.parseUnlockToken(bind)
+	if err != nil {
+		return err
+	}
+	if tu != user {
+		return fmt.Errorf("%w: the link is for a device of %s, not of %s", enroll.ErrNeedDevice, tu, user)
+	}
+	if _, err := g.st.Device(ctx, user, device); err != nil {
+		return fmt.Errorf("signin: device %s/%s: %w", user, device, err)
+	}
+	return nil
 }
 
 // signinWindow is the longest signin window of the policy's rules (12h
@@ -139,33 +307,51 @@ func (g *Gateway) signinWindow() time.Duration {
 	return longest
 }
 
-// EnrolSignedIn adds a device for a signed-in user, within the limit.
-func (g *Gateway) EnrolSignedIn(ctx context.Context, user, device, publicKey string) (enroll.Result, error) {
-	devs, err := g.st.Devices(ctx, false)
+// EnrolSignedIn adds a device for a signed-in user, within the limit:
+// the store counts and adds in one transaction (AddDeviceWithin), so
+// parallel requests never pass signin.enrol.max_devices. The new device
+// counts as signed in at signedIn (the sign-in that enrolled it).
+func (g *Gateway) EnrolSignedIn(ctx context.Context, user, device, publicKey string, signedIn time.Time) (enroll.Result, error) {
+	priv, publicKey, err := deviceKey(publicKey)
 	if err != nil {
+		return enroll.Result{}, fmt.Errorf("%w: %w", enroll.ErrBadKey, err)
+	}
+	ctx = audit.WithActor(ctx, "signin "+user)
+	d, err := g.addDeviceWithin(ctx, store.NewDevice{User: user, Name: device, PublicKey: publicKey}, g.conf().Signin.Enrol.MaxDevices)
+	switch {
+	case errors.Is(err, store.ErrLimit):
+		g.log.Info("sign-in enrolment refused: device limit", slog.String("user", user), slog.String("device", device),
+			slog.Int("max_devices", g.conf().Signin.Enrol.MaxDevices))
+		return enroll.Result{}, fmt.Errorf("%w: %w", enroll.ErrDeviceLimit, err)
+	case err != nil && errors.Is(err, store.ErrExists) && priv == (tunnel.Key{}) && strings.Contains(err.Error(), "public key"):
+		return enroll.Result{}, fmt.Errorf("%w: %w", enroll.ErrBadKey, err)
+	case err != nil:
 		return enroll.Result{}, err
 	}
-	n := 0
-	for _, d := range devs {
-		if d.User == user {
-			n++
-		}
+	if !signedIn.IsZero() {
+		g.recordSignIn(user, device, signedIn)
+		g.notifyChange(cluster.Change{Kind: cluster.KindSignIn, User: user, Device: device, At: signedIn})
 	}
-	if n >= g.conf().Signin.Enrol.MaxDevices {
-		return enroll.Result{}, enroll.ErrDeviceLimit
-	}
-	res, err := g.AddDevice(audit.WithActor(ctx, "signin "+user), user, device, publicKey)
-	if err != nil {
-		if errors.Is(err, store.ErrInvalid) && publicKey != "" {
-			return enroll.Result{}, fmt.Errorf("%w: %w", enroll.ErrBadKey, err)
-		}
-		return enroll.Result{}, err
-	}
+	res := g.deviceResult(d, priv)
 	out := enroll.Result{User: user, Device: device, Gateway: g.conf().Tunnel.Address, Profile: res.Profile, ProfileText: res.ProfileText}
-	if res.Profile == nil {
-		out.ProfileText = res.ProfileText
-	}
 	return out, nil
+}
+
+// addDeviceWithin is AddDevice with the store's atomic device limit.
+func (g *Gateway) addDeviceWithin(ctx context.Context, nd store.NewDevice, max int) (store.Device, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	d, err := g.st.AddDeviceWithin(ctx, nd, g.pool(), max)
+	if err != nil {
+		return store.Device{}, err
+	}
+	if err := g.syncPeers(ctx); err != nil {
+		return store.Device{}, fmt.Errorf("gateway: add device %s/%s: %w", nd.User, nd.Name, err)
+	}
+	g.log.Info("device added", slog.String("user", nd.User), slog.String("device", nd.Name), slog.String("address", d.Address.String()))
+	g.notify(cluster.KindDevices, nd.User, nd.Name)
+	g.auditEvent(audit.ActorOf(ctx), "device.add", fmt.Sprintf("%s/%s %s", nd.User, nd.Name, d.Address))
+	return d, nil
 }
 
 var portalTmpl = template.Must(template.New("portal").Parse(`<!doctype html><html lang="en"><head><meta charset="utf-8">
@@ -185,10 +371,13 @@ func (g *Gateway) portal(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "this page is for devices enrolled in licgate", http.StatusForbidden)
 		return
 	}
-	at := g.lastSignIn(id.User)
+	at := g.lastSignIn(id.User, id.Device)
 	data := map[string]any{"User": id.User, "Device": id.Device, "Signin": g.conf().Signin.Issuer != "" && g.publicLn != nil}
 	if data["Signin"].(bool) {
-		data["URL"] = g.publicURL() + "/signin/begin?purpose=unlock&return=" + "https://" + g.conf().Tunnel.Address + "/portal"
+		// The link names this device (the tunnel address proved which it
+		// is): the sign-in unlocks it, not the user's other devices.
+		data["URL"] = g.publicURL() + "/signin/begin?" + url.Values{"purpose": {enroll.PurposeUnlock},
+			"device": {g.UnlockToken(id.User, id.Device)}, "return": {"https://" + g.conf().Tunnel.Address + "/portal"}}.Encode()
 		if !at.IsZero() && time.Since(at) < g.signinWindow() {
 			data["Unlocked"], data["At"] = true, at.Format(time.RFC1123)
 		}
