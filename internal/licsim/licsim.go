@@ -47,6 +47,7 @@ type Server struct {
 
 	mu      sync.Mutex
 	inUse   map[int]net.Conn // seat -> holder
+	holders map[int]Holder   // seat -> who said HELLO, and when
 	conns   map[net.Conn]struct{}
 	ln      net.Listener
 	pc      net.PacketConn
@@ -113,6 +114,7 @@ func (s *Server) Serve(ln net.Listener, pc net.PacketConn) {
 	s.mu.Lock()
 	s.ln, s.pc = ln, pc
 	s.inUse = map[int]net.Conn{}
+	s.holders = map[int]Holder{}
 	s.conns = map[net.Conn]struct{}{}
 	s.changed = make(chan struct{})
 	s.mu.Unlock()
@@ -152,6 +154,29 @@ func (s *Server) WaitInUse(n int, timeout time.Duration) bool {
 			return false
 		}
 	}
+}
+
+// Holder is one held seat: the client's HELLO argument, its address, and
+// when it took the seat.
+type Holder struct {
+	Seat   int
+	Client string
+	Remote string
+	Since  time.Time
+}
+
+// Holders are the seats held now, by seat number: the server's own answer
+// to "who holds the seats".
+func (s *Server) Holders() []Holder {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Holder, 0, len(s.holders))
+	for i := 1; i <= s.seats(); i++ {
+		if h, ok := s.holders[i]; ok {
+			out = append(out, h)
+		}
+	}
+	return out
 }
 
 // Close stops serving and drops every client.
@@ -200,12 +225,13 @@ func (s *Server) notifyLocked() {
 	s.changed = make(chan struct{})
 }
 
-func (s *Server) take(c net.Conn) (seat int, ok bool) {
+func (s *Server) take(c net.Conn, client string) (seat int, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i := 1; i <= s.seats(); i++ {
 		if _, held := s.inUse[i]; !held {
 			s.inUse[i] = c
+			s.holders[i] = Holder{Seat: i, Client: client, Remote: c.RemoteAddr().String(), Since: time.Now()}
 			s.notifyLocked()
 			return i, true
 		}
@@ -218,6 +244,7 @@ func (s *Server) release(seat int) {
 	defer s.mu.Unlock()
 	if _, held := s.inUse[seat]; held {
 		delete(s.inUse, seat)
+		delete(s.holders, seat)
 		s.notifyLocked()
 	}
 }
@@ -255,7 +282,7 @@ func (s *Server) serveConn(c net.Conn) {
 		case "HELLO":
 			if seat == 0 {
 				var ok bool
-				if seat, ok = s.take(c); !ok {
+				if seat, ok = s.take(c, arg); !ok {
 					fmt.Fprintf(w, "BUSY inuse=%d/%d\n", s.seats(), s.seats())
 					w.Flush()
 					return
