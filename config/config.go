@@ -22,6 +22,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/licgate/licgate/acl"
+	"github.com/licgate/licgate/internal/boundedfile"
 )
 
 // Config is licgate.yaml. Zero values mean the documented defaults; Load
@@ -199,7 +200,7 @@ func Default() *Config {
 // Load reads path. A missing file yields the defaults (first start);
 // Reload is stricter.
 func Load(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
+	data, err := boundedfile.Read(path, boundedfile.Config)
 	if errors.Is(err, os.ErrNotExist) {
 		c := Default()
 		c.file = path + " (missing: defaults)"
@@ -632,7 +633,7 @@ func (c *Config) compilePolicy() error {
 		if !filepath.IsAbs(path) {
 			path = filepath.Join(filepath.Dir(c.file), path)
 		}
-		data, rerr := readBounded(path, maxPolicyFile)
+		data, rerr := boundedfile.Read(path, maxPolicyFile)
 		if rerr != nil {
 			return c.at("policy_file", "%v", rerr)
 		}
@@ -683,36 +684,7 @@ func (c *Config) Engine() *acl.Engine { return c.engine }
 func (c *Config) Warnings() []string { return c.warns }
 
 // maxPolicyFile bounds a policy file: a real one is a few kilobytes.
-const maxPolicyFile = 4 << 20
-
-// readBounded reads a regular file of at most max bytes. A device, FIFO
-// or directory is refused before it is opened for reading (/dev/zero
-// would be read until memory ran out; a FIFO would block a reload).
-func readBounded(path string, max int64) ([]byte, error) {
-	st, err := os.Stat(path)
-	if err != nil {
-		return nil, err
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file (%s)", path, st.Mode().Type())
-	}
-	if st.Size() > max {
-		return nil, fmt.Errorf("%s is %d bytes; a policy file is at most %d", path, st.Size(), max)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, max+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(data)) > max {
-		return nil, fmt.Errorf("%s grew past %d bytes while read", path, max)
-	}
-	return data, nil
-}
+const maxPolicyFile = boundedfile.Config
 
 // positive fills in def when d is unset and refuses zero.
 func positive(d *Duration, def time.Duration) error {
@@ -745,7 +717,7 @@ func Reload(path string) (*Config, error) {
 	if path == "" {
 		return nil, fmt.Errorf("%w: reload: the running config was not loaded from a file", ErrConfig)
 	}
-	data, err := os.ReadFile(path)
+	data, err := boundedfile.Read(path, boundedfile.Config)
 	if err != nil {
 		return nil, fmt.Errorf("%w: reload %s: %w (the running config stays)", ErrConfig, path, err)
 	}

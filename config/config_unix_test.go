@@ -26,7 +26,7 @@ func TestPolicyFileMustBeARegularFile(t *testing.T) {
 		{"/dev/zero", "not a regular file"},
 		{fifo, "not a regular file"},
 		{dir, "not a regular file"},
-		{big, "a policy file is at most"},
+		{big, "file too big"},
 	} {
 		_, err := Parse(filepath.Join(dir, "c.yaml"), []byte("policy_file: "+tc.file+"\n"))
 		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "c.yaml:1: policy_file") {

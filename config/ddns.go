@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -15,6 +14,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/licgate/licgate/ddns"
+	"github.com/licgate/licgate/internal/boundedfile"
 )
 
 // DDNSConfig keeps the office's name on its public address.
@@ -214,7 +214,7 @@ func (c *Config) readSecret(v, file string) (string, error) {
 	if !filepath.IsAbs(file) {
 		file = filepath.Join(filepath.Dir(c.path), file)
 	}
-	b, err := os.ReadFile(file)
+	b, err := boundedfile.Read(file, boundedfile.Secret)
 	if err != nil {
 		return "", err
 	}

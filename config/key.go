@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/licgate/licgate/internal/atomicfile"
+	"github.com/licgate/licgate/internal/boundedfile"
 	"github.com/licgate/licgate/tunnel"
 )
 
@@ -14,7 +15,7 @@ import (
 // creating it (0600, written atomically) on first start: the provisioning
 // step of tunnel.private_key_file.
 func LoadOrCreateKey(path string) (tunnel.Key, error) {
-	data, err := os.ReadFile(path)
+	data, err := boundedfile.Read(path, boundedfile.Secret)
 	if err == nil {
 		k, err := tunnel.ParseKey(strings.TrimSpace(string(data)))
 		if err != nil {

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"net"
 	"slices"
 	"strconv"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/licgate/licgate/certs"
+	"github.com/licgate/licgate/internal/secretfile"
 )
 
 // AdminConfig says who may use the admin API and console over the network
@@ -50,6 +52,27 @@ func (c *Config) validateAdmin() error {
 		}
 	}
 	return nil
+}
+
+// minAdminToken is the shortest LAN admin token accepted.
+const minAdminToken = 20
+
+// AdminToken reads admin.token_file (bounded: a device or FIFO named by
+// mistake is refused, never read) and checks the token's length. `serve`
+// and `serve --check` both call it. Empty without admin.lan_listen.
+func (c *Config) AdminToken() (string, error) {
+	if c.Admin.LANListen == "" {
+		return "", nil
+	}
+	tok, err := secretfile.Read(c.Admin.TokenFile)
+	if err != nil {
+		return "", fmt.Errorf("%w: admin.token_file: %w", ErrConfig, err)
+	}
+	token := strings.TrimSpace(tok)
+	if len(token) < minAdminToken {
+		return "", fmt.Errorf("%w: admin.token_file %s: the token must be at least %d characters", ErrConfig, c.Admin.TokenFile, minAdminToken)
+	}
+	return token, nil
 }
 
 // PublicConfig is the listener reachable from the internet. It serves

@@ -11,7 +11,6 @@ import (
 	"net/netip"
 	"os"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/licgate/licgate/acl"
@@ -61,13 +60,9 @@ func (g *Gateway) startAdmin(ctx context.Context) error {
 	g.wg.Add(1)
 	go g.serveHTTP(srv, tls.NewListener(adminapi.LimitListener(ln), tlsCfg), "admin (tunnel)")
 	if g.conf().Admin.LANListen != "" {
-		tok, err := os.ReadFile(g.conf().Admin.TokenFile)
+		token, err := g.conf().AdminToken()
 		if err != nil {
-			return fmt.Errorf("admin.token_file: %w", err)
-		}
-		token := strings.TrimSpace(string(tok))
-		if len(token) < 20 {
-			return fmt.Errorf("admin.token_file %s: the token must be at least 20 characters", g.conf().Admin.TokenFile)
+			return err
 		}
 		lln, err := net.Listen("tcp", g.conf().Admin.LANListen)
 		if err != nil {

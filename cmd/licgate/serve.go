@@ -103,6 +103,9 @@ func checkConfig(e *env, path string) error {
 	if err != nil {
 		return err
 	}
+	if _, err := cfg.AdminToken(); err != nil {
+		return err
+	}
 	for _, w := range cfg.Warnings() {
 		fmt.Fprintf(e.stderr, "warning: %s\n", w)
 	}
