@@ -80,7 +80,7 @@ func TestScriptsParse(t *testing.T) {
 	dir := t.TempDir()
 	for name, body := range map[string]string{
 		"debPostinst": debPostinst, "debPrerm": debPrerm, "debPostrm": debPostrm,
-		"rpmPost": rpmPost, "rpmPreun": rpmPreun, "rpmPostun": rpmPostun,
+		"rpmPre": rpmPre, "rpmPost": rpmPost, "rpmPreun": rpmPreun, "rpmPostun": rpmPostun,
 		"ipkPostinst": ipkPostinst, "ipkPrerm": ipkPrerm,
 	} {
 		f := filepath.Join(dir, name)

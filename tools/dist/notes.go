@@ -13,9 +13,13 @@ var installNotes = map[string]string{
 
 Debian/Ubuntu:  sudo apt install ./licgate_<version>_amd64.deb     (arm64, armhf likewise)
 RHEL/Fedora:    sudo dnf install ./licgate-<version>.x86_64.rpm
-Then edit /etc/licgate/licgate.yaml (services[].upstream, tunnel.endpoint) and
-  sudo systemctl start licgate && journalctl -u licgate -f
-The packages create the system user "licgate" and the state directory /var/lib/licgate.
+Then configure and start it (docs/install.md, "Zero-touch"):
+  sudo licgate setup --upstream <license server> --public-name <office name or address> --portmap on --public-listen :8443 --admin it --yes
+or edit /etc/licgate/licgate.yaml (services[].upstream, tunnel.endpoint) and
+  sudo systemctl restart licgate && journalctl -u licgate -f
+The packages create the system user and group "licgate" (the service runs as it) and the
+state directory /var/lib/licgate; /etc/licgate and its config are root:licgate, 0750 and 0640.
+The service may bind ports below 1024 (CAP_NET_BIND_SERVICE), no other privilege.
 
 Other distributions: copy licgate-linux-<arch> to /usr/local/bin/licgate (chmod 0755),
 write /etc/licgate/licgate.yaml, then "sudo licgate service install" (systemd).

@@ -121,7 +121,8 @@ func packageInfo(o Options, t Target, kind, binary, stage string, example []byte
 			bin,
 			{Source: unit, Destination: unitDir + "/licgate.service", FileInfo: &files.ContentFileInfo{Mode: 0o644}},
 			{Source: conf, Destination: "/etc/licgate/licgate.yaml", Type: files.TypeConfigNoReplace, FileInfo: &files.ContentFileInfo{Mode: 0o640}},
-			{Destination: "/etc/licgate", Type: files.TypeDir, FileInfo: &files.ContentFileInfo{Mode: 0o755}},
+			// root:licgate 0750 after postinst (the group does not exist before).
+			{Destination: "/etc/licgate", Type: files.TypeDir, FileInfo: &files.ContentFileInfo{Mode: 0o750}},
 		}
 		if kind == "deb" {
 			info.Depends = []string{"adduser"}
@@ -132,8 +133,8 @@ func packageInfo(o Options, t Target, kind, binary, stage string, example []byte
 				}
 			}
 		} else {
-			info.Scripts = nfpm.Scripts{PostInstall: "post", PreRemove: "preun", PostRemove: "postun"}
-			for name, body := range map[string]string{"post": rpmPost, "preun": rpmPreun, "postun": rpmPostun} {
+			info.Scripts = nfpm.Scripts{PreInstall: "pre", PostInstall: "post", PreRemove: "preun", PostRemove: "postun"}
+			for name, body := range map[string]string{"pre": rpmPre, "post": rpmPost, "preun": rpmPreun, "postun": rpmPostun} {
 				if _, err := stageFile(stage, name, body); err != nil {
 					return nil, err
 				}
@@ -172,7 +173,7 @@ func packageInfo(o Options, t Target, kind, binary, stage string, example []byte
 		}
 	}
 	// Script names above are relative to the stage directory.
-	for _, s := range []*string{&info.Scripts.PostInstall, &info.Scripts.PreRemove, &info.Scripts.PostRemove} {
+	for _, s := range []*string{&info.Scripts.PreInstall, &info.Scripts.PostInstall, &info.Scripts.PreRemove, &info.Scripts.PostRemove} {
 		if *s != "" {
 			*s = filepath.Join(stage, *s)
 		}

@@ -13,8 +13,11 @@ if [ "$1" = configure ]; then
 			--gecos "licgate license gateway" licgate
 	fi
 	chown licgate:licgate /var/lib/licgate
-	# The config may hold DDNS keys: readable by root and the service only.
-	chown root:licgate /etc/licgate/licgate.yaml
+	# The service runs as licgate and reads its config through the group; the
+	# config may hold DDNS keys, so nobody else reads it. licgate setup keeps
+	# these owners and modes when it rewrites the file.
+	chown root:licgate /etc/licgate /etc/licgate/licgate.yaml
+	chmod 0750 /etc/licgate
 	chmod 0640 /etc/licgate/licgate.yaml
 	if [ -d /run/systemd/system ]; then
 		systemctl daemon-reload
@@ -22,7 +25,7 @@ if [ "$1" = configure ]; then
 		if [ -n "$2" ]; then
 			systemctl try-restart licgate.service
 		else
-			echo "licgate: set services[].upstream and tunnel.endpoint in /etc/licgate/licgate.yaml, then: systemctl start licgate"
+			echo "licgate: configure and start it with: sudo licgate setup (docs/install.md)"
 		fi
 	fi
 fi
@@ -50,18 +53,25 @@ fi
 exit 0
 `
 
-const rpmPost = `#!/bin/sh
+// rpmPre makes the user before the files land, as Fedora's packaging
+// guidelines do, so a %post that fails half-way still leaves a user.
+const rpmPre = `#!/bin/sh
 getent group licgate >/dev/null || groupadd -r licgate
 getent passwd licgate >/dev/null || useradd -r -g licgate -d /var/lib/licgate -M \
 	-s /sbin/nologin -c "licgate license gateway" licgate
+exit 0
+`
+
+const rpmPost = `#!/bin/sh
 install -d -o licgate -g licgate -m 0700 /var/lib/licgate
-chown root:licgate /etc/licgate/licgate.yaml
+chown root:licgate /etc/licgate /etc/licgate/licgate.yaml
+chmod 0750 /etc/licgate
 chmod 0640 /etc/licgate/licgate.yaml
 if [ -d /run/systemd/system ]; then
 	systemctl daemon-reload
 	if [ "$1" -eq 1 ]; then
 		systemctl enable licgate.service >/dev/null 2>&1
-		echo "licgate: set services[].upstream and tunnel.endpoint in /etc/licgate/licgate.yaml, then: systemctl start licgate"
+		echo "licgate: configure and start it with: sudo licgate setup (docs/install.md)"
 	else
 		systemctl try-restart licgate.service
 	fi
