@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -55,15 +57,37 @@ func (g *Gateway) startPublic(ctx context.Context) error {
 	go g.serveHTTP(srv, tls.NewListener(adminapi.LimitListener(ln), tlsCfg), "public")
 	g.log.Info("public listener up", slog.String("listen", ln.Addr().String()), slog.String("name", p.Name))
 	if g.conf().Portmap.Enabled {
-		// The enrolment links open on this port: map it too (TCP).
+		// The enrolment links open on this port: map it too (TCP). The
+		// external port asked for first is 443 when ACME's TLS-ALPN-01
+		// must reach it there, else the listener's; a router that
+		// refuses 443 (the usual rule allows 1024-65535) gets asked for
+		// the listener's port instead, and links carry whichever was
+		// granted (publicMappedPort).
 		pc := g.conf().PortmapMapper()
-		pc.Network, pc.ExternalPort = "tcp", 0
+		pc.Network, pc.Description = "tcp", "licgate enrolment page"
 		pc.InternalPort = ln.Addr().(*net.TCPAddr).Port
+		pc.ExternalPort = 0
+		if _, err := netip.ParseAddr(p.Name); err != nil && acme.Directory != "off" && slices.Contains(acme.Challenges, "tls-alpn-01") {
+			pc.ExternalPort = 443
+		}
 		g.portmapPublic = portmap.New(pc, g.log.With(slog.String("component", "portmap"), slog.String("network", "tcp")))
 		g.onClose(func() { g.portmapPublic.Close() })
 		go g.runPortmap(g.portmapPublic)
 	}
 	return nil
+}
+
+// publicMappedPort is the router's external port for the public listener
+// once its mapping is granted (0 before, or without portmap): the port
+// enrolment and sign-in links must carry.
+func (g *Gateway) publicMappedPort() int {
+	if g.portmapPublic == nil {
+		return 0
+	}
+	if st := g.portmapPublic.Status(); st.State == "mapped" {
+		return st.ExternalPort
+	}
+	return 0
 }
 
 // PublicAddr is the public listener's address (nil if none).

@@ -40,6 +40,9 @@ func (g *Gateway) publicURL() string {
 	if a := g.PublicAddr(); a != nil {
 		listen = a.String()
 	}
+	if p := g.publicMappedPort(); p != 0 {
+		listen = ":" + strconv.Itoa(p) // what the router forwards (issue 22 finding 5)
+	}
 	if _, port, err := net.SplitHostPort(listen); err == nil && port != "443" && port != "0" {
 		host = net.JoinHostPort(host, port)
 	}
