@@ -101,6 +101,7 @@ func (d *Doctor) Run() {
 	d.add(levelOK, "config", "%s loads; %d rules", cfg.File(), len(cfg.Engine().Rules()))
 	d.clock()
 	d.upstreams(cfg)
+	d.licenseServers(cfg)
 	socket := d.Socket
 	if socket == "" {
 		socket = os.Getenv("LICGATE_SOCKET")
