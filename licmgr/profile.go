@@ -3,7 +3,9 @@ package licmgr
 import (
 	"errors"
 	"fmt"
+	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -263,4 +265,28 @@ func SeatPort(ports []Port, port int, proto string) (Port, bool) {
 		}
 	}
 	return Port{}, false
+}
+
+// UpstreamFor is where the gateway dials for port p of a service whose
+// license server is host: the same port number, since the manager tells
+// its clients port numbers (lmgrd the vendor daemon's, rlm the ISV
+// server's).
+func UpstreamFor(host string, p Port) string {
+	return net.JoinHostPort(host, strconv.Itoa(p.Port))
+}
+
+// StatusCommand is the manager's own status tool and its arguments, for
+// "who holds the seats" (ParseLmstat and ParseRlmstat read their output),
+// run on a machine where the vendor's tools are installed. ok is false for
+// managers without a documented text status licgate reads (CodeMeter's
+// `cmu -n` and WebAdmin, Sentinel's ACC and `lsmon` are not parsed yet).
+func StatusCommand(k Kind, port int, host string) (name string, args []string, ok bool) {
+	at := strconv.Itoa(port) + "@" + host
+	switch k {
+	case FlexNet:
+		return "lmutil", []string{"lmstat", "-a", "-c", at}, true
+	case RLM:
+		return "rlmutil", []string{"rlmstat", "-a", "-c", at}, true
+	}
+	return "", nil, false
 }

@@ -116,3 +116,19 @@ func TestParseKindAndServerHold(t *testing.T) {
 		t.Error("ServerHold: CodeMeter's CleanUpTimeOut is 120 s; others have no documented default")
 	}
 }
+
+func TestUpstreamAndStatusCommand(t *testing.T) {
+	ps, _ := Expand(FlexNet, Options{Port: 27000, Daemons: []Daemon{{"adskflex", 27001}}})
+	if got := UpstreamFor("192.168.1.10", ps[1]); got != "192.168.1.10:27001" {
+		t.Errorf("UpstreamFor = %s", got)
+	}
+	if n, a, ok := StatusCommand(FlexNet, 27000, "lic1"); !ok || n != "lmutil" || strings.Join(a, " ") != "lmstat -a -c 27000@lic1" {
+		t.Errorf("flexnet status: %s %v %v", n, a, ok)
+	}
+	if n, a, ok := StatusCommand(RLM, 5053, "lic1"); !ok || n != "rlmutil" || strings.Join(a, " ") != "rlmstat -a -c 5053@lic1" {
+		t.Errorf("rlm status: %s %v %v", n, a, ok)
+	}
+	if _, _, ok := StatusCommand(CodeMeter, 22350, "lic1"); ok {
+		t.Error("codemeter has no parsed status command")
+	}
+}
