@@ -3,10 +3,10 @@ package certs
 import (
 	"crypto/x509"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/libdns/libdns"
+	"github.com/licgate/licgate/internal/boundedfile"
 )
 
 // ACME configures the public name's certificate from an ACME CA. Issuers
@@ -43,7 +43,7 @@ type View struct {
 
 // ReadRoots reads a PEM file of CA certificates.
 func ReadRoots(path string) (*x509.CertPool, error) {
-	data, err := os.ReadFile(path)
+	data, err := boundedfile.Read(path, boundedfile.PEM)
 	if err != nil {
 		return nil, fmt.Errorf("certs: %w", err)
 	}

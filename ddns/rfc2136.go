@@ -5,12 +5,12 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/libdns/libdns"
+	"github.com/licgate/licgate/internal/boundedfile"
 	"github.com/miekg/dns"
 )
 
@@ -75,7 +75,7 @@ func (u *RFC2136) loadSecret() (string, error) {
 	u.once.Do(func() {
 		u.secret = u.Secret
 		if u.SecretFile != "" {
-			b, err := os.ReadFile(u.SecretFile)
+			b, err := boundedfile.Read(u.SecretFile, boundedfile.Secret)
 			if err != nil {
 				u.err = fmt.Errorf("ddns: rfc2136: secret file: %w", err)
 				return

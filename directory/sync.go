@@ -8,13 +8,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
+	"github.com/licgate/licgate/internal/boundedfile"
 	"github.com/licgate/licgate/internal/secretfile"
 )
 
@@ -259,7 +259,7 @@ func (s *Syncer) tlsConfig(addr string) (*tls.Config, error) {
 		tc.ServerName = s.cfg.ServerName
 	}
 	if s.cfg.CAFile != "" {
-		pem, err := os.ReadFile(s.cfg.CAFile)
+		pem, err := boundedfile.Read(s.cfg.CAFile, boundedfile.PEM)
 		if err != nil {
 			return nil, fmt.Errorf("%w: ca_file: %w", ErrTLS, err)
 		}

@@ -11,10 +11,10 @@ import (
 	"net/mail"
 	"net/smtp"
 	"net/textproto"
-	"os"
 	"strings"
 	"time"
 
+	"github.com/licgate/licgate/internal/boundedfile"
 	"github.com/licgate/licgate/internal/secretfile"
 )
 
@@ -193,7 +193,7 @@ func classify(err error, as error) error {
 func (s *Sender) tlsConfig() (*tls.Config, error) {
 	tc := &tls.Config{ServerName: s.cfg.Host, MinVersion: tls.VersionTLS12}
 	if s.cfg.CAFile != "" {
-		pem, err := os.ReadFile(s.cfg.CAFile)
+		pem, err := boundedfile.Read(s.cfg.CAFile, boundedfile.PEM)
 		if err != nil {
 			return nil, fmt.Errorf("%w: ca_file: %w", ErrTLS, err)
 		}

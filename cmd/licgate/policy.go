@@ -4,7 +4,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
 
@@ -15,12 +14,13 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/licgate/licgate/acl"
+	"github.com/licgate/licgate/internal/boundedfile"
 )
 
 // loadPolicyFile compiles FILE, which is either a licgate.yaml (its
 // policy or policy_file) or a policy file on its own.
 func loadPolicyFile(path, services string) (*acl.Engine, []string, error) {
-	data, err := os.ReadFile(path)
+	data, err := boundedfile.Read(path, boundedfile.Config)
 	if err != nil {
 		return nil, nil, err
 	}
