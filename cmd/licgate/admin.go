@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"flag"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"github.com/licgate/licgate/adminapi"
 	"github.com/licgate/licgate/bundle"
 	"github.com/licgate/licgate/certs"
+	"github.com/licgate/licgate/portmap"
 	"github.com/licgate/licgate/session"
 	"github.com/licgate/licgate/store"
 	"github.com/licgate/licgate/tunnel"
@@ -46,21 +48,13 @@ func setupStatus(fs *flag.FlagSet) runFunc {
 		}
 		fmt.Fprintf(e.stdout, "licgate is running (%s) on %s\n", h.Status, c.Socket)
 		fmt.Fprintf(e.stdout, "tunnel: gateway %s, UDP port %d, endpoint %s\npublic key: %s\n", h.Address, h.ListenPort, endpoint, h.PublicKey)
-		if pm := h.Portmap; pm != nil {
-			line := "router port mapping: " + pm.State
-			if pm.State == "mapped" {
-				line += fmt.Sprintf(" by %s: %s:%d -> UDP %d", pm.Protocol, pm.ExternalAddress, pm.ExternalPort, pm.InternalPort)
-				if !pm.LeaseExpiry.IsZero() {
-					line += ", lease until " + pm.LeaseExpiry.Format(time.DateTime)
-				}
+		for _, pm := range []struct {
+			what string
+			st   *portmap.Status
+		}{{"WireGuard (UDP)", h.Portmap}, {"enrolment page (TCP)", h.PortmapPublic}} {
+			if pm.st != nil {
+				fmt.Fprintln(e.stdout, portmapLine(pm.what, pm.st))
 			}
-			if pm.NotPublic {
-				line += " (WARNING: the router's external address is not public: another NAT is in front of it)"
-			}
-			if pm.LastError != "" {
-				line += "; last error: " + pm.LastError
-			}
-			fmt.Fprintln(e.stdout, line)
 		}
 		fmt.Fprintf(e.stdout, "devices: %d, live sessions: %d\n\n", h.Devices, h.Sessions)
 		tw := newTable(e.stdout, "SERVICE", "PORT", "UPSTREAM", "SESSIONS")
@@ -73,6 +67,39 @@ func setupStatus(fs *flag.FlagSet) runFunc {
 		}
 		return tw.flush()
 	}
+}
+
+// portmapLine is one router mapping in `licgate status`: its state, what
+// the internet reaches, and for a refused or failing one the router's
+// answer, what to do and when licgate asks again.
+func portmapLine(what string, pm *portmap.Status) string {
+	netw := strings.ToUpper(cmp.Or(pm.Network, "udp"))
+	line := fmt.Sprintf("router port mapping, %s: %s", what, pm.State)
+	switch pm.State {
+	case "mapped":
+		line += fmt.Sprintf(" by %s: %s:%d -> %s %d", pm.Protocol, pm.ExternalAddress, pm.ExternalPort, netw, pm.InternalPort)
+		if pm.AskedPort != 0 && pm.AskedPort != pm.ExternalPort {
+			line += fmt.Sprintf(" (external port %d was not granted)", pm.AskedPort)
+		}
+		if !pm.LeaseExpiry.IsZero() {
+			line += ", lease until " + pm.LeaseExpiry.Local().Format(time.DateTime)
+		}
+	default:
+		line += fmt.Sprintf(" (%s port %d)", netw, pm.InternalPort)
+	}
+	if pm.NotPublic {
+		line += " (WARNING: the router's external address is not public: another NAT is in front of it)"
+	}
+	if pm.LastError != "" {
+		line += "\n  last error: " + pm.LastError
+	}
+	if pm.Fix != "" {
+		line += "\n  fix: " + pm.Fix
+	}
+	if !pm.NextAttempt.IsZero() && pm.State != "mapped" {
+		line += "\n  next attempt: " + pm.NextAttempt.Local().Format(time.DateTime)
+	}
+	return line
 }
 
 func setupUserAdd(fs *flag.FlagSet) runFunc {
