@@ -56,12 +56,15 @@ func TestSignInAndDirectoryTogether(t *testing.T) {
 		}
 	}
 	synced(time.Time{})
+	if _, err := h.GW.AddUser(ctx, "alice", "alice@example.test"); err != nil { // a sign-in binds by the stored e-mail
+		t.Fatal(err)
+	}
 	alice := h.AddDevice("alice", "laptop")
 	if _, ans, err := alice.TrySeat(5 * time.Second); err == nil {
 		t.Fatalf("a seat before signing in: %q", ans)
 	}
 	bctx := browser(t, chromedp.Flag("host-resolver-rules", "MAP office.example.test 127.0.0.1"))
-	if err := chromedp.Run(bctx, chromedp.Navigate("https://office.example.test:"+port+"/signin/begin?purpose=unlock"), signintest.Login("alice")); err != nil {
+	if err := chromedp.Run(bctx, chromedp.Navigate(portalLink(t, h, alice)), signintest.Login("alice")); err != nil {
 		t.Fatalf("sign in: %v", err)
 	}
 	waitFor(t, bctx, `document.body && document.body.textContent.includes("unlocked")`)

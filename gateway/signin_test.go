@@ -47,6 +47,9 @@ func TestSignInEnrolAndUnlock(t *testing.T) {
 			"signin:\n  issuer: %s\n  client_id: %s\n  client_secret_file: %s\n  allowed_domains: [example.test]\n  enrol: {enabled: true}\n",
 			port, op.Issuer, op.ClientID, secret)))
 	ctx := context.Background()
+	if _, err := h.GW.AddUser(ctx, "bob", "bob@example.test"); err != nil { // a sign-in binds by the stored e-mail
+		t.Fatal(err)
+	}
 	bob := h.AddDevice("bob", "pc")
 	// Bob's tunnel is up, but the license service waits for a sign-in.
 	if _, ans, err := bob.TrySeat(5 * time.Second); err == nil {
@@ -103,9 +106,10 @@ func TestSignInEnrolAndUnlock(t *testing.T) {
 	alice := h.StartClient("alice", "laptop", p)
 	alice.TakeSeat(t).Close()
 
-	// Bob, on his own computer (a browser of his own): sign in to unlock.
+	// Bob, on his own computer (a browser of his own): sign in to unlock,
+	// from the link of his device's portal.
 	bctx = browser(t, chromedp.Flag("host-resolver-rules", "MAP office.example.test 127.0.0.1"))
-	if err := chromedp.Run(bctx, chromedp.Navigate(base+"/signin/begin?purpose=unlock"), signintest.Login("bob")); err != nil {
+	if err := chromedp.Run(bctx, chromedp.Navigate(portalLink(t, h, bob)), signintest.Login("bob")); err != nil {
 		t.Fatalf("bob signs in: %v", err)
 	}
 	var done string

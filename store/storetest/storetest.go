@@ -45,6 +45,7 @@ func Run(t *testing.T, open Open) {
 		{"DeviceAllocation", testDeviceAllocation},
 		{"DeviceConcurrentAdds", testDeviceConcurrentAdds},
 		{"DeviceErrors", testDeviceErrors},
+		{"DeviceLimitConcurrent", testDeviceLimitConcurrent},
 		{"DeviceRevokeRekeyExpiry", testDeviceRevokeRekeyExpiry},
 		{"PoolExhaustionAndIPv6", testPoolExhaustionAndIPv6},
 		{"AddressQuarantine", testAddressQuarantine},
@@ -233,6 +234,50 @@ func testDeviceConcurrentAdds(t *testing.T, b store.Backend) {
 			t.Errorf("10.44.0.%d not allocated", i)
 		}
 	}
+}
+
+// testDeviceLimitConcurrent (issue 23, finding 2): 32 parallel adds for one
+// user with a limit of 3 leave exactly 3 devices; the others get ErrLimit.
+// A revoked device frees a place; other users have their own count.
+func testDeviceLimitConcurrent(t *testing.T, b store.Backend) {
+	ctx := context.Background()
+	must[store.User](t)(b.AddUser(ctx, "alice", ""))
+	must[store.User](t)(b.AddUser(ctx, "bob", ""))
+	const n, max = 32, 3
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	added, limited := 0, 0
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			_, err := b.AddDeviceWithin(ctx, store.NewDevice{User: "alice", Name: fmt.Sprintf("d%d", i), PublicKey: Key(i)}, Pool, max)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				added++
+			case errors.Is(err, store.ErrLimit):
+				limited++
+			default:
+				t.Errorf("add %d: %v", i, err)
+			}
+		}(i)
+	}
+	wg.Wait()
+	devs := must[[]store.Device](t)(b.Devices(ctx, false))
+	if added != max || limited != n-max || len(devs) != max {
+		t.Fatalf("%d added, %d refused with ErrLimit, %d devices stored; want %d, %d, %d", added, limited, len(devs), max, n-max, max)
+	}
+	must[store.Device](t)(b.AddDeviceWithin(ctx, store.NewDevice{User: "bob", Name: "pc", PublicKey: Key(100)}, Pool, 1))
+	_, err := b.AddDeviceWithin(ctx, store.NewDevice{User: "bob", Name: "pc2", PublicKey: Key(101)}, Pool, 1)
+	wantErr(t, "bob's second device with limit 1", err, store.ErrLimit)
+	must[store.Device](t)(b.RevokeDevice(ctx, "alice", devs[0].Name))
+	must[store.Device](t)(b.AddDeviceWithin(ctx, store.NewDevice{User: "alice", Name: "after-revoke", PublicKey: Key(102)}, Pool, max))
+	_, err = b.AddDeviceWithin(ctx, store.NewDevice{User: "alice", Name: "x", PublicKey: Key(103)}, Pool, 0)
+	wantErr(t, "limit 0", err, store.ErrInvalid)
+	_, err = b.AddDeviceWithin(ctx, store.NewDevice{User: "nobody", Name: "x", PublicKey: Key(104)}, Pool, max)
+	wantErr(t, "unknown user", err, store.ErrNotFound)
 }
 
 func testDeviceErrors(t *testing.T, b store.Backend) {
