@@ -3,7 +3,6 @@
 package cluster
 
 import (
-	"bytes"
 	"context"
 	"crypto/aes"
 	"crypto/cipher"
@@ -13,9 +12,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/licgate/licgate/internal/secretfile"
 	"github.com/licgate/licgate/tunnel"
 )
 
@@ -37,18 +38,11 @@ const sealVersion = 1
 // characters) or hex (64), white space around ignored. The file must
 // not be readable by group or others.
 func ReadKEK(path string) ([]byte, error) {
-	fi, err := os.Stat(path)
+	b, err := secretfile.ReadPrivate(path) // the rule every private file follows
 	if err != nil {
 		return nil, fmt.Errorf("cluster: kek: %w", err)
 	}
-	if fi.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("cluster: kek %s: mode %v: must not be readable by group or others (chmod 600)", path, fi.Mode().Perm())
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("cluster: kek: %w", err)
-	}
-	s := string(bytes.TrimSpace(b))
+	s := strings.TrimSpace(b)
 	if k, err := base64.StdEncoding.DecodeString(s); err == nil && len(k) == KEKSize {
 		return k, nil
 	}

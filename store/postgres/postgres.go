@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"math"
 	"net/netip"
-	"os"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -18,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/licgate/licgate/internal/secretfile"
 	"github.com/licgate/licgate/store"
 )
 
@@ -149,13 +149,18 @@ var _ store.Backend = (*Store)(nil)
 
 // ReadDSNFile reads a connection string (a libpq keyword/value string or
 // a postgres:// URL) from path, trimming white space; the file keeps the
-// password out of the configuration.
+// password out of the configuration. Like the cluster's KEK file, it
+// must not be readable by group or others (secretfile.ReadPrivate): a
+// DSN file at mode 0644 is refused.
 func ReadDSNFile(path string) (string, error) {
-	b, err := os.ReadFile(path)
+	b, err := secretfile.ReadPrivate(path)
+	if errors.Is(err, secretfile.ErrEmpty) {
+		return "", fmt.Errorf("postgres: dsn file %s: %w: empty", path, store.ErrInvalid)
+	}
 	if err != nil {
 		return "", fmt.Errorf("postgres: dsn file: %w", err)
 	}
-	dsn := strings.TrimSpace(string(b))
+	dsn := strings.TrimSpace(b)
 	if dsn == "" {
 		return "", fmt.Errorf("postgres: dsn file %s: %w: empty", path, store.ErrInvalid)
 	}
