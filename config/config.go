@@ -23,6 +23,7 @@ import (
 
 	"github.com/licgate/licgate/acl"
 	"github.com/licgate/licgate/internal/boundedfile"
+	"github.com/licgate/licgate/licmgr"
 )
 
 // Config is licgate.yaml. Zero values mean the documented defaults; Load
@@ -173,8 +174,9 @@ type ServiceConfig struct {
 	// work; Linux only, needs CAP_NET_ADMIN and a route on the LAN for the
 	// tunnel subnet via the gateway: see docs/transparent.md).
 	Source string `yaml:"source"`
-	// ServiceType: type, daemons, license_file, admin_ports (services_type.go).
-	ServiceType `yaml:",inline"`
+	// Settings: the license manager's type, daemons, license_file and
+	// admin_ports, owned by package licmgr (see docs/license-servers.md).
+	licmgr.Settings `yaml:",inline"`
 }
 
 // Resolved values, filled in by validate.
