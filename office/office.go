@@ -16,7 +16,6 @@ import (
 
 	"github.com/licgate/licgate/adminapi"
 	"github.com/licgate/licgate/config"
-	"github.com/licgate/licgate/internal/atomicfile"
 	"github.com/licgate/licgate/mail"
 	"github.com/licgate/licgate/store"
 )
@@ -287,7 +286,7 @@ func addToPolicyGroups(ctx context.Context, c *adminapi.Client, path string, gro
 	if _, err := config.Parse(path, out); err != nil {
 		return fmt.Errorf("the config would not load (nothing written): %w", err)
 	}
-	if err := atomicfile.Write(path, out, 0o640); err != nil {
+	if err := writeConfig(path, out); err != nil {
 		return err
 	}
 	sort.Strings(done)

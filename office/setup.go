@@ -19,11 +19,24 @@ import (
 	"github.com/licgate/licgate/adminapi"
 	"github.com/licgate/licgate/bundle"
 	"github.com/licgate/licgate/config"
-	"github.com/licgate/licgate/internal/atomicfile"
 	"github.com/licgate/licgate/service"
 	"github.com/licgate/licgate/store"
 	"github.com/licgate/licgate/tunnel"
 )
+
+// setupMark is in every config setup wrote or took over: a later setup
+// leaves its policy alone.
+const setupMark = "by `licgate setup`"
+
+// setupPolicy is the policy setup promises (docs/install.md): admins and
+// staff, both allowed to every service.
+const setupPolicy = `groups:
+  admins: []              # may also use the admin console at https://10.44.0.1/
+  staff: []               # add users here (or licgate user import FILE.csv)
+rules:
+  - {name: admins, action: allow, who: [group:admins]}
+  - {name: staff, action: allow, who: [group:staff]}
+`
 
 // setupTemplate is the commented config `licgate setup` writes the first
 // time; later runs change only the keys asked for, comments kept.
@@ -91,6 +104,68 @@ func (o *SetupOptions) ask(r *bufio.Reader, question, def string) string {
 		return line
 	}
 	return def
+}
+
+// addSetupPolicy adds the groups admins and staff to the inline policy
+// of a config setup did not write, each with an allow rule ahead of the
+// existing rules (first match wins), unless it has them already; and
+// marks the config as taken over.
+func addSetupPolicy(doc *yaml.Node) error {
+	if f := yamlAt(doc, "policy_file"); f != nil && f.Value != "" {
+		return fmt.Errorf("the policy is in %s: add them there", f.Value)
+	}
+	var want yaml.Node
+	if err := yaml.Unmarshal([]byte(setupPolicy), &want); err != nil {
+		return err
+	}
+	wantGroups, wantRules := yamlAt(want.Content[0], "groups"), yamlAt(want.Content[0], "rules")
+	pol := yamlAt(doc, "policy")
+	if pol == nil {
+		pol = &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
+		doc.Content = append(doc.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: "policy"}, pol)
+	}
+	if pol.Kind != yaml.MappingNode {
+		return errors.New("policy: is not a mapping")
+	}
+	groups := yamlAt(pol, "groups")
+	if groups == nil || groups.Kind != yaml.MappingNode {
+		pol.Content = append(pol.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: "groups"}, &yaml.Node{Kind: yaml.MappingNode})
+		groups = pol.Content[len(pol.Content)-1]
+	}
+	rules := yamlAt(pol, "rules")
+	if rules == nil || rules.Kind != yaml.SequenceNode {
+		pol.Content = append(pol.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: "rules"}, &yaml.Node{Kind: yaml.SequenceNode})
+		rules = pol.Content[len(pol.Content)-1]
+	}
+	var add []*yaml.Node
+	for i, name := range []string{"admins", "staff"} {
+		if yamlAt(groups, name) == nil {
+			groups.Content = append(groups.Content, wantGroups.Content[2*i], wantGroups.Content[2*i+1])
+		}
+		if !ruleFor(rules, "group:"+name) {
+			add = append(add, wantRules.Content[i])
+		}
+	}
+	rules.Content = append(add, rules.Content...)
+	if len(add) > 0 {
+		add[0].HeadComment = "Added " + setupMark + ": admins and staff may obtain licenses."
+	}
+	doc.HeadComment = strings.TrimSpace(doc.HeadComment + "\n# Taken over " + setupMark + " (its policy groups admins and staff).")
+	return nil
+}
+
+// ruleFor reports whether a rule names who (e.g. group:staff).
+func ruleFor(rules *yaml.Node, who string) bool {
+	for _, r := range rules.Content {
+		if w := yamlAt(r, "who"); w != nil {
+			for _, c := range w.Content {
+				if c.Value == who {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 // ErrUsage marks a wrong option (the CLI exits 2).
@@ -184,6 +259,15 @@ func Setup(ctx context.Context, o *SetupOptions) error {
 	if o.SMTPPort != 0 {
 		SetYAML(doc, strconv.Itoa(o.SMTPPort), "smtp", "port")
 	}
+	if !fresh && !strings.Contains(string(data), setupMark) {
+		// The first setup of a config it did not write (the package's
+		// example): the admins and staff setup promises, both allowed.
+		if err := addSetupPolicy(doc); err != nil {
+			fmt.Fprintf(o.Stdout, "Groups admins and staff not added: %v\n", err)
+		} else {
+			fmt.Fprintln(o.Stdout, "Policy: groups admins and staff added, both allowed (licgate user import adds members).")
+		}
+	}
 	if o.Admin != "" {
 		if err := store.ValidName(o.Admin); err != nil {
 			return fmt.Errorf("--admin: %w", err)
@@ -202,7 +286,7 @@ func Setup(ctx context.Context, o *SetupOptions) error {
 	if cfg.Tunnel.Endpoint == "" || cfg.Services[0].Upstream == "" {
 		return errors.New("setup needs the license server (--upstream) and the public name (--public-name)")
 	}
-	if err := atomicfile.Write(o.ConfigPath, out, 0o640); err != nil {
+	if err := writeConfig(o.ConfigPath, out); err != nil {
 		return err
 	}
 	fmt.Fprintf(o.Stdout, "Config written: %s\n", o.ConfigPath)
@@ -298,15 +382,21 @@ func enrolAdmin(ctx context.Context, c *adminapi.Client, o *SetupOptions) error 
 }
 
 // waitDaemon waits until the daemon answers (the service was just
-// started) or d passes.
+// started), d passes or ctx ends.
 func waitDaemon(ctx context.Context, c *adminapi.Client, d time.Duration) error {
 	deadline := time.Now().Add(d)
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
 	for {
 		_, err := c.Health(ctx)
 		if err == nil || time.Now().After(deadline) {
 			return err
 		}
-		time.Sleep(200 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("office: waiting for the daemon: %w", ctx.Err())
+		case <-tick.C:
+		}
 	}
 }
 
