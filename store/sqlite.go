@@ -287,8 +287,8 @@ func (s *Store) AddUser(ctx context.Context, name, email string) (User, error) {
 	if err := ValidName(name); err != nil {
 		return User{}, fmt.Errorf("store: add user: %w", err)
 	}
-	if email != "" && !strings.Contains(email, "@") {
-		return User{}, fmt.Errorf("store: add user %s: %w: email %q", name, ErrInvalid, email)
+	if err := ValidEmail(email); err != nil {
+		return User{}, fmt.Errorf("store: add user %s: %w", name, err)
 	}
 	now := s.now()
 	res, err := s.exec(ctx, `INSERT INTO users(name, email, created_at) VALUES (?, ?, ?)`, name, email, now.UnixMilli())

@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"os"
 	"regexp"
-	"strings"
 	"time"
 )
 
@@ -160,15 +159,12 @@ func ValidName(s string) error {
 	return nil
 }
 
-// checkUser checks a new user's name and email (empty, or with an '@').
+// checkUser checks a new user's name and email (ValidEmail).
 func checkUser(name, email string) error {
 	if err := ValidName(name); err != nil {
 		return err
 	}
-	if email != "" && !strings.Contains(email, "@") {
-		return fmt.Errorf("%w: email %q", ErrInvalid, email)
-	}
-	return nil
+	return ValidEmail(email)
 }
 
 func lastAddr(p netip.Prefix) netip.Addr {

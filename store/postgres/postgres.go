@@ -371,8 +371,8 @@ func (s *Store) AddUser(ctx context.Context, name, email string) (store.User, er
 	if err := store.ValidName(name); err != nil {
 		return store.User{}, fmt.Errorf("postgres: add user: %w", err)
 	}
-	if email != "" && !strings.Contains(email, "@") {
-		return store.User{}, fmt.Errorf("postgres: add user %s: %w: email %q", name, store.ErrInvalid, email)
+	if err := store.ValidEmail(email); err != nil {
+		return store.User{}, fmt.Errorf("postgres: add user %s: %w", name, err)
 	}
 	if s.closed.Load() {
 		return store.User{}, fmt.Errorf("postgres: add user %s: %w", name, store.ErrClosed)

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"runtime"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -95,6 +96,25 @@ func testVersion(t *testing.T, b store.Backend) {
 	}
 }
 
+// BadEmails are the 13 kinds of e-mail address every backend refuses
+// (issue 23, finding 8), each with words of the error that names the
+// problem.
+var BadEmails = []struct{ Email, Problem string }{
+	{"alice@example.com\r\nBcc: all@example.com", "line break"},
+	{"alice@example.com\n", "line break"},
+	{"ali\x00ce@example.com", "control character"},
+	{"alice\u202e@example.com", "control character"}, // right-to-left override
+	{"Alice <alice@example.com>", "display name"},
+	{"=HYPERLINK(\"http://evil.example\")@example.com", "starts with '='"},
+	{"+cmd@example.com", "starts with '+'"},
+	{"-2+3@example.com", "starts with '-'"},
+	{"@alice@example.com", "starts with '@'"},
+	{"alice @example.com", "white space"},
+	{"alice@evil.example@example.com", "more than one '@'"},
+	{strings.Repeat("a", 64) + "@" + strings.Repeat("b", 186) + ".com", "longer than 254"},
+	{"alice@", "a domain after"},
+}
+
 func testUsers(t *testing.T, b store.Backend) {
 	ctx := context.Background()
 	us, err := b.Users(ctx)
@@ -111,6 +131,20 @@ func testUsers(t *testing.T, b store.Backend) {
 	for _, c := range []struct{ name, email string }{{"Alice", ""}, {"", ""}, {"-x", ""}, {"a b", ""}, {"ok", "no-at"}} {
 		_, err := b.AddUser(ctx, c.name, c.email)
 		wantErr(t, fmt.Sprintf("AddUser(%q, %q)", c.name, c.email), err, store.ErrInvalid)
+	}
+	// Issue 23, finding 8: every backend refuses e-mails a mail header,
+	// a terminal or a spreadsheet would read as more than an address,
+	// saying what is wrong; nothing is stored.
+	for i, c := range BadEmails {
+		name := fmt.Sprintf("bad%d", i)
+		_, err := b.AddUser(ctx, name, c.Email)
+		wantErr(t, fmt.Sprintf("AddUser(%q, %q)", name, c.Email), err, store.ErrInvalid)
+		if err != nil && !strings.Contains(err.Error(), c.Problem) {
+			t.Errorf("AddUser(%q): %v, want it to say %q", c.Email, err, c.Problem)
+		}
+		if _, err := b.User(ctx, name); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("%q: user stored anyway (%v)", c.Email, err)
+		}
 	}
 	_, err = b.AddUser(ctx, "alice", "")
 	wantErr(t, "duplicate user", err, store.ErrExists)
