@@ -1,6 +1,7 @@
 package portmap
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -86,6 +87,26 @@ type Status struct {
 	// mapper asks the router again.
 	Failures    int       `json:"failures,omitempty"`
 	NextAttempt time.Time `json:"next_attempt,omitzero"`
+}
+
+// LeftToDo says what a person must do about this mapping, for setup's
+// "left to do" and the doctor: "" while it is mapped (or not yet tried),
+// else which port, what the router answered and the fix, for example
+// "forward TCP port 443: the router refused (...606); fix: listen on an
+// unprivileged port ...".
+func (s Status) LeftToDo() string {
+	if s.State != "refused" && s.State != "failing" {
+		return ""
+	}
+	what := "did not answer"
+	if s.State == "refused" {
+		what = "refused"
+	}
+	out := fmt.Sprintf("forward %s port %d to this host: the router %s (%s)", strings.ToUpper(cmp.Or(s.Network, "udp")), s.InternalPort, what, s.LastError)
+	if s.Fix != "" {
+		out += "; fix: " + s.Fix
+	}
+	return out
 }
 
 // New returns a Mapper for cfg. It touches no network; Run does. A nil

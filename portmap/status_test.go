@@ -51,3 +51,13 @@ func TestStaleErrorCleared(t *testing.T) {
 		t.Errorf("the router was asked %d times; refused state seen: %v", asked.Load(), sawRefused)
 	}
 }
+
+func TestLeftToDo(t *testing.T) {
+	if s := (Status{State: "mapped", LastError: "old"}).LeftToDo(); s != "" {
+		t.Errorf("mapped: %q", s)
+	}
+	s := Status{State: "refused", Network: "tcp", InternalPort: 443, LastError: "router at 192.168.1.1 refused ... (606)", Fix: "listen on :8443"}.LeftToDo()
+	if want := "forward TCP port 443 to this host: the router refused (router at 192.168.1.1 refused ... (606)); fix: listen on :8443"; s != want {
+		t.Errorf("refused: %q\nwant      %q", s, want)
+	}
+}
