@@ -444,3 +444,40 @@ func cutFold(s, prefix string) (string, bool) {
 	}
 	return "", false
 }
+
+// Summary is one line for a linted file: the manager, the verdict and the
+// ports found ("flexnet: 1 error(s) (lmgrd 27020, snpslmd unpinned)"), and
+// the number of errors.
+func (lf *LicenseFile) Summary(findings []Finding) (string, int) {
+	errs, warns := 0, 0
+	for _, f := range findings {
+		if f.Severity == SevError {
+			errs++
+		} else {
+			warns++
+		}
+	}
+	var parts []string
+	if sp := lf.ServerPort(); sp != 0 {
+		name := "lmgrd"
+		if lf.Manager == RLM {
+			name = "rlm"
+		}
+		parts = append(parts, fmt.Sprintf("%s %d", name, sp))
+	}
+	for _, d := range lf.Daemons {
+		if d.Port != 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", d.Name, d.Port))
+		} else {
+			parts = append(parts, d.Name+" unpinned")
+		}
+	}
+	verdict := "ok"
+	if errs > 0 {
+		verdict = fmt.Sprintf("%d error(s)", errs)
+	}
+	if warns > 0 {
+		verdict += fmt.Sprintf(", %d warning(s)", warns)
+	}
+	return fmt.Sprintf("%s: %s (%s)", lf.Manager, verdict, strings.Join(parts, ", ")), errs
+}

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"strings"
 
 	"github.com/licgate/licgate/config"
 	"github.com/licgate/licgate/licmgr"
@@ -82,37 +81,10 @@ func lintOne(e *env, path string, opt licmgr.LintOptions) (bad bool, err error) 
 		}
 		return false, err
 	}
-	errs, warns := 0, 0
 	for _, f := range findings {
 		fmt.Fprintln(e.stdout, f)
-		if f.Severity == licmgr.SevError {
-			errs++
-		} else {
-			warns++
-		}
 	}
-	var parts []string
-	if sp := lf.ServerPort(); sp != 0 {
-		name := "lmgrd"
-		if lf.Manager == licmgr.RLM {
-			name = "rlm"
-		}
-		parts = append(parts, fmt.Sprintf("%s %d", name, sp))
-	}
-	for _, d := range lf.Daemons {
-		if d.Port != 0 {
-			parts = append(parts, fmt.Sprintf("%s %d", d.Name, d.Port))
-		} else {
-			parts = append(parts, d.Name+" unpinned")
-		}
-	}
-	verdict := "ok"
-	if errs > 0 {
-		verdict = fmt.Sprintf("%d error(s)", errs)
-	}
-	if warns > 0 {
-		verdict += fmt.Sprintf(", %d warning(s)", warns)
-	}
-	fmt.Fprintf(e.stdout, "%s: %s: %s (%s)\n", path, lf.Manager, verdict, strings.Join(parts, ", "))
+	summary, errs := lf.Summary(findings)
+	fmt.Fprintf(e.stdout, "%s: %s\n", path, summary)
 	return errs > 0, nil
 }
