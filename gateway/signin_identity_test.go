@@ -196,7 +196,7 @@ func TestSignInIdentityRule(t *testing.T) {
 		if err := chromedp.Run(bctx, network.ClearBrowserCookies(), chromedp.Navigate(link), signintest.Login(o.Login)); err != nil {
 			t.Fatalf("%s signs in: %v", o.Email, err)
 		}
-		waitFor(t, bctx, `document.body && /no access|not verified|not allowed/.test(document.body.textContent)`)
+		waitFor(t, bctx, `document.body && /no access|not verified|not allowed|unlocked/.test(document.body.textContent)`)
 		var text string
 		if err := chromedp.Run(bctx, chromedp.Text("body", &text)); err != nil {
 			t.Fatal(err)
