@@ -242,10 +242,11 @@ func (m *Mapper) fail(err error, failures int, wait time.Duration) {
 func (m *Mapper) fixLocked(err error) string {
 	netw, in, ask := strings.ToUpper(m.cfg.network()), m.cfg.InternalPort, m.cfg.externalPort()
 	switch {
-	case errors.Is(err, ErrConflict):
-		return fmt.Sprintf("%s port %d is forwarded to another host on the router: remove that forwarding there, or set portmap.external_port to a free port", netw, ask)
 	case IsRefused(err) && in < 1024:
 		return fmt.Sprintf("the router's rules forbid forwarding to %s port %d (the usual rule allows only ports 1024-65535): listen on an unprivileged port (public.listen: \":8443\" for the enrolment page), or allow port %d for this host on the router, or forward it by hand", netw, in, in)
+	case errors.Is(err, ErrConflict):
+		// IGDv1 routers answer 718 for a rule's refusal too.
+		return fmt.Sprintf("%s port %d is forwarded to another host on the router, or its rules forbid it: remove that forwarding there, or set portmap.external_port to a free port, or allow the port for this host", netw, ask)
 	case IsRefused(err):
 		return fmt.Sprintf("the router's rules forbid forwarding %s port %d to this host: allow it on the router (miniupnpd: allow %d <this host>/32 %d; FRITZ!Box: permit independent port sharing for this device), or forward it by hand", netw, in, in, in)
 	case errors.Is(err, ErrNoGateway):
