@@ -30,6 +30,10 @@ type InviteOptions struct {
 	Users []string
 	Group string
 	All   bool
+	// Force: with All or Group, invite users who already have a device
+	// too (a user without an e-mail address who has one is still only
+	// listed: a printed link for them would be handed to nobody).
+	Force bool
 	// Device names the device each link creates.
 	Device string
 	// TTL of the links; zero: the daemon's public.link_ttl.
@@ -81,14 +85,34 @@ func Invite(ctx context.Context, o InviteOptions) error {
 	}
 	sort.Strings(users)
 	useMail := cfg.SMTP.Host != ""
-	// Check everything before any link exists. All means everyone with
-	// an address (the admin setup made usually has none); named users
-	// must have one.
+	bulk := o.All || o.Group != ""
+	devices := map[string]int{}
+	if bulk {
+		ds, err := c.Devices(ctx, false)
+		if err != nil {
+			return err
+		}
+		for _, d := range ds {
+			devices[d.User]++
+		}
+	}
+	// Check everything before any link exists. All (or a group) means
+	// everyone with an address who has no device yet (the admin setup
+	// enrolled usually has a device and no address); named users are
+	// invited as asked and must have an address when mailing.
 	kept := users[:0]
 	for _, u := range users {
 		su, ok := byName[u]
 		if !ok {
 			return fmt.Errorf("no user %q (licgate user add %s --email ...)", u, u)
+		}
+		if n := devices[u]; n > 0 && (su.Email == "" || !o.Force) {
+			if su.Email == "" {
+				fmt.Fprintf(o.Stdout, "%s: has %d device(s) and no e-mail address: no link (licgate invite %s makes one)\n", u, n, u)
+			} else {
+				fmt.Fprintf(o.Stdout, "%s: has %d device(s) already, left out (--force invites them too)\n", u, n)
+			}
+			continue
 		}
 		if useMail && su.Email == "" {
 			if o.All {

@@ -29,7 +29,8 @@ func setupInvite(fs *flag.FlagSet) runFunc {
 	cfgPath := fs.String("c", defaultConfig, "config `FILE` (smtp settings, socket)")
 	socket := fs.String("socket", "", "admin API socket `PATH` (overrides the config; also $LICGATE_SOCKET)")
 	group := fs.String("group", "", "invite every member of policy `GROUP`")
-	all := fs.Bool("all", false, "invite every enabled user")
+	all := fs.Bool("all", false, "invite every enabled user who has no device yet")
+	force := fs.Bool("force", false, "with --all or --group: also users who have a device (with an e-mail address)")
 	device := fs.String("device", "home", "`NAME` of the device each link creates")
 	ttl := fs.String("ttl", "", "how long the links work (default public.link_ttl, at most 30d)")
 	csvOut := fs.String("csv", "", "also write name,email,link to `FILE`")
@@ -52,7 +53,7 @@ func setupInvite(fs *flag.FlagSet) runFunc {
 			return err
 		}
 		return office.Invite(e.ctx, office.InviteOptions{Config: cfg, Client: daemonClient(cfg, *socket), Users: users, Group: *group,
-			All: *all, Device: *device, TTL: d, CSV: *csvOut, Stdout: e.stdout, Stderr: e.stderr})
+			All: *all, Force: *force, Device: *device, TTL: d, CSV: *csvOut, Stdout: e.stdout, Stderr: e.stderr})
 	}
 }
 

@@ -120,3 +120,42 @@ func readFile(t *testing.T, p string) string {
 	}
 	return string(b)
 }
+
+// TestInviteAllSkipsEnrolled: invite --all (no smtp: links printed)
+// leaves out users who already have a device, and never prints a link for
+// one without an e-mail address (the admin setup enrolled), even with
+// --force; --force invites the others who have a device.
+func TestInviteAllSkipsEnrolled(t *testing.T) {
+	gatewaytest.CheckLeaks(t)
+	h := gatewaytest.New(t, gatewaytest.TopLevel("public:\n  listen: 127.0.0.1:0\n  name: office.example.test\n  acme: {directory: \"off\"}\n"))
+	sock := "-socket=" + h.Config.Socket
+	for _, u := range [][]string{{"it"}, {"alice", "--email", "alice@example.test"}, {"bob", "--email", "bob@example.test"}, {"carol"}} {
+		if out, code := cli(t, append(append([]string{"user", "add"}, u...), sock)...); code != 0 {
+			t.Fatalf("user add %v: %d %s", u, code, out)
+		}
+	}
+	for _, u := range []string{"it", "alice"} {
+		if out, code := cli(t, "device", "add", u, "laptop", "--out", filepath.Join(t.TempDir(), u), sock); code != 0 {
+			t.Fatalf("device add %s: %d %s", u, code, out)
+		}
+	}
+	linked := func(out, user string) bool {
+		return regexp.MustCompile(`(?m)^` + user + `\t[^\t]*\thttps://`).MatchString(out)
+	}
+	out, code := cli(t, "invite", "--all", "-c", h.ConfigPath, sock)
+	if code != 0 {
+		t.Fatalf("invite --all: %d %s", code, out)
+	}
+	for user, want := range map[string]bool{"it": false, "alice": false, "bob": true, "carol": true} {
+		if linked(out, user) != want {
+			t.Errorf("invite --all: link for %s: %v, want %v\n%s", user, !want, want, out)
+		}
+	}
+	if !strings.Contains(out, "it: has 1 device(s) and no e-mail address: no link") || !strings.Contains(out, "alice: has 1 device(s) already, left out") {
+		t.Errorf("invite --all does not say who was left out:\n%s", out)
+	}
+	out, code = cli(t, "invite", "--all", "--force", "-c", h.ConfigPath, sock)
+	if code != 0 || linked(out, "it") || !linked(out, "alice") {
+		t.Errorf("invite --all --force: %d\n%s", code, out)
+	}
+}
