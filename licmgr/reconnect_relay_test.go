@@ -119,6 +119,7 @@ func (r *relay) close() {
 // it, the stranded connection keeps the first seat: FlexNet's
 // "additional license consumed on client reconnection").
 func TestReconnectHoldsOneSeat(t *testing.T) {
+	checkLeaks(t)
 	for _, c := range []struct {
 		name string
 		rule licmgr.ReconnectRule

@@ -128,6 +128,7 @@ func (f *forwarder) refuse(why string) {
 // a status query still works at the cap, and the refusal can name the
 // holders from the server's own status.
 func TestSeamFlexNetCapOnVendorPort(t *testing.T) {
+	checkLeaks(t)
 	m := &licsim.Manager{Kind: "flexnet", Vendor: "adskflex", Feature: "ACD", Seats: 10}
 	if err := m.Listen("127.0.0.1:0", "127.0.0.1:0"); err != nil {
 		t.Fatal(err)
@@ -190,6 +191,7 @@ func TestSeamFlexNetCapOnVendorPort(t *testing.T) {
 // Sentinel LDK: on 1947 the Admin Control Center is refused and the
 // licensing traffic passes, on one port.
 func TestSeamLDKAdminRefused(t *testing.T) {
+	checkLeaks(t)
 	srv := &licsim.Server{Seats: 5}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

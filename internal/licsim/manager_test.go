@@ -9,8 +9,18 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/licgate/licgate/licmgr"
 )
+
+// checkLeaks fails t if goroutines it started outlive its cleanups. Call
+// it first, so its check runs last.
+func checkLeaks(t *testing.T) {
+	t.Helper()
+	ignore := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, ignore) })
+}
 
 func startManager(t *testing.T, kind string) *Manager {
 	t.Helper()
@@ -26,6 +36,7 @@ func startManager(t *testing.T, kind string) *Manager {
 // vendor port and closes; seats are held on the vendor port; the master's
 // status, parsed by licmgr, names who holds them.
 func TestManagerTwoPorts(t *testing.T) {
+	checkLeaks(t)
 	for _, kind := range []string{"flexnet", "rlm"} {
 		t.Run(kind, func(t *testing.T) {
 			m := startManager(t, kind)
