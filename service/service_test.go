@@ -336,3 +336,58 @@ func TestSecureStateDirUnix(t *testing.T) {
 		t.Errorf("state dir mode: %v %v", fi.Mode(), err)
 	}
 }
+
+// TestSystemdManagerPackagedUnit (issue 22): with the .deb's unit in
+// /lib/systemd/system for the same command line, Install enables and
+// restarts it and writes none of its own. Before, setup wrote a
+// DynamicUser unit to /etc/systemd/system over the package's: systemd
+// moved the state to /var/lib/private/licgate, and after `dpkg --purge`
+// that directory and the /etc unit were left behind.
+func TestSystemdManagerPackagedUnit(t *testing.T) {
+	root := t.TempDir()
+	ctx := context.Background()
+	cfg := Config{Executable: "/usr/bin/licgate", Paths: PathsFor("linux"), Log: testLog(t)}
+	for _, d := range []string{"run/systemd/system", "lib/systemd/system"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pkg := SystemdUnit(Config{User: "licgate", Paths: PathsFor("linux")}, "/usr/bin/licgate")
+	if err := os.WriteFile(filepath.Join(root, "lib/systemd/system/licgate.service"), []byte(pkg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorder{}
+	m, err := newSystemd(cfg, fsys{root}, rec.run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Install(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "etc/systemd/system/licgate.service")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a unit in /etc shadows the package's: %v", err)
+	}
+	rec.answers = map[string]answer{"systemctl is-active licgate.service": {"active", nil}}
+	if st, err := m.Status(ctx); err != nil || st != Running {
+		t.Errorf("status with the package's unit: %v %v, want running", st, err)
+	}
+	want := "systemctl daemon-reload\nsystemctl enable licgate.service\nsystemctl restart licgate.service\nsystemctl is-active licgate.service"
+	if got := strings.Join(rec.calls, "\n"); got != want {
+		t.Errorf("calls:\n%s\nwant:\n%s", got, want)
+	}
+
+	// Another command line (a config elsewhere) is not the package's:
+	// that one gets its own unit.
+	other := cfg
+	other.Args = []string{"serve", "-c", "/srv/licgate.yaml"}
+	m2, err := newSystemd(other, fsys{root}, (&recorder{}).run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m2.Install(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "etc/systemd/system/licgate.service")); err != nil {
+		t.Errorf("no unit for a command line the package's does not run: %v", err)
+	}
+}

@@ -115,10 +115,20 @@ func (s *systemd) Install(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.fs.writeFile(s.unitPath(), []byte(SystemdUnit(s.cfg, exe)), 0o644); err != nil {
-		return err
+	if p := s.packagedUnit(exe); p != "" {
+		// Ours in /etc would shadow the package's (see packagedUnit).
+		if s.fs.exists(s.unitPath()) {
+			if err := s.fs.remove(s.unitPath()); err != nil {
+				return err
+			}
+		}
+		s.cfg.log().Info("service: the package's unit", "file", p)
+	} else {
+		if err := s.fs.writeFile(s.unitPath(), []byte(SystemdUnit(s.cfg, exe)), 0o644); err != nil {
+			return err
+		}
+		s.cfg.log().Info("service: unit written", "file", s.unitPath())
 	}
-	s.cfg.log().Info("service: unit written", "file", s.unitPath())
 	if _, err := s.systemctl(ctx, "daemon-reload"); err != nil {
 		return err
 	}
@@ -128,6 +138,21 @@ func (s *systemd) Install(ctx context.Context) error {
 	// restart, not start: a second Install must run the new definition.
 	_, err = s.systemctl(ctx, "restart", s.unit())
 	return err
+}
+
+// packagedUnit returns the unit a .deb or .rpm installed for this same
+// command line, or "". Install enables and starts it as it is: it runs as
+// the package's user, and a unit in /etc with DynamicUser over it would
+// move the package's state to /var/lib/private, where the package's purge
+// does not look (issue 22).
+func (s *systemd) packagedUnit(exe string) string {
+	want := "\nExecStart=" + systemdCommandLine(append([]string{exe}, s.cfg.args()...)) + "\n"
+	for _, dir := range []string{"/lib/systemd/system/", "/usr/lib/systemd/system/"} {
+		if b, err := os.ReadFile(s.fs.path(dir + s.unit())); err == nil && strings.Contains(string(b), want) {
+			return dir + s.unit()
+		}
+	}
+	return ""
 }
 
 func (s *systemd) Uninstall(ctx context.Context) error {
@@ -155,7 +180,8 @@ func (s *systemd) Stop(ctx context.Context) error {
 }
 
 func (s *systemd) Status(ctx context.Context) (Status, error) {
-	if !s.fs.exists(s.unitPath()) {
+	exe, _ := s.cfg.executable()
+	if !s.fs.exists(s.unitPath()) && s.packagedUnit(exe) == "" {
 		return NotInstalled, nil
 	}
 	// is-active exits non-zero for anything but "active": read the word.
