@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	iofs "io/fs"
 	"log/slog"
 	"os"
 	"slices"
@@ -20,6 +21,9 @@ import (
 // defaultConfig is the platform's config file: /etc/licgate/licgate.yaml,
 // %ProgramData%\\licgate\\licgate.yaml, /usr/local/etc/licgate/... .
 var defaultConfig = service.Paths().Config
+
+// defaultSocket is the daemon's socket when the config cannot be read.
+var defaultSocket = service.Paths().Socket
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -306,10 +310,18 @@ func clientFlags(fs *flag.FlagSet) func() (*adminapi.Client, error) {
 		}
 		if s == "" {
 			cfg, err := config.Load(*cfgPath)
-			if err != nil {
+			switch {
+			case errors.Is(err, iofs.ErrPermission):
+				// The config is the daemon's (0640, group licgate): a
+				// user who may not read it may not use the socket
+				// either; the platform's socket path gets them the
+				// error that says so, and how to fix it.
+				s = defaultSocket
+			case err != nil:
 				return nil, err
+			default:
+				s = cfg.Socket
 			}
-			s = cfg.Socket
 		}
 		return adminapi.NewClient(s), nil
 	}
