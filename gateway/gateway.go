@@ -366,7 +366,7 @@ func (g *Gateway) startService(sc config.ServiceConfig) error {
 		Logger:   g.log.With(slog.String("component", "proxy")),
 	}
 	if sc.Source == "tunnel" {
-		p.DialFrom = (&transparent.Dialer{}).DialFrom
+		p.DialFrom = (&transparent.Dialer{Subnet: g.conf().SubnetPrefix()}).DialFrom
 	}
 	g.onClose(func() { p.Close() })
 	at := netip.AddrPortFrom(g.conf().GatewayAddr(), uint16(sc.Port))

@@ -47,6 +47,12 @@ type Dialer struct {
 	// Timeout bounds the connect (in addition to the context). If zero,
 	// only the context bounds it.
 	Timeout time.Duration
+	// Subnet is the tunnel subnet. If set, a TCP connect that gets no
+	// answer in time also wraps a *ReturnPathError naming the route the
+	// LAN lacks (a timeout from a tunnel address nearly always means that
+	// one), so the log line an admin reads says what to add. If zero, the
+	// error is the connect error alone.
+	Subnet netip.Prefix
 }
 
 // DialContext connects to address (host:port, "tcp" or "udp", optionally
@@ -71,9 +77,29 @@ func (d *Dialer) DialFrom(ctx context.Context, src netip.Addr, network, address 
 	}
 	c, err := dialFrom(ctx, d.Timeout, src.Unmap(), network, address)
 	if err != nil {
+		if rpe := d.noAnswer(err, src.Unmap(), network, address); rpe != nil {
+			return nil, fmt.Errorf("transparent: dial %s %s from %s: %w: %w", network, address, src, err, rpe)
+		}
 		return nil, fmt.Errorf("transparent: dial %s %s from %s: %w", network, address, src, err)
 	}
 	return c, nil
+}
+
+// noAnswer is the *ReturnPathError for a TCP connect from src that timed
+// out, when d.Subnet holds src; nil for any other error. The next hop it
+// names is this host's own address on its route to the upstream (unknown
+// when the upstream is a name).
+func (d *Dialer) noAnswer(err error, src netip.Addr, network, address string) *ReturnPathError {
+	var ne net.Error
+	timedOut := errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
+	if !d.Subnet.IsValid() || !timedOut || !strings.HasPrefix(network, "tcp") || !d.Subnet.Contains(src) {
+		return nil
+	}
+	rpe := &ReturnPathError{Subnet: d.Subnet.Masked(), Upstream: address, Source: src}
+	if ap, err := netip.ParseAddrPort(address); err == nil {
+		rpe.Gateway = localAddrToward(ap.Addr())
+	}
+	return rpe
 }
 
 // DialFrom returns a dial function (proxy.Proxy.Dial's signature) that
@@ -214,6 +240,10 @@ func (e *ReturnPathError) Linux() string {
 }
 
 func (e *ReturnPathError) Error() string {
+	if !e.Gateway.IsValid() {
+		return fmt.Sprintf("transparent: no answer from %s to %s: the license server (or the LAN router) needs a route for %s "+
+			"via this host's LAN address (`licgate doctor` names the command)", e.Upstream, e.Source, e.Subnet)
+	}
 	return fmt.Sprintf("transparent: no answer from %s to %s: the license server (or the LAN router) needs a route for %s via %s: "+
 		"on Windows `%s`, on Linux `%s`", e.Upstream, e.Source, e.Subnet, e.Gateway, e.Windows(), e.Linux())
 }

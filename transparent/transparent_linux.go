@@ -28,6 +28,18 @@ func dialFrom(ctx context.Context, timeout time.Duration, src netip.Addr, networ
 	return d.DialContext(ctx, network, address)
 }
 
+// localAddrToward is this host's source address on its route to dst
+// (the next hop a LAN route back to the tunnel subnet must name), or the
+// zero Addr if there is no route.
+func localAddrToward(dst netip.Addr) netip.Addr {
+	out, err := netlink.RouteGet(dst.Unmap().AsSlice())
+	if err != nil || len(out) == 0 {
+		return netip.Addr{}
+	}
+	a, _ := netip.AddrFromSlice(out[0].Src)
+	return a.Unmap()
+}
+
 // control runs on the new socket before bind: IP_TRANSPARENT lets it bind
 // and use an address this host does not own (and receive packets to it),
 // IP_FREEBIND keeps bind from checking the address at all, and for TCP

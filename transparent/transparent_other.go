@@ -15,6 +15,8 @@ func dialFrom(context.Context, time.Duration, netip.Addr, string, string) (net.C
 	return nil, fmt.Errorf("%w (this is %s)", ErrUnsupported, runtime.GOOS)
 }
 
+func localAddrToward(netip.Addr) netip.Addr { return netip.Addr{} }
+
 // Available reports whether this process may use source: tunnel: here
 // never, an error wrapping ErrUnsupported.
 func Available() error {
