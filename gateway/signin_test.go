@@ -73,7 +73,7 @@ func TestSignInEnrolAndUnlock(t *testing.T) {
 		}
 		return string(b)
 	}
-	if pg := portal(); !strings.Contains(pg, "/signin/begin?purpose=unlock") || !strings.Contains(pg, "need a fresh sign-in") {
+	if pg := portal(); !strings.Contains(pg, "/signin/begin?") || !strings.Contains(pg, "purpose=unlock") || !strings.Contains(pg, "device=") || !strings.Contains(pg, "need a fresh sign-in") {
 		t.Fatalf("portal before sign-in:\n%s", pg)
 	}
 	base := "https://office.example.test:" + port
