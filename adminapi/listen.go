@@ -15,7 +15,6 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/net/netutil"
 	"golang.org/x/time/rate"
 
 	"github.com/licgate/licgate/audit"
@@ -68,14 +67,22 @@ const (
 )
 
 // NewServer is an http.Server with licgate's admin timeouts and limits.
+// Serve it on a LimitListener: while it serves a request, that request's
+// connection is never closed to make room for another.
 func NewServer(h http.Handler, log *slog.Logger) *http.Server {
-	return &http.Server{Handler: h, ReadHeaderTimeout: readHeaderTimeout, ReadTimeout: readTimeout,
+	return &http.Server{Handler: markBusy(h), ConnContext: connContext, ReadHeaderTimeout: readHeaderTimeout, ReadTimeout: readTimeout,
 		WriteTimeout: writeTimeout, IdleTimeout: idleTimeout, MaxHeaderBytes: maxHeaderBytes,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 }
 
-// LimitListener bounds the connections ln hands out at once.
-func LimitListener(ln net.Listener) net.Listener { return netutil.LimitListener(ln, MaxConns) }
+// LimitListener bounds the connections ln hands out at once: MaxConns in
+// all, MaxConnsPerSource from one address. It never blocks Accept: when
+// a budget is full, the oldest connection that is not being served (it
+// has not sent a whole request header, or is idle) of the source holding
+// the most is closed to make room (see guard). Serve it with NewServer.
+func LimitListener(ln net.Listener) net.Listener {
+	return &guardedListener{Listener: ln, g: newGuard(MaxConns, MaxConnsPerSource)}
+}
 
 // ListenSocket listens on the unix socket at path (0660, so the group of
 // the state directory, e.g. licgate, can use the CLI without root). A
@@ -133,14 +140,20 @@ func TunnelAdmin(check AdminCheck, log *slog.Logger, h http.Handler) http.Handle
 
 // TokenAuth requires "Authorization: Bearer <token>" (the LAN listener).
 // Wrong guesses are limited per source address: a few a minute, so a
-// token of 20+ random characters cannot be guessed.
+// token of 20+ random characters cannot be guessed. While an address is
+// blocked, every request from it gets 429, the right token included:
+// otherwise the block would be an oracle for the guesser.
 func TokenAuth(token string, log *slog.Logger, h http.Handler) http.Handler {
 	lim := &failLimiter{m: map[netip.Addr]*rate.Limiter{}}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		src, _ := netip.ParseAddrPort(r.RemoteAddr)
 		if !lim.allowed(src.Addr()) {
 			w.Header().Set("Retry-After", "60")
-			writeErr(w, http.StatusTooManyRequests, errors.New("too many wrong tokens from this address; wait a minute"))
+			// The right token is refused too: answering it differently would
+			// let a blocked guesser go on guessing (docs/security.md says
+			// what an admin behind the same address does).
+			writeErr(w, http.StatusTooManyRequests, errors.New("too many wrong tokens from this address; wait a minute "+
+				"(or use the console inside the tunnel, or sudo licgate on the gateway)"))
 			return
 		}
 		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")

@@ -1,6 +1,7 @@
 package adminapi
 
 import (
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -11,7 +12,8 @@ import (
 	"go.uber.org/goleak"
 )
 
-// An admin listener holds at most MaxConns connections, and an idle or
+// An admin listener holds at most MaxConns connections (MaxConnsPerSource
+// from one address: TestConsoleAnswersUnderIdleFlood), and an idle or
 // silent connection is dropped after the header timeout: 2,000 idle
 // unauthenticated connections stayed open for ever before, and 20,000
 // filled the descriptor table so that license sessions failed.
@@ -37,15 +39,15 @@ func TestAdminListenerBoundsConnections(t *testing.T) {
 	done := make(chan struct{})
 	go func() { defer close(done); srv.Serve(LimitListener(ln)) }()
 	var conns []net.Conn
-	for i := 0; i < MaxConns+40; i++ {
-		c, err := net.Dial("tcp", ln.Addr().String())
+	for i := 0; i < MaxConns+40; i++ { // from 8 addresses, 13 each
+		c, err := dialFrom(fmt.Sprintf("127.0.2.%d", 1+i%8), ln.Addr().String())
 		if err != nil {
 			t.Fatal(err)
 		}
 		conns = append(conns, c)
 	}
-	// Silent clients are dropped by the header timeout, which lets the
-	// waiting ones in; at no time are more than MaxConns held.
+	// Silent clients are dropped by the header timeout (or make room for
+	// newer ones); at no time are more than MaxConns held.
 	deadline := time.Now().Add(20 * time.Second)
 	for active.Load() != 0 || peak.Load() < MaxConns {
 		if time.Now().After(deadline) {
