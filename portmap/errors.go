@@ -1,6 +1,10 @@
 package portmap
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/licgate/licgate/portmap/internal/pxp"
+)
 
 // Sentinel errors. Errors returned by this package wrap one of these (test
 // with errors.Is) together with the detail: which router, which protocol,
@@ -14,19 +18,19 @@ var (
 	ErrNoGateway = errors.New("no gateway")
 	// ErrNotAuthorized means the router answered but refuses mappings
 	// (the protocol is switched off, or a permission rule forbids the port).
-	ErrNotAuthorized = errors.New("router refused the mapping")
+	ErrNotAuthorized = pxp.ErrNotAuthorized
 	// ErrConflict means the external port is already forwarded to another
 	// host on the router.
-	ErrConflict = errors.New("external port is taken")
+	ErrConflict = pxp.ErrConflict
 	// ErrMalformed means the router's answer could not be understood:
 	// truncated, wrong version or opcode, or an unknown result.
-	ErrMalformed = errors.New("malformed router answer")
+	ErrMalformed = pxp.ErrMalformed
 	// ErrRouterError means the router answered with an error result code
 	// other than the ones above (out of resources, network failure...).
-	ErrRouterError = errors.New("router error")
+	ErrRouterError = pxp.ErrRouterError
 	// ErrUnsupported means the router does not speak this protocol (it
 	// answered "unsupported version" or "unsupported opcode").
-	ErrUnsupported = errors.New("protocol not supported by the router")
+	ErrUnsupported = pxp.ErrUnsupported
 	// ErrNotMapped means the router answered "success" without a usable
 	// external address (0.0.0.0: its WAN side is down, or the answer is
 	// forged): nothing reachable was mapped.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"github.com/licgate/licgate/portmap/internal/pxp"
 	"net"
 	"net/http"
 	"net/netip"
@@ -166,20 +167,20 @@ func (h *hostileNet) servePXP(pc net.PacketConn) {
 		}
 		req := buf[:n]
 		switch {
-		case n >= pcpHeaderSz+pcpMapSz && req[0] == pcpVersion && req[1] == pcpOpMap:
+		case n >= pxp.PCPHeaderSz+pxp.PCPMapSz && req[0] == pxp.PCPVersion && req[1] == pxp.PCPOpMap:
 			lifetime, ext := uint32(0xffffffff), netip.MustParseAddr("198.51.100.7")
 			if h.trick() == "zero" {
 				lifetime, ext = 120, netip.IPv4Unspecified()
 			}
-			m := req[pcpHeaderSz:]
+			m := req[pxp.PCPHeaderSz:]
 			pc.WriteTo(pcpAnswer(0x81, 0, lifetime, [12]byte(m[:12]), m[12], binary.BigEndian.Uint16(m[16:]), binary.BigEndian.Uint16(m[18:]), ext), from)
-		case n >= 2 && req[0] == pmpVersion && req[1] == pmpOpAddr:
-			a := make([]byte, pmpAddrRespSz) // external address 0.0.0.0
-			a[1] = pmpReply | pmpOpAddr
+		case n >= 2 && req[0] == pxp.PMPVersion && req[1] == pxp.PMPOpAddr:
+			a := make([]byte, pxp.PMPAddrRespSz) // external address 0.0.0.0
+			a[1] = pxp.PMPReply | pxp.PMPOpAddr
 			binary.BigEndian.PutUint32(a[4:], 77)
 			pc.WriteTo(a, from)
-		case n >= 12 && req[0] == pmpVersion:
-			pc.WriteTo(pmpMapAnswer(pmpReply|req[1], 0, binary.BigEndian.Uint16(req[4:]), binary.BigEndian.Uint16(req[6:]), 0xffffffff), from)
+		case n >= 12 && req[0] == pxp.PMPVersion:
+			pc.WriteTo(pmpMapAnswer(pxp.PMPReply|req[1], 0, binary.BigEndian.Uint16(req[4:]), binary.BigEndian.Uint16(req[6:]), 0xffffffff), from)
 		}
 	}
 }

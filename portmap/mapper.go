@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/licgate/licgate/portmap/internal/pxp"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -687,7 +688,7 @@ func (m *Mapper) announcements(ctx context.Context, wg *sync.WaitGroup) {
 			return
 		}
 		src, _ := netip.ParseAddrPort(from.String())
-		if src.Addr().Unmap() != m.Status().Gateway || n < 2 || buf[1] != pmpReply|pmpOpAddr || (buf[0] != pmpVersion && buf[0] != pcpVersion) {
+		if src.Addr().Unmap() != m.Status().Gateway || n < 2 || buf[1] != pxp.PMPReply|pxp.PMPOpAddr || (buf[0] != pxp.PMPVersion && buf[0] != pxp.PCPVersion) {
 			continue
 		}
 		m.log.Debug("portmap: router announcement", slog.String("from", src.String()))

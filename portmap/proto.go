@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/licgate/licgate/portmap/internal/pxp"
 	"net/netip"
 	"time"
 )
@@ -55,7 +56,7 @@ type epochTracker struct {
 
 func (e *epochTracker) see(epoch uint32) (lost bool) {
 	now := time.Now()
-	lost = epochLost(e.epoch, e.at, epoch, now)
+	lost = pxp.EpochLost(e.epoch, e.at, epoch, now)
 	e.epoch, e.at = epoch, now
 	return lost
 }
@@ -77,15 +78,15 @@ func newPCP(t target) *pcpClient {
 
 func (p *pcpClient) name() string { return "pcp" }
 
-func (p *pcpClient) request(ctx context.Context, lifetime uint32, extPort uint16) (pcpMapResponse, error) {
-	var resp pcpMapResponse
+func (p *pcpClient) request(ctx context.Context, lifetime uint32, extPort uint16) (pxp.PCPMapResponse, error) {
+	var resp pxp.PCPMapResponse
 	err := pxpExchange(ctx, p.t.dial, p.t.gw, p.t.timeout, func(local netip.Addr) []byte {
-		return pcpMapRequest{
+		return pxp.PCPMapRequest{
 			Client: local, Nonce: p.nonce, InternalPort: p.t.internalPort,
 			ExternalPort: extPort, ExternalAddr: p.lastAddr, Lifetime: lifetime, TCP: p.t.tcp,
-		}.marshal()
+		}.Marshal()
 	}, func(b []byte) error {
-		r, err := parsePCPMapResponse(p.t.tcp, b)
+		r, err := pxp.ParsePCPMapResponse(p.t.tcp, b)
 		if err != nil {
 			return err
 		}
@@ -187,14 +188,14 @@ func newPMP(t target) *pmpClient { return &pmpClient{t: t, mu: newChanMutex()} }
 
 func (p *pmpClient) name() string { return "natpmp" }
 
-func (p *pmpClient) addr(ctx context.Context) (pmpAddrResponse, error) {
-	var resp pmpAddrResponse
-	err := pxpExchange(ctx, p.t.dial, p.t.gw, p.t.timeout, func(netip.Addr) []byte { return buildPMPAddrRequest() },
+func (p *pmpClient) addr(ctx context.Context) (pxp.PMPAddrResponse, error) {
+	var resp pxp.PMPAddrResponse
+	err := pxpExchange(ctx, p.t.dial, p.t.gw, p.t.timeout, func(netip.Addr) []byte { return pxp.BuildPMPAddrRequest() },
 		func(b []byte) error {
-			if len(b) >= 2 && b[0] == pmpVersion && (b[1] == pmpReply|pmpOpMapUDP || b[1] == pmpReply|pmpOpMapTCP) {
+			if len(b) >= 2 && b[0] == pxp.PMPVersion && (b[1] == pxp.PMPReply|pxp.PMPOpMapUDP || b[1] == pxp.PMPReply|pxp.PMPOpMapTCP) {
 				return fmt.Errorf("%w: nat-pmp mapping answer to an address request", errSkip)
 			}
-			r, err := parsePMPAddrResponse(b)
+			r, err := pxp.ParsePMPAddrResponse(b)
 			resp = r
 			return err
 		})
@@ -204,15 +205,15 @@ func (p *pmpClient) addr(ctx context.Context) (pmpAddrResponse, error) {
 	return resp, nil
 }
 
-func (p *pmpClient) request(ctx context.Context, lifetime uint32, ext uint16) (pmpMapResponse, error) {
-	var resp pmpMapResponse
+func (p *pmpClient) request(ctx context.Context, lifetime uint32, ext uint16) (pxp.PMPMapResponse, error) {
+	var resp pxp.PMPMapResponse
 	err := pxpExchange(ctx, p.t.dial, p.t.gw, p.t.timeout, func(netip.Addr) []byte {
-		return buildPMPMapRequest(p.t.tcp, p.t.internalPort, ext, lifetime)
+		return pxp.BuildPMPMapRequest(p.t.tcp, p.t.internalPort, ext, lifetime)
 	}, func(b []byte) error {
-		if len(b) >= 2 && b[0] == pmpVersion && b[1] == pmpReply|pmpOpAddr {
+		if len(b) >= 2 && b[0] == pxp.PMPVersion && b[1] == pxp.PMPReply|pxp.PMPOpAddr {
 			return fmt.Errorf("%w: nat-pmp address answer to a mapping request", errSkip)
 		}
-		r, err := parsePMPMapResponse(p.t.tcp, b)
+		r, err := pxp.ParsePMPMapResponse(p.t.tcp, b)
 		if err != nil {
 			return err
 		}

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"github.com/licgate/licgate/portmap/internal/pxp"
 	"net"
 	"net/netip"
 	"strings"
@@ -15,11 +16,11 @@ import (
 )
 
 func pcpAnswer(op, code byte, lifetime uint32, nonce [12]byte, proto byte, internal, external uint16, ext netip.Addr) []byte {
-	b := make([]byte, pcpHeaderSz+pcpMapSz)
-	b[0], b[1], b[3] = pcpVersion, op, code
+	b := make([]byte, pxp.PCPHeaderSz+pxp.PCPMapSz)
+	b[0], b[1], b[3] = pxp.PCPVersion, op, code
 	binary.BigEndian.PutUint32(b[4:], lifetime)
 	binary.BigEndian.PutUint32(b[8:], 1234) // epoch
-	m := b[pcpHeaderSz:]
+	m := b[pxp.PCPHeaderSz:]
 	copy(m, nonce[:])
 	m[12] = proto
 	binary.BigEndian.PutUint16(m[16:], internal)
@@ -30,8 +31,8 @@ func pcpAnswer(op, code byte, lifetime uint32, nonce [12]byte, proto byte, inter
 }
 
 func pmpMapAnswer(op byte, code uint16, internal, external uint16, lifetime uint32) []byte {
-	b := make([]byte, pmpMapRespSz)
-	b[0], b[1] = pmpVersion, op
+	b := make([]byte, pxp.PMPMapRespSz)
+	b[0], b[1] = pxp.PMPVersion, op
 	binary.BigEndian.PutUint16(b[2:], code)
 	binary.BigEndian.PutUint32(b[4:], 99)
 	binary.BigEndian.PutUint16(b[8:], internal)
@@ -67,7 +68,7 @@ func TestParsePCPMapResponse(t *testing.T) {
 		{"unknown code", pcpAnswer(0x81, 200, 0, n, 17, 0, 0, pub), ErrRouterError, "result code 200"},
 		{"nat-pmp router", []byte{0, 0x81, 0, 1, 0, 0, 0, 0}, ErrUnsupported, "answered PCP with NAT-PMP (unsupported version)"},
 	} {
-		r, err := parsePCPMapResponse(false, tc.b)
+		r, err := pxp.ParsePCPMapResponse(false, tc.b)
 		if tc.want == nil {
 			if err != nil || r.Nonce != n || r.ExternalPort != 51821 || r.InternalPort != 51820 || r.ExternalAddr != pub || r.Lifetime != 3600 || r.Epoch != 1234 {
 				t.Errorf("%s: %+v, %v", tc.name, r, err)
@@ -81,7 +82,7 @@ func TestParsePCPMapResponse(t *testing.T) {
 }
 
 func TestPCPRequestLayout(t *testing.T) {
-	b := pcpMapRequest{Client: netip.MustParseAddr("192.168.1.10"), Nonce: [12]byte{9}, InternalPort: 51820, ExternalPort: 51820, Lifetime: 7200}.marshal()
+	b := pxp.PCPMapRequest{Client: netip.MustParseAddr("192.168.1.10"), Nonce: [12]byte{9}, InternalPort: 51820, ExternalPort: 51820, Lifetime: 7200}.Marshal()
 	if len(b) != 60 || b[0] != 2 || b[1] != 1 || binary.BigEndian.Uint32(b[4:]) != 7200 {
 		t.Fatalf("header % x", b[:24])
 	}
@@ -114,7 +115,7 @@ func TestParsePMP(t *testing.T) {
 		{"out of resources", pmpMapAnswer(0x81, 4, 0, 0, 0), ErrRouterError, "out of resources"},
 		{"unsupported opcode", pmpMapAnswer(0x81, 5, 0, 0, 0), ErrUnsupported, "unsupported opcode"},
 	} {
-		r, err := parsePMPMapResponse(false, tc.b)
+		r, err := pxp.ParsePMPMapResponse(false, tc.b)
 		if tc.want == nil {
 			if err != nil || r.ExternalPort != 51820 || r.Lifetime != 3600 || r.Epoch != 99 {
 				t.Errorf("%s: %+v, %v", tc.name, r, err)
@@ -125,11 +126,11 @@ func TestParsePMP(t *testing.T) {
 			t.Errorf("%s: error %v, want %v containing %q", tc.name, err, tc.want, tc.msg)
 		}
 	}
-	a, err := parsePMPAddrResponse([]byte{0, 0x80, 0, 0, 0, 0, 0, 7, 198, 51, 100, 7})
+	a, err := pxp.ParsePMPAddrResponse([]byte{0, 0x80, 0, 0, 0, 0, 0, 7, 198, 51, 100, 7})
 	if err != nil || a.Addr != pub || a.Epoch != 7 {
 		t.Errorf("address answer: %+v, %v", a, err)
 	}
-	if _, err := parsePMPAddrResponse([]byte{0, 0x80, 0, 0, 0, 0, 0, 7, 198}); !errors.Is(err, ErrMalformed) {
+	if _, err := pxp.ParsePMPAddrResponse([]byte{0, 0x80, 0, 0, 0, 0, 0, 7, 198}); !errors.Is(err, ErrMalformed) {
 		t.Errorf("truncated address answer: %v", err)
 	}
 }
@@ -140,15 +141,15 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte{0, 0x80, 0, 0, 0, 0, 0, 7, 198, 51, 100, 7})
 	f.Add([]byte("HTTP/1.1 200 OK\r\nST: urn:schemas-upnp-org:device:InternetGatewayDevice:1\r\nLOCATION: http://192.168.1.1:5000/rootDesc.xml\r\n\r\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		if r, err := parsePCPMapResponse(false, b); err == nil && (len(b) < 60 || r.ExternalAddr.BitLen() == 0) {
+		if r, err := pxp.ParsePCPMapResponse(false, b); err == nil && (len(b) < 60 || r.ExternalAddr.BitLen() == 0) {
 			t.Fatalf("accepted % x", b)
 		} else if err != nil && err.Error() == "" {
 			t.Fatal("empty error")
 		}
-		if _, err := parsePMPMapResponse(false, b); err == nil && len(b) < 16 {
+		if _, err := pxp.ParsePMPMapResponse(false, b); err == nil && len(b) < 16 {
 			t.Fatalf("accepted % x", b)
 		}
-		if _, err := parsePMPAddrResponse(b); err == nil && len(b) < 12 {
+		if _, err := pxp.ParsePMPAddrResponse(b); err == nil && len(b) < 12 {
 			t.Fatalf("accepted % x", b)
 		}
 		if u, err := parseSSDP(b); err == nil && u.Host == "" {
@@ -174,11 +175,11 @@ func TestEpochLost(t *testing.T) {
 		{100, 60 * time.Second, 500, true},  // too much progress
 		{2, 300 * time.Millisecond, 1, false},
 	} {
-		if got := epochLost(tc.prev, t0, tc.epoch, t0.Add(tc.elapsed)); got != tc.lost {
+		if got := pxp.EpochLost(tc.prev, t0, tc.epoch, t0.Add(tc.elapsed)); got != tc.lost {
 			t.Errorf("prev %d, %s later epoch %d: lost %v, want %v", tc.prev, tc.elapsed, tc.epoch, got, tc.lost)
 		}
 	}
-	if epochLost(0, time.Time{}, 0, t0) {
+	if pxp.EpochLost(0, time.Time{}, 0, t0) {
 		t.Error("first answer counted as a reboot")
 	}
 }
@@ -272,7 +273,7 @@ func TestExchangeMalformed(t *testing.T) {
 	leakCheck(t)
 	ctx := context.Background()
 	dial := fakeRouter(t, func(req []byte) [][]byte {
-		if req[0] != pcpVersion {
+		if req[0] != pxp.PCPVersion {
 			return [][]byte{{0, 0x80}} // truncated NAT-PMP
 		}
 		nonce := [12]byte(req[24:36])
@@ -297,7 +298,7 @@ func TestExchangeMalformed(t *testing.T) {
 func TestEstablishErrors(t *testing.T) {
 	leakCheck(t)
 	dial := fakeRouter(t, func(req []byte) [][]byte {
-		if req[0] == pcpVersion {
+		if req[0] == pxp.PCPVersion {
 			return [][]byte{pcpAnswer(0x81, 2, 0, [12]byte(req[24:36]), 17, 51820, 0, netip.IPv6Unspecified())}
 		}
 		return [][]byte{pmpMapAnswer(0x80|req[1], 2, 0, 0, 0)[:4]}
@@ -390,16 +391,16 @@ func TestReuseAddr(t *testing.T) {
 // A TCP mapping (the public enrolment listener) asks for TCP in every
 // protocol: PCP protocol 6, NAT-PMP opcode 2; an answer for UDP is refused.
 func TestTCPMappingRequests(t *testing.T) {
-	b := pcpMapRequest{Client: netip.MustParseAddr("192.168.1.10"), InternalPort: 8443, ExternalPort: 8443, Lifetime: 60, TCP: true}.marshal()
-	if b[pcpHeaderSz+12] != 6 {
-		t.Fatalf("pcp protocol %d, want 6 (TCP)", b[pcpHeaderSz+12])
+	b := pxp.PCPMapRequest{Client: netip.MustParseAddr("192.168.1.10"), InternalPort: 8443, ExternalPort: 8443, Lifetime: 60, TCP: true}.Marshal()
+	if b[pxp.PCPHeaderSz+12] != 6 {
+		t.Fatalf("pcp protocol %d, want 6 (TCP)", b[pxp.PCPHeaderSz+12])
 	}
-	if got := buildPMPMapRequest(true, 8443, 8443, 60)[1]; got != 2 {
+	if got := pxp.BuildPMPMapRequest(true, 8443, 8443, 60)[1]; got != 2 {
 		t.Fatalf("nat-pmp opcode %d, want 2 (TCP)", got)
 	}
 	udpAnswer := make([]byte, 16)
 	udpAnswer[0], udpAnswer[1] = 0, 128|1
-	if _, err := parsePMPMapResponse(true, udpAnswer); err == nil {
+	if _, err := pxp.ParsePMPMapResponse(true, udpAnswer); err == nil {
 		t.Fatal("a UDP answer accepted for a TCP request")
 	}
 }

@@ -2,6 +2,7 @@ package portmap
 
 import (
 	"context"
+	"github.com/licgate/licgate/portmap/internal/pxp"
 	"net/netip"
 	"sync/atomic"
 	"testing"
@@ -15,7 +16,7 @@ func TestStaleErrorCleared(t *testing.T) {
 	leakCheck(t)
 	var asked atomic.Int32
 	dial := fakeRouter(t, func(req []byte) [][]byte {
-		if req[0] != pcpVersion {
+		if req[0] != pxp.PCPVersion {
 			return nil
 		}
 		code := byte(2) // NOT_AUTHORIZED
