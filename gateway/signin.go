@@ -2,10 +2,7 @@ package gateway
 
 import (
 	"context"
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"html/template"
@@ -192,9 +189,6 @@ func (g *Gateway) lastSignIn(user, device string) time.Time {
 	return at
 }
 
-// unlockTokenTTL is how long a sign-in link of the tunnel portal works.
-const unlockTokenTTL = time.Hour
-
 // signinKey is the sign-in key in state_dir/signin.key (32 random bytes,
 // made on first use): it signs the sign-in cookie and the portal's device
 // tokens, so sign-ins in flight survive a restart.
@@ -220,49 +214,35 @@ func (g *Gateway) signinKey() ([]byte, error) {
 	return key, nil
 }
 
-// unlockMAC signs a device token with a key derived from the sign-in key.
-func (g *Gateway) unlockMAC(payload []byte) ([]byte, error) {
+// deviceTokens signs the tunnel portal's device tokens with the sign-in key.
+func (g *Gateway) deviceTokens() (signin.DeviceTokens, error) {
 	k, err := g.signinKey()
-	if err != nil {
-		return nil, err
-	}
-	m := hmac.New(sha256.New, k)
-	m.Write([]byte("licgate unlock device v1\x00"))
-	m.Write(payload)
-	return m.Sum(nil), nil
+	return signin.DeviceTokens{Key: k, Now: g.now}, err
 }
 
 // UnlockToken is the device token the tunnel portal puts into its sign-in
-// link: user and device, valid for an hour, signed with the gateway's
-// sign-in key (state_dir/signin.key, shared by a cluster's gateways only
-// if that file is). Empty when sign-in is not set up.
+// link (signin.DeviceTokens, valid for an hour, signed with
+// state_dir/signin.key: a cluster's gateways accept each other's tokens
+// only if they share that file). Empty if the key cannot be had.
 func (g *Gateway) UnlockToken(user, device string) string {
-	payload := []byte(user + "\x00" + device + "\x00" + strconv.FormatInt(g.now().Add(unlockTokenTTL).Unix(), 10))
-	mac, err := g.unlockMAC(payload)
+	dt, err := g.deviceTokens()
 	if err != nil {
+		g.log.Warn("signin: no key for the portal's device link", slog.String("err", err.Error()))
 		return ""
 	}
-	return base64.RawURLEncoding.EncodeToString(payload) + "." + base64.RawURLEncoding.EncodeToString(mac)
+	return dt.Make(user, device)
 }
 
-// parseUnlockToken checks bind's signature and age; user and device.
+// parseUnlockToken checks bind; errors wrap enroll.ErrNeedDevice.
 func (g *Gateway) parseUnlockToken(bind string) (user, device string, err error) {
-	enc, sig, ok := strings.Cut(bind, ".")
-	payload, err1 := base64.RawURLEncoding.DecodeString(enc)
-	mac, err2 := base64.RawURLEncoding.DecodeString(sig)
-	want, err3 := g.unlockMAC(payload)
-	if !ok || err1 != nil || err2 != nil || err3 != nil || !hmac.Equal(mac, want) {
-		return "", "", fmt.Errorf("%w: the device link is not genuine", enroll.ErrNeedDevice)
+	dt, err := g.deviceTokens()
+	if err == nil {
+		user, device, err = dt.Parse(bind)
 	}
-	parts := strings.Split(string(payload), "\x00")
-	if len(parts) != 3 {
-		return "", "", fmt.Errorf("%w: malformed device link", enroll.ErrNeedDevice)
+	if err != nil {
+		return "", "", fmt.Errorf("%w: %w", enroll.ErrNeedDevice, err)
 	}
-	exp, err := strconv.ParseInt(parts[2], 10, 64)
-	if err != nil || g.now().After(time.Unix(exp, 0)) {
-		return "", "", fmt.Errorf("%w: the device link expired: reload the portal", enroll.ErrNeedDevice)
-	}
-	return parts[0], parts[1], nil
+	return user, device, nil
 }
 
 // unlockDevice is the device an unlock sign-in unlocks: the token's, or

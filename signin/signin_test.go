@@ -350,3 +350,30 @@ func TestSameAddress(t *testing.T) {
 		}
 	}
 }
+
+// TestDeviceTokens: a token names its user and device until it expires;
+// changed, truncated, re-signed with another key or expired, it is refused.
+func TestDeviceTokens(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	d := signin.DeviceTokens{Key: key, Now: func() time.Time { return now }}
+	tok := d.Make("alice", "laptop")
+	if u, dev, err := d.Parse(tok); err != nil || u != "alice" || dev != "laptop" {
+		t.Fatalf("Parse = %q, %q, %v", u, dev, err)
+	}
+	other := signin.DeviceTokens{Key: []byte("another key, also thirty-two byte"), Now: d.Now}
+	enc, sig, _ := strings.Cut(tok, ".")
+	forged := signin.DeviceTokens{Key: key, Now: d.Now}.Make("alice", "pc")
+	fenc, _, _ := strings.Cut(forged, ".")
+	for name, bad := range map[string]string{
+		"other key": other.Make("alice", "laptop"), "swapped payload": fenc + "." + sig, "truncated": tok[:len(tok)-2],
+		"no signature": enc, "empty": "", "garbage": "a.b",
+	} {
+		if _, _, err := d.Parse(bad); !errors.Is(err, signin.ErrDeviceToken) {
+			t.Errorf("%s: err = %v", name, err)
+		}
+	}
+	later := signin.DeviceTokens{Key: key, Now: func() time.Time { return now.Add(time.Hour + time.Second) }}
+	if _, _, err := later.Parse(tok); !errors.Is(err, signin.ErrDeviceToken) {
+		t.Errorf("after an hour: err = %v", err)
+	}
+}
