@@ -106,6 +106,12 @@ func Invite(ctx context.Context, o InviteOptions) error {
 		if !ok {
 			return fmt.Errorf("no user %q (licgate user add %s --email ...)", u, u)
 		}
+		if err := store.ValidEmail(su.Email); err != nil {
+			// Stored by an older version: never printed, mailed or written
+			// raw (the error quotes it).
+			fmt.Fprintf(o.Stdout, "%s: left out: %v\n", u, err)
+			continue
+		}
 		if n := devices[u]; n > 0 && (su.Email == "" || !o.Force) {
 			if su.Email == "" {
 				fmt.Fprintf(o.Stdout, "%s: has %d device(s) and no e-mail address: no link (licgate invite %s makes one)\n", u, n, u)
@@ -224,8 +230,8 @@ func ImportUsers(ctx context.Context, c *adminapi.Client, path, configPath strin
 		if err := store.ValidName(rw.name); err != nil {
 			return fmt.Errorf("%s:%d: %w", path, line, err)
 		}
-		if rw.email != "" && !strings.Contains(rw.email, "@") {
-			return fmt.Errorf("%s:%d: %q is not an e-mail address", path, line, rw.email)
+		if err := store.ValidEmail(rw.email); err != nil {
+			return fmt.Errorf("%s:%d: %w (nothing imported)", path, line, err)
 		}
 		if len(rec) > 2 {
 			for _, g := range strings.FieldsFunc(rec[2], func(r rune) bool { return r == ';' || r == ' ' || r == '|' }) {
