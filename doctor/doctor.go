@@ -216,6 +216,8 @@ func (d *Doctor) mapping(what string, pm *portmap.Status) {
 		d.add(levelWarn, what, "mapped by %s, but the router's external address %s is not public: another NAT is in front of it (forward the port there too)", pm.Protocol, pm.ExternalAddress)
 	case pm.State == "mapped":
 		d.add(levelOK, what, "%s:%d -> port %d by %s", pm.ExternalAddress, pm.ExternalPort, pm.InternalPort, pm.Protocol)
+	case pm.Fix != "": // the router answered; portmap says what to change
+		d.add(levelFail, what, "%s: %s (fix: %s)", pm.State, pm.LastError, pm.Fix)
 	default:
 		d.add(levelFail, what, "%s: %s (enable UPnP or NAT-PMP on the router, or forward port %d by hand)", pm.State, pm.LastError, pm.InternalPort)
 	}
