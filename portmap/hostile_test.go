@@ -156,8 +156,8 @@ func (h *hostileNet) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// servePXP answers PCP MAP with the trick's lifetime and address, and
-// NAT-PMP with address 0.0.0.0.
+// servePXP answers PCP MAP and NAT-PMP with a lifetime of 0xffffffff
+// seconds, or (trick "zero") with external address 0.0.0.0.
 func (h *hostileNet) servePXP(pc net.PacketConn) {
 	buf := make([]byte, 1100)
 	for {
@@ -175,9 +175,12 @@ func (h *hostileNet) servePXP(pc net.PacketConn) {
 			m := req[pxp.PCPHeaderSz:]
 			pc.WriteTo(pcpAnswer(0x81, 0, lifetime, [12]byte(m[:12]), m[12], binary.BigEndian.Uint16(m[16:]), binary.BigEndian.Uint16(m[18:]), ext), from)
 		case n >= 2 && req[0] == pxp.PMPVersion && req[1] == pxp.PMPOpAddr:
-			a := make([]byte, pxp.PMPAddrRespSz) // external address 0.0.0.0
+			a := make([]byte, pxp.PMPAddrRespSz)
 			a[1] = pxp.PMPReply | pxp.PMPOpAddr
 			binary.BigEndian.PutUint32(a[4:], 77)
+			if h.trick() != "zero" {
+				copy(a[8:], []byte{198, 51, 100, 7})
+			}
 			pc.WriteTo(a, from)
 		case n >= 12 && req[0] == pxp.PMPVersion:
 			pc.WriteTo(pmpMapAnswer(pxp.PMPReply|req[1], 0, binary.BigEndian.Uint16(req[4:]), binary.BigEndian.Uint16(req[6:]), 0xffffffff), from)
@@ -237,14 +240,18 @@ func TestHostileUPnP(t *testing.T) {
 	}
 }
 
-func TestHostilePCPLifetime(t *testing.T) {
-	leakCheck(t)
-	h := newHostileNet(t)
-	m := h.mapper(t, PCP)
-	go m.Run(context.Background())
-	st := waitFor(t, m, "mapped", func(s Status) bool { return s.State == "mapped" })
-	if left := time.Until(st.LeaseExpiry); left > time.Minute || left <= 0 {
-		t.Fatalf("a PCP lifetime of 0xffffffff s became a lease until %s (%s from now); want at most the minute asked", st.LeaseExpiry, left.Round(time.Second))
+func TestHostileLifetime(t *testing.T) {
+	for _, proto := range []string{PCP, NATPMP} {
+		t.Run(proto, func(t *testing.T) {
+			leakCheck(t)
+			h := newHostileNet(t)
+			m := h.mapper(t, proto)
+			go m.Run(context.Background())
+			st := waitFor(t, m, "mapped", func(s Status) bool { return s.State == "mapped" })
+			if left := time.Until(st.LeaseExpiry); left > time.Minute || left <= 0 {
+				t.Fatalf("a lifetime of 0xffffffff s became a lease until %s (%s from now); want at most the minute asked", st.LeaseExpiry, left.Round(time.Second))
+			}
+		})
 	}
 }
 
