@@ -307,3 +307,26 @@ func TestSignInEnrolDeviceLimitParallel(t *testing.T) {
 		t.Errorf("answers %v: want the other 29 refused (403 limit, 410 ticket used)", status)
 	}
 }
+
+// TestSignInReturnToStaysOnSite (issue 23, finding 3): Chromium sent to the
+// public listener's sign-in with a return address that browsers turn into
+// another site stays on licgate's origin, with the refusal page, and never
+// reaches the provider.
+func TestSignInReturnToStaysOnSite(t *testing.T) {
+	r := newSigninRig(t, []signintest.User{{Login: "alice", Email: "alice@example.com"}},
+		"policy:\n  rules:\n    - {action: allow, who: [\"*\"]}\n", "  allowed_domains: [example.com]\n  enrol: {enabled: true}\n")
+	bctx := browser(t, chromedp.Flag("host-resolver-rules", "MAP office.example.test 127.0.0.1"))
+	for _, to := range []string{"/%09/evil.example/", "/\\evil.example", "/%2F%2Fevil.example/"} {
+		if err := chromedp.Run(bctx, chromedp.Navigate(r.base+"/signin/begin?"+url.Values{"purpose": {"enroll"}, "return": {to}}.Encode())); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, bctx, `document.body && document.body.textContent.length > 0`)
+		var loc, text string
+		if err := chromedp.Run(bctx, chromedp.Location(&loc), chromedp.Text("body", &text)); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(loc, r.base+"/") || !strings.Contains(text, "not valid") {
+			t.Errorf("return %q: browser at %s: %q", to, loc, text)
+		}
+	}
+}
