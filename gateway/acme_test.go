@@ -117,6 +117,24 @@ func served(t *testing.T, g *gateway.Gateway, name string, pool *x509.CertPool) 
 	return c.ConnectionState().PeerCertificates[0]
 }
 
+// servedACME waits (up to a minute) until the public listener serves a
+// certificate that pool verifies, and returns its leaf.
+func servedACME(t *testing.T, g *gateway.Gateway, name string, pool *x509.CertPool) *x509.Certificate {
+	t.Helper()
+	var last error
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		c, err := tls.Dial("tcp", g.PublicAddr().String(), &tls.Config{ServerName: name, RootCAs: pool})
+		if err != nil {
+			last = err
+			continue
+		}
+		defer c.Close()
+		return c.ConnectionState().PeerCertificates[0]
+	}
+	t.Fatalf("the ACME certificate was never served: %v", last)
+	return nil
+}
+
 func TestACMEWithPebble(t *testing.T) {
 	b := ddnstest.StartBIND(t, "example.test")
 	// The office name resolves to loopback, where the challenges are answered.
@@ -152,10 +170,9 @@ func TestACMEWithPebble(t *testing.T) {
     tls_alpn_port: %d
     listen_host: 127.0.0.1
 %s`, pb.dir, pb.minica, challenge, b.Addr, pb.httpPort, pb.tlsPort, extra)))
-			leaf := served(t, h.GW, "office.example.test", pb.issuerPool)
-			if strings.Contains(leaf.Issuer.CommonName, "licgate") {
-				t.Fatalf("fell back to the internal CA: issuer %q", leaf.Issuer.CommonName)
-			}
+			// ACME works in the background; the internal CA's certificate
+			// is served until Pebble's is there.
+			leaf := servedACME(t, h.GW, "office.example.test", pb.issuerPool)
 			if challenge != "http-01" {
 				return
 			}
