@@ -12,11 +12,22 @@
 // Flow:
 //
 //	browser --GET /signin/begin--> BeginLogin: cookie {state, nonce, PKCE verifier,
-//	                                            purpose, returnTo} (HMAC-signed), 303 to provider
+//	                                            purpose, returnTo, bind} (HMAC-signed), 303 to provider
 //	browser <--> provider (login, consent)
 //	browser --GET /signin/callback?code&state--> Callback: cookie matches state, state
 //	        not used before, code exchanged with verifier, ID token verified, nonce,
 //	        user claim, email_verified, allowed domains -> Result
+//
+// Identity rule (issue 23, docs/signin.md "Which account is which user"): an
+// account is one address, Identity.Address: the email claim only with
+// email_verified true (absent is refused), or with PresetEntra the UPN; its
+// domain must be in AllowedDomains, which is required. The caller binds it
+// to its user whose stored e-mail is SameAddress, never by a name or local
+// part. DeviceTokens lets a page that knows the device (the tunnel portal)
+// put it into the sign-in link (BeginLoginBound, Result.Bind), so a sign-in
+// to unlock unlocks that device only. BeginLogin accepts as returnTo only a
+// path on this origin or a URL on ReturnOrigins, after full decoding, with
+// no control characters, backslashes, "//" or dot segments.
 //
 // Typical usage:
 //
@@ -41,7 +52,7 @@
 //			signin.WriteError(w, err)
 //			return
 //		}
-//		sessions.Record(r.Context(), signin.SignIn{User: res.Identity.User, Groups: res.Identity.Groups,
+//		sessions.Record(r.Context(), signin.SignIn{User: res.Identity.Address, Groups: res.Identity.Groups,
 //			Purpose: res.Purpose, At: res.Identity.At})
 //		http.Redirect(w, r, res.ReturnTo, http.StatusSeeOther)
 //	})
