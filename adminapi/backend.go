@@ -164,6 +164,23 @@ type Health struct {
 	Portmap *portmap.Status `json:"portmap,omitempty"`
 	// PortmapPublic is the public listener's TCP mapping (with public.listen).
 	PortmapPublic *portmap.Status `json:"portmap_public,omitempty"`
+	// Cluster is cluster mode's shared database (absent without it).
+	Cluster *ClusterHealth `json:"cluster,omitempty"`
+}
+
+// ClusterHealth is cluster mode's view of the shared database: its
+// circuit breaker, read from memory (health never waits on the database).
+type ClusterHealth struct {
+	GatewayID string `json:"gateway_id"`
+	// Database is the circuit's state: "closed" (admissions ask the
+	// database), "open" (the database did not answer: capped connects are
+	// refused at once until a probe gets an answer) or "half-open" (a
+	// probe is in flight; still refused).
+	Database  string    `json:"database"`
+	Since     time.Time `json:"since"`
+	Trips     int64     `json:"trips"`   // times it opened
+	Refused   int64     `json:"refused"` // calls refused at once while not closed
+	LastError string    `json:"last_error,omitempty"`
 }
 
 // DeviceResult is a device with, when licgate made its keys, the profile

@@ -66,6 +66,9 @@ var (
 	descDirStale  = prometheus.NewDesc("licgate_directory_stale", "1 while the last directory sync failed (the last good snapshot stays in force).", nil, nil)
 	descDirUsers  = prometheus.NewDesc("licgate_directory_users", "Users in the directory snapshot in force.", nil, nil)
 	descDirHeld   = prometheus.NewDesc("licgate_directory_held_users", "Users who would lose rights by the snapshot the safeguard holds back (0: none held; licgate directory accept).", nil, nil)
+	descCircuit   = prometheus.NewDesc("licgate_cluster_db_circuit", "Cluster mode: 1 for the state the shared database's circuit breaker is in (closed: admissions ask the database; open, half-open: capped connects are refused at once).", []string{"state"}, nil)
+	descTrips     = prometheus.NewDesc("licgate_cluster_db_circuit_trips_total", "Cluster mode: times the shared database did not answer and the circuit opened.", nil, nil)
+	descCRefused  = prometheus.NewDesc("licgate_cluster_db_refused_total", "Cluster mode: database calls refused at once while the circuit was not closed.", nil, nil)
 	descCert      = prometheus.NewDesc("licgate_certificate_expiry_timestamp_seconds", "When each served certificate expires.", []string{"name", "issuer"}, nil)
 )
 
@@ -81,6 +84,9 @@ func (c *liveCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descDirStale
 	ch <- descDirUsers
 	ch <- descDirHeld
+	ch <- descCircuit
+	ch <- descTrips
+	ch <- descCRefused
 }
 
 func (c *liveCollector) Collect(ch chan<- prometheus.Metric) {
@@ -131,6 +137,17 @@ func (c *liveCollector) Collect(ch chan<- prometheus.Metric) {
 		if !pm.LeaseExpiry.IsZero() {
 			ch <- prometheus.MustNewConstMetric(descPortLease, prometheus.GaugeValue, float64(pm.LeaseExpiry.Unix()))
 		}
+	}
+	if cl := src.ClusterHealth(); cl != nil {
+		for _, st := range []string{"closed", "open", "half-open"} {
+			v := 0.0
+			if cl.Database == st {
+				v = 1
+			}
+			ch <- prometheus.MustNewConstMetric(descCircuit, prometheus.GaugeValue, v, st)
+		}
+		ch <- prometheus.MustNewConstMetric(descTrips, prometheus.CounterValue, float64(cl.Trips))
+		ch <- prometheus.MustNewConstMetric(descCRefused, prometheus.CounterValue, float64(cl.Refused))
 	}
 	for _, cv := range src.Certs() {
 		ch <- prometheus.MustNewConstMetric(descCert, prometheus.GaugeValue, float64(cv.NotAfter.Unix()), cv.Name, cv.Issuer)

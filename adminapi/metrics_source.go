@@ -25,6 +25,8 @@ type MetricsSource interface {
 	DirectoryStatus() *directory.Status
 	// PortmapStatus is the router port mapping (nil when off).
 	PortmapStatus() *portmap.Status
+	// ClusterHealth is cluster mode's database circuit (nil without it).
+	ClusterHealth() *ClusterHealth
 	// AuditStats are the audit writer's counters.
 	AuditStats() (written, dropped, failed int64)
 }

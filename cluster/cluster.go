@@ -49,8 +49,39 @@ type Config struct {
 	// database: they no longer count anywhere, so the caller must cut
 	// them to keep caps.
 	OnLost func(ids []int64)
+	// Timeout bounds each database call of an admission, release,
+	// update or count (Admit, Release, Update, Sessions). The first that
+	// fails or runs out opens the circuit: those calls are then refused
+	// at once with ErrUnavailable until a probe gets an answer (see
+	// breaker.go). If zero, 3s.
+	Timeout time.Duration
+	// ProbeBackoff is the wait before the first probe of an open
+	// circuit; it doubles after each failed probe up to MaxProbeBackoff.
+	// If zero, 500ms and 5s.
+	ProbeBackoff, MaxProbeBackoff time.Duration
+	// OnBreaker, if set, is called with every change of the circuit's
+	// state (in order; it must not block).
+	OnBreaker func(BreakerEvent)
 	// Logger receives renewal failures and reconnections. If nil, discarded.
 	Logger *slog.Logger
+}
+
+func (c *Config) timeout() time.Duration {
+	if c.Timeout <= 0 {
+		return 3 * time.Second
+	}
+	return c.Timeout
+}
+
+func (c *Config) probeBackoff() (first, most time.Duration) {
+	first, most = c.ProbeBackoff, c.MaxProbeBackoff
+	if first <= 0 {
+		first = 500 * time.Millisecond
+	}
+	if most <= 0 {
+		most = 5 * time.Second
+	}
+	return first, max(first, most)
 }
 
 func (c *Config) lease() time.Duration {
@@ -79,8 +110,15 @@ type Cluster struct {
 	started bool
 	closed  bool
 	mine    map[int64]struct{} // sessions this gateway admitted and holds
+	// orphans are rows this gateway no longer holds whose delete did not
+	// land (a release during an outage, an admission whose commit was
+	// cut off): renew deletes them once the database answers, so they
+	// do not count until their lease runs out.
+	orphans map[int64]struct{}
 	stop    context.CancelFunc
 	done    chan struct{}
+
+	br *breaker
 }
 
 // New checks cfg; it does nothing else.
@@ -98,7 +136,27 @@ func New(cfg Config) (*Cluster, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Cluster{cfg: cfg, log: log.With(slog.String("gateway", cfg.GatewayID)), mine: map[int64]struct{}{}}, nil
+	c := &Cluster{cfg: cfg, log: log.With(slog.String("gateway", cfg.GatewayID)), mine: map[int64]struct{}{},
+		orphans: map[int64]struct{}{}}
+	first, most := cfg.probeBackoff()
+	c.br = newBreaker(cfg.timeout(), first, most, c.probe, cfg.OnBreaker, c.log)
+	return c, nil
+}
+
+// probe asks the database whether it answers (the open circuit's probe).
+func (c *Cluster) probe(ctx context.Context) error {
+	_, err := c.cfg.Pool.Exec(ctx, `SELECT 1`)
+	return err
+}
+
+// Breaker is the database circuit's state (for health and metrics).
+func (c *Cluster) Breaker() BreakerStatus { return c.br.status() }
+
+// orphan remembers a row to delete when the database answers again.
+func (c *Cluster) orphan(id int64) {
+	c.mu.Lock()
+	c.orphans[id] = struct{}{}
+	c.mu.Unlock()
 }
 
 // ID is this gateway's GatewayID.
@@ -207,9 +265,14 @@ func (c *Cluster) Close() error {
 		stop()
 		<-done
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if _, err := c.cfg.Pool.Exec(ctx, `DELETE FROM cluster_sessions WHERE gateway_id = $1`, c.cfg.GatewayID); err != nil {
+	c.br.close()
+	// Through the circuit: with the database away, the rows stop
+	// counting after the lease instead of a shutdown waiting on it.
+	err := c.br.do(context.Background(), func(ctx context.Context) error {
+		_, err := c.cfg.Pool.Exec(ctx, `DELETE FROM cluster_sessions WHERE gateway_id = $1`, c.cfg.GatewayID)
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("cluster: close: remove sessions: %w", err)
 	}
 	return nil
@@ -240,9 +303,24 @@ func (c *Cluster) renew(ctx context.Context) error {
 	for id := range c.mine {
 		ids = append(ids, id)
 	}
+	orphans := make([]int64, 0, len(c.orphans))
+	for id := range c.orphans {
+		orphans = append(orphans, id)
+	}
 	c.mu.Unlock()
 	rctx, cancel := context.WithTimeout(ctx, c.cfg.renew())
 	defer cancel()
+	if len(orphans) > 0 {
+		if _, err := c.cfg.Pool.Exec(rctx, `DELETE FROM cluster_sessions WHERE id = ANY($1) AND gateway_id = $2`, orphans, c.cfg.GatewayID); err != nil {
+			return fmt.Errorf("cluster: delete released sessions: %w", err)
+		}
+		c.mu.Lock()
+		for _, id := range orphans {
+			delete(c.orphans, id)
+		}
+		c.mu.Unlock()
+		c.log.Info("cluster: sessions released during an outage no longer count", slog.Int("sessions", len(orphans)))
+	}
 	var kept []int64
 	if len(ids) > 0 {
 		rows, err := c.cfg.Pool.Query(rctx, `UPDATE cluster_sessions SET lease_until = clock_timestamp() + $3::interval
@@ -300,6 +378,8 @@ func retry(fn func() error) error {
 // cluster, allows it: counting, deciding and inserting happen under one
 // cluster-wide lock, so concurrent admissions on any gateways never
 // exceed a cap. decide's error is returned as it is (nothing inserted).
+// The database calls go through the circuit breaker: while it is open,
+// Admit fails at once with ErrUnavailable.
 // s.User, s.Device and s.Service must be set; the returned Session has
 // ID, Gateway, Rule, Groups, Started and LeaseUntil filled in. Call
 // Release when the session ends. If the database is unreachable, Admit
@@ -314,15 +394,27 @@ func (c *Cluster) Admit(ctx context.Context, s Session, decide func(acl.Counts) 
 	if closed {
 		return Session{}, fmt.Errorf("cluster: admit: %w", ErrClosed)
 	}
-	if err := c.ensureSchema(ctx); err != nil {
-		return Session{}, err
-	}
 	var refused error
-	err := retry(func() error { return c.admit(ctx, &s, decide, &refused) })
+	err := c.br.do(ctx, func(ctx context.Context) error {
+		if err := c.ensureSchema(ctx); err != nil {
+			return err
+		}
+		err := retry(func() error {
+			refused, s.ID = nil, 0
+			return c.admit(ctx, &s, decide, &refused)
+		})
+		if refused != nil {
+			return nil // the database answered; decide said no
+		}
+		return err
+	})
 	if refused != nil {
 		return Session{}, refused
 	}
 	if err != nil {
+		if s.ID != 0 { // inserted, but the commit's fate is unknown
+			c.orphan(s.ID)
+		}
 		return Session{}, fmt.Errorf("cluster: admit %s/%s: %w", s.User, s.Device, err)
 	}
 	c.mu.Lock()
@@ -378,34 +470,45 @@ func (c *Cluster) admit(ctx context.Context, sp *Session, decide func(acl.Counts
 
 // Release ends session id: it stops counting at once. Releasing a
 // session that is gone (lease ran out, released before) is not an error.
+// If the database does not answer (or the circuit is open), the row is
+// no longer renewed and is deleted once the database answers again
+// (at the latest, it stops counting when its lease runs out).
 func (c *Cluster) Release(ctx context.Context, id int64) error {
 	c.mu.Lock()
 	delete(c.mine, id)
 	c.mu.Unlock()
-	err := retry(func() error {
-		_, err := c.cfg.Pool.Exec(ctx, `DELETE FROM cluster_sessions WHERE id = $1`, id)
-		return err
+	err := c.br.do(ctx, func(ctx context.Context) error {
+		return retry(func() error {
+			_, err := c.cfg.Pool.Exec(ctx, `DELETE FROM cluster_sessions WHERE id = $1`, id)
+			return err
+		})
 	})
 	if err != nil {
+		c.orphan(id)
 		return fmt.Errorf("cluster: release %d: %w", id, err)
 	}
 	return nil
 }
 
 // Sessions lists the sessions that count now, on every gateway, oldest first.
+// Through the circuit breaker, as Admit.
 func (c *Cluster) Sessions(ctx context.Context) ([]Session, error) {
-	if err := c.ensureSchema(ctx); err != nil {
-		return nil, err
-	}
-	rows, err := c.cfg.Pool.Query(ctx, `SELECT id, gateway_id, "user", device, service, rule, groups, started, lease_until
-		FROM cluster_sessions WHERE lease_until > clock_timestamp() ORDER BY started, id`)
-	if err != nil {
-		return nil, fmt.Errorf("cluster: sessions: %w", err)
-	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Session, error) {
-		var s Session
-		err := r.Scan(&s.ID, &s.Gateway, &s.User, &s.Device, &s.Service, &s.Rule, &s.Groups, &s.Started, &s.LeaseUntil)
-		return s, err
+	var out []Session
+	err := c.br.do(ctx, func(ctx context.Context) error {
+		if err := c.ensureSchema(ctx); err != nil {
+			return err
+		}
+		rows, err := c.cfg.Pool.Query(ctx, `SELECT id, gateway_id, "user", device, service, rule, groups, started, lease_until
+			FROM cluster_sessions WHERE lease_until > clock_timestamp() ORDER BY started, id`)
+		if err != nil {
+			return err
+		}
+		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Session, error) {
+			var s Session
+			err := r.Scan(&s.ID, &s.Gateway, &s.User, &s.Device, &s.Service, &s.Rule, &s.Groups, &s.Started, &s.LeaseUntil)
+			return s, err
+		})
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cluster: sessions: %w", err)
@@ -421,9 +524,11 @@ func (c *Cluster) Update(ctx context.Context, id int64, d Decision) error {
 	if groups == nil {
 		groups = []string{}
 	}
-	err := retry(func() error {
-		_, err := c.cfg.Pool.Exec(ctx, `UPDATE cluster_sessions SET rule = $2, groups = $3 WHERE id = $1`, id, d.Rule, groups)
-		return err
+	err := c.br.do(ctx, func(ctx context.Context) error {
+		return retry(func() error {
+			_, err := c.cfg.Pool.Exec(ctx, `UPDATE cluster_sessions SET rule = $2, groups = $3 WHERE id = $1`, id, d.Rule, groups)
+			return err
+		})
 	})
 	if err != nil {
 		return fmt.Errorf("cluster: update %d: %w", id, err)

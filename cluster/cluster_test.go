@@ -487,3 +487,105 @@ func TestUpdate(t *testing.T) {
 		t.Fatalf("update of a gone session: %v", err)
 	}
 }
+
+// TestPausedDatabaseOpensCircuit: PostgreSQL stopped with SIGSTOP (it
+// keeps its connections and answers nothing). 30 parallel admissions all
+// fail within about one timeout (the first to run out opens the circuit
+// and ends the others); the next 30 are refused at once without a
+// database call; after SIGCONT a probe closes the circuit and admissions
+// work again.
+func TestPausedDatabaseOpensCircuit(t *testing.T) {
+	leakCheck(t)
+	srv := pgtest.Start(t)
+	dsn := srv.NewDatabase(t)
+	const timeout = 500 * time.Millisecond
+	events := make(chan cluster.BreakerEvent, 100)
+	c, err := cluster.New(cluster.Config{Pool: newPool(t, dsn), GatewayID: "gw-a", Timeout: timeout,
+		ProbeBackoff: 50 * time.Millisecond, MaxProbeBackoff: 200 * time.Millisecond, Logger: testLogger(t),
+		OnBreaker: func(ev cluster.BreakerEvent) { events <- ev }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cancel(); c.Close() })
+	decide := capDecide("codemeter", 100)
+	if _, err := c.Admit(ctx, cluster.Session{User: "alice", Device: "pc", Service: "codemeter"}, decide); err != nil {
+		t.Fatal(err)
+	}
+	before := c.Breaker()
+
+	srv.Pause(t)
+	admitAll := func() (slowest time.Duration, failed int) {
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i := range 30 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				t0 := time.Now()
+				_, err := c.Admit(ctx, cluster.Session{User: fmt.Sprint("u", i), Device: "pc", Service: "codemeter"}, decide)
+				d := time.Since(t0)
+				mu.Lock()
+				defer mu.Unlock()
+				slowest = max(slowest, d)
+				if err != nil {
+					failed++
+				}
+			}()
+		}
+		close(start)
+		wg.Wait()
+		return slowest, failed
+	}
+	slowest, failed := admitAll()
+	t.Logf("30 parallel admissions, database stopped: %d failed, slowest %v (timeout %v)", failed, slowest, timeout)
+	if failed != 30 {
+		t.Fatalf("%d of 30 admissions failed with the database stopped, want all (fail closed)", failed)
+	}
+	if slowest >= 2*timeout {
+		t.Errorf("slowest refusal took %v, want under 2x the timeout (%v): admissions are serialised", slowest, timeout)
+	}
+	st := c.Breaker()
+	if st.State == cluster.BreakerClosed || st.Trips != 1 {
+		t.Fatalf("circuit after the first timeout: %+v, want open, one trip", st)
+	}
+	if ev := <-events; ev.From != cluster.BreakerClosed || ev.To != cluster.BreakerOpen {
+		t.Fatalf("first event %s -> %s, want closed -> open", ev.From, ev.To)
+	}
+	if calls := st.Calls - before.Calls; calls > 30 {
+		t.Fatalf("%d database calls for 30 admissions", calls)
+	}
+
+	// Open: refused at once, no database call.
+	slowest, failed = admitAll()
+	st2 := c.Breaker()
+	t.Logf("30 more while open: %d failed, slowest %v, database calls %d", failed, slowest, st2.Calls-st.Calls)
+	if failed != 30 || st2.Calls != st.Calls || st2.Refused-st.Refused != 30 {
+		t.Fatalf("open circuit: %d failed, %d database calls, %d refused; want 30, 0, 30", failed, st2.Calls-st.Calls, st2.Refused-st.Refused)
+	}
+	if _, err := c.Admit(ctx, cluster.Session{User: "bob", Device: "pc", Service: "codemeter"}, decide); !errors.Is(err, cluster.ErrUnavailable) {
+		t.Fatalf("admission with the circuit open: %v, want ErrUnavailable", err)
+	}
+
+	if err := srv.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	// States in order: open, then half-open/open per failed probe, then
+	// half-open -> closed once a probe answers; never two probes at once.
+	for ev := range events {
+		if ev.From == ev.To || (ev.To == cluster.BreakerHalfOpen) != (ev.From == cluster.BreakerOpen) {
+			t.Fatalf("event %s -> %s out of order", ev.From, ev.To)
+		}
+		if ev.To == cluster.BreakerClosed {
+			break
+		}
+	}
+	if _, err := c.Admit(ctx, cluster.Session{User: "bob", Device: "pc", Service: "codemeter"}, decide); err != nil {
+		t.Fatalf("admission after the database came back: %v", err)
+	}
+}

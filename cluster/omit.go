@@ -30,6 +30,7 @@ func New(Config) (*Cluster, error) { return nil, ErrOmitted }
 type Config struct{}
 
 func (*Cluster) ID() string                                                       { return "" }
+func (*Cluster) Breaker() BreakerStatus                                           { return BreakerStatus{} }
 func (*Cluster) Start(context.Context) error                                      { return ErrOmitted }
 func (*Cluster) Close() error                                                     { return ErrOmitted }
 func (*Cluster) Notify(context.Context, Change) error                             { return ErrOmitted }

@@ -111,7 +111,7 @@ func (g *Gateway) LANAddr() net.Addr {
 func (g *Gateway) Health() adminapi.Health {
 	return adminapi.Health{Status: "ok", PublicKey: g.PublicKey().String(), ListenPort: g.ListenPort(),
 		Address: g.conf().Tunnel.Address, Endpoint: g.conf().Tunnel.Endpoint, Sessions: g.SessionCount(), Devices: len(*g.idents.Load()),
-		Portmap: g.PortmapStatus(), PortmapPublic: g.PortmapPublicStatus()}
+		Portmap: g.PortmapStatus(), PortmapPublic: g.PortmapPublicStatus(), Cluster: g.ClusterHealth()}
 }
 
 // Now is the clock policy decisions use.

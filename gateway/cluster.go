@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/licgate/licgate/acl"
+	"github.com/licgate/licgate/adminapi"
 	"github.com/licgate/licgate/cluster"
 	"github.com/licgate/licgate/session"
 	"github.com/licgate/licgate/tunnel"
@@ -21,10 +22,11 @@ import (
 // across gateways) and change notifications (so a revoke on one gateway
 // cuts the device's sessions on all). See docs/ha.md.
 
-// clusterAdmitTimeout bounds one cluster-wide admission; it runs under
-// the local session table lock, so a database that does not answer
-// refuses (fails closed) rather than stalls every connect.
-const clusterAdmitTimeout = 3 * time.Second
+// clusterOptions are knobs tests turn (export_test.go); zero in production.
+type clusterOptions struct {
+	timeout   time.Duration              // cluster.Config.Timeout; zero: its default (3s)
+	onBreaker func(cluster.BreakerEvent) // told of every circuit change
+}
 
 // clusterLost cuts the local sessions whose shared rows lost their lease
 // (the database was out of reach longer than a lease): they no longer
@@ -38,41 +40,62 @@ func (g *Gateway) clusterLost(ids []int64) {
 	g.log.Warn("cluster: sessions cut: their lease ran out before it could be renewed", slog.Int("sessions", n))
 }
 
-// clusterAdmit decides a capped session against the whole cluster's
-// counts, under the cluster's admission lock. Called by authorize under
-// the local table lock; the admitted row's ID is handed to
-// sessionStarted, which the same table lock runs next.
-func (g *Gateway) clusterAdmit(id *session.Identity, service string) (session.Admission, error) {
-	eng := g.engine.Load()
-	now := g.now()
-	var adm session.Admission
-	ctx, cancel := context.WithTimeout(context.Background(), clusterAdmitTimeout)
-	defer cancel()
-	cs, err := g.cl.Admit(ctx, cluster.Session{User: id.User, Device: id.Device, Service: service},
+// clusterShared is the session table's view of the cluster
+// (session.Shared): a capped session is admitted against the counts of
+// every gateway, under the cluster's admission lock, and released
+// before it is reported ended. The table calls it without its lock, and
+// every call goes through the cluster's circuit breaker: a database
+// that does not answer costs one timeout, then connects are refused at
+// once (fail closed) until it answers again.
+type clusterShared struct{ g *Gateway }
+
+var _ session.Shared = clusterShared{}
+
+// Admit implements session.Shared.
+func (c clusterShared) Admit(s *session.Session, decide func(acl.Counts) (session.Admission, error)) (int64, error) {
+	g := c.g
+	var refused error
+	cs, err := g.cl.Admit(context.Background(), cluster.Session{User: s.User, Device: s.Device, Service: s.Service},
 		func(cc acl.Counts) (cluster.Decision, error) {
-			d := eng.Decide(g.request(id, service, now, cc))
-			if !d.Allow {
-				reason := d.Reason
-				if d.Kind == acl.KindSignIn {
-					reason += g.portalHint()
-				}
-				return cluster.Decision{}, &session.DenyError{Rule: d.Rule, Kind: denyKinds[d.Kind], Reason: reason}
+			a, err := decide(cc)
+			if err != nil {
+				refused = err
+				return cluster.Decision{}, err
 			}
-			adm = session.Admission{Rule: d.Rule, Reason: d.Reason, Groups: eng.GroupsOf(id.User)}
-			return cluster.Decision{Rule: d.Rule, Groups: adm.Groups}, nil
+			return cluster.Decision{Rule: a.Rule, Groups: a.Groups}, nil
 		})
-	if err != nil {
-		var de *session.DenyError
-		if errors.As(err, &de) {
-			return session.Admission{}, err
-		}
-		g.log.Error("cluster: admission failed: refused (fails closed)", slog.String("user", id.User),
-			slog.String("device", id.Device), slog.String("err", err.Error()))
-		return session.Admission{}, &session.DenyError{Rule: -1, Kind: session.DenyKindOther,
+	switch {
+	case refused != nil:
+		return 0, refused
+	case errors.Is(err, cluster.ErrUnavailable):
+		return 0, &session.DenyError{Rule: -1, Kind: session.DenyKindOther,
+			Reason: "cluster: shared session table unavailable (the database did not answer lately): refused (fails closed)"}
+	case err != nil:
+		g.log.Error("cluster: admission failed: refused (fails closed)", slog.String("user", s.User),
+			slog.String("device", s.Device), slog.String("err", err.Error()))
+		return 0, &session.DenyError{Rule: -1, Kind: session.DenyKindOther,
 			Reason: "cluster: shared session table unreachable: " + err.Error()}
 	}
-	g.pendingClusterID = cs.ID // table lock held: see sessionStarted
-	return adm, nil
+	return cs.ID, nil
+}
+
+// Release implements session.Shared.
+func (c clusterShared) Release(s *session.Session) {
+	if err := c.g.cl.Release(context.Background(), s.ClusterID); err != nil {
+		c.g.log.Warn("cluster: release failed; the row is deleted when the database answers again, or stops counting after the lease",
+			slog.Uint64("session", s.ID), slog.String("err", err.Error()))
+	}
+}
+
+// ClusterHealth is the cluster's database circuit, from memory (health
+// and metrics never wait on the database); nil without cluster mode.
+func (g *Gateway) ClusterHealth() *adminapi.ClusterHealth {
+	if g.cl == nil {
+		return nil
+	}
+	b := g.cl.Breaker()
+	return &adminapi.ClusterHealth{GatewayID: g.cl.ID(), Database: string(b.State), Since: b.Since, Trips: b.Trips,
+		Refused: b.Refused, LastError: b.LastError}
 }
 
 // clusterCounts are the live counts of the whole cluster (for policy
@@ -118,9 +141,7 @@ func (g *Gateway) otherGateways() otherSessions {
 	if g.cl == nil {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	ss, err := g.cl.Sessions(ctx)
+	ss, err := g.cl.Sessions(context.Background()) // bounded by the circuit breaker
 	if err != nil {
 		g.log.Warn("cluster: re-evaluation sees only this gateway's sessions", slog.String("err", err.Error()))
 		return nil
@@ -155,20 +176,6 @@ func (c sumCounts) RuleSessions(i int) int     { return c[0].RuleSessions(i) + c
 func (c sumCounts) GroupSessions(g string) int { return c[0].GroupSessions(g) + c[1].GroupSessions(g) }
 func (c sumCounts) ServiceSessions(s string) int {
 	return c[0].ServiceSessions(s) + c[1].ServiceSessions(s)
-}
-
-// clusterRelease ends s's shared row (it stops counting at once).
-func (g *Gateway) clusterRelease(s *session.Session) {
-	if g.cl == nil || s.ClusterID == 0 {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := g.cl.Release(ctx, s.ClusterID); err != nil {
-		// Not renewed any more: it stops counting after the lease.
-		g.log.Warn("cluster: release failed; the session stops counting after the lease", slog.Uint64("session", s.ID),
-			slog.String("err", err.Error()))
-	}
 }
 
 // notify tells every gateway of a change made here (after it committed).

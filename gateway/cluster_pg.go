@@ -28,6 +28,8 @@ func (g *Gateway) startCluster(ctx context.Context, cfg *config.Config) (tunnel.
 		Pool:      pg.Pool(),
 		GatewayID: cfg.Cluster.GatewayID,
 		Lease:     cfg.Cluster.Lease.Duration,
+		Timeout:   g.clOpts.timeout,
+		OnBreaker: g.clOpts.onBreaker,
 		OnLost:    g.clusterLost,
 		Logger:    g.log.With(slog.String("component", "cluster")),
 	})
@@ -40,6 +42,7 @@ func (g *Gateway) startCluster(ctx context.Context, cfg *config.Config) (tunnel.
 		return tunnel.Key{}, err
 	}
 	g.cl, g.clStop = c, stop
+	g.sessions.Shared = clusterShared{g}
 	if err := g.closeOwnAuditSessions(ctx, pg, cfg.Cluster.GatewayID); err != nil {
 		return tunnel.Key{}, err
 	}

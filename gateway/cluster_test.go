@@ -15,12 +15,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/licgate/licgate/adminapi"
 	"github.com/licgate/licgate/cluster"
 	"github.com/licgate/licgate/enroll"
 	"github.com/licgate/licgate/gateway"
 	"github.com/licgate/licgate/gateway/gatewaytest"
 	"github.com/licgate/licgate/internal/licsim"
+	"github.com/licgate/licgate/session"
 	"github.com/licgate/licgate/signin"
 	"github.com/licgate/licgate/store/postgres/pgtest"
 )
@@ -30,11 +33,21 @@ import (
 // license server (A's stand-in).
 type clusterPair struct {
 	PG       *pgtest.Server
+	DSN      string // the cluster's database
 	A, B     *gatewaytest.Harness
 	changesB chan cluster.Change // changes B applied
+	// circuitA is A's database circuit breaker's changes, in order.
+	circuitA chan cluster.BreakerEvent
 }
 
 func startClusterPair(t *testing.T, policy string, lease time.Duration) *clusterPair {
+	t.Helper()
+	return startClusterPairTimeout(t, policy, lease, 0)
+}
+
+// startClusterPairTimeout is startClusterPair with the gateways'
+// database timeout (0: the default, 3s).
+func startClusterPairTimeout(t *testing.T, policy string, lease, timeout time.Duration) *clusterPair {
 	t.Helper()
 	pg := pgtest.Start(t)
 	dsn := pg.NewDatabase(t)
@@ -51,8 +64,9 @@ func startClusterPair(t *testing.T, policy string, lease time.Duration) *cluster
 		return fmt.Sprintf("store:\n  driver: postgres\n  dsn_file: %s\ncluster:\n  enabled: true\n  gateway_id: %s\n  kek_file: %s\n  lease: %s\n",
 			dsnFile, id, kek, lease)
 	}
-	p := &clusterPair{PG: pg, changesB: make(chan cluster.Change, 1000)}
-	p.A = gatewaytest.New(t, gatewaytest.Seats(1000), gatewaytest.Policy(policy), gatewaytest.TopLevel(block("gw-a")))
+	p := &clusterPair{PG: pg, DSN: dsn, changesB: make(chan cluster.Change, 1000), circuitA: make(chan cluster.BreakerEvent, 1000)}
+	p.A = gatewaytest.New(t, gatewaytest.Seats(1000), gatewaytest.Policy(policy), gatewaytest.TopLevel(block("gw-a")),
+		gatewaytest.Options(gateway.WithClusterTimeoutForTest(timeout, func(ev cluster.BreakerEvent) { p.circuitA <- ev })))
 	p.B = gatewaytest.New(t, gatewaytest.Policy(policy), gatewaytest.TopLevel(block("gw-b")),
 		gatewaytest.Upstream(p.A.Server.Addr().String()),
 		gatewaytest.Options(gateway.WithClusterHookForTest(func(ch cluster.Change) {
@@ -60,7 +74,7 @@ func startClusterPair(t *testing.T, policy string, lease time.Duration) *cluster
 			case p.changesB <- ch:
 			default:
 			}
-		})))
+		}), gateway.WithClusterTimeoutForTest(timeout, nil)))
 	if a, b := p.A.GW.PublicKey(), p.B.GW.PublicKey(); a != b {
 		t.Fatalf("gateways do not share the WireGuard key: %s, %s", a, b)
 	}
@@ -80,6 +94,22 @@ func (p *clusterPair) waitB(t *testing.T, pred func(cluster.Change) bool) {
 			}
 		case <-timeout:
 			t.Fatal("gateway B did not apply the change within 10s")
+		}
+	}
+}
+
+// waitCircuitA waits until A's database circuit changed to state to.
+func (p *clusterPair) waitCircuitA(t *testing.T, to cluster.BreakerState) {
+	t.Helper()
+	timeout := time.After(20 * time.Second)
+	for {
+		select {
+		case ev := <-p.circuitA:
+			if ev.To == to {
+				return
+			}
+		case <-timeout:
+			t.Fatalf("A's database circuit did not turn %s within 20s (now %+v)", to, gateway.ClusterBreakerForTest(p.A.GW))
 		}
 	}
 }
@@ -259,6 +289,7 @@ func TestClusterPostgresRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.waitB(t, func(ch cluster.Change) bool { return ch.Kind == cluster.KindResync }) // B's watch reconnected
+	p.waitCircuitA(t, cluster.BreakerClosed)                                          // A's probe got an answer
 	if lc, ans, err := onA.TrySeat(10 * time.Second); err == nil && strings.HasPrefix(ans, "OK ") {
 		lc.Close()
 		t.Fatal("the held session was forgotten across the restart: cap 1 exceeded")
@@ -460,4 +491,207 @@ func TestClusterPolicyTravelsThroughTheDatabase(t *testing.T) {
 		lc.Close()
 		t.Fatal("bob admitted on A after the cluster's policy dropped him")
 	}
+}
+
+// TestClusterReleaseBeforeEnd (issue 28): a session is reported ended
+// (the table, WaitSessions, the API) only after its cluster row is
+// released, so a device that reconnects at once into a full pool is
+// admitted. The release is held up by a row lock the test takes in
+// PostgreSQL; while it waits, the gateway must still report the session.
+func TestClusterReleaseBeforeEnd(t *testing.T) {
+	// A long database timeout: the release waits on the test's lock, and
+	// must not open the circuit meanwhile.
+	p := startClusterPairTimeout(t, strings.Replace(clusterCap2, "max_sessions: 2", "max_sessions: 1", 1), 15*time.Second, 30*time.Second)
+	onA, onB := p.addDevice(t, "alice", "laptop")
+	onA.Warm(t)
+	onB.Warm(t)
+	api := adminapi.NewClient(p.A.Config.Socket)
+	ctx := context.Background()
+	db, err := pgx.Connect(ctx, p.DSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close(ctx)
+
+	held := onA.TakeSeat(t)
+	tx, err := db.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	var id int64
+	if err := tx.QueryRow(ctx, `SELECT id FROM cluster_sessions FOR UPDATE`).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	held.Close()
+	// The gateway's release (DELETE) now waits on the test's row lock.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var waiting int
+		if err := db.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'
+			AND query LIKE 'DELETE FROM cluster_sessions WHERE id%'`).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		if waiting > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the gateway did not try to release the session's cluster row within 10s of the client closing")
+		}
+		time.Sleep(5 * time.Millisecond) // polling PostgreSQL's view of the waiting DELETE
+	}
+	if n := p.A.GW.SessionCount(); n != 1 {
+		t.Fatalf("the session is reported ended (%d live) while its cluster row %d is not released yet", n, id)
+	}
+	if ss, err := api.Sessions(ctx); err != nil || len(ss) != 1 {
+		t.Fatalf("API sessions while the release waits: %d %v, want the session still listed", len(ss), err)
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !p.A.WaitSessions(0, 10*time.Second) {
+		t.Fatal("the session did not end after its release went through")
+	}
+	if ss, err := gateway.ClusterSessionsForTest(p.A.GW); err != nil || len(ss) != 0 {
+		t.Fatalf("the session ended but its cluster row still counts: %+v %v", ss, err)
+	}
+
+	// A quick reconnect into the full pool, alternating gateways, each
+	// right after the gateway reported the previous session ended.
+	clients := []*gatewaytest.Client{onA, onB}
+	harness := []*gatewaytest.Harness{p.A, p.B}
+	for i := range 20 {
+		c, h := clients[i%2], harness[i%2]
+		lc, ans, err := c.TrySeat(10 * time.Second)
+		if err != nil || !strings.HasPrefix(ans, "OK ") {
+			if lc != nil {
+				lc.Close()
+			}
+			t.Fatalf("reconnect %d right after the previous session ended: refused (%q %v): a released seat still counted", i, ans, err)
+		}
+		lc.Close()
+		if !h.WaitSessions(0, 10*time.Second) {
+			t.Fatalf("reconnect %d: the session did not end", i)
+		}
+	}
+}
+
+// TestClusterDatabaseStoppedRefusesAtOnce (issue 23, finding 5):
+// PostgreSQL stopped with SIGSTOP. 30 parallel connects are all refused
+// (fail closed) within about one database timeout, not one after
+// another; the admin API's sessions and health answer meanwhile and
+// report the circuit open; the next connects are refused at once with
+// no database call; after SIGCONT connects are admitted again.
+func TestClusterDatabaseStoppedRefusesAtOnce(t *testing.T) {
+	const timeout = 1500 * time.Millisecond
+	p := startClusterPairTimeout(t, strings.Replace(clusterCap2, "max_sessions: 2", "max_sessions: 100", 1), 15*time.Second, timeout)
+	var clients []*gatewaytest.Client
+	for _, u := range []string{"alice", "bob", "carol"} {
+		a, _ := p.addDevice(t, u, "laptop")
+		a.Warm(t)
+		clients = append(clients, a)
+	}
+	api := adminapi.NewClient(p.A.Config.Socket)
+	ctx := context.Background()
+	held := clients[0].TakeSeat(t)
+	defer held.Close()
+	before := gateway.ClusterBreakerForTest(p.A.GW)
+
+	p.PG.Pause(t)
+	connectAll := func() (slowest time.Duration, admitted int) {
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i := range 30 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				t0 := time.Now()
+				lc, ans, err := clients[i%len(clients)].TrySeat(30 * time.Second)
+				d := time.Since(t0)
+				if lc != nil {
+					lc.Close()
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				slowest = max(slowest, d)
+				if err == nil && strings.HasPrefix(ans, "OK ") {
+					admitted++
+				}
+			}()
+		}
+		close(start)
+		wg.Wait()
+		return slowest, admitted
+	}
+	// While the first wave waits on the database, the API answers from memory.
+	apiDone := make(chan error, 1)
+	go func() {
+		var err error
+		defer func() { apiDone <- err }()
+		for range 3 {
+			actx, cancel := context.WithTimeout(ctx, timeout/2)
+			var ss []session.SessionInfo
+			ss, err = api.Sessions(actx)
+			if err == nil && len(ss) == 0 {
+				err = fmt.Errorf("the held session is not listed")
+			}
+			if err == nil {
+				_, err = api.Health(actx)
+			}
+			cancel()
+			if err != nil {
+				err = fmt.Errorf("admin API with the database stopped: %w", err)
+				return
+			}
+		}
+	}()
+	slowest, admitted := connectAll()
+	t.Logf("30 parallel connects, database stopped: %d admitted, slowest %v (timeout %v)", admitted, slowest, timeout)
+	if admitted != 0 {
+		t.Fatalf("%d connects admitted with the database stopped: admission must fail closed", admitted)
+	}
+	if err := <-apiDone; err != nil {
+		t.Fatal(err)
+	}
+	if slowest >= 2*timeout {
+		t.Errorf("the slowest refusal took %v, want under 2x the database timeout (%v): connects wait one after another", slowest, timeout)
+	}
+	st := gateway.ClusterBreakerForTest(p.A.GW)
+	if st.State == cluster.BreakerClosed || st.Trips != before.Trips+1 {
+		t.Fatalf("circuit after the first timeout: %+v, want open after one trip", st)
+	}
+	if ev := <-p.circuitA; ev.From != cluster.BreakerClosed || ev.To != cluster.BreakerOpen {
+		t.Fatalf("first circuit change %s -> %s, want closed -> open", ev.From, ev.To)
+	}
+	hctx, cancel := context.WithTimeout(ctx, time.Second)
+	h, err := api.Health(hctx)
+	cancel()
+	if err != nil || h.Cluster == nil || h.Cluster.Database == string(cluster.BreakerClosed) || h.Cluster.Trips < 1 {
+		t.Fatalf("health with the database stopped: %+v %v, want the circuit reported open", h.Cluster, err)
+	}
+
+	// Open: refused at once, without asking the database.
+	slowest, admitted = connectAll()
+	st2 := gateway.ClusterBreakerForTest(p.A.GW)
+	t.Logf("30 more while the circuit is open: %d admitted, slowest %v, database calls %d, refused at once %d",
+		admitted, slowest, st2.Calls-st.Calls, st2.Refused-st.Refused)
+	if admitted != 0 || st2.Calls != st.Calls || st2.Refused-st.Refused < 30 {
+		t.Fatalf("open circuit: %d admitted, %d database calls, %d refused at once; want 0, 0, >= 30",
+			admitted, st2.Calls-st.Calls, st2.Refused-st.Refused)
+	}
+	if slowest >= timeout {
+		t.Errorf("a refusal with the circuit open took %v, want at once (under the timeout %v)", slowest, timeout)
+	}
+	if ans, err := held.Call("PING stopped"); err != nil || ans != "PONG stopped" {
+		t.Fatalf("the held session with the database stopped: %q %v", ans, err)
+	}
+
+	if err := p.PG.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	p.waitCircuitA(t, cluster.BreakerClosed)
+	lc := clients[1].TakeSeat(t)
+	lc.Close()
 }

@@ -27,3 +27,12 @@ func WithClusterHookForTest(f func(cluster.Change)) Option {
 func ClusterSessionsForTest(g *Gateway) ([]cluster.Session, error) {
 	return g.cl.Sessions(context.Background())
 }
+
+// WithClusterTimeoutForTest sets the cluster's database timeout (the
+// circuit breaker's; 3s by default) and tells f of every circuit change.
+func WithClusterTimeoutForTest(d time.Duration, f func(cluster.BreakerEvent)) Option {
+	return func(g *Gateway) { g.clOpts = clusterOptions{timeout: d, onBreaker: f} }
+}
+
+// ClusterBreakerForTest is the database circuit's state and counters.
+func ClusterBreakerForTest(g *Gateway) cluster.BreakerStatus { return g.cl.Breaker() }

@@ -75,13 +75,10 @@ type Gateway struct {
 	loopCtx  context.Context // lives until Close
 
 	// Cluster mode (cluster.go); cl is nil without it.
-	cl     *cluster.Cluster
-	clStop context.CancelFunc // stops lease renewal (tests: a crash)
-	// pendingClusterID passes the shared row admitted by authorize to
-	// sessionStarted; both run under the session table lock, one after
-	// the other, so the lock guards it.
-	pendingClusterID int64
-	onClusterChange  func(cluster.Change) // test hook: after a change was applied
+	cl              *cluster.Cluster
+	clStop          context.CancelFunc   // stops lease renewal (tests: a crash)
+	clOpts          clusterOptions       // test knobs (export_test.go)
+	onClusterChange func(cluster.Change) // test hook: after a change was applied
 
 	mu      sync.Mutex // serialises changes to users, devices and policy
 	wg      sync.WaitGroup
@@ -434,13 +431,10 @@ func (g *Gateway) identify(a netip.Addr) (*session.Identity, bool) {
 
 // authorize asks the policy engine. counts is nil for the quick check
 // before dialling (caps unchecked) and the live counts under the session
-// table lock.
+// table lock (in cluster mode: every gateway's, see clusterShared).
 func (g *Gateway) authorize(id *session.Identity, service string, counts acl.Counts) (session.Admission, error) {
 	if id.UserDisabled {
 		return session.Admission{}, &session.DenyError{Rule: -1, Kind: session.DenyKindDisabled, Reason: "user " + id.User + " is disabled"}
-	}
-	if g.cl != nil && counts != nil {
-		return g.clusterAdmit(id, service) // caps count every gateway's sessions
 	}
 	eng := g.engine.Load()
 	d := eng.Decide(g.request(id, service, g.now(), counts))
@@ -907,7 +901,6 @@ func openTunnel(cfg *config.Config, key tunnel.Key, log *slog.Logger) (tunnel.En
 func (g *Gateway) Store() store.Backend { return g.st }
 
 func (g *Gateway) sessionStarted(s *session.Session) {
-	s.ClusterID, g.pendingClusterID = g.pendingClusterID, 0
 	if !g.noAudit {
 		g.auditStart(s)
 	}
@@ -915,7 +908,6 @@ func (g *Gateway) sessionStarted(s *session.Session) {
 }
 
 func (g *Gateway) sessionEnded(s *session.Session, reason string) {
-	g.clusterRelease(s)
 	if !g.noAudit {
 		g.auditEnd(s, reason)
 	}

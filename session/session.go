@@ -65,8 +65,9 @@ type Session struct {
 	CountUDP bool
 	// ClusterID is the session's row in the cluster's shared session
 	// table (cluster mode, capped sessions; 0 otherwise): it counts
-	// against caps on every gateway until released. Set under the table
-	// lock at admission (OnStart).
+	// against caps on every gateway until released. Set by admission
+	// before the session enters the table (OnStart sees it); released
+	// by Remove before the session leaves it.
 	ClusterID int64
 
 	Up, Down atomic.Int64 // bytes client->server, server->client
@@ -166,6 +167,28 @@ type SessionTable struct {
 	// OnStart, if set, is called once per admitted session, under the
 	// table lock: it must not block or call back into the table.
 	OnStart func(s *Session)
+	// Shared, if set, is the session table other gateways share (cluster
+	// mode): capped sessions are admitted against its counts and
+	// released from it. Set it before the first admission.
+	Shared Shared
+
+	evals uint64 // Reevaluate runs so far (table lock): see admitShared
+}
+
+// Shared is a session table other gateways share (cluster mode). The
+// table calls it without holding its lock, because its calls wait on a
+// database: a database that does not answer must not stall the table
+// (connects, the API, health, cuts).
+type Shared interface {
+	// Admit decides s with decide, called once with the live counts of
+	// every gateway, and, if decide allows, records s and returns its
+	// shared ID (> 0). decide's error is returned as it is; any other
+	// error refuses s (admission fails closed).
+	Admit(s *Session, decide func(acl.Counts) (Admission, error)) (int64, error)
+	// Release frees s's shared row (s.ClusterID). When it returns, the
+	// row no longer counts anywhere, or the database could not be
+	// reached and the row stops counting when its lease runs out.
+	Release(s *Session)
 }
 
 // NewSessionTable returns an empty table.
@@ -186,7 +209,9 @@ func (t *SessionTable) SetBase(base uint64) {
 
 // Decider is what admission asks, under the table lock, with the live
 // counts: the rule that admits s (or -1), its reason, and the user's
-// groups for group pools; or an error to refuse.
+// groups for group pools; or an error to refuse. With a Shared table it
+// is asked twice for a capped session: with the shared counts outside
+// the table lock, then with nil counts (caps unchecked) under it.
 type Decider func(s *Session, counts acl.Counts) (rule int, reason string, groups []string, err error)
 
 // capped reports whether s counts against session caps. Caps count TCP
@@ -203,14 +228,67 @@ func (t *SessionTable) countsFor(s *Session) acl.Counts {
 	return &t.counts
 }
 
-// Admit adds s if decide, run under the table lock, allows it.
+// Admit adds s if decide, run under the table lock, allows it. With a
+// Shared table, a capped session is decided against the shared counts
+// instead (see admitShared).
 func (t *SessionTable) Admit(s *Session, decide Decider) error {
+	if t.Shared != nil && capped(s) {
+		return t.admitShared(s, decide)
+	}
 	t.mu.Lock()
+	defer t.mu.Unlock()
 	rule, reason, groups, err := decide(s, t.countsFor(s))
 	if err != nil {
-		t.mu.Unlock()
 		return err
 	}
+	t.insertLocked(s, rule, reason, groups)
+	return nil
+}
+
+// admitShared admits a capped session through the Shared table, whose
+// lock (not this table's) keeps caps across gateways. The shared call
+// runs without the table lock; then, under it, decide runs again
+// without counts (caps were counted by the shared call), so a revoke or
+// disable published meanwhile, whose cut did not see s yet, refuses s
+// here. A Reevaluate that ran in between did not see s either (a
+// lowered cap): the admission is made again, at most twice, against the
+// counts it left.
+func (t *SessionTable) admitShared(s *Session, decide Decider) error {
+	for attempt := 0; ; attempt++ {
+		t.mu.Lock()
+		evals := t.evals
+		t.mu.Unlock()
+		var adm Admission
+		id, err := t.Shared.Admit(s, func(counts acl.Counts) (Admission, error) {
+			rule, reason, groups, err := decide(s, counts)
+			adm = Admission{Rule: rule, Reason: reason, Groups: groups}
+			return adm, err
+		})
+		if err != nil {
+			return err
+		}
+		s.ClusterID = id
+		t.mu.Lock()
+		if t.evals != evals && attempt < 2 {
+			t.mu.Unlock()
+			t.Shared.Release(s)
+			s.ClusterID = 0
+			continue
+		}
+		if _, _, _, err := decide(s, nil); err != nil {
+			t.mu.Unlock()
+			t.Shared.Release(s)
+			s.ClusterID = 0
+			return err
+		}
+		t.insertLocked(s, adm.Rule, adm.Reason, adm.Groups)
+		t.mu.Unlock()
+		return nil
+	}
+}
+
+// insertLocked adds an admitted s to the table (table lock held).
+func (t *SessionTable) insertLocked(s *Session, rule int, reason string, groups []string) {
 	t.next++
 	s.ID = t.next
 	s.Rule, s.Reason, s.groups = rule, reason, groups
@@ -222,14 +300,23 @@ func (t *SessionTable) Admit(s *Session, decide Decider) error {
 	if t.OnStart != nil {
 		t.OnStart(s) // under the lock: Rule and Reason may change on re-evaluation
 	}
-	t.mu.Unlock()
-	return nil
 }
 
 // Remove takes s out of the table (uncounting it) and calls OnEnd once.
+// A session with a shared row is released first, while it is still in
+// the table: whoever sees it gone (List, Len, WaitGone) finds its seat
+// free on every gateway, and a device that reconnects at once is not
+// refused by a cap nobody holds.
 func (t *SessionTable) Remove(s *Session, reason string) {
 	t.mu.Lock()
 	_, ok := t.m[s.ID]
+	release := ok && s.ClusterID != 0 && t.Shared != nil
+	t.mu.Unlock()
+	if release {
+		t.Shared.Release(s)
+	}
+	t.mu.Lock()
+	_, ok = t.m[s.ID]
 	delete(t.m, s.ID)
 	if ok && s.counted {
 		t.counts.add(s, -1)
@@ -275,6 +362,7 @@ type Verdict struct {
 // longer allowed. It returns the sessions cut, with the verdict's reason.
 func (t *SessionTable) Reevaluate(decide func(s *Session, counts acl.Counts) Verdict) map[*Session]Verdict {
 	t.mu.Lock()
+	t.evals++
 	all := make([]*Session, 0, len(t.m))
 	for _, s := range t.m {
 		all = append(all, s)

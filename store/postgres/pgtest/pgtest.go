@@ -236,3 +236,74 @@ func (s *Server) Kill() error {
 	}
 	return syscall.Kill(pid, syscall.SIGKILL)
 }
+
+// Pause stops the server with SIGSTOP, the postmaster first, then every
+// process it started (backends, checkpointer, ...): connections stay
+// open and requests go unanswered, as with a database host that hangs.
+// Resume continues it; a cleanup resumes it if the test does not, so
+// the server can be stopped at the end.
+func (s *Server) Pause(tb testing.TB) {
+	tb.Helper()
+	pm, err := s.postmaster()
+	if err != nil {
+		tb.Fatalf("pgtest: pause: %v", err)
+	}
+	if err := syscall.Kill(pm, syscall.SIGSTOP); err != nil {
+		tb.Fatalf("pgtest: pause: postmaster %d: %v", pm, err)
+	}
+	tb.Cleanup(func() { s.Resume() })
+	for _, pid := range children(pm) {
+		syscall.Kill(pid, syscall.SIGSTOP) // a child that just exited is gone: fine
+	}
+}
+
+// Resume continues a server Pause stopped (its processes, then the
+// postmaster). Resuming a running server does nothing.
+func (s *Server) Resume() error {
+	pm, err := s.postmaster()
+	if err != nil {
+		return fmt.Errorf("pgtest: resume: %w", err)
+	}
+	for _, pid := range children(pm) {
+		syscall.Kill(pid, syscall.SIGCONT)
+	}
+	if err := syscall.Kill(pm, syscall.SIGCONT); err != nil {
+		return fmt.Errorf("pgtest: resume: postmaster %d: %w", pm, err)
+	}
+	return nil
+}
+
+// postmaster is the server's postmaster PID (postmaster.pid's first line).
+func (s *Server) postmaster() (int, error) {
+	b, err := os.ReadFile(filepath.Join(s.Dir, "postmaster.pid"))
+	if err != nil {
+		return 0, err
+	}
+	return strconv.Atoi(strings.TrimSpace(strings.SplitN(string(b), "\n", 2)[0]))
+}
+
+// children lists the processes whose parent is ppid (from /proc).
+func children(ppid int) []int {
+	ents, _ := os.ReadDir("/proc")
+	var out []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...: comm may hold spaces, so split after ')'.
+		i := strings.LastIndexByte(string(b), ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) >= 2 && f[1] == strconv.Itoa(ppid) {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
