@@ -1,6 +1,7 @@
 package office
 
 import (
+	"bytes"
 	"context"
 	"encoding/csv"
 	"errors"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/licgate/licgate/adminapi"
 	"github.com/licgate/licgate/config"
+	"github.com/licgate/licgate/internal/boundedfile"
 	"github.com/licgate/licgate/mail"
 	"github.com/licgate/licgate/store"
 )
@@ -199,12 +201,11 @@ func ttlString(d time.Duration) string {
 // admins and staff) get their members there, comments kept, and the
 // daemon reloads; the rest are printed to paste.
 func ImportUsers(ctx context.Context, c *adminapi.Client, path, configPath string, stdout io.Writer) error {
-	f, err := os.Open(path)
+	data, err := boundedfile.Read(path, boundedfile.Config) // 4 MiB: tens of thousands of users
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	r := csv.NewReader(f)
+	r := csv.NewReader(bytes.NewReader(data))
 	r.FieldsPerRecord = -1
 	type row struct {
 		line        int
