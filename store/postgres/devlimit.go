@@ -1,3 +1,5 @@
+//go:build !licgate_omit_postgres
+
 package postgres
 
 import (
