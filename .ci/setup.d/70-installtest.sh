@@ -1,6 +1,9 @@
-# internal/installtest boots Debian with systemd-nspawn. On a host whose init
-# is not systemd (CI's), nspawn needs /run/systemd/nspawn on a file system of
-# its own; the test mounts a tmpfs there itself when it is missing. Here only
-# the cache directory for the Debian root file system is made (debootstrap
-# fills it on the first run, later runs reuse it).
+# internal/installtest boots Debian with systemd-nspawn. Its Debian root file
+# system is made with debootstrap from Debian's mirror on a machine's first run
+# and kept in /var/cache/licgate-installtest (later runs reuse it). Made here,
+# with a time limit of its own, so that debootstrap's minutes do not count
+# against the test suite's. On a host whose init is not systemd (CI's), nspawn
+# needs /run/systemd/nspawn on a file system of its own: the test mounts a
+# tmpfs there itself.
 mkdir -p /var/cache/licgate-installtest
+go test -count=1 -timeout 20m -run '^TestDebianRootFS$' ./internal/installtest

@@ -113,3 +113,17 @@ func copyFile(t *testing.T, from, to string) {
 	}
 	mustWrite(t, to, string(b), 0o644)
 }
+
+// TestDebianRootFS makes (or finds) the cached Debian root file system and
+// checks that it has what the machine needs. .ci/setup.d/70-installtest.sh
+// runs it before the test suite, so that debootstrap's minutes on a new
+// machine do not count against `go test`'s time limit.
+func TestDebianRootFS(t *testing.T) {
+	requireTools(t)
+	root := rootFS(t)
+	for _, p := range []string{"lib/systemd/systemd", "usr/bin/systemctl", "usr/sbin/adduser", "usr/bin/sudo", "usr/bin/pgrep", "usr/bin/nsenter", "usr/sbin/update-ca-certificates", "usr/bin/dpkg", "usr/bin/apt"} {
+		if _, err := os.Stat(filepath.Join(root, p)); err != nil {
+			t.Errorf("the Debian root file system lacks /%s: %v", p, err)
+		}
+	}
+}
