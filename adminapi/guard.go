@@ -155,15 +155,22 @@ func (g *guard) forgetLocked(c *guardedConn) {
 	}
 }
 
-// setBusy marks c as serving a request (not evictable) or waiting again.
+// setBusy counts a request c starts (true) or ends (false) serving:
+// with one or more in flight (HTTP/2 serves several at once) it is not
+// evictable.
 func (g *guard) setBusy(c *guardedConn, busy bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if busy {
+		c.busy++
+	} else {
+		c.busy--
+	}
 	if c.gone {
 		return
 	}
 	s := g.sources[c.src]
-	if busy {
+	if c.busy > 0 {
 		delete(s.waiting, c)
 		return
 	}
@@ -178,6 +185,7 @@ type guardedConn struct {
 	g    *guard
 	src  netip.Addr
 	gone bool
+	busy int // requests in flight
 }
 
 // Close closes the connection and frees its place.
