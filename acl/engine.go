@@ -251,7 +251,7 @@ func (c *compiler) compile(known []string) error {
 	if pol.TimeZone != "" {
 		loc, err := time.LoadLocation(pol.TimeZone)
 		if err != nil {
-			return c.errf(pol.Line, "timezone %q: unknown zone (use an IANA name like Europe/Berlin)", pol.TimeZone)
+			return c.errf(pol.Line, "timezone %q: %s", pol.TimeZone, zoneHint(pol.TimeZone))
 		}
 		e.loc = loc
 	}
@@ -867,4 +867,18 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// zoneHint says why a zone name was refused: not a name of the IANA
+// database (with an example that is not the name refused), or no
+// database on this machine at all.
+func zoneHint(name string) string {
+	example := "Europe/Berlin"
+	if strings.EqualFold(name, example) {
+		example = "America/New_York"
+	}
+	if _, err := time.LoadLocation(example); err != nil {
+		return "no time-zone database on this machine (a licgate binary has one built in; this program lacks time/tzdata)"
+	}
+	return "unknown zone: use a name of the IANA time-zone database, like " + example + ", or UTC"
 }
