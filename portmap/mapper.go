@@ -493,7 +493,15 @@ func (m *Mapper) establish(ctx context.Context) (protocol, mapResult, error) {
 	}
 	var errs []error
 	silent, refused := true, false
+	pcpAnswered := false
 	for _, name := range m.cfg.Protocols {
+		if name == NATPMP && pcpAnswered {
+			// The router's PCP server answered: NAT-PMP is the same
+			// server with the same rules (and miniupnpd, asked for a port
+			// its rules forbid, walks all 65,535 ports for NAT-PMP).
+			m.log.Debug("portmap: not asking NAT-PMP: the router answered PCP")
+			continue
+		}
 		for i, ext := range ports {
 			tp := t
 			tp.externalPort = ext
@@ -527,7 +535,7 @@ func (m *Mapper) establish(ctx context.Context) (protocol, mapResult, error) {
 			}
 			errs = append(errs, fmt.Errorf("%s: %w", label, err))
 			if !errors.Is(err, errNoAnswer) && !errors.Is(err, ErrUnsupported) {
-				silent = false
+				silent, pcpAnswered = false, pcpAnswered || name == PCP
 			}
 			if !IsRefused(err) {
 				break // another external port does not help

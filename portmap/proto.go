@@ -84,6 +84,7 @@ func (p *pcpClient) request(ctx context.Context, lifetime uint32, extPort uint16
 		return pxp.PCPMapRequest{
 			Client: local, Nonce: p.nonce, InternalPort: p.t.internalPort,
 			ExternalPort: extPort, ExternalAddr: p.lastAddr, Lifetime: lifetime, TCP: p.t.tcp,
+			PreferFailure: lifetime != 0,
 		}.Marshal()
 	}, func(b []byte) error {
 		r, err := pxp.ParsePCPMapResponse(p.t.tcp, b)

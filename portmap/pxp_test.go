@@ -308,8 +308,14 @@ func TestEstablishErrors(t *testing.T) {
 	if err == nil || !strings.HasPrefix(err.Error(), want) || !errors.Is(err, ErrNotAuthorized) || errors.Is(err, ErrNoRouter) || !IsRefused(err) {
 		t.Errorf("got %v\nwant prefix %s", err, want)
 	}
-	if !strings.Contains(err.Error(), "; natpmp: nat-pmp external address: router refused the mapping: nat-pmp not authorized/refused; upnp: no answer: upnp discovery got no answer within 600ms") {
+	// NAT-PMP is not asked once PCP answered (the same server, the same
+	// rules); UPnP is.
+	if !strings.Contains(err.Error(), "(PCP is off or forbids this port); upnp: no answer: upnp discovery got no answer within 600ms") || strings.Contains(err.Error(), "natpmp") {
 		t.Errorf("got %v", err)
+	}
+	_, _, err = testMapper(t, dial, NATPMP).establish(context.Background())
+	if !strings.Contains(err.Error(), "natpmp: nat-pmp external address: router refused the mapping: nat-pmp not authorized/refused") || !IsRefused(err) {
+		t.Errorf("natpmp alone: %v", err)
 	}
 
 	silent := fakeRouter(t, func([]byte) [][]byte { return nil })

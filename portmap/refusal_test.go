@@ -153,3 +153,49 @@ func tcpArrives(t *testing.T, r *portmaptest.Router, accepted <-chan struct{}, p
 	}
 	return false
 }
+
+// The issue's own case: both mappings with the default protocol order on
+// a router with NAT-PMP/PCP on and the usual rules, TCP 443 forbidden.
+// miniupnpd, asked by PCP without PREFER_FAILURE or by NAT-PMP for a
+// forbidden internal port, walks all 65,535 external ports through its
+// rules (a log line each) and stops answering anyone for many seconds:
+// the UDP renewals failed and the TCP mapping was reported as "no
+// answer". Now the TCP mapping is refused at once and the router stays
+// responsive: few rules checks, the UDP mapping renewed without a miss.
+func TestRouterRefusalDefaultOrder(t *testing.T) {
+	leakCheck(t)
+	r := portmaptest.New(t, portmaptest.Options{PXP: true, ACL: portmaptest.UsualACL})
+	got := officeListener(t, r)
+	mk := func(network string, port int) *portmap.Mapper {
+		m := portmap.New(portmap.Config{
+			Gateway: portmaptest.LAN, Network: network, InternalPort: port,
+			Lease: time.Minute, CheckInterval: time.Second, Timeout: 3 * time.Second,
+			Dial: portmaptest.Dial(r.Office), ListenPacket: portmaptest.ListenPacket(r.Office),
+		}, logger(t))
+		t.Cleanup(func() { m.Close() })
+		go m.Run(context.Background())
+		return m
+	}
+	udp := mk("udp", wgPort)
+	waitStatus(t, udp, 15*time.Second, "UDP mapped", func(s portmap.Status) bool { return s.State == "mapped" })
+	tcp := mk("tcp", 443)
+	start := time.Now()
+	for time.Since(start) < 12*time.Second {
+		if st := udp.Status(); st.State != "mapped" || st.Failures != 0 {
+			t.Fatalf("the UDP mapping: %s, %d failed renewals (%s)", st.State, st.Failures, st.LastError)
+		}
+		time.Sleep(200 * time.Millisecond) // sampling the UDP mapping's state during the run
+	}
+	st := tcp.Status()
+	checks := strings.Count(r.Log(), "port mapping rejected")
+	t.Logf("TCP 443: %s, %q; miniupnpd rejected %d times", st.State, st.LastError, checks)
+	if st.State != "refused" || strings.Contains(st.LastError, "no answer") {
+		t.Errorf("TCP 443: %s, %q: want refused with the router's answers", st.State, st.LastError)
+	}
+	if checks > 50 {
+		t.Errorf("miniupnpd checked %d mappings against its rules in %s: licgate made it walk the port range", checks, 12*time.Second)
+	}
+	if !arrives(t, r, got, wgPort, 5*time.Second) {
+		t.Fatal("the UDP mapping does not carry datagrams any more")
+	}
+}

@@ -95,7 +95,7 @@ func PCPErr(code uint8) error {
 	case 2:
 		return fmt.Errorf("%w: pcp %s (PCP is off or forbids this port)", ErrNotAuthorized, PCPResult(code))
 	case 11:
-		return fmt.Errorf("%w: pcp %s", ErrConflict, PCPResult(code))
+		return fmt.Errorf("%w: pcp %s (the port is taken, or the router's rules forbid it)", ErrConflict, PCPResult(code))
 	case 12:
 		return fmt.Errorf("%w: pcp %s (another NAT between licgate and the router?)", ErrRouterError, PCPResult(code))
 	}
@@ -195,10 +195,26 @@ type PCPMapRequest struct {
 	ExternalAddr netip.Addr // suggested; invalid means any
 	Lifetime     uint32     // 0 deletes
 	TCP          bool       // a TCP mapping (else UDP)
+	// PreferFailure adds the PREFER_FAILURE option (RFC 6887 13.2): a
+	// router that cannot grant ExternalPort answers
+	// CANNOT_PROVIDE_EXTERNAL instead of choosing another port. miniupnpd
+	// without it walks all 65,535 ports through its rules when the
+	// internal port is forbidden, busy for many seconds per request.
+	PreferFailure bool
 }
 
+// pcpOptPreferFailure is the PREFER_FAILURE option's code.
+const pcpOptPreferFailure = 2
+
 func (r PCPMapRequest) Marshal() []byte {
-	b := make([]byte, PCPHeaderSz+PCPMapSz)
+	n := PCPHeaderSz + PCPMapSz
+	if r.PreferFailure {
+		n += 4 // option header, no data
+	}
+	b := make([]byte, n)
+	if r.PreferFailure {
+		b[PCPHeaderSz+PCPMapSz] = pcpOptPreferFailure
+	}
 	b[0], b[1] = PCPVersion, PCPOpMap
 	binary.BigEndian.PutUint32(b[4:], r.Lifetime)
 	c := r.Client.As16() // IPv4 as ::ffff:a.b.c.d
