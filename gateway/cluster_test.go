@@ -625,12 +625,20 @@ func TestClusterDatabaseStoppedRefusesAtOnce(t *testing.T) {
 		wg.Wait()
 		return slowest, admitted
 	}
-	// While the first wave waits on the database, the API answers from memory.
-	apiDone := make(chan error, 1)
+	// All the while the first wave waits on the database, the API
+	// answers from memory.
+	apiDone, waveDone := make(chan error, 1), make(chan struct{})
+	var apiCalls atomic.Int32
 	go func() {
 		var err error
 		defer func() { apiDone <- err }()
-		for range 3 {
+		for {
+			select {
+			case <-waveDone:
+				return
+			default:
+			}
+			apiCalls.Add(1)
 			actx, cancel := context.WithTimeout(ctx, timeout/2)
 			var ss []session.SessionInfo
 			ss, err = api.Sessions(actx)
@@ -648,7 +656,9 @@ func TestClusterDatabaseStoppedRefusesAtOnce(t *testing.T) {
 		}
 	}()
 	slowest, admitted := connectAll()
-	t.Logf("30 parallel connects, database stopped: %d admitted, slowest %v (timeout %v)", admitted, slowest, timeout)
+	close(waveDone)
+	t.Logf("30 parallel connects, database stopped: %d admitted, slowest %v (timeout %v); %d admin API rounds meanwhile",
+		admitted, slowest, timeout, apiCalls.Load())
 	if admitted != 0 {
 		t.Fatalf("%d connects admitted with the database stopped: admission must fail closed", admitted)
 	}
