@@ -632,11 +632,11 @@ func TestClusterDatabaseStoppedRefusesAtOnce(t *testing.T) {
 	go func() {
 		var err error
 		defer func() { apiDone <- err }()
-		for {
+		for pace := time.Duration(0); ; pace = 20 * time.Millisecond { // a round every 20ms
 			select {
 			case <-waveDone:
 				return
-			default:
+			case <-time.After(pace):
 			}
 			apiCalls.Add(1)
 			actx, cancel := context.WithTimeout(ctx, timeout/2)
