@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -152,6 +154,19 @@ func TestDirectorySafeguardKeepsSessions(t *testing.T) {
 	if !h.Server.WaitInUse(3, 10*time.Second) {
 		t.Fatalf("3 seats wanted, %d in use", h.Server.InUse())
 	}
+	cli := adminapi.NewClient(h.Config.Socket)
+	metrics := func() string {
+		t.Helper()
+		c := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (netConn, error) { return dialUnix(ctx, h.Config.Socket) }}}
+		defer c.CloseIdleConnections()
+		resp, err := c.Get("http://licgate/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
 	heldBack := func(what string, affected int) {
 		t.Helper()
 		syncNow()
@@ -172,8 +187,12 @@ func TestDirectorySafeguardKeepsSessions(t *testing.T) {
 				t.Fatalf("%s: %s disabled here", what, u.Name)
 			}
 		}
-		if v := adminapi.NewDirectoryView(st); v.Held == nil || v.Held.Affected != affected {
-			t.Fatalf("%s: the API's view does not show it: %+v", what, v)
+		// What `licgate directory status` and the metrics show.
+		if v, err := cli.Directory(ctx); err != nil || v.Held == nil || v.Held.Affected != affected || !v.Stale || v.Held.Last != 21 {
+			t.Fatalf("%s: the API does not show it: %+v %v", what, v, err)
+		}
+		if m := metrics(); !strings.Contains(m, fmt.Sprintf("licgate_directory_held_users %d\n", affected)) || !strings.Contains(m, "licgate_directory_stale 1\n") {
+			t.Fatalf("%s: metrics do not show it:\n%s", what, m)
 		}
 	}
 
@@ -213,14 +232,20 @@ func TestDirectorySafeguardKeepsSessions(t *testing.T) {
 		}
 	}
 	heldBack2()
-	held, err := h.GW.DirectoryAccept(ctx)
-	if err != nil || held.Affected != 19 {
+	held, err := cli.DirectoryAccept(ctx) // licgate directory accept
+	if err != nil || held.Affected != 19 || len(held.Names) != 19 {
 		t.Fatalf("accept: %+v %v", held, err)
+	}
+	if _, err := cli.DirectoryAccept(ctx); err == nil || !strings.Contains(err.Error(), "no snapshot is held back") {
+		t.Fatalf("second accept: %v", err)
 	}
 	if !h.Server.WaitInUse(0, 10*time.Second) {
 		t.Fatalf("accepted, yet %d seats in use", h.Server.InUse())
 	}
 	if st := h.GW.DirectoryStatus(); st.Held != nil || st.Stale {
 		t.Fatalf("after accept: %+v", st)
+	}
+	if m := metrics(); !strings.Contains(m, "licgate_directory_held_users 0\n") {
+		t.Fatalf("metrics after accept:\n%s", m)
 	}
 }
