@@ -386,13 +386,21 @@ func (m *machine) checkRunsAsLicgate(t *testing.T) {
 	}
 }
 
-// checkDaemonSaysSo checks what IT reads on the installed system:
-// `licgate status` shows both router mappings (issue 22 finding 7); a
+// checkDaemonSaysSo checks what IT reads on the installed system: the
+// policy allows the admin and staff (issue 22 finding 3); `licgate status` shows both router mappings (issue 22 finding 7); a
 // user without sudo is told to use it (finding 8); the daemon never
 // prompted for anything in its log (finding 6: certmagic's "Email
 // address:" prompt for an IP address as the public name).
 func (m *machine) checkDaemonSaysSo(t *testing.T) {
 	t.Helper()
+	// The policy setup writes on the package's config: admins and staff
+	// allowed (finding 3: the package's example policy denied both).
+	for _, who := range []string{"it", "hanna"} {
+		out, err := m.Exec(20*time.Second, "licgate policy explain --user "+who+" --service codemeter")
+		if err != nil || !strings.Contains(out, "ALLOW") {
+			t.Errorf("licgate policy explain --user %s --service codemeter: %v\n%s\nwant ALLOW", who, err, out)
+		}
+	}
 	st := m.MustExec("licgate status")
 	for _, want := range []string{"WireGuard (UDP): mapped", "enrolment page (TCP): mapped"} {
 		if !strings.Contains(st, want) {
