@@ -77,8 +77,8 @@ func TestInstalledOffice(t *testing.T) {
 
 	// The office machine: Debian as debootstrap made it, plus what the
 	// office's network gives every machine (a name for the mail server,
-	// trust in the mail server's CA, no DNS beyond that), and the package
-	// and the user list IT brings along.
+	// trust in the mail server's CA, a resolver), and the package and the
+	// user list IT brings along.
 	m := newMachine(t, "office", base, r.Office)
 	mustWrite(t, filepath.Join(m.root, "etc", "hostname"), "licgate-office\n", 0o644)
 	mustWrite(t, filepath.Join(m.root, "etc", "hosts"), "127.0.0.1 localhost\n127.0.1.1 licgate-office\n"+lanServer+" "+smtpName+"\n", 0o644)
