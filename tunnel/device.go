@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -90,13 +91,18 @@ type wgDevice struct {
 	mu     sync.Mutex
 	closed bool
 	port   int
+	lazy   lazyPeers
 }
 
 // newWGDevice starts wireguard-go on t and configures key and port.
 func newWGDevice(t tun.Device, cfg Config, logger *slog.Logger) (*wgDevice, error) {
-	d := &wgDevice{dev: device.NewDevice(t, conn.NewDefaultBind(), wgLogger(logger)), pub: cfg.PrivateKey.PublicKey(), log: logger}
+	b := newBind(conn.NewDefaultBind(), bindBatch)
+	d := &wgDevice{pub: cfg.PrivateKey.PublicKey(), log: logger}
+	b.onInitiation = d.onInitiation
+	d.startLazy(cfg.PrivateKey)
+	d.dev = device.NewDevice(t, b, wgLogger(logger))
 	if err := d.configure(cfg); err != nil {
-		d.dev.Close()
+		d.Close()
 		return nil, err
 	}
 	return d, nil
@@ -181,24 +187,23 @@ func (d *wgDevice) readListenPort() (int, error) {
 }
 
 // AddPeer adds a peer, or replaces the allowed IPs and endpoint of an
-// existing one with the same key. Takes effect at once. A low-order
-// public key is refused (ErrKeyLowOrder).
+// existing one with the same key. Takes effect at once: a new peer without
+// an endpoint or keepalive (a home device, which always sends first) is
+// added to wireguard-go in the background, and its first handshake
+// initiation adds it at once if the background has not yet (see
+// lazyPeers). A low-order public key is refused (ErrKeyLowOrder).
 func (d *wgDevice) AddPeer(p Peer) error {
 	if IsLowOrder(p.PublicKey) {
 		return fmt.Errorf("tunnel: add peer %s: %w", p.PublicKey, ErrKeyLowOrder)
 	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "public_key=%s\nreplace_allowed_ips=true\n", hexKey(p.PublicKey))
-	for _, a := range p.AllowedIPs {
-		fmt.Fprintf(&b, "allowed_ip=%s\n", a.String())
+	d.lazy.mu.Lock()
+	defer d.lazy.mu.Unlock()
+	if lazyOK(p) && d.dev.LookupPeer(device.NoisePublicKey(p.PublicKey)) == nil {
+		d.record(p)
+		return nil
 	}
-	if p.Endpoint.IsValid() {
-		fmt.Fprintf(&b, "endpoint=%s\n", p.Endpoint.String())
-	}
-	if p.PersistentKeepalive > 0 {
-		fmt.Fprintf(&b, "persistent_keepalive_interval=%d\n", int(p.PersistentKeepalive/time.Second))
-	}
-	if err := d.dev.IpcSet(b.String()); err != nil {
+	d.forget(p.PublicKey)
+	if err := d.addNow(p); err != nil {
 		return fmt.Errorf("tunnel: add peer %s: %w", p.PublicKey, err)
 	}
 	return nil
@@ -208,19 +213,34 @@ func (d *wgDevice) AddPeer(p Peer) error {
 // its current keypair is forgotten, so nothing it sends is accepted again.
 // Removing an unknown key is not an error.
 func (d *wgDevice) RemovePeer(k Key) error {
+	d.lazy.mu.Lock()
+	defer d.lazy.mu.Unlock()
+	if d.forget(k) {
+		return nil // recorded only: never in wireguard-go
+	}
 	if err := d.dev.IpcSet(fmt.Sprintf("public_key=%s\nremove=true\n", hexKey(k))); err != nil {
 		return fmt.Errorf("tunnel: remove peer %s: %w", k, err)
 	}
 	return nil
 }
 
-// Peers reports every peer's live state.
+// Peers reports every peer's live state; peers not yet added to
+// wireguard-go (see AddPeer) have never had a handshake.
 func (d *wgDevice) Peers() ([]PeerStatus, error) {
+	d.lazy.mu.Lock()
+	defer d.lazy.mu.Unlock()
 	s, err := d.dev.IpcGet()
 	if err != nil {
 		return nil, fmt.Errorf("tunnel: read peers: %w", err)
 	}
-	return parsePeers(s)
+	ps, err := parsePeers(s)
+	if err != nil {
+		return nil, err
+	}
+	for k, p := range d.lazy.pending {
+		ps = append(ps, PeerStatus{PublicKey: k, AllowedIPs: slices.Clone(p.AllowedIPs)})
+	}
+	return ps, nil
 }
 
 // parsePeers reads the peer sections of a UAPI "get" answer.
@@ -319,6 +339,7 @@ func (d *wgDevice) Close() error {
 		return net.ErrClosed
 	}
 	d.closed = true
+	d.stopLazy()
 	d.dev.Close()
 	return nil
 }

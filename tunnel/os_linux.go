@@ -59,7 +59,7 @@ func NewTUN(cfg Config, name string, subnet netip.Prefix, logger *slog.Logger) (
 		err = netlink.LinkSetUp(link)
 	}
 	if err != nil {
-		d.dev.Close()
+		d.Close()
 		return nil, fmt.Errorf("tunnel: tun: configure %s: %w", real, err)
 	}
 	logger.Info("tun interface up", slog.String("interface", real), slog.String("address", cfg.Addresses[0].String()))

@@ -80,8 +80,10 @@ type AckStats struct {
 // TCP to find out by timeout.
 const maxQueued = 2048
 
-// tunBatch is how many packets one Read may return.
-const tunBatch = 64
+// tunBatch is how many packets one Read may return. wireguard-go's TUN
+// reader holds a 64 KiB message buffer per slot (see bindBatch): 16 is
+// 1 MiB, and license traffic rarely queues more.
+const tunBatch = 16
 
 type flowKey struct {
 	src, dst   tcpip.Address
