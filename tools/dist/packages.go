@@ -117,12 +117,18 @@ func packageInfo(o Options, t Target, kind, binary, stage string, example []byte
 		if err != nil {
 			return nil, err
 		}
+		// The service reads its config through the group licgate. The .rpm's
+		// %pre makes the group before the files land, so its payload says so
+		// (rpm -V agrees); the .deb's group comes from postinst, after unpack.
+		group := "root"
+		if kind == "rpm" {
+			group = "licgate"
+		}
 		info.Contents = files.Contents{
 			bin,
 			{Source: unit, Destination: unitDir + "/licgate.service", FileInfo: &files.ContentFileInfo{Mode: 0o644}},
-			{Source: conf, Destination: "/etc/licgate/licgate.yaml", Type: files.TypeConfigNoReplace, FileInfo: &files.ContentFileInfo{Mode: 0o640}},
-			// root:licgate 0750 after postinst (the group does not exist before).
-			{Destination: "/etc/licgate", Type: files.TypeDir, FileInfo: &files.ContentFileInfo{Mode: 0o750}},
+			{Source: conf, Destination: "/etc/licgate/licgate.yaml", Type: files.TypeConfigNoReplace, FileInfo: &files.ContentFileInfo{Mode: 0o640, Group: group}},
+			{Destination: "/etc/licgate", Type: files.TypeDir, FileInfo: &files.ContentFileInfo{Mode: 0o750, Group: group}},
 		}
 		if kind == "deb" {
 			info.Depends = []string{"adduser"}

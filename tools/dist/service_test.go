@@ -153,8 +153,9 @@ func TestPackagedConfigAccess(t *testing.T) {
 				t.Errorf("%%post lacks %q:\n%s", want, s)
 			}
 		}
-		files := mustRun(t, "rpm", "-qp", "--qf", "[%{FILEMODES:perms} %{FILENAMES}\n]", rpm)
-		for _, want := range []string{"drwxr-x--- /etc/licgate\n", "-rw-r----- /etc/licgate/licgate.yaml\n", "-rwxr-xr-x /usr/bin/licgate\n", "-rw-r--r-- /usr/lib/systemd/system/licgate.service\n"} {
+		files := mustRun(t, "rpm", "-qp", "--qf", "[%{FILEMODES:perms} %{FILEUSERNAME}:%{FILEGROUPNAME} %{FILENAMES}\n]", rpm)
+		for _, want := range []string{"drwxr-x--- root:licgate /etc/licgate\n", "-rw-r----- root:licgate /etc/licgate/licgate.yaml\n",
+			"-rwxr-xr-x root:root /usr/bin/licgate\n", "-rw-r--r-- root:root /usr/lib/systemd/system/licgate.service\n"} {
 			if !strings.Contains(files, want) {
 				t.Errorf("rpm files lack %q:\n%s", strings.TrimSpace(want), files)
 			}
