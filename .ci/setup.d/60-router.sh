@@ -1,3 +1,4 @@
+# ci: background
 # Router build (issue 19): the tags that leave ACME, Prometheus metrics, UPnP and
 # the web console out (tools/dist -router passes the same) must keep the
 # tree building, and each omitted part must fail clearly when configured.
