@@ -118,7 +118,7 @@ func TestWine(t *testing.T) {
 func wineCLI(t *testing.T, wine, work string, env []string, overlay string) {
 	exe := filepath.Join(work, "licgate.exe")
 	run(t, "..", []string{"GOOS=windows", "GOARCH=amd64", "CGO_ENABLED=0"},
-		"go", "build", "-overlay", overlay, "-o", exe, "./cmd/licgate")
+		"go", "build", "-trimpath", "-overlay", overlay, "-o", exe, "./cmd/licgate") // -trimpath: no GOROOT zoneinfo.zip to fall back on
 	srv := &licsim.Server{Seats: 1}
 	if err := srv.Listen("127.0.0.1:0"); err != nil {
 		t.Fatal(err)
@@ -133,7 +133,7 @@ func wineCLI(t *testing.T, wine, work string, env []string, overlay string) {
 		defer cancel()
 		cmd := exec.CommandContext(ctx, wine, append([]string{exe}, args...)...)
 		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), env...)
+		cmd.Env = append(append(os.Environ(), env...), "GOROOT=", "ZONEINFO=") // time zones: only what licgate.exe carries
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
 		err := cmd.Run()
@@ -176,6 +176,21 @@ func wineCLI(t *testing.T, wine, work string, env []string, overlay string) {
 	}
 	if out, code := lg("serve", "--check", "-c", "licgate.yaml"); code != 0 {
 		t.Fatalf("serve --check: %d %q", code, out)
+	}
+	// The shipped example (timezone: Europe/Berlin): Windows has no IANA
+	// database, licgate.exe carries its own.
+	example, err := os.ReadFile(filepath.Join("..", "deploy", "licgate.example.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "example.yaml"), example, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, code := lg("policy", "check", "example.yaml"); code != 0 || !strings.Contains(out, "Europe/Berlin") {
+		t.Fatalf("policy check of the shipped example: %d %q", code, out)
+	}
+	if out, code := lg("serve", "--check", "-c", "example.yaml"); code != 0 {
+		t.Fatalf("serve --check of the shipped example: %d %q", code, out)
 	}
 	// A broken config is named with its line.
 	if err := os.WriteFile(filepath.Join(dir, "bad.yaml"), append(text, []byte("\nnonsense: [\n")...), 0o600); err != nil {
