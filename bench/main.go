@@ -34,7 +34,7 @@ func main() {
 	}
 	quick := flag.Bool("quick", false, "smaller numbers (a minute instead of several)")
 	skipScale := flag.Bool("skip-scale", false, "skip the scale section")
-	only := flag.String("only", "", "run one section: proxy, tunnel, setup, acl, scale, realpath")
+	only := flag.String("only", "", "run one section: proxy, tunnel, setup, acl, scale, realpath, startup (only when named)")
 	flag.StringVar(only, "section", "", "the same as -only")
 	flag.IntVar(&realOpts.rounds, "realpath-rounds", realOpts.rounds, "realpath: rounds (rows alternate within each)")
 	flag.IntVar(&realOpts.scaleSessions, "realpath-sessions", realOpts.scaleSessions, "realpath: sessions in the scale row (0: no scale row)")
@@ -44,6 +44,9 @@ func main() {
 	flag.BoolVar(&realOpts.oneP, "realpath-gomaxprocs1", false, "realpath: add a row with licgate netstack at GOMAXPROCS=1")
 	flag.StringVar(&realOpts.profile, "realpath-profile", "", "realpath: write CPU profiles of licgate netstack (10 s each, from its admin socket) to PREFIX-rtt.pb.gz and PREFIX-setup.pb.gz")
 	flag.StringVar(&memoryLimit, "memory-limit", "", "run licgate in the scale and realpath sections with this memory_limit (e.g. 160MiB)")
+	flag.StringVar(&baselineBin, "baseline", "", "a licgate binary to compare with in the same run (realpath: a netstack row of its own; startup: paired runs)")
+	flag.IntVar(&startupRuns, "startup-runs", startupRuns, "startup: runs per binary")
+	flag.StringVar(&realOpts.rows, "realpath-rows", "", "realpath: comma-separated rows to run (ln, lt, ls, l1, lb, rm, none; the Debian routed row always runs), empty for all")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of this process (sections 2 and 3 run licgate in it)")
 	flag.Parse()
 	if *cpuProfile != "" {
@@ -132,7 +135,12 @@ func run(rounds, pings, bulkBytes, sessions, clients, devices int, hbFor time.Du
 		}
 	}
 	if want("realpath") {
-		return realPathSection(realOpts)
+		if err := realPathSection(realOpts); err != nil {
+			return err
+		}
+	}
+	if sectionFilter == "startup" {
+		return startupSection()
 	}
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -33,6 +34,7 @@ type realPathOpts struct {
 	budget                           time.Duration // the whole section, setup included
 	profile                          string        // prefix for licgate CPU profiles; "" for none
 	oneP                             bool          // add a row: licgate netstack with GOMAXPROCS=1
+	rows                             string        // comma-separated short names of the rows to run; "" for all
 }
 
 var realOpts = realPathOpts{
@@ -202,6 +204,10 @@ func realPathSection(o realPathOpts) error {
 		gws = append(gws, &rpGateway{name: "licgate netstack, GOMAXPROCS=1", short: "l1", kind: "licgate", subnet: netip.MustParsePrefix("10.49.0.0/24"), port: 51825,
 			env: []string{"GOMAXPROCS=1"}})
 	}
+	if baselineBin != "" {
+		gws = append(gws, &rpGateway{name: "licgate netstack, baseline binary", short: "lb", kind: "licgate", subnet: netip.MustParsePrefix("10.50.0.0/24"), port: 51826, scale: true,
+			bin: baselineBin})
+	}
 	routed := &rpGateway{name: "routed wireguard-go " + debVersion + " (Debian)", short: "rd", kind: "routed", subnet: netip.MustParsePrefix("10.47.0.0/24"), port: 51823, bin: debWG, scale: true,
 		target: net.JoinHostPort(rpServer, strconv.Itoa(rpServerPort)), allowed: rpServer + "/32"}
 	gws = append(gws, routed)
@@ -209,12 +215,20 @@ func realPathSection(o realPathOpts) error {
 		gws = append(gws, &rpGateway{name: "routed wireguard-go " + modVersion + " (licgate's go.mod)", short: "rm", kind: "routed", subnet: netip.MustParsePrefix("10.48.0.0/24"), port: 51824, bin: modWG,
 			target: net.JoinHostPort(rpServerMod, strconv.Itoa(rpServerPort)), allowed: rpServerMod + "/32"})
 	}
-	gws = append(gws, &rpGateway{name: "no tunnel (routed straight to the LAN)", kind: "none", target: net.JoinHostPort(rpServerNone, strconv.Itoa(rpServerPort))})
+	gws = append(gws, &rpGateway{name: "no tunnel (routed straight to the LAN)", short: "none", kind: "none", target: net.JoinHostPort(rpServerNone, strconv.Itoa(rpServerPort))})
+	if o.rows != "" {
+		keep := strings.Split(o.rows, ",")
+		gws = slices.DeleteFunc(gws, func(g *rpGateway) bool { return g != routed && !slices.Contains(keep, g.short) })
+	}
 
 	for _, g := range gws {
 		switch g.kind {
 		case "licgate":
-			if err := startLicgateRP(l, office, lgBin, g, keys, upstream); err != nil {
+			bin := lgBin
+			if g.bin != "" {
+				bin = g.bin
+			}
+			if err := startLicgateRP(l, office, bin, g, keys, upstream); err != nil {
 				return fmt.Errorf("%s: %w", g.name, err)
 			}
 		case "routed":
