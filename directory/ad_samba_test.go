@@ -233,14 +233,17 @@ func TestSambaActiveDirectory(t *testing.T) {
 	})
 
 	// Samba's own self-signed certificate (what a DC has until it gets
-	// one from a CA) names the host only in its Common Name; Go, and so
+	// one from a CA) names the host only in its Common Name, and its
+	// random serial number is negative about half the time; Go, and so
 	// licgate, refuses it even with its CA configured.
 	dc.UseSambaCert()
 	cfg := adConfig()
 	cfg.CAFile = dc.SambaCAFile
 	s := directory.New(cfg, testLogger(t))
 	s.Dial = dc.Dial
-	if _, err := s.Sync(ctx); !errors.Is(err, directory.ErrTLS) || !strings.Contains(err.Error(), "legacy Common Name") {
+	_, err := s.Sync(ctx)
+	if !errors.Is(err, directory.ErrTLS) ||
+		!strings.Contains(err.Error(), "legacy Common Name field") && !strings.Contains(err.Error(), "negative serial number") {
 		t.Errorf("Samba's self-signed certificate: %v", err)
 	}
 }
