@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -259,17 +260,49 @@ func (s *Syncer) tlsConfig(addr string) (*tls.Config, error) {
 		tc.ServerName = s.cfg.ServerName
 	}
 	if s.cfg.CAFile != "" {
-		pem, err := boundedfile.Read(s.cfg.CAFile, boundedfile.PEM)
+		data, err := boundedfile.Read(s.cfg.CAFile, boundedfile.PEM)
 		if err != nil {
 			return nil, fmt.Errorf("%w: ca_file: %w", ErrTLS, err)
 		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("%w: ca_file %s holds no PEM certificate", ErrTLS, s.cfg.CAFile)
+		pool, err := caPool(data)
+		if err != nil {
+			return nil, fmt.Errorf("%w: ca_file %s: %w", ErrTLS, s.cfg.CAFile, err)
 		}
 		tc.RootCAs = pool
 	}
 	return tc, nil
+}
+
+// caPool is AppendCertsFromPEM that says why it found nothing: Samba's
+// self-signed CA, for one, is a PEM certificate that crypto/x509 refuses
+// to parse (a negative serial number). Certificates that do not parse
+// are skipped when others do, as in a system bundle.
+func caPool(data []byte) (*x509.CertPool, error) {
+	pool := x509.NewCertPool()
+	var n, ok int
+	var first error
+	for block, rest := pem.Decode(data); block != nil; block, rest = pem.Decode(rest) {
+		if block.Type != "CERTIFICATE" {
+			continue
+		}
+		n++
+		cert, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			if first == nil {
+				first = fmt.Errorf("certificate %d: %w", n, err)
+			}
+			continue
+		}
+		pool.AddCert(cert)
+		ok++
+	}
+	switch {
+	case n == 0:
+		return nil, errors.New("holds no PEM certificate")
+	case ok == 0:
+		return nil, fmt.Errorf("holds no certificate that Go can use: %w", first)
+	}
+	return pool, nil
 }
 
 // connect dials, secures and binds. The connection closes when ctx ends.
