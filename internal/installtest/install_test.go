@@ -18,6 +18,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -312,7 +313,8 @@ func readZeroTouch(t *testing.T, path string) zeroTouch {
 }
 
 // buildDeb builds the .deb with the release tooling, as `make dist` does,
-// for linux/amd64 only, with the version the doc's file name has.
+// for linux/amd64 only, with the version the doc's file name has, once
+// per test binary (the release binary licgate-linux-amd64 is beside it).
 // LICGATE_INSTALLTEST_DEB names a .deb built before instead.
 func buildDeb(t *testing.T, name string) string {
 	t.Helper()
@@ -321,8 +323,16 @@ func buildDeb(t *testing.T, name string) string {
 		t.Logf("the .deb from LICGATE_INSTALLTEST_DEB: %s", deb)
 		return deb
 	}
+	dist.Lock()
+	defer dist.Unlock()
+	if deb, ok := dist.built[name]; ok {
+		return deb
+	}
 	version := strings.TrimSuffix(strings.TrimPrefix(name, "licgate_"), "_amd64.deb")
-	out := t.TempDir()
+	out, err := os.MkdirTemp(distDir, "v"+version+"-")
+	if err != nil {
+		t.Fatal(err)
+	}
 	start := time.Now()
 	cmd := exec.Command("go", "run", "./tools/dist", "-targets", "linux/amd64", "-packages", "deb", "-version", "v"+version, "-out", out)
 	cmd.Dir = filepath.Join("..", "..")
@@ -335,7 +345,59 @@ func buildDeb(t *testing.T, name string) string {
 		t.Fatalf("tools/dist made no %s:\n%s", name, b)
 	}
 	t.Logf("%s built by tools/dist in %s", name, time.Since(start).Round(time.Second))
+	dist.built[name] = deb
 	return deb
+}
+
+// dist holds the packages built in this test binary, in distDir.
+var (
+	dist struct {
+		sync.Mutex
+		built map[string]string
+	}
+	distDir string
+)
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "installtest-dist-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	distDir, dist.built = dir, map[string]string{}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// fencedBlock returns the first ```sh block under the heading (a line
+// starting with heading) of the Markdown file, one command a line, blank
+// lines and comment lines left out.
+func fencedBlock(t *testing.T, path, heading string) []string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(b)
+	i := strings.Index(text, "\n"+heading)
+	if i < 0 {
+		t.Fatalf("%s has no %q section", path, heading)
+	}
+	section := text[i+1:]
+	fence := strings.Index(section, "\n```sh\n")
+	if fence < 0 {
+		t.Fatalf("%s: the %q section has no ```sh block", path, heading)
+	}
+	block := section[fence+len("\n```sh\n"):]
+	block = block[:strings.Index(block, "\n```")]
+	var out []string
+	for _, line := range strings.Split(block, "\n") {
+		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+			out = append(out, line)
+		}
+	}
+	return out
 }
 
 // checkService logs the unit's state right after the package went in.
