@@ -32,6 +32,7 @@ type guard struct {
 	mu      sync.Mutex
 	seq     uint64
 	total   int
+	peak    int // most connections held at once
 	sources map[netip.Addr]*source
 }
 
@@ -119,6 +120,7 @@ func (g *guard) admit(c net.Conn) *guardedConn {
 	gc := &guardedConn{Conn: c, g: g, src: src}
 	s.n++
 	g.total++
+	g.peak = max(g.peak, g.total)
 	s.waiting[gc] = g.seq
 	g.mu.Unlock()
 	if victim != nil {
