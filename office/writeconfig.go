@@ -20,6 +20,9 @@ var configGroup = "licgate"
 // as user licgate and must still read it. A new file is 0640, group
 // configGroup when that group exists; a new directory 0750, same group.
 func writeConfig(path string, data []byte) error {
+	if real, err := filepath.EvalSymlinks(path); err == nil {
+		path = real // a link (e.g. into a config-management tree) stays a link
+	}
 	mode, uid, gid := fs.FileMode(0o640), -1, -1
 	st, err := os.Stat(path)
 	switch {

@@ -79,3 +79,26 @@ func TestWriteConfigOwner(t *testing.T) {
 		t.Errorf("new config without the group is %d:%d %o, want 0:0 640", uid, g, mode)
 	}
 }
+
+// TestWriteConfigThroughSymlink: a config that is a symbolic link stays
+// one; the file it points at gets the new content.
+func TestWriteConfigThroughSymlink(t *testing.T) {
+	dir := t.TempDir()
+	real := filepath.Join(dir, "real.yaml")
+	if err := os.WriteFile(real, []byte("old: 1\n"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "licgate.yaml")
+	if err := os.Symlink(real, link); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeConfig(link, []byte("new: 1\n")); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Lstat(link); err != nil || st.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("the link was replaced: %v %v", st.Mode(), err)
+	}
+	if b, _ := os.ReadFile(real); string(b) != "new: 1\n" {
+		t.Errorf("target content %q", b)
+	}
+}
