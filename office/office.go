@@ -310,7 +310,7 @@ func addToPolicyGroups(ctx context.Context, c *adminapi.Client, path string, gro
 	if len(done) == 0 {
 		return nil
 	}
-	out, err := yaml.Marshal(&root)
+	out, err := marshalYAML(&root)
 	if err != nil {
 		return err
 	}

@@ -274,7 +274,7 @@ func Setup(ctx context.Context, o *SetupOptions) error {
 		}
 		AddMember(doc, o.Admin, "policy", "groups", "admins")
 	}
-	out, err := yaml.Marshal(&root)
+	out, err := marshalYAML(&root)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package office
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -8,6 +9,8 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // configGroup is the group the packaged service runs as: a config file
@@ -85,4 +88,19 @@ func groupID(name string) int {
 		return -1
 	}
 	return id
+}
+
+// marshalYAML writes the config back with two-space indentation, as the
+// shipped example and the docs have it (yaml.Marshal indents by four).
+func marshalYAML(root *yaml.Node) ([]byte, error) {
+	var b bytes.Buffer
+	enc := yaml.NewEncoder(&b)
+	enc.SetIndent(2)
+	if err := enc.Encode(root); err != nil {
+		return nil, fmt.Errorf("office: %w", err)
+	}
+	if err := enc.Close(); err != nil {
+		return nil, fmt.Errorf("office: %w", err)
+	}
+	return b.Bytes(), nil
 }
