@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"errors"
 	"net"
 	"testing"
 	"time"
@@ -69,5 +70,153 @@ func TestCountsTCPAndUDPOnly(t *testing.T) {
 	tb.WithCounts(&Session{Proto: "tcp"}, func(c acl.Counts) { n = c.ServiceSessions("x") })
 	if n != 2 {
 		t.Fatalf("counted %d, want 2 (tcp + counted udp)", n)
+	}
+}
+
+// fakeShared is a Shared table whose calls say when they start
+// (entered) and block until the test lets them (admitGo, releaseGo).
+type fakeShared struct {
+	entered            chan string
+	admitGo, releaseGo chan struct{}
+	admitted, released chan int64
+	next               int64
+}
+
+func (f *fakeShared) Admit(s *Session, decide func(acl.Counts) (Admission, error)) (int64, error) {
+	f.entered <- "admit"
+	<-f.admitGo
+	if _, err := decide(nil); err != nil {
+		return 0, err
+	}
+	f.next++
+	f.admitted <- f.next
+	return f.next, nil
+}
+
+func (f *fakeShared) Release(s *Session) {
+	f.entered <- "release"
+	<-f.releaseGo
+	f.released <- s.ClusterID
+}
+
+func newFakeShared() *fakeShared {
+	return &fakeShared{entered: make(chan string, 10), admitGo: make(chan struct{}), releaseGo: make(chan struct{}),
+		admitted: make(chan int64, 10), released: make(chan int64, 10)}
+}
+
+// A shared admission waits on the database without the table lock: the
+// table answers (List, Len) and other sessions end meanwhile.
+func TestSharedAdmitOutsideTableLock(t *testing.T) {
+	tb := NewSessionTable()
+	other := &Session{Proto: "udp"} // not capped: not shared
+	if err := tb.Admit(other, allow); err != nil {
+		t.Fatal(err)
+	}
+	f := newFakeShared()
+	tb.Shared = f
+	done := make(chan error)
+	s := &Session{Proto: "tcp"}
+	go func() { done <- tb.Admit(s, allow) }()
+	<-f.entered // the admission waits in Shared.Admit
+	if n := tb.Len(); n != 1 || len(tb.List()) != 1 {
+		t.Fatalf("Len while a shared admission waits: %d, want 1", n)
+	}
+	tb.Remove(other, EndAdmin)
+	close(f.admitGo)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if s.ClusterID != <-f.admitted || tb.Len() != 1 {
+		t.Fatalf("admitted session: cluster ID %d, table %d", s.ClusterID, tb.Len())
+	}
+}
+
+// Remove releases the shared row before the session leaves the table:
+// whoever sees it gone finds its seat free.
+func TestSharedReleaseBeforeRemoval(t *testing.T) {
+	tb := NewSessionTable()
+	f := newFakeShared()
+	close(f.admitGo)
+	tb.Shared = f
+	s := &Session{Proto: "tcp"}
+	if err := tb.Admit(s, allow); err != nil {
+		t.Fatal(err)
+	}
+	<-f.entered
+	<-f.admitted
+	gone := make(chan bool)
+	go func() { gone <- tb.WaitGone(context.Background(), func(*Session) bool { return true }) }()
+	removed := make(chan struct{})
+	go func() { tb.Remove(s, EndClientClosed); close(removed) }()
+	<-f.entered // the release waits: the session must still be reported live
+	if tb.Len() != 1 || len(tb.List()) != 1 {
+		t.Fatal("the session left the table before its shared row was released")
+	}
+	select {
+	case <-gone:
+		t.Fatal("WaitGone returned before the shared row was released")
+	default:
+	}
+	close(f.releaseGo)
+	if id := <-f.released; id != s.ClusterID {
+		t.Fatalf("released %d, want %d", id, s.ClusterID)
+	}
+	<-removed
+	if !<-gone || tb.Len() != 0 {
+		t.Fatal("the session did not leave the table after its release")
+	}
+}
+
+// A revoke published while the shared admission waited: the check under
+// the table lock refuses the session and its shared row is released.
+func TestSharedRecheckUnderLock(t *testing.T) {
+	tb := NewSessionTable()
+	f := newFakeShared()
+	close(f.admitGo)
+	close(f.releaseGo)
+	tb.Shared = f
+	calls := 0
+	decide := func(s *Session, c acl.Counts) (int, string, []string, error) {
+		calls++
+		if calls == 2 { // under the table lock, after the shared admission: revoked meanwhile
+			return 0, "", nil, errors.New("device revoked")
+		}
+		return 0, "ok", nil, nil
+	}
+	s := &Session{Proto: "tcp"}
+	if err := tb.Admit(s, decide); err == nil {
+		t.Fatal("a session revoked during its shared admission was admitted")
+	}
+	if id := <-f.released; id != <-f.admitted {
+		t.Fatalf("released %d, not the row admitted", id)
+	}
+	if tb.Len() != 0 {
+		t.Fatal("refused session left in the table")
+	}
+}
+
+// A Reevaluate that ran while the shared admission waited did not see
+// the session: the admission is made again.
+func TestSharedAdmitAgainAfterReevaluate(t *testing.T) {
+	tb := NewSessionTable()
+	f := newFakeShared()
+	close(f.releaseGo)
+	tb.Shared = f
+	done := make(chan error)
+	s := &Session{Proto: "tcp"}
+	go func() { done <- tb.Admit(s, allow) }()
+	<-f.entered
+	tb.Reevaluate(func(*Session, acl.Counts) Verdict { return Verdict{Keep: true} })
+	f.admitGo <- struct{}{} // the first attempt goes through
+	first := <-f.admitted
+	<-f.entered // released, then admitted again
+	<-f.entered
+	f.admitGo <- struct{}{}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	second := <-f.admitted
+	if <-f.released != first || s.ClusterID != second || tb.Len() != 1 {
+		t.Fatalf("after a Reevaluate during the admission: session holds %d, want the new row %d (first %d released)", s.ClusterID, second, first)
 	}
 }
