@@ -4,9 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
 )
 
 // printJSON writes v indented, for scripts (--json).
@@ -29,6 +31,11 @@ func (t *table) row(cells ...any) {
 	s := make([]string, len(cells))
 	for i, c := range cells {
 		s[i] = fmt.Sprint(c)
+		// A cell with a line break, tab, escape or bidi control (an
+		// e-mail stored by an older version) would forge rows: quote it.
+		if strings.ContainsFunc(s[i], func(r rune) bool { return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) }) {
+			s[i] = strconv.Quote(s[i])
+		}
 	}
 	fmt.Fprintln(t.tw, strings.Join(s, "\t"))
 }
