@@ -26,7 +26,14 @@ var known = map[string]string{
 	"layer: adminapi -> config": "ParseDuration moves to a leaf (issue 24)",
 	// The split's budgets.
 	"size: gateway": "gateway keeps lifecycle only; identity, admission, cluster.Member, the portal, sign-in enrolment and the directory sync move out (issue 24)",
-	"size: store":   "one package per backend: store/sqlite, store/bolt, store/postgres (issue 24)",
+
+	// Over the 2,000-line budget in commits of 2026-12-06 made while this
+	// test was written (tunnel: df37cdf, config: e25a9f1, cmd/licgate:
+	// 25728df); issue 24's split takes config's feature settings out, the
+	// other two need a split of their own.
+	"size: config":      "each package owns its config struct; config assembles (issue 24)",
+	"size: tunnel":      "not yet planned: e.g. the peer set and handshake tracking in a package of their own",
+	"size: cmd/licgate": "not yet planned: the demo moves under cmd (issue 24) and adds to it; the commands want files of sub-packages",
 
 	// Found by the transitive, every-build check; not in issue 24's plan.
 	// doctor talks to the daemon through adminapi's typed client, which
