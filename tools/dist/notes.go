@@ -22,7 +22,9 @@ state directory /var/lib/licgate; /etc/licgate and its config are root:licgate, 
 The service may bind ports below 1024 (CAP_NET_BIND_SERVICE), no other privilege.
 
 Other distributions: copy licgate-linux-<arch> to /usr/local/bin/licgate (chmod 0755),
-write /etc/licgate/licgate.yaml, then "sudo licgate service install" (systemd).
+make the system user: sudo useradd --system --user-group --home-dir /var/lib/licgate --no-create-home licgate
+write /etc/licgate/licgate.yaml as root:licgate 0640 (the service runs as licgate and reads
+it through the group), then "sudo licgate service install" (systemd).
 Verify downloads with: sha256sum -c --ignore-missing SHA256SUMS
 `,
 	"INSTALL-windows.txt": `licgate on Windows 10 1803+ / Server 2019+ (no Go needed)
