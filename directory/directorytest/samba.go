@@ -1,3 +1,5 @@
+//go:build linux
+
 package directorytest
 
 // Samba runs a real Active Directory domain controller (Samba's AD DC)
