@@ -22,6 +22,7 @@ import (
 
 	"github.com/licgate/licgate/adminapi"
 	"github.com/licgate/licgate/store"
+	"github.com/licgate/licgate/store/local"
 	"github.com/licgate/licgate/tunnel"
 )
 
@@ -312,7 +313,7 @@ func startLicgateRP(l *nsLab, office, bin string, g *rpGateway, keys []tunnel.Ke
 	}
 	os.WriteFile(filepath.Join(g.dir, "wireguard.key"), []byte(key.String()+"\n"), 0o600)
 	ctx := context.Background()
-	st, err := store.Open(ctx, g.dir)
+	st, err := local.Open(ctx, g.dir)
 	if err != nil {
 		return err
 	}

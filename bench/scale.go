@@ -22,6 +22,7 @@ import (
 
 	"github.com/licgate/licgate/internal/licsim"
 	"github.com/licgate/licgate/store"
+	"github.com/licgate/licgate/store/local"
 	"github.com/licgate/licgate/tunnel"
 )
 
@@ -81,7 +82,7 @@ func startGateway(bin string, devices int, upstream string, active []tunnel.Key)
 	key, _ := tunnel.GenerateKey()
 	os.WriteFile(filepath.Join(dir, "wireguard.key"), []byte(key.String()+"\n"), 0o600)
 	ctx := context.Background()
-	st, err := store.Open(ctx, dir)
+	st, err := local.Open(ctx, dir)
 	if err != nil {
 		return nil, 0, err
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/licgate/licgate/store"
 	"github.com/licgate/licgate/store/postgres"
 	"github.com/licgate/licgate/store/postgres/pgtest"
+	"github.com/licgate/licgate/store/sqlite"
 )
 
 // BenchmarkAdmission measures one capped session's durable life in the
@@ -28,7 +29,7 @@ import (
 // Each reports admissions/s; -parallel variants use GOMAXPROCS workers.
 func BenchmarkAdmission(b *testing.B) {
 	ctx := context.Background()
-	sq, err := store.Open(ctx, b.TempDir())
+	sq, err := sqlite.Open(ctx, b.TempDir())
 	if err != nil {
 		b.Fatal(err)
 	}

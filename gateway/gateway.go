@@ -15,7 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/licgate/licgate/store/postgres"
+	storeopen "github.com/licgate/licgate/store/open"
 
 	"github.com/licgate/licgate/portmap"
 	"github.com/licgate/licgate/service"
@@ -318,17 +318,10 @@ func (g *Gateway) PortmapPublicStatus() *portmap.Status {
 	return &st
 }
 
-// openStore opens the configured store: SQLite in the state directory,
-// or a shared PostgreSQL.
+// openStore opens the configured store: the local backend in the state
+// directory, or a shared PostgreSQL (store/open).
 func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger) (store.Backend, error) {
-	if cfg.Store.Driver != "postgres" {
-		return store.Open(ctx, cfg.StateDir)
-	}
-	dsn, err := postgres.ReadDSNFile(cfg.Store.DSNFile)
-	if err != nil {
-		return nil, err
-	}
-	return postgres.Open(ctx, dsn, log.With(slog.String("component", "store")))
+	return storeopen.Store(ctx, storeopen.Options{Driver: cfg.Store.Driver, StateDir: cfg.StateDir, DSNFile: cfg.Store.DSNFile, Log: log})
 }
 
 // onClose registers a step's closer; Close runs them in reverse order.

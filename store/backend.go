@@ -7,8 +7,9 @@ import (
 )
 
 // Backend is everything licgate asks of its state, so that another
-// database (PostgreSQL, for a site with many gateways) can stand in for
-// SQLite. *Store is the SQLite backend.
+// database can stand in for another: store/sqlite (the default),
+// store/bolt (the router build) and store/postgres (a site with many
+// gateways) implement it, and store/storetest holds them to it.
 //
 // Rules for every method, unless its comment says otherwise:
 //   - Errors match the sentinels of this package with errors.Is: ErrNotFound
@@ -121,5 +122,3 @@ type Backend interface {
 	// ErrExhausted after 2^32-1.
 	NextSessionEpoch(ctx context.Context) (uint32, error)
 }
-
-var _ Backend = (*Store)(nil)

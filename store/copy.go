@@ -59,8 +59,8 @@ func (s *Snapshot) counts() Counts {
 	return Counts{len(s.Users), len(s.Devices), len(s.Enrollments), len(s.Sessions), len(s.Denials), len(s.Events), len(s.DDNS), len(s.Holds), len(s.Counters)}
 }
 
-// Exporter is a backend that can read all of its rows (the PostgreSQL
-// backend; *Store is handled by Copy itself).
+// Exporter is a backend that can read all of its rows (every backend of
+// licgate: store/sqlite, store/bolt, store/postgres).
 type Exporter interface {
 	Export(ctx context.Context) (*Snapshot, error)
 }
@@ -81,7 +81,7 @@ var ErrNotEmpty = errors.New("destination is not empty")
 // revoked ones, enrolment links, the audit log, DDNS state and holds,
 // and the session epoch. It then reads dst back and compares it with
 // what it read from src, so a nil error means nothing was lost. Either
-// backend may be *Store or implement Exporter and Importer.
+// backend must implement Exporter and Importer.
 func Copy(ctx context.Context, dst, src Backend) (Counts, error) {
 	snap, err := Export(ctx, src)
 	if err != nil {
@@ -102,21 +102,15 @@ func Copy(ctx context.Context, dst, src Backend) (Counts, error) {
 
 // Export reads every row of b.
 func Export(ctx context.Context, b Backend) (*Snapshot, error) {
-	switch b := b.(type) {
-	case *Store:
-		return b.export(ctx)
-	case Exporter:
-		return b.Export(ctx)
+	if e, ok := b.(Exporter); ok {
+		return e.Export(ctx)
 	}
 	return nil, fmt.Errorf("store: export: %w: %T cannot be exported", ErrInvalid, b)
 }
 
 func importInto(ctx context.Context, b Backend, snap *Snapshot) error {
-	switch b := b.(type) {
-	case *Store:
-		return b.importSnapshot(ctx, snap)
-	case Importer:
-		return b.Import(ctx, snap)
+	if i, ok := b.(Importer); ok {
+		return i.Import(ctx, snap)
 	}
 	return fmt.Errorf("store: import: %w: %T cannot be imported into", ErrInvalid, b)
 }

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"os"
 	"regexp"
 	"time"
 )
@@ -159,8 +158,8 @@ func ValidName(s string) error {
 	return nil
 }
 
-// checkUser checks a new user's name and email (ValidEmail).
-func checkUser(name, email string) error {
+// CheckUser checks a new user's name (ValidName) and email (ValidEmail).
+func CheckUser(name, email string) error {
 	if err := ValidName(name); err != nil {
 		return err
 	}
@@ -174,23 +173,4 @@ func lastAddr(p netip.Prefix) netip.Addr {
 	}
 	a, _ := netip.AddrFromSlice(b)
 	return a
-}
-
-// probeWritable writes, syncs and removes a small file in dir, so that a
-// read-only or full directory is reported as such before SQLite reports
-// it as "unable to open database file".
-func probeWritable(dir string) error {
-	f, err := os.CreateTemp(dir, ".licgate-probe-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	_, err = f.Write(make([]byte, 512))
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }

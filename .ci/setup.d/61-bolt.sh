@@ -12,7 +12,7 @@
 go vet -tags licgate_store_bolt ./...
 bolt_router_tags=licgate_omit_acme,licgate_omit_console,licgate_omit_metrics,licgate_omit_upnp,nethttpomithttp2,licgate_omit_postgres,licgate_store_bolt
 go vet -tags "$bolt_router_tags" ./cmd/licgate/ ./gateway/ ./store/...
-go test -tags licgate_store_bolt ./store/
+go test -tags licgate_store_bolt ./store/bolt/ ./store/local/ ./store/open/
 go test -tags licgate_omit_postgres -run TestOmitted ./store/postgres/
 go test -tags licgate_omit_postgres -run TestPostgresOmitted ./config/
 bolt_out=$(mktemp -d)

@@ -14,7 +14,7 @@ import (
 	_ "github.com/ncruces/go-sqlite3/driver"
 
 	"github.com/licgate/licgate/gateway/gatewaytest"
-	"github.com/licgate/licgate/store"
+	"github.com/licgate/licgate/store/sqlite"
 )
 
 // TestBadEmailsRefusedAndPrintedSafely (issue 23, finding 8): `licgate
@@ -42,7 +42,7 @@ func TestBadEmailsRefusedAndPrintedSafely(t *testing.T) {
 	}
 
 	// A database from before the rule holds an address with CR/LF.
-	db, err := sql.Open("sqlite3", "file:"+filepath.Join(h.Config.StateDir, store.FileName)+"?_pragma=busy_timeout(5000)")
+	db, err := sql.Open("sqlite3", "file:"+filepath.Join(h.Config.StateDir, sqlite.FileName)+"?_pragma=busy_timeout(5000)")
 	if err != nil {
 		t.Fatal(err)
 	}

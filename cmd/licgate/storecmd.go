@@ -7,6 +7,7 @@ import (
 
 	"github.com/licgate/licgate/config"
 	"github.com/licgate/licgate/store"
+	"github.com/licgate/licgate/store/local"
 	"github.com/licgate/licgate/store/postgres"
 )
 
@@ -35,7 +36,7 @@ func setupStoreMigrate(fs *flag.FlagSet) runFunc {
 		if err != nil {
 			return err
 		}
-		src, err := store.Open(e.ctx, cfg.StateDir)
+		src, err := local.Open(e.ctx, cfg.StateDir)
 		if err != nil {
 			return err
 		}

@@ -13,9 +13,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/licgate/licgate/store"
 	"github.com/licgate/licgate/store/postgres"
 	"github.com/licgate/licgate/store/postgres/pgtest"
+	"github.com/licgate/licgate/store/sqlite"
 )
 
 // TestStoreMigrateToPostgres copies a populated state.db (made by an
@@ -25,11 +25,11 @@ func TestStoreMigrateToPostgres(t *testing.T) {
 	pg := pgtest.Start(t)
 	dsn := pg.NewDatabase(t)
 	dir := t.TempDir()
-	src, err := os.Open("../../store/testdata/state-v5.db")
+	src, err := os.Open("../../store/sqlite/testdata/state-v5.db")
 	if err != nil {
 		t.Fatal(err)
 	}
-	dst, _ := os.Create(filepath.Join(dir, store.FileName))
+	dst, _ := os.Create(filepath.Join(dir, sqlite.FileName))
 	io.Copy(dst, src)
 	src.Close()
 	dst.Close()
@@ -42,7 +42,7 @@ func TestStoreMigrateToPostgres(t *testing.T) {
 		t.Fatalf("migrate: %d %s", code, out)
 	}
 	ctx := context.Background()
-	sq, err := store.Open(ctx, dir)
+	sq, err := sqlite.Open(ctx, dir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,16 +1,15 @@
-//go:build licgate_store_bolt
-
-package store
+package bolt
 
 import (
 	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
+	"github.com/licgate/licgate/store"
 	"slices"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	bbolt "go.etcd.io/bbolt"
 )
 
 // The audit log in bbolt. Sessions, denials and events are keyed by
@@ -20,24 +19,24 @@ import (
 // only what ended at or after from) and the set of open ones.
 
 // WriteAudit writes records in one transaction, in order.
-func (s *Store) WriteAudit(ctx context.Context, recs []AuditRecord) error {
-	err := s.update(ctx, func(tx *bolt.Tx) error {
+func (s *Store) WriteAudit(ctx context.Context, recs []store.AuditRecord) error {
+	err := s.update(ctx, func(tx *bbolt.Tx) error {
 		for _, r := range recs {
 			var err error
 			switch r.Kind {
-			case AuditStart:
+			case store.AuditStart:
 				err = startSession(tx, r)
-			case AuditEnd:
+			case store.AuditEnd:
 				err = endSession(tx, r.Key, r.At.UnixMicro(), func(sr *sessionRec) {
 					sr.BytesUp, sr.BytesDown, sr.EndReason = r.BytesUp, r.BytesDown, r.EndReason
 				})
-			case AuditDenial:
+			case store.AuditDenial:
 				err = putRow(tx.Bucket(bDenials), r.At.UnixMicro(), denialRec{At: r.At.UnixMicro(), User: r.User, Device: r.Device,
 					Service: r.Service, Proto: r.Proto, Source: r.Client, Rule: r.Rule, Reason: r.Reason})
-			case AuditEvent:
+			case store.AuditEvent:
 				err = putRow(tx.Bucket(bEvents), r.At.UnixMicro(), eventRec{At: r.At.UnixMicro(), Actor: r.Actor, Action: r.Action, Detail: r.Reason})
 			default:
-				err = fmt.Errorf("%w: audit kind %d", ErrInvalid, r.Kind)
+				err = fmt.Errorf("%w: audit kind %d", store.ErrInvalid, r.Kind)
 			}
 			if err != nil {
 				return err
@@ -52,7 +51,7 @@ func (s *Store) WriteAudit(ctx context.Context, recs []AuditRecord) error {
 }
 
 // putRow appends v at time at (Unix µs) with the bucket's next id.
-func putRow(b *bolt.Bucket, at int64, v any) error {
+func putRow(b *bbolt.Bucket, at int64, v any) error {
 	id, err := b.NextSequence()
 	if err != nil {
 		return err
@@ -60,16 +59,16 @@ func putRow(b *bolt.Bucket, at int64, v any) error {
 	return put(b, rowKey(at, id), v)
 }
 
-func startSession(tx *bolt.Tx, r AuditRecord) error {
+func startSession(tx *bbolt.Tx, r store.AuditRecord) error {
 	return insertSession(tx, sessionRec{Key: r.Key, Start: r.At.UnixMicro(), User: r.User, Device: r.Device, Service: r.Service,
 		Proto: r.Proto, Client: r.Client, Rule: r.Rule, Reason: r.Reason}, 0)
 }
 
 // insertSession writes a session and its indexes; id 0 takes the next.
-func insertSession(tx *bolt.Tx, sr sessionRec, id uint64) error {
+func insertSession(tx *bbolt.Tx, sr sessionRec, id uint64) error {
 	byKey := tx.Bucket(bSessKey)
 	if byKey.Get(sk(sr.Key)) != nil {
-		return fmt.Errorf("%w: audit session %q", ErrExists, sr.Key)
+		return fmt.Errorf("%w: audit session %q", store.ErrExists, sr.Key)
 	}
 	b := tx.Bucket(bSessions)
 	if id == 0 {
@@ -98,7 +97,7 @@ func insertSession(tx *bolt.Tx, sr sessionRec, id uint64) error {
 // endSession sets the end of session key (at, Unix µs) and lets fn fill
 // in the rest; an unknown key changes nothing. Ending an ended session
 // again moves its end, as SQLite's UPDATE does.
-func endSession(tx *bolt.Tx, key string, at int64, fn func(*sessionRec)) error {
+func endSession(tx *bbolt.Tx, key string, at int64, fn func(*sessionRec)) error {
 	k := tx.Bucket(bSessKey).Get(sk(key))
 	if k == nil {
 		return nil
@@ -109,7 +108,7 @@ func endSession(tx *bolt.Tx, key string, at int64, fn func(*sessionRec)) error {
 
 // setEnd rewrites the session at k with the end end returns, and keeps
 // the end and open indexes in step.
-func setEnd(tx *bolt.Tx, k []byte, end func(*sessionRec) int64) error {
+func setEnd(tx *bbolt.Tx, k []byte, end func(*sessionRec) int64) error {
 	b := tx.Bucket(bSessions)
 	sr, ok, err := get[sessionRec](b, k)
 	if err != nil || !ok {
@@ -135,7 +134,7 @@ func setEnd(tx *bolt.Tx, k []byte, end func(*sessionRec) int64) error {
 // time (never before a session's start).
 func (s *Store) CloseOpenSessions(ctx context.Context, at time.Time, reason string) (int64, error) {
 	var n int64
-	err := s.update(ctx, func(tx *bolt.Tx) error {
+	err := s.update(ctx, func(tx *bbolt.Tx) error {
 		var open [][]byte
 		if err := tx.Bucket(bSessOpen).ForEach(func(k, _ []byte) error {
 			open = append(open, bytes.Clone(k))
@@ -161,8 +160,8 @@ func (s *Store) CloseOpenSessions(ctx context.Context, at time.Time, reason stri
 	return n, nil
 }
 
-func (sr sessionRec) session() AuditSession {
-	return AuditSession{Key: sr.Key, Start: time.UnixMicro(sr.Start), End: usTimep(sr.End), User: sr.User, Device: sr.Device,
+func (sr sessionRec) session() store.AuditSession {
+	return store.AuditSession{Key: sr.Key, Start: time.UnixMicro(sr.Start), End: usTimep(sr.End), User: sr.User, Device: sr.Device,
 		Service: sr.Service, Proto: sr.Proto, Client: sr.Client, Rule: sr.Rule, Reason: sr.Reason,
 		BytesUp: sr.BytesUp, BytesDown: sr.BytesDown, EndReason: sr.EndReason}
 }
@@ -170,10 +169,10 @@ func (sr sessionRec) session() AuditSession {
 // AuditSessions returns sessions that overlap [from, to), oldest first:
 // the open ones that started before to, and those that ended at or after
 // from (the end index) and started before to.
-func (s *Store) AuditSessions(ctx context.Context, from, to time.Time) ([]AuditSession, error) {
+func (s *Store) AuditSessions(ctx context.Context, from, to time.Time) ([]store.AuditSession, error) {
 	f, t := from.UnixMicro(), to.UnixMicro()
-	out := []AuditSession{}
-	err := s.view(ctx, func(tx *bolt.Tx) error {
+	out := []store.AuditSession{}
+	err := s.view(ctx, func(tx *bbolt.Tx) error {
 		var keys [][]byte
 		oc := tx.Bucket(bSessOpen).Cursor()
 		for k, _ := oc.First(); k != nil && tval(k) < t; k, _ = oc.Next() {
@@ -207,7 +206,7 @@ func (s *Store) AuditSessions(ctx context.Context, from, to time.Time) ([]AuditS
 // newest reads up to limit rows of bucket b with times in [from, to),
 // newest first (ties: higher id first). A negative limit is no limit,
 // as SQLite's LIMIT -1.
-func newest[R any, T any](tx *bolt.Tx, b []byte, from, to int64, limit int, conv func(R) T) ([]T, error) {
+func newest[R any, T any](tx *bbolt.Tx, b []byte, from, to int64, limit int, conv func(R) T) ([]T, error) {
 	out := []T{}
 	if limit == 0 {
 		return out, nil
@@ -229,19 +228,19 @@ func newest[R any, T any](tx *bolt.Tx, b []byte, from, to int64, limit int, conv
 	return out, nil
 }
 
-func (r denialRec) row() AuditDenialRow {
-	return AuditDenialRow{At: time.UnixMicro(r.At), User: r.User, Device: r.Device, Service: r.Service, Proto: r.Proto,
+func (r denialRec) row() store.AuditDenialRow {
+	return store.AuditDenialRow{At: time.UnixMicro(r.At), User: r.User, Device: r.Device, Service: r.Service, Proto: r.Proto,
 		Source: r.Source, Rule: r.Rule, Reason: r.Reason}
 }
 
-func (r eventRec) row() AuditEventRow {
-	return AuditEventRow{At: time.UnixMicro(r.At), Actor: r.Actor, Action: r.Action, Detail: r.Detail}
+func (r eventRec) row() store.AuditEventRow {
+	return store.AuditEventRow{At: time.UnixMicro(r.At), Actor: r.Actor, Action: r.Action, Detail: r.Detail}
 }
 
 // AuditDenials returns refusals in [from, to), newest first, at most limit.
-func (s *Store) AuditDenials(ctx context.Context, from, to time.Time, limit int) ([]AuditDenialRow, error) {
-	var out []AuditDenialRow
-	err := s.view(ctx, func(tx *bolt.Tx) error {
+func (s *Store) AuditDenials(ctx context.Context, from, to time.Time, limit int) ([]store.AuditDenialRow, error) {
+	var out []store.AuditDenialRow
+	err := s.view(ctx, func(tx *bbolt.Tx) error {
 		var err error
 		out, err = newest(tx, bDenials, from.UnixMicro(), to.UnixMicro(), limit, denialRec.row)
 		return err
@@ -253,9 +252,9 @@ func (s *Store) AuditDenials(ctx context.Context, from, to time.Time, limit int)
 }
 
 // AuditEvents returns admin events in [from, to), newest first, at most limit.
-func (s *Store) AuditEvents(ctx context.Context, from, to time.Time, limit int) ([]AuditEventRow, error) {
-	var out []AuditEventRow
-	err := s.view(ctx, func(tx *bolt.Tx) error {
+func (s *Store) AuditEvents(ctx context.Context, from, to time.Time, limit int) ([]store.AuditEventRow, error) {
+	var out []store.AuditEventRow
+	err := s.view(ctx, func(tx *bbolt.Tx) error {
 		var err error
 		out, err = newest(tx, bEvents, from.UnixMicro(), to.UnixMicro(), limit, eventRec.row)
 		return err
@@ -271,7 +270,7 @@ func (s *Store) AuditEvents(ctx context.Context, from, to time.Time, limit int) 
 func (s *Store) PruneAudit(ctx context.Context, before time.Time) (int64, error) {
 	b := before.UnixMicro()
 	var total int64
-	err := s.update(ctx, func(tx *bolt.Tx) error {
+	err := s.update(ctx, func(tx *bbolt.Tx) error {
 		// Ended sessions, through the end index.
 		ends := tx.Bucket(bSessEnd)
 		var endKeys, rowKeys [][]byte

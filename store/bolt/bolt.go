@@ -1,6 +1,4 @@
-//go:build licgate_store_bolt
-
-package store
+package bolt
 
 import (
 	"context"
@@ -8,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/licgate/licgate/store"
 	"io/fs"
 	"math"
 	"net/netip"
@@ -18,7 +17,7 @@ import (
 	"syscall"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	bbolt "go.etcd.io/bbolt"
 )
 
 // This file is the bbolt backend, built with the licgate_store_bolt tag
@@ -145,7 +144,7 @@ type (
 // Store is the bbolt state database. Safe for concurrent use: bbolt runs
 // one writer at a time and readers beside it.
 type Store struct {
-	db     *bolt.DB
+	db     *bbolt.DB
 	dir    string
 	now    func() time.Time
 	closed atomic.Bool
@@ -160,22 +159,19 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("store: open: %w", err)
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("store: %w: %s: %w", ErrStateDir, dir, err)
-	}
-	if err := probeWritable(dir); err != nil {
-		return nil, fmt.Errorf("store: %w: %s: %w", ErrStateDir, dir, err)
+	if err := store.PrepareStateDir(dir); err != nil {
+		return nil, fmt.Errorf("store: %w", err)
 	}
 	path := filepath.Join(dir, FileName)
 	_, err := os.Stat(path)
 	fresh := errors.Is(err, fs.ErrNotExist)
 	if _, serr := os.Stat(filepath.Join(dir, sqliteFileName)); serr == nil && fresh {
 		return nil, fmt.Errorf("store: %w: %s holds %s, a SQLite database this build (licgate_store_bolt, no SQL engine) cannot read; "+
-			"run a full licgate build on it, or move it away to start with an empty state", ErrInvalid, dir, sqliteFileName)
+			"run a full licgate build on it, or move it away to start with an empty state", store.ErrInvalid, dir, sqliteFileName)
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: lockTimeout})
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: lockTimeout})
 	if err != nil {
-		if errors.Is(err, bolt.ErrTimeout) {
+		if errors.Is(err, bbolt.ErrTimeout) {
 			return nil, fmt.Errorf("store: open %s: another process holds it: %w", path, err)
 		}
 		s := &Store{dir: dir}
@@ -202,7 +198,7 @@ func syncDir(dir string) {
 
 // init creates the buckets and checks the schema version.
 func (s *Store) init(ctx context.Context) error {
-	return s.update(ctx, func(tx *bolt.Tx) error {
+	return s.update(ctx, func(tx *bbolt.Tx) error {
 		for _, b := range buckets {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
@@ -225,35 +221,27 @@ func (s *Store) init(ctx context.Context) error {
 // maps bbolt's closed-database error to ErrClosed.
 func (s *Store) dirErr(err error) error {
 	switch {
-	case err == nil, errors.Is(err, ErrStateDir):
+	case err == nil, errors.Is(err, store.ErrStateDir):
 		return err
-	case errors.Is(err, bolt.ErrDatabaseNotOpen):
-		return fmt.Errorf("%w: %w", ErrClosed, err)
+	case errors.Is(err, bbolt.ErrDatabaseNotOpen):
+		return fmt.Errorf("%w: %w", store.ErrClosed, err)
 	case !(errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EROFS) || errors.Is(err, syscall.EIO) ||
 		errors.Is(err, fs.ErrPermission)):
 		return err
 	}
-	perr := probeWritable(s.dir)
-	what := "has an I/O error"
-	switch {
-	case errors.Is(err, syscall.ENOSPC), errors.Is(perr, syscall.ENOSPC):
-		what = "is full"
-	case errors.Is(err, syscall.EROFS), errors.Is(err, fs.ErrPermission), errors.Is(perr, syscall.EROFS), errors.Is(perr, fs.ErrPermission):
-		what = "is not writable"
-	}
-	return fmt.Errorf("%w: %s %s: %w", ErrStateDir, s.dir, what, err)
+	return store.StateDirError(s.dir, err, false, false)
 }
 
 // update runs fn in one read-write transaction, committed (and fsynced)
 // when fn returns nil, rolled back otherwise.
-func (s *Store) update(ctx context.Context, fn func(*bolt.Tx) error) error {
+func (s *Store) update(ctx context.Context, fn func(*bbolt.Tx) error) error {
 	if s.closed.Load() {
-		return ErrClosed
+		return store.ErrClosed
 	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return s.dirErr(s.db.Update(func(tx *bolt.Tx) error {
+	return s.dirErr(s.db.Update(func(tx *bbolt.Tx) error {
 		for _, f := range fills {
 			if b := tx.Bucket(f.name); b != nil { // nil in init, before they exist
 				b.FillPercent = f.fill
@@ -273,9 +261,9 @@ var fills = []struct {
 }{{bDenials, 1}, {bEvents, 1}, {bSessEnd, 1}, {bSessions, 0.9}, {bSessOpen, 0.9}}
 
 // view runs fn in one read-only transaction.
-func (s *Store) view(ctx context.Context, fn func(*bolt.Tx) error) error {
+func (s *Store) view(ctx context.Context, fn func(*bbolt.Tx) error) error {
 	if s.closed.Load() {
-		return ErrClosed
+		return store.ErrClosed
 	}
 	if err := ctx.Err(); err != nil {
 		return err
@@ -288,7 +276,7 @@ func (s *Store) view(ctx context.Context, fn func(*bolt.Tx) error) error {
 // return an error wrapping ErrClosed.
 func (s *Store) Close() error {
 	if s.closed.Swap(true) {
-		return fmt.Errorf("store: close: %w", ErrClosed)
+		return fmt.Errorf("store: close: %w", store.ErrClosed)
 	}
 	return s.db.Close()
 }
@@ -296,7 +284,7 @@ func (s *Store) Close() error {
 // Version reports the schema version of the open database.
 func (s *Store) Version(ctx context.Context) (int, error) {
 	var v int
-	err := s.view(ctx, func(tx *bolt.Tx) error {
+	err := s.view(ctx, func(tx *bbolt.Tx) error {
 		v = int(binary.BigEndian.Uint64(tx.Bucket(bMeta).Get([]byte("version"))))
 		return nil
 	})
@@ -324,7 +312,7 @@ func sk(s string) []byte { return append([]byte{'='}, s...) }
 
 // put stores v: audit records in their compact binary form (they are
 // the bulk of the file), the few other rows as JSON.
-func put(b *bolt.Bucket, k []byte, v any) error {
+func put(b *bbolt.Bucket, k []byte, v any) error {
 	if c, ok := v.(interface{ encode() []byte }); ok {
 		return b.Put(k, c.encode())
 	}
@@ -343,7 +331,7 @@ func decode[T any](raw []byte, v *T) error {
 	return json.Unmarshal(raw, v)
 }
 
-func get[T any](b *bolt.Bucket, k []byte) (T, bool, error) {
+func get[T any](b *bbolt.Bucket, k []byte) (T, bool, error) {
 	var v T
 	raw := b.Get(k)
 	if raw == nil {
@@ -378,12 +366,12 @@ func usTimep(v *int64) *time.Time {
 	return &t
 }
 
-func (r userRec) user(name string) User {
-	return User{ID: r.ID, Name: name, Email: r.Email, Disabled: r.Disabled, Created: time.UnixMilli(r.Created), Expires: msTimep(r.Expires)}
+func (r userRec) user(name string) store.User {
+	return store.User{ID: r.ID, Name: name, Email: r.Email, Disabled: r.Disabled, Created: time.UnixMilli(r.Created), Expires: msTimep(r.Expires)}
 }
 
-func (r deviceRec) device(id uint64) Device {
-	d := Device{ID: int64(id), User: r.User, Name: r.Name, PublicKey: r.Key, Created: time.UnixMilli(r.Created),
+func (r deviceRec) device(id uint64) store.Device {
+	d := store.Device{ID: int64(id), User: r.User, Name: r.Name, PublicKey: r.Key, Created: time.UnixMilli(r.Created),
 		Revoked: msTimep(r.Revoked), Expires: msTimep(r.Expires)}
 	d.Address, _ = netip.ParseAddr(r.Addr)
 	return d
@@ -394,15 +382,15 @@ func nameKey(user, name string) []byte { return []byte(user + "\x00" + name) }
 // Users.
 
 // AddUser creates a user.
-func (s *Store) AddUser(ctx context.Context, name, email string) (User, error) {
-	if err := checkUser(name, email); err != nil {
-		return User{}, fmt.Errorf("store: add user: %w", err)
+func (s *Store) AddUser(ctx context.Context, name, email string) (store.User, error) {
+	if err := store.CheckUser(name, email); err != nil {
+		return store.User{}, fmt.Errorf("store: add user: %w", err)
 	}
-	var u User
-	err := s.update(ctx, func(tx *bolt.Tx) error {
+	var u store.User
+	err := s.update(ctx, func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bUsers)
 		if b.Get([]byte(name)) != nil {
-			return ErrExists
+			return store.ErrExists
 		}
 		id, err := b.NextSequence()
 		if err != nil {
@@ -413,32 +401,32 @@ func (s *Store) AddUser(ctx context.Context, name, email string) (User, error) {
 		return put(b, []byte(name), r)
 	})
 	if err != nil {
-		return User{}, fmt.Errorf("store: add user %s: %w", name, err)
+		return store.User{}, fmt.Errorf("store: add user %s: %w", name, err)
 	}
 	return u, nil
 }
 
 // User returns one user by name.
-func (s *Store) User(ctx context.Context, name string) (User, error) {
-	var u User
-	err := s.view(ctx, func(tx *bolt.Tx) error {
+func (s *Store) User(ctx context.Context, name string) (store.User, error) {
+	var u store.User
+	err := s.view(ctx, func(tx *bbolt.Tx) error {
 		r, ok, err := get[userRec](tx.Bucket(bUsers), []byte(name))
 		if err == nil && !ok {
-			err = ErrNotFound
+			err = store.ErrNotFound
 		}
 		u = r.user(name)
 		return err
 	})
 	if err != nil {
-		return User{}, fmt.Errorf("store: user %s: %w", name, err)
+		return store.User{}, fmt.Errorf("store: user %s: %w", name, err)
 	}
 	return u, nil
 }
 
 // Users lists every user by name.
-func (s *Store) Users(ctx context.Context) ([]User, error) {
-	us := []User{}
-	err := s.view(ctx, func(tx *bolt.Tx) error {
+func (s *Store) Users(ctx context.Context) ([]store.User, error) {
+	us := []store.User{}
+	err := s.view(ctx, func(tx *bbolt.Tx) error {
 		return tx.Bucket(bUsers).ForEach(func(k, v []byte) error {
 			var r userRec
 			if err := decode(v, &r); err != nil {
@@ -456,14 +444,14 @@ func (s *Store) Users(ctx context.Context) ([]User, error) {
 
 // updateUser changes the user name in one transaction; ErrNotFound.
 func (s *Store) updateUser(ctx context.Context, name string, fn func(*userRec)) error {
-	return s.update(ctx, func(tx *bolt.Tx) error {
+	return s.update(ctx, func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bUsers)
 		r, ok, err := get[userRec](b, []byte(name))
 		if err != nil {
 			return err
 		}
 		if !ok {
-			return ErrNotFound
+			return store.ErrNotFound
 		}
 		fn(&r)
 		return put(b, []byte(name), r)
@@ -491,23 +479,23 @@ func (s *Store) SetUserExpiry(ctx context.Context, name string, expires *time.Ti
 // AddDevice records a device and allocates it the lowest free address of
 // the pool, in one transaction: bbolt runs one writer at a time, so two
 // concurrent adds never get one address.
-func (s *Store) AddDevice(ctx context.Context, nd NewDevice, pool Pool) (Device, error) {
-	var d Device
-	err := s.update(ctx, func(tx *bolt.Tx) error {
+func (s *Store) AddDevice(ctx context.Context, nd store.NewDevice, pool store.Pool) (store.Device, error) {
+	var d store.Device
+	err := s.update(ctx, func(tx *bbolt.Tx) error {
 		var err error
 		d, err = s.addDevice(tx, nd, pool, nil)
 		return err
 	})
 	if err != nil {
-		return Device{}, fmt.Errorf("store: add device %s/%s: %w", nd.User, nd.Name, err)
+		return store.Device{}, fmt.Errorf("store: add device %s/%s: %w", nd.User, nd.Name, err)
 	}
 	return d, nil
 }
 
 // AddDevices records many devices in one transaction. All or nothing.
-func (s *Store) AddDevices(ctx context.Context, nds []NewDevice, pool Pool) ([]Device, error) {
-	out := make([]Device, 0, len(nds))
-	err := s.update(ctx, func(tx *bolt.Tx) error {
+func (s *Store) AddDevices(ctx context.Context, nds []store.NewDevice, pool store.Pool) ([]store.Device, error) {
+	out := make([]store.Device, 0, len(nds))
+	err := s.update(ctx, func(tx *bbolt.Tx) error {
 		use, err := addrUse(tx, pool, s.now())
 		if err != nil {
 			return err
@@ -530,8 +518,8 @@ func (s *Store) AddDevices(ctx context.Context, nds []NewDevice, pool Pool) ([]D
 // addrUse reads the addresses of active devices (the address index)
 // and, when the pool quarantines them, of devices revoked since
 // pool.QuarantineSince(now) (every device row: revocations are rare).
-func addrUse(tx *bolt.Tx, pool Pool, now time.Time) (*AddrUse, error) {
-	use := &AddrUse{Used: map[netip.Addr]bool{}, Revoked: map[netip.Addr]time.Time{}}
+func addrUse(tx *bbolt.Tx, pool store.Pool, now time.Time) (*store.AddrUse, error) {
+	use := &store.AddrUse{Used: map[netip.Addr]bool{}, Revoked: map[netip.Addr]time.Time{}}
 	err := tx.Bucket(bDevAddr).ForEach(func(k, _ []byte) error {
 		if a, err := netip.ParseAddr(string(k)); err == nil {
 			use.Used[a] = true
@@ -560,49 +548,49 @@ func addrUse(tx *bolt.Tx, pool Pool, now time.Time) (*AddrUse, error) {
 
 // addDevice inserts one device inside tx. use, when not nil, is the
 // allocation state (kept up to date for batches); nil reads it.
-func (s *Store) addDevice(tx *bolt.Tx, nd NewDevice, pool Pool, use *AddrUse) (Device, error) {
-	if err := ValidName(nd.Name); err != nil {
-		return Device{}, err
+func (s *Store) addDevice(tx *bbolt.Tx, nd store.NewDevice, pool store.Pool, use *store.AddrUse) (store.Device, error) {
+	if err := store.ValidName(nd.Name); err != nil {
+		return store.Device{}, err
 	}
-	if err := CheckKey(nd.PublicKey); err != nil {
-		return Device{}, err
+	if err := store.CheckKey(nd.PublicKey); err != nil {
+		return store.Device{}, err
 	}
 	if tx.Bucket(bUsers).Get([]byte(nd.User)) == nil {
-		return Device{}, fmt.Errorf("user %s: %w", nd.User, ErrNotFound)
+		return store.Device{}, fmt.Errorf("user %s: %w", nd.User, store.ErrNotFound)
 	}
 	now := s.now()
 	if use == nil {
 		var err error
 		if use, err = addrUse(tx, pool, now); err != nil {
-			return Device{}, err
+			return store.Device{}, err
 		}
 	}
 	addr, err := pool.Allocate(use, now)
 	if err != nil {
-		return Device{}, err
+		return store.Device{}, err
 	}
 	byName, byKey := tx.Bucket(bDevName), tx.Bucket(bDevKey)
 	if byName.Get(nameKey(nd.User, nd.Name)) != nil {
-		return Device{}, fmt.Errorf("device %s/%s: %w", nd.User, nd.Name, ErrExists)
+		return store.Device{}, fmt.Errorf("device %s/%s: %w", nd.User, nd.Name, store.ErrExists)
 	}
 	if byKey.Get([]byte(nd.PublicKey)) != nil {
-		return Device{}, fmt.Errorf("public key %s: %w", nd.PublicKey, ErrExists)
+		return store.Device{}, fmt.Errorf("public key %s: %w", nd.PublicKey, store.ErrExists)
 	}
 	devs := tx.Bucket(bDevices)
 	id, err := devs.NextSequence()
 	if err != nil {
-		return Device{}, err
+		return store.Device{}, err
 	}
 	r := deviceRec{User: nd.User, Name: nd.Name, Key: nd.PublicKey, Addr: addr.String(), Created: ms(now)}
 	if err := putDevice(tx, id, r); err != nil {
-		return Device{}, err
+		return store.Device{}, err
 	}
 	use.Used[addr] = true
 	return r.device(id), nil
 }
 
 // putDevice writes a device row and, when it is active, its indexes.
-func putDevice(tx *bolt.Tx, id uint64, r deviceRec) error {
+func putDevice(tx *bbolt.Tx, id uint64, r deviceRec) error {
 	if err := put(tx.Bucket(bDevices), u64(id), r); err != nil {
 		return err
 	}
@@ -621,10 +609,10 @@ func putDevice(tx *bolt.Tx, id uint64, r deviceRec) error {
 }
 
 // activeDevice reads the unrevoked device user/name; ErrNotFound if none.
-func activeDevice(tx *bolt.Tx, user, name string) (uint64, deviceRec, error) {
+func activeDevice(tx *bbolt.Tx, user, name string) (uint64, deviceRec, error) {
 	idb := tx.Bucket(bDevName).Get(nameKey(user, name))
 	if idb == nil {
-		return 0, deviceRec{}, ErrNotFound
+		return 0, deviceRec{}, store.ErrNotFound
 	}
 	id := binary.BigEndian.Uint64(idb)
 	r, ok, err := get[deviceRec](tx.Bucket(bDevices), idb)
@@ -636,9 +624,9 @@ func activeDevice(tx *bolt.Tx, user, name string) (uint64, deviceRec, error) {
 
 // Devices lists active (not revoked) devices, or all when all is true,
 // ordered by user, name and id.
-func (s *Store) Devices(ctx context.Context, all bool) ([]Device, error) {
-	ds := []Device{}
-	err := s.view(ctx, func(tx *bolt.Tx) error {
+func (s *Store) Devices(ctx context.Context, all bool) ([]store.Device, error) {
+	ds := []store.Device{}
+	err := s.view(ctx, func(tx *bbolt.Tx) error {
 		return tx.Bucket(bDevices).ForEach(func(k, v []byte) error {
 			var r deviceRec
 			if err := decode(v, &r); err != nil {
@@ -663,24 +651,24 @@ func (s *Store) Devices(ctx context.Context, all bool) ([]Device, error) {
 }
 
 // Device returns the active device user/name.
-func (s *Store) Device(ctx context.Context, user, name string) (Device, error) {
-	var d Device
-	err := s.view(ctx, func(tx *bolt.Tx) error {
+func (s *Store) Device(ctx context.Context, user, name string) (store.Device, error) {
+	var d store.Device
+	err := s.view(ctx, func(tx *bbolt.Tx) error {
 		id, r, err := activeDevice(tx, user, name)
 		d = r.device(id)
 		return err
 	})
 	if err != nil {
-		return Device{}, fmt.Errorf("store: device %s/%s: %w", user, name, err)
+		return store.Device{}, fmt.Errorf("store: device %s/%s: %w", user, name, err)
 	}
 	return d, nil
 }
 
 // RevokeDevice marks the active device user/name revoked and returns it.
 // Its address, name and key return to the pool; its row stays.
-func (s *Store) RevokeDevice(ctx context.Context, user, name string) (Device, error) {
-	var d Device
-	err := s.update(ctx, func(tx *bolt.Tx) error {
+func (s *Store) RevokeDevice(ctx context.Context, user, name string) (store.Device, error) {
+	var d store.Device
+	err := s.update(ctx, func(tx *bbolt.Tx) error {
 		id, r, err := activeDevice(tx, user, name)
 		if err != nil {
 			return err
@@ -694,12 +682,12 @@ func (s *Store) RevokeDevice(ctx context.Context, user, name string) (Device, er
 		return putDevice(tx, id, r)
 	})
 	if err != nil {
-		return Device{}, fmt.Errorf("store: revoke device %s/%s: %w", user, name, err)
+		return store.Device{}, fmt.Errorf("store: revoke device %s/%s: %w", user, name, err)
 	}
 	return d, nil
 }
 
-func dropIndexes(tx *bolt.Tx, r deviceRec) error {
+func dropIndexes(tx *bbolt.Tx, r deviceRec) error {
 	if err := tx.Bucket(bDevName).Delete(nameKey(r.User, r.Name)); err != nil {
 		return err
 	}
@@ -710,19 +698,19 @@ func dropIndexes(tx *bolt.Tx, r deviceRec) error {
 }
 
 // RekeyDevice replaces the active device's public key; its address stays.
-func (s *Store) RekeyDevice(ctx context.Context, user, name, publicKey string) (Device, error) {
-	if err := CheckKey(publicKey); err != nil {
-		return Device{}, fmt.Errorf("store: rekey device %s/%s: %w", user, name, err)
+func (s *Store) RekeyDevice(ctx context.Context, user, name, publicKey string) (store.Device, error) {
+	if err := store.CheckKey(publicKey); err != nil {
+		return store.Device{}, fmt.Errorf("store: rekey device %s/%s: %w", user, name, err)
 	}
-	var d Device
-	err := s.update(ctx, func(tx *bolt.Tx) error {
+	var d store.Device
+	err := s.update(ctx, func(tx *bbolt.Tx) error {
 		id, r, err := activeDevice(tx, user, name)
 		if err != nil {
 			return err
 		}
 		byKey := tx.Bucket(bDevKey)
 		if o := byKey.Get([]byte(publicKey)); o != nil && binary.BigEndian.Uint64(o) != id {
-			return fmt.Errorf("public key %s: %w", publicKey, ErrExists)
+			return fmt.Errorf("public key %s: %w", publicKey, store.ErrExists)
 		}
 		if err := byKey.Delete([]byte(r.Key)); err != nil {
 			return err
@@ -732,14 +720,14 @@ func (s *Store) RekeyDevice(ctx context.Context, user, name, publicKey string) (
 		return putDevice(tx, id, r)
 	})
 	if err != nil {
-		return Device{}, fmt.Errorf("store: rekey device %s/%s: %w", user, name, err)
+		return store.Device{}, fmt.Errorf("store: rekey device %s/%s: %w", user, name, err)
 	}
 	return d, nil
 }
 
 // SetDeviceExpiry sets (or clears) when the active device user/name stops working.
 func (s *Store) SetDeviceExpiry(ctx context.Context, user, name string, expires *time.Time) error {
-	err := s.update(ctx, func(tx *bolt.Tx) error {
+	err := s.update(ctx, func(tx *bbolt.Tx) error {
 		id, r, err := activeDevice(tx, user, name)
 		if err != nil {
 			return err
@@ -758,16 +746,16 @@ func (s *Store) SetDeviceExpiry(ctx context.Context, user, name string, expires 
 // CreateEnrollment records a link for user's new device; tokenHash is
 // the hash of the secret token (the token itself is never stored).
 func (s *Store) CreateEnrollment(ctx context.Context, tokenHash, user, device string, expires time.Time) error {
-	if err := ValidName(device); err != nil {
+	if err := store.ValidName(device); err != nil {
 		return fmt.Errorf("store: create enrolment: %w", err)
 	}
-	err := s.update(ctx, func(tx *bolt.Tx) error {
+	err := s.update(ctx, func(tx *bbolt.Tx) error {
 		if tx.Bucket(bUsers).Get([]byte(user)) == nil {
-			return fmt.Errorf("user %s: %w", user, ErrNotFound)
+			return fmt.Errorf("user %s: %w", user, store.ErrNotFound)
 		}
 		b := tx.Bucket(bEnroll)
 		if b.Get(sk(tokenHash)) != nil {
-			return ErrExists
+			return store.ErrExists
 		}
 		id, err := b.NextSequence()
 		if err != nil {
@@ -782,30 +770,30 @@ func (s *Store) CreateEnrollment(ctx context.Context, tokenHash, user, device st
 }
 
 // usable reads the link and says why it cannot be used, if so.
-func (s *Store) usable(tx *bolt.Tx, tokenHash string) (enrolRec, error) {
+func (s *Store) usable(tx *bbolt.Tx, tokenHash string) (enrolRec, error) {
 	r, ok, err := get[enrolRec](tx.Bucket(bEnroll), sk(tokenHash))
 	switch {
 	case err != nil:
 		return r, err
 	case !ok:
-		return r, ErrNotFound
+		return r, store.ErrNotFound
 	case r.Used != nil:
-		return r, ErrUsed
+		return r, store.ErrUsed
 	case !s.now().Before(time.UnixMilli(r.Expires)):
-		return r, ErrExpired
+		return r, store.ErrExpired
 	}
 	return r, nil
 }
 
-func (r enrolRec) enrollment() Enrollment {
-	return Enrollment{User: r.User, Device: r.Device, Expires: time.UnixMilli(r.Expires)}
+func (r enrolRec) enrollment() store.Enrollment {
+	return store.Enrollment{User: r.User, Device: r.Device, Expires: time.UnixMilli(r.Expires)}
 }
 
 // claim marks the link used inside tx.
-func (s *Store) claim(tx *bolt.Tx, tokenHash, from string) (Enrollment, error) {
+func (s *Store) claim(tx *bbolt.Tx, tokenHash, from string) (store.Enrollment, error) {
 	r, err := s.usable(tx, tokenHash)
 	if err != nil {
-		return Enrollment{}, err
+		return store.Enrollment{}, err
 	}
 	now := ms(s.now())
 	r.Used, r.From = &now, from
@@ -814,15 +802,15 @@ func (s *Store) claim(tx *bolt.Tx, tokenHash, from string) (Enrollment, error) {
 
 // ClaimEnrollment marks the link used, once: a second claim, an expired
 // link or an unknown token is an error (ErrUsed, ErrExpired, ErrNotFound).
-func (s *Store) ClaimEnrollment(ctx context.Context, tokenHash, from string) (Enrollment, error) {
-	var e Enrollment
-	err := s.update(ctx, func(tx *bolt.Tx) error {
+func (s *Store) ClaimEnrollment(ctx context.Context, tokenHash, from string) (store.Enrollment, error) {
+	var e store.Enrollment
+	err := s.update(ctx, func(tx *bbolt.Tx) error {
 		var err error
 		e, err = s.claim(tx, tokenHash, from)
 		return err
 	})
 	if err != nil {
-		return Enrollment{}, fmt.Errorf("store: enrolment link: %w", err)
+		return store.Enrollment{}, fmt.Errorf("store: enrolment link: %w", err)
 	}
 	return e, nil
 }
@@ -830,37 +818,37 @@ func (s *Store) ClaimEnrollment(ctx context.Context, tokenHash, from string) (En
 // ClaimEnrollmentAndAddDevice claims the link and creates its device in
 // one transaction: if the device cannot be created the link stays
 // unused. See Backend.
-func (s *Store) ClaimEnrollmentAndAddDevice(ctx context.Context, tokenHash, from string, nd NewDevice, pool Pool) (Enrollment, Device, error) {
-	var e Enrollment
-	var d Device
-	err := s.update(ctx, func(tx *bolt.Tx) error {
+func (s *Store) ClaimEnrollmentAndAddDevice(ctx context.Context, tokenHash, from string, nd store.NewDevice, pool store.Pool) (store.Enrollment, store.Device, error) {
+	var e store.Enrollment
+	var d store.Device
+	err := s.update(ctx, func(tx *bbolt.Tx) error {
 		var err error
 		if e, err = s.claim(tx, tokenHash, from); err != nil {
 			return err
 		}
 		if (nd.User != "" && nd.User != e.User) || (nd.Name != "" && nd.Name != e.Device) {
-			return fmt.Errorf("%w: link is for %s/%s, not %s/%s", ErrInvalid, e.User, e.Device, nd.User, nd.Name)
+			return fmt.Errorf("%w: link is for %s/%s, not %s/%s", store.ErrInvalid, e.User, e.Device, nd.User, nd.Name)
 		}
 		nd.User, nd.Name = e.User, e.Device
 		d, err = s.addDevice(tx, nd, pool, nil)
 		return err
 	})
 	if err != nil {
-		return Enrollment{}, Device{}, fmt.Errorf("store: enrolment link: %w", err)
+		return store.Enrollment{}, store.Device{}, fmt.Errorf("store: enrolment link: %w", err)
 	}
 	return e, d, nil
 }
 
 // PeekEnrollment checks a link without using it up.
-func (s *Store) PeekEnrollment(ctx context.Context, tokenHash string) (Enrollment, error) {
-	var e Enrollment
-	err := s.view(ctx, func(tx *bolt.Tx) error {
+func (s *Store) PeekEnrollment(ctx context.Context, tokenHash string) (store.Enrollment, error) {
+	var e store.Enrollment
+	err := s.view(ctx, func(tx *bbolt.Tx) error {
 		r, err := s.usable(tx, tokenHash)
 		e = r.enrollment()
 		return err
 	})
 	if err != nil {
-		return Enrollment{}, fmt.Errorf("store: enrolment link: %w", err)
+		return store.Enrollment{}, fmt.Errorf("store: enrolment link: %w", err)
 	}
 	return e, nil
 }
@@ -872,7 +860,7 @@ func (s *Store) PeekEnrollment(ctx context.Context, tokenHash string) (Enrollmen
 func (s *Store) DDNSAddr(ctx context.Context, provider, family string) (netip.Addr, error) {
 	var r ddnsRec
 	var ok bool
-	err := s.view(ctx, func(tx *bolt.Tx) error {
+	err := s.view(ctx, func(tx *bbolt.Tx) error {
 		var err error
 		r, ok, err = get[ddnsRec](tx.Bucket(bDDNS), sk(provider+"\x00"+family))
 		return err
@@ -888,7 +876,7 @@ func (s *Store) DDNSAddr(ctx context.Context, provider, family string) (netip.Ad
 
 // SetDDNSAddr records that provider accepted addr for family.
 func (s *Store) SetDDNSAddr(ctx context.Context, provider, family string, addr netip.Addr, at time.Time) error {
-	err := s.update(ctx, func(tx *bolt.Tx) error {
+	err := s.update(ctx, func(tx *bbolt.Tx) error {
 		return put(tx.Bucket(bDDNS), sk(provider+"\x00"+family), ddnsRec{Addr: addr.String(), Updated: ms(at)})
 	})
 	if err != nil {
@@ -897,15 +885,15 @@ func (s *Store) SetDDNSAddr(ctx context.Context, provider, family string, addr n
 	return nil
 }
 
-func (r holdRec) hold() DDNSHold {
-	h := DDNSHold{Fatal: r.Fatal, Reason: r.Reason, Fingerprint: r.Fingerprint, Updated: time.UnixMilli(r.Updated)}
+func (r holdRec) hold() store.DDNSHold {
+	h := store.DDNSHold{Fatal: r.Fatal, Reason: r.Reason, Fingerprint: r.Fingerprint, Updated: time.UnixMilli(r.Updated)}
 	if r.Until != nil {
 		h.BackoffUntil = time.UnixMilli(*r.Until)
 	}
 	return h
 }
 
-func holdRecord(h DDNSHold, updated time.Time) holdRec {
+func holdRecord(h store.DDNSHold, updated time.Time) holdRec {
 	r := holdRec{Fatal: h.Fatal, Reason: h.Reason, Fingerprint: h.Fingerprint, Updated: ms(updated)}
 	if !h.BackoffUntil.IsZero() {
 		r.Until = msp(&h.BackoffUntil)
@@ -915,9 +903,9 @@ func holdRecord(h DDNSHold, updated time.Time) holdRec {
 
 // DDNSHold returns provider's hold; the zero DDNSHold (and no error) if
 // there is none.
-func (s *Store) DDNSHold(ctx context.Context, provider string) (DDNSHold, error) {
-	var h DDNSHold
-	err := s.view(ctx, func(tx *bolt.Tx) error {
+func (s *Store) DDNSHold(ctx context.Context, provider string) (store.DDNSHold, error) {
+	var h store.DDNSHold
+	err := s.view(ctx, func(tx *bbolt.Tx) error {
 		r, ok, err := get[holdRec](tx.Bucket(bHolds), sk(provider))
 		if ok {
 			h = r.hold()
@@ -925,14 +913,14 @@ func (s *Store) DDNSHold(ctx context.Context, provider string) (DDNSHold, error)
 		return err
 	})
 	if err != nil {
-		return DDNSHold{}, fmt.Errorf("store: ddns hold %s: %w", provider, err)
+		return store.DDNSHold{}, fmt.Errorf("store: ddns hold %s: %w", provider, err)
 	}
 	return h, nil
 }
 
 // SetDDNSHold replaces provider's hold (h.Updated is set to now).
-func (s *Store) SetDDNSHold(ctx context.Context, provider string, h DDNSHold) error {
-	err := s.update(ctx, func(tx *bolt.Tx) error {
+func (s *Store) SetDDNSHold(ctx context.Context, provider string, h store.DDNSHold) error {
+	err := s.update(ctx, func(tx *bbolt.Tx) error {
 		return put(tx.Bucket(bHolds), sk(provider), holdRecord(h, s.now()))
 	})
 	if err != nil {
@@ -943,7 +931,7 @@ func (s *Store) SetDDNSHold(ctx context.Context, provider string, h DDNSHold) er
 
 // ClearDDNSHold removes provider's hold; clearing none is not an error.
 func (s *Store) ClearDDNSHold(ctx context.Context, provider string) error {
-	err := s.update(ctx, func(tx *bolt.Tx) error {
+	err := s.update(ctx, func(tx *bbolt.Tx) error {
 		return tx.Bucket(bHolds).Delete(sk(provider))
 	})
 	if err != nil {
@@ -957,14 +945,14 @@ func (s *Store) ClearDDNSHold(ctx context.Context, provider string) error {
 // After 2^32-1 starts it fails with ErrExhausted.
 func (s *Store) NextSessionEpoch(ctx context.Context) (uint32, error) {
 	var v uint64
-	err := s.update(ctx, func(tx *bolt.Tx) error {
+	err := s.update(ctx, func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bCounters)
 		if old := b.Get([]byte("session_epoch")); old != nil {
 			v = binary.BigEndian.Uint64(old)
 		}
 		v++
 		if v > math.MaxUint32 {
-			return fmt.Errorf("%w: session epochs used up (%d)", ErrExhausted, v)
+			return fmt.Errorf("%w: session epochs used up (%d)", store.ErrExhausted, v)
 		}
 		return b.Put([]byte("session_epoch"), u64(v))
 	})

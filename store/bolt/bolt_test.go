@@ -1,6 +1,4 @@
-//go:build licgate_store_bolt
-
-package store_test
+package bolt_test
 
 import (
 	"context"
@@ -15,12 +13,13 @@ import (
 
 	"github.com/licgate/licgate/internal/testnet"
 	"github.com/licgate/licgate/store"
+	"github.com/licgate/licgate/store/bolt"
 	"github.com/licgate/licgate/store/storetest"
 )
 
-func openBolt(t *testing.T, dir string) *store.Store {
+func openBolt(t *testing.T, dir string) *bolt.Store {
 	t.Helper()
-	s, err := store.Open(context.Background(), dir)
+	s, err := bolt.Open(context.Background(), dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,8 +29,8 @@ func openBolt(t *testing.T, dir string) *store.Store {
 
 // TestBoltContract runs the backend-agnostic suite against bbolt.
 func TestBoltContract(t *testing.T) {
-	if store.FileName != "licgate.bolt" {
-		t.Fatalf("FileName %q: this is not the bbolt build", store.FileName)
+	if bolt.FileName != "licgate.bolt" {
+		t.Fatalf("FileName %q: this is not the bbolt build", bolt.FileName)
 	}
 	storetest.Run(t, func(t *testing.T) store.Backend { return openBolt(t, t.TempDir()) })
 }
@@ -83,12 +82,12 @@ func TestBoltRefusesSQLiteState(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "licgate.db"), []byte("SQLite format 3\x00"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, err := store.Open(context.Background(), dir)
+	_, err := bolt.Open(context.Background(), dir)
 	if !errors.Is(err, store.ErrInvalid) || !strings.Contains(err.Error(), "licgate.db") {
 		t.Fatalf("got %v, want ErrInvalid naming licgate.db", err)
 	}
-	if _, err := os.Stat(filepath.Join(dir, store.FileName)); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("refused Open created %s: %v", store.FileName, err)
+	if _, err := os.Stat(filepath.Join(dir, bolt.FileName)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("refused Open created %s: %v", bolt.FileName, err)
 	}
 }
 
@@ -97,7 +96,7 @@ func TestBoltStateDirIsAFile(t *testing.T) {
 	if err := os.WriteFile(f, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, err := store.Open(context.Background(), f)
+	_, err := bolt.Open(context.Background(), f)
 	if !errors.Is(err, store.ErrStateDir) || !strings.Contains(err.Error(), f) {
 		t.Fatalf("got %v, want ErrStateDir naming %s", err, f)
 	}
@@ -206,14 +205,14 @@ func TestBoltStateDirReadOnly(t *testing.T) {
 		return
 	}
 	dir := filepath.Join(base, "state")
-	s, err := store.Open(context.Background(), dir)
+	s, err := bolt.Open(context.Background(), dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
 	mount(t, "--bind", dir, dir)
 	mount(t, "-o", "remount,bind,ro", dir)
-	_, err = store.Open(context.Background(), dir)
+	_, err = bolt.Open(context.Background(), dir)
 	if !errors.Is(err, store.ErrStateDir) || !strings.Contains(err.Error(), dir) {
 		t.Fatalf("got %v, want ErrStateDir naming %s", err, dir)
 	}
@@ -231,7 +230,7 @@ func TestBoltStateDirFull(t *testing.T) {
 	dir := filepath.Join(base, "small")
 	os.Mkdir(dir, 0o700)
 	mount(t, "-t", "tmpfs", "-o", "size=1m", "tmpfs", dir)
-	s, err := store.Open(ctx, dir)
+	s, err := bolt.Open(ctx, dir)
 	if err != nil {
 		t.Fatal(err)
 	}

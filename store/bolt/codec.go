@@ -1,6 +1,4 @@
-//go:build licgate_store_bolt
-
-package store
+package bolt
 
 import (
 	"encoding/binary"

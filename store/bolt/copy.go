@@ -1,25 +1,24 @@
-//go:build licgate_store_bolt
-
-package store
+package bolt
 
 import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"github.com/licgate/licgate/store"
 	"net/netip"
 	"sort"
 	"strings"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	bbolt "go.etcd.io/bbolt"
 )
 
-// export reads every row of the bbolt database in one read transaction,
+// Export reads every row of the bbolt database in one read transaction,
 // in id order as the SQLite export, so Copy moves a router's state to
 // PostgreSQL (or back) unchanged.
-func (s *Store) export(ctx context.Context) (*Snapshot, error) {
-	snap := &Snapshot{Counters: map[string]int64{}}
-	err := s.view(ctx, func(tx *bolt.Tx) error {
+func (s *Store) Export(ctx context.Context) (*store.Snapshot, error) {
+	snap := &store.Snapshot{Counters: map[string]int64{}}
+	err := s.view(ctx, func(tx *bbolt.Tx) error {
 		each := func(b []byte, fn func(k, v []byte) error) error { return tx.Bucket(b).ForEach(fn) }
 		err := each(bUsers, func(k, v []byte) error {
 			var r userRec
@@ -43,14 +42,14 @@ func (s *Store) export(ctx context.Context) (*Snapshot, error) {
 		if err := each(bEnroll, func(k, v []byte) error {
 			var r enrolRec
 			err := decode(v, &r)
-			e := EnrollmentRecord{TokenHash: string(k[1:]), User: r.User, Device: r.Device, Created: time.UnixMilli(r.Created),
+			e := store.EnrollmentRecord{TokenHash: string(k[1:]), User: r.User, Device: r.Device, Created: time.UnixMilli(r.Created),
 				Expires: time.UnixMilli(r.Expires), Used: msTimep(r.Used), UsedFrom: r.From}
 			snap.Enrollments, ids = append(snap.Enrollments, e), append(ids, r.ID)
 			return err
 		}); err != nil {
 			return err
 		}
-		sort.Sort(byID[EnrollmentRecord]{snap.Enrollments, ids})
+		sort.Sort(byID[store.EnrollmentRecord]{snap.Enrollments, ids})
 		ids = nil
 		if err := each(bSessions, func(k, v []byte) error {
 			var r sessionRec
@@ -60,7 +59,7 @@ func (s *Store) export(ctx context.Context) (*Snapshot, error) {
 		}); err != nil {
 			return err
 		}
-		sort.Sort(byID[AuditSession]{snap.Sessions, ids})
+		sort.Sort(byID[store.AuditSession]{snap.Sessions, ids})
 		ids = nil
 		if err := each(bDenials, func(k, v []byte) error {
 			var r denialRec
@@ -70,7 +69,7 @@ func (s *Store) export(ctx context.Context) (*Snapshot, error) {
 		}); err != nil {
 			return err
 		}
-		sort.Sort(byID[AuditDenialRow]{snap.Denials, ids})
+		sort.Sort(byID[store.AuditDenialRow]{snap.Denials, ids})
 		ids = nil
 		if err := each(bEvents, func(k, v []byte) error {
 			var r eventRec
@@ -80,13 +79,13 @@ func (s *Store) export(ctx context.Context) (*Snapshot, error) {
 		}); err != nil {
 			return err
 		}
-		sort.Sort(byID[AuditEventRow]{snap.Events, ids})
+		sort.Sort(byID[store.AuditEventRow]{snap.Events, ids})
 		if err := each(bDDNS, func(k, v []byte) error {
 			var r ddnsRec
 			err := decode(v, &r)
 			p, f, _ := strings.Cut(string(k[1:]), "\x00")
 			a, _ := netip.ParseAddr(r.Addr)
-			snap.DDNS = append(snap.DDNS, DDNSState{Provider: p, Family: f, Addr: a, Updated: time.UnixMilli(r.Updated)})
+			snap.DDNS = append(snap.DDNS, store.DDNSState{Provider: p, Family: f, Addr: a, Updated: time.UnixMilli(r.Updated)})
 			return err
 		}); err != nil {
 			return err
@@ -94,7 +93,7 @@ func (s *Store) export(ctx context.Context) (*Snapshot, error) {
 		if err := each(bHolds, func(k, v []byte) error {
 			var r holdRec
 			err := decode(v, &r)
-			snap.Holds = append(snap.Holds, ProviderHold{Provider: string(k[1:]), DDNSHold: r.hold()})
+			snap.Holds = append(snap.Holds, store.ProviderHold{Provider: string(k[1:]), DDNSHold: r.hold()})
 			return err
 		}); err != nil {
 			return err
@@ -123,13 +122,13 @@ func (b byID[T]) Swap(i, j int) {
 	b.ids[i], b.ids[j] = b.ids[j], b.ids[i]
 }
 
-// importSnapshot writes snap into an empty bbolt database, keeping the
+// Import writes snap into an empty bbolt database, keeping the
 // ids of users and devices.
-func (s *Store) importSnapshot(ctx context.Context, snap *Snapshot) error {
-	err := s.update(ctx, func(tx *bolt.Tx) error {
+func (s *Store) Import(ctx context.Context, snap *store.Snapshot) error {
+	err := s.update(ctx, func(tx *bbolt.Tx) error {
 		for _, b := range [][]byte{bUsers, bEnroll, bSessions, bDenials, bEvents} {
 			if k, _ := tx.Bucket(b).Cursor().First(); k != nil {
-				return fmt.Errorf("%w: %w", ErrExists, ErrNotEmpty)
+				return fmt.Errorf("%w: %w", store.ErrExists, store.ErrNotEmpty)
 			}
 		}
 		users := tx.Bucket(bUsers)
@@ -215,7 +214,7 @@ func (s *Store) importSnapshot(ctx context.Context, snap *Snapshot) error {
 }
 
 // bumpSeq makes the bucket's next id larger than id.
-func bumpSeq(b *bolt.Bucket, id uint64) error {
+func bumpSeq(b *bbolt.Bucket, id uint64) error {
 	if id > b.Sequence() {
 		return b.SetSequence(id)
 	}

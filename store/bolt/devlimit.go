@@ -1,24 +1,23 @@
-//go:build licgate_store_bolt
-
-package store
+package bolt
 
 import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/licgate/licgate/store"
 
-	bolt "go.etcd.io/bbolt"
+	bbolt "go.etcd.io/bbolt"
 )
 
 // AddDeviceWithin is AddDevice when the user has fewer than max active
 // devices: counted in the same update transaction, and bbolt runs one
 // writer at a time, so concurrent calls never exceed max.
-func (s *Store) AddDeviceWithin(ctx context.Context, nd NewDevice, pool Pool, max int) (Device, error) {
+func (s *Store) AddDeviceWithin(ctx context.Context, nd store.NewDevice, pool store.Pool, max int) (store.Device, error) {
 	if max < 1 {
-		return Device{}, fmt.Errorf("store: add device %s/%s: %w: limit %d", nd.User, nd.Name, ErrInvalid, max)
+		return store.Device{}, fmt.Errorf("store: add device %s/%s: %w: limit %d", nd.User, nd.Name, store.ErrInvalid, max)
 	}
-	var d Device
-	err := s.update(ctx, func(tx *bolt.Tx) error {
+	var d store.Device
+	err := s.update(ctx, func(tx *bbolt.Tx) error {
 		prefix := nameKey(nd.User, "")
 		n := 0
 		c := tx.Bucket(bDevName).Cursor()
@@ -26,14 +25,14 @@ func (s *Store) AddDeviceWithin(ctx context.Context, nd NewDevice, pool Pool, ma
 			n++
 		}
 		if n >= max {
-			return fmt.Errorf("user %s has %d active devices, at most %d: %w", nd.User, n, max, ErrLimit)
+			return fmt.Errorf("user %s has %d active devices, at most %d: %w", nd.User, n, max, store.ErrLimit)
 		}
 		var err error
 		d, err = s.addDevice(tx, nd, pool, nil)
 		return err
 	})
 	if err != nil {
-		return Device{}, fmt.Errorf("store: add device %s/%s: %w", nd.User, nd.Name, err)
+		return store.Device{}, fmt.Errorf("store: add device %s/%s: %w", nd.User, nd.Name, err)
 	}
 	return d, nil
 }

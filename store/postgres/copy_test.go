@@ -15,22 +15,23 @@ import (
 	"github.com/licgate/licgate/store"
 	"github.com/licgate/licgate/store/postgres"
 	"github.com/licgate/licgate/store/postgres/pgtest"
+	"github.com/licgate/licgate/store/sqlite"
 	"github.com/licgate/licgate/store/storetest"
 )
 
-// openFixture copies a fixture database of package store into a fresh
+// openFixture copies a fixture database of package store/sqlite into a fresh
 // state directory and opens it (migrating it to the current schema).
-func openFixture(t *testing.T, name string) *store.Store {
+func openFixture(t *testing.T, name string) *sqlite.Store {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join("..", "testdata", name))
+	raw, err := os.ReadFile(filepath.Join("..", "sqlite", "testdata", name))
 	if err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, store.FileName), raw, 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, sqlite.FileName), raw, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s, err := store.Open(context.Background(), dir)
+	s, err := sqlite.Open(context.Background(), dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +166,7 @@ func TestCopySQLiteToPostgres(t *testing.T) {
 				t.Errorf("copy into a used database: %v", err)
 			}
 			// And back: PostgreSQL into a fresh SQLite file.
-			back, err := store.Open(ctx, t.TempDir())
+			back, err := sqlite.Open(ctx, t.TempDir())
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,34 +1,33 @@
-//go:build !licgate_store_bolt
-
-package store
+package sqlite
 
 import (
 	"context"
 	"database/sql"
 	"fmt"
+	"github.com/licgate/licgate/store"
 	"time"
 )
 
 // WriteAudit writes records in one transaction, in order.
-func (s *Store) WriteAudit(ctx context.Context, recs []AuditRecord) error {
+func (s *Store) WriteAudit(ctx context.Context, recs []store.AuditRecord) error {
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		for _, r := range recs {
 			var err error
 			switch r.Kind {
-			case AuditStart:
+			case store.AuditStart:
 				_, err = tx.ExecContext(ctx, `INSERT INTO audit_sessions(key, start_at, user, device, service, proto, client, rule, reason)
 					VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, r.Key, r.At.UnixMicro(), r.User, r.Device, r.Service, r.Proto, r.Client, r.Rule, r.Reason)
-			case AuditEnd:
+			case store.AuditEnd:
 				_, err = tx.ExecContext(ctx, `UPDATE audit_sessions SET end_at = ?, bytes_up = ?, bytes_down = ?, end_reason = ? WHERE key = ?`,
 					r.At.UnixMicro(), r.BytesUp, r.BytesDown, r.EndReason, r.Key)
-			case AuditDenial:
+			case store.AuditDenial:
 				_, err = tx.ExecContext(ctx, `INSERT INTO audit_denials(at, user, device, service, proto, source, rule, reason)
 					VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, r.At.UnixMicro(), r.User, r.Device, r.Service, r.Proto, r.Client, r.Rule, r.Reason)
-			case AuditEvent:
+			case store.AuditEvent:
 				_, err = tx.ExecContext(ctx, `INSERT INTO audit_events(at, actor, action, detail) VALUES (?, ?, ?, ?)`,
 					r.At.UnixMicro(), r.Actor, r.Action, r.Reason)
 			default:
-				err = fmt.Errorf("%w: audit kind %d", ErrInvalid, r.Kind)
+				err = fmt.Errorf("%w: audit kind %d", store.ErrInvalid, r.Kind)
 			}
 			if err != nil {
 				return err
@@ -51,8 +50,8 @@ func (s *Store) CloseOpenSessions(ctx context.Context, at time.Time, reason stri
 	return res.RowsAffected()
 }
 
-func scanSession(sc scanner) (AuditSession, error) {
-	var a AuditSession
+func scanSession(sc scanner) (store.AuditSession, error) {
+	var a store.AuditSession
 	var start int64
 	var end sql.NullInt64
 	err := sc.Scan(&a.Key, &start, &end, &a.User, &a.Device, &a.Service, &a.Proto, &a.Client, &a.Rule, &a.Reason,
@@ -66,7 +65,7 @@ func scanSession(sc scanner) (AuditSession, error) {
 }
 
 // AuditSessions returns sessions that overlap [from, to), oldest first.
-func (s *Store) AuditSessions(ctx context.Context, from, to time.Time) ([]AuditSession, error) {
+func (s *Store) AuditSessions(ctx context.Context, from, to time.Time) ([]store.AuditSession, error) {
 	out, err := queryAll(ctx, s, scanSession, `SELECT key, start_at, end_at, user, device, service, proto, client, rule, reason,
 		bytes_up, bytes_down, COALESCE(end_reason, '') FROM audit_sessions
 		WHERE start_at < ? AND (end_at IS NULL OR end_at >= ?) ORDER BY start_at, id`, to.UnixMicro(), from.UnixMicro())
@@ -76,8 +75,8 @@ func (s *Store) AuditSessions(ctx context.Context, from, to time.Time) ([]AuditS
 	return out, nil
 }
 
-func scanDenial(sc scanner) (AuditDenialRow, error) {
-	var d AuditDenialRow
+func scanDenial(sc scanner) (store.AuditDenialRow, error) {
+	var d store.AuditDenialRow
 	var at int64
 	err := sc.Scan(&at, &d.User, &d.Device, &d.Service, &d.Proto, &d.Source, &d.Rule, &d.Reason)
 	d.At = time.UnixMicro(at)
@@ -85,7 +84,7 @@ func scanDenial(sc scanner) (AuditDenialRow, error) {
 }
 
 // AuditDenials returns refusals in [from, to), newest first, at most limit.
-func (s *Store) AuditDenials(ctx context.Context, from, to time.Time, limit int) ([]AuditDenialRow, error) {
+func (s *Store) AuditDenials(ctx context.Context, from, to time.Time, limit int) ([]store.AuditDenialRow, error) {
 	out, err := queryAll(ctx, s, scanDenial, `SELECT at, user, device, service, proto, source, rule, reason FROM audit_denials
 		WHERE at >= ? AND at < ? ORDER BY at DESC, id DESC LIMIT ?`, from.UnixMicro(), to.UnixMicro(), limit)
 	if err != nil {
@@ -94,8 +93,8 @@ func (s *Store) AuditDenials(ctx context.Context, from, to time.Time, limit int)
 	return out, nil
 }
 
-func scanEvent(sc scanner) (AuditEventRow, error) {
-	var e AuditEventRow
+func scanEvent(sc scanner) (store.AuditEventRow, error) {
+	var e store.AuditEventRow
 	var at int64
 	err := sc.Scan(&at, &e.Actor, &e.Action, &e.Detail)
 	e.At = time.UnixMicro(at)
@@ -103,7 +102,7 @@ func scanEvent(sc scanner) (AuditEventRow, error) {
 }
 
 // AuditEvents returns admin events in [from, to), newest first, at most limit.
-func (s *Store) AuditEvents(ctx context.Context, from, to time.Time, limit int) ([]AuditEventRow, error) {
+func (s *Store) AuditEvents(ctx context.Context, from, to time.Time, limit int) ([]store.AuditEventRow, error) {
 	out, err := queryAll(ctx, s, scanEvent, `SELECT at, actor, action, detail FROM audit_events
 		WHERE at >= ? AND at < ? ORDER BY at DESC, id DESC LIMIT ?`, from.UnixMicro(), to.UnixMicro(), limit)
 	if err != nil {

@@ -1,10 +1,9 @@
-//go:build !licgate_store_bolt
-
-package store
+package sqlite
 
 import (
 	"context"
 	"fmt"
+	"github.com/licgate/licgate/store"
 	"net/netip"
 	"testing"
 	"time"
@@ -24,10 +23,10 @@ func BenchmarkAddDevice(b *testing.B) {
 	if _, err := s.AddUser(ctx, "bench", ""); err != nil {
 		b.Fatal(err)
 	}
-	big := Pool{Subnet: netip.MustParsePrefix("10.0.0.0/8")}
+	big := store.Pool{Subnet: netip.MustParsePrefix("10.0.0.0/8")}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if _, err := s.AddDevice(ctx, NewDevice{User: "bench", Name: fmt.Sprintf("d%d", i), PublicKey: testKey(i)}, big); err != nil {
+		if _, err := s.AddDevice(ctx, store.NewDevice{User: "bench", Name: fmt.Sprintf("d%d", i), PublicKey: testKey(i)}, big); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -43,7 +42,7 @@ func BenchmarkWriteAudit(b *testing.B) {
 	at := time.Now()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		err := s.WriteAudit(ctx, []AuditRecord{{Kind: AuditDenial, At: at, User: "eve", Device: "pc", Service: "codemeter",
+		err := s.WriteAudit(ctx, []store.AuditRecord{{Kind: store.AuditDenial, At: at, User: "eve", Device: "pc", Service: "codemeter",
 			Proto: "tcp", Client: "10.44.0.9:1", Rule: "default", Reason: "no rule"}})
 		if err != nil {
 			b.Fatal(err)

@@ -1,18 +1,17 @@
-//go:build !licgate_store_bolt
-
-package store
+package sqlite
 
 import (
 	"context"
 	"database/sql"
 	"fmt"
+	"github.com/licgate/licgate/store"
 	"net/netip"
 	"time"
 )
 
-// export reads every row of the SQLite database in one read transaction.
-func (s *Store) export(ctx context.Context) (*Snapshot, error) {
-	snap := &Snapshot{Counters: map[string]int64{}}
+// Export reads every row of the SQLite database in one read transaction.
+func (s *Store) Export(ctx context.Context) (*store.Snapshot, error) {
+	snap := &store.Snapshot{Counters: map[string]int64{}}
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var err error
 		if snap.Users, err = collect(ctx, tx, scanUser, `SELECT `+userCols+` FROM users ORDER BY id`); err != nil {
@@ -37,8 +36,8 @@ func (s *Store) export(ctx context.Context) (*Snapshot, error) {
 		if snap.DDNS, err = collect(ctx, tx, scanDDNSState, `SELECT provider, family, addr, updated_at FROM ddns_state ORDER BY provider, family`); err != nil {
 			return err
 		}
-		if snap.Holds, err = collect(ctx, tx, func(sc scanner) (ProviderHold, error) {
-			var p ProviderHold
+		if snap.Holds, err = collect(ctx, tx, func(sc scanner) (store.ProviderHold, error) {
+			var p store.ProviderHold
 			var until sql.NullInt64
 			var updated int64
 			err := sc.Scan(&p.Provider, &p.Fatal, &p.Reason, &p.Fingerprint, &until, &updated)
@@ -72,8 +71,8 @@ func (s *Store) export(ctx context.Context) (*Snapshot, error) {
 // ScanEnrollmentRecord reads token_hash, user, device, created_at,
 // expires_at, used_at, used_from (the export column order, shared by
 // the backends).
-func scanEnrollmentRecord(sc scanner) (EnrollmentRecord, error) {
-	var e EnrollmentRecord
+func scanEnrollmentRecord(sc scanner) (store.EnrollmentRecord, error) {
+	var e store.EnrollmentRecord
 	var created, expires int64
 	var used sql.NullInt64
 	err := sc.Scan(&e.TokenHash, &e.User, &e.Device, &created, &expires, &used, &e.UsedFrom)
@@ -81,8 +80,8 @@ func scanEnrollmentRecord(sc scanner) (EnrollmentRecord, error) {
 	return e, err
 }
 
-func scanDDNSState(sc scanner) (DDNSState, error) {
-	var d DDNSState
+func scanDDNSState(sc scanner) (store.DDNSState, error) {
+	var d store.DDNSState
 	var addr string
 	var updated int64
 	err := sc.Scan(&d.Provider, &d.Family, &addr, &updated)
@@ -108,8 +107,8 @@ func collect[T any](ctx context.Context, tx *sql.Tx, scan func(scanner) (T, erro
 	return out, rows.Err()
 }
 
-// importSnapshot writes snap into an empty SQLite database.
-func (s *Store) importSnapshot(ctx context.Context, snap *Snapshot) error {
+// Import writes snap into an empty SQLite database.
+func (s *Store) Import(ctx context.Context, snap *store.Snapshot) error {
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var n int
 		if err := tx.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM users) + (SELECT count(*) FROM enrollments)
@@ -117,7 +116,7 @@ func (s *Store) importSnapshot(ctx context.Context, snap *Snapshot) error {
 			return err
 		}
 		if n > 0 {
-			return fmt.Errorf("%w: %w", ErrExists, ErrNotEmpty)
+			return fmt.Errorf("%w: %w", store.ErrExists, store.ErrNotEmpty)
 		}
 		uid := map[string]int64{}
 		for _, u := range snap.Users {

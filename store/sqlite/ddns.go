@@ -1,11 +1,10 @@
-//go:build !licgate_store_bolt
-
-package store
+package sqlite
 
 import (
 	"context"
 	"database/sql"
 	"fmt"
+	"github.com/licgate/licgate/store"
 	"net/netip"
 	"time"
 )
@@ -38,8 +37,8 @@ func (s *Store) SetDDNSAddr(ctx context.Context, provider, family string, addr n
 	return nil
 }
 
-func scanHold(sc scanner) (DDNSHold, error) {
-	var h DDNSHold
+func scanHold(sc scanner) (store.DDNSHold, error) {
+	var h store.DDNSHold
 	var until sql.NullInt64
 	var updated int64
 	err := sc.Scan(&h.Fatal, &h.Reason, &h.Fingerprint, &until, &updated)
@@ -52,19 +51,19 @@ func scanHold(sc scanner) (DDNSHold, error) {
 
 // DDNSHold returns provider's hold; the zero DDNSHold (and no error) if
 // there is none.
-func (s *Store) DDNSHold(ctx context.Context, provider string) (DDNSHold, error) {
+func (s *Store) DDNSHold(ctx context.Context, provider string) (store.DDNSHold, error) {
 	h, err := queryOne(ctx, s, s.db, scanHold, `SELECT fatal, reason, fingerprint, backoff_until, updated_at FROM ddns_holds WHERE provider = ?`, provider)
 	if isNotFound(err) {
-		return DDNSHold{}, nil
+		return store.DDNSHold{}, nil
 	}
 	if err != nil {
-		return DDNSHold{}, fmt.Errorf("store: ddns hold %s: %w", provider, err)
+		return store.DDNSHold{}, fmt.Errorf("store: ddns hold %s: %w", provider, err)
 	}
 	return h, nil
 }
 
 // SetDDNSHold replaces provider's hold (h.Updated is set to now).
-func (s *Store) SetDDNSHold(ctx context.Context, provider string, h DDNSHold) error {
+func (s *Store) SetDDNSHold(ctx context.Context, provider string, h store.DDNSHold) error {
 	var until any
 	if !h.BackoffUntil.IsZero() {
 		until = h.BackoffUntil.UnixMilli()

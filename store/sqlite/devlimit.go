@@ -1,22 +1,21 @@
-//go:build !licgate_store_bolt
-
-package store
+package sqlite
 
 import (
 	"context"
 	"database/sql"
 	"fmt"
+	"github.com/licgate/licgate/store"
 )
 
 // AddDeviceWithin is AddDevice when the user has fewer than max active
 // devices: the count and the insert are one transaction, and the SQLite
 // backend runs one transaction at a time (one connection), so concurrent
 // calls never exceed max.
-func (s *Store) AddDeviceWithin(ctx context.Context, nd NewDevice, pool Pool, max int) (Device, error) {
+func (s *Store) AddDeviceWithin(ctx context.Context, nd store.NewDevice, pool store.Pool, max int) (store.Device, error) {
 	if max < 1 {
-		return Device{}, fmt.Errorf("store: add device %s/%s: %w: limit %d", nd.User, nd.Name, ErrInvalid, max)
+		return store.Device{}, fmt.Errorf("store: add device %s/%s: %w: limit %d", nd.User, nd.Name, store.ErrInvalid, max)
 	}
-	var d Device
+	var d store.Device
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var n int
 		err := tx.QueryRowContext(ctx, `SELECT count(*) FROM devices JOIN users ON users.id = devices.user_id
@@ -25,13 +24,13 @@ func (s *Store) AddDeviceWithin(ctx context.Context, nd NewDevice, pool Pool, ma
 			return err
 		}
 		if n >= max {
-			return fmt.Errorf("user %s has %d active devices, at most %d: %w", nd.User, n, max, ErrLimit)
+			return fmt.Errorf("user %s has %d active devices, at most %d: %w", nd.User, n, max, store.ErrLimit)
 		}
 		d, err = s.addDevice(ctx, tx, nd, pool, nil)
 		return err
 	})
 	if err != nil {
-		return Device{}, fmt.Errorf("store: add device %s/%s: %w", nd.User, nd.Name, err)
+		return store.Device{}, fmt.Errorf("store: add device %s/%s: %w", nd.User, nd.Name, err)
 	}
 	return d, nil
 }

@@ -1,18 +1,17 @@
-//go:build !licgate_store_bolt
-
-package store
+package sqlite
 
 import (
 	"context"
 	"database/sql"
 	"fmt"
+	"github.com/licgate/licgate/store"
 	"time"
 )
 
 // CreateEnrollment records a link for user's new device; tokenHash is
 // the hash of the secret token (the token itself is never stored).
 func (s *Store) CreateEnrollment(ctx context.Context, tokenHash, user, device string, expires time.Time) error {
-	if err := ValidName(device); err != nil {
+	if err := store.ValidName(device); err != nil {
 		return fmt.Errorf("store: create enrolment: %w", err)
 	}
 	if _, err := s.User(ctx, user); err != nil {
@@ -22,7 +21,7 @@ func (s *Store) CreateEnrollment(ctx context.Context, tokenHash, user, device st
 		tokenHash, user, device, s.now().UnixMilli(), expires.UnixMilli())
 	if err != nil {
 		if isUnique(err) {
-			err = ErrExists
+			err = store.ErrExists
 		}
 		return fmt.Errorf("store: create enrolment: %w", err)
 	}
@@ -31,7 +30,7 @@ func (s *Store) CreateEnrollment(ctx context.Context, tokenHash, user, device st
 
 // enrolment is a link as stored.
 type enrolment struct {
-	Enrollment
+	store.Enrollment
 	used bool
 }
 
@@ -46,24 +45,24 @@ func scanEnrolment(sc scanner) (enrolment, error) {
 }
 
 // usable reads the link and says why it cannot be used, if so.
-func (s *Store) usable(ctx context.Context, q querier, tokenHash string) (Enrollment, error) {
+func (s *Store) usable(ctx context.Context, q querier, tokenHash string) (store.Enrollment, error) {
 	e, err := queryOne(ctx, s, q, scanEnrolment, `SELECT user, device, expires_at, used_at FROM enrollments WHERE token_hash = ?`, tokenHash)
 	switch {
 	case err != nil:
-		return Enrollment{}, err
+		return store.Enrollment{}, err
 	case e.used:
-		return Enrollment{}, ErrUsed
+		return store.Enrollment{}, store.ErrUsed
 	case !s.now().Before(e.Expires):
-		return Enrollment{}, ErrExpired
+		return store.Enrollment{}, store.ErrExpired
 	}
 	return e.Enrollment, nil
 }
 
 // claim marks the link used inside tx.
-func (s *Store) claim(ctx context.Context, tx *sql.Tx, tokenHash, from string) (Enrollment, error) {
+func (s *Store) claim(ctx context.Context, tx *sql.Tx, tokenHash, from string) (store.Enrollment, error) {
 	e, err := s.usable(ctx, tx, tokenHash)
 	if err != nil {
-		return Enrollment{}, err
+		return store.Enrollment{}, err
 	}
 	_, err = tx.ExecContext(ctx, `UPDATE enrollments SET used_at = ?, used_from = ? WHERE token_hash = ? AND used_at IS NULL`,
 		s.now().UnixMilli(), from, tokenHash)
@@ -72,15 +71,15 @@ func (s *Store) claim(ctx context.Context, tx *sql.Tx, tokenHash, from string) (
 
 // ClaimEnrollment marks the link used, once: a second claim, an expired
 // link or an unknown token is an error (ErrUsed, ErrExpired, ErrNotFound).
-func (s *Store) ClaimEnrollment(ctx context.Context, tokenHash, from string) (Enrollment, error) {
-	var e Enrollment
+func (s *Store) ClaimEnrollment(ctx context.Context, tokenHash, from string) (store.Enrollment, error) {
+	var e store.Enrollment
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var err error
 		e, err = s.claim(ctx, tx, tokenHash, from)
 		return err
 	})
 	if err != nil {
-		return Enrollment{}, fmt.Errorf("store: enrolment link: %w", err)
+		return store.Enrollment{}, fmt.Errorf("store: enrolment link: %w", err)
 	}
 	return e, nil
 }
@@ -91,32 +90,32 @@ func (s *Store) ClaimEnrollment(ctx context.Context, tokenHash, from string) (En
 // nd.Name may be empty (taken from the link); when set they must match
 // the link (ErrInvalid otherwise). Errors are those of ClaimEnrollment
 // and AddDevice.
-func (s *Store) ClaimEnrollmentAndAddDevice(ctx context.Context, tokenHash, from string, nd NewDevice, pool Pool) (Enrollment, Device, error) {
-	var e Enrollment
-	var d Device
+func (s *Store) ClaimEnrollmentAndAddDevice(ctx context.Context, tokenHash, from string, nd store.NewDevice, pool store.Pool) (store.Enrollment, store.Device, error) {
+	var e store.Enrollment
+	var d store.Device
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var err error
 		if e, err = s.claim(ctx, tx, tokenHash, from); err != nil {
 			return err
 		}
 		if (nd.User != "" && nd.User != e.User) || (nd.Name != "" && nd.Name != e.Device) {
-			return fmt.Errorf("%w: link is for %s/%s, not %s/%s", ErrInvalid, e.User, e.Device, nd.User, nd.Name)
+			return fmt.Errorf("%w: link is for %s/%s, not %s/%s", store.ErrInvalid, e.User, e.Device, nd.User, nd.Name)
 		}
 		nd.User, nd.Name = e.User, e.Device
 		d, err = s.addDevice(ctx, tx, nd, pool, nil)
 		return err
 	})
 	if err != nil {
-		return Enrollment{}, Device{}, fmt.Errorf("store: enrolment link: %w", err)
+		return store.Enrollment{}, store.Device{}, fmt.Errorf("store: enrolment link: %w", err)
 	}
 	return e, d, nil
 }
 
 // PeekEnrollment checks a link without using it up.
-func (s *Store) PeekEnrollment(ctx context.Context, tokenHash string) (Enrollment, error) {
+func (s *Store) PeekEnrollment(ctx context.Context, tokenHash string) (store.Enrollment, error) {
 	e, err := s.usable(ctx, s.db, tokenHash)
 	if err != nil {
-		return Enrollment{}, fmt.Errorf("store: enrolment link: %w", err)
+		return store.Enrollment{}, fmt.Errorf("store: enrolment link: %w", err)
 	}
 	return e, nil
 }

@@ -1,17 +1,16 @@
-//go:build !licgate_store_bolt
-
-package store
+package sqlite
 
 import (
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"github.com/licgate/licgate/store"
 	"math"
 )
 
 // isNotFound reports a missing row (queryOne's ErrNotFound).
-func isNotFound(err error) bool { return errors.Is(err, ErrNotFound) }
+func isNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }
 
 // NextSessionEpoch returns a number no earlier call on this database
 // returned (1, 2, 3, ... in one transaction, durable before it returns).
@@ -25,7 +24,7 @@ func (s *Store) NextSessionEpoch(ctx context.Context) (uint32, error) {
 		err := tx.QueryRowContext(ctx, `INSERT INTO counters(name, value) VALUES ('session_epoch', 1)
 			ON CONFLICT(name) DO UPDATE SET value = value + 1 RETURNING value`).Scan(&v)
 		if err == nil && (v < 1 || v > math.MaxUint32) {
-			err = fmt.Errorf("%w: session epochs used up (%d)", ErrExhausted, v)
+			err = fmt.Errorf("%w: session epochs used up (%d)", store.ErrExhausted, v)
 		}
 		return err
 	})

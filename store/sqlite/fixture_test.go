@@ -1,6 +1,4 @@
-//go:build !licgate_store_bolt
-
-package store
+package sqlite
 
 import (
 	"bytes"
@@ -10,6 +8,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"github.com/licgate/licgate/store"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -79,9 +78,9 @@ func TestWriteFixture(t *testing.T) {
 	must(s.SetUserDisabled(ctx, "bob", true))
 	exp := base.Add(90 * 24 * time.Hour)
 	must(s.SetUserExpiry(ctx, "carol", &exp))
-	p := Pool{Subnet: netip.MustParsePrefix("10.44.0.0/24"), Reserved: []netip.Addr{netip.MustParseAddr("10.44.0.1")}}
+	p := store.Pool{Subnet: netip.MustParsePrefix("10.44.0.0/24"), Reserved: []netip.Addr{netip.MustParseAddr("10.44.0.1")}}
 	add := func(user, name string, k int) {
-		_, err := s.AddDevice(ctx, NewDevice{User: user, Name: name, PublicKey: testKey(k)}, p)
+		_, err := s.AddDevice(ctx, store.NewDevice{User: user, Name: name, PublicKey: testKey(k)}, p)
 		must(err)
 	}
 	add("alice", "laptop", 1)
@@ -98,8 +97,8 @@ func TestWriteFixture(t *testing.T) {
 	must(s.SetDeviceExpiry(ctx, "dave.o-k_1", "box", &dexp))
 	_, err = s.RevokeDevice(ctx, "bob", "pc")
 	must(err)
-	v6 := Pool{Subnet: netip.MustParsePrefix("fd44::/120"), Reserved: []netip.Addr{netip.MustParseAddr("fd44::1")}}
-	_, err = s.AddDevice(ctx, NewDevice{User: "carol", Name: "v6", PublicKey: testKey(8)}, v6)
+	v6 := store.Pool{Subnet: netip.MustParsePrefix("fd44::/120"), Reserved: []netip.Addr{netip.MustParseAddr("fd44::1")}}
+	_, err = s.AddDevice(ctx, store.NewDevice{User: "carol", Name: "v6", PublicKey: testKey(8)}, v6)
 	must(err)
 
 	must(s.CreateEnrollment(ctx, "hash-used", "alice", "tablet", base.Add(48*time.Hour)))
@@ -109,20 +108,20 @@ func TestWriteFixture(t *testing.T) {
 	must(err)
 
 	at := base.Add(time.Hour)
-	must(s.WriteAudit(ctx, []AuditRecord{
-		{Kind: AuditStart, Key: "1-1", At: at, User: "alice", Device: "laptop", Service: "codemeter", Proto: "tcp", Client: "10.44.0.2:50001", Rule: "rule 0", Reason: "allowed"},
-		{Kind: AuditEnd, Key: "1-1", At: at.Add(90*time.Minute + 123*time.Microsecond), BytesUp: 12345, BytesDown: 678901, EndReason: "client closed"},
-		{Kind: AuditStart, Key: "1-2", At: at.Add(time.Millisecond), User: "carol", Device: "ws1", Service: "codemeter", Proto: "tcp", Client: "10.44.0.5:40000", Rule: "rule 1", Reason: "allowed"},
-		{Kind: AuditStart, Key: "1-3", At: at.Add(2 * time.Millisecond), User: "alice", Device: "phone", Service: "codemeter-udp", Proto: "udp", Client: "10.44.0.3:22351", Rule: "rule 0", Reason: "allowed"},
-		{Kind: AuditDenial, At: at.Add(time.Second), User: "bob", Device: "pc", Service: "codemeter", Proto: "tcp", Client: "10.44.0.4:1234", Rule: "user disabled", Reason: "denied: user bob disabled"},
-		{Kind: AuditDenial, At: at.Add(2 * time.Second), Service: "ssh", Proto: "tcp", Client: "10.44.0.9:5555", Rule: "default", Reason: "no rule"},
-		{Kind: AuditEvent, At: at.Add(3 * time.Second), Actor: "local", Action: "user.add", Reason: "alice"},
-		{Kind: AuditEvent, At: at.Add(4 * time.Second), Actor: "admin@example.com", Action: "device.revoke", Reason: "bob/pc: lost ünïcode ✓"},
+	must(s.WriteAudit(ctx, []store.AuditRecord{
+		{Kind: store.AuditStart, Key: "1-1", At: at, User: "alice", Device: "laptop", Service: "codemeter", Proto: "tcp", Client: "10.44.0.2:50001", Rule: "rule 0", Reason: "allowed"},
+		{Kind: store.AuditEnd, Key: "1-1", At: at.Add(90*time.Minute + 123*time.Microsecond), BytesUp: 12345, BytesDown: 678901, EndReason: "client closed"},
+		{Kind: store.AuditStart, Key: "1-2", At: at.Add(time.Millisecond), User: "carol", Device: "ws1", Service: "codemeter", Proto: "tcp", Client: "10.44.0.5:40000", Rule: "rule 1", Reason: "allowed"},
+		{Kind: store.AuditStart, Key: "1-3", At: at.Add(2 * time.Millisecond), User: "alice", Device: "phone", Service: "codemeter-udp", Proto: "udp", Client: "10.44.0.3:22351", Rule: "rule 0", Reason: "allowed"},
+		{Kind: store.AuditDenial, At: at.Add(time.Second), User: "bob", Device: "pc", Service: "codemeter", Proto: "tcp", Client: "10.44.0.4:1234", Rule: "user disabled", Reason: "denied: user bob disabled"},
+		{Kind: store.AuditDenial, At: at.Add(2 * time.Second), Service: "ssh", Proto: "tcp", Client: "10.44.0.9:5555", Rule: "default", Reason: "no rule"},
+		{Kind: store.AuditEvent, At: at.Add(3 * time.Second), Actor: "local", Action: "user.add", Reason: "alice"},
+		{Kind: store.AuditEvent, At: at.Add(4 * time.Second), Actor: "admin@example.com", Action: "device.revoke", Reason: "bob/pc: lost ünïcode ✓"},
 	}))
 	_, err = s.CloseOpenSessions(ctx, at.Add(3*time.Hour), "gateway restarted")
 	must(err)
-	must(s.WriteAudit(ctx, []AuditRecord{
-		{Kind: AuditStart, Key: "2-1", At: at.Add(4 * time.Hour), User: "alice", Device: "laptop", Service: "codemeter", Proto: "tcp", Client: "10.44.0.2:50002", Rule: "rule 0", Reason: "allowed"},
+	must(s.WriteAudit(ctx, []store.AuditRecord{
+		{Kind: store.AuditStart, Key: "2-1", At: at.Add(4 * time.Hour), User: "alice", Device: "laptop", Service: "codemeter", Proto: "tcp", Client: "10.44.0.2:50002", Rule: "rule 0", Reason: "allowed"},
 	}))
 	must(s.SetDDNSAddr(ctx, "rfc2136", "ipv4", netip.MustParseAddr("203.0.113.9"), base.Add(time.Hour)))
 	must(s.SetDDNSAddr(ctx, "rfc2136", "ipv6", netip.MustParseAddr("2001:db8::9"), base.Add(time.Hour)))
@@ -185,9 +184,9 @@ func TestWriteBadKeyFixture(t *testing.T) {
 	if _, err := s.AddUser(ctx, "alice", ""); err != nil {
 		t.Fatal(err)
 	}
-	p := Pool{Subnet: netip.MustParsePrefix("10.44.0.0/24"), Reserved: []netip.Addr{netip.MustParseAddr("10.44.0.1")}}
+	p := store.Pool{Subnet: netip.MustParsePrefix("10.44.0.0/24"), Reserved: []netip.Addr{netip.MustParseAddr("10.44.0.1")}}
 	k1, k2, k3 := testKey(1), testKey(2), testKey(3)
-	for _, nd := range []NewDevice{
+	for _, nd := range []store.NewDevice{
 		{User: "alice", Name: "good", PublicKey: k1},
 		{User: "alice", Name: "newline", PublicKey: k2 + "\n"},
 		{User: "alice", Name: "crlf", PublicKey: k3[:20] + "\r\n" + k3[20:]},

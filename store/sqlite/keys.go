@@ -1,12 +1,11 @@
-//go:build !licgate_store_bolt
-
-package store
+package sqlite
 
 import (
 	"context"
 	"database/sql"
 	"encoding/base64"
 	"fmt"
+	"github.com/licgate/licgate/store"
 	"strings"
 	"time"
 	"unicode"
@@ -26,7 +25,7 @@ func canonicalKey(s string) (string, bool) {
 	if err != nil {
 		b, err = base64.RawStdEncoding.DecodeString(strings.TrimRight(clean, "="))
 	}
-	if err != nil || len(b) != KeyLen {
+	if err != nil || len(b) != store.KeyLen {
 		return "", false
 	}
 	return base64.StdEncoding.EncodeToString(b), true
@@ -68,7 +67,7 @@ func canonicaliseKeys(ctx context.Context, tx *sql.Tx, now time.Time) error {
 	// claim their canonical key in id order, or are revoked.
 	taken := map[string]bool{}
 	for _, d := range devs {
-		if d.active && CheckKey(d.key) == nil {
+		if d.active && store.CheckKey(d.key) == nil {
 			taken[d.key] = true
 		}
 	}
@@ -80,7 +79,7 @@ func canonicaliseKeys(ctx context.Context, tx *sql.Tx, now time.Time) error {
 	// Revocations first, so that no rewrite meets a stale unique index entry.
 	var rewrite []dev
 	for _, d := range devs {
-		if CheckKey(d.key) == nil {
+		if store.CheckKey(d.key) == nil {
 			continue
 		}
 		c, ok := canonicalKey(d.key)

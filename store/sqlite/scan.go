@@ -1,11 +1,10 @@
-//go:build !licgate_store_bolt
-
-package store
+package sqlite
 
 import (
 	"context"
 	"database/sql"
 	"errors"
+	"github.com/licgate/licgate/store"
 )
 
 // scanner is a *sql.Row or *sql.Rows.
@@ -21,7 +20,7 @@ type querier interface {
 // scan: the one loop every list method shares.
 func queryAll[T any](ctx context.Context, s *Store, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
 	if s.closed.Load() {
-		return nil, ErrClosed
+		return nil, store.ErrClosed
 	}
 	rows, err := s.db.QueryContext(ctx, query, args...)
 	if err != nil {
@@ -43,11 +42,11 @@ func queryAll[T any](ctx context.Context, s *Store, scan func(scanner) (T, error
 func queryOne[T any](ctx context.Context, s *Store, q querier, scan func(scanner) (T, error), query string, args ...any) (T, error) {
 	var zero T
 	if s.closed.Load() {
-		return zero, ErrClosed
+		return zero, store.ErrClosed
 	}
 	v, err := scan(q.QueryRowContext(ctx, query, args...))
 	if errors.Is(err, sql.ErrNoRows) {
-		return zero, ErrNotFound
+		return zero, store.ErrNotFound
 	}
 	if err != nil {
 		return zero, s.dirErr(err)

@@ -1,19 +1,15 @@
-//go:build !licgate_store_bolt
-
-package store
+package sqlite
 
 import (
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
-	"io/fs"
+	"github.com/licgate/licgate/store"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/ncruces/go-sqlite3"
@@ -149,11 +145,8 @@ func SchemaVersion() int { return len(migrations) }
 // A state directory that cannot be created, is read-only or is full
 // gives an error wrapping ErrStateDir and naming dir.
 func Open(ctx context.Context, dir string) (*Store, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("store: %w: %s: %w", ErrStateDir, dir, err)
-	}
-	if err := probeWritable(dir); err != nil {
-		return nil, fmt.Errorf("store: %w: %s: %w", ErrStateDir, dir, err)
+	if err := store.PrepareStateDir(dir); err != nil {
+		return nil, fmt.Errorf("store: %w", err)
 	}
 	path := filepath.Join(dir, FileName)
 	// busy_timeout first (the driver's rule); WAL plus synchronous=FULL
@@ -178,19 +171,11 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 // problem (full, read-only, I/O) so that they name the directory. SQLite
 // reports a full disk as a plain I/O error, so a probe write tells which.
 func (s *Store) dirErr(err error) error {
-	if err == nil || errors.Is(err, ErrStateDir) || !(errors.Is(err, sqlite3.FULL) || errors.Is(err, sqlite3.IOERR) ||
+	if err == nil || errors.Is(err, store.ErrStateDir) || !(errors.Is(err, sqlite3.FULL) || errors.Is(err, sqlite3.IOERR) ||
 		errors.Is(err, sqlite3.READONLY) || errors.Is(err, sqlite3.CANTOPEN) || errors.Is(err, sqlite3.PERM)) {
 		return err
 	}
-	perr := probeWritable(s.dir)
-	what := "has an I/O error"
-	switch {
-	case errors.Is(err, sqlite3.FULL), errors.Is(perr, syscall.ENOSPC):
-		what = "is full"
-	case errors.Is(err, sqlite3.READONLY), errors.Is(err, sqlite3.PERM), errors.Is(perr, syscall.EROFS), errors.Is(perr, fs.ErrPermission):
-		what = "is not writable"
-	}
-	return fmt.Errorf("%w: %s %s: %w", ErrStateDir, s.dir, what, err)
+	return store.StateDirError(s.dir, err, errors.Is(err, sqlite3.FULL), errors.Is(err, sqlite3.READONLY) || errors.Is(err, sqlite3.PERM))
 }
 
 // Close closes the database. Calls already running finish first (the
@@ -198,7 +183,7 @@ func (s *Store) dirErr(err error) error {
 // Close, return an error wrapping ErrClosed.
 func (s *Store) Close() error {
 	if s.closed.Swap(true) {
-		return fmt.Errorf("store: close: %w", ErrClosed)
+		return fmt.Errorf("store: close: %w", store.ErrClosed)
 	}
 	return s.db.Close()
 }
@@ -206,7 +191,7 @@ func (s *Store) Close() error {
 // Version reports the schema version of the open database.
 func (s *Store) Version(ctx context.Context) (int, error) {
 	if s.closed.Load() {
-		return 0, fmt.Errorf("store: version: %w", ErrClosed)
+		return 0, fmt.Errorf("store: version: %w", store.ErrClosed)
 	}
 	var v int
 	err := s.db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v)
@@ -248,7 +233,7 @@ func (s *Store) migrate(ctx context.Context) error {
 // state directory name it.
 func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 	if s.closed.Load() {
-		return ErrClosed
+		return store.ErrClosed
 	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -264,7 +249,7 @@ func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 // exec runs one statement outside an explicit transaction.
 func (s *Store) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
 	if s.closed.Load() {
-		return nil, ErrClosed
+		return nil, store.ErrClosed
 	}
 	res, err := s.db.ExecContext(ctx, q, args...)
 	return res, s.dirErr(err)
@@ -277,35 +262,35 @@ func (s *Store) execOne(ctx context.Context, q string, args ...any) error {
 		return err
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		return ErrNotFound
+		return store.ErrNotFound
 	}
 	return nil
 }
 
 // AddUser creates a user.
-func (s *Store) AddUser(ctx context.Context, name, email string) (User, error) {
-	if err := ValidName(name); err != nil {
-		return User{}, fmt.Errorf("store: add user: %w", err)
+func (s *Store) AddUser(ctx context.Context, name, email string) (store.User, error) {
+	if err := store.ValidName(name); err != nil {
+		return store.User{}, fmt.Errorf("store: add user: %w", err)
 	}
-	if err := ValidEmail(email); err != nil {
-		return User{}, fmt.Errorf("store: add user %s: %w", name, err)
+	if err := store.ValidEmail(email); err != nil {
+		return store.User{}, fmt.Errorf("store: add user %s: %w", name, err)
 	}
 	now := s.now()
 	res, err := s.exec(ctx, `INSERT INTO users(name, email, created_at) VALUES (?, ?, ?)`, name, email, now.UnixMilli())
 	if err != nil {
 		if isUnique(err) {
-			return User{}, fmt.Errorf("store: add user %s: %w", name, ErrExists)
+			return store.User{}, fmt.Errorf("store: add user %s: %w", name, store.ErrExists)
 		}
-		return User{}, fmt.Errorf("store: add user %s: %w", name, err)
+		return store.User{}, fmt.Errorf("store: add user %s: %w", name, err)
 	}
 	id, _ := res.LastInsertId()
-	return User{ID: id, Name: name, Email: email, Created: time.UnixMilli(now.UnixMilli())}, nil
+	return store.User{ID: id, Name: name, Email: email, Created: time.UnixMilli(now.UnixMilli())}, nil
 }
 
 const userCols = `id, name, email, disabled, created_at, expires_at`
 
-func scanUser(sc scanner) (User, error) {
-	var u User
+func scanUser(sc scanner) (store.User, error) {
+	var u store.User
 	var created int64
 	var expires sql.NullInt64
 	err := sc.Scan(&u.ID, &u.Name, &u.Email, &u.Disabled, &created, &expires)
@@ -315,16 +300,16 @@ func scanUser(sc scanner) (User, error) {
 }
 
 // User returns one user by name.
-func (s *Store) User(ctx context.Context, name string) (User, error) {
+func (s *Store) User(ctx context.Context, name string) (store.User, error) {
 	u, err := queryOne(ctx, s, s.db, scanUser, `SELECT `+userCols+` FROM users WHERE name = ?`, name)
 	if err != nil {
-		return User{}, fmt.Errorf("store: user %s: %w", name, err)
+		return store.User{}, fmt.Errorf("store: user %s: %w", name, err)
 	}
 	return u, nil
 }
 
 // Users lists every user by name.
-func (s *Store) Users(ctx context.Context) ([]User, error) {
+func (s *Store) Users(ctx context.Context) ([]store.User, error) {
 	us, err := queryAll(ctx, s, scanUser, `SELECT `+userCols+` FROM users ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("store: list users: %w", err)
@@ -342,66 +327,66 @@ func (s *Store) SetUserDisabled(ctx context.Context, name string, disabled bool)
 
 // AddDevice records a device and allocates it the lowest free address of
 // the pool, in one transaction: two concurrent adds never get one address.
-func (s *Store) AddDevice(ctx context.Context, nd NewDevice, pool Pool) (Device, error) {
-	var d Device
+func (s *Store) AddDevice(ctx context.Context, nd store.NewDevice, pool store.Pool) (store.Device, error) {
+	var d store.Device
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var err error
 		d, err = s.addDevice(ctx, tx, nd, pool, nil)
 		return err
 	})
 	if err != nil {
-		return Device{}, fmt.Errorf("store: add device %s/%s: %w", nd.User, nd.Name, err)
+		return store.Device{}, fmt.Errorf("store: add device %s/%s: %w", nd.User, nd.Name, err)
 	}
 	return d, nil
 }
 
 // addDevice inserts one device inside tx. use, when not nil, is the
 // allocation state (kept up to date for batches); nil reads it.
-func (s *Store) addDevice(ctx context.Context, tx *sql.Tx, nd NewDevice, pool Pool, use *AddrUse) (Device, error) {
-	if err := ValidName(nd.Name); err != nil {
-		return Device{}, err
+func (s *Store) addDevice(ctx context.Context, tx *sql.Tx, nd store.NewDevice, pool store.Pool, use *store.AddrUse) (store.Device, error) {
+	if err := store.ValidName(nd.Name); err != nil {
+		return store.Device{}, err
 	}
-	if err := CheckKey(nd.PublicKey); err != nil {
-		return Device{}, err
+	if err := store.CheckKey(nd.PublicKey); err != nil {
+		return store.Device{}, err
 	}
 	var uid int64
 	err := tx.QueryRowContext(ctx, `SELECT id FROM users WHERE name = ?`, nd.User).Scan(&uid)
 	if errors.Is(err, sql.ErrNoRows) {
-		return Device{}, fmt.Errorf("user %s: %w", nd.User, ErrNotFound)
+		return store.Device{}, fmt.Errorf("user %s: %w", nd.User, store.ErrNotFound)
 	}
 	if err != nil {
-		return Device{}, err
+		return store.Device{}, err
 	}
 	now := s.now()
 	if use == nil {
 		if use, err = addrUse(ctx, tx, pool, now); err != nil {
-			return Device{}, err
+			return store.Device{}, err
 		}
 	}
 	addr, err := pool.Allocate(use, now)
 	if err != nil {
-		return Device{}, err
+		return store.Device{}, err
 	}
 	res, err := tx.ExecContext(ctx, `INSERT INTO devices(user_id, name, public_key, address, created_at) VALUES (?, ?, ?, ?, ?)`,
 		uid, nd.Name, nd.PublicKey, addr.String(), now.UnixMilli())
 	if err != nil {
 		if isUnique(err) {
 			if strings.Contains(err.Error(), "public_key") {
-				return Device{}, fmt.Errorf("public key %s: %w", nd.PublicKey, ErrExists)
+				return store.Device{}, fmt.Errorf("public key %s: %w", nd.PublicKey, store.ErrExists)
 			}
-			return Device{}, fmt.Errorf("device %s/%s: %w", nd.User, nd.Name, ErrExists)
+			return store.Device{}, fmt.Errorf("device %s/%s: %w", nd.User, nd.Name, store.ErrExists)
 		}
-		return Device{}, err
+		return store.Device{}, err
 	}
 	use.Used[addr] = true
 	id, _ := res.LastInsertId()
-	return Device{ID: id, User: nd.User, Name: nd.Name, PublicKey: nd.PublicKey, Address: addr, Created: time.UnixMilli(now.UnixMilli())}, nil
+	return store.Device{ID: id, User: nd.User, Name: nd.Name, PublicKey: nd.PublicKey, Address: addr, Created: time.UnixMilli(now.UnixMilli())}, nil
 }
 
 // addrUse reads the addresses of active devices and, when the pool
 // quarantines them, of devices revoked since pool.QuarantineSince(now).
-func addrUse(ctx context.Context, tx *sql.Tx, pool Pool, now time.Time) (*AddrUse, error) {
-	use := &AddrUse{Used: map[netip.Addr]bool{}, Revoked: map[netip.Addr]time.Time{}}
+func addrUse(ctx context.Context, tx *sql.Tx, pool store.Pool, now time.Time) (*store.AddrUse, error) {
+	use := &store.AddrUse{Used: map[netip.Addr]bool{}, Revoked: map[netip.Addr]time.Time{}}
 	rows, err := tx.QueryContext(ctx, `SELECT address, revoked_at FROM devices WHERE revoked_at IS NULL OR revoked_at >= ?`,
 		pool.QuarantineSince(now).UnixMilli())
 	if err != nil {
@@ -428,8 +413,8 @@ func addrUse(ctx context.Context, tx *sql.Tx, pool Pool, now time.Time) (*AddrUs
 
 const deviceCols = `d.id, u.name, d.name, d.public_key, d.address, d.created_at, d.revoked_at, d.expires_at`
 
-func scanDevice(sc scanner) (Device, error) {
-	var d Device
+func scanDevice(sc scanner) (store.Device, error) {
+	var d store.Device
 	var addr string
 	var created int64
 	var revoked, expires sql.NullInt64
@@ -442,7 +427,7 @@ func scanDevice(sc scanner) (Device, error) {
 }
 
 // Devices lists active (not revoked) devices, or all when all is true.
-func (s *Store) Devices(ctx context.Context, all bool) ([]Device, error) {
+func (s *Store) Devices(ctx context.Context, all bool) ([]store.Device, error) {
 	q := `SELECT ` + deviceCols + ` FROM devices d JOIN users u ON u.id = d.user_id`
 	if !all {
 		q += ` WHERE d.revoked_at IS NULL`
@@ -456,24 +441,24 @@ func (s *Store) Devices(ctx context.Context, all bool) ([]Device, error) {
 }
 
 // Device returns the active device user/name.
-func (s *Store) Device(ctx context.Context, user, name string) (Device, error) {
+func (s *Store) Device(ctx context.Context, user, name string) (store.Device, error) {
 	d, err := activeDevice(ctx, s, s.db, user, name)
 	if err != nil {
-		return Device{}, fmt.Errorf("store: device %s/%s: %w", user, name, err)
+		return store.Device{}, fmt.Errorf("store: device %s/%s: %w", user, name, err)
 	}
 	return d, nil
 }
 
 // activeDevice reads the unrevoked device user/name; ErrNotFound if none.
-func activeDevice(ctx context.Context, s *Store, q querier, user, name string) (Device, error) {
+func activeDevice(ctx context.Context, s *Store, q querier, user, name string) (store.Device, error) {
 	return queryOne(ctx, s, q, scanDevice, `SELECT `+deviceCols+` FROM devices d JOIN users u ON u.id = d.user_id
 		WHERE u.name = ? AND d.name = ? AND d.revoked_at IS NULL`, user, name)
 }
 
 // RevokeDevice marks the active device user/name revoked and returns it.
 // Its address returns to the pool; its row stays for the audit log.
-func (s *Store) RevokeDevice(ctx context.Context, user, name string) (Device, error) {
-	var d Device
+func (s *Store) RevokeDevice(ctx context.Context, user, name string) (store.Device, error) {
+	var d store.Device
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var err error
 		if d, err = activeDevice(ctx, s, tx, user, name); err != nil {
@@ -488,7 +473,7 @@ func (s *Store) RevokeDevice(ctx context.Context, user, name string) (Device, er
 		return nil
 	})
 	if err != nil {
-		return Device{}, fmt.Errorf("store: revoke device %s/%s: %w", user, name, err)
+		return store.Device{}, fmt.Errorf("store: revoke device %s/%s: %w", user, name, err)
 	}
 	return d, nil
 }
@@ -498,11 +483,11 @@ func isUnique(err error) bool {
 }
 
 // RekeyDevice replaces the active device's public key; its address stays.
-func (s *Store) RekeyDevice(ctx context.Context, user, name, publicKey string) (Device, error) {
-	if err := CheckKey(publicKey); err != nil {
-		return Device{}, fmt.Errorf("store: rekey device %s/%s: %w", user, name, err)
+func (s *Store) RekeyDevice(ctx context.Context, user, name, publicKey string) (store.Device, error) {
+	if err := store.CheckKey(publicKey); err != nil {
+		return store.Device{}, fmt.Errorf("store: rekey device %s/%s: %w", user, name, err)
 	}
-	var d Device
+	var d store.Device
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var err error
 		if d, err = activeDevice(ctx, s, tx, user, name); err != nil {
@@ -510,7 +495,7 @@ func (s *Store) RekeyDevice(ctx context.Context, user, name, publicKey string) (
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE devices SET public_key = ? WHERE id = ?`, publicKey, d.ID); err != nil {
 			if isUnique(err) {
-				return fmt.Errorf("public key %s: %w", publicKey, ErrExists)
+				return fmt.Errorf("public key %s: %w", publicKey, store.ErrExists)
 			}
 			return err
 		}
@@ -518,15 +503,15 @@ func (s *Store) RekeyDevice(ctx context.Context, user, name, publicKey string) (
 		return nil
 	})
 	if err != nil {
-		return Device{}, fmt.Errorf("store: rekey device %s/%s: %w", user, name, err)
+		return store.Device{}, fmt.Errorf("store: rekey device %s/%s: %w", user, name, err)
 	}
 	return d, nil
 }
 
 // AddDevices records many devices in one transaction, allocating
 // addresses as AddDevice does (imports, benchmarks). All or nothing.
-func (s *Store) AddDevices(ctx context.Context, nds []NewDevice, pool Pool) ([]Device, error) {
-	out := make([]Device, 0, len(nds))
+func (s *Store) AddDevices(ctx context.Context, nds []store.NewDevice, pool store.Pool) ([]store.Device, error) {
+	out := make([]store.Device, 0, len(nds))
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		use, err := addrUse(ctx, tx, pool, s.now())
 		if err != nil {

@@ -1,11 +1,10 @@
-//go:build !licgate_store_bolt
-
-package store
+package sqlite
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/licgate/licgate/store"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -24,7 +23,7 @@ func open(t *testing.T, dir string) *Store {
 	return s
 }
 
-var pool = Pool{Subnet: netip.MustParsePrefix("10.44.0.0/24"), Reserved: []netip.Addr{netip.MustParseAddr("10.44.0.1")}}
+var pool = store.Pool{Subnet: netip.MustParsePrefix("10.44.0.0/24"), Reserved: []netip.Addr{netip.MustParseAddr("10.44.0.1")}}
 
 func TestMigrateFromEmptyAndReopen(t *testing.T) {
 	dir := t.TempDir()
@@ -56,20 +55,20 @@ func TestMigrateFromEmptyAndReopen(t *testing.T) {
 func TestUserErrors(t *testing.T) {
 	s := open(t, t.TempDir())
 	ctx := context.Background()
-	if _, err := s.AddUser(ctx, "Alice", ""); !errors.Is(err, ErrInvalid) {
+	if _, err := s.AddUser(ctx, "Alice", ""); !errors.Is(err, store.ErrInvalid) {
 		t.Errorf("upper-case name: %v", err)
 	}
-	if _, err := s.AddUser(ctx, "bob", "not-an-email"); !errors.Is(err, ErrInvalid) {
+	if _, err := s.AddUser(ctx, "bob", "not-an-email"); !errors.Is(err, store.ErrInvalid) {
 		t.Errorf("bad email: %v", err)
 	}
 	s.AddUser(ctx, "bob", "")
-	if _, err := s.AddUser(ctx, "bob", ""); !errors.Is(err, ErrExists) {
+	if _, err := s.AddUser(ctx, "bob", ""); !errors.Is(err, store.ErrExists) {
 		t.Errorf("duplicate: %v", err)
 	}
-	if err := s.SetUserDisabled(ctx, "nobody", true); !errors.Is(err, ErrNotFound) {
+	if err := s.SetUserDisabled(ctx, "nobody", true); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("disable unknown: %v", err)
 	}
-	if _, err := s.AddDevice(ctx, NewDevice{User: "nobody", Name: "pc", PublicKey: testKey(1)}, pool); !errors.Is(err, ErrNotFound) {
+	if _, err := s.AddDevice(ctx, store.NewDevice{User: "nobody", Name: "pc", PublicKey: testKey(1)}, pool); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("device for unknown user: %v", err)
 	}
 }
@@ -91,7 +90,7 @@ func TestAddressAllocationNeverCollides(t *testing.T) {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			d, err := s.AddDevice(ctx, NewDevice{User: fmt.Sprintf("u%d", i%10), Name: fmt.Sprintf("d%d", i), PublicKey: testKey(i)}, pool)
+			d, err := s.AddDevice(ctx, store.NewDevice{User: fmt.Sprintf("u%d", i%10), Name: fmt.Sprintf("d%d", i), PublicKey: testKey(i)}, pool)
 			if err != nil {
 				errs <- err
 				return
@@ -119,7 +118,7 @@ func TestAddressAllocationNeverCollides(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := s.AddDevice(ctx, NewDevice{User: "u3", Name: "d3", PublicKey: testKey(500)}, pool)
+	d, err := s.AddDevice(ctx, store.NewDevice{User: "u3", Name: "d3", PublicKey: testKey(500)}, pool)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,10 +126,10 @@ func TestAddressAllocationNeverCollides(t *testing.T) {
 		t.Fatalf("re-added device got %s, want the freed %s", d.Address, r.Address)
 	}
 	// Duplicate name and duplicate key are refused.
-	if _, err := s.AddDevice(ctx, NewDevice{User: "u3", Name: "d3", PublicKey: testKey(501)}, pool); !errors.Is(err, ErrExists) {
+	if _, err := s.AddDevice(ctx, store.NewDevice{User: "u3", Name: "d3", PublicKey: testKey(501)}, pool); !errors.Is(err, store.ErrExists) {
 		t.Errorf("duplicate device name: %v", err)
 	}
-	if _, err := s.AddDevice(ctx, NewDevice{User: "u3", Name: "d999", PublicKey: testKey(500)}, pool); !errors.Is(err, ErrExists) {
+	if _, err := s.AddDevice(ctx, store.NewDevice{User: "u3", Name: "d999", PublicKey: testKey(500)}, pool); !errors.Is(err, store.ErrExists) {
 		t.Errorf("duplicate key: %v", err)
 	}
 }
@@ -139,10 +138,10 @@ func TestPoolExhaustion(t *testing.T) {
 	s := open(t, t.TempDir())
 	ctx := context.Background()
 	s.AddUser(ctx, "a", "")
-	small := Pool{Subnet: netip.MustParsePrefix("10.9.0.0/29"), Reserved: []netip.Addr{netip.MustParseAddr("10.9.0.1")}}
+	small := store.Pool{Subnet: netip.MustParsePrefix("10.9.0.0/29"), Reserved: []netip.Addr{netip.MustParseAddr("10.9.0.1")}}
 	// /29: .1-.6 usable, .1 reserved: 5 devices.
 	for i := 0; i < 5; i++ {
-		d, err := s.AddDevice(ctx, NewDevice{User: "a", Name: fmt.Sprintf("d%d", i), PublicKey: testKey(i)}, small)
+		d, err := s.AddDevice(ctx, store.NewDevice{User: "a", Name: fmt.Sprintf("d%d", i), PublicKey: testKey(i)}, small)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -150,11 +149,11 @@ func TestPoolExhaustion(t *testing.T) {
 			t.Fatalf("device %d got %s, want %s", i, d.Address, want)
 		}
 	}
-	if _, err := s.AddDevice(ctx, NewDevice{User: "a", Name: "x", PublicKey: testKey(100)}, small); !errors.Is(err, ErrExhausted) {
+	if _, err := s.AddDevice(ctx, store.NewDevice{User: "a", Name: "x", PublicKey: testKey(100)}, small); !errors.Is(err, store.ErrExhausted) {
 		t.Fatalf("sixth device: %v", err)
 	}
-	v6 := Pool{Subnet: netip.MustParsePrefix("fd44::/120"), Reserved: []netip.Addr{netip.MustParseAddr("fd44::1")}}
-	d, err := s.AddDevice(ctx, NewDevice{User: "a", Name: "six", PublicKey: testKey(101)}, v6)
+	v6 := store.Pool{Subnet: netip.MustParsePrefix("fd44::/120"), Reserved: []netip.Addr{netip.MustParseAddr("fd44::1")}}
+	d, err := s.AddDevice(ctx, store.NewDevice{User: "a", Name: "six", PublicKey: testKey(101)}, v6)
 	if err != nil || d.Address != netip.MustParseAddr("fd44::2") {
 		t.Fatalf("v6: %v %v", d.Address, err)
 	}
@@ -223,13 +222,13 @@ func TestAuditWriteQueryPrune(t *testing.T) {
 	ctx := context.Background()
 	old := time.Now().Add(-500 * 24 * time.Hour)
 	now := time.Now()
-	err := s.WriteAudit(ctx, []AuditRecord{
-		{Kind: AuditStart, Key: "a-1", At: old, User: "alice", Device: "laptop", Service: "codemeter", Proto: "tcp", Client: "10.44.0.2:1", Rule: "rule 0", Reason: "allowed"},
-		{Kind: AuditEnd, Key: "a-1", At: old.Add(time.Hour), BytesUp: 10, BytesDown: 20, EndReason: "client closed"},
-		{Kind: AuditStart, Key: "a-2", At: now, User: "bob", Device: "pc", Service: "codemeter", Proto: "tcp", Client: "10.44.0.3:1", Rule: "rule 0", Reason: "allowed"},
-		{Kind: AuditDenial, At: old, User: "eve", Service: "codemeter", Proto: "tcp", Client: "10.44.0.9:1", Rule: "default", Reason: "no"},
-		{Kind: AuditDenial, At: now, User: "eve", Service: "codemeter", Proto: "tcp", Client: "10.44.0.9:1", Rule: "default", Reason: "no"},
-		{Kind: AuditEvent, At: old, Actor: "local", Action: "user.add", Reason: "eve"},
+	err := s.WriteAudit(ctx, []store.AuditRecord{
+		{Kind: store.AuditStart, Key: "a-1", At: old, User: "alice", Device: "laptop", Service: "codemeter", Proto: "tcp", Client: "10.44.0.2:1", Rule: "rule 0", Reason: "allowed"},
+		{Kind: store.AuditEnd, Key: "a-1", At: old.Add(time.Hour), BytesUp: 10, BytesDown: 20, EndReason: "client closed"},
+		{Kind: store.AuditStart, Key: "a-2", At: now, User: "bob", Device: "pc", Service: "codemeter", Proto: "tcp", Client: "10.44.0.3:1", Rule: "rule 0", Reason: "allowed"},
+		{Kind: store.AuditDenial, At: old, User: "eve", Service: "codemeter", Proto: "tcp", Client: "10.44.0.9:1", Rule: "default", Reason: "no"},
+		{Kind: store.AuditDenial, At: now, User: "eve", Service: "codemeter", Proto: "tcp", Client: "10.44.0.9:1", Rule: "default", Reason: "no"},
+		{Kind: store.AuditEvent, At: old, Actor: "local", Action: "user.add", Reason: "eve"},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -251,7 +250,7 @@ func TestAuditWriteQueryPrune(t *testing.T) {
 	if len(rows) != 1 || rows[0].User != "bob" || rows[0].EndReason != "gateway restarted" || len(ds) != 1 {
 		t.Fatalf("after prune: %+v %+v", rows, ds)
 	}
-	if err := s.WriteAudit(ctx, []AuditRecord{{Kind: 99}}); !errors.Is(err, ErrInvalid) {
+	if err := s.WriteAudit(ctx, []store.AuditRecord{{Kind: 99}}); !errors.Is(err, store.ErrInvalid) {
 		t.Fatalf("bad kind: %v", err)
 	}
 }
@@ -260,10 +259,10 @@ func TestAddDevicesBulk(t *testing.T) {
 	s := open(t, t.TempDir())
 	ctx := context.Background()
 	s.AddUser(ctx, "a", "")
-	s.AddDevice(ctx, NewDevice{User: "a", Name: "first", PublicKey: testKey(1000)}, pool)
-	var nds []NewDevice
+	s.AddDevice(ctx, store.NewDevice{User: "a", Name: "first", PublicKey: testKey(1000)}, pool)
+	var nds []store.NewDevice
 	for i := 0; i < 100; i++ {
-		nds = append(nds, NewDevice{User: "a", Name: fmt.Sprintf("d%d", i), PublicKey: testKey(i)})
+		nds = append(nds, store.NewDevice{User: "a", Name: fmt.Sprintf("d%d", i), PublicKey: testKey(i)})
 	}
 	ds, err := s.AddDevices(ctx, nds, pool)
 	if err != nil || len(ds) != 100 {
@@ -277,7 +276,7 @@ func TestAddDevicesBulk(t *testing.T) {
 		seen[d.Address] = true
 	}
 	// All or nothing: a duplicate name rolls the whole batch back.
-	if _, err := s.AddDevices(ctx, []NewDevice{{User: "a", Name: "new1", PublicKey: testKey(1001)}, {User: "a", Name: "d3", PublicKey: testKey(1002)}}, pool); !errors.Is(err, ErrExists) {
+	if _, err := s.AddDevices(ctx, []store.NewDevice{{User: "a", Name: "new1", PublicKey: testKey(1001)}, {User: "a", Name: "d3", PublicKey: testKey(1002)}}, pool); !errors.Is(err, store.ErrExists) {
 		t.Fatalf("duplicate in batch: %v", err)
 	}
 	if all, _ := s.Devices(ctx, false); len(all) != 101 {
@@ -294,22 +293,22 @@ func TestEnrollmentSingleUseAndExpiry(t *testing.T) {
 	if err := s.CreateEnrollment(ctx, "h1", "alice", "laptop", now.Add(24*time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.CreateEnrollment(ctx, "h2", "nobody", "laptop", now.Add(time.Hour)); !errors.Is(err, ErrNotFound) {
+	if err := s.CreateEnrollment(ctx, "h2", "nobody", "laptop", now.Add(time.Hour)); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("link for unknown user: %v", err)
 	}
 	e, err := s.ClaimEnrollment(ctx, "h1", "198.51.100.7")
 	if err != nil || e.User != "alice" || e.Device != "laptop" {
 		t.Fatalf("claim: %+v %v", e, err)
 	}
-	if _, err := s.ClaimEnrollment(ctx, "h1", "198.51.100.7"); !errors.Is(err, ErrUsed) {
+	if _, err := s.ClaimEnrollment(ctx, "h1", "198.51.100.7"); !errors.Is(err, store.ErrUsed) {
 		t.Fatalf("second claim: %v", err)
 	}
 	s.CreateEnrollment(ctx, "h3", "alice", "phone", now.Add(time.Hour))
 	now = now.Add(time.Hour)
-	if _, err := s.ClaimEnrollment(ctx, "h3", "x"); !errors.Is(err, ErrExpired) {
+	if _, err := s.ClaimEnrollment(ctx, "h3", "x"); !errors.Is(err, store.ErrExpired) {
 		t.Fatalf("expired claim: %v", err)
 	}
-	if _, err := s.ClaimEnrollment(ctx, "nope", "x"); !errors.Is(err, ErrNotFound) {
+	if _, err := s.ClaimEnrollment(ctx, "nope", "x"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("unknown: %v", err)
 	}
 }

@@ -7,14 +7,15 @@ import (
 	"github.com/licgate/licgate/store"
 	"github.com/licgate/licgate/store/postgres"
 	"github.com/licgate/licgate/store/postgres/pgtest"
+	"github.com/licgate/licgate/store/sqlite"
 	"github.com/licgate/licgate/store/storetest"
 )
 
-// TestSQLite runs the contract against store.Open: SQLite, or bbolt in a
-// licgate_store_bolt build (store/bolt_test.go runs it there too).
+// TestSQLite runs the contract against store/sqlite (store/bolt runs it
+// in its own tests, TestBoltContract).
 func TestSQLite(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Backend {
-		b, err := store.Open(context.Background(), t.TempDir())
+		b, err := sqlite.Open(context.Background(), t.TempDir())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -31,6 +31,7 @@ import (
 
 	"github.com/licgate/licgate/adminapi"
 	"github.com/licgate/licgate/store"
+	"github.com/licgate/licgate/store/local"
 	"github.com/licgate/licgate/tunnel"
 )
 
@@ -161,7 +162,7 @@ func run(bin string, sessions int, settle time.Duration, keep bool) error {
 	if err := os.WriteFile(filepath.Join(dir, "wireguard.key"), []byte(key.String()+"\n"), 0o600); err != nil {
 		return err
 	}
-	st, err := store.Open(ctx, dir)
+	st, err := local.Open(ctx, dir)
 	if err != nil {
 		return err
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/licgate/licgate/store"
+	"github.com/licgate/licgate/store/local"
 )
 
 func main() {
@@ -30,7 +31,7 @@ func main() {
 		fmt.Println("dir", dir)
 	}
 	ctx := context.Background()
-	st, err := store.Open(ctx, dir)
+	st, err := local.Open(ctx, dir)
 	if err != nil {
 		panic(err)
 	}
@@ -54,7 +55,7 @@ func main() {
 			panic(err)
 		}
 	}
-	fmt.Printf("%s: wrote %d sessions + %d denials in %v (batches of 1000)\n", store.FileName, *n, *n, time.Since(t0).Round(time.Millisecond))
+	fmt.Printf("%s: wrote %d sessions + %d denials in %v (batches of 1000)\n", local.FileName, *n, *n, time.Since(t0).Round(time.Millisecond))
 	for _, r := range []struct {
 		name string
 		from time.Time
@@ -72,6 +73,6 @@ func main() {
 		}
 		fmt.Printf("  %-5s sessions %6d in %8v; denials (limit 1000) %4d in %v\n", r.name, len(ss), d1.Round(time.Microsecond), len(ds), time.Since(t0).Round(time.Microsecond))
 	}
-	fi, _ := os.Stat(dir + "/" + store.FileName)
+	fi, _ := os.Stat(dir + "/" + local.FileName)
 	fmt.Printf("  file %.1f MB\n", float64(fi.Size())/1e6)
 }

@@ -9,11 +9,11 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/licgate/licgate/store"
+	"github.com/licgate/licgate/store/local"
 )
 
 func main() {
-	st, err := store.Open(context.Background(), os.Args[1])
+	st, err := local.Open(context.Background(), os.Args[1])
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
