@@ -158,6 +158,28 @@ func TestSambaActiveDirectory(t *testing.T) {
 		}
 	})
 
+	t.Run("UserPrincipalName", func(t *testing.T) {
+		// The built-in accounts have no userPrincipalName (in Windows'
+		// AD too): with it as the user name, they must be filtered out.
+		cfg := adConfig()
+		cfg.UserNameAttribute = "userPrincipalName"
+		_, err := syncer(t, cfg).Sync(ctx)
+		if !errors.Is(err, directory.ErrMissingAttribute) || !strings.Contains(err.Error(), "has no userPrincipalName") {
+			t.Errorf("built-in accounts without a UPN: %v", err)
+		}
+		cfg.UserFilter = "(&(objectCategory=person)(objectClass=user)(userPrincipalName=*))"
+		snap, err := syncer(t, cfg).Sync(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(snap.Users) != len(want)-4 {
+			t.Errorf("%d users with a UPN, want %d", len(snap.Users), len(want)-4)
+		}
+		if a, ok := snap.User("alice@corp.example"); !ok || strings.Join(a.Groups, ",") != "lic-archicad" {
+			t.Errorf("alice@corp.example = %+v, %v", a, ok)
+		}
+	})
+
 	t.Run("StartTLS", func(t *testing.T) {
 		cfg := adConfig()
 		cfg.URL = dc.LDAP
