@@ -308,7 +308,9 @@ func (c *Cluster) renew(ctx context.Context) error {
 		orphans = append(orphans, id)
 	}
 	c.mu.Unlock()
-	rctx, cancel := context.WithTimeout(ctx, c.cfg.renew())
+	// A renewal may take until the leases it extends run out (they were
+	// extended to a lease from the last renewal, one interval ago).
+	rctx, cancel := context.WithTimeout(ctx, c.cfg.lease()-c.cfg.renew())
 	defer cancel()
 	if len(orphans) > 0 {
 		if _, err := c.cfg.Pool.Exec(rctx, `DELETE FROM cluster_sessions WHERE id = ANY($1) AND gateway_id = $2`, orphans, c.cfg.GatewayID); err != nil {

@@ -133,7 +133,10 @@ const clusterCap2 = "policy:\n  services:\n    codemeter: {max_sessions: 2}\n  r
 // gateways against a cap of 2 admit exactly 2; a gateway that stops
 // renewing (a crash) stops counting after the lease.
 func TestClusterCapAcrossGateways(t *testing.T) {
-	const lease = 2 * time.Second
+	// Long enough that renewals land on a loaded machine (-race, 2 cores
+	// shared): a lease lost during the race would cut a winner and let
+	// another in (issue 28's runs under load).
+	const lease = 5 * time.Second
 	p := startClusterPair(t, clusterCap2, lease)
 	var clients []*gatewaytest.Client
 	for _, u := range []string{"alice", "bob"} {
@@ -512,6 +515,13 @@ func TestClusterReleaseBeforeEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close(ctx)
+	// pg_stat_activity is read on a connection of its own: inside the
+	// locking transaction it would show the snapshot of its first read.
+	watch, err := pgx.Connect(ctx, p.DSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer watch.Close(ctx)
 
 	held := onA.TakeSeat(t)
 	tx, err := db.Begin(ctx)
@@ -528,7 +538,7 @@ func TestClusterReleaseBeforeEnd(t *testing.T) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		var waiting int
-		if err := db.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'
+		if err := watch.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'
 			AND query LIKE 'DELETE FROM cluster_sessions WHERE id%'`).Scan(&waiting); err != nil {
 			t.Fatal(err)
 		}
