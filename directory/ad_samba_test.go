@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
+	lgconfig "github.com/licgate/licgate/config"
 	"github.com/licgate/licgate/directory"
 	"github.com/licgate/licgate/directory/directorytest"
 	"github.com/licgate/licgate/internal/testnet"
@@ -48,14 +49,17 @@ func TestSambaActiveDirectory(t *testing.T) {
 	dc.AddGroup(t, staffOU, "lic-viewer", dc.AddUsers(t, staffOU, staff...)...)
 
 	const pageSize = 10
-	// The configuration of docs/directory.md, with a small page.
+	// The configuration of docs/directory.md, as licgate loads it, with
+	// the test's CA and password files and a small page.
+	documented := docsADConfig(t)
+	if documented.URL != dc.URL || documented.BindDN != dc.ReaderDN || documented.BaseDN != dc.BaseDN {
+		t.Fatalf("docs/directory.md's configuration does not name the test's domain: %+v", documented)
+	}
 	adConfig := func() directory.Config {
-		return directory.Config{
-			URL: dc.URL, CAFile: dc.CAFile, BindDN: dc.ReaderDN, PasswordFile: dc.ReaderPasswordFile,
-			BaseDN: dc.BaseDN, Preset: directory.PresetActiveDirectory,
-			GroupFilter: "(&(objectClass=group)(cn=lic-*))",
-			PageSize:    pageSize, Timeout: time.Minute,
-		}
+		cfg := documented
+		cfg.CAFile, cfg.PasswordFile = dc.CAFile, dc.ReaderPasswordFile
+		cfg.PageSize, cfg.Timeout = pageSize, time.Minute
+		return cfg
 	}
 	syncer := func(t *testing.T, cfg directory.Config) *directory.Syncer {
 		t.Helper()
@@ -270,4 +274,33 @@ func TestSambaActiveDirectory(t *testing.T) {
 		!strings.Contains(err.Error(), "legacy Common Name field") && !strings.Contains(err.Error(), "negative serial number") {
 		t.Errorf("Samba's self-signed certificate: %v", err)
 	}
+}
+
+// docsADConfig is the YAML block of docs/directory.md's "Active
+// Directory" section, loaded as licgate loads its configuration file.
+func docsADConfig(t *testing.T) directory.Config {
+	t.Helper()
+	doc, err := os.ReadFile("../docs/directory.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(doc), "\n## Active Directory\n")
+	if ok {
+		_, section, ok = strings.Cut(section, "```yaml\n")
+	}
+	if ok {
+		section, _, ok = strings.Cut(section, "```")
+	}
+	if !ok {
+		t.Fatal("docs/directory.md: no yaml block in the Active Directory section")
+	}
+	c, err := lgconfig.Parse("docs/directory.md", []byte(section))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := c.DirectorySyncConfig()
+	if cfg.Preset != directory.PresetActiveDirectory {
+		t.Fatalf("docs/directory.md's Active Directory configuration has preset %q", cfg.Preset)
+	}
+	return cfg
 }
