@@ -62,7 +62,7 @@ const (
 // SambaOptions tune the domain controller.
 type SambaOptions struct {
 	// StartTimeout bounds provisioning plus start-up. If zero, 3 minutes
-	// (provisioning takes 5 to 25 seconds, depending on the load).
+	// (provisioning takes 5 to 30 seconds, depending on the load).
 	StartTimeout time.Duration
 }
 

@@ -15,6 +15,9 @@
 // A missing slapd fails the test under CI and skips it elsewhere
 // (testnet.Missing). Debian: apt-get install slapd ldap-utils, with a
 // policy-rc.d that keeps the package from starting its own daemon.
+//
+// On Linux, StartSamba runs a real Active Directory domain controller
+// (Samba's) in a network namespace: see samba.go.
 package directorytest
 
 import (
