@@ -98,11 +98,10 @@ func (s *Store) ClaimEnrollmentAndAddDevice(ctx context.Context, tokenHash, from
 		if e, err = s.claim(ctx, tx, tokenHash, from); err != nil {
 			return err
 		}
-		if (nd.User != "" && nd.User != e.User) || (nd.Name != "" && nd.Name != e.Device) {
-			return fmt.Errorf("%w: link is for %s/%s, not %s/%s", store.ErrInvalid, e.User, e.Device, nd.User, nd.Name)
+		if nd, err = store.LinkDevice(e, nd); err != nil {
+			return err
 		}
-		nd.User, nd.Name = e.User, e.Device
-		d, err = s.addDevice(ctx, tx, nd, pool, nil)
+		d, err = store.AddDeviceIn(deviceTx{ctx, tx}, nd, pool, nil, s.now())
 		return err
 	})
 	if err != nil {

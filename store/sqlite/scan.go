@@ -4,11 +4,17 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+
 	"github.com/licgate/licgate/store"
+	"github.com/licgate/licgate/store/internal/sqlrow"
 )
 
+// dialect spells the shared statements for SQLite: ? placeholders, and
+// names already order by their bytes.
+var dialect = sqlrow.Dialect{}
+
 // scanner is a *sql.Row or *sql.Rows.
-type scanner interface{ Scan(...any) error }
+type scanner = sqlrow.Scanner
 
 // querier is a *sql.DB or *sql.Tx.
 type querier interface {
@@ -17,7 +23,7 @@ type querier interface {
 }
 
 // queryAll runs query on the store's database and scans every row with
-// scan: the one loop every list method shares.
+// scan; none is an empty slice.
 func queryAll[T any](ctx context.Context, s *Store, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
 	if s.closed.Load() {
 		return nil, store.ErrClosed
@@ -27,15 +33,7 @@ func queryAll[T any](ctx context.Context, s *Store, scan func(scanner) (T, error
 		return nil, s.dirErr(err)
 	}
 	defer rows.Close()
-	var out []T
-	for rows.Next() {
-		v, err := scan(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, rows.Err()
+	return sqlrow.Collect(rows, scan)
 }
 
 // queryOne scans the single row query returns; ErrNotFound when none.

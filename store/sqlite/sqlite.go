@@ -6,7 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/licgate/licgate/store"
-	"net/netip"
+	"github.com/licgate/licgate/store/internal/sqlrow"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -287,21 +287,9 @@ func (s *Store) AddUser(ctx context.Context, name, email string) (store.User, er
 	return store.User{ID: id, Name: name, Email: email, Created: time.UnixMilli(now.UnixMilli())}, nil
 }
 
-const userCols = `id, name, email, disabled, created_at, expires_at`
-
-func scanUser(sc scanner) (store.User, error) {
-	var u store.User
-	var created int64
-	var expires sql.NullInt64
-	err := sc.Scan(&u.ID, &u.Name, &u.Email, &u.Disabled, &created, &expires)
-	u.Created = time.UnixMilli(created)
-	u.Expires = msTime(expires)
-	return u, err
-}
-
 // User returns one user by name.
 func (s *Store) User(ctx context.Context, name string) (store.User, error) {
-	u, err := queryOne(ctx, s, s.db, scanUser, `SELECT `+userCols+` FROM users WHERE name = ?`, name)
+	u, err := queryOne(ctx, s, s.db, sqlrow.User, sqlrow.QueryUser, name)
 	if err != nil {
 		return store.User{}, fmt.Errorf("store: user %s: %w", name, err)
 	}
@@ -310,7 +298,7 @@ func (s *Store) User(ctx context.Context, name string) (store.User, error) {
 
 // Users lists every user by name.
 func (s *Store) Users(ctx context.Context) ([]store.User, error) {
-	us, err := queryAll(ctx, s, scanUser, `SELECT `+userCols+` FROM users ORDER BY name`)
+	us, err := queryAll(ctx, s, sqlrow.User, dialect.SQL(sqlrow.QueryUsers))
 	if err != nil {
 		return nil, fmt.Errorf("store: list users: %w", err)
 	}
@@ -319,7 +307,7 @@ func (s *Store) Users(ctx context.Context) ([]store.User, error) {
 
 // SetUserDisabled disables or re-enables a user.
 func (s *Store) SetUserDisabled(ctx context.Context, name string, disabled bool) error {
-	if err := s.execOne(ctx, `UPDATE users SET disabled = ? WHERE name = ?`, disabled, name); err != nil {
+	if err := s.execOne(ctx, sqlrow.SetUserOff, disabled, name); err != nil {
 		return fmt.Errorf("store: disable user %s: %w", name, err)
 	}
 	return nil
@@ -331,7 +319,7 @@ func (s *Store) AddDevice(ctx context.Context, nd store.NewDevice, pool store.Po
 	var d store.Device
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var err error
-		d, err = s.addDevice(ctx, tx, nd, pool, nil)
+		d, err = store.AddDeviceIn(deviceTx{ctx, tx}, nd, pool, nil, s.now())
 		return err
 	})
 	if err != nil {
@@ -340,100 +328,67 @@ func (s *Store) AddDevice(ctx context.Context, nd store.NewDevice, pool store.Po
 	return d, nil
 }
 
-// addDevice inserts one device inside tx. use, when not nil, is the
-// allocation state (kept up to date for batches); nil reads it.
-func (s *Store) addDevice(ctx context.Context, tx *sql.Tx, nd store.NewDevice, pool store.Pool, use *store.AddrUse) (store.Device, error) {
-	if err := store.ValidName(nd.Name); err != nil {
-		return store.Device{}, err
-	}
-	if err := store.CheckKey(nd.PublicKey); err != nil {
-		return store.Device{}, err
-	}
-	var uid int64
-	err := tx.QueryRowContext(ctx, `SELECT id FROM users WHERE name = ?`, nd.User).Scan(&uid)
-	if errors.Is(err, sql.ErrNoRows) {
-		return store.Device{}, fmt.Errorf("user %s: %w", nd.User, store.ErrNotFound)
-	}
+// AddDevices records many devices in one transaction, allocating
+// addresses as AddDevice does (imports, benchmarks). All or nothing.
+func (s *Store) AddDevices(ctx context.Context, nds []store.NewDevice, pool store.Pool) ([]store.Device, error) {
+	var out []store.Device
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		out, err = store.AddDevicesIn(deviceTx{ctx, tx}, nds, pool, s.now())
+		return err
+	})
 	if err != nil {
-		return store.Device{}, err
+		return nil, fmt.Errorf("store: add devices: %w", err)
 	}
-	now := s.now()
-	if use == nil {
-		if use, err = addrUse(ctx, tx, pool, now); err != nil {
-			return store.Device{}, err
-		}
-	}
-	addr, err := pool.Allocate(use, now)
-	if err != nil {
-		return store.Device{}, err
-	}
-	res, err := tx.ExecContext(ctx, `INSERT INTO devices(user_id, name, public_key, address, created_at) VALUES (?, ?, ?, ?, ?)`,
-		uid, nd.Name, nd.PublicKey, addr.String(), now.UnixMilli())
-	if err != nil {
-		if isUnique(err) {
-			if strings.Contains(err.Error(), "public_key") {
-				return store.Device{}, fmt.Errorf("public key %s: %w", nd.PublicKey, store.ErrExists)
-			}
-			return store.Device{}, fmt.Errorf("device %s/%s: %w", nd.User, nd.Name, store.ErrExists)
-		}
-		return store.Device{}, err
-	}
-	use.Used[addr] = true
-	id, _ := res.LastInsertId()
-	return store.Device{ID: id, User: nd.User, Name: nd.Name, PublicKey: nd.PublicKey, Address: addr, Created: time.UnixMilli(now.UnixMilli())}, nil
+	return out, nil
 }
 
-// addrUse reads the addresses of active devices and, when the pool
-// quarantines them, of devices revoked since pool.QuarantineSince(now).
-func addrUse(ctx context.Context, tx *sql.Tx, pool store.Pool, now time.Time) (*store.AddrUse, error) {
-	use := &store.AddrUse{Used: map[netip.Addr]bool{}, Revoked: map[netip.Addr]time.Time{}}
-	rows, err := tx.QueryContext(ctx, `SELECT address, revoked_at FROM devices WHERE revoked_at IS NULL OR revoked_at >= ?`,
-		pool.QuarantineSince(now).UnixMilli())
+// deviceTx is a transaction as store.AddDeviceIn needs it. SQLite has
+// one connection, so the transaction alone keeps allocation race-free.
+type deviceTx struct {
+	ctx context.Context
+	tx  *sql.Tx
+}
+
+func (t deviceTx) UserID(name string) (int64, error) {
+	var uid int64
+	err := t.tx.QueryRowContext(t.ctx, sqlrow.QueryUserID, name).Scan(&uid)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, store.ErrNotFound
+	}
+	return uid, err
+}
+
+func (t deviceTx) AddrUse(pool store.Pool, now time.Time) (*store.AddrUse, error) {
+	rows, err := t.tx.QueryContext(t.ctx, sqlrow.QueryAddrUse, pool.QuarantineSince(now).UnixMilli())
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	for rows.Next() {
-		var a string
-		var rev sql.NullInt64
-		if err := rows.Scan(&a, &rev); err != nil {
-			return nil, err
-		}
-		ad, err := netip.ParseAddr(a)
-		switch {
-		case err != nil:
-		case !rev.Valid:
-			use.Used[ad] = true
-		case time.UnixMilli(rev.Int64).After(use.Revoked[ad]):
-			use.Revoked[ad] = time.UnixMilli(rev.Int64)
-		}
-	}
-	return use, rows.Err()
+	return sqlrow.AddrUse(rows)
 }
 
-const deviceCols = `d.id, u.name, d.name, d.public_key, d.address, d.created_at, d.revoked_at, d.expires_at`
-
-func scanDevice(sc scanner) (store.Device, error) {
-	var d store.Device
-	var addr string
-	var created int64
-	var revoked, expires sql.NullInt64
-	err := sc.Scan(&d.ID, &d.User, &d.Name, &d.PublicKey, &addr, &created, &revoked, &expires)
-	d.Address, _ = netip.ParseAddr(addr)
-	d.Created = time.UnixMilli(created)
-	d.Revoked = msTime(revoked)
-	d.Expires = msTime(expires)
-	return d, err
+func (t deviceTx) InsertDevice(uid int64, d store.Device) (int64, error) {
+	res, err := t.tx.ExecContext(t.ctx, sqlrow.InsertDevice, uid, d.Name, d.PublicKey, d.Address.String(), d.Created.UnixMilli())
+	if isUnique(err) {
+		if strings.Contains(err.Error(), "public_key") {
+			return 0, store.KeyTaken(d.PublicKey)
+		}
+		return 0, store.NameTaken(d.User, d.Name)
+	}
+	if err != nil {
+		return 0, err
+	}
+	return res.LastInsertId()
 }
 
 // Devices lists active (not revoked) devices, or all when all is true.
 func (s *Store) Devices(ctx context.Context, all bool) ([]store.Device, error) {
-	q := `SELECT ` + deviceCols + ` FROM devices d JOIN users u ON u.id = d.user_id`
-	if !all {
-		q += ` WHERE d.revoked_at IS NULL`
+	q := sqlrow.QueryDevicesAct
+	if all {
+		q = sqlrow.QueryDevices
 	}
-	q += ` ORDER BY u.name, d.name, d.id`
-	ds, err := queryAll(ctx, s, scanDevice, q)
+	ds, err := queryAll(ctx, s, sqlrow.Device, dialect.SQL(q))
 	if err != nil {
 		return nil, fmt.Errorf("store: list devices: %w", err)
 	}
@@ -451,8 +406,7 @@ func (s *Store) Device(ctx context.Context, user, name string) (store.Device, er
 
 // activeDevice reads the unrevoked device user/name; ErrNotFound if none.
 func activeDevice(ctx context.Context, s *Store, q querier, user, name string) (store.Device, error) {
-	return queryOne(ctx, s, q, scanDevice, `SELECT `+deviceCols+` FROM devices d JOIN users u ON u.id = d.user_id
-		WHERE u.name = ? AND d.name = ? AND d.revoked_at IS NULL`, user, name)
+	return queryOne(ctx, s, q, sqlrow.Device, sqlrow.QueryDevice, user, name)
 }
 
 // RevokeDevice marks the active device user/name revoked and returns it.
@@ -465,7 +419,7 @@ func (s *Store) RevokeDevice(ctx context.Context, user, name string) (store.Devi
 			return err
 		}
 		now := s.now()
-		if _, err := tx.ExecContext(ctx, `UPDATE devices SET revoked_at = ? WHERE id = ?`, now.UnixMilli(), d.ID); err != nil {
+		if _, err := tx.ExecContext(ctx, sqlrow.RevokeDevice, now.UnixMilli(), d.ID); err != nil {
 			return err
 		}
 		t := time.UnixMilli(now.UnixMilli())
@@ -493,9 +447,9 @@ func (s *Store) RekeyDevice(ctx context.Context, user, name, publicKey string) (
 		if d, err = activeDevice(ctx, s, tx, user, name); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE devices SET public_key = ? WHERE id = ?`, publicKey, d.ID); err != nil {
+		if _, err := tx.ExecContext(ctx, sqlrow.RekeyDevice, publicKey, d.ID); err != nil {
 			if isUnique(err) {
-				return fmt.Errorf("public key %s: %w", publicKey, store.ErrExists)
+				return store.KeyTaken(publicKey)
 			}
 			return err
 		}
@@ -508,48 +462,9 @@ func (s *Store) RekeyDevice(ctx context.Context, user, name, publicKey string) (
 	return d, nil
 }
 
-// AddDevices records many devices in one transaction, allocating
-// addresses as AddDevice does (imports, benchmarks). All or nothing.
-func (s *Store) AddDevices(ctx context.Context, nds []store.NewDevice, pool store.Pool) ([]store.Device, error) {
-	out := make([]store.Device, 0, len(nds))
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		use, err := addrUse(ctx, tx, pool, s.now())
-		if err != nil {
-			return err
-		}
-		for _, nd := range nds {
-			d, err := s.addDevice(ctx, tx, nd, pool, use)
-			if err != nil {
-				return err
-			}
-			out = append(out, d)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("store: add devices: %w", err)
-	}
-	return out, nil
-}
-
-func msTime(v sql.NullInt64) *time.Time {
-	if !v.Valid {
-		return nil
-	}
-	t := time.UnixMilli(v.Int64)
-	return &t
-}
-
-func msOrNull(t *time.Time) any {
-	if t == nil {
-		return nil
-	}
-	return t.UnixMilli()
-}
-
 // SetUserExpiry sets (or, with nil, clears) when a user's access ends.
 func (s *Store) SetUserExpiry(ctx context.Context, name string, expires *time.Time) error {
-	if err := s.execOne(ctx, `UPDATE users SET expires_at = ? WHERE name = ?`, msOrNull(expires), name); err != nil {
+	if err := s.execOne(ctx, sqlrow.SetUserExpiry, sqlrow.MsOrNull(expires), name); err != nil {
 		return fmt.Errorf("store: user %s expiry: %w", name, err)
 	}
 	return nil
@@ -557,8 +472,7 @@ func (s *Store) SetUserExpiry(ctx context.Context, name string, expires *time.Ti
 
 // SetDeviceExpiry sets (or clears) when the active device user/name stops working.
 func (s *Store) SetDeviceExpiry(ctx context.Context, user, name string, expires *time.Time) error {
-	err := s.execOne(ctx, `UPDATE devices SET expires_at = ? WHERE revoked_at IS NULL AND name = ?
-		AND user_id = (SELECT id FROM users WHERE name = ?)`, msOrNull(expires), name, user)
+	err := s.execOne(ctx, sqlrow.SetDeviceExpry, sqlrow.MsOrNull(expires), name, user)
 	if err != nil {
 		return fmt.Errorf("store: device %s/%s expiry: %w", user, name, err)
 	}

@@ -1,0 +1,90 @@
+package store
+
+import (
+	"fmt"
+	"time"
+)
+
+// DeviceTx is one backend transaction as adding devices needs it; each
+// backend implements it over its own transaction, and AddDeviceIn and
+// AddDevicesIn hold the steps they share: check, allocate, insert.
+type DeviceTx interface {
+	// UserID returns the user's row id; ErrNotFound when there is none.
+	UserID(name string) (int64, error)
+	// AddrUse reads the allocation state at now: the addresses of active
+	// devices and, for pool's quarantine, the revocations since
+	// pool.QuarantineSince(now). A backend shared by several gateways
+	// locks allocation here for the rest of the transaction.
+	AddrUse(pool Pool, now time.Time) (*AddrUse, error)
+	// InsertDevice writes d (active; ID not set) for user uid and returns
+	// its ID; a taken active name or key is KeyTaken or NameTaken.
+	InsertDevice(uid int64, d Device) (int64, error)
+}
+
+// KeyTaken is the error for an active device's public key used again.
+func KeyTaken(key string) error { return fmt.Errorf("public key %s: %w", key, ErrExists) }
+
+// NameTaken is the error for a user's active device name used again.
+func NameTaken(user, name string) error { return fmt.Errorf("device %s/%s: %w", user, name, ErrExists) }
+
+// AddDeviceIn adds nd inside tx at now: it checks the name and key,
+// reads the allocation state when use is nil (a batch passes its own,
+// which is kept up to date), finds the user, allocates the lowest free
+// address and inserts the row.
+func AddDeviceIn(tx DeviceTx, nd NewDevice, pool Pool, use *AddrUse, now time.Time) (Device, error) {
+	if err := ValidName(nd.Name); err != nil {
+		return Device{}, err
+	}
+	if err := CheckKey(nd.PublicKey); err != nil {
+		return Device{}, err
+	}
+	if use == nil {
+		var err error
+		if use, err = tx.AddrUse(pool, now); err != nil {
+			return Device{}, err
+		}
+	}
+	uid, err := tx.UserID(nd.User)
+	if err != nil {
+		return Device{}, fmt.Errorf("user %s: %w", nd.User, err)
+	}
+	addr, err := pool.Allocate(use, now)
+	if err != nil {
+		return Device{}, err
+	}
+	d := Device{User: nd.User, Name: nd.Name, PublicKey: nd.PublicKey, Address: addr, Created: time.UnixMilli(now.UnixMilli())}
+	if d.ID, err = tx.InsertDevice(uid, d); err != nil {
+		return Device{}, err
+	}
+	use.Used[addr] = true
+	return d, nil
+}
+
+// AddDevicesIn adds every nd inside tx, allocating as AddDeviceIn does;
+// on an error the caller rolls the transaction back (all or nothing).
+func AddDevicesIn(tx DeviceTx, nds []NewDevice, pool Pool, now time.Time) ([]Device, error) {
+	use, err := tx.AddrUse(pool, now)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Device, 0, len(nds))
+	for _, nd := range nds {
+		d, err := AddDeviceIn(tx, nd, pool, use, now)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+// LinkDevice is the device an enrolment link e creates from nd: nd.User
+// and nd.Name default to the link's and must match it when set
+// (ErrInvalid).
+func LinkDevice(e Enrollment, nd NewDevice) (NewDevice, error) {
+	if (nd.User != "" && nd.User != e.User) || (nd.Name != "" && nd.Name != e.Device) {
+		return NewDevice{}, fmt.Errorf("%w: link is for %s/%s, not %s/%s", ErrInvalid, e.User, e.Device, nd.User, nd.Name)
+	}
+	nd.User, nd.Name = e.User, e.Device
+	return nd, nil
+}
