@@ -15,6 +15,17 @@
 // could not renew in time learns which of its sessions no longer count
 // (OnLost) and must cut them: caps fail closed.
 //
+// A database that does not answer: Admit, Release, Update and Sessions
+// go through one circuit breaker (breaker.go). The first call that
+// fails or runs out (Timeout, 3 s) opens it and ends the calls waiting
+// with it; then they fail at once with ErrUnavailable, without asking
+// the database, until a background probe (one at a time, backoff
+// ProbeBackoff doubling to MaxProbeBackoff) gets an answer. Breaker
+// reports the state for health and metrics. Callers must not hold their
+// own locks across these calls: the gateway's session table calls them
+// without its lock (session.Shared) and releases a row before it
+// reports the session ended.
+//
 // Change notification: Notify sends a Change on the PostgreSQL channel
 // licgate_changes (NOTIFY); Watch LISTENs on a connection of its own,
 // calls fn for each Change, and after every (re)connection first calls
