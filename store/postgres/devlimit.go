@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/licgate/licgate/store"
+	"github.com/licgate/licgate/store/internal/sqlrow"
 )
 
 // AddDeviceWithin is AddDevice when the user has fewer than max active
@@ -25,15 +26,14 @@ func (s *Store) AddDeviceWithin(ctx context.Context, nd store.NewDevice, pool st
 			return err
 		}
 		var n int
-		err := tx.QueryRow(ctx, `SELECT count(*) FROM devices JOIN users ON users.id = devices.user_id
-			WHERE users.name = $1 AND devices.revoked_at IS NULL`, nd.User).Scan(&n)
+		err := tx.QueryRow(ctx, dialect.SQL(sqlrow.CountActive), nd.User).Scan(&n)
 		if err != nil {
 			return err
 		}
 		if n >= max {
 			return fmt.Errorf("user %s has %d active devices, at most %d: %w", nd.User, n, max, store.ErrLimit)
 		}
-		d, err = s.addDevice(ctx, tx, nd, pool, nil)
+		d, err = store.AddDeviceIn(deviceTx{ctx, tx}, nd, pool, nil, s.now())
 		return err
 	})
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/licgate/licgate/store"
+	"github.com/licgate/licgate/store/internal/sqlrow"
 )
 
 // CreateEnrollment records a single-use link; only tokenHash is stored.
@@ -20,7 +21,7 @@ func (s *Store) CreateEnrollment(ctx context.Context, tokenHash, user, device st
 	if _, err := s.User(ctx, user); err != nil {
 		return fmt.Errorf("postgres: create enrolment: %w", err)
 	}
-	_, err := s.pool.Exec(ctx, `INSERT INTO enrollments(token_hash, "user", device, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)`,
+	_, err := s.pool.Exec(ctx, dialect.SQL(sqlrow.InsertLink),
 		tokenHash, user, device, s.now().UnixMilli(), expires.UnixMilli())
 	if err != nil {
 		return fmt.Errorf("postgres: create enrolment: %w", mapErr(err))
@@ -31,33 +32,12 @@ func (s *Store) CreateEnrollment(ctx context.Context, tokenHash, user, device st
 // usable reads the link (locking its row when lock) and says why it
 // cannot be used, if so.
 func (s *Store) usable(ctx context.Context, q querier, tokenHash string, lock bool) (store.Enrollment, error) {
-	type row struct {
-		e    store.Enrollment
-		used bool
-	}
-	scan := func(sc scanner) (row, error) {
-		var r row
-		var expires int64
-		var used *int64
-		err := sc.Scan(&r.e.User, &r.e.Device, &expires, &used)
-		r.e.Expires = time.UnixMilli(expires)
-		r.used = used != nil
-		return r, err
-	}
-	query := `SELECT "user", device, expires_at, used_at FROM enrollments WHERE token_hash = $1`
+	query := sqlrow.QueryLink
 	if lock {
 		query += ` FOR UPDATE`
 	}
-	r, err := queryOne(ctx, s, q, scan, query, tokenHash)
-	switch {
-	case err != nil:
-		return store.Enrollment{}, err
-	case r.used:
-		return store.Enrollment{}, store.ErrUsed
-	case !s.now().Before(r.e.Expires):
-		return store.Enrollment{}, store.ErrExpired
-	}
-	return r.e, nil
+	now := s.now()
+	return queryOne(ctx, s, q, func(sc scanner) (store.Enrollment, error) { return sqlrow.Link(sc, now) }, query, tokenHash)
 }
 
 // claim marks the link used inside tx; the row lock makes a second
@@ -67,7 +47,7 @@ func (s *Store) claim(ctx context.Context, tx pgx.Tx, tokenHash, from string) (s
 	if err != nil {
 		return store.Enrollment{}, err
 	}
-	_, err = tx.Exec(ctx, `UPDATE enrollments SET used_at = $1, used_from = $2 WHERE token_hash = $3 AND used_at IS NULL`,
+	_, err = tx.Exec(ctx, dialect.SQL(sqlrow.ClaimLink),
 		s.now().UnixMilli(), from, tokenHash)
 	return e, err
 }
@@ -96,11 +76,10 @@ func (s *Store) ClaimEnrollmentAndAddDevice(ctx context.Context, tokenHash, from
 		if e, err = s.claim(ctx, tx, tokenHash, from); err != nil {
 			return err
 		}
-		if (nd.User != "" && nd.User != e.User) || (nd.Name != "" && nd.Name != e.Device) {
-			return fmt.Errorf("%w: link is for %s/%s, not %s/%s", store.ErrInvalid, e.User, e.Device, nd.User, nd.Name)
+		if nd, err = store.LinkDevice(e, nd); err != nil {
+			return err
 		}
-		nd.User, nd.Name = e.User, e.Device
-		d, err = s.addDevice(ctx, tx, nd, pool, nil)
+		d, err = store.AddDeviceIn(deviceTx{ctx, tx}, nd, pool, nil, s.now())
 		return err
 	})
 	if err != nil {

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"net/netip"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/licgate/licgate/internal/secretfile"
 	"github.com/licgate/licgate/store"
+	"github.com/licgate/licgate/store/internal/sqlrow"
 )
 
 // Advisory lock keys (pg_advisory_xact_lock): the first 8 bytes of
@@ -262,12 +262,21 @@ func (s *Store) tx(ctx context.Context, fn func(pgx.Tx) error) error {
 	return mapErr(tx.Commit(ctx))
 }
 
+// exec runs one statement outside an explicit transaction.
+func (s *Store) exec(ctx context.Context, q string, args ...any) error {
+	if s.closed.Load() {
+		return store.ErrClosed
+	}
+	_, err := s.pool.Exec(ctx, dialect.SQL(q), args...)
+	return mapErr(err)
+}
+
 // execOne runs an UPDATE that must touch a row; ErrNotFound otherwise.
 func (s *Store) execOne(ctx context.Context, q string, args ...any) error {
 	if s.closed.Load() {
 		return store.ErrClosed
 	}
-	tag, err := s.pool.Exec(ctx, q, args...)
+	tag, err := s.pool.Exec(ctx, dialect.SQL(q), args...)
 	if err != nil {
 		return mapErr(err)
 	}
@@ -308,27 +317,24 @@ func isUnique(err error) (string, bool) {
 	return "", false
 }
 
-type scanner interface{ Scan(...any) error }
+// dialect spells the shared statements for PostgreSQL: numbered
+// placeholders, and names ordered by their bytes, not the locale.
+var dialect = sqlrow.Dialect{Numbered: true, Collate: ` COLLATE "C"`}
+
+type scanner = sqlrow.Scanner
 
 // queryAll runs query and scans every row; none is an empty slice.
 func queryAll[T any](ctx context.Context, s *Store, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
 	if s.closed.Load() {
 		return nil, store.ErrClosed
 	}
-	rows, err := s.pool.Query(ctx, query, args...)
+	rows, err := s.pool.Query(ctx, dialect.SQL(query), args...)
 	if err != nil {
 		return nil, mapErr(err)
 	}
 	defer rows.Close()
-	out := []T{}
-	for rows.Next() {
-		v, err := scan(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, mapErr(rows.Err())
+	out, err := sqlrow.Collect(rows, scan)
+	return out, mapErr(err)
 }
 
 type querier interface {
@@ -341,7 +347,7 @@ func queryOne[T any](ctx context.Context, s *Store, q querier, scan func(scanner
 	if s.closed.Load() {
 		return zero, store.ErrClosed
 	}
-	v, err := scan(q.QueryRow(ctx, query, args...))
+	v, err := scan(q.QueryRow(ctx, dialect.SQL(query), args...))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return zero, store.ErrNotFound
 	}
@@ -349,21 +355,6 @@ func queryOne[T any](ctx context.Context, s *Store, q querier, scan func(scanner
 		return zero, mapErr(err)
 	}
 	return v, nil
-}
-
-func msTime(v *int64) *time.Time {
-	if v == nil {
-		return nil
-	}
-	t := time.UnixMilli(*v)
-	return &t
-}
-
-func msOrNull(t *time.Time) any {
-	if t == nil {
-		return nil
-	}
-	return t.UnixMilli()
 }
 
 // AddUser creates a user.
@@ -386,21 +377,9 @@ func (s *Store) AddUser(ctx context.Context, name, email string) (store.User, er
 	return store.User{ID: id, Name: name, Email: email, Created: time.UnixMilli(now)}, nil
 }
 
-const userCols = `id, name, email, disabled, created_at, expires_at`
-
-func scanUser(sc scanner) (store.User, error) {
-	var u store.User
-	var created int64
-	var expires *int64
-	err := sc.Scan(&u.ID, &u.Name, &u.Email, &u.Disabled, &created, &expires)
-	u.Created = time.UnixMilli(created)
-	u.Expires = msTime(expires)
-	return u, err
-}
-
 // User returns one user by name.
 func (s *Store) User(ctx context.Context, name string) (store.User, error) {
-	u, err := queryOne(ctx, s, s.pool, scanUser, `SELECT `+userCols+` FROM users WHERE name = $1`, name)
+	u, err := queryOne(ctx, s, s.pool, sqlrow.User, sqlrow.QueryUser, name)
 	if err != nil {
 		return store.User{}, fmt.Errorf("postgres: user %s: %w", name, err)
 	}
@@ -409,7 +388,7 @@ func (s *Store) User(ctx context.Context, name string) (store.User, error) {
 
 // Users lists every user by name.
 func (s *Store) Users(ctx context.Context) ([]store.User, error) {
-	us, err := queryAll(ctx, s, scanUser, `SELECT `+userCols+` FROM users ORDER BY name COLLATE "C"`)
+	us, err := queryAll(ctx, s, sqlrow.User, sqlrow.QueryUsers)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: list users: %w", err)
 	}
@@ -418,7 +397,7 @@ func (s *Store) Users(ctx context.Context) ([]store.User, error) {
 
 // SetUserDisabled disables or re-enables a user.
 func (s *Store) SetUserDisabled(ctx context.Context, name string, disabled bool) error {
-	if err := s.execOne(ctx, `UPDATE users SET disabled = $1 WHERE name = $2`, disabled, name); err != nil {
+	if err := s.execOne(ctx, sqlrow.SetUserOff, disabled, name); err != nil {
 		return fmt.Errorf("postgres: disable user %s: %w", name, err)
 	}
 	return nil
@@ -426,7 +405,7 @@ func (s *Store) SetUserDisabled(ctx context.Context, name string, disabled bool)
 
 // SetUserExpiry sets (or, with nil, clears) when a user's access ends.
 func (s *Store) SetUserExpiry(ctx context.Context, name string, expires *time.Time) error {
-	if err := s.execOne(ctx, `UPDATE users SET expires_at = $1 WHERE name = $2`, msOrNull(expires), name); err != nil {
+	if err := s.execOne(ctx, sqlrow.SetUserExpiry, sqlrow.MsOrNull(expires), name); err != nil {
 		return fmt.Errorf("postgres: user %s expiry: %w", name, err)
 	}
 	return nil
@@ -437,7 +416,7 @@ func (s *Store) AddDevice(ctx context.Context, nd store.NewDevice, pool store.Po
 	var d store.Device
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		var err error
-		d, err = s.addDevice(ctx, tx, nd, pool, nil)
+		d, err = store.AddDeviceIn(deviceTx{ctx, tx}, nd, pool, nil, s.now())
 		return err
 	})
 	if err != nil {
@@ -448,20 +427,11 @@ func (s *Store) AddDevice(ctx context.Context, nd store.NewDevice, pool store.Po
 
 // AddDevices records many devices in one transaction.
 func (s *Store) AddDevices(ctx context.Context, nds []store.NewDevice, pool store.Pool) ([]store.Device, error) {
-	out := make([]store.Device, 0, len(nds))
+	var out []store.Device
 	err := s.tx(ctx, func(tx pgx.Tx) error {
-		use, err := lockAndReadUse(ctx, tx, pool, s.now())
-		if err != nil {
-			return err
-		}
-		for _, nd := range nds {
-			d, err := s.addDevice(ctx, tx, nd, pool, use)
-			if err != nil {
-				return err
-			}
-			out = append(out, d)
-		}
-		return nil
+		var err error
+		out, err = store.AddDevicesIn(deviceTx{ctx, tx}, nds, pool, s.now())
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("postgres: add devices: %w", err)
@@ -469,104 +439,56 @@ func (s *Store) AddDevices(ctx context.Context, nds []store.NewDevice, pool stor
 	return out, nil
 }
 
-// lockAndReadUse takes the device lock for the transaction (so that no
-// other gateway allocates meanwhile) and reads the active addresses and
-// those revoked since pool.QuarantineSince(now).
-func lockAndReadUse(ctx context.Context, tx pgx.Tx, pool store.Pool, now time.Time) (*store.AddrUse, error) {
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockDevices); err != nil {
+// deviceTx is a transaction as store.AddDeviceIn needs it.
+type deviceTx struct {
+	ctx context.Context
+	tx  pgx.Tx
+}
+
+func (t deviceTx) UserID(name string) (int64, error) {
+	var uid int64
+	err := t.tx.QueryRow(t.ctx, dialect.SQL(sqlrow.QueryUserID), name).Scan(&uid)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, store.ErrNotFound
+	}
+	return uid, err
+}
+
+// AddrUse takes the device lock for the transaction (so that no other
+// gateway allocates meanwhile) and reads the active addresses and those
+// revoked since pool.QuarantineSince(now).
+func (t deviceTx) AddrUse(pool store.Pool, now time.Time) (*store.AddrUse, error) {
+	if _, err := t.tx.Exec(t.ctx, `SELECT pg_advisory_xact_lock($1)`, lockDevices); err != nil {
 		return nil, err
 	}
-	rows, err := tx.Query(ctx, `SELECT address, revoked_at FROM devices WHERE revoked_at IS NULL OR revoked_at >= $1`,
-		pool.QuarantineSince(now).UnixMilli())
+	rows, err := t.tx.Query(t.ctx, dialect.SQL(sqlrow.QueryAddrUse), pool.QuarantineSince(now).UnixMilli())
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	use := &store.AddrUse{Used: map[netip.Addr]bool{}, Revoked: map[netip.Addr]time.Time{}}
-	for rows.Next() {
-		var a string
-		var rev *int64
-		if err := rows.Scan(&a, &rev); err != nil {
-			return nil, err
-		}
-		ad, err := netip.ParseAddr(a)
-		switch {
-		case err != nil:
-		case rev == nil:
-			use.Used[ad] = true
-		case time.UnixMilli(*rev).After(use.Revoked[ad]):
-			use.Revoked[ad] = time.UnixMilli(*rev)
-		}
-	}
-	return use, rows.Err()
+	return sqlrow.AddrUse(rows)
 }
 
-func (s *Store) addDevice(ctx context.Context, tx pgx.Tx, nd store.NewDevice, pool store.Pool, use *store.AddrUse) (store.Device, error) {
-	if err := store.ValidName(nd.Name); err != nil {
-		return store.Device{}, err
-	}
-	if err := store.CheckKey(nd.PublicKey); err != nil {
-		return store.Device{}, err
-	}
-	if use == nil {
-		var err error
-		if use, err = lockAndReadUse(ctx, tx, pool, s.now()); err != nil {
-			return store.Device{}, err
-		}
-	}
-	var uid int64
-	err := tx.QueryRow(ctx, `SELECT id FROM users WHERE name = $1`, nd.User).Scan(&uid)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return store.Device{}, fmt.Errorf("user %s: %w", nd.User, store.ErrNotFound)
-	}
-	if err != nil {
-		return store.Device{}, err
-	}
-	nowT := s.now()
-	addr, err := pool.Allocate(use, nowT)
-	if err != nil {
-		return store.Device{}, err
-	}
-	now := nowT.UnixMilli()
+func (t deviceTx) InsertDevice(uid int64, d store.Device) (int64, error) {
 	var id int64
-	err = tx.QueryRow(ctx, `INSERT INTO devices(user_id, name, public_key, address, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id`,
-		uid, nd.Name, nd.PublicKey, addr.String(), now).Scan(&id)
-	if err != nil {
-		if c, ok := isUnique(err); ok {
-			if c == "devices_active_key" {
-				return store.Device{}, fmt.Errorf("public key %s: %w", nd.PublicKey, store.ErrExists)
-			}
-			return store.Device{}, fmt.Errorf("device %s/%s: %w", nd.User, nd.Name, store.ErrExists)
+	err := t.tx.QueryRow(t.ctx, dialect.SQL(sqlrow.InsertDevice)+` RETURNING id`,
+		uid, d.Name, d.PublicKey, d.Address.String(), d.Created.UnixMilli()).Scan(&id)
+	if c, ok := isUnique(err); ok {
+		if c == "devices_active_key" {
+			return 0, store.KeyTaken(d.PublicKey)
 		}
-		return store.Device{}, err
+		return 0, store.NameTaken(d.User, d.Name)
 	}
-	use.Used[addr] = true
-	return store.Device{ID: id, User: nd.User, Name: nd.Name, PublicKey: nd.PublicKey, Address: addr, Created: time.UnixMilli(now)}, nil
-}
-
-const deviceCols = `d.id, u.name, d.name, d.public_key, d.address, d.created_at, d.revoked_at, d.expires_at`
-
-func scanDevice(sc scanner) (store.Device, error) {
-	var d store.Device
-	var addr string
-	var created int64
-	var revoked, expires *int64
-	err := sc.Scan(&d.ID, &d.User, &d.Name, &d.PublicKey, &addr, &created, &revoked, &expires)
-	d.Address, _ = netip.ParseAddr(addr)
-	d.Created = time.UnixMilli(created)
-	d.Revoked = msTime(revoked)
-	d.Expires = msTime(expires)
-	return d, err
+	return id, err
 }
 
 // Devices lists active devices, or all with all.
 func (s *Store) Devices(ctx context.Context, all bool) ([]store.Device, error) {
-	q := `SELECT ` + deviceCols + ` FROM devices d JOIN users u ON u.id = d.user_id`
-	if !all {
-		q += ` WHERE d.revoked_at IS NULL`
+	q := sqlrow.QueryDevicesAct
+	if all {
+		q = sqlrow.QueryDevices
 	}
-	q += ` ORDER BY u.name COLLATE "C", d.name COLLATE "C", d.id`
-	ds, err := queryAll(ctx, s, scanDevice, q)
+	ds, err := queryAll(ctx, s, sqlrow.Device, q)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: list devices: %w", err)
 	}
@@ -574,12 +496,11 @@ func (s *Store) Devices(ctx context.Context, all bool) ([]store.Device, error) {
 }
 
 func activeDevice(ctx context.Context, s *Store, q querier, user, name string, lock bool) (store.Device, error) {
-	query := `SELECT ` + deviceCols + ` FROM devices d JOIN users u ON u.id = d.user_id
-		WHERE u.name = $1 AND d.name = $2 AND d.revoked_at IS NULL`
+	query := sqlrow.QueryDevice
 	if lock {
 		query += ` FOR UPDATE OF d`
 	}
-	return queryOne(ctx, s, q, scanDevice, query, user, name)
+	return queryOne(ctx, s, q, sqlrow.Device, query, user, name)
 }
 
 // Device returns the active device user/name.
@@ -600,7 +521,7 @@ func (s *Store) RevokeDevice(ctx context.Context, user, name string) (store.Devi
 			return err
 		}
 		now := s.now().UnixMilli()
-		if _, err := tx.Exec(ctx, `UPDATE devices SET revoked_at = $1 WHERE id = $2`, now, d.ID); err != nil {
+		if _, err := tx.Exec(ctx, dialect.SQL(sqlrow.RevokeDevice), now, d.ID); err != nil {
 			return err
 		}
 		t := time.UnixMilli(now)
@@ -627,9 +548,9 @@ func (s *Store) RekeyDevice(ctx context.Context, user, name, publicKey string) (
 		if d, err = activeDevice(ctx, s, tx, user, name, true); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `UPDATE devices SET public_key = $1 WHERE id = $2`, publicKey, d.ID); err != nil {
+		if _, err := tx.Exec(ctx, dialect.SQL(sqlrow.RekeyDevice), publicKey, d.ID); err != nil {
 			if _, ok := isUnique(err); ok {
-				return fmt.Errorf("public key %s: %w", publicKey, store.ErrExists)
+				return store.KeyTaken(publicKey)
 			}
 			return err
 		}
@@ -644,8 +565,7 @@ func (s *Store) RekeyDevice(ctx context.Context, user, name, publicKey string) (
 
 // SetDeviceExpiry sets (or clears) when the active device stops working.
 func (s *Store) SetDeviceExpiry(ctx context.Context, user, name string, expires *time.Time) error {
-	err := s.execOne(ctx, `UPDATE devices SET expires_at = $1 WHERE revoked_at IS NULL AND name = $2
-		AND user_id = (SELECT id FROM users WHERE name = $3)`, msOrNull(expires), name, user)
+	err := s.execOne(ctx, sqlrow.SetDeviceExpry, sqlrow.MsOrNull(expires), name, user)
 	if err != nil {
 		return fmt.Errorf("postgres: device %s/%s expiry: %w", user, name, err)
 	}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"github.com/licgate/licgate/store"
+	"github.com/licgate/licgate/store/internal/sqlrow"
 	"time"
 )
 
@@ -17,7 +18,7 @@ func (s *Store) CreateEnrollment(ctx context.Context, tokenHash, user, device st
 	if _, err := s.User(ctx, user); err != nil {
 		return fmt.Errorf("store: create enrolment: %w", err)
 	}
-	_, err := s.exec(ctx, `INSERT INTO enrollments(token_hash, user, device, created_at, expires_at) VALUES (?, ?, ?, ?, ?)`,
+	_, err := s.exec(ctx, sqlrow.InsertLink,
 		tokenHash, user, device, s.now().UnixMilli(), expires.UnixMilli())
 	if err != nil {
 		if isUnique(err) {
@@ -28,34 +29,10 @@ func (s *Store) CreateEnrollment(ctx context.Context, tokenHash, user, device st
 	return nil
 }
 
-// enrolment is a link as stored.
-type enrolment struct {
-	store.Enrollment
-	used bool
-}
-
-func scanEnrolment(sc scanner) (enrolment, error) {
-	var e enrolment
-	var expires int64
-	var used sql.NullInt64
-	err := sc.Scan(&e.User, &e.Device, &expires, &used)
-	e.Expires = time.UnixMilli(expires)
-	e.used = used.Valid
-	return e, err
-}
-
 // usable reads the link and says why it cannot be used, if so.
 func (s *Store) usable(ctx context.Context, q querier, tokenHash string) (store.Enrollment, error) {
-	e, err := queryOne(ctx, s, q, scanEnrolment, `SELECT user, device, expires_at, used_at FROM enrollments WHERE token_hash = ?`, tokenHash)
-	switch {
-	case err != nil:
-		return store.Enrollment{}, err
-	case e.used:
-		return store.Enrollment{}, store.ErrUsed
-	case !s.now().Before(e.Expires):
-		return store.Enrollment{}, store.ErrExpired
-	}
-	return e.Enrollment, nil
+	now := s.now()
+	return queryOne(ctx, s, q, func(sc scanner) (store.Enrollment, error) { return sqlrow.Link(sc, now) }, sqlrow.QueryLink, tokenHash)
 }
 
 // claim marks the link used inside tx.
@@ -64,7 +41,7 @@ func (s *Store) claim(ctx context.Context, tx *sql.Tx, tokenHash, from string) (
 	if err != nil {
 		return store.Enrollment{}, err
 	}
-	_, err = tx.ExecContext(ctx, `UPDATE enrollments SET used_at = ?, used_from = ? WHERE token_hash = ? AND used_at IS NULL`,
+	_, err = tx.ExecContext(ctx, sqlrow.ClaimLink,
 		s.now().UnixMilli(), from, tokenHash)
 	return e, err
 }

@@ -2,6 +2,7 @@ package sqlrow
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/licgate/licgate/store"
 )
@@ -87,3 +88,31 @@ func HoldArgs(provider string, h store.DDNSHold, updatedMs int64) []any {
 // CountActive counts a user's active devices (AddDeviceWithin).
 const CountActive = `SELECT count(*) FROM devices JOIN users ON users.id = devices.user_id
 	WHERE users.name = ? AND devices.revoked_at IS NULL`
+
+// Enrolment links.
+const (
+	InsertLink = `INSERT INTO enrollments(token_hash, "user", device, created_at, expires_at) VALUES (?, ?, ?, ?, ?)`
+	QueryLink  = `SELECT "user", device, expires_at, used_at FROM enrollments WHERE token_hash = ?`
+	// ClaimLink takes used_at, used_from, token_hash.
+	ClaimLink = `UPDATE enrollments SET used_at = ?, used_from = ? WHERE token_hash = ? AND used_at IS NULL`
+)
+
+// Link scans QueryLink's row and says why the link cannot be used at
+// now: ErrUsed, ErrExpired. A scan error is returned as it is (no row:
+// the driver's own error).
+func Link(sc Scanner, now time.Time) (store.Enrollment, error) {
+	var e store.Enrollment
+	var expires int64
+	var used *int64
+	if err := sc.Scan(&e.User, &e.Device, &expires, &used); err != nil {
+		return store.Enrollment{}, err
+	}
+	e.Expires = time.UnixMilli(expires)
+	switch {
+	case used != nil:
+		return store.Enrollment{}, store.ErrUsed
+	case !now.Before(e.Expires):
+		return store.Enrollment{}, store.ErrExpired
+	}
+	return e, nil
+}
