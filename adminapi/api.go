@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/licgate/licgate/bundle"
-	"github.com/licgate/licgate/config"
+	"github.com/licgate/licgate/internal/confval"
 
 	"github.com/licgate/licgate/acl"
 	"github.com/licgate/licgate/store"
@@ -338,7 +338,7 @@ func (a *api) apiReload(w http.ResponseWriter, r *http.Request) {
 // ParseReportTime reads --from/--to: a date (midnight, local), a date and
 // time, RFC 3339, or a duration back from now ("24h", "7d").
 func ParseReportTime(s string, now time.Time, loc *time.Location) (time.Time, error) {
-	if d, err := config.ParseDuration(s); err == nil && d > 0 {
+	if d, err := confval.ParseDuration(s); err == nil && d > 0 {
 		return now.Add(-d), nil
 	}
 	if t, err := time.Parse(time.RFC3339, s); err == nil {
@@ -381,7 +381,7 @@ func (a *api) apiReport(w http.ResponseWriter, r *http.Request) {
 func (a *api) apiDenials(w http.ResponseWriter, r *http.Request) {
 	since := time.Hour
 	if v := r.URL.Query().Get("since"); v != "" {
-		d, err := config.ParseDuration(v)
+		d, err := confval.ParseDuration(v)
 		if err != nil {
 			writeJSON(w, http.StatusBadRequest, APIError{Error: err.Error(), Field: "since"})
 			return

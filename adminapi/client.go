@@ -293,7 +293,7 @@ func (c *Client) Report(ctx context.Context, q ReportQuery) (*audit.Report, erro
 	return get[*audit.Report](ctx, c, path)
 }
 
-// Denials lists refusals over the last since (config.ParseDuration's
+// Denials lists refusals over the last since (confval.ParseDuration's
 // forms; empty: 1h), newest first.
 func (c *Client) Denials(ctx context.Context, since string) ([]store.AuditDenialRow, error) {
 	path := "/api/v1/audit/denials"

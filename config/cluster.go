@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/licgate/licgate/internal/confval"
 )
 
 // ClusterConfig makes several gateways one: they share the PostgreSQL
@@ -24,7 +26,7 @@ type ClusterConfig struct {
 	KEKFile string `yaml:"kek_file"`
 	// Lease is how long a session of a gateway that stopped renewing
 	// (it died) keeps counting against caps. If empty, 15s.
-	Lease Duration `yaml:"lease"`
+	Lease confval.Duration `yaml:"lease"`
 	// VIP is the virtual IP keepalived moves between gateways
 	// (active/standby). If set, the gateway holding it records where
 	// devices were seen, and a gateway that takes it over starts the
@@ -59,7 +61,7 @@ func (c *Config) validateCluster() error {
 	if !filepath.IsAbs(k.KEKFile) {
 		k.KEKFile = filepath.Join(filepath.Dir(c.file), k.KEKFile)
 	}
-	if err := positive(&k.Lease, 15*time.Second); err != nil {
+	if err := confval.Positive(&k.Lease, 15*time.Second); err != nil {
 		return c.at("cluster.lease", "%v", err)
 	}
 	if k.Lease.Duration < time.Second {

@@ -23,6 +23,7 @@ import (
 
 	"github.com/licgate/licgate/acl"
 	"github.com/licgate/licgate/internal/boundedfile"
+	"github.com/licgate/licgate/internal/confval"
 	"github.com/licgate/licgate/licmgr"
 )
 
@@ -75,7 +76,7 @@ type Config struct {
 	// like GOMEMLIMIT ("200MiB", "1GiB"; at least 32MiB): garbage is
 	// collected sooner as it nears the limit, which keeps resident memory
 	// down on a small router. If empty, GOMEMLIMIT or no limit.
-	MemoryLimit Size `yaml:"memory_limit"`
+	MemoryLimit confval.Size `yaml:"memory_limit"`
 
 	file      string     // where it was loaded from, for messages
 	path      string     // the file to re-read on reload; empty if none
@@ -92,19 +93,19 @@ type EnforcementConfig struct {
 	// VanishedAfter: a device not heard from (no handshake, no packet) for
 	// this long has its sessions closed, so the license returns to the
 	// pool. If empty, 3m.
-	VanishedAfter Duration `yaml:"vanished_after"`
+	VanishedAfter confval.Duration `yaml:"vanished_after"`
 	// WindowGrace lets sessions run on this long after their time window
 	// closed. If empty, 0 (cut at once).
-	WindowGrace Duration `yaml:"window_grace"`
+	WindowGrace confval.Duration `yaml:"window_grace"`
 	// Interval between re-evaluations of live sessions (time windows,
 	// expiry) and peer checks. If empty, 15s.
-	Interval Duration `yaml:"interval"`
+	Interval confval.Duration `yaml:"interval"`
 }
 
 // AuditConfig configures the audit log in the state store.
 type AuditConfig struct {
 	// Retention: records older than this are deleted. If empty, 400 days.
-	Retention Duration `yaml:"retention"`
+	Retention confval.Duration `yaml:"retention"`
 }
 
 // TunnelConfig is the WireGuard endpoint.
@@ -124,7 +125,7 @@ type TunnelConfig struct {
 	// how often an idle device still sends a packet, which keeps its
 	// router's NAT mapping open and tells licgate it is there. Whole
 	// seconds, at most 1h. If empty, 25s.
-	Keepalive Duration `yaml:"keepalive"`
+	Keepalive confval.Duration `yaml:"keepalive"`
 	// MTU of the tunnel. If zero, 1420.
 	MTU int `yaml:"mtu"`
 	// Interface is the network interface in tun mode (created; if empty,
@@ -137,12 +138,12 @@ type TunnelConfig struct {
 	// TCP acknowledgment so that it rides on the license server's answer
 	// instead of costing a packet through the tunnel of its own. If empty,
 	// 1ms; 0 acknowledges every segment at once. At most 50ms.
-	AckDelay Duration `yaml:"ack_delay"`
+	AckDelay confval.Duration `yaml:"ack_delay"`
 	// AddressQuarantine keeps a revoked device's tunnel address from new
 	// devices this long (the license server may know a device by it),
 	// unless the subnet has no other free address. If empty, 720h (30
 	// days); 0 reuses addresses at once.
-	AddressQuarantine Duration `yaml:"address_quarantine"`
+	AddressQuarantine confval.Duration `yaml:"address_quarantine"`
 }
 
 // ServiceConfig is one license port.
@@ -157,12 +158,12 @@ type ServiceConfig struct {
 	// Port is used.
 	Upstream string `yaml:"upstream"`
 	// UDPIdleTimeout ends a UDP mapping after this much silence. If empty, 60s.
-	UDPIdleTimeout Duration `yaml:"udp_idle_timeout"`
+	UDPIdleTimeout confval.Duration `yaml:"udp_idle_timeout"`
 	// DialTimeout bounds connecting upstream. If empty, 5s.
-	DialTimeout Duration `yaml:"dial_timeout"`
+	DialTimeout confval.Duration `yaml:"dial_timeout"`
 	// HalfCloseTimeout ends a session this long after one side closed
 	// while the other stays silent. If empty, 60s.
-	HalfCloseTimeout Duration `yaml:"half_close_timeout"`
+	HalfCloseTimeout confval.Duration `yaml:"half_close_timeout"`
 	// UDPMappingsPerDevice bounds one device's UDP mappings (one per
 	// source port). If zero, 64.
 	UDPMappingsPerDevice int `yaml:"udp_mappings_per_device"`
@@ -472,7 +473,7 @@ func (c *Config) validate() error {
 	if strings.ContainsAny(t.Endpoint, " /\t") {
 		return c.at("tunnel.endpoint", "%q is not a host name or address", t.Endpoint)
 	}
-	if err := positive(&t.Keepalive, 25*time.Second); err != nil {
+	if err := confval.Positive(&t.Keepalive, 25*time.Second); err != nil {
 		return c.at("tunnel.keepalive", "%v", err)
 	}
 	if t.Keepalive.Duration%time.Second != 0 || t.Keepalive.Duration > time.Hour {
@@ -485,12 +486,12 @@ func (c *Config) validate() error {
 		t.PrivateKeyFile = filepath.Join(c.StateDir, "wireguard.key")
 	}
 	if !t.AckDelay.IsSet() {
-		t.AckDelay = Dur(time.Millisecond)
+		t.AckDelay = confval.Dur(time.Millisecond)
 	}
 	if t.AckDelay.Duration > 50*time.Millisecond {
 		return c.at("tunnel.ack_delay", "%s is more than 50ms: clients would wait on acknowledgments", t.AckDelay.Duration)
 	}
-	t.AddressQuarantine = Dur(t.AddressQuarantine.Or(720 * time.Hour))
+	t.AddressQuarantine = confval.Dur(t.AddressQuarantine.Or(720 * time.Hour))
 	if len(c.Services) == 0 {
 		c.Services = []ServiceConfig{{Name: "codemeter", Port: 22350, Upstream: "127.0.0.1:22350"}}
 	}
@@ -546,13 +547,13 @@ func (c *Config) validate() error {
 		if ua, err := netip.ParseAddr(host); err == nil && subnet.Contains(ua) {
 			return c.at(p+".upstream", "%s is inside tunnel.subnet %s: the license server must be on the LAN, not in the tunnel", ua, subnet)
 		}
-		if err := positive(&s.UDPIdleTimeout, 60*time.Second); err != nil {
+		if err := confval.Positive(&s.UDPIdleTimeout, 60*time.Second); err != nil {
 			return c.at(p+".udp_idle_timeout", "%v", err)
 		}
-		if err := positive(&s.DialTimeout, 5*time.Second); err != nil {
+		if err := confval.Positive(&s.DialTimeout, 5*time.Second); err != nil {
 			return c.at(p+".dial_timeout", "%v", err)
 		}
-		if err := positive(&s.HalfCloseTimeout, 60*time.Second); err != nil {
+		if err := confval.Positive(&s.HalfCloseTimeout, 60*time.Second); err != nil {
 			return c.at(p+".half_close_timeout", "%v", err)
 		}
 		switch s.Source {
@@ -580,7 +581,7 @@ func (c *Config) validate() error {
 		return err
 	}
 	e := &c.Enforcement
-	if err := positive(&e.VanishedAfter, 3*time.Minute); err != nil {
+	if err := confval.Positive(&e.VanishedAfter, 3*time.Minute); err != nil {
 		return c.at("enforcement.vanished_after", "%v", err)
 	}
 	if e.VanishedAfter.Duration < 2*t.Keepalive.Duration {
@@ -588,12 +589,12 @@ func (c *Config) validate() error {
 			e.VanishedAfter.Duration, t.Keepalive.Duration, 2*t.Keepalive.Duration)
 	}
 	if !e.WindowGrace.IsSet() {
-		e.WindowGrace = Dur(0)
+		e.WindowGrace = confval.Dur(0)
 	}
-	if err := positive(&e.Interval, 15*time.Second); err != nil {
+	if err := confval.Positive(&e.Interval, 15*time.Second); err != nil {
 		return c.at("enforcement.interval", "%v", err)
 	}
-	if err := positive(&c.Audit.Retention, 400*24*time.Hour); err != nil {
+	if err := confval.Positive(&c.Audit.Retention, 400*24*time.Hour); err != nil {
 		return c.at("audit.retention", "%v", err)
 	}
 	if err := c.validatePublic(); err != nil {
@@ -687,18 +688,6 @@ func (c *Config) Warnings() []string { return c.warns }
 
 // maxPolicyFile bounds a policy file: a real one is a few kilobytes.
 const maxPolicyFile = boundedfile.Config
-
-// positive fills in def when d is unset and refuses zero.
-func positive(d *Duration, def time.Duration) error {
-	if !d.IsSet() {
-		*d = Dur(def)
-		return nil
-	}
-	if d.Duration <= 0 {
-		return fmt.Errorf("%s must be more than zero", d.Duration)
-	}
-	return nil
-}
 
 // SubnetPrefix is the parsed tunnel subnet.
 func (c *Config) SubnetPrefix() netip.Prefix { return netip.MustParsePrefix(c.Tunnel.Subnet) }

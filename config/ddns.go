@@ -15,6 +15,7 @@ import (
 
 	"github.com/licgate/licgate/ddns"
 	"github.com/licgate/licgate/internal/boundedfile"
+	"github.com/licgate/licgate/internal/confval"
 )
 
 // DDNSConfig keeps the office's name on its public address.
@@ -26,7 +27,7 @@ type DDNSConfig struct {
 	// Families: ipv4, ipv6 or both. If empty, ipv4.
 	Families []string `yaml:"families"`
 	// Interval between checks. If empty, 60s (with jitter).
-	Interval Duration `yaml:"interval"`
+	Interval confval.Duration `yaml:"interval"`
 	// Quorum: sources that must agree. If zero, 2 (or 1 with one source).
 	Quorum int `yaml:"quorum"`
 	// Sources of the public address. If empty: opendns, google, cloudflare.
@@ -55,13 +56,13 @@ type DDNSProviderConfig struct {
 	Name string `yaml:"name"`
 	Type string `yaml:"type"` // rfc2136, dyndns2, duckdns, cloudflare
 	// rfc2136
-	Server     string   `yaml:"server"`
-	Zone       string   `yaml:"zone"`
-	KeyName    string   `yaml:"key_name"`
-	Secret     string   `yaml:"secret"`
-	SecretFile string   `yaml:"secret_file"`
-	Algorithm  string   `yaml:"algorithm"`
-	TTL        Duration `yaml:"ttl"`
+	Server     string           `yaml:"server"`
+	Zone       string           `yaml:"zone"`
+	KeyName    string           `yaml:"key_name"`
+	Secret     string           `yaml:"secret"`
+	SecretFile string           `yaml:"secret_file"`
+	Algorithm  string           `yaml:"algorithm"`
+	TTL        confval.Duration `yaml:"ttl"`
 	// dyndns2, duckdns, cloudflare
 	URL          string `yaml:"url"`
 	Username     string `yaml:"username"`
@@ -94,7 +95,7 @@ func (c *Config) validateDDNS() error {
 			return c.at("ddns.families."+strconv.Itoa(i), "%q is not ipv4 or ipv6", f)
 		}
 	}
-	if err := positive(&d.Interval, 60*time.Second); err != nil {
+	if err := confval.Positive(&d.Interval, 60*time.Second); err != nil {
 		return c.at("ddns.interval", "%v", err)
 	}
 	if d.Interval.Duration < 10*time.Second {
@@ -167,7 +168,7 @@ func (c *Config) validateDDNS() error {
 			default:
 				return c.at(p+".algorithm", "%q: use hmac-sha256 (default), hmac-sha512 or hmac-sha1", pr.Algorithm)
 			}
-			if err := positive(&pr.TTL, 60*time.Second); err != nil {
+			if err := confval.Positive(&pr.TTL, 60*time.Second); err != nil {
 				return c.at(p+".ttl", "%v", err)
 			}
 		case "dyndns2":

@@ -9,6 +9,7 @@ import (
 
 	"github.com/licgate/licgate/acl"
 	"github.com/licgate/licgate/directory"
+	"github.com/licgate/licgate/internal/confval"
 )
 
 // DirectoryConfig syncs users and groups from LDAP or Active Directory:
@@ -40,12 +41,12 @@ type DirectoryConfig struct {
 		MemberOf  string `yaml:"member_of"`
 		Member    string `yaml:"member"`
 	} `yaml:"attributes"`
-	PageSize   int      `yaml:"page_size"`
-	MaxEntries int      `yaml:"max_entries"`
-	Timeout    Duration `yaml:"timeout"`
+	PageSize   int              `yaml:"page_size"`
+	MaxEntries int              `yaml:"max_entries"`
+	Timeout    confval.Duration `yaml:"timeout"`
 	// Interval between syncs. If empty, 5m.
-	Interval   Duration `yaml:"interval"`
-	AllowEmpty bool     `yaml:"allow_empty"`
+	Interval   confval.Duration `yaml:"interval"`
+	AllowEmpty bool             `yaml:"allow_empty"`
 	// MaxChange is the share of users one sync may take rights from
 	// (vanished, disabled, out of a policy group); more, and more than
 	// MaxChangeUsers, is held back until `licgate directory accept`. If
@@ -78,7 +79,7 @@ func (c *Config) validateDirectory() error {
 			*p = filepath.Join(filepath.Dir(c.file), *p)
 		}
 	}
-	if err := positive(&d.Interval, 0); err != nil {
+	if err := confval.Positive(&d.Interval, 0); err != nil {
 		return c.at("directory.interval", "%v", err)
 	}
 	if err := directory.Validate(c.DirectorySyncConfig()); err != nil {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/licgate/licgate/certs"
+	"github.com/licgate/licgate/internal/confval"
 	"github.com/licgate/licgate/internal/secretfile"
 )
 
@@ -84,14 +85,14 @@ type PublicConfig struct {
 	// ddns.host, else tunnel.endpoint's host.
 	Name string `yaml:"name"`
 	// LinkTTL is how long an enrolment link stays valid. If empty, 24h.
-	LinkTTL Duration `yaml:"link_ttl"`
+	LinkTTL confval.Duration `yaml:"link_ttl"`
 	// ACME gets the certificate for Name from an ACME CA.
 	ACME ACMEConfig `yaml:"acme"`
 }
 
 func (c *Config) validatePublic() error {
 	p := &c.Public
-	if err := positive(&p.LinkTTL, 24*time.Hour); err != nil {
+	if err := confval.Positive(&p.LinkTTL, 24*time.Hour); err != nil {
 		return c.at("public.link_ttl", "%v", err)
 	}
 	if p.Listen == "" {

@@ -5,6 +5,8 @@ import (
 	"strconv"
 
 	"github.com/licgate/licgate/portmap"
+
+	"github.com/licgate/licgate/internal/confval"
 )
 
 // PortmapConfig opens WireGuard's UDP port on the office router by PCP,
@@ -22,10 +24,10 @@ type PortmapConfig struct {
 	// ExternalPort asked for on the router. If zero, tunnel.listen_port.
 	ExternalPort int `yaml:"external_port"`
 	// Lease asked for; renewed at half. If empty, 1h.
-	Lease Duration `yaml:"lease"`
+	Lease confval.Duration `yaml:"lease"`
 	// CheckInterval between checks that the mapping is still there. If
 	// empty, 1m.
-	CheckInterval Duration `yaml:"check_interval"`
+	CheckInterval confval.Duration `yaml:"check_interval"`
 }
 
 func (c *Config) validatePortmap() error {
@@ -54,10 +56,10 @@ func (c *Config) validatePortmap() error {
 	if c.ListenPort() == 0 {
 		return c.at("portmap.enabled", "tunnel.listen_port 0 (a random port) cannot be mapped: set a fixed port")
 	}
-	if err := positive(&p.Lease, 0); err != nil {
+	if err := confval.Positive(&p.Lease, 0); err != nil {
 		return c.at("portmap.lease", "%v", err)
 	}
-	if err := positive(&p.CheckInterval, 0); err != nil {
+	if err := confval.Positive(&p.CheckInterval, 0); err != nil {
 		return c.at("portmap.check_interval", "%v", err)
 	}
 	return nil

@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/licgate/licgate/mail"
+
+	"github.com/licgate/licgate/internal/confval"
 )
 
 // SMTPConfig sends enrolment links by e-mail through the office's mail
@@ -31,7 +33,7 @@ type SMTPConfig struct {
 	// Contact is who home users ask for help (an address or a phone number).
 	Contact string `yaml:"contact"`
 	// Timeout for one message. If empty, 30s.
-	Timeout Duration `yaml:"timeout"`
+	Timeout confval.Duration `yaml:"timeout"`
 }
 
 func (c *Config) validateSMTP() error {
@@ -48,7 +50,7 @@ func (c *Config) validateSMTP() error {
 			s.Organization = strings.TrimSpace(s.From[:i])
 		}
 	}
-	if err := positive(&s.Timeout, 30e9); err != nil {
+	if err := confval.Positive(&s.Timeout, 30e9); err != nil {
 		return c.at("smtp.timeout", "%v", err)
 	}
 	if err := mail.Validate(c.MailConfig()); err != nil {

@@ -23,6 +23,7 @@ import (
 	"github.com/licgate/licgate/config"
 	"github.com/licgate/licgate/enroll"
 	"github.com/licgate/licgate/internal/atomicfile"
+	"github.com/licgate/licgate/internal/confval"
 	"github.com/licgate/licgate/signin"
 	"github.com/licgate/licgate/store"
 	"github.com/licgate/licgate/tunnel"
@@ -280,7 +281,7 @@ func (g *Gateway) checkUnlockDevice(ctx context.Context, user, bind string) erro
 func (g *Gateway) signinWindow() time.Duration {
 	longest := time.Duration(0)
 	for _, r := range g.engine.Load().Policy().Rules {
-		if d, err := config.ParseDuration(r.SignIn); err == nil && d > longest {
+		if d, err := confval.ParseDuration(r.SignIn); err == nil && d > longest {
 			longest = d
 		}
 	}

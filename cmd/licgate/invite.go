@@ -8,6 +8,7 @@ import (
 
 	"github.com/licgate/licgate/adminapi"
 	"github.com/licgate/licgate/config"
+	"github.com/licgate/licgate/internal/confval"
 	"github.com/licgate/licgate/office"
 	"github.com/licgate/licgate/store"
 )
@@ -44,7 +45,7 @@ func setupInvite(fs *flag.FlagSet) runFunc {
 		var d time.Duration
 		if *ttl != "" {
 			var err error
-			if d, err = config.ParseDuration(*ttl); err != nil || d <= 0 || d > 30*24*time.Hour {
+			if d, err = confval.ParseDuration(*ttl); err != nil || d <= 0 || d > 30*24*time.Hour {
 				return fmt.Errorf("--ttl %q: a duration up to 30d", *ttl)
 			}
 		}

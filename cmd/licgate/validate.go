@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/licgate/licgate/adminapi"
-	"github.com/licgate/licgate/config"
+	"github.com/licgate/licgate/internal/confval"
 	"github.com/licgate/licgate/store"
 )
 
@@ -28,9 +28,9 @@ func validExpiry(s string) error {
 	return err
 }
 
-// validSpan checks a positive duration (config.ParseDuration: 90s, 24h, 7d).
+// validSpan checks a positive duration (confval.ParseDuration: 90s, 24h, 7d).
 func validSpan(flagName, s string) error {
-	d, err := config.ParseDuration(s)
+	d, err := confval.ParseDuration(s)
 	if err != nil || d <= 0 {
 		return fmt.Errorf("%s %q: a duration like 30m, 24h or 7d", flagName, s)
 	}
@@ -40,9 +40,9 @@ func validSpan(flagName, s string) error {
 // maxLinkTTL is the longest enrolment link the API accepts.
 const maxLinkTTL = 30 * 24 * time.Hour
 
-// validTTL reads --ttl (config.ParseDuration), at most 30 days.
+// validTTL reads --ttl (confval.ParseDuration), at most 30 days.
 func validTTL(s string) (time.Duration, error) {
-	d, err := config.ParseDuration(s)
+	d, err := confval.ParseDuration(s)
 	if err != nil || d <= 0 || d > maxLinkTTL {
 		return 0, fmt.Errorf("--ttl %q: a duration up to 30d, like 24h or 7d", s)
 	}

@@ -1,4 +1,8 @@
-package config
+// Package confval holds the value types of licgate's config file, shared
+// by config and by the packages that own a block of it: Duration (Go's
+// syntax plus whole days), Size (bytes with a unit), and FieldError, which
+// a block's Validate returns so that config can name the file and line.
+package confval
 
 import (
 	"errors"
@@ -134,4 +138,36 @@ func (z Size) String() string {
 		return strconv.FormatInt(int64(z>>20), 10) + "MiB"
 	}
 	return strconv.FormatInt(int64(z), 10) + "B"
+}
+
+// Positive fills in def when d is unset and refuses zero or less.
+func Positive(d *Duration, def time.Duration) error {
+	if !d.IsSet() {
+		*d = Dur(def)
+		return nil
+	}
+	if d.Duration <= 0 {
+		return fmt.Errorf("%s must be more than zero", d.Duration)
+	}
+	return nil
+}
+
+// FieldError is a bad value in a block of the config, named by its key
+// relative to the block ("providers.0.zone"; empty for the block itself).
+// config turns it into "file:line: block.key: msg".
+type FieldError struct {
+	Key string
+	Msg string
+}
+
+func (e *FieldError) Error() string {
+	if e.Key == "" {
+		return e.Msg
+	}
+	return e.Key + ": " + e.Msg
+}
+
+// Errorf is a FieldError at key.
+func Errorf(key, format string, args ...any) error {
+	return &FieldError{Key: key, Msg: fmt.Sprintf(format, args...)}
 }
