@@ -476,14 +476,12 @@ func (s *Store) SetUserExpiry(ctx context.Context, name string, expires *time.Ti
 
 // Devices.
 
-// AddDevice records a device and allocates it the lowest free address of
-// the pool, in one transaction: bbolt runs one writer at a time, so two
-// concurrent adds never get one address.
+// AddDevice records a device and allocates the lowest free address.
 func (s *Store) AddDevice(ctx context.Context, nd store.NewDevice, pool store.Pool) (store.Device, error) {
 	var d store.Device
 	err := s.update(ctx, func(tx *bbolt.Tx) error {
 		var err error
-		d, err = s.addDevice(tx, nd, pool, nil)
+		d, err = store.AddDeviceIn(deviceTx{tx}, nd, pool, nil, s.now())
 		return err
 	})
 	if err != nil {
@@ -494,20 +492,11 @@ func (s *Store) AddDevice(ctx context.Context, nd store.NewDevice, pool store.Po
 
 // AddDevices records many devices in one transaction. All or nothing.
 func (s *Store) AddDevices(ctx context.Context, nds []store.NewDevice, pool store.Pool) ([]store.Device, error) {
-	out := make([]store.Device, 0, len(nds))
+	var out []store.Device
 	err := s.update(ctx, func(tx *bbolt.Tx) error {
-		use, err := addrUse(tx, pool, s.now())
-		if err != nil {
-			return err
-		}
-		for _, nd := range nds {
-			d, err := s.addDevice(tx, nd, pool, use)
-			if err != nil {
-				return err
-			}
-			out = append(out, d)
-		}
-		return nil
+		var err error
+		out, err = store.AddDevicesIn(deviceTx{tx}, nds, pool, s.now())
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store: add devices: %w", err)
@@ -515,12 +504,25 @@ func (s *Store) AddDevices(ctx context.Context, nds []store.NewDevice, pool stor
 	return out, nil
 }
 
-// addrUse reads the addresses of active devices (the address index)
+// deviceTx is a read-write transaction as store.AddDeviceIn needs it;
+// bbolt runs one writer at a time, so allocation is race-free.
+type deviceTx struct{ tx *bbolt.Tx }
+
+// UserID says whether the user exists (users are keyed by name here).
+func (t deviceTx) UserID(name string) (int64, error) {
+	r, ok, err := get[userRec](t.tx.Bucket(bUsers), []byte(name))
+	if err == nil && !ok {
+		err = store.ErrNotFound
+	}
+	return r.ID, err
+}
+
+// AddrUse reads the addresses of active devices (the address index)
 // and, when the pool quarantines them, of devices revoked since
 // pool.QuarantineSince(now) (every device row: revocations are rare).
-func addrUse(tx *bbolt.Tx, pool store.Pool, now time.Time) (*store.AddrUse, error) {
+func (t deviceTx) AddrUse(pool store.Pool, now time.Time) (*store.AddrUse, error) {
 	use := &store.AddrUse{Used: map[netip.Addr]bool{}, Revoked: map[netip.Addr]time.Time{}}
-	err := tx.Bucket(bDevAddr).ForEach(func(k, _ []byte) error {
+	err := t.tx.Bucket(bDevAddr).ForEach(func(k, _ []byte) error {
 		if a, err := netip.ParseAddr(string(k)); err == nil {
 			use.Used[a] = true
 		}
@@ -530,7 +532,7 @@ func addrUse(tx *bbolt.Tx, pool store.Pool, now time.Time) (*store.AddrUse, erro
 		return use, err
 	}
 	since := ms(pool.QuarantineSince(now))
-	err = tx.Bucket(bDevices).ForEach(func(_, v []byte) error {
+	err = t.tx.Bucket(bDevices).ForEach(func(_, v []byte) error {
 		var r deviceRec
 		if err := decode(v, &r); err != nil {
 			return err
@@ -546,47 +548,20 @@ func addrUse(tx *bbolt.Tx, pool store.Pool, now time.Time) (*store.AddrUse, erro
 	return use, err
 }
 
-// addDevice inserts one device inside tx. use, when not nil, is the
-// allocation state (kept up to date for batches); nil reads it.
-func (s *Store) addDevice(tx *bbolt.Tx, nd store.NewDevice, pool store.Pool, use *store.AddrUse) (store.Device, error) {
-	if err := store.ValidName(nd.Name); err != nil {
-		return store.Device{}, err
+// InsertDevice checks the name and key indexes and writes the row.
+func (t deviceTx) InsertDevice(_ int64, d store.Device) (int64, error) {
+	if t.tx.Bucket(bDevName).Get(nameKey(d.User, d.Name)) != nil {
+		return 0, store.NameTaken(d.User, d.Name)
 	}
-	if err := store.CheckKey(nd.PublicKey); err != nil {
-		return store.Device{}, err
+	if t.tx.Bucket(bDevKey).Get([]byte(d.PublicKey)) != nil {
+		return 0, store.KeyTaken(d.PublicKey)
 	}
-	if tx.Bucket(bUsers).Get([]byte(nd.User)) == nil {
-		return store.Device{}, fmt.Errorf("user %s: %w", nd.User, store.ErrNotFound)
-	}
-	now := s.now()
-	if use == nil {
-		var err error
-		if use, err = addrUse(tx, pool, now); err != nil {
-			return store.Device{}, err
-		}
-	}
-	addr, err := pool.Allocate(use, now)
+	id, err := t.tx.Bucket(bDevices).NextSequence()
 	if err != nil {
-		return store.Device{}, err
+		return 0, err
 	}
-	byName, byKey := tx.Bucket(bDevName), tx.Bucket(bDevKey)
-	if byName.Get(nameKey(nd.User, nd.Name)) != nil {
-		return store.Device{}, fmt.Errorf("device %s/%s: %w", nd.User, nd.Name, store.ErrExists)
-	}
-	if byKey.Get([]byte(nd.PublicKey)) != nil {
-		return store.Device{}, fmt.Errorf("public key %s: %w", nd.PublicKey, store.ErrExists)
-	}
-	devs := tx.Bucket(bDevices)
-	id, err := devs.NextSequence()
-	if err != nil {
-		return store.Device{}, err
-	}
-	r := deviceRec{User: nd.User, Name: nd.Name, Key: nd.PublicKey, Addr: addr.String(), Created: ms(now)}
-	if err := putDevice(tx, id, r); err != nil {
-		return store.Device{}, err
-	}
-	use.Used[addr] = true
-	return r.device(id), nil
+	r := deviceRec{User: d.User, Name: d.Name, Key: d.PublicKey, Addr: d.Address.String(), Created: ms(d.Created)}
+	return int64(id), putDevice(t.tx, id, r)
 }
 
 // putDevice writes a device row and, when it is active, its indexes.
@@ -826,11 +801,10 @@ func (s *Store) ClaimEnrollmentAndAddDevice(ctx context.Context, tokenHash, from
 		if e, err = s.claim(tx, tokenHash, from); err != nil {
 			return err
 		}
-		if (nd.User != "" && nd.User != e.User) || (nd.Name != "" && nd.Name != e.Device) {
-			return fmt.Errorf("%w: link is for %s/%s, not %s/%s", store.ErrInvalid, e.User, e.Device, nd.User, nd.Name)
+		if nd, err = store.LinkDevice(e, nd); err != nil {
+			return err
 		}
-		nd.User, nd.Name = e.User, e.Device
-		d, err = s.addDevice(tx, nd, pool, nil)
+		d, err = store.AddDeviceIn(deviceTx{tx}, nd, pool, nil, s.now())
 		return err
 	})
 	if err != nil {

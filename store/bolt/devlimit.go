@@ -28,7 +28,7 @@ func (s *Store) AddDeviceWithin(ctx context.Context, nd store.NewDevice, pool st
 			return fmt.Errorf("user %s has %d active devices, at most %d: %w", nd.User, n, max, store.ErrLimit)
 		}
 		var err error
-		d, err = s.addDevice(tx, nd, pool, nil)
+		d, err = store.AddDeviceIn(deviceTx{tx}, nd, pool, nil, s.now())
 		return err
 	})
 	if err != nil {
