@@ -80,6 +80,7 @@ type PeerStatus struct {
 type Device struct {
 	*wgDevice
 	tnet *netTUN
+	trim *trimmer
 }
 
 // wgDevice is what every wireguard-go device licgate runs has (netstack and
@@ -127,11 +128,14 @@ func NewNetstack(cfg Config, logger *slog.Logger) (*Device, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tunnel: netstack: create stack: %w", err)
 	}
+	trim := newTrimmer()
+	tnet.traffic = &trim.bytes
 	wd, err := newWGDevice(tnet, cfg, logger)
 	if err != nil {
+		trim.close()
 		return nil, err
 	}
-	return &Device{wgDevice: wd, tnet: tnet}, nil
+	return &Device{wgDevice: wd, tnet: tnet, trim: trim}, nil
 }
 
 // configure sets the key and port and brings the device up.
@@ -330,6 +334,15 @@ func (d *Device) DialContext(ctx context.Context, network, address string) (net.
 
 // AckStats reports what became of the bare ACKs held for AckDelay.
 func (d *Device) AckStats() AckStats { return d.tnet.ackStats() }
+
+// Close takes the device down. A second call returns net.ErrClosed.
+func (d *Device) Close() error {
+	err := d.wgDevice.Close()
+	if err == nil {
+		d.trim.close()
+	}
+	return err
+}
 
 // Close takes the device down. A second call returns net.ErrClosed.
 func (d *wgDevice) Close() error {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -50,6 +51,7 @@ type netTUN struct {
 	mtu    int
 
 	ackDelay time.Duration
+	traffic  *atomic.Uint64 // bytes both ways, for the trimmer; nil for none
 
 	mu     sync.Mutex
 	queue  []*stack.PacketBuffer // outbound, oldest first
@@ -79,6 +81,22 @@ type AckStats struct {
 // wireguard-go's own tun/netstack), rather than dropping them and leaving
 // TCP to find out by timeout.
 const maxQueued = 2048
+
+// TCP buffer sizes of the gateway's stack (gVisor's defaults: 1 MiB,
+// receive windows growing to 4 MiB). A window bounds the data in flight
+// towards the stack, and in netstack mode every packet in flight holds a
+// whole wireguard-go message buffer (64 KiB for a packet of at most
+// 1,420 bytes) in wireguard-go's queues: a bulk upload with a 4 MiB
+// window could pin 190 MB, which then stays in wireguard-go's buffer pool
+// until the collector runs twice. License traffic is requests and answers
+// of a few hundred bytes; 256 KiB still fills a 100 Mbit/s path with a
+// 20 ms round trip. The receive window starts at the default and grows
+// with the transfer (gVisor's receive buffer moderation) up to the
+// maximum.
+const (
+	tcpBufferDefault = 64 << 10
+	tcpBufferMax     = 256 << 10
+)
 
 // tunBatch is how many packets one Read may return. wireguard-go's TUN
 // reader holds a 64 KiB message buffer per slot (see bindBatch): 16 is
@@ -129,6 +147,14 @@ func newNetTUN(addrs []netip.Addr, mtu int, ackDelay time.Duration) (*netTUN, er
 	sack := tcpip.TCPSACKEnabled(true)
 	if err := t.stack.SetTransportProtocolOption(tcp.ProtocolNumber, &sack); err != nil {
 		return nil, fmt.Errorf("enable TCP SACK: %v", err)
+	}
+	rcv := tcpip.TCPReceiveBufferSizeRangeOption{Min: tcp.MinBufferSize, Default: tcpBufferDefault, Max: tcpBufferMax}
+	if err := t.stack.SetTransportProtocolOption(tcp.ProtocolNumber, &rcv); err != nil {
+		return nil, fmt.Errorf("set TCP receive buffer sizes: %v", err)
+	}
+	snd := tcpip.TCPSendBufferSizeRangeOption{Min: tcp.MinBufferSize, Default: tcpBufferDefault, Max: tcpBufferMax}
+	if err := t.stack.SetTransportProtocolOption(tcp.ProtocolNumber, &snd); err != nil {
+		return nil, fmt.Errorf("set TCP send buffer sizes: %v", err)
 	}
 	if err := t.stack.CreateNIC(1, link{t.ep, t}); err != nil {
 		return nil, fmt.Errorf("create NIC: %v", err)
@@ -344,9 +370,14 @@ func (t *netTUN) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 		if len(t.queue) > 0 {
 			n := min(len(t.queue), len(bufs))
 			var err error
+			total := 0
 			for i, pkt := range t.queue[:n] {
 				sizes[i] = copyPacket(bufs[i][offset:], pkt)
+				total += sizes[i]
 				pkt.DecRef()
+			}
+			if t.traffic != nil {
+				t.traffic.Add(uint64(total))
 			}
 			rest := copy(t.queue, t.queue[n:])
 			clear(t.queue[rest:])
@@ -389,6 +420,13 @@ func copyPacket(b []byte, pkt *stack.PacketBuffer) int {
 // Write implements tun.Device: the packets wireguard-go decrypted enter
 // the stack.
 func (t *netTUN) Write(bufs [][]byte, offset int) (int, error) {
+	if t.traffic != nil {
+		total := 0
+		for _, b := range bufs {
+			total += len(b) - offset
+		}
+		t.traffic.Add(uint64(total))
+	}
 	for _, b := range bufs {
 		p := b[offset:]
 		if len(p) == 0 {
