@@ -22,6 +22,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/licgate/licgate/acl"
+	"github.com/licgate/licgate/ddns"
 	"github.com/licgate/licgate/internal/boundedfile"
 	"github.com/licgate/licgate/internal/confval"
 	"github.com/licgate/licgate/licmgr"
@@ -55,7 +56,7 @@ type Config struct {
 	// Audit configures the audit log.
 	Audit AuditConfig `yaml:"audit"`
 	// DDNS keeps the office's public name current.
-	DDNS DDNSConfig `yaml:"ddns"`
+	DDNS ddns.Config `yaml:"ddns"`
 	// Public is the internet-facing listener (enrolment links only).
 	Public PublicConfig `yaml:"public"`
 	// Admin says who may use the admin API and console over the network.
@@ -360,6 +361,27 @@ func (c *Config) at(path string, format string, args ...any) error {
 		where += ":" + strconv.Itoa(line)
 	}
 	return fmt.Errorf("%w: %s: %s: %s", ErrConfig, where, path, fmt.Sprintf(format, args...))
+}
+
+// blockErr is at for an error of a block that validates itself: a
+// *confval.FieldError names the key below block; any other error the block.
+func (c *Config) blockErr(block string, err error) error {
+	var fe *confval.FieldError
+	if errors.As(err, &fe) {
+		if fe.Key != "" {
+			block += "." + fe.Key
+		}
+		return c.at(block, "%s", fe.Msg)
+	}
+	return c.at(block, "%v", err)
+}
+
+// resolve makes a file name relative to the config file's directory
+// absolute (an empty name stays empty).
+func (c *Config) resolve(name *string) {
+	if *name != "" && !filepath.IsAbs(*name) {
+		*name = filepath.Join(filepath.Dir(c.file), *name)
+	}
 }
 
 func (c *Config) lineOf(path string) int {

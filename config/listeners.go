@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -87,7 +86,7 @@ type PublicConfig struct {
 	// LinkTTL is how long an enrolment link stays valid. If empty, 24h.
 	LinkTTL confval.Duration `yaml:"link_ttl"`
 	// ACME gets the certificate for Name from an ACME CA.
-	ACME ACMEConfig `yaml:"acme"`
+	ACME certs.ACMEConfig `yaml:"acme"`
 }
 
 func (c *Config) validatePublic() error {
@@ -110,69 +109,18 @@ func (c *Config) validatePublic() error {
 	return c.validateACME()
 }
 
-// ACMEConfig gets the public name's certificate from an ACME CA. Issuers
-// are tried in turn: ACME first, licgate's internal CA when ACME fails
-// (its short-lived certificates make certmagic try ACME again soon).
-type ACMEConfig struct {
-	// Directory is the ACME directory URL. If empty, Let's Encrypt;
-	// "off" uses the internal CA only.
-	Directory string `yaml:"directory"`
-	Email     string `yaml:"email"`
-	// CARootFile is a PEM file to trust for the ACME server's own HTTPS
-	// (a private ACME CA).
-	CARootFile string `yaml:"ca_root_file"`
-	// Challenges: http-01, tls-alpn-01, dns-01. If empty, http-01 and tls-alpn-01.
-	Challenges []string `yaml:"challenges"`
-	// DNSProvider names a ddns provider of type rfc2136 that answers
-	// DNS-01, so the office needs no inbound 80/443.
-	DNSProvider string `yaml:"dns_provider"`
-	// DNSResolvers are asked to find the zone for DNS-01 (host:port).
-	DNSResolvers []string `yaml:"dns_resolvers"`
-	// HTTPPort and TLSALPNPort are where the challenges are answered.
-	// If zero, 80 and 443 (what the CA connects to).
-	HTTPPort    int `yaml:"http_port"`
-	TLSALPNPort int `yaml:"tls_alpn_port"`
-	// ListenHost is the address the challenge listeners bind. If empty, all.
-	ListenHost string `yaml:"listen_host"`
-}
-
 func (c *Config) validateACME() error {
 	a := &c.Public.ACME
-	if a.Directory == "" {
-		a.Directory = certs.DefaultACMEDirectory
+	if err := a.Validate(); err != nil {
+		return c.blockErr("public.acme", err)
 	}
-	if a.Directory == "off" {
+	if a.Directory == "off" || !slices.Contains(a.Challenges, "dns-01") {
 		return nil
 	}
-	if !certs.ACMEBuilt {
-		return c.at("public.acme.directory", "%q: this build has no ACME (licgate_omit_acme); set off (the internal CA signs the public certificate) or use the full build", a.Directory)
-	}
-	if len(a.Challenges) == 0 {
-		a.Challenges = []string{"http-01", "tls-alpn-01"}
-	}
-	for i, ch := range a.Challenges {
-		if ch != "http-01" && ch != "tls-alpn-01" && ch != "dns-01" {
-			return c.at("public.acme.challenges."+strconv.Itoa(i), "%q is not http-01, tls-alpn-01 or dns-01", ch)
+	for _, p := range c.DDNS.Providers {
+		if p.Name == a.DNSProvider && p.Type == "rfc2136" {
+			return nil
 		}
 	}
-	if slices.Contains(a.Challenges, "dns-01") {
-		found := false
-		for _, p := range c.DDNS.Providers {
-			if p.Name == a.DNSProvider && p.Type == "rfc2136" {
-				found = true
-			}
-		}
-		if !found {
-			return c.at("public.acme.dns_provider", "dns-01 needs the name of a ddns provider of type rfc2136 (got %q)", a.DNSProvider)
-		}
-	}
-	for _, p := range []struct {
-		key string
-		v   int
-	}{{"http_port", a.HTTPPort}, {"tls_alpn_port", a.TLSALPNPort}} {
-		if p.v < 0 || p.v > 65535 {
-			return c.at("public.acme."+p.key, "%d is not a port", p.v)
-		}
-	}
-	return nil
+	return c.at("public.acme.dns_provider", "dns-01 needs the name of a ddns provider of type rfc2136 (got %q)", a.DNSProvider)
 }

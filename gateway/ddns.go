@@ -12,7 +12,7 @@ import (
 )
 
 func (g *Gateway) startDDNS(parent context.Context, cfg *config.Config) error {
-	m, err := cfg.DDNSManager()
+	m, err := ddns.New(cfg.DDNS)
 	if err != nil {
 		return err
 	}

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/licgate/licgate/certs"
 	"github.com/licgate/licgate/cluster"
 	"github.com/licgate/licgate/portmap"
 
@@ -29,7 +30,7 @@ import (
 // certmagic with licgate's internal CA as issuer.
 func (g *Gateway) startPublic(ctx context.Context) error {
 	p := g.conf().Public
-	acme, err := g.conf().ACME()
+	acme, err := p.ACME.Provision(func(name string) (certs.DNS01, error) { return g.conf().DDNS.RFC2136(name) })
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"fmt"
 	"time"
 )
@@ -19,6 +20,93 @@ type DeviceTx interface {
 	// InsertDevice writes d (active; ID not set) for user uid and returns
 	// its ID; a taken active name or key is KeyTaken or NameTaken.
 	InsertDevice(uid int64, d Device) (int64, error)
+	// ActiveDevices counts the user's active devices (after AddrUse, so
+	// under its lock).
+	ActiveDevices(user string) (int, error)
+	// Claim uses up the enrolment link (ClaimEnrollment's errors).
+	Claim(tokenHash, from string) (Enrollment, error)
+}
+
+// TxFunc runs fn in one read-write transaction of a backend, committed
+// when fn returns nil and rolled back otherwise.
+type TxFunc func(ctx context.Context, fn func(DeviceTx) error) error
+
+// AddDeviceTx is Backend.AddDevice over run.
+func AddDeviceTx(ctx context.Context, run TxFunc, nd NewDevice, pool Pool, now time.Time) (Device, error) {
+	var d Device
+	err := run(ctx, func(tx DeviceTx) error {
+		var err error
+		d, err = AddDeviceIn(tx, nd, pool, nil, now)
+		return err
+	})
+	if err != nil {
+		return Device{}, fmt.Errorf("add device %s/%s: %w", nd.User, nd.Name, err)
+	}
+	return d, nil
+}
+
+// AddDevicesTx is Backend.AddDevices over run.
+func AddDevicesTx(ctx context.Context, run TxFunc, nds []NewDevice, pool Pool, now time.Time) ([]Device, error) {
+	var out []Device
+	err := run(ctx, func(tx DeviceTx) error {
+		var err error
+		out, err = AddDevicesIn(tx, nds, pool, now)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("add devices: %w", err)
+	}
+	return out, nil
+}
+
+// AddDeviceWithinTx is Backend.AddDeviceWithin over run: the count and
+// the add are one transaction, the count after AddrUse's lock.
+func AddDeviceWithinTx(ctx context.Context, run TxFunc, nd NewDevice, pool Pool, max int, now time.Time) (Device, error) {
+	if max < 1 {
+		return Device{}, fmt.Errorf("add device %s/%s: %w: limit %d", nd.User, nd.Name, ErrInvalid, max)
+	}
+	var d Device
+	err := run(ctx, func(tx DeviceTx) error {
+		use, err := tx.AddrUse(pool, now)
+		if err != nil {
+			return err
+		}
+		n, err := tx.ActiveDevices(nd.User)
+		if err != nil {
+			return err
+		}
+		if n >= max {
+			return fmt.Errorf("user %s has %d active devices, at most %d: %w", nd.User, n, max, ErrLimit)
+		}
+		d, err = AddDeviceIn(tx, nd, pool, use, now)
+		return err
+	})
+	if err != nil {
+		return Device{}, fmt.Errorf("add device %s/%s: %w", nd.User, nd.Name, err)
+	}
+	return d, nil
+}
+
+// ClaimAndAddDeviceTx is Backend.ClaimEnrollmentAndAddDevice over run:
+// when the device cannot be created the link stays unused.
+func ClaimAndAddDeviceTx(ctx context.Context, run TxFunc, tokenHash, from string, nd NewDevice, pool Pool, now time.Time) (Enrollment, Device, error) {
+	var e Enrollment
+	var d Device
+	err := run(ctx, func(tx DeviceTx) error {
+		var err error
+		if e, err = tx.Claim(tokenHash, from); err != nil {
+			return err
+		}
+		if nd, err = LinkDevice(e, nd); err != nil {
+			return err
+		}
+		d, err = AddDeviceIn(tx, nd, pool, nil, now)
+		return err
+	})
+	if err != nil {
+		return Enrollment{}, Device{}, fmt.Errorf("enrolment link: %w", err)
+	}
+	return e, d, nil
 }
 
 // KeyTaken is the error for an active device's public key used again.

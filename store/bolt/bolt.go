@@ -478,35 +478,32 @@ func (s *Store) SetUserExpiry(ctx context.Context, name string, expires *time.Ti
 
 // AddDevice records a device and allocates the lowest free address.
 func (s *Store) AddDevice(ctx context.Context, nd store.NewDevice, pool store.Pool) (store.Device, error) {
-	var d store.Device
-	err := s.update(ctx, func(tx *bbolt.Tx) error {
-		var err error
-		d, err = store.AddDeviceIn(deviceTx{tx}, nd, pool, nil, s.now())
-		return err
-	})
-	if err != nil {
-		return store.Device{}, fmt.Errorf("store: add device %s/%s: %w", nd.User, nd.Name, err)
-	}
-	return d, nil
+	d, err := store.AddDeviceTx(ctx, s.deviceTx, nd, pool, s.now())
+	return d, prefix(err)
 }
 
 // AddDevices records many devices in one transaction. All or nothing.
 func (s *Store) AddDevices(ctx context.Context, nds []store.NewDevice, pool store.Pool) ([]store.Device, error) {
-	var out []store.Device
-	err := s.update(ctx, func(tx *bbolt.Tx) error {
-		var err error
-		out, err = store.AddDevicesIn(deviceTx{tx}, nds, pool, s.now())
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("store: add devices: %w", err)
-	}
-	return out, nil
+	ds, err := store.AddDevicesTx(ctx, s.deviceTx, nds, pool, s.now())
+	return ds, prefix(err)
+}
+
+// deviceTx runs fn in one update transaction (store.TxFunc).
+func (s *Store) deviceTx(ctx context.Context, fn func(store.DeviceTx) error) error {
+	return s.update(ctx, func(tx *bbolt.Tx) error { return fn(deviceTx{s, tx}) })
 }
 
 // deviceTx is a read-write transaction as store.AddDeviceIn needs it;
 // bbolt runs one writer at a time, so allocation is race-free.
-type deviceTx struct{ tx *bbolt.Tx }
+type deviceTx struct {
+	s  *Store
+	tx *bbolt.Tx
+}
+
+// Claim uses up the link.
+func (t deviceTx) Claim(tokenHash, from string) (store.Enrollment, error) {
+	return t.s.claim(t.tx, tokenHash, from)
+}
 
 // UserID says whether the user exists (users are keyed by name here).
 func (t deviceTx) UserID(name string) (int64, error) {
@@ -794,23 +791,8 @@ func (s *Store) ClaimEnrollment(ctx context.Context, tokenHash, from string) (st
 // one transaction: if the device cannot be created the link stays
 // unused. See Backend.
 func (s *Store) ClaimEnrollmentAndAddDevice(ctx context.Context, tokenHash, from string, nd store.NewDevice, pool store.Pool) (store.Enrollment, store.Device, error) {
-	var e store.Enrollment
-	var d store.Device
-	err := s.update(ctx, func(tx *bbolt.Tx) error {
-		var err error
-		if e, err = s.claim(tx, tokenHash, from); err != nil {
-			return err
-		}
-		if nd, err = store.LinkDevice(e, nd); err != nil {
-			return err
-		}
-		d, err = store.AddDeviceIn(deviceTx{tx}, nd, pool, nil, s.now())
-		return err
-	})
-	if err != nil {
-		return store.Enrollment{}, store.Device{}, fmt.Errorf("store: enrolment link: %w", err)
-	}
-	return e, d, nil
+	e, d, err := store.ClaimAndAddDeviceTx(ctx, s.deviceTx, tokenHash, from, nd, pool, s.now())
+	return e, d, prefix(err)
 }
 
 // PeekEnrollment checks a link without using it up.

@@ -6,38 +6,30 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/licgate/licgate/store"
 	"github.com/licgate/licgate/store/internal/sqlrow"
 )
 
 // AddDeviceWithin is AddDevice when the user has fewer than max active
 // devices. The transaction takes the device lock (the advisory lock every
-// gateway's device changes take) before it counts, so concurrent calls, on
-// one gateway or many, never exceed max.
+// gateway's device changes take, in AddrUse) before it counts, so
+// concurrent calls, on one gateway or many, never exceed max.
 func (s *Store) AddDeviceWithin(ctx context.Context, nd store.NewDevice, pool store.Pool, max int) (store.Device, error) {
-	if max < 1 {
-		return store.Device{}, fmt.Errorf("postgres: add device %s/%s: %w: limit %d", nd.User, nd.Name, store.ErrInvalid, max)
+	d, err := store.AddDeviceWithinTx(ctx, s.deviceTx, nd, pool, max, s.now())
+	return d, prefix(err)
+}
+
+// ActiveDevices counts the user's active devices.
+func (t deviceTx) ActiveDevices(user string) (int, error) {
+	var n int
+	err := t.tx.QueryRow(t.ctx, dialect.SQL(sqlrow.CountActive), user).Scan(&n)
+	return n, err
+}
+
+// prefix names the backend in an error: "postgres: ...".
+func prefix(err error) error {
+	if err == nil {
+		return nil
 	}
-	var d store.Device
-	err := s.tx(ctx, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockDevices); err != nil {
-			return err
-		}
-		var n int
-		err := tx.QueryRow(ctx, dialect.SQL(sqlrow.CountActive), nd.User).Scan(&n)
-		if err != nil {
-			return err
-		}
-		if n >= max {
-			return fmt.Errorf("user %s has %d active devices, at most %d: %w", nd.User, n, max, store.ErrLimit)
-		}
-		d, err = store.AddDeviceIn(deviceTx{ctx, tx}, nd, pool, nil, s.now())
-		return err
-	})
-	if err != nil {
-		return store.Device{}, fmt.Errorf("postgres: add device %s/%s: %w", nd.User, nd.Name, err)
-	}
-	return d, nil
+	return fmt.Errorf("postgres: %w", err)
 }

@@ -69,23 +69,8 @@ func (s *Store) ClaimEnrollment(ctx context.Context, tokenHash, from string) (st
 // ClaimEnrollmentAndAddDevice claims the link and creates its device in
 // one transaction.
 func (s *Store) ClaimEnrollmentAndAddDevice(ctx context.Context, tokenHash, from string, nd store.NewDevice, pool store.Pool) (store.Enrollment, store.Device, error) {
-	var e store.Enrollment
-	var d store.Device
-	err := s.tx(ctx, func(tx pgx.Tx) error {
-		var err error
-		if e, err = s.claim(ctx, tx, tokenHash, from); err != nil {
-			return err
-		}
-		if nd, err = store.LinkDevice(e, nd); err != nil {
-			return err
-		}
-		d, err = store.AddDeviceIn(deviceTx{ctx, tx}, nd, pool, nil, s.now())
-		return err
-	})
-	if err != nil {
-		return store.Enrollment{}, store.Device{}, fmt.Errorf("postgres: enrolment link: %w", err)
-	}
-	return e, d, nil
+	e, d, err := store.ClaimAndAddDeviceTx(ctx, s.deviceTx, tokenHash, from, nd, pool, s.now())
+	return e, d, prefix(err)
 }
 
 // PeekEnrollment checks a link without using it up.

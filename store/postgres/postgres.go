@@ -413,36 +413,31 @@ func (s *Store) SetUserExpiry(ctx context.Context, name string, expires *time.Ti
 
 // AddDevice records a device and allocates the lowest free address.
 func (s *Store) AddDevice(ctx context.Context, nd store.NewDevice, pool store.Pool) (store.Device, error) {
-	var d store.Device
-	err := s.tx(ctx, func(tx pgx.Tx) error {
-		var err error
-		d, err = store.AddDeviceIn(deviceTx{ctx, tx}, nd, pool, nil, s.now())
-		return err
-	})
-	if err != nil {
-		return store.Device{}, fmt.Errorf("postgres: add device %s/%s: %w", nd.User, nd.Name, err)
-	}
-	return d, nil
+	d, err := store.AddDeviceTx(ctx, s.deviceTx, nd, pool, s.now())
+	return d, prefix(err)
 }
 
 // AddDevices records many devices in one transaction.
 func (s *Store) AddDevices(ctx context.Context, nds []store.NewDevice, pool store.Pool) ([]store.Device, error) {
-	var out []store.Device
-	err := s.tx(ctx, func(tx pgx.Tx) error {
-		var err error
-		out, err = store.AddDevicesIn(deviceTx{ctx, tx}, nds, pool, s.now())
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("postgres: add devices: %w", err)
-	}
-	return out, nil
+	ds, err := store.AddDevicesTx(ctx, s.deviceTx, nds, pool, s.now())
+	return ds, prefix(err)
+}
+
+// deviceTx runs fn in one transaction (store.TxFunc).
+func (s *Store) deviceTx(ctx context.Context, fn func(store.DeviceTx) error) error {
+	return s.tx(ctx, func(tx pgx.Tx) error { return fn(deviceTx{s, ctx, tx}) })
 }
 
 // deviceTx is a transaction as store.AddDeviceIn needs it.
 type deviceTx struct {
+	s   *Store
 	ctx context.Context
 	tx  pgx.Tx
+}
+
+// Claim uses up the link, holding its row lock.
+func (t deviceTx) Claim(tokenHash, from string) (store.Enrollment, error) {
+	return t.s.claim(t.ctx, t.tx, tokenHash, from)
 }
 
 func (t deviceTx) UserID(name string) (int64, error) {

@@ -2,8 +2,8 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
+
 	"github.com/licgate/licgate/store"
 	"github.com/licgate/licgate/store/internal/sqlrow"
 )
@@ -13,24 +13,22 @@ import (
 // backend runs one transaction at a time (one connection), so concurrent
 // calls never exceed max.
 func (s *Store) AddDeviceWithin(ctx context.Context, nd store.NewDevice, pool store.Pool, max int) (store.Device, error) {
-	if max < 1 {
-		return store.Device{}, fmt.Errorf("store: add device %s/%s: %w: limit %d", nd.User, nd.Name, store.ErrInvalid, max)
+	d, err := store.AddDeviceWithinTx(ctx, s.deviceTx, nd, pool, max, s.now())
+	return d, prefix(err)
+}
+
+// ActiveDevices counts the user's active devices.
+func (t deviceTx) ActiveDevices(user string) (int, error) {
+	var n int
+	err := t.tx.QueryRowContext(t.ctx, sqlrow.CountActive, user).Scan(&n)
+	return n, err
+}
+
+// prefix names the backend in an error: "store: ...", as every error of
+// this package does.
+func prefix(err error) error {
+	if err == nil {
+		return nil
 	}
-	var d store.Device
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		var n int
-		err := tx.QueryRowContext(ctx, sqlrow.CountActive, nd.User).Scan(&n)
-		if err != nil {
-			return err
-		}
-		if n >= max {
-			return fmt.Errorf("user %s has %d active devices, at most %d: %w", nd.User, n, max, store.ErrLimit)
-		}
-		d, err = store.AddDeviceIn(deviceTx{ctx, tx}, nd, pool, nil, s.now())
-		return err
-	})
-	if err != nil {
-		return store.Device{}, fmt.Errorf("store: add device %s/%s: %w", nd.User, nd.Name, err)
-	}
-	return d, nil
+	return fmt.Errorf("store: %w", err)
 }

@@ -316,38 +316,33 @@ func (s *Store) SetUserDisabled(ctx context.Context, name string, disabled bool)
 // AddDevice records a device and allocates it the lowest free address of
 // the pool, in one transaction: two concurrent adds never get one address.
 func (s *Store) AddDevice(ctx context.Context, nd store.NewDevice, pool store.Pool) (store.Device, error) {
-	var d store.Device
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		var err error
-		d, err = store.AddDeviceIn(deviceTx{ctx, tx}, nd, pool, nil, s.now())
-		return err
-	})
-	if err != nil {
-		return store.Device{}, fmt.Errorf("store: add device %s/%s: %w", nd.User, nd.Name, err)
-	}
-	return d, nil
+	d, err := store.AddDeviceTx(ctx, s.deviceTx, nd, pool, s.now())
+	return d, prefix(err)
 }
 
 // AddDevices records many devices in one transaction, allocating
 // addresses as AddDevice does (imports, benchmarks). All or nothing.
 func (s *Store) AddDevices(ctx context.Context, nds []store.NewDevice, pool store.Pool) ([]store.Device, error) {
-	var out []store.Device
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		var err error
-		out, err = store.AddDevicesIn(deviceTx{ctx, tx}, nds, pool, s.now())
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("store: add devices: %w", err)
-	}
-	return out, nil
+	ds, err := store.AddDevicesTx(ctx, s.deviceTx, nds, pool, s.now())
+	return ds, prefix(err)
+}
+
+// deviceTx runs fn in one transaction (store.TxFunc).
+func (s *Store) deviceTx(ctx context.Context, fn func(store.DeviceTx) error) error {
+	return s.tx(ctx, func(tx *sql.Tx) error { return fn(deviceTx{s, ctx, tx}) })
 }
 
 // deviceTx is a transaction as store.AddDeviceIn needs it. SQLite has
 // one connection, so the transaction alone keeps allocation race-free.
 type deviceTx struct {
+	s   *Store
 	ctx context.Context
 	tx  *sql.Tx
+}
+
+// Claim uses up the link.
+func (t deviceTx) Claim(tokenHash, from string) (store.Enrollment, error) {
+	return t.s.claim(t.ctx, t.tx, tokenHash, from)
 }
 
 func (t deviceTx) UserID(name string) (int64, error) {
