@@ -6,7 +6,7 @@ import (
 )
 
 // Source is a policy as text: what a cluster stores in its database so
-// that every gateway enforces the same rules (config.PolicySource).
+// that every gateway enforces the same rules (config.Config.PolicySource).
 type Source struct {
 	// Name is where the text came from (a policy file, or "FILE (policy:)"
 	// for an inline policy); error messages name it.

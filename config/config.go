@@ -84,8 +84,8 @@ type Config struct {
 	root      *yaml.Node // the parsed document, for line numbers
 	data      []byte     // the document, for the line of a byte YAML refused
 	engine    *acl.Engine
-	parsed    *acl.Policy  // the parsed policy (directory groups merge into a copy)
-	policySrc PolicySource // the policy's text, as shared with a cluster
+	parsed    *acl.Policy // the parsed policy (directory groups merge into a copy)
+	policySrc acl.Source  // the policy's text, as shared with a cluster
 	warns     []string
 }
 
@@ -662,7 +662,7 @@ func (c *Config) compilePolicy() error {
 		if rerr != nil {
 			return c.at("policy_file", "%v", rerr)
 		}
-		c.policySrc = PolicySource{Name: path, Text: data}
+		c.policySrc = acl.Source{Name: path, Text: data}
 		pol, err = acl.Parse(path, data)
 	case c.Policy.Kind != 0:
 		pol, err = acl.ParseNode(c.file, &c.Policy)
@@ -722,28 +722,6 @@ func (c *Config) ListenPort() int { return c.Tunnel.port() }
 
 // Path is the file a reload re-reads; empty for a config parsed from memory.
 func (c *Config) Path() string { return c.path }
-
-// Reload reads path again for a running gateway: unlike Load, a missing,
-// unreadable or empty file is an error (the running config stays), never
-// the defaults, which would deny every connection and cut every session.
-func Reload(path string) (*Config, error) {
-	if path == "" {
-		return nil, fmt.Errorf("%w: reload: the running config was not loaded from a file", ErrConfig)
-	}
-	data, err := boundedfile.Read(path, boundedfile.Config)
-	if err != nil {
-		return nil, fmt.Errorf("%w: reload %s: %w (the running config stays)", ErrConfig, path, err)
-	}
-	if len(bytes.TrimSpace(data)) == 0 {
-		return nil, fmt.Errorf("%w: reload %s: the file is empty (the running config stays)", ErrConfig, path)
-	}
-	c, err := Parse(path, data)
-	if err != nil {
-		return nil, err
-	}
-	c.path = path
-	return c, nil
-}
 
 // File is where the config came from.
 func (c *Config) File() string { return c.file }

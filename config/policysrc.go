@@ -8,30 +8,27 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// PolicySource is a policy as text (see acl.Source).
-type PolicySource = acl.Source
-
 const warnNoPolicy = "no policy configured: every connection is denied (default deny); add a policy with rules"
 
 // PolicySource is the policy in force as text.
-func (c *Config) PolicySource() PolicySource { return c.policySrc }
+func (c *Config) PolicySource() acl.Source { return c.policySrc }
 
 // inlineSource turns the inline policy: node into a policy document.
-func inlineSource(file string, n *yaml.Node) (PolicySource, error) {
+func inlineSource(file string, n *yaml.Node) (acl.Source, error) {
 	var buf bytes.Buffer
 	enc := yaml.NewEncoder(&buf)
 	enc.SetIndent(2)
 	if err := enc.Encode(n); err != nil {
-		return PolicySource{}, fmt.Errorf("%s: policy: %w", file, err)
+		return acl.Source{}, fmt.Errorf("%s: policy: %w", file, err)
 	}
-	return PolicySource{Name: file + " (policy:)", Text: buf.Bytes()}, nil
+	return acl.Source{Name: file + " (policy:)", Text: buf.Bytes()}, nil
 }
 
 // WithPolicy is a copy of c whose policy is src instead of its own
 // inline policy or policy_file (every other setting is c's). The policy is
 // parsed and compiled against c's services; an error names src.Name and
 // the line, and c is unchanged.
-func (c *Config) WithPolicy(src PolicySource) (*Config, error) {
+func (c *Config) WithPolicy(src acl.Source) (*Config, error) {
 	n := *c
 	n.warns, n.Policy, n.PolicyFile, n.policySrc = nil, yaml.Node{}, "", src
 	pol, err := &acl.Policy{File: src.Name}, error(nil)

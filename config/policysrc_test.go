@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/licgate/licgate/acl"
 )
 
 // TestWithPolicy: the text of an inline policy and of a policy_file
@@ -46,7 +48,7 @@ func TestWithPolicy(t *testing.T) {
 	if len(empty.Engine().Rules()) != 0 || empty.PolicySource().Sum() == src.Sum() {
 		t.Fatal("WithPolicy changed the config it was applied to")
 	}
-	bad := PolicySource{Name: "cluster policy", Text: []byte("rules:\n  - {action: allow, who: [group:nosuch]}\n")}
+	bad := acl.Source{Name: "cluster policy", Text: []byte("rules:\n  - {action: allow, who: [group:nosuch]}\n")}
 	if _, err := a.WithPolicy(bad); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "cluster policy:2") {
 		t.Fatalf("bad policy: %v", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/licgate/licgate/acl"
 	"github.com/licgate/licgate/cluster"
 	"github.com/licgate/licgate/config"
 )
@@ -47,7 +48,7 @@ func (g *Gateway) withClusterPolicy(ctx context.Context, cfg *config.Config) (*c
 	if err != nil {
 		return nil, err
 	}
-	src := config.PolicySource{Name: fmt.Sprintf("cluster policy (%s, put by gateway %s)", p.Name, p.Gateway), Text: p.Text}
+	src := acl.Source{Name: fmt.Sprintf("cluster policy (%s, put by gateway %s)", p.Name, p.Gateway), Text: p.Text}
 	next, err := cfg.WithPolicy(src)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: the stored policy does not load here (this gateway keeps its running policy): %w", err)
