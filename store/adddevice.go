@@ -31,42 +31,60 @@ type DeviceTx interface {
 // when fn returns nil and rolled back otherwise.
 type TxFunc func(ctx context.Context, fn func(DeviceTx) error) error
 
-// AddDeviceTx is Backend.AddDevice over run.
-func AddDeviceTx(ctx context.Context, run TxFunc, nd NewDevice, pool Pool, now time.Time) (Device, error) {
+// DeviceAdder is Backend's AddDevice, AddDevices, AddDeviceWithin and
+// ClaimEnrollmentAndAddDevice over a backend's transaction: a backend
+// embeds it, so the steps (and their errors) are written once.
+type DeviceAdder struct {
+	// Run runs one read-write transaction.
+	Run TxFunc
+	// Now is the backend's clock.
+	Now func() time.Time
+	// Name starts every error ("store", "postgres").
+	Name string
+}
+
+func (a DeviceAdder) wrap(what string, err error) error {
+	return fmt.Errorf("%s: %s: %w", a.Name, what, err)
+}
+
+// AddDevice is Backend.AddDevice.
+func (a DeviceAdder) AddDevice(ctx context.Context, nd NewDevice, pool Pool) (Device, error) {
 	var d Device
-	err := run(ctx, func(tx DeviceTx) error {
+	err := a.Run(ctx, func(tx DeviceTx) error {
 		var err error
-		d, err = AddDeviceIn(tx, nd, pool, nil, now)
+		d, err = AddDeviceIn(tx, nd, pool, nil, a.Now())
 		return err
 	})
 	if err != nil {
-		return Device{}, fmt.Errorf("add device %s/%s: %w", nd.User, nd.Name, err)
+		return Device{}, a.wrap("add device "+nd.User+"/"+nd.Name, err)
 	}
 	return d, nil
 }
 
-// AddDevicesTx is Backend.AddDevices over run.
-func AddDevicesTx(ctx context.Context, run TxFunc, nds []NewDevice, pool Pool, now time.Time) ([]Device, error) {
+// AddDevices is Backend.AddDevices.
+func (a DeviceAdder) AddDevices(ctx context.Context, nds []NewDevice, pool Pool) ([]Device, error) {
 	var out []Device
-	err := run(ctx, func(tx DeviceTx) error {
+	err := a.Run(ctx, func(tx DeviceTx) error {
 		var err error
-		out, err = AddDevicesIn(tx, nds, pool, now)
+		out, err = AddDevicesIn(tx, nds, pool, a.Now())
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("add devices: %w", err)
+		return nil, a.wrap("add devices", err)
 	}
 	return out, nil
 }
 
-// AddDeviceWithinTx is Backend.AddDeviceWithin over run: the count and
-// the add are one transaction, the count after AddrUse's lock.
-func AddDeviceWithinTx(ctx context.Context, run TxFunc, nd NewDevice, pool Pool, max int, now time.Time) (Device, error) {
+// AddDeviceWithin is Backend.AddDeviceWithin: the count and the add are
+// one transaction, the count after AddrUse's lock.
+func (a DeviceAdder) AddDeviceWithin(ctx context.Context, nd NewDevice, pool Pool, max int) (Device, error) {
+	what := "add device " + nd.User + "/" + nd.Name
 	if max < 1 {
-		return Device{}, fmt.Errorf("add device %s/%s: %w: limit %d", nd.User, nd.Name, ErrInvalid, max)
+		return Device{}, a.wrap(what, fmt.Errorf("%w: limit %d", ErrInvalid, max))
 	}
 	var d Device
-	err := run(ctx, func(tx DeviceTx) error {
+	err := a.Run(ctx, func(tx DeviceTx) error {
+		now := a.Now()
 		use, err := tx.AddrUse(pool, now)
 		if err != nil {
 			return err
@@ -82,17 +100,17 @@ func AddDeviceWithinTx(ctx context.Context, run TxFunc, nd NewDevice, pool Pool,
 		return err
 	})
 	if err != nil {
-		return Device{}, fmt.Errorf("add device %s/%s: %w", nd.User, nd.Name, err)
+		return Device{}, a.wrap(what, err)
 	}
 	return d, nil
 }
 
-// ClaimAndAddDeviceTx is Backend.ClaimEnrollmentAndAddDevice over run:
+// ClaimEnrollmentAndAddDevice is Backend.ClaimEnrollmentAndAddDevice:
 // when the device cannot be created the link stays unused.
-func ClaimAndAddDeviceTx(ctx context.Context, run TxFunc, tokenHash, from string, nd NewDevice, pool Pool, now time.Time) (Enrollment, Device, error) {
+func (a DeviceAdder) ClaimEnrollmentAndAddDevice(ctx context.Context, tokenHash, from string, nd NewDevice, pool Pool) (Enrollment, Device, error) {
 	var e Enrollment
 	var d Device
-	err := run(ctx, func(tx DeviceTx) error {
+	err := a.Run(ctx, func(tx DeviceTx) error {
 		var err error
 		if e, err = tx.Claim(tokenHash, from); err != nil {
 			return err
@@ -100,11 +118,11 @@ func ClaimAndAddDeviceTx(ctx context.Context, run TxFunc, tokenHash, from string
 		if nd, err = LinkDevice(e, nd); err != nil {
 			return err
 		}
-		d, err = AddDeviceIn(tx, nd, pool, nil, now)
+		d, err = AddDeviceIn(tx, nd, pool, nil, a.Now())
 		return err
 	})
 	if err != nil {
-		return Enrollment{}, Device{}, fmt.Errorf("enrolment link: %w", err)
+		return Enrollment{}, Device{}, a.wrap("enrolment link", err)
 	}
 	return e, d, nil
 }

@@ -148,6 +148,9 @@ type Store struct {
 	dir    string
 	now    func() time.Time
 	closed atomic.Bool
+	// DeviceAdder is AddDevice, AddDevices, AddDeviceWithin and
+	// ClaimEnrollmentAndAddDevice over deviceTx.
+	store.DeviceAdder
 }
 
 // Open opens (creating if needed) the database in dir. A state directory
@@ -181,6 +184,7 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 		syncDir(dir) // the new file's directory entry, too, survives a crash
 	}
 	s := &Store{db: db, dir: dir, now: time.Now}
+	s.DeviceAdder = store.DeviceAdder{Run: s.deviceTx, Now: func() time.Time { return s.now() }, Name: "store"}
 	if err := s.init(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("store: %s: %w", path, err)
@@ -475,18 +479,6 @@ func (s *Store) SetUserExpiry(ctx context.Context, name string, expires *time.Ti
 }
 
 // Devices.
-
-// AddDevice records a device and allocates the lowest free address.
-func (s *Store) AddDevice(ctx context.Context, nd store.NewDevice, pool store.Pool) (store.Device, error) {
-	d, err := store.AddDeviceTx(ctx, s.deviceTx, nd, pool, s.now())
-	return d, prefix(err)
-}
-
-// AddDevices records many devices in one transaction. All or nothing.
-func (s *Store) AddDevices(ctx context.Context, nds []store.NewDevice, pool store.Pool) ([]store.Device, error) {
-	ds, err := store.AddDevicesTx(ctx, s.deviceTx, nds, pool, s.now())
-	return ds, prefix(err)
-}
 
 // deviceTx runs fn in one update transaction (store.TxFunc).
 func (s *Store) deviceTx(ctx context.Context, fn func(store.DeviceTx) error) error {
@@ -785,14 +777,6 @@ func (s *Store) ClaimEnrollment(ctx context.Context, tokenHash, from string) (st
 		return store.Enrollment{}, fmt.Errorf("store: enrolment link: %w", err)
 	}
 	return e, nil
-}
-
-// ClaimEnrollmentAndAddDevice claims the link and creates its device in
-// one transaction: if the device cannot be created the link stays
-// unused. See Backend.
-func (s *Store) ClaimEnrollmentAndAddDevice(ctx context.Context, tokenHash, from string, nd store.NewDevice, pool store.Pool) (store.Enrollment, store.Device, error) {
-	e, d, err := store.ClaimAndAddDeviceTx(ctx, s.deviceTx, tokenHash, from, nd, pool, s.now())
-	return e, d, prefix(err)
 }
 
 // PeekEnrollment checks a link without using it up.

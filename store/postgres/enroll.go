@@ -66,13 +66,6 @@ func (s *Store) ClaimEnrollment(ctx context.Context, tokenHash, from string) (st
 	return e, nil
 }
 
-// ClaimEnrollmentAndAddDevice claims the link and creates its device in
-// one transaction.
-func (s *Store) ClaimEnrollmentAndAddDevice(ctx context.Context, tokenHash, from string, nd store.NewDevice, pool store.Pool) (store.Enrollment, store.Device, error) {
-	e, d, err := store.ClaimAndAddDeviceTx(ctx, s.deviceTx, tokenHash, from, nd, pool, s.now())
-	return e, d, prefix(err)
-}
-
 // PeekEnrollment checks a link without using it up.
 func (s *Store) PeekEnrollment(ctx context.Context, tokenHash string) (store.Enrollment, error) {
 	e, err := s.usable(ctx, s.pool, tokenHash, false)

@@ -143,6 +143,9 @@ type Store struct {
 	log    *slog.Logger
 	now    func() time.Time
 	closed atomic.Bool
+	// DeviceAdder is AddDevice, AddDevices, AddDeviceWithin and
+	// ClaimEnrollmentAndAddDevice over deviceTx.
+	store.DeviceAdder
 }
 
 var _ store.Backend = (*Store)(nil)
@@ -182,6 +185,7 @@ func Open(ctx context.Context, dsn string, log *slog.Logger) (*Store, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Store{pool: pool, log: log, now: time.Now}
+	s.DeviceAdder = store.DeviceAdder{Run: s.deviceTx, Now: func() time.Time { return s.now() }, Name: "postgres"}
 	if err := s.migrate(ctx); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("postgres: %w", mapErr(err))
@@ -409,18 +413,6 @@ func (s *Store) SetUserExpiry(ctx context.Context, name string, expires *time.Ti
 		return fmt.Errorf("postgres: user %s expiry: %w", name, err)
 	}
 	return nil
-}
-
-// AddDevice records a device and allocates the lowest free address.
-func (s *Store) AddDevice(ctx context.Context, nd store.NewDevice, pool store.Pool) (store.Device, error) {
-	d, err := store.AddDeviceTx(ctx, s.deviceTx, nd, pool, s.now())
-	return d, prefix(err)
-}
-
-// AddDevices records many devices in one transaction.
-func (s *Store) AddDevices(ctx context.Context, nds []store.NewDevice, pool store.Pool) ([]store.Device, error) {
-	ds, err := store.AddDevicesTx(ctx, s.deviceTx, nds, pool, s.now())
-	return ds, prefix(err)
 }
 
 // deviceTx runs fn in one transaction (store.TxFunc).

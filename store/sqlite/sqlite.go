@@ -25,6 +25,9 @@ type Store struct {
 	dir    string
 	now    func() time.Time
 	closed atomic.Bool
+	// DeviceAdder is AddDevice, AddDevices, AddDeviceWithin and
+	// ClaimEnrollmentAndAddDevice over deviceTx.
+	store.DeviceAdder
 }
 
 // migration is one schema step: SQL, Go, or both (SQL first), run in
@@ -160,6 +163,7 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 	// connection makes read-modify-write allocation race-free.
 	db.SetMaxOpenConns(1)
 	s := &Store{db: db, dir: dir, now: time.Now}
+	s.DeviceAdder = store.DeviceAdder{Run: s.deviceTx, Now: func() time.Time { return s.now() }, Name: "store"}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("store: %s: %w", path, s.dirErr(err))
@@ -311,20 +315,6 @@ func (s *Store) SetUserDisabled(ctx context.Context, name string, disabled bool)
 		return fmt.Errorf("store: disable user %s: %w", name, err)
 	}
 	return nil
-}
-
-// AddDevice records a device and allocates it the lowest free address of
-// the pool, in one transaction: two concurrent adds never get one address.
-func (s *Store) AddDevice(ctx context.Context, nd store.NewDevice, pool store.Pool) (store.Device, error) {
-	d, err := store.AddDeviceTx(ctx, s.deviceTx, nd, pool, s.now())
-	return d, prefix(err)
-}
-
-// AddDevices records many devices in one transaction, allocating
-// addresses as AddDevice does (imports, benchmarks). All or nothing.
-func (s *Store) AddDevices(ctx context.Context, nds []store.NewDevice, pool store.Pool) ([]store.Device, error) {
-	ds, err := store.AddDevicesTx(ctx, s.deviceTx, nds, pool, s.now())
-	return ds, prefix(err)
 }
 
 // deviceTx runs fn in one transaction (store.TxFunc).
