@@ -81,7 +81,7 @@ func (g *Gateway) startAdmin(ctx context.Context) error {
 func (g *Gateway) adminCheck(a netip.Addr) (string, bool, string) {
 	group := g.conf().Admin.Group
 	refusal := "only devices of the " + group + " group may use the admin console"
-	id, ok := g.identify(a)
+	id, ok := g.Identify(a)
 	if !ok {
 		return a.String(), false, refusal
 	}
@@ -110,7 +110,7 @@ func (g *Gateway) LANAddr() net.Addr {
 // Health is the daemon's summary.
 func (g *Gateway) Health() adminapi.Health {
 	return adminapi.Health{Status: "ok", PublicKey: g.PublicKey().String(), ListenPort: g.ListenPort(),
-		Address: g.conf().Tunnel.Address, Endpoint: g.conf().Tunnel.Endpoint, Sessions: g.SessionCount(), Devices: len(*g.idents.Load()),
+		Address: g.conf().Tunnel.Address, Endpoint: g.conf().Tunnel.Endpoint, Sessions: g.SessionCount(), Devices: len(g.Snapshot()),
 		Portmap: g.PortmapStatus(), PortmapPublic: g.PortmapPublicStatus(), Cluster: g.ClusterHealth()}
 }
 

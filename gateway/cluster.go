@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -229,48 +228,15 @@ func (g *Gateway) watchCluster(ctx context.Context) {
 }
 
 // applyRemote re-reads users and devices after another gateway changed
-// them: new identities are published, then the sessions whose device
-// vanished, was rekeyed or expired, or whose user is disabled, are cut,
-// and the peers replaced once the closes had a moment to reach the
-// devices (as cutDevice does).
+// them (identity's one cut-and-sync routine, as a change made here).
 func (g *Gateway) applyRemote(ctx context.Context, ch cluster.Change) {
-	g.mu.Lock()
-	old := *g.idents.Load()
-	if _, err := g.publishIdentities(ctx); err != nil {
-		g.mu.Unlock()
+	cut, err := g.ApplyRemote(ctx, ch)
+	if err != nil {
 		g.log.Error("cluster: apply a change", slog.String("kind", string(ch.Kind)), slog.String("err", err.Error()))
-		return
 	}
-	idents := *g.idents.Load()
-	reason := map[cluster.Kind]string{cluster.KindRevoke: session.EndRevoked, cluster.KindDisable: session.EndDisabled,
-		cluster.KindDevices: session.EndRekeyed}[ch.Kind]
-	match := func(s *session.Session) bool {
-		id, ok := idents[s.Client.Addr()]
-		if !ok || id.DeviceID != s.DeviceID || id.UserDisabled {
-			return true
-		}
-		was, ok := old[s.Client.Addr()]
-		return ok && was.PublicKey != id.PublicKey
-	}
-	cut := g.sessions.Cut(match, cmp.Or(reason, session.EndExpired))
-	g.mu.Unlock()
 	if cut > 0 {
-		wctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		g.sessions.WaitGone(wctx, match)
-		cancel()
-		t := time.NewTimer(cmp.Or(g.revokeFlush, revokeFlush))
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-		}
 		g.log.Info("cluster: sessions cut after a change on another gateway", slog.String("kind", string(ch.Kind)),
 			slog.String("from", ch.Origin), slog.Int("sessions_cut", cut))
-	}
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if err := g.syncPeers(context.WithoutCancel(ctx)); err != nil {
-		g.log.Error("cluster: apply a change", slog.String("kind", string(ch.Kind)), slog.String("err", err.Error()))
 	}
 }
 
@@ -390,8 +356,7 @@ func (g *Gateway) takeover(ctx context.Context, vip netip.Addr) ([]tunnel.Key, e
 		}
 		break // one route check stands for all: devices are behind the default route
 	}
-	g.mu.Lock()
-	defer g.mu.Unlock()
+	defer g.LockPeers()()
 	ps, err := g.tun.Peers()
 	if err != nil {
 		return nil, err
@@ -420,8 +385,7 @@ func (g *Gateway) untakeover(peers []tunnel.Key) {
 	if len(peers) == 0 {
 		return
 	}
-	g.mu.Lock()
-	defer g.mu.Unlock()
+	defer g.LockPeers()()
 	ps, err := g.tun.Peers()
 	if err != nil {
 		g.log.Error("cluster: reset peers after losing the VIP", slog.String("err", err.Error()))

@@ -27,7 +27,7 @@ func (g *Gateway) Reevaluate(why string) int {
 	eng := g.engine.Load()
 	now := g.now()
 	grace := g.conf().Enforcement.WindowGrace.Duration
-	idents := *g.idents.Load()
+	idents := g.Snapshot()
 	type moved struct {
 		id  int64
 		dec cluster.Decision
@@ -158,7 +158,7 @@ func (g *Gateway) enforceLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		g.expireDue(ctx)
+		g.ExpireDue(ctx)
 		g.Reevaluate(session.EndPolicy)
 		g.CheckVanished()
 		if time.Since(lastPrune) > time.Hour {
@@ -190,7 +190,7 @@ func (g *Gateway) CheckVanished() int {
 		return 0
 	}
 	cut := 0
-	for _, id := range *g.idents.Load() {
+	for _, id := range g.Snapshot() {
 		if held[id.DeviceID] == 0 {
 			continue
 		}

@@ -8,11 +8,11 @@ import (
 )
 
 // ExpireDueForTest runs the enforcement loop's expiry step now.
-func ExpireDueForTest(g *Gateway) int { return g.expireDue(context.Background()) }
+func ExpireDueForTest(g *Gateway) int { return g.ExpireDue(context.Background()) }
 
 // SetRevokeFlushForTest sets how long a revoke or rekey waits for the FIN
 // to cross the tunnel (a context cancel ends the wait early).
-func SetRevokeFlushForTest(g *Gateway, d time.Duration) { g.revokeFlush = d }
+func SetRevokeFlushForTest(g *Gateway, d time.Duration) { g.SetFlush(d) }
 
 // StopClusterRenewalForTest stops lease renewal without releasing the
 // gateway's shared sessions: what a crash leaves behind.

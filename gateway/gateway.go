@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -9,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -27,6 +25,7 @@ import (
 	"github.com/licgate/licgate/certs"
 	"github.com/licgate/licgate/cluster"
 	"github.com/licgate/licgate/config"
+	"github.com/licgate/licgate/identity"
 	"github.com/licgate/licgate/proxy"
 	"github.com/licgate/licgate/session"
 
@@ -39,6 +38,10 @@ import (
 // Gateway is the daemon. Methods that change users or devices are safe
 // for concurrent use.
 type Gateway struct {
+	// Users, devices, enrolment links and the identity snapshot (the
+	// admin API's and the enrolment page's methods); set by Start.
+	*identity.Manager
+
 	cfg atomic.Pointer[config.Config] // swapped whole on reload
 	log *slog.Logger
 
@@ -49,21 +52,20 @@ type Gateway struct {
 	portmapPublic *portmap.Mapper                      // the public listener (TCP); nil unless both                      // nil unless portmap.enabled
 	signins       atomic.Pointer[map[string]time.Time] // signinKey(user, device) -> last portal sign-in
 	unlockKey     atomic.Pointer[[]byte]               // signs the portal's device tokens (signin.go)
-	revokeFlush   time.Duration                        // if zero, the constant revokeFlush (tests lengthen it)
 
 	st       store.Backend
 	tun      tunnel.Endpoint
 	sessions *session.SessionTable
-	idents   atomic.Pointer[map[netip.Addr]*session.Identity]
 
-	engine  atomic.Pointer[acl.Engine]
-	audit   *audit.Writer
-	boot    string
-	clock   func() time.Time
-	heard   tunnel.Silence // when each peer was last heard (enforce loop only)
-	closers []func()       // run in reverse by Close
-	noAudit bool
-	shared  session.EndpointTracker
+	engine   atomic.Pointer[acl.Engine]
+	audit    *audit.Writer
+	auditLog *audit.Sessions // the session table's and the proxy's records
+	boot     string
+	clock    func() time.Time
+	heard    tunnel.Silence // when each peer was last heard (enforce loop only)
+	closers  []func()       // run in reverse by Close
+	noAudit  bool
+	shared   session.EndpointTracker
 
 	certs    *certs.Manager
 	lanLn    net.Listener
@@ -113,8 +115,6 @@ func New(cfg *config.Config, logger *slog.Logger, opts ...Option) *Gateway {
 	for _, o := range opts {
 		o(g)
 	}
-	empty := map[netip.Addr]*session.Identity{}
-	g.idents.Store(&empty)
 	g.engine.Store(cfg.Engine())
 	g.metrics = adminapi.NewMetrics(g)
 	return g
@@ -180,6 +180,7 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 	g.audit = audit.New(g.st, g.log.With(slog.String("component", "audit")))
 	g.audit.Start()
 	g.onClose(func() { g.audit.Close() })
+	g.auditLog = &audit.Sessions{W: g.audit, Prefix: g.boot, RuleLabel: func(i int) string { return g.engine.Load().RuleLabel(i) }}
 	g.sessions.OnStart = g.sessionStarted
 	g.sessions.OnEnd = g.sessionEnded
 	for _, w := range cfg.Warnings() {
@@ -194,7 +195,9 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 		return fmt.Errorf("gateway: start: %w", err)
 	}
 	g.onClose(func() { g.tun.Close() })
-	if err := g.syncPeers(ctx); err != nil {
+	g.Manager = identity.New(identity.Deps{Store: g.st, Peers: g.tun, Sessions: g.sessions, Audit: g.audit,
+		Settings: g.identitySettings, Notify: g.notifyChange, PublicURL: g.publicURL, Now: g.now, Logger: g.log})
+	if err := g.SyncPeers(ctx); err != nil {
 		return fmt.Errorf("gateway: start: %w", err)
 	}
 	if cfg.Portmap.Enabled {
@@ -250,7 +253,7 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 	}
 	g.log.Info("licgate started", slog.String("mode", cfg.Tunnel.Mode), slog.Int("listen_port", g.tun.ListenPort()),
 		slog.String("address", cfg.Tunnel.Address), slog.String("public_key", key.PublicKey().String()),
-		slog.String("socket", cfg.Socket), slog.Int("devices", len(*g.idents.Load())))
+		slog.String("socket", cfg.Socket), slog.Int("devices", len(g.Snapshot())))
 	return nil
 }
 
@@ -344,7 +347,7 @@ func (g *Gateway) startService(sc config.ServiceConfig) error {
 		MaxUDPMappingsPerDevice: sc.UDPMappingsPerDevice,
 		MaxUDPMappings:          sc.UDPMappings,
 		CountUDP:                len(sc.Protocols) == 1 && sc.Protocols[0] == "udp",
-		Identify:                g.identify,
+		Identify:                g.Identify,
 		Authorize:               g.authorize,
 		OnDeny:                  g.denied,
 		OnDial: func(service string, d time.Duration, err error) {
@@ -416,12 +419,6 @@ func (g *Gateway) closeLocked() {
 	g.log.Info("licgate stopped")
 }
 
-// identify is the proxy's hot-path lookup: one atomic load, one map read.
-func (g *Gateway) identify(a netip.Addr) (*session.Identity, bool) {
-	id, ok := (*g.idents.Load())[a.Unmap()]
-	return id, ok
-}
-
 // authorize asks the policy engine. counts is nil for the quick check
 // before dialling (caps unchecked) and the live counts under the session
 // table lock (in cluster mode: every gateway's, see clusterShared).
@@ -441,379 +438,12 @@ func (g *Gateway) authorize(id *session.Identity, service string, counts acl.Cou
 	return session.Admission{Rule: d.Rule, Reason: d.Reason, Groups: eng.GroupsOf(id.User)}, nil
 }
 
-// syncPeers makes the tunnel's peers and the identity map match the store.
-// Called at start and after every change, under g.mu.
-func (g *Gateway) syncPeers(ctx context.Context) error {
-	devs, err := g.publishIdentities(ctx)
-	if err != nil {
-		return err
-	}
-	return g.applyPeers(devs)
-}
-
-// publishIdentities rebuilds the address -> identity map from the store
-// and returns the active devices that may connect now. From the moment it
-// returns, connections from removed or expired devices and from disabled
-// or expired users are refused.
-func (g *Gateway) publishIdentities(ctx context.Context) ([]store.Device, error) {
-	devs, err := g.st.Devices(ctx, false)
-	if err != nil {
-		return nil, err
-	}
-	users, err := g.st.Users(ctx)
-	if err != nil {
-		return nil, err
-	}
-	byName := map[string]store.User{}
-	for _, u := range users {
-		byName[u.Name] = u
-	}
-	now := g.now()
-	idents := make(map[netip.Addr]*session.Identity, len(devs))
-	live := devs[:0:0]
-	for _, d := range devs {
-		u := byName[d.User]
-		exp := earliest(d.Expires, u.Expires)
-		if exp != nil && !now.Before(*exp) {
-			continue // expired: no identity, no peer
-		}
-		idents[d.Address] = &session.Identity{DeviceID: d.ID, Device: d.Name, User: d.User, UserDisabled: u.Disabled,
-			PublicKey: d.PublicKey, Address: d.Address, Expires: exp}
-		live = append(live, d)
-	}
-	g.idents.Store(&idents)
-	return live, nil
-}
-
-func earliest(a, b *time.Time) *time.Time {
-	switch {
-	case a == nil:
-		return b
-	case b == nil || a.Before(*b):
-		return a
-	}
-	return b
-}
-
-// expireDue removes devices whose (or whose user's) expiry has passed:
-// their peers go and their sessions are cut. The enforcement loop calls it.
-func (g *Gateway) expireDue(ctx context.Context) int {
-	now := g.now()
-	var due []int64
-	for _, id := range *g.idents.Load() {
-		if id.Expires != nil && !now.Before(*id.Expires) {
-			due = append(due, id.DeviceID)
-		}
-	}
-	if len(due) == 0 {
-		return 0
-	}
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if err := g.syncPeers(ctx); err != nil {
-		g.log.Error("expire devices", slog.String("err", err.Error()))
-		return 0
-	}
-	cut := g.sessions.Cut(func(s *session.Session) bool { return slices.Contains(due, s.DeviceID) }, session.EndExpired)
-	g.log.Info("devices expired: peers removed", slog.Int("devices", len(due)), slog.Int("sessions_cut", cut))
-	return cut
-}
-
-// SetUserExpiry sets (nil: clears) when a user's access ends. A date in
-// the past takes effect at once.
-func (g *Gateway) SetUserExpiry(ctx context.Context, name string, expires *time.Time) error {
-	g.mu.Lock()
-	err := g.st.SetUserExpiry(ctx, name, expires)
-	if err == nil {
-		err = g.syncPeers(ctx)
-	}
-	g.mu.Unlock()
-	if err != nil {
-		return err
-	}
-	g.notify(cluster.KindUsers, name, "")
-	g.auditEvent(audit.ActorOf(ctx), "user.expiry", fmt.Sprintf("%s %v", name, fmtExpiry(expires)))
-	g.expireNow(ctx)
-	return nil
-}
-
-// SetDeviceExpiry sets (nil: clears) when a device stops working.
-func (g *Gateway) SetDeviceExpiry(ctx context.Context, user, name string, expires *time.Time) error {
-	g.mu.Lock()
-	err := g.st.SetDeviceExpiry(ctx, user, name, expires)
-	if err == nil {
-		err = g.syncPeers(ctx)
-	}
-	g.mu.Unlock()
-	if err != nil {
-		return err
-	}
-	g.notify(cluster.KindDevices, user, name)
-	g.auditEvent(audit.ActorOf(ctx), "device.expiry", fmt.Sprintf("%s/%s %v", user, name, fmtExpiry(expires)))
-	g.expireNow(ctx)
-	return nil
-}
-
-// expireNow cuts sessions whose device no longer has an identity (it was
-// just expired by a date in the past).
-func (g *Gateway) expireNow(ctx context.Context) {
-	idents := *g.idents.Load()
-	g.sessions.Cut(func(s *session.Session) bool {
-		id, ok := idents[s.Client.Addr()]
-		return !ok || id.DeviceID != s.DeviceID
-	}, session.EndExpired)
-}
-
-func fmtExpiry(t *time.Time) string {
-	if t == nil {
-		return "never"
-	}
-	return t.Format(time.RFC3339)
-}
-
-// applyPeers adds and removes WireGuard peers to match devs.
-func (g *Gateway) applyPeers(devs []store.Device) error {
-	want := make(map[string]store.Device, len(devs))
-	for _, d := range devs {
-		want[d.PublicKey] = d
-	}
-	have, err := g.tun.Peers()
-	if err != nil {
-		return err
-	}
-	haveSet := map[string]bool{}
-	for _, p := range have {
-		k := p.PublicKey.String()
-		d, ok := want[k]
-		if !ok || len(p.AllowedIPs) != 1 || p.AllowedIPs[0].Addr() != d.Address {
-			if err := g.tun.RemovePeer(p.PublicKey); err != nil {
-				return err
-			}
-			continue
-		}
-		haveSet[k] = true
-	}
-	for k, d := range want {
-		if haveSet[k] {
-			continue
-		}
-		pk, err := tunnel.ParsePublicKey(k)
-		if err == nil {
-			err = g.tun.AddPeer(tunnel.Peer{PublicKey: pk, AllowedIPs: []netip.Prefix{netip.PrefixFrom(d.Address, d.Address.BitLen())}})
-		}
-		if err != nil {
-			// One bad row must not leave every later device unconfigured.
-			g.log.Error("device not configured: its key is unusable; rekey or revoke it", slog.String("user", d.User),
-				slog.String("device", d.Name), slog.String("err", err.Error()))
-		}
-	}
-	return nil
-}
-
-// AddUser creates a user.
-func (g *Gateway) AddUser(ctx context.Context, name, email string) (store.User, error) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	u, err := g.st.AddUser(ctx, name, email)
-	if err != nil {
-		return u, err
-	}
-	g.log.Info("user added", slog.String("user", name))
-	g.notify(cluster.KindUsers, name, "")
-	g.auditEvent(audit.ActorOf(ctx), "user.add", name)
-	return u, nil
-}
-
-// Users lists users.
-func (g *Gateway) Users(ctx context.Context) ([]store.User, error) { return g.st.Users(ctx) }
-
-// SetUserDisabled disables (or enables) a user. Disabling cuts the user's
-// live sessions at once and refuses new ones. It returns the sessions cut.
-func (g *Gateway) SetUserDisabled(ctx context.Context, name string, disabled bool) (int, error) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if err := g.st.SetUserDisabled(ctx, name, disabled); err != nil {
-		return 0, err
-	}
-	if err := g.syncPeers(ctx); err != nil {
-		return 0, fmt.Errorf("gateway: disable user %s: %w", name, err)
-	}
-	cut := 0
-	if disabled {
-		cut = g.sessions.Cut(func(s *session.Session) bool { return s.User == name }, session.EndDisabled)
-	}
-	g.log.Info("user updated", slog.String("user", name), slog.Bool("disabled", disabled), slog.Int("sessions_cut", cut))
-	g.notify(map[bool]cluster.Kind{true: cluster.KindDisable, false: cluster.KindUsers}[disabled], name, "")
-	g.auditEvent(audit.ActorOf(ctx), map[bool]string{true: "user.disable", false: "user.enable"}[disabled], fmt.Sprintf("%s sessions_cut=%d", name, cut))
-	return cut, nil
-}
-
-// AddDevice creates a device for user. With publicKey empty, a key pair
-// is generated and the profile returned; the private key is not kept.
-func (g *Gateway) AddDevice(ctx context.Context, user, name, publicKey string) (adminapi.DeviceResult, error) {
-	priv, publicKey, err := deviceKey(publicKey)
-	if err != nil {
-		return adminapi.DeviceResult{}, fmt.Errorf("gateway: add device %s/%s: %w", user, name, err)
-	}
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	d, err := g.st.AddDevice(ctx, store.NewDevice{User: user, Name: name, PublicKey: publicKey}, g.pool())
-	if err != nil {
-		return adminapi.DeviceResult{}, err
-	}
-	if err := g.syncPeers(ctx); err != nil {
-		return adminapi.DeviceResult{}, fmt.Errorf("gateway: add device %s/%s: %w", user, name, err)
-	}
-	res := g.deviceResult(d, priv)
-	g.log.Info("device added", slog.String("user", user), slog.String("device", name), slog.String("address", d.Address.String()))
-	g.notify(cluster.KindDevices, user, name)
-	g.auditEvent(audit.ActorOf(ctx), "device.add", fmt.Sprintf("%s/%s %s", user, name, d.Address))
-	return res, nil
-}
-
-// pool is where device addresses come from.
-func (g *Gateway) pool() store.Pool {
-	return store.Pool{Subnet: g.conf().SubnetPrefix(), Reserved: []netip.Addr{g.conf().GatewayAddr()},
-		Quarantine: g.conf().Tunnel.AddressQuarantine.Duration, Log: g.log}
-}
-
-// deviceKey checks a supplied public key, or generates a key pair when
-// publicKey is empty (the private key is then returned, to be shown once).
-func deviceKey(publicKey string) (priv tunnel.Key, pub string, err error) {
-	if publicKey != "" {
-		k, err := tunnel.ParsePublicKey(publicKey)
-		if err != nil {
-			return priv, "", fmt.Errorf("%w: public key: %w", store.ErrInvalid, err)
-		}
-		return priv, k.String(), nil // only the canonical spelling is stored
-	}
-	if priv, err = tunnel.GenerateKey(); err != nil {
-		return priv, "", err
-	}
-	return priv, priv.PublicKey().String(), nil
-}
-
-// deviceResult carries the profile when licgate made the key pair.
-func (g *Gateway) deviceResult(d store.Device, priv tunnel.Key) adminapi.DeviceResult {
-	res := adminapi.DeviceResult{Device: d}
-	if priv != (tunnel.Key{}) {
-		p := g.profile(d, priv)
-		res.Profile = &p
-		res.ProfileText = p.String()
-	}
-	return res
-}
-
-// profile renders a device's client profile.
-func (g *Gateway) profile(d store.Device, priv tunnel.Key) tunnel.Profile {
-	ep := g.conf().Tunnel.Endpoint
-	if _, _, err := net.SplitHostPort(ep); err != nil {
-		ep = net.JoinHostPort(ep, strconv.Itoa(g.tun.ListenPort()))
-	}
-	gw := g.conf().GatewayAddr()
-	return tunnel.Profile{
-		PrivateKey:          priv,
-		Address:             netip.PrefixFrom(d.Address, d.Address.BitLen()),
-		MTU:                 g.conf().Tunnel.MTU,
-		PeerPublicKey:       g.tun.PublicKey(),
-		Endpoint:            ep,
-		AllowedIPs:          []netip.Prefix{netip.PrefixFrom(gw, gw.BitLen())},
-		PersistentKeepalive: int(g.conf().Tunnel.Keepalive.Seconds()),
-	}
-}
-
-// Devices lists devices (revoked ones too when all is set).
-func (g *Gateway) Devices(ctx context.Context, all bool) ([]store.Device, error) {
-	return g.st.Devices(ctx, all)
-}
-
-// RevokeDevice removes the device's WireGuard peer and cuts its live
-// sessions at once (the license server sees the connections close). It
-// returns the number of sessions cut.
-func (g *Gateway) RevokeDevice(ctx context.Context, user, name string) (int, error) {
-	g.mu.Lock()
-	d, err := g.st.RevokeDevice(ctx, user, name)
-	if err != nil {
-		g.mu.Unlock()
-		return 0, err
-	}
-	g.notify(cluster.KindRevoke, user, name) // the others cut theirs meanwhile
-	cut, err := g.cutDevice(ctx, d.ID, session.EndRevoked)
-	if err != nil {
-		return 0, fmt.Errorf("gateway: revoke device %s/%s: %w", user, name, err)
-	}
-	g.log.Info("device revoked", slog.String("user", user), slog.String("device", name), slog.Int("sessions_cut", cut))
-	g.auditEvent(audit.ActorOf(ctx), "device.revoke", fmt.Sprintf("%s/%s sessions_cut=%d", user, name, cut))
-	return cut, nil
-}
-
-// cutDevice is called with g.mu held, after the store changed, and
-// releases it. Order matters: refuse new connections first (identities),
-// then cut live ones, and remove or replace the peer only once the closes
-// had a moment to reach the device through the tunnel (a removed peer's
-// packets are dropped, and its home connection would stay open). The wait
-// happens without g.mu, so admin changes and expiry do not stall.
-func (g *Gateway) cutDevice(ctx context.Context, id int64, reason string) (int, error) {
-	if _, err := g.publishIdentities(ctx); err != nil {
-		g.mu.Unlock()
-		return 0, err
-	}
-	match := func(s *session.Session) bool { return s.DeviceID == id }
-	cut := g.sessions.Cut(match, reason)
-	g.mu.Unlock()
-	if cut > 0 {
-		wctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		g.sessions.WaitGone(wctx, match)
-		cancel()
-		t := time.NewTimer(cmp.Or(g.revokeFlush, revokeFlush))
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-		}
-	}
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return cut, g.syncPeers(context.WithoutCancel(ctx))
-}
-
-// RekeyDevice gives a device a new key pair (or the given public key):
-// the old key stops working at once (its sessions cut, the FIN delivered,
-// then its peer replaced) and the new profile is returned, to be shown once.
-func (g *Gateway) RekeyDevice(ctx context.Context, user, name, publicKey string) (adminapi.DeviceResult, error) {
-	priv, publicKey, err := deviceKey(publicKey)
-	if err != nil {
-		return adminapi.DeviceResult{}, fmt.Errorf("gateway: rekey device %s/%s: %w", user, name, err)
-	}
-	g.mu.Lock()
-	d, err := g.st.RekeyDevice(ctx, user, name, publicKey)
-	if err != nil {
-		g.mu.Unlock()
-		return adminapi.DeviceResult{}, err
-	}
-	g.notify(cluster.KindDevices, user, name)
-	cut, err := g.cutDevice(ctx, d.ID, session.EndRekeyed)
-	if err != nil {
-		return adminapi.DeviceResult{}, fmt.Errorf("gateway: rekey device %s/%s: %w", user, name, err)
-	}
-	res := g.deviceResult(d, priv)
-	g.log.Info("device rekeyed", slog.String("user", user), slog.String("device", name), slog.Int("sessions_cut", cut))
-	g.auditEvent(audit.ActorOf(ctx), "device.rekey", fmt.Sprintf("%s/%s sessions_cut=%d", user, name, cut))
-	return res, nil
-}
-
-// revokeFlush is how long a revoked peer stays after its sessions were
-// cut, so the FIN (sent when the table let go of the session) crosses the
-// tunnel to the device: nothing in the tunnel reports its delivery. The
-// peer can no longer open anything meanwhile.
-const revokeFlush = 200 * time.Millisecond
-
 // CutSession ends one live session (the admin's "cut" button); it
 // returns 1, or 0 if no such session.
 func (g *Gateway) CutSession(ctx context.Context, id uint64) int {
 	n := g.sessions.Cut(func(s *session.Session) bool { return s.ID == id }, session.EndAdmin)
 	if n > 0 {
-		g.auditEvent(audit.ActorOf(ctx), "session.cut", strconv.FormatUint(id, 10))
+		g.audit.Event(audit.ActorOf(ctx), "session.cut", strconv.FormatUint(id, 10))
 	}
 	return n
 }
@@ -850,7 +480,7 @@ func (g *Gateway) Peers() ([]adminapi.PeerInfo, error) {
 
 // peerInfos attributes peers to devices.
 func (g *Gateway) peerInfos(ps []tunnel.PeerStatus) []adminapi.PeerInfo {
-	idents := *g.idents.Load()
+	idents := g.Snapshot()
 	out := make([]adminapi.PeerInfo, 0, len(ps))
 	for _, p := range ps {
 		pi := adminapi.PeerInfo{PublicKey: p.PublicKey.String()}
@@ -890,19 +520,32 @@ func openTunnel(cfg *config.Config, key tunnel.Key, log *slog.Logger) (tunnel.En
 	return tunnel.Open(cfg.Tunnel.Mode, tc, cfg.Tunnel.Interface, cfg.SubnetPrefix(), log)
 }
 
+// identitySettings are the identity manager's settings in force.
+func (g *Gateway) identitySettings() identity.Settings {
+	c := g.conf()
+	return identity.Settings{
+		Pool:     store.Pool{Subnet: c.SubnetPrefix(), Reserved: []netip.Addr{c.GatewayAddr()}, Quarantine: c.Tunnel.AddressQuarantine.Duration, Log: g.log},
+		Endpoint: c.Tunnel.Endpoint, MTU: c.Tunnel.MTU, Keepalive: c.Tunnel.Keepalive.Duration, Gateway: c.GatewayAddr(),
+		PublicListen: c.Public.Listen != "", LinkTTL: c.Public.LinkTTL.Duration,
+	}
+}
+
+// auditEvent records an admin or system action.
+func (g *Gateway) auditEvent(actor, action, detail string) { g.audit.Event(actor, action, detail) }
+
 // Store is the state store (for diagnostics and tests).
 func (g *Gateway) Store() store.Backend { return g.st }
 
 func (g *Gateway) sessionStarted(s *session.Session) {
 	if !g.noAudit {
-		g.auditStart(s)
+		g.auditLog.Start(s)
 	}
 	g.metrics.SessionsTotal.WithLabelValues(s.Service, s.Proto).Inc()
 }
 
 func (g *Gateway) sessionEnded(s *session.Session, reason string) {
 	if !g.noAudit {
-		g.auditEnd(s, reason)
+		g.auditLog.End(s, reason)
 	}
 	g.metrics.Bytes.WithLabelValues(s.Service, "up").Add(float64(s.Up.Load()))
 	g.metrics.Bytes.WithLabelValues(s.Service, "down").Add(float64(s.Down.Load()))
@@ -970,6 +613,6 @@ func (g *Gateway) Explain(ctx context.Context, req adminapi.ExplainRequest) (adm
 }
 
 func (g *Gateway) denied(d session.Denial) {
-	g.auditDenial(d)
+	g.auditLog.Denial(d)
 	g.metrics.Denials.WithLabelValues(d.Service, d.Kind).Inc()
 }

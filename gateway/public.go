@@ -2,28 +2,19 @@ package gateway
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/tls"
 	_ "embed"
-	"encoding/base64"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
 	"slices"
-	"strings"
-	"time"
 
 	"github.com/licgate/licgate/certs"
-	"github.com/licgate/licgate/cluster"
 	"github.com/licgate/licgate/portmap"
 
 	"github.com/licgate/licgate/adminapi"
-	"github.com/licgate/licgate/audit"
 	"github.com/licgate/licgate/enroll"
-	"github.com/licgate/licgate/store"
-	"github.com/licgate/licgate/tunnel"
 )
 
 // startPublic serves enrolment links over HTTPS. Certificates come from
@@ -102,70 +93,4 @@ func (g *Gateway) PublicAddr() net.Addr {
 // CARoot is the internal CA's certificate (PEM), once the public listener started it.
 func (g *Gateway) CARoot() ([]byte, error) {
 	return g.certs.RootPEM()
-}
-
-// CreateEnrollLink makes a single-use link that enrols device for user:
-// opening it shows a form; submitting the form creates the device (with a
-// key pair made then, or the user's own public key) and shows the
-// profile, QR code and helpers. Only a hash of the token is stored.
-func (g *Gateway) CreateEnrollLink(ctx context.Context, user, device string, ttl time.Duration) (string, time.Time, error) {
-	if g.conf().Public.Listen == "" {
-		return "", time.Time{}, fmt.Errorf("gateway: %w", adminapi.ErrNoPublicListener)
-	}
-	if ttl <= 0 {
-		ttl = g.conf().Public.LinkTTL.Duration
-	}
-	if _, err := g.st.Device(ctx, user, device); err == nil {
-		return "", time.Time{}, fmt.Errorf("gateway: device %s/%s: %w", user, device, store.ErrExists)
-	}
-	b := make([]byte, 32)
-	rand.Read(b)
-	token := base64.RawURLEncoding.EncodeToString(b)
-	expires := time.Now().Add(ttl)
-	if err := g.st.CreateEnrollment(ctx, enroll.TokenHash(token), user, device, expires); err != nil {
-		return "", time.Time{}, err
-	}
-	g.auditEvent(audit.ActorOf(ctx), "enroll.link", fmt.Sprintf("%s/%s expires %s", user, device, expires.UTC().Format(time.RFC3339)))
-	return g.publicURL() + "/enroll/" + token, expires, nil
-}
-
-// Peek checks an enrolment link without using it.
-func (g *Gateway) Peek(ctx context.Context, tokenHash string) (store.Enrollment, error) {
-	return g.st.PeekEnrollment(ctx, tokenHash)
-}
-
-// Enrol uses an enrolment link: the claim and the device are one
-// transaction, so a device that cannot be created leaves the link valid.
-func (g *Gateway) Enrol(ctx context.Context, tokenHash, from, publicKey string) (enroll.Result, error) {
-	priv, publicKey, err := deviceKey(publicKey)
-	if err != nil {
-		return enroll.Result{}, fmt.Errorf("gateway: enrol: %w: %w", enroll.ErrBadKey, err)
-	}
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	e, d, err := g.st.ClaimEnrollmentAndAddDevice(ctx, tokenHash, from, store.NewDevice{PublicKey: publicKey}, g.pool())
-	if err != nil {
-		if errors.Is(err, store.ErrExists) && publicKey != "" {
-			return enroll.Result{}, fmt.Errorf("gateway: enrol: %w: %w", enroll.ErrBadKey, err)
-		}
-		return enroll.Result{}, fmt.Errorf("gateway: enrol: %w", err)
-	}
-	if err := g.syncPeers(ctx); err != nil {
-		return enroll.Result{}, fmt.Errorf("gateway: enrol %s/%s: %w", e.User, e.Device, err)
-	}
-	g.notify(cluster.KindDevices, e.User, e.Device)
-	actor := "enrolment link from " + from
-	g.log.Info("device enrolled", slog.String("user", e.User), slog.String("device", e.Device), slog.String("from", from))
-	res := enroll.Result{User: e.User, Device: e.Device, Gateway: g.conf().Tunnel.Address}
-	if priv == (tunnel.Key{}) {
-		// The user keeps their private key: show what goes around it.
-		p := g.profile(d, tunnel.Key{})
-		res.ProfileText = strings.Replace(p.String(), "PrivateKey = "+tunnel.Key{}.String(), "# PrivateKey = (your own private key)", 1)
-		g.auditEvent(actor, "device.enrolled", fmt.Sprintf("%s/%s with own key by %s", e.User, e.Device, from))
-		return res, nil
-	}
-	dr := g.deviceResult(d, priv)
-	res.Profile, res.ProfileText = dr.Profile, dr.ProfileText
-	g.auditEvent(actor, "device.enrolled", fmt.Sprintf("%s/%s by %s", e.User, e.Device, from))
-	return res, nil
 }

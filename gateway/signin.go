@@ -22,6 +22,7 @@ import (
 	"github.com/licgate/licgate/audit"
 	"github.com/licgate/licgate/config"
 	"github.com/licgate/licgate/enroll"
+	"github.com/licgate/licgate/identity"
 	"github.com/licgate/licgate/internal/atomicfile"
 	"github.com/licgate/licgate/internal/confval"
 	"github.com/licgate/licgate/signin"
@@ -296,12 +297,12 @@ func (g *Gateway) signinWindow() time.Duration {
 // parallel requests never pass signin.enrol.max_devices. The new device
 // counts as signed in at signedIn (the sign-in that enrolled it).
 func (g *Gateway) EnrolSignedIn(ctx context.Context, user, device, publicKey string, signedIn time.Time) (enroll.Result, error) {
-	priv, publicKey, err := deviceKey(publicKey)
+	priv, publicKey, err := identity.DeviceKey(publicKey)
 	if err != nil {
 		return enroll.Result{}, fmt.Errorf("%w: %w", enroll.ErrBadKey, err)
 	}
 	ctx = audit.WithActor(ctx, "signin "+user)
-	d, err := g.addDeviceWithin(ctx, store.NewDevice{User: user, Name: device, PublicKey: publicKey}, g.conf().Signin.Enrol.MaxDevices)
+	d, err := g.AddDeviceWithin(ctx, store.NewDevice{User: user, Name: device, PublicKey: publicKey}, g.conf().Signin.Enrol.MaxDevices)
 	switch {
 	case errors.Is(err, store.ErrLimit):
 		g.log.Info("sign-in enrolment refused: device limit", slog.String("user", user), slog.String("device", device),
@@ -316,26 +317,9 @@ func (g *Gateway) EnrolSignedIn(ctx context.Context, user, device, publicKey str
 		g.recordSignIn(user, device, signedIn)
 		g.notifyChange(cluster.Change{Kind: cluster.KindSignIn, User: user, Device: device, At: signedIn})
 	}
-	res := g.deviceResult(d, priv)
+	res := g.DeviceResult(d, priv)
 	out := enroll.Result{User: user, Device: device, Gateway: g.conf().Tunnel.Address, Profile: res.Profile, ProfileText: res.ProfileText}
 	return out, nil
-}
-
-// addDeviceWithin is AddDevice with the store's atomic device limit.
-func (g *Gateway) addDeviceWithin(ctx context.Context, nd store.NewDevice, max int) (store.Device, error) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	d, err := g.st.AddDeviceWithin(ctx, nd, g.pool(), max)
-	if err != nil {
-		return store.Device{}, err
-	}
-	if err := g.syncPeers(ctx); err != nil {
-		return store.Device{}, fmt.Errorf("gateway: add device %s/%s: %w", nd.User, nd.Name, err)
-	}
-	g.log.Info("device added", slog.String("user", nd.User), slog.String("device", nd.Name), slog.String("address", d.Address.String()))
-	g.notify(cluster.KindDevices, nd.User, nd.Name)
-	g.auditEvent(audit.ActorOf(ctx), "device.add", fmt.Sprintf("%s/%s %s", nd.User, nd.Name, d.Address))
-	return d, nil
 }
 
 var portalTmpl = template.Must(template.New("portal").Parse(`<!doctype html><html lang="en"><head><meta charset="utf-8">
@@ -350,7 +334,7 @@ var portalTmpl = template.Must(template.New("portal").Parse(`<!doctype html><htm
 // and the way to sign in to unlock rules with a signin window.
 func (g *Gateway) portal(w http.ResponseWriter, r *http.Request) {
 	src, err := netip.ParseAddrPort(r.RemoteAddr)
-	id, ok := g.identify(src.Addr())
+	id, ok := g.Identify(src.Addr())
 	if err != nil || !ok {
 		http.Error(w, "this page is for devices enrolled in licgate", http.StatusForbidden)
 		return
