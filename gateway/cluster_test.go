@@ -691,6 +691,12 @@ func TestClusterDatabaseStoppedRefusesAtOnce(t *testing.T) {
 	if err != nil || h.Cluster == nil || h.Cluster.Database == string(cluster.BreakerClosed) || h.Cluster.Trips < 1 {
 		t.Fatalf("health with the database stopped: %+v %v, want the circuit reported open", h.Cluster, err)
 	}
+	var metrics []byte
+	if err := api.DoRaw(ctx, "GET", "/metrics", &metrics); err != nil ||
+		!strings.Contains(string(metrics), `licgate_cluster_db_circuit{state="closed"} 0`) ||
+		!strings.Contains(string(metrics), "licgate_cluster_db_circuit_trips_total 1") {
+		t.Fatalf("metrics with the circuit open: %v, want licgate_cluster_db_circuit{state=\"closed\"} 0 and one trip", err)
+	}
 
 	// Open: refused at once, without asking the database.
 	slowest, admitted = connectAll()
