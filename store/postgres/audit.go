@@ -42,42 +42,6 @@ func (s *Store) CloseOpenSessions(ctx context.Context, at time.Time, reason stri
 	return tag.RowsAffected(), nil
 }
 
-// AuditSessions returns sessions that overlap [from, to), oldest first.
-func (s *Store) AuditSessions(ctx context.Context, from, to time.Time) ([]store.AuditSession, error) {
-	out, err := queryAll(ctx, s, sqlrow.Session, sqlrow.QuerySessions, to.UnixMicro(), from.UnixMicro())
-	if err != nil {
-		return nil, fmt.Errorf("postgres: audit sessions: %w", err)
-	}
-	return out, nil
-}
-
-// limitArg is SQLite's LIMIT semantics in PostgreSQL: a negative limit
-// means no limit (NULL), zero means no rows.
-func limitArg(limit int) any {
-	if limit < 0 {
-		return nil
-	}
-	return limit
-}
-
-// AuditDenials returns refusals in [from, to), newest first, at most limit.
-func (s *Store) AuditDenials(ctx context.Context, from, to time.Time, limit int) ([]store.AuditDenialRow, error) {
-	out, err := queryAll(ctx, s, sqlrow.Denial, sqlrow.QueryDenials, from.UnixMicro(), to.UnixMicro(), limitArg(limit))
-	if err != nil {
-		return nil, fmt.Errorf("postgres: audit denials: %w", err)
-	}
-	return out, nil
-}
-
-// AuditEvents returns admin events in [from, to), newest first, at most limit.
-func (s *Store) AuditEvents(ctx context.Context, from, to time.Time, limit int) ([]store.AuditEventRow, error) {
-	out, err := queryAll(ctx, s, sqlrow.Event, sqlrow.QueryEvents, from.UnixMicro(), to.UnixMicro(), limitArg(limit))
-	if err != nil {
-		return nil, fmt.Errorf("postgres: audit events: %w", err)
-	}
-	return out, nil
-}
-
 // PruneAudit deletes audit records that ended (or happened) before t.
 func (s *Store) PruneAudit(ctx context.Context, before time.Time) (int64, error) {
 	var total int64

@@ -146,6 +146,8 @@ type Store struct {
 	// DeviceAdder is AddDevice, AddDevices, AddDeviceWithin and
 	// ClaimEnrollmentAndAddDevice over deviceTx.
 	store.DeviceAdder
+	// Lookups are the one-statement methods over conn.
+	sqlrow.Lookups
 }
 
 var _ store.Backend = (*Store)(nil)
@@ -186,6 +188,7 @@ func Open(ctx context.Context, dsn string, log *slog.Logger) (*Store, error) {
 	}
 	s := &Store{pool: pool, log: log, now: time.Now}
 	s.DeviceAdder = store.DeviceAdder{Run: s.deviceTx, Now: func() time.Time { return s.now() }, Name: "postgres"}
+	s.Lookups = sqlrow.Lookups{Conn: conn{s}, Name: "postgres", Now: func() time.Time { return s.now() }}
 	if err := s.migrate(ctx); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("postgres: %w", mapErr(err))
@@ -266,30 +269,6 @@ func (s *Store) tx(ctx context.Context, fn func(pgx.Tx) error) error {
 	return mapErr(tx.Commit(ctx))
 }
 
-// exec runs one statement outside an explicit transaction.
-func (s *Store) exec(ctx context.Context, q string, args ...any) error {
-	if s.closed.Load() {
-		return store.ErrClosed
-	}
-	_, err := s.pool.Exec(ctx, dialect.SQL(q), args...)
-	return mapErr(err)
-}
-
-// execOne runs an UPDATE that must touch a row; ErrNotFound otherwise.
-func (s *Store) execOne(ctx context.Context, q string, args ...any) error {
-	if s.closed.Load() {
-		return store.ErrClosed
-	}
-	tag, err := s.pool.Exec(ctx, dialect.SQL(q), args...)
-	if err != nil {
-		return mapErr(err)
-	}
-	if tag.RowsAffected() == 0 {
-		return store.ErrNotFound
-	}
-	return nil
-}
-
 // mapErr turns PostgreSQL's errors into the store sentinels: a unique
 // violation is ErrExists, a full disk or a read-only server ErrStateDir,
 // a closed pool ErrClosed. The original stays in the chain.
@@ -327,18 +306,49 @@ var dialect = sqlrow.Dialect{Numbered: true, Collate: ` COLLATE "C"`}
 
 type scanner = sqlrow.Scanner
 
-// queryAll runs query and scans every row; none is an empty slice.
-func queryAll[T any](ctx context.Context, s *Store, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
-	if s.closed.Load() {
-		return nil, store.ErrClosed
+// conn is the pool outside a transaction as sqlrow.Lookups uses it.
+type conn struct{ s *Store }
+
+func (c conn) Query(ctx context.Context, q string, args ...any) (sqlrow.Rows, func(), error) {
+	if c.s.closed.Load() {
+		return nil, nil, store.ErrClosed
 	}
-	rows, err := s.pool.Query(ctx, dialect.SQL(query), args...)
+	rows, err := c.s.pool.Query(ctx, dialect.SQL(q), args...)
 	if err != nil {
-		return nil, mapErr(err)
+		return nil, nil, err
 	}
-	defer rows.Close()
-	out, err := sqlrow.Collect(rows, scan)
-	return out, mapErr(err)
+	return rows, rows.Close, nil
+}
+
+func (c conn) QueryRow(ctx context.Context, q string, args ...any) sqlrow.Scanner {
+	if c.s.closed.Load() {
+		return sqlrow.ErrRow{Err: store.ErrClosed}
+	}
+	return c.s.pool.QueryRow(ctx, dialect.SQL(q), args...)
+}
+
+func (c conn) Exec(ctx context.Context, q string, args ...any) (int64, error) {
+	if c.s.closed.Load() {
+		return 0, store.ErrClosed
+	}
+	tag, err := c.s.pool.Exec(ctx, dialect.SQL(q), args...)
+	return tag.RowsAffected(), mapErr(err)
+}
+
+func (conn) Err(err error) error {
+	if errors.Is(err, pgx.ErrNoRows) {
+		return store.ErrNotFound
+	}
+	return mapErr(err)
+}
+
+// Limit is SQLite's LIMIT semantics in PostgreSQL: a negative limit
+// means no limit (NULL), zero means no rows.
+func (conn) Limit(limit int) any {
+	if limit < 0 {
+		return nil
+	}
+	return limit
 }
 
 type querier interface {
@@ -352,11 +362,8 @@ func queryOne[T any](ctx context.Context, s *Store, q querier, scan func(scanner
 		return zero, store.ErrClosed
 	}
 	v, err := scan(q.QueryRow(ctx, dialect.SQL(query), args...))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return zero, store.ErrNotFound
-	}
 	if err != nil {
-		return zero, mapErr(err)
+		return zero, conn{s}.Err(err)
 	}
 	return v, nil
 }
@@ -379,40 +386,6 @@ func (s *Store) AddUser(ctx context.Context, name, email string) (store.User, er
 		return store.User{}, fmt.Errorf("postgres: add user %s: %w", name, mapErr(err))
 	}
 	return store.User{ID: id, Name: name, Email: email, Created: time.UnixMilli(now)}, nil
-}
-
-// User returns one user by name.
-func (s *Store) User(ctx context.Context, name string) (store.User, error) {
-	u, err := queryOne(ctx, s, s.pool, sqlrow.User, sqlrow.QueryUser, name)
-	if err != nil {
-		return store.User{}, fmt.Errorf("postgres: user %s: %w", name, err)
-	}
-	return u, nil
-}
-
-// Users lists every user by name.
-func (s *Store) Users(ctx context.Context) ([]store.User, error) {
-	us, err := queryAll(ctx, s, sqlrow.User, sqlrow.QueryUsers)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: list users: %w", err)
-	}
-	return us, nil
-}
-
-// SetUserDisabled disables or re-enables a user.
-func (s *Store) SetUserDisabled(ctx context.Context, name string, disabled bool) error {
-	if err := s.execOne(ctx, sqlrow.SetUserOff, disabled, name); err != nil {
-		return fmt.Errorf("postgres: disable user %s: %w", name, err)
-	}
-	return nil
-}
-
-// SetUserExpiry sets (or, with nil, clears) when a user's access ends.
-func (s *Store) SetUserExpiry(ctx context.Context, name string, expires *time.Time) error {
-	if err := s.execOne(ctx, sqlrow.SetUserExpiry, sqlrow.MsOrNull(expires), name); err != nil {
-		return fmt.Errorf("postgres: user %s expiry: %w", name, err)
-	}
-	return nil
 }
 
 // deviceTx runs fn in one transaction (store.TxFunc).
@@ -469,34 +442,12 @@ func (t deviceTx) InsertDevice(uid int64, d store.Device) (int64, error) {
 	return id, err
 }
 
-// Devices lists active devices, or all with all.
-func (s *Store) Devices(ctx context.Context, all bool) ([]store.Device, error) {
-	q := sqlrow.QueryDevicesAct
-	if all {
-		q = sqlrow.QueryDevices
-	}
-	ds, err := queryAll(ctx, s, sqlrow.Device, q)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: list devices: %w", err)
-	}
-	return ds, nil
-}
-
 func activeDevice(ctx context.Context, s *Store, q querier, user, name string, lock bool) (store.Device, error) {
 	query := sqlrow.QueryDevice
 	if lock {
 		query += ` FOR UPDATE OF d`
 	}
 	return queryOne(ctx, s, q, sqlrow.Device, query, user, name)
-}
-
-// Device returns the active device user/name.
-func (s *Store) Device(ctx context.Context, user, name string) (store.Device, error) {
-	d, err := activeDevice(ctx, s, s.pool, user, name, false)
-	if err != nil {
-		return store.Device{}, fmt.Errorf("postgres: device %s/%s: %w", user, name, err)
-	}
-	return d, nil
 }
 
 // RevokeDevice marks the active device user/name revoked and returns it.
@@ -548,15 +499,6 @@ func (s *Store) RekeyDevice(ctx context.Context, user, name, publicKey string) (
 		return store.Device{}, fmt.Errorf("postgres: rekey device %s/%s: %w", user, name, err)
 	}
 	return d, nil
-}
-
-// SetDeviceExpiry sets (or clears) when the active device stops working.
-func (s *Store) SetDeviceExpiry(ctx context.Context, user, name string, expires *time.Time) error {
-	err := s.execOne(ctx, sqlrow.SetDeviceExpry, sqlrow.MsOrNull(expires), name, user)
-	if err != nil {
-		return fmt.Errorf("postgres: device %s/%s expiry: %w", user, name, err)
-	}
-	return nil
 }
 
 // NextSessionEpoch returns a number greater than any returned before.

@@ -39,35 +39,6 @@ func (s *Store) CloseOpenSessions(ctx context.Context, at time.Time, reason stri
 	return res.RowsAffected()
 }
 
-// AuditSessions returns sessions that overlap [from, to), oldest first.
-func (s *Store) AuditSessions(ctx context.Context, from, to time.Time) ([]store.AuditSession, error) {
-	out, err := queryAll(ctx, s, sqlrow.Session, sqlrow.QuerySessions, to.UnixMicro(), from.UnixMicro())
-	if err != nil {
-		return nil, fmt.Errorf("store: audit sessions: %w", err)
-	}
-	return out, nil
-}
-
-// AuditDenials returns refusals in [from, to), newest first, at most
-// limit (a negative limit: all).
-func (s *Store) AuditDenials(ctx context.Context, from, to time.Time, limit int) ([]store.AuditDenialRow, error) {
-	out, err := queryAll(ctx, s, sqlrow.Denial, sqlrow.QueryDenials, from.UnixMicro(), to.UnixMicro(), limit)
-	if err != nil {
-		return nil, fmt.Errorf("store: audit denials: %w", err)
-	}
-	return out, nil
-}
-
-// AuditEvents returns admin events in [from, to), newest first, at most
-// limit (a negative limit: all).
-func (s *Store) AuditEvents(ctx context.Context, from, to time.Time, limit int) ([]store.AuditEventRow, error) {
-	out, err := queryAll(ctx, s, sqlrow.Event, sqlrow.QueryEvents, from.UnixMicro(), to.UnixMicro(), limit)
-	if err != nil {
-		return nil, fmt.Errorf("store: audit events: %w", err)
-	}
-	return out, nil
-}
-
 // PruneAudit deletes audit records that ended (or happened) before t.
 func (s *Store) PruneAudit(ctx context.Context, before time.Time) (int64, error) {
 	var total int64

@@ -3,14 +3,11 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
-	"github.com/licgate/licgate/store"
 	"math"
-)
 
-// isNotFound reports a missing row (queryOne's ErrNotFound).
-func isNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }
+	"github.com/licgate/licgate/store"
+)
 
 // NextSessionEpoch returns a number no earlier call on this database
 // returned (1, 2, 3, ... in one transaction, durable before it returns).

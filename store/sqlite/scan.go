@@ -22,19 +22,44 @@ type querier interface {
 	QueryRowContext(context.Context, string, ...any) *sql.Row
 }
 
-// queryAll runs query on the store's database and scans every row with
-// scan; none is an empty slice.
-func queryAll[T any](ctx context.Context, s *Store, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
-	if s.closed.Load() {
-		return nil, store.ErrClosed
+// conn is the database outside a transaction as sqlrow.Lookups uses it.
+type conn struct{ s *Store }
+
+func (c conn) Query(ctx context.Context, q string, args ...any) (sqlrow.Rows, func(), error) {
+	if c.s.closed.Load() {
+		return nil, nil, store.ErrClosed
 	}
-	rows, err := s.db.QueryContext(ctx, query, args...)
+	rows, err := c.s.db.QueryContext(ctx, dialect.SQL(q), args...)
 	if err != nil {
-		return nil, s.dirErr(err)
+		return nil, nil, err
 	}
-	defer rows.Close()
-	return sqlrow.Collect(rows, scan)
+	return rows, func() { rows.Close() }, nil
 }
+
+func (c conn) QueryRow(ctx context.Context, q string, args ...any) sqlrow.Scanner {
+	if c.s.closed.Load() {
+		return sqlrow.ErrRow{Err: store.ErrClosed}
+	}
+	return c.s.db.QueryRowContext(ctx, dialect.SQL(q), args...)
+}
+
+func (c conn) Exec(ctx context.Context, q string, args ...any) (int64, error) {
+	res, err := c.s.exec(ctx, dialect.SQL(q), args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+func (c conn) Err(err error) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.ErrNotFound
+	}
+	return c.s.dirErr(err)
+}
+
+// Limit: SQLite's LIMIT takes a negative number as no limit.
+func (conn) Limit(limit int) any { return limit }
 
 // queryOne scans the single row query returns; ErrNotFound when none.
 func queryOne[T any](ctx context.Context, s *Store, q querier, scan func(scanner) (T, error), query string, args ...any) (T, error) {
@@ -43,11 +68,8 @@ func queryOne[T any](ctx context.Context, s *Store, q querier, scan func(scanner
 		return zero, store.ErrClosed
 	}
 	v, err := scan(q.QueryRowContext(ctx, query, args...))
-	if errors.Is(err, sql.ErrNoRows) {
-		return zero, store.ErrNotFound
-	}
 	if err != nil {
-		return zero, s.dirErr(err)
+		return zero, conn{s}.Err(err)
 	}
 	return v, nil
 }

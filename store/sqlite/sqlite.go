@@ -28,6 +28,8 @@ type Store struct {
 	// DeviceAdder is AddDevice, AddDevices, AddDeviceWithin and
 	// ClaimEnrollmentAndAddDevice over deviceTx.
 	store.DeviceAdder
+	// Lookups are the one-statement methods over conn.
+	sqlrow.Lookups
 }
 
 // migration is one schema step: SQL, Go, or both (SQL first), run in
@@ -164,6 +166,7 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 	db.SetMaxOpenConns(1)
 	s := &Store{db: db, dir: dir, now: time.Now}
 	s.DeviceAdder = store.DeviceAdder{Run: s.deviceTx, Now: func() time.Time { return s.now() }, Name: "store"}
+	s.Lookups = sqlrow.Lookups{Conn: conn{s}, Name: "store", Now: func() time.Time { return s.now() }}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("store: %s: %w", path, s.dirErr(err))
@@ -259,18 +262,6 @@ func (s *Store) exec(ctx context.Context, q string, args ...any) (sql.Result, er
 	return res, s.dirErr(err)
 }
 
-// execOne runs an UPDATE that must touch a row; ErrNotFound otherwise.
-func (s *Store) execOne(ctx context.Context, q string, args ...any) error {
-	res, err := s.exec(ctx, q, args...)
-	if err != nil {
-		return err
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return store.ErrNotFound
-	}
-	return nil
-}
-
 // AddUser creates a user.
 func (s *Store) AddUser(ctx context.Context, name, email string) (store.User, error) {
 	if err := store.ValidName(name); err != nil {
@@ -289,32 +280,6 @@ func (s *Store) AddUser(ctx context.Context, name, email string) (store.User, er
 	}
 	id, _ := res.LastInsertId()
 	return store.User{ID: id, Name: name, Email: email, Created: time.UnixMilli(now.UnixMilli())}, nil
-}
-
-// User returns one user by name.
-func (s *Store) User(ctx context.Context, name string) (store.User, error) {
-	u, err := queryOne(ctx, s, s.db, sqlrow.User, sqlrow.QueryUser, name)
-	if err != nil {
-		return store.User{}, fmt.Errorf("store: user %s: %w", name, err)
-	}
-	return u, nil
-}
-
-// Users lists every user by name.
-func (s *Store) Users(ctx context.Context) ([]store.User, error) {
-	us, err := queryAll(ctx, s, sqlrow.User, dialect.SQL(sqlrow.QueryUsers))
-	if err != nil {
-		return nil, fmt.Errorf("store: list users: %w", err)
-	}
-	return us, nil
-}
-
-// SetUserDisabled disables or re-enables a user.
-func (s *Store) SetUserDisabled(ctx context.Context, name string, disabled bool) error {
-	if err := s.execOne(ctx, sqlrow.SetUserOff, disabled, name); err != nil {
-		return fmt.Errorf("store: disable user %s: %w", name, err)
-	}
-	return nil
 }
 
 // deviceTx runs fn in one transaction (store.TxFunc).
@@ -365,28 +330,6 @@ func (t deviceTx) InsertDevice(uid int64, d store.Device) (int64, error) {
 		return 0, err
 	}
 	return res.LastInsertId()
-}
-
-// Devices lists active (not revoked) devices, or all when all is true.
-func (s *Store) Devices(ctx context.Context, all bool) ([]store.Device, error) {
-	q := sqlrow.QueryDevicesAct
-	if all {
-		q = sqlrow.QueryDevices
-	}
-	ds, err := queryAll(ctx, s, sqlrow.Device, dialect.SQL(q))
-	if err != nil {
-		return nil, fmt.Errorf("store: list devices: %w", err)
-	}
-	return ds, nil
-}
-
-// Device returns the active device user/name.
-func (s *Store) Device(ctx context.Context, user, name string) (store.Device, error) {
-	d, err := activeDevice(ctx, s, s.db, user, name)
-	if err != nil {
-		return store.Device{}, fmt.Errorf("store: device %s/%s: %w", user, name, err)
-	}
-	return d, nil
 }
 
 // activeDevice reads the unrevoked device user/name; ErrNotFound if none.
@@ -445,21 +388,4 @@ func (s *Store) RekeyDevice(ctx context.Context, user, name, publicKey string) (
 		return store.Device{}, fmt.Errorf("store: rekey device %s/%s: %w", user, name, err)
 	}
 	return d, nil
-}
-
-// SetUserExpiry sets (or, with nil, clears) when a user's access ends.
-func (s *Store) SetUserExpiry(ctx context.Context, name string, expires *time.Time) error {
-	if err := s.execOne(ctx, sqlrow.SetUserExpiry, sqlrow.MsOrNull(expires), name); err != nil {
-		return fmt.Errorf("store: user %s expiry: %w", name, err)
-	}
-	return nil
-}
-
-// SetDeviceExpiry sets (or clears) when the active device user/name stops working.
-func (s *Store) SetDeviceExpiry(ctx context.Context, user, name string, expires *time.Time) error {
-	err := s.execOne(ctx, sqlrow.SetDeviceExpry, sqlrow.MsOrNull(expires), name, user)
-	if err != nil {
-		return fmt.Errorf("store: device %s/%s expiry: %w", user, name, err)
-	}
-	return nil
 }
