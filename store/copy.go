@@ -72,6 +72,14 @@ type Importer interface {
 	Import(ctx context.Context, snap *Snapshot) error
 }
 
+// Copyable is a backend Copy reads from and writes into: every backend
+// of licgate is.
+type Copyable interface {
+	Backend
+	Exporter
+	Importer
+}
+
 // ErrNotEmpty is wrapped (with ErrExists) when Copy's destination
 // already holds state.
 var ErrNotEmpty = errors.New("destination is not empty")

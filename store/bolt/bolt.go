@@ -153,6 +153,8 @@ type Store struct {
 	store.DeviceAdder
 }
 
+var _ store.Copyable = (*Store)(nil)
+
 // Open opens (creating if needed) the database in dir. A state directory
 // that cannot be created, is read-only or is full gives an error
 // wrapping ErrStateDir and naming dir. A directory holding only the

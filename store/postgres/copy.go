@@ -12,11 +12,6 @@ import (
 	"github.com/licgate/licgate/store/internal/sqlrow"
 )
 
-var (
-	_ store.Exporter = (*Store)(nil)
-	_ store.Importer = (*Store)(nil)
-)
-
 // Export reads every row in one repeatable-read transaction (a
 // consistent snapshot while gateways keep writing).
 func (s *Store) Export(ctx context.Context) (*store.Snapshot, error) {
@@ -61,14 +56,15 @@ func (s *Store) Import(ctx context.Context, snap *store.Snapshot) error {
 				return err
 			}
 		}
-		stmts, args := sqlrow.Upserts(snap)
-		for i, q := range stmts {
-			if _, err := tx.Exec(ctx, dialect.SQL(q), args[i]...); err != nil {
-				return err
-			}
+		err := sqlrow.Upsert(snap, func(q string, args ...any) error {
+			_, err := tx.Exec(ctx, dialect.SQL(q), args...)
+			return err
+		})
+		if err != nil {
+			return err
 		}
 		// Sequences continue after the copied IDs.
-		_, err := tx.Exec(ctx, `SELECT setval(pg_get_serial_sequence('users', 'id'), COALESCE((SELECT max(id) FROM users), 0) + 1, false),
+		_, err = tx.Exec(ctx, `SELECT setval(pg_get_serial_sequence('users', 'id'), COALESCE((SELECT max(id) FROM users), 0) + 1, false),
 			setval(pg_get_serial_sequence('devices', 'id'), COALESCE((SELECT max(id) FROM devices), 0) + 1, false)`)
 		return err
 	})

@@ -150,7 +150,7 @@ type Store struct {
 	sqlrow.Lookups
 }
 
-var _ store.Backend = (*Store)(nil)
+var _ store.Copyable = (*Store)(nil)
 
 // ReadDSNFile reads a connection string (a libpq keyword/value string or
 // a postgres:// URL) from path, trimming white space; the file keeps the

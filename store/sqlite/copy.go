@@ -10,11 +10,6 @@ import (
 	"github.com/licgate/licgate/store/internal/sqlrow"
 )
 
-var (
-	_ store.Exporter = (*Store)(nil)
-	_ store.Importer = (*Store)(nil)
-)
-
 // Export reads every row of the SQLite database in one read transaction.
 func (s *Store) Export(ctx context.Context) (*store.Snapshot, error) {
 	var snap *store.Snapshot
@@ -54,13 +49,10 @@ func (s *Store) Import(ctx context.Context, snap *store.Snapshot) error {
 				}
 			}
 		}
-		stmts, args := sqlrow.Upserts(snap)
-		for i, q := range stmts {
-			if _, err := tx.ExecContext(ctx, q, args[i]...); err != nil {
-				return err
-			}
-		}
-		return nil
+		return sqlrow.Upsert(snap, func(q string, args ...any) error {
+			_, err := tx.ExecContext(ctx, q, args...)
+			return err
+		})
 	})
 	if err != nil {
 		return fmt.Errorf("store: import: %w", err)

@@ -32,6 +32,8 @@ type Store struct {
 	sqlrow.Lookups
 }
 
+var _ store.Copyable = (*Store)(nil)
+
 // migration is one schema step: SQL, Go, or both (SQL first), run in
 // one transaction with the version bump.
 type migration struct {

@@ -109,10 +109,20 @@ func Tables(snap *store.Snapshot) []Table {
 	return []Table{users, devices, enrol, sessions, denials, events}
 }
 
-// Upserts are the statements and arguments that write snap's DDNS
-// state, holds and counters (counters only grow: the session epoch
-// stays ahead of every epoch either database handed out).
-func Upserts(snap *store.Snapshot) (stmts []string, args [][]any) {
+// Upsert writes snap's DDNS state, holds and counters with exec
+// (counters only grow: the session epoch stays ahead of every epoch
+// either database handed out).
+func Upsert(snap *store.Snapshot, exec func(q string, args ...any) error) error {
+	stmts, args := upserts(snap)
+	for i, q := range stmts {
+		if err := exec(q, args[i]...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func upserts(snap *store.Snapshot) (stmts []string, args [][]any) {
 	for _, d := range snap.DDNS {
 		stmts, args = append(stmts, SetDDNSAddr), append(args, []any{d.Provider, d.Family, d.Addr.String(), d.Updated.UnixMilli()})
 	}
