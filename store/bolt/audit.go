@@ -5,11 +5,12 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"github.com/licgate/licgate/store"
 	"slices"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
+
+	"github.com/licgate/licgate/store"
 )
 
 // The audit log in bbolt. Sessions, denials and events are keyed by

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/licgate/licgate/store"
 	"io/fs"
 	"math"
 	"net/netip"
@@ -18,6 +17,8 @@ import (
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
+
+	"github.com/licgate/licgate/store"
 )
 
 // This file is the bbolt backend, built with the licgate_store_bolt tag

@@ -4,13 +4,14 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"github.com/licgate/licgate/store"
 	"net/netip"
 	"sort"
 	"strings"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
+
+	"github.com/licgate/licgate/store"
 )
 
 // Export reads every row of the bbolt database in one read transaction,

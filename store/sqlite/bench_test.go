@@ -3,10 +3,11 @@ package sqlite
 import (
 	"context"
 	"fmt"
-	"github.com/licgate/licgate/store"
 	"net/netip"
 	"testing"
 	"time"
+
+	"github.com/licgate/licgate/store"
 )
 
 // The benchmarks measure one durable write each (WAL, synchronous=FULL):

@@ -4,9 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"time"
+
 	"github.com/licgate/licgate/store"
 	"github.com/licgate/licgate/store/internal/sqlrow"
-	"time"
 )
 
 // CreateEnrollment records a link for user's new device; tokenHash is

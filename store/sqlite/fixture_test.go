@@ -8,13 +8,14 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"github.com/licgate/licgate/store"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/licgate/licgate/store"
 )
 
 // The fixture is a state database written by licgate's schema-5 code

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
-	"github.com/licgate/licgate/store"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/licgate/licgate/internal/testnet"
+	"github.com/licgate/licgate/store"
 )
 
 // TestBadKeyFixtureMigrates opens a schema-5 database (written by the

@@ -5,10 +5,11 @@ import (
 	"database/sql"
 	"encoding/base64"
 	"fmt"
-	"github.com/licgate/licgate/store"
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/licgate/licgate/store"
 )
 
 // canonicalKey decodes s leniently (whitespace anywhere ignored, padding

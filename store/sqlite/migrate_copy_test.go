@@ -3,8 +3,9 @@ package sqlite
 import (
 	"context"
 	"errors"
-	"github.com/licgate/licgate/store"
 	"testing"
+
+	"github.com/licgate/licgate/store"
 )
 
 // lossy is a backend whose import drops the last device: Copy must notice.

@@ -5,8 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"github.com/licgate/licgate/store"
-	"github.com/licgate/licgate/store/internal/sqlrow"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -14,6 +12,9 @@ import (
 
 	"github.com/ncruces/go-sqlite3"
 	_ "github.com/ncruces/go-sqlite3/driver" // registers the "sqlite3" driver
+
+	"github.com/licgate/licgate/store"
+	"github.com/licgate/licgate/store/internal/sqlrow"
 )
 
 // FileName is the database file inside the state directory.

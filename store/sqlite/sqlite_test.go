@@ -4,13 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/licgate/licgate/store"
 	"net/netip"
 	"os"
 	"os/exec"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/licgate/licgate/store"
 )
 
 func open(t *testing.T, dir string) *Store {
