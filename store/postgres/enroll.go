@@ -5,29 +5,12 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/licgate/licgate/store"
 	"github.com/licgate/licgate/store/internal/sqlrow"
 )
-
-// CreateEnrollment records a single-use link; only tokenHash is stored.
-func (s *Store) CreateEnrollment(ctx context.Context, tokenHash, user, device string, expires time.Time) error {
-	if err := store.ValidName(device); err != nil {
-		return fmt.Errorf("postgres: create enrolment: %w", err)
-	}
-	if _, err := s.User(ctx, user); err != nil {
-		return fmt.Errorf("postgres: create enrolment: %w", err)
-	}
-	_, err := s.pool.Exec(ctx, dialect.SQL(sqlrow.InsertLink),
-		tokenHash, user, device, s.now().UnixMilli(), expires.UnixMilli())
-	if err != nil {
-		return fmt.Errorf("postgres: create enrolment: %w", mapErr(err))
-	}
-	return nil
-}
 
 // usable reads the link (locking its row when lock) and says why it
 // cannot be used, if so.
@@ -60,15 +43,6 @@ func (s *Store) ClaimEnrollment(ctx context.Context, tokenHash, from string) (st
 		e, err = s.claim(ctx, tx, tokenHash, from)
 		return err
 	})
-	if err != nil {
-		return store.Enrollment{}, fmt.Errorf("postgres: enrolment link: %w", err)
-	}
-	return e, nil
-}
-
-// PeekEnrollment checks a link without using it up.
-func (s *Store) PeekEnrollment(ctx context.Context, tokenHash string) (store.Enrollment, error) {
-	e, err := s.usable(ctx, s.pool, tokenHash, false)
 	if err != nil {
 		return store.Enrollment{}, fmt.Errorf("postgres: enrolment link: %w", err)
 	}

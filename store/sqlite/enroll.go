@@ -4,31 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"time"
 
 	"github.com/licgate/licgate/store"
 	"github.com/licgate/licgate/store/internal/sqlrow"
 )
-
-// CreateEnrollment records a link for user's new device; tokenHash is
-// the hash of the secret token (the token itself is never stored).
-func (s *Store) CreateEnrollment(ctx context.Context, tokenHash, user, device string, expires time.Time) error {
-	if err := store.ValidName(device); err != nil {
-		return fmt.Errorf("store: create enrolment: %w", err)
-	}
-	if _, err := s.User(ctx, user); err != nil {
-		return fmt.Errorf("store: create enrolment: %w", err)
-	}
-	_, err := s.exec(ctx, sqlrow.InsertLink,
-		tokenHash, user, device, s.now().UnixMilli(), expires.UnixMilli())
-	if err != nil {
-		if isUnique(err) {
-			err = store.ErrExists
-		}
-		return fmt.Errorf("store: create enrolment: %w", err)
-	}
-	return nil
-}
 
 // usable reads the link and says why it cannot be used, if so.
 func (s *Store) usable(ctx context.Context, q querier, tokenHash string) (store.Enrollment, error) {
@@ -56,15 +35,6 @@ func (s *Store) ClaimEnrollment(ctx context.Context, tokenHash, from string) (st
 		e, err = s.claim(ctx, tx, tokenHash, from)
 		return err
 	})
-	if err != nil {
-		return store.Enrollment{}, fmt.Errorf("store: enrolment link: %w", err)
-	}
-	return e, nil
-}
-
-// PeekEnrollment checks a link without using it up.
-func (s *Store) PeekEnrollment(ctx context.Context, tokenHash string) (store.Enrollment, error) {
-	e, err := s.usable(ctx, s.db, tokenHash)
 	if err != nil {
 		return store.Enrollment{}, fmt.Errorf("store: enrolment link: %w", err)
 	}

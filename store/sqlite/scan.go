@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 
 	"github.com/licgate/licgate/store"
 	"github.com/licgate/licgate/store/internal/sqlrow"
@@ -45,6 +46,9 @@ func (c conn) QueryRow(ctx context.Context, q string, args ...any) sqlrow.Scanne
 
 func (c conn) Exec(ctx context.Context, q string, args ...any) (int64, error) {
 	res, err := c.s.exec(ctx, dialect.SQL(q), args...)
+	if isUnique(err) {
+		return 0, fmt.Errorf("%w: %w", store.ErrExists, err)
+	}
 	if err != nil {
 		return 0, err
 	}

@@ -223,3 +223,28 @@ type ErrRow struct{ Err error }
 
 // Scan returns the error.
 func (r ErrRow) Scan(...any) error { return r.Err }
+
+// CreateEnrollment records a link for user's new device; tokenHash is
+// the hash of the secret token (the token itself is never stored).
+func (l Lookups) CreateEnrollment(ctx context.Context, tokenHash, user, device string, expires time.Time) error {
+	if err := store.ValidName(device); err != nil {
+		return l.wrap("create enrolment", err)
+	}
+	if _, err := l.User(ctx, user); err != nil {
+		return l.wrap("create enrolment", err)
+	}
+	if _, err := l.Conn.Exec(ctx, InsertLink, tokenHash, user, device, l.Now().UnixMilli(), expires.UnixMilli()); err != nil {
+		return l.wrap("create enrolment", err)
+	}
+	return nil
+}
+
+// PeekEnrollment checks a link without using it up.
+func (l Lookups) PeekEnrollment(ctx context.Context, tokenHash string) (store.Enrollment, error) {
+	now := l.Now()
+	e, err := One(ctx, l.Conn, func(sc Scanner) (store.Enrollment, error) { return Link(sc, now) }, QueryLink, tokenHash)
+	if err != nil {
+		return store.Enrollment{}, l.wrap("enrolment link", err)
+	}
+	return e, nil
+}
