@@ -42,14 +42,30 @@ type rig struct {
 
 	mu       sync.Mutex
 	capture  bool // next callback is only recorded, not processed
+	logs     strings.Builder
 	outcomes chan outcome
 }
 
-type slogWriter struct{ t *testing.T }
+type slogWriter struct {
+	t *testing.T
+	r *rig // its log copy, or nil
+}
 
 func (w slogWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
+	if w.r != nil {
+		w.r.mu.Lock()
+		w.r.logs.Write(p)
+		w.r.mu.Unlock()
+	}
 	return len(p), nil
+}
+
+// logged is what the provider logged so far.
+func (r *rig) logged() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.logs.String()
 }
 
 var (
@@ -62,6 +78,8 @@ var (
 	// Entra-like: the UPN in preferred_username is who they are.
 	carol = signintest.User{Login: "carol", PreferredUsername: "carol@example.com", Email: "carol.private@gmail.test", EmailVerified: &no, Groups: []string{"architects"}}
 	dave  = signintest.User{Login: "dave", PreferredUsername: "dave@other.test", Email: "dave@example.com"}
+	// Entra-like with more than 200 groups: _claim_names instead of groups.
+	erin = signintest.User{Login: "erin", PreferredUsername: "erin@example.com", GroupsOverage: true}
 )
 
 // leakCheck goes first in every test that starts servers: it runs after
@@ -87,7 +105,7 @@ func newRig(t *testing.T, tweak func(*signin.Config)) *rig {
 	t.Cleanup(r.rp.Close)
 	r.op = signintest.StartOP(t, signintest.OPConfig{
 		RedirectURIs: []string{r.rp.URL + "/callback"},
-		Users:        []signintest.User{alice, mallory, nobody, unver, silent, carol, dave},
+		Users:        []signintest.User{alice, mallory, nobody, unver, silent, carol, dave, erin},
 	})
 	tr := &http.Transport{}
 	t.Cleanup(tr.CloseIdleConnections)
@@ -107,7 +125,7 @@ func newRig(t *testing.T, tweak func(*signin.Config)) *rig {
 		tweak(&cfg)
 	}
 	var err error
-	r.p, err = signin.New(cfg, slog.New(slog.NewTextHandler(slogWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	r.p, err = signin.New(cfg, slog.New(slog.NewTextHandler(slogWriter{t, r}, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -393,6 +411,32 @@ func TestEntraStyleClaims(t *testing.T) {
 	}
 	if o := r.next(); !errors.Is(o.err, signin.ErrDomainNotAllowed) {
 		t.Errorf("dave: err = %v, want ErrDomainNotAllowed", o.err)
+	}
+}
+
+// TestEntraGroupsOverageFromProvider: the real provider sends an ID token
+// shaped like Entra's for a user in more than 200 groups (_claim_names and
+// _claim_sources, no groups claim). The sign-in succeeds, says so with
+// GroupsOverage, and carries no groups (unknown, never "none").
+func TestEntraGroupsOverageFromProvider(t *testing.T) {
+	leakCheck(t)
+	r := newRig(t, func(c *signin.Config) {
+		c.Preset, c.GroupsClaim = signin.PresetEntra, ""
+		c.Scopes = []string{"openid", "email", "profile", "groups"}
+	})
+	ctx := signintest.Browser(t)
+	if err := chromedp.Run(ctx, chromedp.Navigate(begin(r, "enroll", "/")), signintest.Login("erin")); err != nil {
+		t.Fatal(err)
+	}
+	o := r.next()
+	if o.err != nil {
+		t.Fatalf("erin: %v", o.err)
+	}
+	if id := o.res.Identity; id.Address != "erin@example.com" || !id.GroupsOverage || id.Groups != nil {
+		t.Errorf("erin: address %q overage %v groups %q; want erin@example.com, true, nil", id.Address, id.GroupsOverage, id.Groups)
+	}
+	if logs := r.logged(); !strings.Contains(logs, "groups overage") {
+		t.Errorf("no overage warning in the log: %s", logs)
 	}
 }
 

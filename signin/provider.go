@@ -40,7 +40,10 @@ type Identity struct {
 	Name   string   // the name claim, for display
 	Groups []string // the configured groups claim; nil if none
 	// GroupsOverage is true when the provider left groups out because
-	// there are too many (Entra ID's _claim_names); Groups is then empty.
+	// there are too many (Entra ID's _claim_names / _claim_sources with
+	// more than 200 groups, or hasgroups); Groups is then nil and means
+	// "unknown", never "none": a caller deciding on groups must refuse or
+	// look them up elsewhere (the admin console uses the directory's).
 	GroupsOverage bool
 	// At is when the callback completed (Config.Now).
 	At time.Time
@@ -444,7 +447,7 @@ func (p *Provider) callback(w http.ResponseWriter, r *http.Request) (Result, err
 			return res, err
 		}
 	}
-	res.Identity, err = p.identity(idt, claims, now)
+	res.Identity, err = p.identity(idt.Issuer, idt.Subject, claims, now)
 	return res, err
 }
 
@@ -517,8 +520,12 @@ func overage(claims map[string]any, groups string) bool {
 	return truthy(claims["hasgroups"])
 }
 
-func (p *Provider) identity(idt *oidc.IDToken, claims map[string]any, now time.Time) (Identity, error) {
-	id := Identity{Issuer: idt.Issuer, Subject: idt.Subject, At: now}
+// identity maps verified claims onto an Identity by the preset's rules:
+// the user claim, the address that binds the account (issue 23), the
+// groups claim and its overage. Pure but for the overage warning, so the
+// presets can be checked against the providers' published tokens.
+func (p *Provider) identity(issuer, subject string, claims map[string]any, now time.Time) (Identity, error) {
+	id := Identity{Issuer: issuer, Subject: subject, At: now}
 	id.Email, _ = claims["email"].(string)
 	id.Email = strings.ToLower(strings.TrimSpace(id.Email))
 	id.Name, _ = claims["name"].(string)
@@ -529,7 +536,11 @@ func (p *Provider) identity(idt *oidc.IDToken, claims map[string]any, now time.T
 		id.Groups = stringList(claims[g])
 		id.GroupsOverage = overage(claims, g)
 		if id.GroupsOverage {
-			p.log.Warn("signin: provider left groups out (too many); configure group filtering at the provider",
+			// Never "no groups": the caller must not decide on groups from
+			// this token (adminapi takes roles from the directory then).
+			id.Groups = nil
+			p.log.Warn("signin: groups overage: the provider left the groups out of the token (more than 200 in Entra ID); "+
+				"no decision is taken on the token's groups; emit only the groups assigned to the application",
 				slog.String("user", id.User), slog.String("claim", g))
 		}
 	}

@@ -55,6 +55,12 @@ type User struct {
 	Name              string
 	PreferredUsername string
 	Groups            []string
+	// GroupsOverage makes the provider answer as Entra ID does for a user
+	// in more than 200 groups: no groups claim, but _claim_names
+	// {"groups": "src1"} and _claim_sources pointing at Microsoft Graph
+	// (node-oidc-provider's distributed claims, sent when the groups scope
+	// is asked for). Groups is then ignored.
+	GroupsOverage bool
 }
 
 // OPConfig configures StartOP.
@@ -121,7 +127,12 @@ func StartOP(tb testing.TB, cfg OPConfig) *OP {
 		if u.PreferredUsername != "" {
 			c["preferred_username"] = u.PreferredUsername
 		}
-		if u.Groups != nil {
+		switch {
+		case u.GroupsOverage:
+			c["_claim_names"] = map[string]any{"groups": "src1"}
+			c["_claim_sources"] = map[string]any{"src1": map[string]any{
+				"endpoint": "https://graph.microsoft.com/v1.0/users/" + u.Login + "/getMemberObjects"}}
+		case u.Groups != nil:
 			c["groups"] = u.Groups
 		}
 		users[u.Login] = c
