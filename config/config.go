@@ -22,7 +22,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/licgate/licgate/acl"
-	"github.com/licgate/licgate/ddns"
+	"github.com/licgate/licgate/ddns/ddnsconfig"
 	"github.com/licgate/licgate/internal/boundedfile"
 	"github.com/licgate/licgate/internal/confval"
 	"github.com/licgate/licgate/licmgr"
@@ -56,7 +56,7 @@ type Config struct {
 	// Audit configures the audit log.
 	Audit AuditConfig `yaml:"audit"`
 	// DDNS keeps the office's public name current.
-	DDNS ddns.Config `yaml:"ddns"`
+	DDNS ddnsconfig.Config `yaml:"ddns"`
 	// Public is the internet-facing listener (enrolment links only).
 	Public PublicConfig `yaml:"public"`
 	// Admin says who may use the admin API and console over the network.

@@ -1,6 +1,6 @@
 package config
 
-// validateDDNS checks the ddns: block (ddns.Config validates itself),
+// validateDDNS checks the ddns: block (ddnsconfig.Config validates itself),
 // resolves its providers' secret files against this file's directory and
 // lets profiles use ddns.host when tunnel.endpoint is empty.
 func (c *Config) validateDDNS() error {

@@ -9,10 +9,11 @@ import (
 	"github.com/licgate/licgate/store"
 
 	"github.com/licgate/licgate/ddns"
+	"github.com/licgate/licgate/ddns/ddnsconfig"
 )
 
 func (g *Gateway) startDDNS(parent context.Context, cfg *config.Config) error {
-	m, err := ddns.New(cfg.DDNS)
+	m, err := ddnsconfig.New(cfg.DDNS)
 	if err != nil {
 		return err
 	}

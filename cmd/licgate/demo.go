@@ -3,10 +3,10 @@ package main
 import (
 	"flag"
 
-	"github.com/licgate/licgate/internal/demo"
+	"github.com/licgate/licgate/cmd/licgate/internal/demo"
 )
 
-// setupDemo is `licgate demo` (package internal/demo tells the story).
+// setupDemo is `licgate demo` (package cmd/licgate/internal/demo tells the story).
 func setupDemo(fs *flag.FlagSet) runFunc {
 	once := fs.Bool("once", false, "exit after the story (0 if every step worked)")
 	verbose := fs.Bool("v", false, "show the gateway's logs")

@@ -27,7 +27,9 @@ func TestCatchesIssue24Violations(t *testing.T) {
 		return "package " + pkg + "\n\nimport _ \"" + Module + "/" + imp + "\"\n"
 	}
 	l := &Loader{Root: root, Cache: cacheDir(), Overlay: map[string]string{
-		filepath.Join(root, "doctor", "zz_deptest.go"):            withImport("doctor", "internal/demo"),
+		filepath.Join(root, "doctor", "zz_deptest.go"): withImport("doctor", "internal/demo"),
+		// internal/demo moved under cmd (issue 24); the overlay brings it back.
+		filepath.Join(root, "internal", "demo", "zz_deptest.go"):  withImport("demo", "gateway"),
 		filepath.Join(root, "store", "postgres", "zz_deptest.go"): withImport("postgres", "config"),
 		boltFile: addImport(t, boltSrc, Module+"/config"),
 		filepath.Join(root, "tunnel", "kernelfw", "zz_deptest.go"): withImport("kernelfw", "store"),

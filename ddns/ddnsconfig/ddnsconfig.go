@@ -1,4 +1,8 @@
-package ddns
+// Package ddnsconfig is the ddns: block of licgate.yaml, owned by the ddns
+// feature: Config with its YAML keys and documented defaults, Validate
+// (errors name the key, for config to turn into file:line), and New,
+// which builds the ddns.Manager the block describes.
+package ddnsconfig
 
 import (
 	"cmp"
@@ -12,6 +16,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/licgate/licgate/ddns"
 	"github.com/licgate/licgate/internal/boundedfile"
 	"github.com/licgate/licgate/internal/confval"
 )
@@ -222,8 +227,8 @@ func (pr *ProviderConfig) validate(p, host string) error {
 
 // New builds the manager a validated Config describes, reading the
 // providers' secret files. The caller sets State, Logger and the hooks.
-func New(d Config) (*Manager, error) {
-	det := &Detector{Quorum: d.Quorum}
+func New(d Config) (*ddns.Manager, error) {
+	det := &ddns.Detector{Quorum: d.Quorum}
 	srcs := d.Sources
 	if len(srcs) == 0 {
 		srcs = []SourceConfig{{Type: "opendns"}, {Type: "google"}, {Type: "cloudflare"}}
@@ -231,12 +236,12 @@ func New(d Config) (*Manager, error) {
 	for _, s := range srcs {
 		det.Sources = append(det.Sources, s.build())
 	}
-	m := &Manager{Host: d.Host, Detector: det, Interval: d.Interval.Duration}
+	m := &ddns.Manager{Host: d.Host, Detector: det, Interval: d.Interval.Duration}
 	for _, f := range d.Families {
 		if f == "ipv6" {
-			m.Families = append(m.Families, IPv6)
+			m.Families = append(m.Families, ddns.IPv6)
 		} else {
-			m.Families = append(m.Families, IPv4)
+			m.Families = append(m.Families, ddns.IPv4)
 		}
 	}
 	for _, pr := range d.Providers {
@@ -251,7 +256,7 @@ func New(d Config) (*Manager, error) {
 
 // RFC2136 builds the updater of the rfc2136 provider called name (ACME's
 // DNS-01 challenge answers through it).
-func (d Config) RFC2136(name string) (*RFC2136, error) {
+func (d Config) RFC2136(name string) (*ddns.RFC2136, error) {
 	for _, pr := range d.Providers {
 		if pr.Name != name || pr.Type != "rfc2136" {
 			continue
@@ -260,26 +265,26 @@ func (d Config) RFC2136(name string) (*RFC2136, error) {
 		if err != nil {
 			return nil, err
 		}
-		return p.Updater.(*RFC2136), nil
+		return p.Updater.(*ddns.RFC2136), nil
 	}
 	return nil, fmt.Errorf("ddns: no rfc2136 provider %q", name)
 }
 
-func (s SourceConfig) build() Source {
+func (s SourceConfig) build() ddns.Source {
 	switch s.Type {
 	case "http":
-		return &HTTPSource{Label: cmp.Or(s.Name, "http"), URL4: s.URL4, URL6: s.URL6}
+		return &ddns.HTTPSource{Label: cmp.Or(s.Name, "http"), URL4: s.URL4, URL6: s.URL6}
 	case "interface":
-		return &InterfaceSource{Interfaces: s.Interfaces}
+		return &ddns.InterfaceSource{Interfaces: s.Interfaces}
 	}
-	ds := &DNSSource{Label: s.Type}
+	ds := &ddns.DNSSource{Label: s.Type}
 	switch s.Type {
 	case "opendns":
-		ds = OpenDNS()
+		ds = ddns.OpenDNS()
 	case "google":
-		ds = GoogleMyaddr()
+		ds = ddns.GoogleMyaddr()
 	case "cloudflare":
-		ds = CloudflareWhoami()
+		ds = ddns.CloudflareWhoami()
 	}
 	if s.Name != "" {
 		ds.Label = s.Name
@@ -302,35 +307,35 @@ func (s SourceConfig) build() Source {
 	return ds
 }
 
-func (pr ProviderConfig) build() (Provider, error) {
-	var u Updater
+func (pr ProviderConfig) build() (ddns.Provider, error) {
+	var u ddns.Updater
 	switch pr.Type {
 	case "rfc2136":
 		secret, err := readSecret(pr.Secret, pr.SecretFile)
 		if err != nil {
-			return Provider{}, fmt.Errorf("ddns provider %s: secret_file: %w", pr.Name, err)
+			return ddns.Provider{}, fmt.Errorf("ddns provider %s: secret_file: %w", pr.Name, err)
 		}
-		u = &RFC2136{Server: pr.Server, Zone: pr.Zone, KeyName: pr.KeyName, Secret: secret, Algorithm: pr.Algorithm, TTL: pr.TTL.Duration}
+		u = &ddns.RFC2136{Server: pr.Server, Zone: pr.Zone, KeyName: pr.KeyName, Secret: secret, Algorithm: pr.Algorithm, TTL: pr.TTL.Duration}
 	case "dyndns2":
 		pw, err := readSecret(pr.Password, pr.PasswordFile)
 		if err != nil {
-			return Provider{}, fmt.Errorf("ddns provider %s: password_file: %w", pr.Name, err)
+			return ddns.Provider{}, fmt.Errorf("ddns provider %s: password_file: %w", pr.Name, err)
 		}
-		u = &Dyndns2{URL: pr.URL, Username: pr.Username, Password: pw}
+		u = &ddns.Dyndns2{URL: pr.URL, Username: pr.Username, Password: pw}
 	case "duckdns", "cloudflare":
 		tok, err := readSecret(pr.Token, pr.TokenFile)
 		if err != nil {
-			return Provider{}, fmt.Errorf("ddns provider %s: token_file: %w", pr.Name, err)
+			return ddns.Provider{}, fmt.Errorf("ddns provider %s: token_file: %w", pr.Name, err)
 		}
 		if pr.Type == "duckdns" {
-			u = &DuckDNS{URL: pr.URL, Token: tok}
+			u = &ddns.DuckDNS{URL: pr.URL, Token: tok}
 		} else {
-			u = &Cloudflare{URL: pr.URL, Token: tok, Zone: pr.Zone}
+			u = &ddns.Cloudflare{URL: pr.URL, Token: tok, Zone: pr.Zone}
 		}
 	default:
-		return Provider{}, fmt.Errorf("ddns provider %s: type %q is not rfc2136, dyndns2, duckdns or cloudflare", pr.Name, pr.Type)
+		return ddns.Provider{}, fmt.Errorf("ddns provider %s: type %q is not rfc2136, dyndns2, duckdns or cloudflare", pr.Name, pr.Type)
 	}
-	p := Provider{Name: pr.Name, Updater: u}
+	p := ddns.Provider{Name: pr.Name, Updater: u}
 	if pr.VerifyServer != "" {
 		p.Verify = verifyAt(pr.VerifyServer)
 	}
@@ -349,9 +354,9 @@ func readSecret(v, file string) (string, error) {
 	return strings.TrimSpace(string(b)), nil
 }
 
-// verifyAt adapts an authoritative server into a Verifier.
+// verifyAt adapts an authoritative server into a ddns.Verifier.
 type verifyAt string
 
-func (v verifyAt) Current(ctx context.Context, host string, fam Family) ([]netip.Addr, error) {
-	return QueryAuthoritative(ctx, string(v), host, fam, 5*time.Second)
+func (v verifyAt) Current(ctx context.Context, host string, fam ddns.Family) ([]netip.Addr, error) {
+	return ddns.QueryAuthoritative(ctx, string(v), host, fam, 5*time.Second)
 }
