@@ -13,7 +13,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/licgate/licgate/acl"
 	"github.com/licgate/licgate/adminapi"
 	"github.com/licgate/licgate/certs"
 	"github.com/licgate/licgate/ddns"
@@ -53,7 +52,7 @@ func (g *Gateway) startAdmin(ctx context.Context) error {
 	api := adminapi.Handler(g, adminapi.Options{Metrics: g.metrics.Handler()})
 	// The portal is for every device; the rest for admins only.
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /portal", g.portal)
+	mux.Handle("GET /portal", g.portal)
 	mux.Handle("/", adminapi.TunnelAdmin(g.adminCheck, g.log, api))
 	srv := adminapi.NewServer(mux, g.log)
 	g.onClose(func() { shutdown(srv) })
@@ -165,9 +164,6 @@ func (g *Gateway) Services() []adminapi.ServiceView {
 
 // Certs lists the certificates served.
 func (g *Gateway) Certs() []certs.View { return g.certs.Views(g.conf().Tunnel.Address) }
-
-// Engine is the compiled policy in force.
-func (g *Gateway) Engine() *acl.Engine { return g.engine.Load() }
 
 // ServiceProtocols lists each service's protocols (metrics).
 func (g *Gateway) ServiceProtocols() map[string][]string {

@@ -25,7 +25,7 @@ func (g *Gateway) AuditStats() (written, dropped, failed int64) {
 // Report summarises the audit log over [from, to) by user, group or service.
 func (g *Gateway) Report(ctx context.Context, from, to time.Time, by string) (*audit.Report, error) {
 	g.audit.SyncTimeout(2 * time.Second)
-	eng := g.engine.Load()
+	eng := g.Engine()
 	loc := eng.Location() // the office's zone: bounds and hourly buckets in it
 	return audit.BuildReport(ctx, g.st, eng.GroupsOf, from.In(loc), to.In(loc), time.Now().In(loc), by)
 }

@@ -211,7 +211,7 @@ func (g *Gateway) watchCluster(ctx context.Context) {
 		case cluster.KindSignIn:
 			// In memory on each gateway, as on a single one: a sign-in
 			// made while this gateway was down is not replayed.
-			g.recordSignIn(ch.User, ch.Device, ch.At)
+			g.RecordSignIn(ch.User, ch.Device, ch.At)
 		case cluster.KindResync:
 			g.applyRemote(ctx, ch)
 			if !first {

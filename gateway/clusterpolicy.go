@@ -36,8 +36,7 @@ func (g *Gateway) clusterPolicyAtStart(ctx context.Context, cfg *config.Config) 
 	if err != nil {
 		return nil, err
 	}
-	g.cfg.Store(next)
-	g.engine.Store(next.Engine())
+	g.cfg.Store(next) // admission starts with its engine
 	return next, nil
 }
 

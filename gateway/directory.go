@@ -73,7 +73,7 @@ func (g *Gateway) applyDirectory(snap directory.Snapshot) {
 		g.log.Error("directory groups not applied: the policy with them does not compile", slog.String("err", err.Error()))
 		return
 	}
-	g.engine.Store(eng)
+	g.SetEngine(eng)
 	g.mu.Unlock()
 	var changes []directory.Change
 	if hadPrev {
@@ -147,7 +147,7 @@ func (g *Gateway) directoryEngine(cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
-	g.engine.Store(eng)
+	g.SetEngine(eng)
 	return nil
 }
 

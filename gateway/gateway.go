@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/licgate/licgate/portal"
+	"github.com/licgate/licgate/signin"
 	storeopen "github.com/licgate/licgate/store/open"
 
 	"github.com/licgate/licgate/portmap"
@@ -21,6 +23,7 @@ import (
 	"github.com/licgate/licgate/adminapi"
 	"github.com/licgate/licgate/transparent"
 
+	"github.com/licgate/licgate/admission"
 	"github.com/licgate/licgate/audit"
 	"github.com/licgate/licgate/certs"
 	"github.com/licgate/licgate/cluster"
@@ -41,17 +44,18 @@ type Gateway struct {
 	// Users, devices, enrolment links and the identity snapshot (the
 	// admin API's and the enrolment page's methods); set by Start.
 	*identity.Manager
+	// Authorization, explain, re-evaluation, sign-in windows and the
+	// enforcement loop (the policy in force: Engine); set by Start.
+	*admission.Controller
 
 	cfg atomic.Pointer[config.Config] // swapped whole on reload
 	log *slog.Logger
 
 	onReload      func(*config.Config)
 	dir           dirState
-	signinMu      sync.Mutex                           // serialises recordSignIn
-	portmap       *portmap.Mapper                      // WireGuard UDP; nil unless portmap.enabled
-	portmapPublic *portmap.Mapper                      // the public listener (TCP); nil unless both                      // nil unless portmap.enabled
-	signins       atomic.Pointer[map[string]time.Time] // signinKey(user, device) -> last portal sign-in
-	unlockKey     atomic.Pointer[[]byte]               // signs the portal's device tokens (signin.go)
+	portmap       *portmap.Mapper // WireGuard UDP; nil unless portmap.enabled
+	portmapPublic *portmap.Mapper // the public listener (TCP); nil unless both                      // nil unless portmap.enabled
+	portal        *portal.Portal  // the tunnel portal and sign-in enrolment; set by Start
 
 	st       store.Backend
 	tun      tunnel.Endpoint
@@ -115,7 +119,6 @@ func New(cfg *config.Config, logger *slog.Logger, opts ...Option) *Gateway {
 	for _, o := range opts {
 		o(g)
 	}
-	g.engine.Store(cfg.Engine())
 	g.metrics = adminapi.NewMetrics(g)
 	return g
 }
@@ -180,7 +183,7 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 	g.audit = audit.New(g.st, g.log.With(slog.String("component", "audit")))
 	g.audit.Start()
 	g.onClose(func() { g.audit.Close() })
-	g.auditLog = &audit.Sessions{W: g.audit, Prefix: g.boot, RuleLabel: func(i int) string { return g.engine.Load().RuleLabel(i) }}
+	g.auditLog = &audit.Sessions{W: g.audit, Prefix: g.boot, RuleLabel: func(i int) string { return g.Engine().RuleLabel(i) }}
 	g.sessions.OnStart = g.sessionStarted
 	g.sessions.OnEnd = g.sessionEnded
 	for _, w := range cfg.Warnings() {
@@ -197,6 +200,10 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 	g.onClose(func() { g.tun.Close() })
 	g.Manager = identity.New(identity.Deps{Store: g.st, Peers: g.tun, Sessions: g.sessions, Audit: g.audit,
 		Settings: g.identitySettings, Notify: g.notifyChange, PublicURL: g.publicURL, Now: g.now, Logger: g.log})
+	g.Controller = admission.New(admission.Deps{Engine: cfg.Engine(), Sessions: g.sessions, Identities: g.Manager, Store: g.st,
+		Settings: g.admissionSettings, Shared: g.sharedCounts(), Peers: g.tun.Peers, OnPeers: g.trackPeers, Now: g.now, Logger: g.log})
+	g.portal = portal.New(portal.Deps{Store: g.st, Identities: g.Manager, SignIns: g.Controller, Audit: g.audit, Settings: g.portalSettings,
+		SigninConfig: g.signinConfig, PublicURL: g.publicURL, PublicUp: func() bool { return g.publicLn != nil }, Now: g.now, Logger: g.log})
 	if err := g.SyncPeers(ctx); err != nil {
 		return fmt.Errorf("gateway: start: %w", err)
 	}
@@ -225,7 +232,7 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 	g.loopCtx = loopCtx
 	g.onClose(cancel)
 	g.wg.Add(1)
-	go g.enforceLoop(loopCtx)
+	go g.enforce(loopCtx)
 	if g.cl != nil {
 		g.wg.Add(1)
 		go g.watchCluster(loopCtx)
@@ -348,7 +355,7 @@ func (g *Gateway) startService(sc config.ServiceConfig) error {
 		MaxUDPMappings:          sc.UDPMappings,
 		CountUDP:                len(sc.Protocols) == 1 && sc.Protocols[0] == "udp",
 		Identify:                g.Identify,
-		Authorize:               g.authorize,
+		Authorize:               g.Authorize,
 		OnDeny:                  g.denied,
 		OnDial: func(service string, d time.Duration, err error) {
 			if err == nil {
@@ -417,25 +424,6 @@ func (g *Gateway) closeLocked() {
 	}
 	g.closers = nil
 	g.log.Info("licgate stopped")
-}
-
-// authorize asks the policy engine. counts is nil for the quick check
-// before dialling (caps unchecked) and the live counts under the session
-// table lock (in cluster mode: every gateway's, see clusterShared).
-func (g *Gateway) authorize(id *session.Identity, service string, counts acl.Counts) (session.Admission, error) {
-	if id.UserDisabled {
-		return session.Admission{}, &session.DenyError{Rule: -1, Kind: session.DenyKindDisabled, Reason: "user " + id.User + " is disabled"}
-	}
-	eng := g.engine.Load()
-	d := eng.Decide(g.request(id, service, g.now(), counts))
-	if !d.Allow {
-		reason := d.Reason
-		if d.Kind == acl.KindSignIn {
-			reason += g.portalHint()
-		}
-		return session.Admission{}, &session.DenyError{Rule: d.Rule, Kind: denyKinds[d.Kind], Reason: reason}
-	}
-	return session.Admission{Rule: d.Rule, Reason: d.Reason, Groups: eng.GroupsOf(id.User)}, nil
 }
 
 // CutSession ends one live session (the admin's "cut" button); it
@@ -530,6 +518,36 @@ func (g *Gateway) identitySettings() identity.Settings {
 	}
 }
 
+// admissionSettings are the admission controller's settings in force.
+func (g *Gateway) admissionSettings() admission.Settings {
+	c := g.conf()
+	return admission.Settings{WindowGrace: c.Enforcement.WindowGrace.Duration, Portal: c.Tunnel.Address,
+		UnlockUser: c.Signin.Unlock == config.UnlockUser, Interval: c.Enforcement.Interval.Duration,
+		VanishedAfter: c.Enforcement.VanishedAfter.Duration, AuditRetention: c.Audit.Retention.Duration}
+}
+
+// portalSettings are the portal's settings in force.
+func (g *Gateway) portalSettings() portal.Settings {
+	c := g.conf()
+	return portal.Settings{StateDir: c.StateDir, TunnelAddress: c.Tunnel.Address, SignIn: c.Signin.Issuer != "",
+		UnlockUser: c.Signin.Unlock == config.UnlockUser, EnrolEnabled: c.Signin.Enrol.Enabled, MaxDevices: c.Signin.Enrol.MaxDevices}
+}
+
+// signinConfig is the sign-in provider's configuration in force.
+func (g *Gateway) signinConfig(redirect string, key []byte) signin.Config {
+	return g.conf().SigninConfig(redirect, key)
+}
+
+// enforce runs the enforcement loop until ctx ends.
+func (g *Gateway) enforce(ctx context.Context) {
+	defer g.wg.Done()
+	g.Controller.Run(ctx)
+}
+
+// trackPeers feeds the enforcement loop's view of the peers to the
+// shared-device detection.
+func (g *Gateway) trackPeers(ps []tunnel.PeerStatus) { g.trackEndpoints(g.peerInfos(ps)) }
+
 // auditEvent records an admin or system action.
 func (g *Gateway) auditEvent(actor, action, detail string) { g.audit.Event(actor, action, detail) }
 
@@ -549,67 +567,6 @@ func (g *Gateway) sessionEnded(s *session.Session, reason string) {
 	}
 	g.metrics.Bytes.WithLabelValues(s.Service, "up").Add(float64(s.Up.Load()))
 	g.metrics.Bytes.WithLabelValues(s.Service, "down").Add(float64(s.Down.Load()))
-}
-
-// denyKinds maps the engine's decision kinds onto denial classes.
-var denyKinds = map[acl.Kind]string{
-	acl.KindRule:           session.DenyKindRule,
-	acl.KindDefault:        session.DenyKindDefault,
-	acl.KindOutsideWindow:  session.DenyKindHours,
-	acl.KindExpired:        session.DenyKindExpired,
-	acl.KindCap:            session.DenyKindCap,
-	acl.KindUnknownService: session.DenyKindService,
-	acl.KindDisabled:       session.DenyKindDisabled,
-	acl.KindSignIn:         session.DenyKindSignIn,
-}
-
-// request is what the engine is asked about id using service at now.
-func (g *Gateway) request(id *session.Identity, service string, now time.Time, counts acl.Counts) acl.Request {
-	return acl.Request{User: id.User, Device: id.Device, Service: service, Source: id.Address, Time: now,
-		UserDisabled: id.UserDisabled, LastSignIn: g.lastSignIn(id.User, id.Device), Counts: counts}
-}
-
-// portalHint names where a user signs in to unlock.
-func (g *Gateway) portalHint() string {
-	return ": https://" + g.conf().Tunnel.Address + "/"
-}
-
-// Explain says what the live decision would be for a new session of the
-// request's user and device now (or at req.At): with the live counts, the
-// user's disabled flag and their last sign-in, exactly as admission asks.
-func (g *Gateway) Explain(ctx context.Context, req adminapi.ExplainRequest) (adminapi.ExplainResult, error) {
-	eng := g.engine.Load()
-	at := g.now()
-	if req.At != "" {
-		var err error
-		if at, err = eng.ParseTime(req.At); err != nil {
-			return adminapi.ExplainResult{}, err
-		}
-	}
-	id := &session.Identity{User: req.User, Device: req.Device}
-	if u, err := g.st.User(ctx, req.User); err == nil {
-		id.UserDisabled = u.Disabled
-	}
-	if ds, err := g.st.Devices(ctx, false); err == nil {
-		for _, d := range ds {
-			if d.User == req.User && d.Name == req.Device {
-				id.Address = d.Address
-			}
-		}
-	}
-	var x acl.Explanation
-	if g.cl != nil { // caps count every gateway's sessions
-		c, err := g.clusterCounts(ctx)
-		if err != nil {
-			return adminapi.ExplainResult{}, err
-		}
-		x = eng.Explain(g.request(id, req.Service, at, c))
-		return adminapi.ExplainResult{Allow: x.Allow, Rule: x.Rule, Reason: x.Reason, Kind: x.Kind.String(), Explain: x.Text}, nil
-	}
-	g.sessions.WithCounts(&session.Session{Proto: "tcp", User: req.User, Device: req.Device, Service: req.Service}, func(c acl.Counts) {
-		x = eng.Explain(g.request(id, req.Service, at, c))
-	})
-	return adminapi.ExplainResult{Allow: x.Allow, Rule: x.Rule, Reason: x.Reason, Kind: x.Kind.String(), Explain: x.Text}, nil
 }
 
 func (g *Gateway) denied(d session.Denial) {

@@ -34,14 +34,14 @@ func (g *Gateway) startPublic(ctx context.Context) error {
 		return fmt.Errorf("public listener %s: %w", p.Listen, err)
 	}
 	g.publicLn = ln
-	es := enroll.New(g, g.log.With(slog.String("component", "enroll")))
+	es := enroll.New(g.Manager, g.log.With(slog.String("component", "enroll")))
 	if g.conf().Signin.Issuer != "" {
-		p, err := g.signinProvider()
+		p, err := g.portal.Provider()
 		if err != nil {
 			ln.Close()
 			return fmt.Errorf("public listener: %w", err)
 		}
-		es.WithSignIn(p, g, g.conf().Signin.Enrol.Enabled)
+		es.WithSignIn(p, g.portal, g.conf().Signin.Enrol.Enabled)
 	}
 	srv := adminapi.NewServer(es.Handler(), g.log)
 	g.onClose(func() { shutdown(srv) })
