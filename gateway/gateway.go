@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/licgate/licgate/dirsync"
 	"github.com/licgate/licgate/portal"
 	"github.com/licgate/licgate/signin"
 	storeopen "github.com/licgate/licgate/store/open"
@@ -52,7 +53,7 @@ type Gateway struct {
 	log *slog.Logger
 
 	onReload      func(*config.Config)
-	dir           dirState
+	dir           *dirsync.Sync   // nil without a directory
 	portmap       *portmap.Mapper // WireGuard UDP; nil unless portmap.enabled
 	portmapPublic *portmap.Mapper // the public listener (TCP); nil unless both                      // nil unless portmap.enabled
 	portal        *portal.Portal  // the tunnel portal and sign-in enrolment; set by Start
