@@ -67,7 +67,9 @@ func (g *Gateway) directoryEngine(cfg *config.Config) error {
 func (g *Gateway) DirectoryStatus() *directory.Status { return g.dir.Status() }
 
 // DirectoryAccept puts the snapshot the safeguard held back in force.
-func (g *Gateway) DirectoryAccept(ctx context.Context) (directory.Held, error) { return g.dir.Accept(ctx) }
+func (g *Gateway) DirectoryAccept(ctx context.Context) (directory.Held, error) {
+	return g.dir.Accept(ctx)
+}
 
 // DirectorySync asks for a sync now (it runs in the background).
 func (g *Gateway) DirectorySync(context.Context) error { return g.dir.SyncNow() }
