@@ -24,6 +24,15 @@
 // wireguard-go, applies backpressure instead of a per-packet handoff, and can
 // delay bare TCP ACKs (Config.AckDelay) so that an answer carries them.
 //
+// Memory and start (peers.go, bind.go, trim.go): a home device's peer
+// (no endpoint, no keepalive) is recorded by AddPeer and added to
+// wireguard-go in the background, because wireguard-go precomputes a
+// Curve25519 secret per peer; its first handshake initiation adds it at
+// once, so it can connect the moment AddPeer returns. wireguard-go is fed
+// batches of 16 datagrams (each slot holds a 64 KiB buffer), the gateway's
+// stack uses small TCP windows, and its buffer pool is trimmed when a
+// burst of traffic ends.
+//
 // Modes: netstack (NewNetstack) runs on every platform licgate builds
 // for. Tun mode (NewTUN: wireguard-go on a TUN interface, the host stack)
 // and kernel mode (NewKernel: an existing WireGuard interface driven
