@@ -1,8 +1,12 @@
 package config
 
 import (
+	"net"
+	"net/url"
 	"path/filepath"
+	"strings"
 
+	"github.com/licgate/licgate/internal/confval"
 	"github.com/licgate/licgate/signin"
 )
 
@@ -31,6 +35,19 @@ type SigninConfig struct {
 		Enabled    bool `yaml:"enabled"`
 		MaxDevices int  `yaml:"max_devices"`
 	} `yaml:"enrol"`
+	// Admin lets admins sign in at the LAN admin listener (admin.lan_listen)
+	// with this provider: members of AdminGroups get the admin role, of
+	// ReadonlyGroups the read-only one (groups claim values, or licgate and
+	// directory groups of the user with that e-mail). Session: default 8h.
+	// URL is the LAN listener as admins' browsers reach it (default
+	// https://<admin.lan_listen>); URL/signin/callback must be registered
+	// at the provider. See docs/signin.md "Admins sign in".
+	Admin struct {
+		AdminGroups    []string         `yaml:"admin_groups"`
+		ReadonlyGroups []string         `yaml:"readonly_groups"`
+		Session        confval.Duration `yaml:"session"`
+		URL            string           `yaml:"url"`
+	} `yaml:"admin"`
 }
 
 // Values of signin.unlock.
@@ -67,7 +84,45 @@ func (c *Config) validateSignin() error {
 	if err := cfg.Validate(); err != nil {
 		return c.at("signin", "%v", err)
 	}
+	if a := &s.Admin; len(a.AdminGroups)+len(a.ReadonlyGroups) > 0 || a.URL != "" || a.Session.IsSet() {
+		if c.Admin.LANListen == "" {
+			return c.at("signin.admin", "admin sign-in is served on the LAN admin listener: set admin.lan_listen")
+		}
+		if a.URL == "" {
+			host, _, _ := net.SplitHostPort(c.Admin.LANListen)
+			if host == "" || net.ParseIP(host) != nil && net.ParseIP(host).IsUnspecified() {
+				return c.at("signin.admin.url", "missing: admin.lan_listen %q names no host the browser can use", c.Admin.LANListen)
+			}
+			a.URL = "https://" + c.Admin.LANListen
+		}
+		if u, err := url.Parse(a.URL); err != nil || u.Scheme != "https" || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			return c.at("signin.admin.url", "%q: want https://host[:port]", a.URL)
+		}
+		a.URL = strings.TrimSuffix(a.URL, "/")
+		ac, _ := c.AdminSignin(func() ([]byte, error) { return make([]byte, 32), nil })
+		if err := ac.Validate(); err != nil {
+			return c.at("signin.admin", "%v", err)
+		}
+	}
 	return nil
+}
+
+// AdminSignin is admin sign-in at the LAN admin listener, nil when
+// signin.admin is not configured; key gives the cookie key (the gateway's
+// state_dir/signin.key), asked for only when it is.
+func (c *Config) AdminSignin(key func() ([]byte, error)) (*signin.AdminConfig, error) {
+	a := c.Signin.Admin
+	if c.Signin.Issuer == "" || a.URL == "" {
+		return nil, nil
+	}
+	k, err := key()
+	if err != nil {
+		return nil, err
+	}
+	rp := c.SigninConfig(a.URL+"/signin/callback", k)
+	rp.CookieName, rp.ReturnOrigins = "licgate_admin_signin", nil
+	return &signin.AdminConfig{Config: rp, AdminGroups: a.AdminGroups, ReadonlyGroups: a.ReadonlyGroups,
+		Session: a.Session.Or(0)}, nil
 }
 
 // SigninConfig is the signin package's config; redirect is the public

@@ -3,8 +3,24 @@
 
 const $ = (sel) => document.querySelector(sel);
 
+// Set when the admin signed in with the office account (LAN listener):
+// changes carry the session's CSRF token.
+let csrf = "";
+
+async function whoami() {
+  try {
+    const r = await fetch("/signin/session");
+    if (!r.ok) return;
+    const s = await r.json();
+    csrf = s.csrf;
+    $("#who").textContent = `${s.user} (${s.role})`;
+    $("#who").hidden = false;
+  } catch (e) { /* tunnel identity or token: no session */ }
+}
+
 async function api(method, path, body) {
   const opts = { method, headers: {} };
+  if (csrf && method !== "GET") opts.headers["X-CSRF-Token"] = csrf;
   if (body !== undefined) {
     opts.headers["Content-Type"] = "application/json";
     opts.body = JSON.stringify(body);
@@ -12,6 +28,7 @@ async function api(method, path, body) {
   const resp = await fetch("/api/v1" + path, opts);
   const text = await resp.text();
   const data = text && resp.headers.get("Content-Type")?.includes("json") ? JSON.parse(text) : text;
+  if (resp.status === 401 && csrf) { csrf = ""; say("Your session ended: sign in again at /signin/begin", true); }
   if (!resp.ok) throw new Error(data && data.error ? data.error : resp.statusText);
   return data;
 }
@@ -266,6 +283,6 @@ document.addEventListener("DOMContentLoaded", () => {
   });
   $("#report-form").addEventListener("submit", (ev) => { ev.preventDefault(); report().catch((e) => say(e.message, true)); });
   $("#csv").addEventListener("click", csv);
-  route();
+  whoami().then(route);
   setInterval(() => { if ((location.hash || "#dashboard") === "#dashboard") dashboard().catch(() => {}); }, 3000);
 });
