@@ -22,10 +22,10 @@ import (
 // environment variable LICGATE_WINE_PACKAGES (space-separated) replaces the
 // list for one run.
 //
-// ./store is left out: its tests pass under Wine on a quiet machine, but
+// ./store/sqlite is left out: its tests pass under Wine on a quiet machine, but
 // ncruces/go-sqlite3's memory reservation (VirtualAlloc of 256 MB,
 // internal/sqlite3_wrap/mem_windows.go) failed with "Invalid parameter"
-// under Wine 8 in a CI-like run; LICGATE_WINE_PACKAGES=./store runs them.
+// under Wine 8 in a CI-like run; LICGATE_WINE_PACKAGES=./store/sqlite runs them.
 //
 // ./doctor is left out: its checks send UDP, which Go cannot under Wine
 // (SIO_UDP_NETRESET is answered with WSAEOPNOTSUPP).
