@@ -4,6 +4,7 @@
 // Environment:
 //   OIDC_PROVIDER_MODULE  absolute path of the installed oidc-provider package
 //   OP_PORT               port to listen on (default: any free one)
+//   OP_HOST               address to listen on and to name in the issuer (default 127.0.0.1)
 //   OP_CONFIG             JSON {clientId, clientSecret, redirectUris, users:{login:{claims}}}
 // Prints "ISSUER <url>" on stdout once it serves.
 import http from 'node:http';
@@ -15,8 +16,9 @@ const { default: Provider } = await import(pathToFileURL(path.join(mod, 'lib', '
 const cfg = JSON.parse(process.env.OP_CONFIG);
 
 const server = http.createServer();
-await new Promise((resolve) => server.listen(Number(process.env.OP_PORT || 0), '127.0.0.1', resolve));
-const issuer = `http://127.0.0.1:${server.address().port}`;
+const host = process.env.OP_HOST || '127.0.0.1';
+await new Promise((resolve) => server.listen(Number(process.env.OP_PORT || 0), host, resolve));
+const issuer = `http://${host}:${server.address().port}`;
 
 const provider = new Provider(issuer, {
   clients: [{

@@ -71,6 +71,11 @@ type OPConfig struct {
 	// RedirectURIs registered for the client. Required.
 	RedirectURIs []string
 	Users        []User
+	// Host is the IPv4 address the provider listens on and names in its
+	// issuer (http://HOST:port). If empty, 127.0.0.1. Another address
+	// serves browsers and relying parties in other network namespaces
+	// (start the provider inside the namespace that holds the address).
+	Host string
 }
 
 // OP is a running provider.
@@ -148,7 +153,7 @@ func StartOP(tb testing.TB, cfg OPConfig) *OP {
 	op := &OP{ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret}
 	op.start = func(port string) *exec.Cmd {
 		cmd := exec.Command(node, script)
-		cmd.Env = append(os.Environ(), "OIDC_PROVIDER_MODULE="+mod, "OP_CONFIG="+string(conf), "OP_PORT="+port)
+		cmd.Env = append(os.Environ(), "OIDC_PROVIDER_MODULE="+mod, "OP_CONFIG="+string(conf), "OP_PORT="+port, "OP_HOST="+cfg.Host)
 		return cmd
 	}
 	op.run(tb, "0")
