@@ -21,10 +21,10 @@ import (
 	"github.com/licgate/licgate/store"
 )
 
-// This file is the bbolt backend, built with the licgate_store_bolt tag
-// for routers: no SQL engine is linked. It keeps the contract of Backend
-// with key/value buckets and hand-kept indexes; every call is one bbolt
-// transaction, and bbolt fsyncs each commit before it returns.
+// This file is the bbolt backend's core: users, devices, links, DDNS
+// state. It keeps the contract of store.Backend with key/value buckets
+// and hand-kept indexes; every call is one bbolt transaction, and bbolt
+// fsyncs each commit before it returns.
 
 // FileName is the database file inside the state directory. It differs
 // from the SQLite build's licgate.db, so one build never opens the
