@@ -171,7 +171,7 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 		if cfg, err = g.clusterPolicyAtStart(ctx, cfg); err != nil {
 			return fmt.Errorf("gateway: start: %w", err)
 		}
-	} else if n, err := g.st.CloseOpenSessions(ctx, time.Now(), "gateway restarted"); err != nil {
+	} else if n, err := g.st.CloseOpenSessions(ctx, "", time.Now(), "gateway restarted"); err != nil {
 		return fmt.Errorf("gateway: start: %w", err)
 	} else if n > 0 {
 		g.log.Warn("audit: sessions left open by an unclean stop were closed", slog.Int64("sessions", n))

@@ -90,9 +90,12 @@ type Backend interface {
 	// WriteAudit writes records in order, all or nothing; an unknown
 	// Kind is ErrInvalid. An AuditEnd without its start changes nothing.
 	WriteAudit(ctx context.Context, recs []AuditRecord) error
-	// CloseOpenSessions ends every open session at at (never before its
-	// start) with reason, and says how many it ended.
-	CloseOpenSessions(ctx context.Context, at time.Time, reason string) (int64, error)
+	// CloseOpenSessions ends every open session whose key starts with
+	// keyPrefix ("": every open session) at at (never before its start)
+	// with reason, and says how many it ended. A gateway of a cluster
+	// closes only its own (its keys start with its ID and a slash): the
+	// others' open sessions are live.
+	CloseOpenSessions(ctx context.Context, keyPrefix string, at time.Time, reason string) (int64, error)
 	// AuditSessions returns sessions overlapping [from, to), oldest first.
 	AuditSessions(ctx context.Context, from, to time.Time) ([]AuditSession, error)
 	// AuditDenials returns refusals in [from, to), newest first, at most limit.

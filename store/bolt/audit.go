@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
@@ -131,15 +132,18 @@ func setEnd(tx *bbolt.Tx, k []byte, end func(*sessionRec) int64) error {
 	return tx.Bucket(bSessEnd).Put(rowKey(e, id), k)
 }
 
-// CloseOpenSessions ends sessions left open by a crash, at the given
-// time (never before a session's start).
-func (s *Store) CloseOpenSessions(ctx context.Context, at time.Time, reason string) (int64, error) {
+// CloseOpenSessions ends sessions left open by a crash whose key starts
+// with keyPrefix, at the given time (never before a session's start).
+func (s *Store) CloseOpenSessions(ctx context.Context, keyPrefix string, at time.Time, reason string) (int64, error) {
 	var n int64
 	err := s.update(ctx, func(tx *bbolt.Tx) error {
 		var open [][]byte
 		if err := tx.Bucket(bSessOpen).ForEach(func(k, _ []byte) error {
-			open = append(open, bytes.Clone(k))
-			return nil
+			sr, ok, err := get[sessionRec](tx.Bucket(bSessions), k)
+			if err == nil && ok && strings.HasPrefix(sr.Key, keyPrefix) {
+				open = append(open, bytes.Clone(k))
+			}
+			return err
 		}); err != nil {
 			return err
 		}

@@ -67,7 +67,7 @@ func TestBoltReopen(t *testing.T) {
 	if e2, err := s.NextSessionEpoch(ctx); err != nil || e2 != e1+1 {
 		t.Errorf("epoch after reopen %d %v, want %d", e2, err, e1+1)
 	}
-	if n, err := s.CloseOpenSessions(ctx, at.Add(time.Second), "restart"); err != nil || n != 1 {
+	if n, err := s.CloseOpenSessions(ctx, "", at.Add(time.Second), "restart"); err != nil || n != 1 {
 		t.Errorf("open session after reopen: %d %v", n, err)
 	}
 	if _, err := s.AddDevice(ctx, store.NewDevice{User: "alice", Name: "laptop", PublicKey: storetest.Key(2)}, storetest.Pool); !errors.Is(err, store.ErrExists) {

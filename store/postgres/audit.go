@@ -30,12 +30,14 @@ func (s *Store) WriteAudit(ctx context.Context, recs []store.AuditRecord) error 
 	return nil
 }
 
-// CloseOpenSessions ends sessions left open, at the given time.
-func (s *Store) CloseOpenSessions(ctx context.Context, at time.Time, reason string) (int64, error) {
+// CloseOpenSessions ends sessions left open whose key starts with
+// keyPrefix, at the given time.
+func (s *Store) CloseOpenSessions(ctx context.Context, keyPrefix string, at time.Time, reason string) (int64, error) {
 	if s.closed.Load() {
 		return 0, fmt.Errorf("postgres: close open sessions: %w", store.ErrClosed)
 	}
-	tag, err := s.pool.Exec(ctx, `UPDATE audit_sessions SET end_at = GREATEST(start_at, $1), end_reason = $2 WHERE end_at IS NULL`, at.UnixMicro(), reason)
+	tag, err := s.pool.Exec(ctx, `UPDATE audit_sessions SET end_at = GREATEST(start_at, $1), end_reason = $2
+		WHERE end_at IS NULL AND left(key, length($3)) = $3`, at.UnixMicro(), reason, keyPrefix)
 	if err != nil {
 		return 0, fmt.Errorf("postgres: close open sessions: %w", mapErr(err))
 	}

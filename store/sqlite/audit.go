@@ -30,9 +30,11 @@ func (s *Store) WriteAudit(ctx context.Context, recs []store.AuditRecord) error 
 	return nil
 }
 
-// CloseOpenSessions ends sessions left open by a crash, at the given time.
-func (s *Store) CloseOpenSessions(ctx context.Context, at time.Time, reason string) (int64, error) {
-	res, err := s.exec(ctx, `UPDATE audit_sessions SET end_at = MAX(start_at, ?), end_reason = ? WHERE end_at IS NULL`, at.UnixMicro(), reason)
+// CloseOpenSessions ends sessions left open by a crash whose key starts
+// with keyPrefix, at the given time.
+func (s *Store) CloseOpenSessions(ctx context.Context, keyPrefix string, at time.Time, reason string) (int64, error) {
+	res, err := s.exec(ctx, `UPDATE audit_sessions SET end_at = MAX(start_at, ?), end_reason = ?
+		WHERE end_at IS NULL AND substr(key, 1, length(?)) = ?`, at.UnixMicro(), reason, keyPrefix, keyPrefix)
 	if err != nil {
 		return 0, fmt.Errorf("store: close open sessions: %w", err)
 	}

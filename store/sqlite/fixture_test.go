@@ -119,7 +119,7 @@ func TestWriteFixture(t *testing.T) {
 		{Kind: store.AuditEvent, At: at.Add(3 * time.Second), Actor: "local", Action: "user.add", Reason: "alice"},
 		{Kind: store.AuditEvent, At: at.Add(4 * time.Second), Actor: "admin@example.com", Action: "device.revoke", Reason: "bob/pc: lost ünïcode ✓"},
 	}))
-	_, err = s.CloseOpenSessions(ctx, at.Add(3*time.Hour), "gateway restarted")
+	_, err = s.CloseOpenSessions(ctx, "", at.Add(3*time.Hour), "gateway restarted")
 	must(err)
 	must(s.WriteAudit(ctx, []store.AuditRecord{
 		{Kind: store.AuditStart, Key: "2-1", At: at.Add(4 * time.Hour), User: "alice", Device: "laptop", Service: "codemeter", Proto: "tcp", Client: "10.44.0.2:50002", Rule: "rule 0", Reason: "allowed"},

@@ -239,7 +239,7 @@ func TestAuditWriteQueryPrune(t *testing.T) {
 		t.Fatalf("sessions: %+v %v", rows, err)
 	}
 	// A crash leaves bob's session open; the next start closes it.
-	if n, err := s.CloseOpenSessions(ctx, now.Add(time.Minute), "gateway restarted"); err != nil || n != 1 {
+	if n, err := s.CloseOpenSessions(ctx, "", now.Add(time.Minute), "gateway restarted"); err != nil || n != 1 {
 		t.Fatalf("close open: %d %v", n, err)
 	}
 	n, err := s.PruneAudit(ctx, time.Now().Add(-400*24*time.Hour))

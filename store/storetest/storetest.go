@@ -640,11 +640,15 @@ func testAudit(t *testing.T, b store.Backend) {
 	}
 	// A crash leaves bob's session open; the next start closes it, never
 	// before its start.
-	n, err := b.CloseOpenSessions(ctx, now.Add(-time.Hour), "gateway restarted")
+	// Another gateway's (key prefix) stay open.
+	if n, err := b.CloseOpenSessions(ctx, "gw2/", now.Add(-time.Hour), "gateway restarted"); err != nil || n != 0 {
+		t.Errorf("close another gateway's open sessions: %d %v", n, err)
+	}
+	n, err := b.CloseOpenSessions(ctx, "a-", now.Add(-time.Hour), "gateway restarted")
 	if err != nil || n != 1 {
 		t.Fatalf("close open: %d %v", n, err)
 	}
-	if n, err := b.CloseOpenSessions(ctx, now, "again"); err != nil || n != 0 {
+	if n, err := b.CloseOpenSessions(ctx, "", now, "again"); err != nil || n != 0 {
 		t.Errorf("second close open: %d %v", n, err)
 	}
 	rows = must[[]store.AuditSession](t)(b.AuditSessions(ctx, now.Add(-time.Minute), now.Add(time.Minute)))
