@@ -7,20 +7,23 @@ import (
 	"time"
 )
 
-// Trimming after bulk traffic. wireguard-go takes a 64 KiB message buffer
-// for every packet in flight and keeps freed ones in a sync.Pool, which
-// only the garbage collector empties (in two cycles). After a bulk
-// transfer through a netstack device the pool holds tens of MB that a
-// license gateway, back to small messages, does not need again, and the
-// collector may not run for minutes: resident memory stayed at 130-200 MB
-// at 1,000 sessions. When a burst of traffic ends (more than trimBurst
-// bytes in one trimEvery interval, then less than trimQuiet in the next),
-// the device runs the collector twice and returns the freed memory to the
-// operating system: a few milliseconds of CPU once per burst.
+// Trimming wireguard-go's buffer pool. wireguard-go takes a 64 KiB
+// message buffer for every packet in flight and keeps freed ones in a
+// sync.Pool, which only the garbage collector empties (in two cycles).
+// After a bulk transfer, or a moment when the gateway fell behind (a
+// stall of the machine: packets pile up in wireguard-go's queues), the
+// pool holds tens of MB that a license gateway, back to small messages,
+// does not need, and resident memory stayed at 130-200 MB at 1,000
+// sessions. So the device runs the collector and returns freed memory to
+// the operating system (debug.FreeOSMemory) when a burst of traffic ends
+// (more than trimBurst bytes in one trimEvery interval, then less than
+// trimQuiet in the next), and otherwise every trimPeriod while traffic
+// flows: a few milliseconds of CPU each time.
 const (
-	trimEvery = 2 * time.Second
-	trimBurst = 8 << 20
-	trimQuiet = 512 << 10
+	trimEvery  = 2 * time.Second
+	trimBurst  = 8 << 20
+	trimQuiet  = 512 << 10
+	trimPeriod = 10 * time.Second
 )
 
 type trimmer struct {
@@ -36,20 +39,32 @@ func newTrimmer() *trimmer {
 	return t
 }
 
-// trimState decides, interval by interval, when a burst has ended.
-type trimState struct{ burst bool }
+// trimState decides, interval by interval, when to trim.
+type trimState struct {
+	burst  bool
+	active int // intervals with traffic since the last trim
+}
 
 // next takes the bytes of the interval just ended and reports whether to
 // trim now.
 func (s *trimState) next(n uint64) bool {
+	if n > 0 {
+		s.active++
+	}
 	switch {
 	case n >= trimBurst:
 		s.burst = true
 	case s.burst && n < trimQuiet:
 		s.burst = false
-		return true
+	case s.active >= int(trimPeriod/trimEvery):
+	default:
+		return false
 	}
-	return false
+	if s.burst {
+		return false
+	}
+	s.active = 0
+	return true
 }
 
 func (t *trimmer) run() {
@@ -66,8 +81,8 @@ func (t *trimmer) run() {
 		}
 		cur := t.bytes.Load()
 		if st.next(cur - last) {
-			runtime.GC() // the pool's buffers move to its victim cache
-			debug.FreeOSMemory()
+			runtime.GC()         // the pool's buffers move to its victim cache
+			debug.FreeOSMemory() // another collection drops them; memory goes back
 			t.trims.Add(1)
 		}
 		last = cur
