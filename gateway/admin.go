@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/licgate/licgate/adminapi"
+	"github.com/licgate/licgate/adminapi/adminauth"
 	"github.com/licgate/licgate/certs"
 	"github.com/licgate/licgate/ddns"
 	"github.com/licgate/licgate/store"
@@ -67,7 +68,16 @@ func (g *Gateway) startAdmin(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("admin.lan_listen: %w", err)
 		}
-		lan := adminapi.NewServer(adminapi.TokenAuth(token, g.log, api), g.log)
+		// The token, and admin sign-in when signin.admin is set (docs/signin.md).
+		as, err := g.conf().AdminSignin(adminauth.StateKey(g.conf().StateDir))
+		if err != nil {
+			return err
+		}
+		auth, err := adminauth.LAN(g, token, as, g.log, api)
+		if err != nil {
+			return err
+		}
+		lan := adminapi.NewServer(auth, g.log)
 		g.lanLn = lln
 		g.onClose(func() { shutdown(lan) })
 		g.wg.Add(1)
