@@ -33,7 +33,7 @@
 //
 // Typical usage (the gateway's LAN listener):
 //
-//	as, err := cfg.AdminSignin(keyFunc) // nil without signin.admin
+//	as, err := cfg.AdminSignin(adminauth.StateKey(stateDir)) // nil without signin.admin
 //	h, err := adminauth.LAN(backend, token, as, log, adminapi.Handler(backend, opts))
 //	srv := adminapi.NewServer(h, log)
 package adminauth
