@@ -33,14 +33,15 @@ import (
 	"github.com/licgate/licgate/proxy"
 	"github.com/licgate/licgate/session"
 
-	"github.com/licgate/licgate/acl"
 	"github.com/licgate/licgate/ddns"
 	"github.com/licgate/licgate/store"
 	"github.com/licgate/licgate/tunnel"
 )
 
-// Gateway is the daemon. Methods that change users or devices are safe
-// for concurrent use.
+// Gateway is the daemon: it wires the features (identity, admission,
+// the portal, the directory sync, the cluster member) to the parts and
+// owns the lifecycle and the listeners. Its methods are safe for
+// concurrent use.
 type Gateway struct {
 	// Users, devices, enrolment links and the identity snapshot (the
 	// admin API's and the enrolment page's methods); set by Start.
@@ -55,20 +56,18 @@ type Gateway struct {
 	onReload      func(*config.Config)
 	dir           *dirsync.Sync   // nil without a directory
 	portmap       *portmap.Mapper // WireGuard UDP; nil unless portmap.enabled
-	portmapPublic *portmap.Mapper // the public listener (TCP); nil unless both                      // nil unless portmap.enabled
+	portmapPublic *portmap.Mapper // the public listener (TCP); nil unless both
 	portal        *portal.Portal  // the tunnel portal and sign-in enrolment; set by Start
 
 	st       store.Backend
 	tun      tunnel.Endpoint
 	sessions *session.SessionTable
 
-	engine   atomic.Pointer[acl.Engine]
 	audit    *audit.Writer
 	auditLog *audit.Sessions // the session table's and the proxy's records
 	boot     string
 	clock    func() time.Time
-	heard    tunnel.Silence // when each peer was last heard (enforce loop only)
-	closers  []func()       // run in reverse by Close
+	closers  []func() // run in reverse by Close
 	noAudit  bool
 	shared   session.EndpointTracker
 
@@ -87,7 +86,7 @@ type Gateway struct {
 	clOpts          clusterOptions       // test knobs (export_test.go)
 	onClusterChange func(cluster.Change) // test hook: after a change was applied
 
-	mu      sync.Mutex // serialises changes to users, devices and policy
+	mu      sync.Mutex // serialises changes to the policy (reloads, the directory's groups)
 	wg      sync.WaitGroup
 	state   int // 0 new, 1 started, 2 closed
 	stateMu sync.Mutex
