@@ -213,8 +213,7 @@ func (a *auth) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s := session{ID: randomID(), Address: id.Address, Role: role, Expires: a.now().Add(a.cfg.SessionOr(DefaultSession)).Unix()}
-	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: a.encode(s), Path: "/", Expires: time.Unix(s.Expires, 0),
-		MaxAge: int(a.cfg.SessionOr(DefaultSession) / time.Second), HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
+	http.SetCookie(w, a.cookie(r, s))
 	a.log.Info("admin signed in", slog.String("user", id.Address), slog.String("role", role), slog.String("from", r.RemoteAddr),
 		slog.Time("until", time.Unix(s.Expires, 0)))
 	// A page, not a redirect: the browser arrives here from the provider,
@@ -314,6 +313,13 @@ func (a *auth) session(r *http.Request) (session, error) {
 func (a *auth) encode(s session) string {
 	payload, _ := json.Marshal(s)
 	return base64.RawURLEncoding.EncodeToString(payload) + "." + base64.RawURLEncoding.EncodeToString(a.mac("session", payload))
+}
+
+// cookie carries s: HttpOnly, SameSite=Strict, and Secure when r came
+// over TLS (the LAN listener always is; plain HTTP only in tests).
+func (a *auth) cookie(r *http.Request, s session) *http.Cookie {
+	return &http.Cookie{Name: cookieName, Value: a.encode(s), Path: "/", Expires: time.Unix(s.Expires, 0),
+		MaxAge: int(a.cfg.SessionOr(DefaultSession) / time.Second), HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode}
 }
 
 func (a *auth) clearCookie(w http.ResponseWriter, r *http.Request) {
