@@ -107,13 +107,28 @@ func (d *wgDevice) forget(k Key) bool {
 	return true
 }
 
+// addDelay is how long the background waits after a peer is recorded
+// before it adds recorded peers: at start, the gateway records every
+// device and then opens its listeners and API; adding 10,000 peers (about
+// a second of CPU) waits until that is done instead of competing with it.
+const addDelay = time.Second
+
 func (d *wgDevice) addInBackground() {
 	defer close(d.lazy.stopped)
+	delay := time.NewTimer(addDelay)
+	delay.Stop()
+	defer delay.Stop()
 	for {
 		select {
 		case <-d.lazy.stop:
 			return
 		case <-d.lazy.kick:
+		}
+		delay.Reset(addDelay)
+		select {
+		case <-d.lazy.stop:
+			return
+		case <-delay.C:
 		}
 		for d.addSome() {
 			select {
