@@ -149,8 +149,9 @@ func (c *Controller) request(id *session.Identity, service string, now time.Time
 		UserDisabled: id.UserDisabled, LastSignIn: c.LastSignIn(id.User, id.Device), Counts: counts}
 }
 
-// portalHint names where a user signs in to unlock.
-func (c *Controller) portalHint() string { return ": https://" + c.d.Settings().Portal + "/" }
+// portalHint names where a user signs in to unlock: the portal, which every
+// device may open (the tunnel listener's "/" is the admin console).
+func (c *Controller) portalHint() string { return ": https://" + c.d.Settings().Portal + "/portal" }
 
 // Explain says what the live decision would be for a new session of the
 // request's user and device now (or at req.At): with the live counts, the
