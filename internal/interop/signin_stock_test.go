@@ -19,6 +19,7 @@ import (
 	"github.com/licgate/licgate/internal/netnstest"
 	"github.com/licgate/licgate/session"
 	"github.com/licgate/licgate/signin/signintest"
+	"github.com/licgate/licgate/store"
 )
 
 // TestSignInStoryWithStockClient is the sign-in story of issue 26 with a
@@ -135,10 +136,16 @@ directory:
 	if x := explain(t, l); x.Allow || x.Kind != "signin_required" {
 		t.Fatalf("explain after the window: %+v", x)
 	}
-	seatRefused(t, l, "after the sign-in window")
+	denial := seatRefused(t, l, "after the sign-in window", "sign in at the portal")
 
-	// (2) Unlock, from the laptop's own portal, in the same browser.
-	run("open the portal through the tunnel", chromedp.Navigate("https://10.44.0.1/portal"))
+	// (2) Unlock, from the laptop's own portal, in the same browser: at the
+	// address the denial names.
+	portal := regexp.MustCompile(`https://\S+$`).FindString(denial)
+	if portal == "" {
+		t.Fatalf("the denial names no portal: %q", denial)
+	}
+	run("open the portal the denial names, through the tunnel", chromedp.Navigate(portal))
+	pagePoll(t, b, `document.querySelector("#signin") !== null`, 30*time.Second)
 	var state, link string
 	run("read the portal",
 		chromedp.Text("#state", &state, chromedp.ByQuery),
@@ -182,7 +189,7 @@ directory:
 	if x := explain(t, l); x.Allow || x.Kind != "disabled" {
 		t.Fatalf("explain after the directory locked alice: %+v", x)
 	}
-	seatRefused(t, l, "after the directory locked alice")
+	seatRefused(t, l, "after the directory locked alice", "disabled")
 }
 
 // homeBrowser starts headless Chromium inside ns (`ip netns exec`), with
@@ -349,24 +356,52 @@ func waitSessionEnd(t *testing.T, l *lab, c net.Conn, r *bufio.Reader, want stri
 }
 
 // seatRefused checks that a new connection through the tunnel gets no
-// seat: the gateway refuses it or closes it without an answer.
-func seatRefused(t *testing.T, l *lab, when string) {
+// seat (the gateway refuses it or closes it without an answer), and that
+// the audit log records the denial with a reason containing why. It
+// returns the reason.
+func seatRefused(t *testing.T, l *lab, when, why string) string {
 	t.Helper()
-	c, err := l.dial("tcp", "10.44.0.1:22350", 5*time.Second)
-	if err != nil {
-		return
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	fmt.Fprintf(c, "HELLO alice/laptop\n")
-	ans, err := bufio.NewReader(c).ReadString('\n')
-	if ne, ok := err.(net.Error); ok && ne.Timeout() {
-		t.Fatalf("%s: the connection stayed open, unanswered", when)
-	}
-	if err == nil {
-		t.Fatalf("%s: HELLO answered %q", when, ans)
+	tried := time.Now()
+	if c, err := l.dial("tcp", "10.44.0.1:22350", 5*time.Second); err == nil {
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		fmt.Fprintf(c, "HELLO alice/laptop\n")
+		ans, err := bufio.NewReader(c).ReadString('\n')
+		c.Close()
+		if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			t.Fatalf("%s: the connection stayed open, unanswered", when)
+		}
+		if err == nil {
+			t.Fatalf("%s: HELLO answered %q", when, ans)
+		}
 	}
 	if l.srv.InUse() != 0 {
 		t.Fatalf("%s: licsim's holders %+v", when, l.srv.Holders())
+	}
+	return deniedFor(t, l, tried, when, why)
+}
+
+// deniedFor waits for the audit log's denial of alice/laptop since
+// tried, whose reason must contain why.
+func deniedFor(t *testing.T, l *lab, tried time.Time, when, why string) string {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var ds []store.AuditDenialRow
+		if err := l.api.Do(context.Background(), "GET", "/api/v1/audit/denials?since=1h", nil, &ds); err != nil {
+			t.Fatalf("denials: %v", err)
+		}
+		for _, d := range ds {
+			if d.User == "alice" && d.Device == "laptop" && !d.At.Before(tried.Truncate(time.Second)) {
+				if !strings.Contains(d.Reason, why) {
+					t.Fatalf("%s: denied for %q, want %q", when, d.Reason, why)
+				}
+				t.Logf("%s: denied: %s", when, d.Reason)
+				return d.Reason
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: no denial in the audit log: %+v", when, ds)
+		}
+		time.Sleep(100 * time.Millisecond) // the audit log is written in batches
 	}
 }
