@@ -33,11 +33,15 @@ import (
 //  1. Alice enrols her laptop by signing in, in Chromium; the profile the
 //     page shows comes up with wg-quick and takes a seat (the enrolment's
 //     sign-in counts). The minute runs out: the seat is cut and a new
-//     connection is refused.
+//     connection is refused, the denial naming the portal.
 //  2. In the same browser, which now reaches the tunnel, she opens the
-//     portal at https://10.44.0.1/portal and follows its sign-in link (it
-//     carries her device's token); the provider sends her back, through
-//     licgate's public listener, to the portal, which says "Unlocked".
+//     portal the denial names (https://10.44.0.1/portal; it named the admin
+//     console's "/", which refuses non-admins, before this test) and
+//     follows its sign-in link (it carries her device's token); the
+//     provider sends her back, through licgate's public listener, to the
+//     portal, which says "Unlocked". The provider still holds her session
+//     from the enrolment and does not ask for the password again: licgate
+//     asks for no fresh authentication (no max_age or prompt=login).
 //  3. A seat is held through the tunnel (licsim's holders, the API's
 //     sessions).
 //  4. The directory locks her account (pwdAccountLockedTime): the next
