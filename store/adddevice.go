@@ -17,12 +17,21 @@ type DeviceTx interface {
 	// pool.QuarantineSince(now). A backend shared by several gateways
 	// locks allocation here for the rest of the transaction.
 	AddrUse(pool Pool, now time.Time) (*AddrUse, error)
-	// InsertDevice writes d (active; ID not set) for user uid and returns
-	// its ID; a taken active name or key is KeyTaken or NameTaken.
+	// InsertDevice writes d (active, or pending when d.Pending is set; ID
+	// not set) for user uid and returns its ID; a taken active name or key
+	// (pending devices' included) is KeyTaken or NameTaken.
 	InsertDevice(uid int64, d Device) (int64, error)
-	// ActiveDevices counts the user's active devices (after AddrUse, so
-	// under its lock).
+	// ActiveDevices counts the user's active devices, pending ones
+	// included (after AddrUse, so under its lock).
 	ActiveDevices(user string) (int, error)
+	// PendingDevices lists every pending device (Pending set), ordered by
+	// user, name and id.
+	PendingDevices() ([]Device, error)
+	// ApprovePending makes the pending device id active.
+	ApprovePending(id int64) error
+	// DeletePending removes the pending device id with its row: its name,
+	// key and address are free at once (it never carried traffic).
+	DeletePending(id int64) error
 	// Claim uses up the enrolment link (ClaimEnrollment's errors).
 	Claim(tokenHash, from string) (Enrollment, error)
 }
@@ -159,6 +168,10 @@ func AddDeviceIn(tx DeviceTx, nd NewDevice, pool Pool, use *AddrUse, now time.Ti
 		return Device{}, err
 	}
 	d := Device{User: nd.User, Name: nd.Name, PublicKey: nd.PublicKey, Address: addr, Created: time.UnixMilli(now.UnixMilli())}
+	if nd.Pending != nil {
+		p := time.UnixMilli(nd.Pending.UnixMilli())
+		d.Pending = &p
+	}
 	if d.ID, err = tx.InsertDevice(uid, d); err != nil {
 		return Device{}, err
 	}

@@ -56,6 +56,30 @@ type Backend interface {
 	// never leave the user with more than max. ErrLimit at the limit;
 	// otherwise AddDevice's errors.
 	AddDeviceWithin(ctx context.Context, nd NewDevice, pool Pool, max int) (Device, error)
+	// AddPendingDevice records a device that waits for an admin's
+	// approval until until (sign-in enrolment with approval): it takes
+	// its name, key and address as AddDevice does (so a flood of requests
+	// is bounded, never exhausts the pool), but it is not active: Devices,
+	// Device, RevokeDevice and the rest leave it out. The user may then
+	// have at most max devices, pending ones included (ErrLimit), and all
+	// users together at most maxPending pending ones (ErrPendingLimit,
+	// which wraps ErrLimit); the counts and the add are one transaction.
+	// Otherwise AddDevice's errors.
+	AddPendingDevice(ctx context.Context, nd NewDevice, pool Pool, max, maxPending int, until time.Time) (Device, error)
+	// PendingDevices lists the pending devices (Pending set), expired
+	// ones included until ExpirePending, ordered by user, name and id.
+	PendingDevices(ctx context.Context) ([]Device, error)
+	// ApproveDevice makes the pending device user/name active, with the
+	// address it reserved, and returns it. ErrNotFound (no such pending
+	// device), ErrExpired (its request ended: only ExpirePending or
+	// DenyDevice remove it).
+	ApproveDevice(ctx context.Context, user, name string) (Device, error)
+	// DenyDevice removes the pending device user/name and returns it; its
+	// name, key and address are free at once. ErrNotFound.
+	DenyDevice(ctx context.Context, user, name string) (Device, error)
+	// ExpirePending removes every pending device whose request has ended
+	// and returns them (none: an empty or nil slice).
+	ExpirePending(ctx context.Context) ([]Device, error)
 	// AddDevices is AddDevice for many, all or nothing.
 	AddDevices(ctx context.Context, nds []NewDevice, pool Pool) ([]Device, error)
 	// Devices lists active devices, or all with all, ordered by user,

@@ -11,7 +11,7 @@ import (
 // SchemaVersion is the schema every backend migrates to: a version means
 // the same rows on SQLite, bbolt and PostgreSQL (Backend.Version returns
 // it once opened). A new version is added to every backend in one change.
-func SchemaVersion() int { return 7 }
+func SchemaVersion() int { return 8 }
 
 // PrepareStateDir creates dir (mode 0700) if needed and checks that it
 // takes a write and an fsync, so that a read-only or full directory is

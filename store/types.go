@@ -52,6 +52,11 @@ type Device struct {
 	Created   time.Time  `json:"created"`
 	Revoked   *time.Time `json:"revoked,omitempty"`
 	Expires   *time.Time `json:"expires,omitempty"`
+	// Pending is set while the device waits for an admin's approval
+	// (sign-in enrolment with signin.enrol.approval): the request ends
+	// then. A pending device holds its name, key and address, but is no
+	// active device: Devices and Device leave it out, so it has no peer.
+	Pending *time.Time `json:"pending_until,omitempty"`
 }
 
 // NewDevice is what AddDevice needs.
@@ -59,6 +64,9 @@ type NewDevice struct {
 	User      string
 	Name      string
 	PublicKey string // canonical base64 (44 characters), as wg shows it
+	// Pending makes the device a request waiting for approval until then
+	// (AddPendingDevice); nil: an active device.
+	Pending *time.Time
 }
 
 // Pool is the tunnel address space devices are allocated from.

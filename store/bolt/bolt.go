@@ -37,7 +37,7 @@ const sqliteFileName = "licgate.db"
 
 // schemaVersion is the schema this layout holds: the same rows as the
 // SQLite schema of that version (canonical keys, epochs, DDNS holds).
-const schemaVersion = 7
+const schemaVersion = 8
 
 // SchemaVersion is the version a fully migrated database has.
 func SchemaVersion() int { return schemaVersion }
@@ -88,6 +88,7 @@ type (
 		Created int64  `json:"created"`
 		Revoked *int64 `json:"revoked,omitempty"`
 		Expires *int64 `json:"expires,omitempty"`
+		Pending *int64 `json:"pending,omitempty"` // waiting for approval until (schema 8)
 	}
 	enrolRec struct {
 		ID      uint64 `json:"id"`
@@ -218,6 +219,9 @@ func (s *Store) init(ctx context.Context) error {
 			return meta.Put([]byte("version"), u64(schemaVersion))
 		case binary.BigEndian.Uint64(v) > schemaVersion:
 			return fmt.Errorf("schema version %d is newer than this licgate knows (%d): downgrade not supported", binary.BigEndian.Uint64(v), schemaVersion)
+		case binary.BigEndian.Uint64(v) < schemaVersion:
+			// 7 -> 8 adds deviceRec.Pending, absent (not pending) in old rows.
+			return meta.Put([]byte("version"), u64(schemaVersion))
 		}
 		return nil
 	})
@@ -379,7 +383,7 @@ func (r userRec) user(name string) store.User {
 
 func (r deviceRec) device(id uint64) store.Device {
 	d := store.Device{ID: int64(id), User: r.User, Name: r.Name, PublicKey: r.Key, Created: time.UnixMilli(r.Created),
-		Revoked: msTimep(r.Revoked), Expires: msTimep(r.Expires)}
+		Revoked: msTimep(r.Revoked), Expires: msTimep(r.Expires), Pending: msTimep(r.Pending)}
 	d.Address, _ = netip.ParseAddr(r.Addr)
 	return d
 }
@@ -552,7 +556,7 @@ func (t deviceTx) InsertDevice(_ int64, d store.Device) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	r := deviceRec{User: d.User, Name: d.Name, Key: d.PublicKey, Addr: d.Address.String(), Created: ms(d.Created)}
+	r := deviceRec{User: d.User, Name: d.Name, Key: d.PublicKey, Addr: d.Address.String(), Created: ms(d.Created), Pending: msp(d.Pending)}
 	return int64(id), putDevice(t.tx, id, r)
 }
 
@@ -576,6 +580,8 @@ func putDevice(tx *bbolt.Tx, id uint64, r deviceRec) error {
 }
 
 // activeDevice reads the unrevoked device user/name; ErrNotFound if none.
+// A pending device is in the indexes (it holds its name, key and
+// address) but is no active device.
 func activeDevice(tx *bbolt.Tx, user, name string) (uint64, deviceRec, error) {
 	idb := tx.Bucket(bDevName).Get(nameKey(user, name))
 	if idb == nil {
@@ -583,8 +589,11 @@ func activeDevice(tx *bbolt.Tx, user, name string) (uint64, deviceRec, error) {
 	}
 	id := binary.BigEndian.Uint64(idb)
 	r, ok, err := get[deviceRec](tx.Bucket(bDevices), idb)
-	if err == nil && !ok {
+	switch {
+	case err == nil && !ok:
 		err = fmt.Errorf("device index names missing row %d", id)
+	case err == nil && r.Pending != nil:
+		return 0, deviceRec{}, store.ErrNotFound
 	}
 	return id, r, err
 }
@@ -599,7 +608,7 @@ func (s *Store) Devices(ctx context.Context, all bool) ([]store.Device, error) {
 			if err := decode(v, &r); err != nil {
 				return err
 			}
-			if all || r.Revoked == nil {
+			if r.Pending == nil && (all || r.Revoked == nil) {
 				ds = append(ds, r.device(binary.BigEndian.Uint64(k)))
 			}
 			return nil

@@ -146,7 +146,7 @@ func (s *Store) Import(ctx context.Context, snap *store.Snapshot) error {
 				return err
 			}
 			r := deviceRec{User: d.User, Name: d.Name, Key: d.PublicKey, Addr: d.Address.String(), Created: ms(d.Created),
-				Revoked: msp(d.Revoked), Expires: msp(d.Expires)}
+				Revoked: msp(d.Revoked), Expires: msp(d.Expires), Pending: msp(d.Pending)}
 			if err := putDevice(tx, uint64(d.ID), r); err != nil {
 				return fmt.Errorf("device %s/%s: %w", d.User, d.Name, err)
 			}

@@ -131,6 +131,8 @@ var migrations = []string{
 	// checking; every key this backend ever stored was checked (and a
 	// copied SQLite database is at version 7 already), so nothing to do.
 	``,
+	// 8: devices waiting for an admin's approval (as SQLite's 8).
+	`ALTER TABLE devices ADD COLUMN pending_until BIGINT;`,
 }
 
 // SchemaVersion is the version a fully migrated database has; it equals
@@ -432,7 +434,7 @@ func (t deviceTx) AddrUse(pool store.Pool, now time.Time) (*store.AddrUse, error
 func (t deviceTx) InsertDevice(uid int64, d store.Device) (int64, error) {
 	var id int64
 	err := t.tx.QueryRow(t.ctx, dialect.SQL(sqlrow.InsertDevice)+` RETURNING id`,
-		uid, d.Name, d.PublicKey, d.Address.String(), d.Created.UnixMilli()).Scan(&id)
+		uid, d.Name, d.PublicKey, d.Address.String(), d.Created.UnixMilli(), sqlrow.MsOrNull(d.Pending)).Scan(&id)
 	if c, ok := isUnique(err); ok {
 		if c == "devices_active_key" {
 			return 0, store.KeyTaken(d.PublicKey)

@@ -144,6 +144,10 @@ var migrations = []migration{
 	// 7: device public keys in canonical form (schema 5 stored what it was
 	// given, e.g. with a trailing newline); see canonicaliseKeys.
 	{fn: canonicaliseKeys},
+	// 8: devices waiting for an admin's approval (Unix ms when the
+	// request ends; NULL: not pending). A pending row holds its name, key
+	// and address through the same unique indexes as an active one.
+	{sql: `ALTER TABLE devices ADD COLUMN pending_until INTEGER;`},
 }
 
 // SchemaVersion is the version a fully migrated database has.
@@ -322,7 +326,8 @@ func (t deviceTx) AddrUse(pool store.Pool, now time.Time) (*store.AddrUse, error
 }
 
 func (t deviceTx) InsertDevice(uid int64, d store.Device) (int64, error) {
-	res, err := t.tx.ExecContext(t.ctx, sqlrow.InsertDevice, uid, d.Name, d.PublicKey, d.Address.String(), d.Created.UnixMilli())
+	res, err := t.tx.ExecContext(t.ctx, sqlrow.InsertDevice, uid, d.Name, d.PublicKey, d.Address.String(), d.Created.UnixMilli(),
+		sqlrow.MsOrNull(d.Pending))
 	if isUnique(err) {
 		if strings.Contains(err.Error(), "public_key") {
 			return 0, store.KeyTaken(d.PublicKey)

@@ -54,6 +54,8 @@ func Run(t *testing.T, open Open) {
 		{"Enrollment", testEnrollment},
 		{"EnrollmentConcurrentClaims", testEnrollmentConcurrentClaims},
 		{"ClaimAndAddDevice", testClaimAndAddDevice},
+		{"PendingDevices", testPendingDevices},
+		{"PendingConcurrent", testPendingConcurrent},
 		{"Audit", testAudit},
 		{"AuditOrderAndLimit", testAuditOrderAndLimit},
 		{"DDNS", testDDNS},

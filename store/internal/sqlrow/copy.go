@@ -78,9 +78,9 @@ func Tables(snap *store.Snapshot) []Table {
 		uid[u.Name] = u.ID
 		users.Rows = append(users.Rows, []any{u.ID, u.Name, u.Email, u.Disabled, u.Created.UnixMilli(), MsOrNull(u.Expires)})
 	}
-	devices := Table{Name: "devices", Cols: []string{"id", "user_id", "name", "public_key", "address", "created_at", "revoked_at", "expires_at"}}
+	devices := Table{Name: "devices", Cols: []string{"id", "user_id", "name", "public_key", "address", "created_at", "revoked_at", "expires_at", "pending_until"}}
 	for _, d := range snap.Devices {
-		devices.Rows = append(devices.Rows, []any{d.ID, uid[d.User], d.Name, d.PublicKey, d.Address.String(), d.Created.UnixMilli(), MsOrNull(d.Revoked), MsOrNull(d.Expires)})
+		devices.Rows = append(devices.Rows, []any{d.ID, uid[d.User], d.Name, d.PublicKey, d.Address.String(), d.Created.UnixMilli(), MsOrNull(d.Revoked), MsOrNull(d.Expires), MsOrNull(d.Pending)})
 	}
 	enrol := Table{Name: "enrollments", Cols: []string{"token_hash", "user", "device", "created_at", "expires_at", "used_at", "used_from"}}
 	for _, e := range snap.Enrollments {

@@ -12,17 +12,20 @@ const (
 	QueryUser       = `SELECT ` + UserCols + ` FROM users WHERE name = ?`
 	QueryUsers      = `SELECT ` + UserCols + ` FROM users ORDER BY name{C}`
 	QueryUserID     = `SELECT id FROM users WHERE name = ?`
-	QueryDevices    = `SELECT ` + DeviceCols + DeviceFrom + ` ORDER BY u.name{C}, d.name{C}, d.id`
-	QueryDevicesAct = `SELECT ` + DeviceCols + DeviceFrom + ` WHERE d.revoked_at IS NULL ORDER BY u.name{C}, d.name{C}, d.id`
-	QueryDevice     = `SELECT ` + DeviceCols + DeviceFrom + ` WHERE u.name = ? AND d.name = ? AND d.revoked_at IS NULL`
+	QueryDevices    = `SELECT ` + DeviceCols + DeviceFrom + ` WHERE d.pending_until IS NULL ORDER BY u.name{C}, d.name{C}, d.id`
+	QueryDevicesAct = `SELECT ` + DeviceCols + DeviceFrom + ` WHERE d.revoked_at IS NULL AND d.pending_until IS NULL ORDER BY u.name{C}, d.name{C}, d.id`
+	QueryDevice     = `SELECT ` + DeviceCols + DeviceFrom + ` WHERE u.name = ? AND d.name = ? AND d.revoked_at IS NULL AND d.pending_until IS NULL`
+	QueryPending    = `SELECT ` + DeviceCols + DeviceFrom + ` WHERE d.revoked_at IS NULL AND d.pending_until IS NOT NULL ORDER BY u.name{C}, d.name{C}, d.id`
+	ApprovePending  = `UPDATE devices SET pending_until = NULL WHERE id = ? AND pending_until IS NOT NULL`
+	DeletePending   = `DELETE FROM devices WHERE id = ? AND pending_until IS NOT NULL`
 	// QueryAddrUse takes QuarantineSince in milliseconds (AddrUse).
 	QueryAddrUse   = `SELECT address, revoked_at FROM devices WHERE revoked_at IS NULL OR revoked_at >= ?`
-	InsertDevice   = `INSERT INTO devices(user_id, name, public_key, address, created_at) VALUES (?, ?, ?, ?, ?)`
+	InsertDevice   = `INSERT INTO devices(user_id, name, public_key, address, created_at, pending_until) VALUES (?, ?, ?, ?, ?, ?)`
 	RevokeDevice   = `UPDATE devices SET revoked_at = ? WHERE id = ?`
 	RekeyDevice    = `UPDATE devices SET public_key = ? WHERE id = ?`
 	SetUserOff     = `UPDATE users SET disabled = ? WHERE name = ?`
 	SetUserExpiry  = `UPDATE users SET expires_at = ? WHERE name = ?`
-	SetDeviceExpry = `UPDATE devices SET expires_at = ? WHERE revoked_at IS NULL AND name = ?
+	SetDeviceExpry = `UPDATE devices SET expires_at = ? WHERE revoked_at IS NULL AND pending_until IS NULL AND name = ?
 		AND user_id = (SELECT id FROM users WHERE name = ?)`
 
 	// QuerySessions takes to, from (microseconds).

@@ -97,7 +97,7 @@ func UsOrNull(t *time.Time) any {
 // The columns each scanner reads, in its order.
 const (
 	UserCols       = `id, name, email, disabled, created_at, expires_at`
-	DeviceCols     = `d.id, u.name, d.name, d.public_key, d.address, d.created_at, d.revoked_at, d.expires_at`
+	DeviceCols     = `d.id, u.name, d.name, d.public_key, d.address, d.created_at, d.revoked_at, d.expires_at, d.pending_until`
 	DeviceFrom     = ` FROM devices d JOIN users u ON u.id = d.user_id`
 	SessionCols    = `key, start_at, end_at, "user", device, service, proto, client, rule, reason, bytes_up, bytes_down, COALESCE(end_reason, '')`
 	DenialCols     = `at, "user", device, service, proto, source, rule, reason`
@@ -122,10 +122,10 @@ func Device(sc Scanner) (store.Device, error) {
 	var d store.Device
 	var addr string
 	var created int64
-	var revoked, expires *int64
-	err := sc.Scan(&d.ID, &d.User, &d.Name, &d.PublicKey, &addr, &created, &revoked, &expires)
+	var revoked, expires, pending *int64
+	err := sc.Scan(&d.ID, &d.User, &d.Name, &d.PublicKey, &addr, &created, &revoked, &expires, &pending)
 	d.Address, _ = netip.ParseAddr(addr)
-	d.Created, d.Revoked, d.Expires = time.UnixMilli(created), MsTime(revoked), MsTime(expires)
+	d.Created, d.Revoked, d.Expires, d.Pending = time.UnixMilli(created), MsTime(revoked), MsTime(expires), MsTime(pending)
 	return d, err
 }
 
