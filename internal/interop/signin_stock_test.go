@@ -134,7 +134,8 @@ directory:
 	c, r := l.takeSeat("alice/laptop")
 	holdersAre(t, l, "alice/laptop")
 	// The enrolment's sign-in unlocked the laptop for the minute; then the
-	// window runs out and the enforcement loop cuts the seat.
+	// window runs out and licgate cuts the seat (its enforcement loop, or a
+	// directory sync's re-evaluation, whichever comes first).
 	waitSessionEnd(t, l, c, r, session.EndSignIn, 2*time.Minute)
 	t.Logf("the enrolment's sign-in held for %s", time.Since(enrolled).Round(time.Second))
 	if x := explain(t, l); x.Allow || x.Kind != "signin_required" {
