@@ -1,7 +1,17 @@
-// Package gateway is the running licgate daemon: configuration, the proxy
-// for each license service (TCP splice, UDP relay with per-peer mappings),
-// the session table and its enforcement, the state store, and the admin API
-// served on a unix socket for the CLI.
+// Package gateway is the running licgate daemon's lifecycle: New (no side
+// effects), Start (each step registers its closer), Close (the closers in
+// reverse), Reload (the whole config swapped atomically), and the
+// listeners: a proxy per license service inside the tunnel, the admin API
+// on the unix socket, the admin listeners in the tunnel and on the LAN,
+// and the public enrolment listener.
+//
+// The features live in their own packages and are wired here: identity
+// (users, devices, enrolment links, the identity snapshot, peers),
+// admission (authorize, explain, re-evaluate, sign-in windows, the
+// enforcement loop), portal (the tunnel portal and sign-in enrolment),
+// dirsync (the directory's snapshots) and, with cluster.enabled,
+// cluster.Member. *Gateway implements adminapi.Backend, mostly through the
+// identity.Manager and admission.Controller it embeds.
 //
 // Every connection arrives through the WireGuard tunnel from a device's
 // tunnel address, which WireGuard authenticates, so each session is tied
@@ -16,12 +26,12 @@
 //	defer g.Close()
 //	u, _ := g.AddUser(ctx, "alice", "")
 //	res, _ := g.AddDevice(ctx, "alice", "laptop", "") // res.Profile is the wg-quick file
-//	g.RevokeDevice(ctx, "alice", "laptop")             // peer removed, sessions cut
+//	g.RevokeDevice(ctx, "alice", "laptop")             // sessions cut, then the peer removed
 //
 // With cluster.enabled (and store.driver: postgres) several gateways act
-// as one (cluster.go, docs/ha.md): they share the WireGuard key, capped
-// sessions are admitted against the whole cluster's counts (fail closed
-// when PostgreSQL is unreachable), admin changes are sent to the other
+// as one (docs/ha.md): they share the WireGuard key, capped sessions are
+// admitted against the whole cluster's counts (fail closed when
+// PostgreSQL is unreachable), admin changes are sent to the other
 // gateways, which apply them at once, and with cluster.vip the gateway
 // that gains the VIP starts the handshake with recently seen devices.
 //
