@@ -26,6 +26,9 @@ type Options struct {
 	Metrics http.Handler
 	// Pprof mounts /debug/pprof: the local socket only.
 	Pprof bool
+	// Mount adds the routes of API parts kept in packages of their own
+	// (adminapi/approval); they sit behind the same protection.
+	Mount []func(*http.ServeMux)
 }
 
 // Handler is the versioned JSON admin API (/api/v1/...) and the console,

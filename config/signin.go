@@ -2,9 +2,13 @@ package config
 
 import (
 	"net"
+	netmail "net/mail"
 	"net/url"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/licgate/licgate/internal/confval"
 	"github.com/licgate/licgate/signin"
@@ -34,6 +38,24 @@ type SigninConfig struct {
 	Enrol struct {
 		Enabled    bool `yaml:"enabled"`
 		MaxDevices int  `yaml:"max_devices"`
+		// Approval: "none" (default: the device works at once) or
+		// "required": the device waits for an admin (licgate device
+		// approve, or the console) and has no peer until then. With
+		// ApprovalGroups only members of those groups wait; with
+		// ApprovalExceptGroups everyone but their members (never both).
+		// Groups are licgate's policy groups, directory groups included.
+		Approval             string   `yaml:"approval"`
+		ApprovalGroups       []string `yaml:"approval_groups"`
+		ApprovalExceptGroups []string `yaml:"approval_except_groups"`
+		// ApprovalTTL is how long a request waits before it is dropped.
+		// If unset, 72h.
+		ApprovalTTL confval.Duration `yaml:"approval_ttl"`
+		// MaxPending bounds the requests waiting, of all users together
+		// (each user's count toward MaxDevices too). If zero, 20.
+		MaxPending int `yaml:"max_pending"`
+		// Notify are the admins' addresses told of each request through
+		// smtp: (required for them); empty: nobody is mailed.
+		Notify []string `yaml:"notify"`
 	} `yaml:"enrol"`
 	// Admin lets admins sign in at the LAN admin listener (admin.lan_listen)
 	// with this provider: members of AdminGroups get the admin role, of
@@ -80,6 +102,9 @@ func (c *Config) validateSignin() error {
 	if s.Enrol.MaxDevices < 1 || s.Enrol.MaxDevices > 100 {
 		return c.at("signin.enrol.max_devices", "%d is outside 1-100", s.Enrol.MaxDevices)
 	}
+	if err := c.validateApproval(); err != nil {
+		return err
+	}
 	cfg := c.SigninConfig("https://"+c.Public.Name+"/signin/callback", make([]byte, 32))
 	if err := cfg.Validate(); err != nil {
 		return c.at("signin", "%v", err)
@@ -105,6 +130,88 @@ func (c *Config) validateSignin() error {
 		}
 	}
 	return nil
+}
+
+// Values of signin.enrol.approval.
+const (
+	ApprovalNone     = "none"
+	ApprovalRequired = "required"
+)
+
+// validateApproval checks signin.enrol's approval keys and fills their
+// defaults.
+func (c *Config) validateApproval() error {
+	e := &c.Signin.Enrol
+	switch e.Approval {
+	case "":
+		e.Approval = ApprovalNone
+	case ApprovalNone, ApprovalRequired:
+	default:
+		return c.at("signin.enrol.approval", "%q: want none (default) or required", e.Approval)
+	}
+	if e.Approval == ApprovalNone && len(e.ApprovalGroups)+len(e.ApprovalExceptGroups) > 0 {
+		return c.at("signin.enrol.approval", "approval_groups and approval_except_groups need approval: required")
+	}
+	if len(e.ApprovalGroups) > 0 && len(e.ApprovalExceptGroups) > 0 {
+		return c.at("signin.enrol.approval_groups", "give approval_groups or approval_except_groups, not both")
+	}
+	if err := confval.Positive(&e.ApprovalTTL, 72*time.Hour); err != nil {
+		return c.at("signin.enrol.approval_ttl", "%v", err)
+	}
+	if e.ApprovalTTL.Duration > 30*24*time.Hour {
+		return c.at("signin.enrol.approval_ttl", "%s is more than 30d", e.ApprovalTTL.Duration)
+	}
+	if e.MaxPending == 0 {
+		e.MaxPending = 20
+	}
+	if e.MaxPending < 1 || e.MaxPending > 1000 {
+		return c.at("signin.enrol.max_pending", "%d is outside 1-1000", e.MaxPending)
+	}
+	for _, a := range e.Notify {
+		if _, err := netmail.ParseAddress(a); err != nil {
+			return c.at("signin.enrol.notify", "%q is not an e-mail address: %v", a, err)
+		}
+	}
+	if len(e.Notify) > 0 && c.SMTP.Host == "" {
+		return c.at("signin.enrol.notify", "mailing the admins needs smtp: (smtp.host)")
+	}
+	return nil
+}
+
+// NeedsApproval says whether a sign-in enrolment of a user in groups
+// waits for an admin (signin.enrol.approval and its group lists).
+func (c *Config) NeedsApproval(groups []string) bool {
+	e := c.Signin.Enrol
+	if e.Approval != ApprovalRequired {
+		return false
+	}
+	in := func(list []string) bool {
+		for _, g := range list {
+			if slices.Contains(groups, g) {
+				return true
+			}
+		}
+		return false
+	}
+	switch {
+	case len(e.ApprovalGroups) > 0:
+		return in(e.ApprovalGroups)
+	case len(e.ApprovalExceptGroups) > 0:
+		return !in(e.ApprovalExceptGroups)
+	}
+	return true
+}
+
+// ConsoleURL is where admins open the console: the LAN listener's
+// sign-in URL when signin.admin is set, else the tunnel's admin listener.
+func (c *Config) ConsoleURL() string {
+	if c.Signin.Admin.URL != "" {
+		return c.Signin.Admin.URL
+	}
+	if c.Admin.Port == 0 || c.Admin.Port == 443 {
+		return "https://" + c.Tunnel.Address
+	}
+	return "https://" + net.JoinHostPort(c.Tunnel.Address, strconv.Itoa(c.Admin.Port))
 }
 
 // AdminSignin is admin sign-in at the LAN admin listener, nil when

@@ -45,6 +45,9 @@ type Result struct {
 	// without the private key.
 	Profile     *tunnel.Profile
 	ProfileText string
+	// Pending is set when the device waits for an admin's approval
+	// (signin.enrol.approval) until then: the page says so.
+	Pending *time.Time
 }
 
 // ErrBadKey: the user's own key is not a WireGuard public key.
@@ -221,8 +224,13 @@ func (s *Server) serveEnrol(w http.ResponseWriter, r *http.Request, src netip.Ad
 // or the bundle (profile, QR code, helpers) downloadable from
 // /enroll/<token>/<file> for DownloadFor.
 func (s *Server) showResult(w http.ResponseWriter, src netip.AddrPort, token string, res Result) {
+	pending := ""
+	if res.Pending != nil {
+		pending = res.Pending.Format(time.RFC1123)
+	}
 	if res.Profile == nil {
-		page(w, http.StatusOK, map[string]any{"User": res.User, "Device": res.Device, "Gateway": res.Gateway, "Profile": res.ProfileText, "OwnKey": true})
+		page(w, http.StatusOK, map[string]any{"User": res.User, "Device": res.Device, "Gateway": res.Gateway, "Profile": res.ProfileText, "OwnKey": true,
+			"Pending": pending})
 		return
 	}
 	name := res.Device
@@ -255,7 +263,7 @@ func (s *Server) showResult(w http.ResponseWriter, src netip.AddrPort, token str
 	page(w, http.StatusOK, map[string]any{
 		"User": res.User, "Device": res.Device, "Gateway": b.Gateway, "Files": list, "Profile": res.ProfileText,
 		"QR":      template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(files[name+".png"])),
-		"Minutes": int(DownloadFor.Minutes()),
+		"Minutes": int(DownloadFor.Minutes()), "Pending": pending,
 	})
 }
 

@@ -49,6 +49,10 @@ const (
 // ErrDeviceLimit: the user has as many devices as sign-in enrolment allows.
 var ErrDeviceLimit = errors.New("enroll: device limit reached")
 
+// ErrTooManyPending: as many devices wait for an admin's approval as the
+// gateway holds (signin.enrol.max_pending); the person tries later.
+var ErrTooManyPending = errors.New("enroll: too many devices wait for approval")
+
 // ErrNeedDevice: an unlock sign-in without a valid device link from the
 // tunnel portal, where a sign-in unlocks only the device it was made from.
 var ErrNeedDevice = errors.New("enroll: sign-in to unlock needs the link of the device's portal")
@@ -175,6 +179,9 @@ func (s *Server) serveSigninEnrol(w http.ResponseWriter, r *http.Request, src ne
 	switch {
 	case errors.Is(err, ErrDeviceLimit):
 		page(w, http.StatusForbidden, map[string]any{"Error": "You have as many devices as you may enrol yourself: ask IT to remove an old one."})
+		return
+	case errors.Is(err, ErrTooManyPending):
+		page(w, http.StatusServiceUnavailable, map[string]any{"Error": "Many new devices wait for IT's approval just now: try again later, or ask IT."})
 		return
 	case errors.Is(err, ErrBadKey):
 		retry()

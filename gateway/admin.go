@@ -15,6 +15,7 @@ import (
 
 	"github.com/licgate/licgate/adminapi"
 	"github.com/licgate/licgate/adminapi/adminauth"
+	"github.com/licgate/licgate/adminapi/approval"
 	"github.com/licgate/licgate/certs"
 	"github.com/licgate/licgate/ddns"
 	"github.com/licgate/licgate/store"
@@ -30,7 +31,7 @@ func (g *Gateway) startAPI() error {
 	if err != nil {
 		return err
 	}
-	h := adminapi.AsActor("unix-socket", adminapi.Handler(g, adminapi.Options{Metrics: g.metrics.Handler(), Pprof: true}))
+	h := adminapi.AsActor("unix-socket", adminapi.Handler(g, adminapi.Options{Metrics: g.metrics.Handler(), Pprof: true, Mount: g.apiParts()}))
 	srv := adminapi.NewServer(h, g.log)
 	socket := g.conf().Socket
 	g.onClose(func() { shutdown(srv); os.Remove(socket) })
@@ -50,7 +51,7 @@ func (g *Gateway) startAdmin(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("admin listener: %w", err)
 	}
-	api := adminapi.Handler(g, adminapi.Options{Metrics: g.metrics.Handler()})
+	api := adminapi.Handler(g, adminapi.Options{Metrics: g.metrics.Handler(), Mount: g.apiParts()})
 	// The portal is for every device; the rest for admins only.
 	mux := http.NewServeMux()
 	mux.Handle("GET /portal", g.portal)
@@ -84,6 +85,11 @@ func (g *Gateway) startAdmin(ctx context.Context) error {
 		go g.serveHTTP(lan, tls.NewListener(adminapi.LimitListener(lln), tlsCfg.Clone()), "admin (LAN)")
 	}
 	return nil
+}
+
+// apiParts are the admin API's routes kept in packages of their own.
+func (g *Gateway) apiParts() []func(*http.ServeMux) {
+	return []func(*http.ServeMux){approval.Routes(g.Manager)}
 }
 
 // adminCheck: devices whose (enabled) user is in the admin group.

@@ -30,6 +30,7 @@ import (
 	"github.com/licgate/licgate/cluster"
 	"github.com/licgate/licgate/config"
 	"github.com/licgate/licgate/identity"
+	"github.com/licgate/licgate/mail"
 	"github.com/licgate/licgate/proxy"
 	"github.com/licgate/licgate/session"
 
@@ -203,7 +204,8 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 	g.Controller = admission.New(admission.Deps{Engine: cfg.Engine(), Sessions: g.sessions, Identities: g.Manager, Store: g.st,
 		Settings: g.admissionSettings, Shared: g.sharedCounts(), Peers: g.tun.Peers, OnPeers: g.trackPeers, Now: g.now, Logger: g.log})
 	g.portal = portal.New(portal.Deps{Store: g.st, Identities: g.Manager, SignIns: g.Controller, Audit: g.audit, Settings: g.portalSettings,
-		SigninConfig: g.signinConfig, PublicURL: g.publicURL, PublicUp: func() bool { return g.publicLn != nil }, Now: g.now, Logger: g.log})
+		SigninConfig: g.signinConfig, PublicURL: g.publicURL, PublicUp: func() bool { return g.publicLn != nil }, Now: g.now, Logger: g.log,
+		GroupsOf: func(u string) []string { return g.Engine().GroupsOf(u) }, Mail: g.sendMail})
 	if err := g.SyncPeers(ctx); err != nil {
 		return fmt.Errorf("gateway: start: %w", err)
 	}
@@ -514,7 +516,7 @@ func (g *Gateway) identitySettings() identity.Settings {
 	return identity.Settings{
 		Pool:     store.Pool{Subnet: c.SubnetPrefix(), Reserved: []netip.Addr{c.GatewayAddr()}, Quarantine: c.Tunnel.AddressQuarantine.Duration, Log: g.log},
 		Endpoint: c.Tunnel.Endpoint, MTU: c.Tunnel.MTU, Keepalive: c.Tunnel.Keepalive.Duration, Gateway: c.GatewayAddr(),
-		PublicListen: c.Public.Listen != "", LinkTTL: c.Public.LinkTTL.Duration,
+		PublicListen: c.Public.Listen != "", LinkTTL: c.Public.LinkTTL.Duration, ApprovalTTL: c.Signin.Enrol.ApprovalTTL.Duration,
 	}
 }
 
@@ -530,7 +532,14 @@ func (g *Gateway) admissionSettings() admission.Settings {
 func (g *Gateway) portalSettings() portal.Settings {
 	c := g.conf()
 	return portal.Settings{StateDir: c.StateDir, TunnelAddress: c.Tunnel.Address, SignIn: c.Signin.Issuer != "",
-		UnlockUser: c.Signin.Unlock == config.UnlockUser, EnrolEnabled: c.Signin.Enrol.Enabled, MaxDevices: c.Signin.Enrol.MaxDevices}
+		UnlockUser: c.Signin.Unlock == config.UnlockUser, EnrolEnabled: c.Signin.Enrol.Enabled, MaxDevices: c.Signin.Enrol.MaxDevices,
+		NeedsApproval: c.NeedsApproval, ApprovalTTL: c.Signin.Enrol.ApprovalTTL.Duration, MaxPending: c.Signin.Enrol.MaxPending,
+		Notify: c.Signin.Enrol.Notify, Organization: c.SMTP.Organization, ConsoleURL: c.ConsoleURL()}
+}
+
+// sendMail sends msg through smtp: (signin.enrol.notify requires it).
+func (g *Gateway) sendMail(ctx context.Context, msg mail.Message) error {
+	return mail.New(g.conf().MailConfig(), g.log.With(slog.String("component", "mail"))).Send(ctx, msg)
 }
 
 // signinConfig is the sign-in provider's configuration in force.

@@ -59,6 +59,10 @@ type Settings struct {
 	// links; LinkTTL is their default lifetime.
 	PublicListen bool
 	LinkTTL      time.Duration
+	// ApprovalTTL is how long a device request waits for approval
+	// (signin.enrol.approval_ttl); ended requests are swept every minute,
+	// or every tenth of it when that is shorter. Zero: every minute.
+	ApprovalTTL time.Duration
 }
 
 // Deps are what a Manager is given. Store, Peers, Sessions, Audit and
@@ -92,6 +96,8 @@ type Manager struct {
 	mu     sync.Mutex // serialises changes to users, devices and peers
 	idents atomic.Pointer[Snapshot]
 	flush  atomic.Int64 // revoke flush override (ns); zero: defaultFlush
+	// lastSweep is when ExpireDue last swept ended device requests (ns).
+	lastSweep atomic.Int64
 }
 
 // New returns a Manager with an empty snapshot; SyncPeers fills it.

@@ -89,9 +89,11 @@ func fmtExpiry(t *time.Time) string {
 }
 
 // ExpireDue removes devices whose (or whose user's) expiry has passed:
-// their sessions are cut, then their peers go. The enforcement loop
+// their sessions are cut, then their peers go; and, now and then, device
+// requests whose approval time ran out (sweepPending). The enforcement loop
 // calls it; it returns the sessions cut.
 func (m *Manager) ExpireDue(ctx context.Context) int {
+	m.sweepPending(ctx)
 	now := m.d.Now()
 	var due []int64
 	for _, id := range m.Snapshot() {

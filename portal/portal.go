@@ -23,6 +23,7 @@ import (
 	"github.com/licgate/licgate/enroll"
 	"github.com/licgate/licgate/identity"
 	"github.com/licgate/licgate/internal/atomicfile"
+	"github.com/licgate/licgate/mail"
 	"github.com/licgate/licgate/session"
 	"github.com/licgate/licgate/signin"
 	"github.com/licgate/licgate/store"
@@ -38,6 +39,9 @@ type Identities interface {
 	// AddDeviceWithin adds a device within the user's device limit,
 	// atomically (store.ErrLimit beyond it).
 	AddDeviceWithin(ctx context.Context, nd store.NewDevice, max int) (store.Device, error)
+	// RequestDevice records a device that waits for approval until until
+	// (store.ErrLimit, store.ErrPendingLimit beyond the bounds); no peer.
+	RequestDevice(ctx context.Context, nd store.NewDevice, max, maxPending int, until time.Time) (store.Device, error)
 	// DeviceResult carries a new device's profile.
 	DeviceResult(d store.Device, priv tunnel.Key) adminapi.DeviceResult
 	// Notify tells the other gateways of a change (a sign-in).
@@ -78,6 +82,18 @@ type Settings struct {
 	// MaxDevices each (signin.enrol).
 	EnrolEnabled bool
 	MaxDevices   int
+	// NeedsApproval says whether a sign-in enrolment of a user in groups
+	// waits for an admin (signin.enrol.approval); nil: never.
+	NeedsApproval func(groups []string) bool
+	// ApprovalTTL is how long a request waits; MaxPending bounds the
+	// requests of all users together.
+	ApprovalTTL time.Duration
+	MaxPending  int
+	// Notify are the admins mailed of each request; Organization names
+	// the office in the message, ConsoleURL where the queue is ("": none).
+	Notify       []string
+	Organization string
+	ConsoleURL   string
 }
 
 // Deps are what a Portal is given; all but Now and Logger are required.
@@ -94,6 +110,12 @@ type Deps struct {
 	// whether the public listener runs (sign-in links need it).
 	PublicURL func() string
 	PublicUp  func() bool
+	// GroupsOf lists a user's policy groups (directory groups included),
+	// for signin.enrol.approval_groups. If nil, none.
+	GroupsOf func(user string) []string
+	// Mail sends a message through the configured SMTP server; nil when
+	// there is none (Settings.Notify is then empty).
+	Mail func(ctx context.Context, msg mail.Message) error
 	// Now is the clock device tokens are judged by. If nil, time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -322,6 +344,9 @@ func (p *Portal) EnrolSignedIn(ctx context.Context, user, device, publicKey stri
 		return enroll.Result{}, fmt.Errorf("%w: %w", enroll.ErrBadKey, err)
 	}
 	ctx = audit.WithActor(ctx, "signin "+user)
+	if p.needsApproval(user) {
+		return p.requestDevice(ctx, user, device, publicKey, priv)
+	}
 	d, err := p.d.Identities.AddDeviceWithin(ctx, store.NewDevice{User: user, Name: device, PublicKey: publicKey}, p.d.Settings().MaxDevices)
 	switch {
 	case errors.Is(err, store.ErrLimit):

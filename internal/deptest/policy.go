@@ -18,7 +18,7 @@ var Licgate = Policy{
 			"session", "proxy", "ddns/...", "portmap/...", "certs", "audit", "mail/...",
 			"signin/...", "directory/...", "cluster/...", "store/...", "bundle",
 		}},
-		{"feature", []string{"adminapi", "adminapi/adminauth", "enroll", "identity", "admission", "portal", "dirsync"}},
+		{"feature", []string{"adminapi", "adminapi/adminauth", "adminapi/approval", "enroll", "identity", "admission", "portal", "dirsync"}},
 		// config assembles the parts' and features' settings, so it sits
 		// above them and below what runs them.
 		{"config", []string{"config"}},
