@@ -61,8 +61,17 @@ type Session struct {
 	Rule   int
 	Reason string
 	// CountUDP makes a UDP session count against caps (UDP-only services,
-	// where a mapping holds the license). TCP sessions always count.
+	// where a mapping holds the license). TCP sessions count unless NoSeat.
 	CountUDP bool
+	// NoSeat: the session came in on a port whose connections hold no
+	// seats (FlexNet's lmgrd, RLM's rlm port, a manager's web
+	// administration): the policy decides it, caps neither check nor
+	// count it. Port is the gateway port it came in on.
+	NoSeat bool
+	Port   int
+	// LastUp is when the device last sent bytes on the session (unix
+	// nanoseconds; its start until then): the reconnect rule's silence.
+	LastUp atomic.Int64
 	// ClusterID is the session's row in the cluster's shared session
 	// table (cluster mode, capped sessions; 0 otherwise): it counts
 	// against caps on every gateway until released. Set by admission
@@ -82,11 +91,13 @@ type Session struct {
 
 // Cut ends the session for reason: closing both conns makes the license
 // server see the connection close at once, so it frees the seat.
+// The upstream side (last in Conns) closes first: the license server
+// frees the seat before the client can come back for another.
 func (s *Session) Cut(reason string) {
 	s.cutOnce.Do(func() {
 		s.reason.Store(&reason)
-		for _, c := range s.Conns {
-			c.Close()
+		for i := len(s.Conns) - 1; i >= 0; i-- {
+			s.Conns[i].Close()
 		}
 	})
 }
@@ -171,6 +182,11 @@ type SessionTable struct {
 	// mode): capped sessions are admitted against its counts and
 	// released from it. Set it before the first admission.
 	Shared Shared
+	// Replace, if set, names the live sessions a new seat session
+	// replaces (the reconnect rule: licmgr.ReconnectRule.Supersede). It
+	// is called under the table lock; see replaceLocked. Set it before
+	// the first admission.
+	Replace Replacer
 
 	evals uint64 // Reevaluate runs so far (table lock): see admitShared
 }
@@ -217,8 +233,9 @@ type Decider func(s *Session, counts acl.Counts) (rule int, reason string, group
 // capped reports whether s counts against session caps. Caps count TCP
 // sessions, which are what hold a license; UDP mappings (server search)
 // are allowed or denied by the rules but neither capped nor counted,
-// unless CountUDP says the service speaks only UDP.
-func capped(s *Session) bool { return s.Proto == "tcp" || s.CountUDP }
+// unless CountUDP says the service speaks only UDP. Sessions on a port
+// that holds no seats (NoSeat) never count.
+func capped(s *Session) bool { return !s.NoSeat && (s.Proto == "tcp" || s.CountUDP) }
 
 // countsFor is the Counts a decision about s sees: nil when s is not capped.
 func (t *SessionTable) countsFor(s *Session) acl.Counts {
@@ -236,12 +253,16 @@ func (t *SessionTable) Admit(s *Session, decide Decider) error {
 		return t.admitShared(s, decide)
 	}
 	t.mu.Lock()
-	defer t.mu.Unlock()
+	replaced := t.replaceLocked(s)
 	rule, reason, groups, err := decide(s, t.countsFor(s))
 	if err != nil {
+		t.restoreLocked(replaced)
+		t.mu.Unlock()
 		return err
 	}
 	t.insertLocked(s, rule, reason, groups)
+	t.mu.Unlock()
+	cutReplaced(replaced)
 	return nil
 }
 
@@ -253,7 +274,26 @@ func (t *SessionTable) Admit(s *Session, decide Decider) error {
 // here. A Reevaluate that ran in between did not see s either (a
 // lowered cap): the admission is made again, at most twice, against the
 // counts it left.
+//
+// The reconnect rule's replaced sessions are cut once s is admitted; the
+// shared table counts them until their rows are released.
 func (t *SessionTable) admitShared(s *Session, decide Decider) error {
+	t.mu.Lock()
+	replaced := t.replaceLocked(s)
+	t.mu.Unlock()
+	err := t.admitSharedOnce(s, decide)
+	t.mu.Lock()
+	if err != nil {
+		t.restoreLocked(replaced)
+	}
+	t.mu.Unlock()
+	if err == nil {
+		cutReplaced(replaced)
+	}
+	return err
+}
+
+func (t *SessionTable) admitSharedOnce(s *Session, decide Decider) error {
 	for attempt := 0; ; attempt++ {
 		t.mu.Lock()
 		evals := t.evals
@@ -489,6 +529,7 @@ const (
 	DenyKindCap           = "cap"
 	DenyKindService       = "unknown service"
 	DenyKindSignIn        = "signin_required"
+	DenyKindAdmin         = "admin"
 	DenyKindOther         = "other"
 )
 
