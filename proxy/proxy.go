@@ -63,6 +63,11 @@ type Proxy struct {
 	// that speak only UDP (Sentinel RMS): there a mapping is what holds a
 	// license. Otherwise only TCP sessions count.
 	CountUDP bool
+	// Port is the gateway port this proxy's listeners serve (recorded on
+	// sessions); NoSeats, FilterAdmin: see ports.go.
+	Port        int
+	NoSeats     bool
+	FilterAdmin bool
 	// Logger; if nil, discarded.
 	Logger *slog.Logger
 
@@ -281,6 +286,12 @@ func (p *Proxy) handleTCP(c net.Conn) {
 		c.Close()
 		return
 	}
+	peeked, err := p.filterAdmin(c)
+	if err != nil {
+		p.refuse(src, id, "tcp", err)
+		c.Close()
+		return
+	}
 	up, err := p.dial(p.context(), src.Addr(), "tcp")
 	if err != nil {
 		p.log().Warn("upstream dial failed", slog.String("service", p.Service), slog.String("upstream", p.Upstream),
@@ -289,13 +300,14 @@ func (p *Proxy) handleTCP(c net.Conn) {
 		return
 	}
 	s := &session.Session{Service: p.Service, Proto: "tcp", DeviceID: id.DeviceID, Device: id.Device, User: id.User,
-		Client: src, Start: time.Now(), Conns: []net.Conn{c, up}}
+		Client: src, Start: time.Now(), Conns: []net.Conn{c, up}, NoSeat: p.NoSeats, Port: p.Port}
 	if err := p.Sessions.Admit(s, p.decider(src.Addr())); err != nil {
 		p.refuse(src, id, "tcp", err)
 		c.Close()
 		up.Close()
 		return
 	}
+	p.forwardPeeked(up, peeked, s)
 	if p.isClosed() {
 		// Close ran while this connection was being admitted: its cut may
 		// have missed it, so the session ends here, and Close's wait ends.
@@ -303,7 +315,7 @@ func (p *Proxy) handleTCP(c net.Conn) {
 	}
 	p.log().Info("session start", slog.Uint64("session", s.ID), slog.String("service", p.Service), slog.String("proto", "tcp"),
 		slog.String("user", id.User), slog.String("device", id.Device), slog.String("source", src.String()))
-	first := p.splice(rawIO(c), rawIO(up), s)
+	first := p.splice(stampUp(rawIO(c), s), rawIO(up), s)
 	reason := s.EndReason(first)
 	s.Cut(reason) // closes both conns if splice did not
 	p.Sessions.Remove(s, reason)
@@ -581,7 +593,7 @@ func (p *Proxy) openMapping(pc net.PacketConn, to net.Addr, src netip.AddrPort, 
 		return
 	}
 	s := &session.Session{Service: p.Service, Proto: "udp", DeviceID: m.id.DeviceID, Device: m.id.Device, User: m.id.User,
-		Client: src, Start: time.Now(), Conns: []net.Conn{up}, CountUDP: p.CountUDP}
+		Client: src, Start: time.Now(), Conns: []net.Conn{up}, CountUDP: p.CountUDP, NoSeat: p.NoSeats, Port: p.Port}
 	if err := p.Sessions.Admit(s, p.decider(src.Addr())); err != nil {
 		up.Close()
 		fail(err)
