@@ -97,3 +97,10 @@ func (t *SessionTable) Seats() []SessionInfo {
 	}
 	return out
 }
+
+// SetReplace sets Replace while the table may already be in use.
+func (t *SessionTable) SetReplace(r Replacer) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.Replace = r
+}
