@@ -123,7 +123,17 @@ async function dashboard() {
 }
 
 async function people() {
-  const [users, devices] = await Promise.all([api("GET", "/users"), api("GET", "/devices")]);
+  const [users, devices, pending] = await Promise.all([api("GET", "/users"), api("GET", "/devices"), api("GET", "/pending")]);
+  fill("#pending", pending, (tr, d) => {
+    cell(tr, d.user);
+    cell(tr, d.name);
+    cell(tr, d.address);
+    cell(tr, time(d.created));
+    cell(tr, time(d.pending_until));
+    const td = cell(tr, "");
+    button(td, "Approve", () => decide(d.user, d.name, "approve"));
+    button(td, "Deny", () => decide(d.user, d.name, "deny"));
+  });
   const sel = $("#add-device select[name=user]");
   sel.replaceChildren(...users.map((u) => { const o = document.createElement("option"); o.textContent = u.name; return o; }));
   fill("#users", users, (tr, u) => {
@@ -148,6 +158,16 @@ async function people() {
       try { showDevice(await api("POST", `/devices/${d.user}/${d.name}/rekey`)); } catch (e) { say(e.message, true); }
     });
   });
+}
+
+// decide approves or denies a device that waits (verb "approve" or "deny").
+async function decide(user, device, verb) {
+  if (verb === "deny" && !confirm(`Deny ${user}/${device}? The request is dropped.`)) return;
+  try {
+    await api("POST", `/pending/${encodeURIComponent(user)}/${encodeURIComponent(device)}/${verb}`);
+    say(`${user}/${device} ${verb === "approve" ? "approved: it connects from now on" : "denied"}`);
+    people();
+  } catch (e) { say(e.message, true); }
 }
 
 async function revoke(user, device) {
