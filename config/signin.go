@@ -33,6 +33,11 @@ type SigninConfig struct {
 	// the device whose tunnel portal made the sign-in link; "user" every
 	// device of the user, also from a sign-in without the portal's link.
 	Unlock string `yaml:"unlock"`
+	// Reauth is how recently a person signing in to unlock or to enrol
+	// must have typed their password at the provider (sent as max_age,
+	// checked against the ID token's auth_time). If unset, 5m; 1m-24h, or
+	// 0 for off (a provider session of any age will do).
+	Reauth confval.Duration `yaml:"reauth"`
 	// Enrol lets a signed-in person add their own devices from the public
 	// page: up to MaxDevices active devices each (default 3).
 	Enrol struct {
@@ -104,6 +109,9 @@ func (c *Config) validateSignin() error {
 	}
 	if err := c.validateApproval(); err != nil {
 		return err
+	}
+	if r := s.Reauth; r.IsSet() && r.Duration != 0 && (r.Duration < time.Minute || r.Duration > 24*time.Hour) {
+		return c.at("signin.reauth", "%s is outside 1m-24h (0: off)", r.Duration)
 	}
 	cfg := c.SigninConfig("https://"+c.Public.Name+"/signin/callback", make([]byte, 32))
 	if err := cfg.Validate(); err != nil {
@@ -238,5 +246,15 @@ func (c *Config) SigninConfig(redirect string, key []byte) signin.Config {
 	s := c.Signin
 	return signin.Config{Preset: s.Preset, Issuer: s.Issuer, ClientID: s.ClientID, ClientSecretFile: s.ClientSecretFile,
 		RedirectURL: redirect, Scopes: s.Scopes, UserClaim: s.UserClaim, GroupsClaim: s.GroupsClaim,
-		AllowedDomains: s.AllowedDomains, CookieKey: key, ReturnOrigins: []string{"https://" + c.Tunnel.Address}}
+		AllowedDomains: s.AllowedDomains, CookieKey: key, ReturnOrigins: []string{"https://" + c.Tunnel.Address},
+		Reauth: reauth(s.Reauth)}
+}
+
+// reauth maps signin.reauth onto signin.Config.Reauth: unset 0 (the
+// default, 5m), 0 off (-1).
+func reauth(d confval.Duration) time.Duration {
+	if d.IsSet() && d.Duration == 0 {
+		return -1
+	}
+	return d.Duration
 }

@@ -81,6 +81,20 @@ type Config struct {
 	ReturnOrigins []string
 	// LoginTimeout bounds the time from BeginLogin to Callback. If zero, 10m.
 	LoginTimeout time.Duration
+	// Reauth is how recently the person must have authenticated at the
+	// provider (typed a password, used a passkey...) for a sign-in whose
+	// purpose is in ReauthPurposes: BeginLogin sends it as max_age (and,
+	// with the entra preset, prompt=login), and Callback refuses an ID
+	// token without auth_time (ErrNoAuthTime) or whose auth_time is older
+	// than Reauth plus AuthTimeSkew (ErrReauthRequired). The browser's
+	// holder can strip max_age from the URL; only the auth_time check is
+	// relied on. If zero, 5m; negative: nothing is asked or checked (any
+	// session at the provider will do). At least 1s, at most 24h (licgate.yaml
+	// signin.reauth: 1m-24h).
+	Reauth time.Duration
+	// ReauthPurposes are the purposes (BeginLogin's) Reauth applies to.
+	// If nil, "unlock" and "enroll".
+	ReauthPurposes []string
 	// Timeout bounds each request to the provider (discovery, token,
 	// keys, userinfo). If zero, 10s.
 	Timeout time.Duration
@@ -149,6 +163,29 @@ func (c *Config) loginTimeout() time.Duration {
 	return c.LoginTimeout
 }
 
+// AuthTimeSkew is the clock difference allowed between licgate and the
+// provider when auth_time is judged: an auth_time up to this much older
+// than Reauth, or this much in the future, is accepted.
+const AuthTimeSkew = time.Minute
+
+// reauthFor is the max_age for a sign-in of purpose, 0 for none.
+func (c *Config) reauthFor(purpose string) time.Duration {
+	if c.Reauth < 0 {
+		return 0
+	}
+	ps := c.ReauthPurposes
+	if ps == nil {
+		ps = []string{"unlock", "enroll"}
+	}
+	if !slices.Contains(ps, purpose) {
+		return 0
+	}
+	if c.Reauth == 0 {
+		return 5 * time.Minute
+	}
+	return c.Reauth
+}
+
 func (c *Config) timeout() time.Duration {
 	if c.Timeout <= 0 {
 		return 10 * time.Second
@@ -207,6 +244,9 @@ func (c *Config) Validate() error {
 		if d == "" || strings.ContainsAny(d, "@/ \t\r\n*") || unsafeChars(d) != "" {
 			return fmt.Errorf("%w: allowed_domains: %q is not a domain", ErrConfig, d)
 		}
+	}
+	if c.Reauth > 0 && (c.Reauth < time.Second || c.Reauth > 24*time.Hour) {
+		return fmt.Errorf("%w: reauth: %s is outside 1s-24h (or off)", ErrConfig, c.Reauth)
 	}
 	for _, o := range c.ReturnOrigins {
 		u, err := url.Parse(o)

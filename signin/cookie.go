@@ -22,6 +22,9 @@ type flow struct {
 	ReturnTo string `json:"r,omitempty"`
 	Bind     string `json:"b,omitempty"`
 	Issued   int64  `json:"t"` // unix seconds
+	// MaxAge is the max_age sent (seconds; 0: none): Callback then
+	// requires an auth_time at most this old.
+	MaxAge int64 `json:"m,omitempty"`
 }
 
 // stateIDLen is how much of the state names the cookie, so two sign-ins in

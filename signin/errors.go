@@ -51,6 +51,15 @@ var (
 	ErrEmailNotVerified = errors.New("signin: email not verified")
 	// ErrDomainNotAllowed: the user's email domain is not in AllowedDomains.
 	ErrDomainNotAllowed = errors.New("signin: domain not allowed")
+	// ErrNoAuthTime: the sign-in asked for a recent authentication
+	// (max_age) and the ID token says nothing of when the person
+	// authenticated (no numeric auth_time): the provider ignores max_age
+	// (Entra ID: add the optional claim auth_time to the ID token).
+	ErrNoAuthTime = errors.New("signin: ID token has no auth_time")
+	// ErrReauthRequired: the ID token's auth_time is older than the max_age
+	// asked for (the provider reused an earlier session without asking for
+	// the password), or lies in the future.
+	ErrReauthRequired = errors.New("signin: authentication not recent enough")
 	// ErrBadReturnTo: BeginLogin's returnTo is neither a local path nor on
 	// an origin listed in ReturnOrigins (open redirect).
 	ErrBadReturnTo = errors.New("signin: return address not allowed")
@@ -93,6 +102,10 @@ func Message(err error) string {
 		return "Your email address is not verified with the sign-in service."
 	case errors.Is(err, ErrNoUserClaim):
 		return "The sign-in service did not say who you are. Tell your administrator (user claim missing)."
+	case errors.Is(err, ErrReauthRequired):
+		return "The sign-in service did not ask for your password again. Sign out at the sign-in service, then start again and sign in with your password."
+	case errors.Is(err, ErrNoAuthTime):
+		return "The sign-in service did not say when you signed in, so this sign-in cannot unlock anything. Tell your administrator (auth_time missing)."
 	case errors.Is(err, ErrLoginExpired):
 		return "The sign-in took too long. Start again."
 	case errors.Is(err, ErrStateMismatch), errors.Is(err, ErrReplayed), errors.Is(err, ErrBadCallback):
@@ -113,9 +126,9 @@ func Status(err error) int {
 	case errors.Is(err, ErrConfig):
 		return http.StatusInternalServerError
 	case errors.Is(err, ErrProviderRefused), errors.Is(err, ErrDomainNotAllowed),
-		errors.Is(err, ErrEmailNotVerified), errors.Is(err, ErrNoUserClaim):
+		errors.Is(err, ErrEmailNotVerified), errors.Is(err, ErrNoUserClaim), errors.Is(err, ErrReauthRequired):
 		return http.StatusForbidden
-	case errors.Is(err, ErrCodeExchange), errors.Is(err, ErrIDToken), errors.Is(err, ErrNonceMismatch),
+	case errors.Is(err, ErrCodeExchange), errors.Is(err, ErrIDToken), errors.Is(err, ErrNonceMismatch), errors.Is(err, ErrNoAuthTime),
 		errors.Is(err, ErrIssuerMismatch):
 		return http.StatusBadGateway
 	default:

@@ -65,7 +65,7 @@ func TestIDTokenChecks(t *testing.T) {
 	now := time.Now().Unix()
 	good := func(nonce string) map[string]any {
 		return map[string]any{"iss": srv.URL, "aud": "licgate", "sub": "u1", "iat": now, "exp": now + 300,
-			"nonce": nonce, "email": "alice@example.com", "email_verified": true, "groups": []string{"eng", "ops"}}
+			"auth_time": now - 10, "nonce": nonce, "email": "alice@example.com", "email_verified": true, "groups": []string{"eng", "ops"}}
 	}
 	with := func(k string, v any) func(string) map[string]any {
 		return func(n string) map[string]any { c := good(n); c[k] = v; return c }
@@ -78,6 +78,9 @@ func TestIDTokenChecks(t *testing.T) {
 		noID   bool // leave id_token out
 		want   error
 		groups string
+		// purpose of the sign-in; "" is enroll (max_age 5m, the default)
+		purpose string
+		at      int64 // Identity.At wanted (unix); 0: auth_time of good
 	}{
 		{name: "good", claims: good, groups: "eng,ops"},
 		{name: "one group as a string", claims: with("groups", "eng"), groups: "eng"},
@@ -115,15 +118,39 @@ func TestIDTokenChecks(t *testing.T) {
 		{name: "not an address", claims: with("email", "alice"), want: signin.ErrNoUserClaim},
 		{name: "upper case", claims: with("email", "Alice@EXAMPLE.com"), groups: "eng,ops"},
 		{name: "user claim not a string", claims: with("email", 42), want: signin.ErrNoUserClaim},
+		// A provider session reused without the password: auth_time is
+		// required for enrol and unlock, and must be within max_age (5m,
+		// the default) plus a minute of skew.
+		{name: "no auth_time", claims: func(n string) map[string]any { c := good(n); delete(c, "auth_time"); return c }, want: signin.ErrNoAuthTime},
+		{name: "no auth_time, unlock", purpose: "unlock", claims: func(n string) map[string]any { c := good(n); delete(c, "auth_time"); return c }, want: signin.ErrNoAuthTime},
+		{name: "auth_time a string", claims: with("auth_time", "1700000000"), want: signin.ErrNoAuthTime},
+		{name: "auth_time zero", claims: with("auth_time", 0), want: signin.ErrNoAuthTime},
+		{name: "auth_time an hour old", claims: with("auth_time", now-3600), want: signin.ErrReauthRequired},
+		{name: "auth_time an hour old, unlock", purpose: "unlock", claims: with("auth_time", now-3600), want: signin.ErrReauthRequired},
+		{name: "auth_time 7 minutes old", claims: with("auth_time", now-420), want: signin.ErrReauthRequired},
+		{name: "auth_time 5m30s old (skew)", claims: with("auth_time", now-330), groups: "eng,ops", at: now - 330},
+		{name: "auth_time an hour ahead", claims: with("auth_time", now+3600), want: signin.ErrReauthRequired},
+		{name: "auth_time 20s ahead (skew)", claims: with("auth_time", now+20), groups: "eng,ops", at: -1},
+		// Admin sign-in asks for no max_age: a token without auth_time is
+		// taken, signed in now; an old auth_time is when they signed in.
+		{name: "admin, no auth_time", purpose: "admin", claims: func(n string) map[string]any { c := good(n); delete(c, "auth_time"); return c }, groups: "eng,ops", at: -1},
+		{name: "admin, old auth_time", purpose: "admin", claims: with("auth_time", now-3600), groups: "eng,ops", at: now - 3600},
 		{name: "invalid_grant", claims: good, status: 400, want: signin.ErrCodeExchange},
 		{name: "provider error 502", claims: good, status: 502, want: signin.ErrProviderUnavailable},
 	}
 	for _, row := range rows {
 		w := httptest.NewRecorder()
-		if err := p.BeginLogin(w, httptest.NewRequest("GET", "/", nil), "enroll", "/"); err != nil {
+		purpose := row.purpose
+		if purpose == "" {
+			purpose = "enroll"
+		}
+		if err := p.BeginLogin(w, httptest.NewRequest("GET", "/", nil), purpose, "/"); err != nil {
 			t.Fatal(err)
 		}
 		loc, _ := url.Parse(w.Header().Get("Location"))
+		if got, want := loc.Query().Get("max_age"), map[bool]string{true: "", false: "300"}[purpose == "admin"]; got != want {
+			t.Errorf("%s: max_age=%q, want %q", row.name, got, want)
+		}
 		nonce := loc.Query().Get("nonce")
 		mu.Lock()
 		challenge = loc.Query().Get("code_challenge")
@@ -155,6 +182,15 @@ func TestIDTokenChecks(t *testing.T) {
 		}
 		if err == nil && res.Identity.Address != "alice@example.com" {
 			t.Errorf("%s: Address %q", row.name, res.Identity.Address)
+		}
+		// Identity.At is when the person authenticated (auth_time), not
+		// when the callback completed; -1: about now.
+		switch at := res.Identity.At; {
+		case err != nil:
+		case row.at == -1 && time.Since(at).Abs() > 5*time.Second,
+			row.at == 0 && !at.Equal(time.Unix(now-10, 0)),
+			row.at > 0 && !at.Equal(time.Unix(row.at, 0)):
+			t.Errorf("%s: Identity.At = %s, want auth_time %d (-1: now)", row.name, at, row.at)
 		}
 		if got := strings.Join(res.Identity.Groups, ","); err == nil && got != row.groups {
 			t.Errorf("%s: groups %q, want %q", row.name, got, row.groups)

@@ -3,6 +3,7 @@ package signin
 import (
 	"context"
 	"crypto/subtle"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -45,7 +47,11 @@ type Identity struct {
 	// "unknown", never "none": a caller deciding on groups must refuse or
 	// look them up elsewhere (the admin console uses the directory's).
 	GroupsOverage bool
-	// At is when the callback completed (Config.Now).
+	// At is when the person authenticated at the provider: the ID token's
+	// auth_time when it has one (always, for a purpose in
+	// Config.ReauthPurposes, where Callback checked it against max_age);
+	// else when the callback completed (Config.Now). A provider session
+	// reused without a password does not make At recent.
 	At time.Time
 }
 
@@ -209,6 +215,17 @@ func (p *Provider) BeginLoginBound(w http.ResponseWriter, r *http.Request, purpo
 		Bind:     bind,
 		Issued:   p.cfg.now().Unix(),
 	}
+	opts := []oauth2.AuthCodeOption{oidc.Nonce(f.Nonce), oauth2.S256ChallengeOption(f.Verifier)}
+	if maxAge := p.cfg.reauthFor(purpose); maxAge > 0 {
+		// The browser's holder may strip these: Callback's auth_time check
+		// is what counts; they make an honest provider ask for the password.
+		f.MaxAge = int64(maxAge / time.Second)
+		opts = append(opts, oauth2.SetAuthURLParam("max_age", strconv.FormatInt(f.MaxAge, 10)))
+		if p.cfg.preset() == PresetEntra {
+			// Entra ID documents prompt=login, not max_age.
+			opts = append(opts, oauth2.SetAuthURLParam("prompt", "login"))
+		}
+	}
 	name := p.flowCookieName(f.State)
 	http.SetCookie(w, &http.Cookie{
 		Name:     name,
@@ -220,7 +237,7 @@ func (p *Provider) BeginLoginBound(w http.ResponseWriter, r *http.Request, purpo
 		SameSite: http.SameSiteLaxMode,
 	})
 	w.Header().Set("Cache-Control", "no-store")
-	target := d.oauth.AuthCodeURL(f.State, oidc.Nonce(f.Nonce), oauth2.S256ChallengeOption(f.Verifier))
+	target := d.oauth.AuthCodeURL(f.State, opts...)
 	http.Redirect(w, r, target, http.StatusSeeOther)
 	p.log.Debug("signin: begin", slog.String("purpose", purpose), slog.String("return_to", returnTo))
 	return nil
@@ -442,13 +459,58 @@ func (p *Provider) callback(w http.ResponseWriter, r *http.Request) (Result, err
 	if err := idt.Claims(&claims); err != nil {
 		return res, fmt.Errorf("%w: claims: %w", ErrIDToken, err)
 	}
+	authAt, err := checkAuthTime(claims, time.Duration(f.MaxAge)*time.Second, now)
+	if err != nil {
+		return res, err
+	}
 	if p.needUserInfo(claims) && d.op.UserInfoEndpoint() != "" {
 		if err := p.mergeUserInfo(ctx, d, tok, idt.Subject, claims); err != nil {
 			return res, err
 		}
 	}
-	res.Identity, err = p.identity(idt.Issuer, idt.Subject, claims, now)
+	at := now
+	if !authAt.IsZero() && authAt.Before(now) { // a future one (skew) counts as now
+		at = authAt
+	}
+	res.Identity, err = p.identity(idt.Issuer, idt.Subject, claims, at)
 	return res, err
+}
+
+// checkAuthTime reads the ID token's auth_time (OIDC Core §2: seconds since
+// the epoch; zero time when absent) and, when max_age was sent (maxAge >
+// 0), requires it and requires it to be at most maxAge+AuthTimeSkew before
+// now and at most AuthTimeSkew after: OIDC Core §3.1.2.1 says an OP that
+// got max_age MUST return auth_time, and a provider that reused an older
+// session without asking for the password fails here. Only the ID token's
+// own auth_time counts (never userinfo's).
+func checkAuthTime(claims map[string]any, maxAge time.Duration, now time.Time) (time.Time, error) {
+	var at time.Time
+	switch v := claims["auth_time"].(type) {
+	case float64:
+		if v > 0 && v < 1<<40 && v == float64(int64(v)) {
+			at = time.Unix(int64(v), 0)
+		}
+	case json.Number:
+		if n, err := v.Int64(); err == nil && n > 0 && n < 1<<40 {
+			at = time.Unix(n, 0)
+		}
+	}
+	if maxAge <= 0 {
+		return at, nil
+	}
+	if at.IsZero() {
+		return at, fmt.Errorf("%w: max_age=%d was sent; auth_time is %v: the provider does not honour max_age "+
+			"(Entra ID: add the optional claim auth_time to the ID token)", ErrNoAuthTime, int64(maxAge/time.Second), claims["auth_time"])
+	}
+	if age := now.Sub(at); age > maxAge+AuthTimeSkew {
+		return at, fmt.Errorf("%w: authenticated at %s, %s ago; max_age %s: the provider reused an older session "+
+			"without asking for the password", ErrReauthRequired, at.UTC().Format(time.RFC3339), age.Round(time.Second), maxAge)
+	}
+	if at.Sub(now) > AuthTimeSkew {
+		return at, fmt.Errorf("%w: auth_time %s is %s in the future (clocks of licgate and the provider differ)",
+			ErrReauthRequired, at.UTC().Format(time.RFC3339), at.Sub(now).Round(time.Second))
+	}
+	return at, nil
 }
 
 // markUsed records state as consumed until forget; false if it already was.
