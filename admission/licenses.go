@@ -49,10 +49,13 @@ func ParseStatus(kind licmgr.Kind, out []byte, ref time.Time) (*licmgr.Usage, er
 // status where licgate reads it (Source "server"), from licgate's seat
 // sessions otherwise (Source "licgate").
 type ServiceLicenses struct {
-	Service  string         `json:"service"`
-	Type     string         `json:"type"`
-	Source   string         `json:"source"`
-	Error    string         `json:"error,omitempty"` // why the server's status was not read
+	Service string `json:"service"`
+	Type    string `json:"type"`
+	Source  string `json:"source"`
+	Error   string `json:"error,omitempty"` // why the server's status was not read
+	// Findings are the license file's errors (a vendor daemon or ISV
+	// server without a pinned port: unreachable through any gateway).
+	Findings []string       `json:"findings,omitempty"`
 	Features []FeatureSeats `json:"features"`
 }
 

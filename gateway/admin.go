@@ -89,7 +89,7 @@ func (g *Gateway) startAdmin(ctx context.Context) error {
 
 // apiParts are the admin API's routes kept in packages of their own.
 func (g *Gateway) apiParts() []func(*http.ServeMux) {
-	return []func(*http.ServeMux){approval.Routes(g.Manager)}
+	return []func(*http.ServeMux){approval.Routes(g.Manager), g.licensesRoute}
 }
 
 // adminCheck: devices whose (enabled) user is in the admin group.

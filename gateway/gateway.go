@@ -31,7 +31,6 @@ import (
 	"github.com/licgate/licgate/config"
 	"github.com/licgate/licgate/identity"
 	"github.com/licgate/licgate/mail"
-	"github.com/licgate/licgate/proxy"
 	"github.com/licgate/licgate/session"
 
 	"github.com/licgate/licgate/ddns"
@@ -64,13 +63,14 @@ type Gateway struct {
 	tun      tunnel.Endpoint
 	sessions *session.SessionTable
 
-	audit    *audit.Writer
-	auditLog *audit.Sessions // the session table's and the proxy's records
-	boot     string
-	clock    func() time.Time
-	closers  []func() // run in reverse by Close
-	noAudit  bool
-	shared   session.EndpointTracker
+	audit     *audit.Writer
+	auditLog  *audit.Sessions // the session table's and the proxy's records
+	boot      string
+	clock     func() time.Time
+	closers   []func() // run in reverse by Close
+	noAudit   bool
+	shared    session.EndpointTracker
+	licStatus admission.StatusFunc // a license manager's own status (services.go)
 
 	certs    *certs.Manager
 	lanLn    net.Listener
@@ -346,67 +346,6 @@ func shutdown(srv *http.Server) {
 	srv.Shutdown(ctx)
 }
 
-func (g *Gateway) startService(sc config.ServiceConfig) error {
-	p := &proxy.Proxy{
-		Service:                 sc.Name,
-		Upstream:                sc.Upstream,
-		DialTimeout:             sc.DialTimeout.Duration,
-		UDPIdleTimeout:          sc.UDPIdleTimeout.Duration,
-		HalfCloseTimeout:        sc.HalfCloseTimeout.Duration,
-		MaxUDPMappingsPerDevice: sc.UDPMappingsPerDevice,
-		MaxUDPMappings:          sc.UDPMappings,
-		CountUDP:                len(sc.Protocols) == 1 && sc.Protocols[0] == "udp",
-		Identify:                g.Identify,
-		Authorize:               g.Authorize,
-		OnDeny:                  g.denied,
-		OnDial: func(service string, d time.Duration, err error) {
-			if err == nil {
-				g.metrics.DialSeconds.WithLabelValues(service).Observe(d.Seconds())
-			}
-		},
-		Sessions: g.sessions,
-		Logger:   g.log.With(slog.String("component", "proxy")),
-	}
-	if sc.Source == "tunnel" {
-		p.DialFrom = (&transparent.Dialer{Subnet: g.conf().SubnetPrefix()}).DialFrom
-	}
-	g.onClose(func() { p.Close() })
-	at := netip.AddrPortFrom(g.conf().GatewayAddr(), uint16(sc.Port))
-	for _, proto := range sc.Protocols {
-		switch proto {
-		case "tcp":
-			ln, err := g.tun.ListenTCP(at)
-			if err != nil {
-				return fmt.Errorf("service %s: %w", sc.Name, err)
-			}
-			g.wg.Add(1)
-			go g.serveTCP(p, ln)
-		case "udp":
-			pc, err := g.tun.ListenUDP(at)
-			if err != nil {
-				return fmt.Errorf("service %s: %w", sc.Name, err)
-			}
-			g.wg.Add(1)
-			go g.serveUDP(p, pc)
-		}
-	}
-	return nil
-}
-
-func (g *Gateway) serveTCP(p *proxy.Proxy, ln net.Listener) {
-	defer g.wg.Done()
-	if err := p.ServeTCP(ln); err != nil {
-		g.log.Error("proxy stopped", slog.String("service", p.Service), slog.String("err", err.Error()))
-	}
-}
-
-func (g *Gateway) serveUDP(p *proxy.Proxy, pc net.PacketConn) {
-	defer g.wg.Done()
-	if err := p.ServeUDP(pc); err != nil {
-		g.log.Error("proxy stopped", slog.String("service", p.Service), slog.String("err", err.Error()))
-	}
-}
-
 // Close stops everything: the API, the proxies (cutting live sessions),
 // the tunnel and the store. A second call returns net.ErrClosed.
 func (g *Gateway) Close() error {
@@ -579,6 +518,7 @@ func (g *Gateway) sessionEnded(s *session.Session, reason string) {
 }
 
 func (g *Gateway) denied(d session.Denial) {
+	d = g.nameHolders(d) // a cap refusal names who holds the seats
 	g.auditLog.Denial(d)
 	g.metrics.Denials.WithLabelValues(d.Service, d.Kind).Inc()
 }
