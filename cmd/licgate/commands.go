@@ -63,6 +63,8 @@ before the device is created.
 		{name: "peers", synopsis: "[--json]", short: "list WireGuard peers and last handshakes", nargs: 0, daemon: true, listing: true, setup: setupPeers},
 		{name: "groups", synopsis: "[--json]", short: "policy groups and their members", nargs: 0, daemon: true, listing: true, setup: setupGroups},
 		{name: "services", synopsis: "[--json]", short: "proxied license services and their sessions", nargs: 0, daemon: true, listing: true, setup: setupServices},
+		{name: "licenses", synopsis: "[--json]", short: "seats per service and feature, and who holds them", nargs: 0, daemon: true, listing: true,
+			setup: setupLicenses, help: licensesHelp},
 		{name: "denials", synopsis: "[--since 1h] [--json]", short: "connections the policy refused", nargs: 0, daemon: true, listing: true, setup: setupDenials},
 		{name: "certs", synopsis: "[--json]", short: "TLS certificates served (console, enrolment) and when they expire", nargs: 0, daemon: true, listing: true, setup: setupCerts},
 		{name: "ca", short: "the internal CA's certificate (for admins' browsers)", nargs: 0, daemon: true, setup: setupCA},
