@@ -32,7 +32,7 @@ func WithLicenseStatus(f admission.StatusFunc) Option {
 // hold seats, and a port shared with the manager's web administration
 // (Sentinel LDK) refuses its admin pages.
 func (g *Gateway) startService(sc config.ServiceConfig) error {
-	g.sessions.SetReplace(licmgr.ReconnectRule{}.Supersede)
+	g.sessions.SetReplace(g.reconnect)
 	ports := sc.Ports
 	if len(ports) == 0 { // a config not from Load
 		ports = []licmgr.Port{{Name: "license", Port: sc.Port, Protocols: sc.Protocols, Role: licmgr.RoleLicense, HoldsSeats: true}}
@@ -40,6 +40,17 @@ func (g *Gateway) startService(sc config.ServiceConfig) error {
 	for _, pt := range ports {
 		if err := g.startPort(sc, pt); err != nil {
 			return fmt.Errorf("service %s: %s port %d: %w", sc.Name, pt.Name, pt.Port, err)
+		}
+	}
+	return nil
+}
+
+// reconnect is the reconnect rule of the service in force
+// (services[].reconnect_silence), as the session table asks it.
+func (g *Gateway) reconnect(now time.Time, device, service string, newHoldsSeats bool, live []licmgr.Held) []uint64 {
+	for i := range g.conf().Services {
+		if sc := &g.conf().Services[i]; sc.Name == service {
+			return sc.Reconnect.Supersede(now, device, service, newHoldsSeats, live)
 		}
 	}
 	return nil

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Settings is the license-manager part of a licgate service as
@@ -36,6 +37,11 @@ type Settings struct {
 	// Control Center on 1947) to those the policy lets use the service. If
 	// false (the default), home users cannot reach them.
 	AdminPorts bool `yaml:"admin_ports"`
+	// ReconnectSilence: when a device opens a new seat connection to the
+	// service, its earlier ones silent from the device this long are cut
+	// (ReconnectRule), so a reconnecting client holds one seat, not two.
+	// A duration ("10s", "2m"), or "off". If empty, 10s.
+	ReconnectSilence string `yaml:"reconnect_silence"`
 
 	// Ports are the service's ports after Resolve (nil for a service
 	// without a type: its one port is the service's own). The gateway
@@ -44,6 +50,8 @@ type Settings struct {
 	Ports []Port `yaml:"-"`
 	// LicenseFindings are the license file's lint findings at Resolve.
 	LicenseFindings []Finding `yaml:"-"`
+	// Reconnect is ReconnectSilence resolved.
+	Reconnect ReconnectRule `yaml:"-"`
 }
 
 // DaemonSetting is one vendor daemon or ISV server and its pinned port.
@@ -80,6 +88,18 @@ func settingErr(key, format string, args ...any) error {
 // Errors are *SettingError.
 func (s *Settings) Resolve(port int, protocols []string, licensePath string) (mainPort int, mainProtocols []string, warnings []string, err error) {
 	s.Ports, s.LicenseFindings = nil, nil
+	switch s.ReconnectSilence {
+	case "":
+		s.Reconnect = ReconnectRule{}
+	case "off":
+		s.Reconnect = ReconnectRule{Off: true}
+	default:
+		d, err := time.ParseDuration(s.ReconnectSilence)
+		if err != nil || d <= 0 {
+			return 0, nil, nil, settingErr("reconnect_silence", "%q is not a duration above zero (\"10s\", \"2m\") or \"off\"", s.ReconnectSilence)
+		}
+		s.Reconnect = ReconnectRule{Silence: d}
+	}
 	if s.Type == "" {
 		switch {
 		case len(s.Daemons) > 0:
