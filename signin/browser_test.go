@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -90,6 +91,12 @@ func leakCheck(t *testing.T) {
 }
 
 func newRig(t *testing.T, tweak func(*signin.Config)) *rig {
+	return newRigOP(t, signintest.OPConfig{}, tweak)
+}
+
+// newRigOP is newRig with the provider configured as opc says (its
+// redirect URIs and users are the rig's).
+func newRigOP(t *testing.T, opc signintest.OPConfig, tweak func(*signin.Config)) *rig {
 	r := &rig{t: t, outcomes: make(chan outcome, 4), sessions: &signin.MemorySessions{MaxAge: 24 * time.Hour}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /begin", func(w http.ResponseWriter, req *http.Request) {
@@ -103,10 +110,9 @@ func newRig(t *testing.T, tweak func(*signin.Config)) *rig {
 	})
 	r.rp = httptest.NewServer(mux)
 	t.Cleanup(r.rp.Close)
-	r.op = signintest.StartOP(t, signintest.OPConfig{
-		RedirectURIs: []string{r.rp.URL + "/callback"},
-		Users:        []signintest.User{alice, mallory, nobody, unver, silent, carol, dave, erin},
-	})
+	opc.RedirectURIs = []string{r.rp.URL + "/callback"}
+	opc.Users = []signintest.User{alice, mallory, nobody, unver, silent, carol, dave, erin}
+	r.op = signintest.StartOP(t, opc)
 	tr := &http.Transport{}
 	t.Cleanup(tr.CloseIdleConnections)
 	r.client = &http.Client{Transport: tr, Timeout: 10 * time.Second}
@@ -460,5 +466,122 @@ func TestReturnToStaysOnSiteInBrowser(t *testing.T) {
 		if !strings.HasPrefix(loc, r.rp.URL+"/") || !strings.Contains(got, "not valid") {
 			t.Errorf("return %q: browser at %s, page says %q", to, loc, got)
 		}
+	}
+}
+
+// TestUnlockAsksForPasswordAgain (found by interop's
+// TestSignInStoryWithStockClient): a browser that still holds a session at
+// the provider must not unlock without the password. With max_age 1s (the
+// test's signin.reauth) and alice's provider session older than that, the
+// provider shows the login form again, and the sign-in's time (Identity.At)
+// is that second authentication's auth_time. Then the holder of the browser
+// strips max_age from the URL: the provider reuses the session silently,
+// and licgate refuses: with a provider that then sends no auth_time
+// (node-oidc-provider's default) as ErrNoAuthTime, with one that always
+// sends it (require_auth_time) as ErrReauthRequired, licgate's clock moved
+// two minutes on; each with its own message, recording nothing.
+func TestUnlockAsksForPasswordAgain(t *testing.T) {
+	for _, row := range []struct {
+		requireAuthTime bool
+		want            error
+		says            string
+	}{
+		{false, signin.ErrNoAuthTime, "did not say when you signed in"},
+		{true, signin.ErrReauthRequired, "did not ask for your password"},
+	} {
+		t.Run(fmt.Sprintf("require_auth_time=%v", row.requireAuthTime), func(t *testing.T) {
+			unlockAsksForPasswordAgain(t, row.requireAuthTime, row.want, row.says)
+		})
+	}
+}
+
+func unlockAsksForPasswordAgain(t *testing.T, requireAuthTime bool, want error, says string) {
+	leakCheck(t)
+	var offset atomic.Int64 // the relying party's clock, ahead of the provider's
+	r := newRigOP(t, signintest.OPConfig{RequireAuthTime: requireAuthTime}, func(c *signin.Config) {
+		c.Reauth = time.Second
+		c.Now = func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+	})
+	ctx := signintest.Browser(t)
+	if err := chromedp.Run(ctx, chromedp.Navigate(begin(r, "unlock", "/portal")), signintest.Login("alice")); err != nil {
+		t.Fatal(err)
+	}
+	first := r.next()
+	if first.err != nil {
+		t.Fatalf("first sign-in: %v", first.err)
+	}
+	page(t, ctx, "#signed-in")
+	// auth_time is in whole seconds: At is it, not the callback's time.
+	if at := first.res.Identity.At; at.Nanosecond() != 0 || time.Since(at) > 30*time.Second || time.Until(at) > 0 {
+		t.Errorf("first sign-in: Identity.At = %s, want the provider's auth_time (whole seconds, just now)", at)
+	}
+
+	// The session must be older than max_age (1s) by the provider's clock:
+	// it judges whole seconds.
+	time.Sleep(time.Until(first.res.Identity.At.Add(2100 * time.Millisecond)))
+	var where string
+	if err := chromedp.Run(ctx, chromedp.Navigate(begin(r, "unlock", "/portal")),
+		chromedp.Poll(`document.querySelector("input[name=login]") ? "login form" :
+			document.querySelector("#signed-in, #signin-error") ? "back at licgate" : ""`, &where)); err != nil {
+		t.Fatal(err)
+	}
+	if where != "login form" {
+		o := r.next()
+		t.Fatalf("unlock with a provider session older than max_age: the provider did not ask for the password; "+
+			"licgate answered %v (At %s, first sign-in at %s)", o.err, o.res.Identity.At, first.res.Identity.At)
+	}
+	if err := chromedp.Run(ctx, signintest.Reauthenticate("alice")); err != nil {
+		t.Fatal(err)
+	}
+	second := r.next()
+	if second.err != nil {
+		t.Fatalf("sign-in after the password: %v", second.err)
+	}
+	if at := second.res.Identity.At; !at.After(first.res.Identity.At.Add(time.Second)) || at.Nanosecond() != 0 || time.Since(at) > 30*time.Second {
+		t.Errorf("second sign-in: Identity.At = %s, want its own auth_time (first %s)", at, first.res.Identity.At)
+	}
+	page(t, ctx, "#signed-in")
+	last, _, _ := r.sessions.Last(t.Context(), "alice@example.com")
+	if !last.At.Equal(second.res.Identity.At) {
+		t.Errorf("recorded sign-in at %s, want the auth_time %s", last.At, second.res.Identity.At)
+	}
+
+	// The browser's holder strips max_age: the provider's session answers
+	// at once, with its old auth_time, two minutes old by licgate's clock.
+	offset.Store(int64(2 * time.Minute))
+	noRedirect := *r.client
+	noRedirect.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err := noRedirect.Get(begin(r, "unlock", "/portal"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	authz, err := url.Parse(resp.Header.Get("Location"))
+	if err != nil || len(resp.Cookies()) != 1 || authz.Query().Get("max_age") != "1" {
+		t.Fatalf("begin: %d %s %v %v", resp.StatusCode, authz, resp.Cookies(), err)
+	}
+	q := authz.Query()
+	q.Del("max_age")
+	authz.RawQuery = q.Encode()
+	ck := resp.Cookies()[0]
+	if err := chromedp.Run(ctx,
+		network.SetCookie(ck.Name, ck.Value).WithURL(r.rp.URL+ck.Path).WithPath(ck.Path).WithHTTPOnly(true).WithSecure(true),
+		chromedp.Navigate(authz.String()),
+		chromedp.Poll(`document.querySelector("input[name=login]") ? "login form" :
+			document.querySelector("#signed-in, #signin-error") ? "back at licgate" : ""`, &where)); err != nil {
+		t.Fatal(err)
+	}
+	if where != "back at licgate" {
+		t.Fatalf("without max_age the provider showed the %s; want it to reuse the session", where)
+	}
+	stripped := r.next()
+	if !errors.Is(stripped.err, want) || stripped.res.Purpose != "unlock" {
+		t.Errorf("max_age stripped, provider session 2 minutes old: err = %v, want %v", stripped.err, want)
+	}
+	if got := page(t, ctx, "#signin-error"); !strings.Contains(got, says) {
+		t.Errorf("stale sign-in: page says %q", got)
+	}
+	if last2, _, _ := r.sessions.Last(t.Context(), "alice@example.com"); !last2.At.Equal(last.At) {
+		t.Errorf("the refused sign-in was recorded: %s", last2.At)
 	}
 }

@@ -49,6 +49,10 @@ func TestConfigValidate(t *testing.T) {
 		{"entra email", func(c *signin.Config) { c.Preset, c.UserClaim = signin.PresetEntra, "email" }, "user_claim"},
 		{"entra upn", func(c *signin.Config) { c.Preset, c.UserClaim = signin.PresetEntra, "upn" }, ""},
 		{"origin", func(c *signin.Config) { c.ReturnOrigins = []string{"https://portal.lan/x"} }, "return origins"},
+		{"reauth off", func(c *signin.Config) { c.Reauth = -1 }, ""},
+		{"reauth 1m", func(c *signin.Config) { c.Reauth = time.Minute }, ""},
+		{"reauth 2d", func(c *signin.Config) { c.Reauth = 48 * time.Hour }, "reauth"},
+		{"reauth 1ms", func(c *signin.Config) { c.Reauth = time.Millisecond }, "reauth"},
 	}
 	for _, r := range rows {
 		c := validConfig()
@@ -148,6 +152,45 @@ func TestBeginLogin(t *testing.T) {
 	c2, loc2 := r.begin(t, "enroll", "/")
 	if c2.Name == c.Name || loc2.Query().Get("state") == q.Get("state") || loc2.Query().Get("nonce") == q.Get("nonce") {
 		t.Errorf("second sign-in reuses cookie %s or state", c2.Name)
+	}
+}
+
+// TestBeginLoginAsksForFreshAuthentication: enrol and unlock send max_age
+// (signin.reauth, default 5m), the entra preset also prompt=login (which
+// Entra documents); other purposes (admin) and Reauth < 0 send neither.
+func TestBeginLoginAsksForFreshAuthentication(t *testing.T) {
+	leakCheck(t)
+	rows := []struct {
+		preset, purpose string
+		reauth          time.Duration
+		maxAge, prompt  string
+	}{
+		{"", "unlock", 0, "300", ""},
+		{"", "enroll", 0, "300", ""},
+		{"", "admin", 0, "", ""},
+		{"", "unlock", 90 * time.Second, "90", ""},
+		{"", "unlock", -1, "", ""},
+		{signin.PresetGoogle, "unlock", 0, "300", ""},
+		{signin.PresetEntra, "unlock", 0, "300", "login"},
+		{signin.PresetEntra, "admin", 0, "", ""},
+	}
+	r := newOPRig(t, nil)
+	for _, row := range rows {
+		p, err := signin.New(signin.Config{Preset: row.preset, Issuer: r.op.Issuer, ClientID: "c", ClientSecret: "s",
+			RedirectURL: "https://gw.example.com/signin/callback", CookieKey: key, AllowedDomains: []string{"example.com"},
+			Reauth: row.reauth}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := httptest.NewRecorder()
+		if err := p.BeginLogin(w, httptest.NewRequest("GET", "/signin/begin", nil), row.purpose, "/"); err != nil {
+			t.Fatal(err)
+		}
+		q, _ := url.Parse(w.Header().Get("Location"))
+		if got := q.Query(); got.Get("max_age") != row.maxAge || got.Get("prompt") != row.prompt {
+			t.Errorf("%s %s reauth %s: max_age=%q prompt=%q, want %q %q", row.preset, row.purpose, row.reauth,
+				got.Get("max_age"), got.Get("prompt"), row.maxAge, row.prompt)
+		}
 	}
 }
 

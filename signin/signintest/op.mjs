@@ -5,7 +5,7 @@
 //   OIDC_PROVIDER_MODULE  absolute path of the installed oidc-provider package
 //   OP_PORT               port to listen on (default: any free one)
 //   OP_HOST               address to listen on and to name in the issuer (default 127.0.0.1)
-//   OP_CONFIG             JSON {clientId, clientSecret, redirectUris, users:{login:{claims}}}
+//   OP_CONFIG             JSON {clientId, clientSecret, redirectUris, requireAuthTime, users:{login:{claims}}}
 // Prints "ISSUER <url>" on stdout once it serves.
 import http from 'node:http';
 import path from 'node:path';
@@ -28,6 +28,7 @@ const provider = new Provider(issuer, {
     response_types: ['code'],
     grant_types: ['authorization_code'],
     token_endpoint_auth_method: 'client_secret_basic',
+    require_auth_time: Boolean(cfg.requireAuthTime),
   }],
   claims: {
     openid: ['sub'],

@@ -71,6 +71,11 @@ type OPConfig struct {
 	// RedirectURIs registered for the client. Required.
 	RedirectURIs []string
 	Users        []User
+	// RequireAuthTime registers the client with require_auth_time, so
+	// every ID token carries auth_time, also without max_age (OIDC
+	// Dynamic Client Registration §2); otherwise node-oidc-provider sends
+	// it only when max_age (or the claim) is asked for.
+	RequireAuthTime bool
 	// Host is the IPv4 address the provider listens on and names in its
 	// issuer (http://HOST:port). If empty, 127.0.0.1. Another address
 	// serves browsers and relying parties in other network namespaces
@@ -144,7 +149,7 @@ func StartOP(tb testing.TB, cfg OPConfig) *OP {
 	}
 	conf, _ := json.Marshal(map[string]any{
 		"clientId": cfg.ClientID, "clientSecret": cfg.ClientSecret,
-		"redirectUris": cfg.RedirectURIs, "users": users,
+		"redirectUris": cfg.RedirectURIs, "users": users, "requireAuthTime": cfg.RequireAuthTime,
 	})
 	script := filepath.Join(tb.TempDir(), "op.mjs")
 	if err := os.WriteFile(script, opScript, 0o644); err != nil {
@@ -292,6 +297,19 @@ func Login(login string) chromedp.Action {
 		chromedp.Submit(`input[name=login]`),
 		chromedp.WaitVisible(`input[name=prompt][value=consent] ~ button, button[autofocus]`),
 		chromedp.Click(`button[autofocus]`),
+	}
+}
+
+// Reauthenticate fills the login form the provider shows again to a
+// browser that holds a session (max_age, prompt=login) as login (any
+// password); the consent given before stands, so the provider then
+// sends the browser back without the consent page.
+func Reauthenticate(login string) chromedp.Action {
+	return chromedp.Tasks{
+		chromedp.WaitVisible(`input[name=login]`),
+		chromedp.SendKeys(`input[name=login]`, login),
+		chromedp.SendKeys(`input[name=password]`, "any password"),
+		chromedp.Submit(`input[name=login]`),
 	}
 }
 
