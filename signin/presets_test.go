@@ -123,6 +123,12 @@ func TestPresetsMatchPublishedDiscovery(t *testing.T) {
 	if got := strings.ReplaceAll(entra.Issuer, "{tenantid}", sample["tid"].(string)); got != sample["iss"] {
 		t.Errorf("entra issuer template gives %q; the sample token's iss is %q", got, sample["iss"])
 	}
+	// Sign-ins to unlock and enrol need auth_time (max_age): Entra lists
+	// it; Google's document does not (docs/signin.md says what to do).
+	if !slices.Contains(entra.Claims, "auth_time") || slices.Contains(google.Claims, "auth_time") {
+		t.Errorf("auth_time listed: entra %v, google %v; docs/signin.md says entra yes, google no",
+			slices.Contains(entra.Claims, "auth_time"), slices.Contains(google.Claims, "auth_time"))
+	}
 	if google.Issuer != "https://accounts.google.com" {
 		t.Errorf("google issuer %q", google.Issuer)
 	}

@@ -139,6 +139,13 @@ func (p *Provider) discover(ctx context.Context) (*discovered, error) {
 	p.disc, p.lastErr = d, nil
 	p.log.Info("signin: provider discovered", slog.String("issuer", p.cfg.Issuer),
 		slog.String("authorization_endpoint", d.op.Endpoint().AuthURL))
+	var meta struct {
+		Claims []string `json:"claims_supported"`
+	}
+	if p.cfg.Reauth >= 0 && d.op.Claims(&meta) == nil && len(meta.Claims) > 0 && !slices.Contains(meta.Claims, "auth_time") {
+		p.log.Warn("signin: the provider's discovery document lists no auth_time claim: sign-ins to unlock or enrol "+
+			"are refused if its ID tokens lack it (signin.reauth; docs/signin.md)", slog.String("issuer", p.cfg.Issuer))
+	}
 	return d, nil
 }
 
