@@ -37,11 +37,24 @@
 // key (KEK) that each gateway has in a file and the database never
 // sees. The first gateway to ask creates it, under an advisory lock.
 //
+// A gateway takes part through a Member (Join): the session table's
+// shared side (session.Shared), the other gateways' counts for explain
+// and re-evaluation, the change watch with the Handlers the gateway
+// gives it, the shared policy and the VIP takeover (takeover.go). It is
+// given what it acts on and never calls back into the gateway.
+//
 //	boot ──New──> new ──Start──> running ──Close──> closed
 //	                               │ ctx of Start cancelled: renewing
 //	                               │ stops (as a crash), rows stay
 //
-// Typical usage:
+// Typical usage (a gateway: Join does New and Start):
+//
+//	m, err := cluster.Join(ctx, cluster.MemberConfig{Config: cluster.Config{Pool: st.Pool(), GatewayID: "gw-a"}, Sessions: table})
+//	table.Shared = m
+//	go m.Watch(ctx, cluster.Handlers{Policy: reload, SignIn: recordSignIn, Identities: applyRemote})
+//	defer m.Close()
+//
+// The Cluster alone:
 //
 //	st, _ := postgres.Open(ctx, dsn, log)
 //	c, err := cluster.New(cluster.Config{Pool: st.Pool(), GatewayID: "gw-a", Logger: log,

@@ -29,6 +29,9 @@ func New(Config) (*Cluster, error) { return nil, ErrOmitted }
 // Config is accepted for the same calls as in the full build.
 type Config struct{}
 
+// Join fails: this build has no cluster mode.
+func Join(context.Context, MemberConfig) (*Member, error) { return nil, ErrOmitted }
+
 func (*Cluster) ID() string                                                       { return "" }
 func (*Cluster) Breaker() BreakerStatus                                           { return BreakerStatus{} }
 func (*Cluster) Start(context.Context) error                                      { return ErrOmitted }

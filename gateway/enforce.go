@@ -63,7 +63,7 @@ func (g *Gateway) reload(ctx context.Context, notify bool) (adminapi.ReloadResul
 	g.log.Info("config reloaded", slog.String("file", next.Path()), slog.Int("rules", len(next.Engine().Rules())), slog.Int("sessions_cut", n))
 	g.auditEvent(audit.ActorOf(ctx), "policy.reload", fmt.Sprintf("rules=%d sessions_cut=%d restart_needed=%s", len(next.Engine().Rules()), n, strings.Join(restart, ",")))
 	if notify {
-		g.notify(cluster.KindPolicy, "", "")
+		g.notify(cluster.Change{Kind: cluster.KindPolicy})
 	}
 	return adminapi.ReloadResult{SessionsCut: n, RestartNeeded: restart}, nil
 }

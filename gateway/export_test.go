@@ -16,7 +16,7 @@ func SetRevokeFlushForTest(g *Gateway, d time.Duration) { g.SetFlush(d) }
 
 // StopClusterRenewalForTest stops lease renewal without releasing the
 // gateway's shared sessions: what a crash leaves behind.
-func StopClusterRenewalForTest(g *Gateway) { g.clStop() }
+func StopClusterRenewalForTest(g *Gateway) { g.member.StopRenewal() }
 
 // WithClusterHookForTest calls f after each cluster change was applied.
 func WithClusterHookForTest(f func(cluster.Change)) Option {
@@ -25,7 +25,7 @@ func WithClusterHookForTest(f func(cluster.Change)) Option {
 
 // ClusterSessionsForTest lists the cluster's counting sessions.
 func ClusterSessionsForTest(g *Gateway) ([]cluster.Session, error) {
-	return g.cl.Sessions(context.Background())
+	return g.member.Cluster().Sessions(context.Background())
 }
 
 // WithClusterTimeoutForTest sets the cluster's database timeout (the
@@ -35,4 +35,4 @@ func WithClusterTimeoutForTest(d time.Duration, f func(cluster.BreakerEvent)) Op
 }
 
 // ClusterBreakerForTest is the database circuit's state and counters.
-func ClusterBreakerForTest(g *Gateway) cluster.BreakerStatus { return g.cl.Breaker() }
+func ClusterBreakerForTest(g *Gateway) cluster.BreakerStatus { return g.member.Cluster().Breaker() }

@@ -81,9 +81,8 @@ type Gateway struct {
 	ddnsStop func()          // stops the running manager (under g.mu)
 	loopCtx  context.Context // lives until Close
 
-	// Cluster mode (cluster.go); cl is nil without it.
-	cl              *cluster.Cluster
-	clStop          context.CancelFunc   // stops lease renewal (tests: a crash)
+	// Cluster mode (cluster.go); member is nil without it.
+	member          *cluster.Member
 	clOpts          clusterOptions       // test knobs (export_test.go)
 	onClusterChange func(cluster.Change) // test hook: after a change was applied
 
@@ -156,22 +155,30 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 	if err := service.SecureStateDir(cfg.StateDir); err != nil { // 0700; Administrators and SYSTEM on Windows
 		return fmt.Errorf("gateway: start: %w", err)
 	}
-	if g.st, err = openStore(ctx, cfg, g.log); err != nil {
-		return fmt.Errorf("gateway: start: %w", err)
-	}
-	g.onClose(func() { g.st.Close() })
 	var key tunnel.Key
+	auditPrefix := "" // the audit keys of the sessions this gateway holds
 	if cfg.Cluster.Enabled {
-		// Joined before anything admits sessions; left after every
-		// session ended. Only this gateway's open audit sessions are
-		// closed: the others may be other gateways' live ones.
+		// The store opened as PostgreSQL, the cluster joined before
+		// anything admits sessions and left after every session ended,
+		// its policy in force. Audit keys carry the gateway's ID: only
+		// this gateway's open audit sessions are closed below, the
+		// others may be other gateways' live ones.
 		if key, err = g.startCluster(ctx, cfg); err != nil {
 			return fmt.Errorf("gateway: start: %w", err)
 		}
 		if cfg, err = g.clusterPolicyAtStart(ctx, cfg); err != nil {
 			return fmt.Errorf("gateway: start: %w", err)
 		}
-	} else if n, err := g.st.CloseOpenSessions(ctx, "", time.Now(), "gateway restarted"); err != nil {
+		g.cfg.Store(cfg) // admission starts with its engine
+		auditPrefix = cfg.Cluster.GatewayID + "/"
+		g.boot = auditPrefix + g.boot
+	} else {
+		if g.st, err = storeopen.Store(ctx, storeOptions(cfg, g.log)); err != nil {
+			return fmt.Errorf("gateway: start: %w", err)
+		}
+		g.onClose(func() { g.st.Close() })
+	}
+	if n, err := g.st.CloseOpenSessions(ctx, auditPrefix, time.Now(), "gateway restarted"); err != nil {
 		return fmt.Errorf("gateway: start: %w", err)
 	} else if n > 0 {
 		g.log.Warn("audit: sessions left open by an unclean stop were closed", slog.Int64("sessions", n))
@@ -190,7 +197,7 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 	for _, w := range cfg.Warnings() {
 		g.log.Warn("config", slog.String("warning", w))
 	}
-	if g.cl == nil {
+	if g.member == nil {
 		if key, err = config.LoadOrCreateKey(cfg.Tunnel.PrivateKeyFile); err != nil {
 			return fmt.Errorf("gateway: start: %w", err)
 		}
@@ -200,7 +207,7 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 	}
 	g.onClose(func() { g.tun.Close() })
 	g.Manager = identity.New(identity.Deps{Store: g.st, Peers: g.tun, Sessions: g.sessions, Audit: g.audit,
-		Settings: g.identitySettings, Notify: g.notifyChange, PublicURL: g.publicURL, Now: g.now, Logger: g.log})
+		Settings: g.identitySettings, Notify: g.notify, PublicURL: g.publicURL, Now: g.now, Logger: g.log})
 	g.Controller = admission.New(admission.Deps{Engine: cfg.Engine(), Sessions: g.sessions, Identities: g.Manager, Store: g.st,
 		Settings: g.admissionSettings, Shared: g.sharedCounts(), Peers: g.tun.Peers, OnPeers: g.trackPeers, Now: g.now, Logger: g.log})
 	g.portal = portal.New(portal.Deps{Store: g.st, Identities: g.Manager, SignIns: g.Controller, Audit: g.audit, Settings: g.portalSettings,
@@ -235,12 +242,12 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 	g.onClose(cancel)
 	g.wg.Add(1)
 	go g.enforce(loopCtx)
-	if g.cl != nil {
+	if g.member != nil {
 		g.wg.Add(1)
 		go g.watchCluster(loopCtx)
-		if vip := cfg.Cluster.VIPAddr(); vip.IsValid() {
+		if cfg.Cluster.VIPAddr().IsValid() {
 			g.wg.Add(1)
-			go g.takeoverLoop(loopCtx, vip)
+			go g.takeover(loopCtx)
 		}
 	}
 	if cfg.Directory.URL != "" {
@@ -330,10 +337,10 @@ func (g *Gateway) PortmapPublicStatus() *portmap.Status {
 	return &st
 }
 
-// openStore opens the configured store: the local backend in the state
+// storeOptions are the store's settings: the local backend in the state
 // directory, or a shared PostgreSQL (store/open).
-func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger) (store.Backend, error) {
-	return storeopen.Store(ctx, storeopen.Options{Driver: cfg.Store.Driver, StateDir: cfg.StateDir, DSNFile: cfg.Store.DSNFile, Log: log})
+func storeOptions(cfg *config.Config, log *slog.Logger) storeopen.Options {
+	return storeopen.Options{Driver: cfg.Store.Driver, StateDir: cfg.StateDir, DSNFile: cfg.Store.DSNFile, Log: log}
 }
 
 // onClose registers a step's closer; Close runs them in reverse order.

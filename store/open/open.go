@@ -48,15 +48,26 @@ func Store(ctx context.Context, o Options) (store.Backend, error) {
 	case "", "sqlite", "bolt":
 		return local.Open(ctx, o.StateDir)
 	case "postgres":
-		dsn, err := postgres.ReadDSNFile(o.DSNFile)
+		st, err := Postgres(ctx, o)
 		if err != nil {
 			return nil, err
 		}
-		log := o.Log
-		if log == nil {
-			log = slog.New(slog.DiscardHandler)
-		}
-		return postgres.Open(ctx, dsn, log.With(slog.String("component", "store")))
+		return st, nil
 	}
 	return nil, fmt.Errorf("store: driver %q: %w: want none or postgres", o.Driver, store.ErrInvalid)
+}
+
+// Postgres opens, and migrates, the PostgreSQL store whose DSN o.DSNFile
+// holds, as its own type: a cluster's gateways share its pool
+// (cluster.Config.Pool) as well as its tables. o.Driver is not read.
+func Postgres(ctx context.Context, o Options) (*postgres.Store, error) {
+	dsn, err := postgres.ReadDSNFile(o.DSNFile)
+	if err != nil {
+		return nil, err
+	}
+	log := o.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return postgres.Open(ctx, dsn, log.With(slog.String("component", "store")))
 }
