@@ -69,7 +69,6 @@ type Gateway struct {
 	clock     func() time.Time
 	closers   []func() // run in reverse by Close
 	noAudit   bool
-	shared    session.EndpointTracker
 	licStatus admission.StatusFunc // a license manager's own status (services.go)
 
 	certs    *certs.Manager
@@ -209,7 +208,7 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 	g.Manager = identity.New(identity.Deps{Store: g.st, Peers: g.tun, Sessions: g.sessions, Audit: g.audit,
 		Settings: g.identitySettings, Notify: g.notify, PublicURL: g.publicURL, Now: g.now, Logger: g.log})
 	g.Controller = admission.New(admission.Deps{Engine: cfg.Engine(), Sessions: g.sessions, Identities: g.Manager, Store: g.st,
-		Settings: g.admissionSettings, Shared: g.sharedCounts(), Peers: g.tun.Peers, OnPeers: g.trackPeers, Now: g.now, Logger: g.log})
+		Settings: g.admissionSettings, Shared: g.sharedCounts(), Peers: g.tun.Peers, OnPeers: g.TrackPeers, Now: g.now, Logger: g.log})
 	g.portal = portal.New(portal.Deps{Store: g.st, Identities: g.Manager, SignIns: g.Controller, Audit: g.audit, Settings: g.portalSettings,
 		SigninConfig: g.signinConfig, PublicURL: g.publicURL, PublicUp: func() bool { return g.publicLn != nil }, Now: g.now, Logger: g.log,
 		GroupsOf: func(u string) []string { return g.Engine().GroupsOf(u) }, Mail: g.sendMail})
@@ -402,45 +401,6 @@ func (g *Gateway) AckStats() (tunnel.AckStats, bool) {
 // SessionCount is the number of live sessions.
 func (g *Gateway) SessionCount() int { return g.sessions.Len() }
 
-// Peers reports every WireGuard peer with its last handshake.
-func (g *Gateway) Peers() ([]adminapi.PeerInfo, error) {
-	if g.tun == nil {
-		return nil, errors.New("gateway: not started")
-	}
-	ps, err := g.tun.Peers()
-	if err != nil {
-		return nil, err
-	}
-	return g.peerInfos(ps), nil
-}
-
-// peerInfos attributes peers to devices.
-func (g *Gateway) peerInfos(ps []tunnel.PeerStatus) []adminapi.PeerInfo {
-	idents := g.Snapshot()
-	out := make([]adminapi.PeerInfo, 0, len(ps))
-	for _, p := range ps {
-		pi := adminapi.PeerInfo{PublicKey: p.PublicKey.String()}
-		if p.Endpoint.IsValid() {
-			pi.Endpoint = p.Endpoint.String()
-		}
-		if !p.LastHandshake.IsZero() {
-			t := p.LastHandshake
-			pi.LastHandshake = &t
-		}
-		if len(p.AllowedIPs) == 1 {
-			if id, ok := idents[p.AllowedIPs[0].Addr()]; ok {
-				pi.User, pi.Device = id.User, id.Device
-			}
-		}
-		if sus, pair := g.shared.Suspect(pi.PublicKey, time.Now()); sus {
-			pi.SharedSuspect = true
-			pi.Endpoints = []string{pair[0].String(), pair[1].String()}
-		}
-		out = append(out, pi)
-	}
-	return out
-}
-
 // ListenPort is the WireGuard UDP port in use.
 func (g *Gateway) ListenPort() int { return g.tun.ListenPort() }
 
@@ -498,10 +458,6 @@ func (g *Gateway) enforce(ctx context.Context) {
 	defer g.wg.Done()
 	g.Controller.Run(ctx)
 }
-
-// trackPeers feeds the enforcement loop's view of the peers to the
-// shared-device detection.
-func (g *Gateway) trackPeers(ps []tunnel.PeerStatus) { g.trackEndpoints(g.peerInfos(ps)) }
 
 // auditEvent records an admin or system action.
 func (g *Gateway) auditEvent(actor, action, detail string) { g.audit.Event(actor, action, detail) }

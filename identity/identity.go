@@ -95,7 +95,8 @@ type Manager struct {
 	log    *slog.Logger
 	mu     sync.Mutex // serialises changes to users, devices and peers
 	idents atomic.Pointer[Snapshot]
-	flush  atomic.Int64 // revoke flush override (ns); zero: defaultFlush
+	flush  atomic.Int64            // revoke flush override (ns); zero: defaultFlush
+	shared session.EndpointTracker // endpoints per peer: shared-device detection (peers.go)
 	// lastSweep is when ExpireDue last swept ended device requests (ns).
 	lastSweep atomic.Int64
 }
