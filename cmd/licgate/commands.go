@@ -1,6 +1,11 @@
 package main
 
-import "flag"
+import (
+	"flag"
+
+	"github.com/licgate/licgate/cmd/licgate/internal/admincmd"
+	"github.com/licgate/licgate/cmd/licgate/internal/clikit"
+)
 
 // commands is every command of the CLI, in the order `licgate --help`
 // lists them. Adding a command is adding an entry: help, flags, argument
@@ -23,20 +28,20 @@ device on loopback, and tells the story: a seat taken through the tunnel,
 a UDP search answered, the device revoked, the seat freed. Then the gateway
 keeps serving for you to try the CLI on; --once exits instead.`,
 			setup: setupDemo},
-		{name: "status", synopsis: "[--json]", short: "is the daemon up: tunnel, devices, sessions per service", nargs: 0, daemon: true, listing: true, setup: setupStatus},
+		{name: "status", synopsis: "[--json]", short: "is the daemon up: tunnel, devices, sessions per service", nargs: 0, daemon: true, listing: true, setup: admincmd.SetupStatus},
 		{name: "user", short: "manage users"},
-		{name: "user add", synopsis: "NAME [--email E]", short: "add a user", nargs: 1, daemon: true, setup: setupUserAdd,
+		{name: "user add", synopsis: "NAME [--email E]", short: "add a user", nargs: 1, daemon: true, setup: admincmd.SetupUserAdd,
 			help: "NAME: lowercase letters, digits, '.', '_' or '-' (at most 63)."},
 		{name: "user import", synopsis: "FILE.csv", short: "add users from a CSV of name,email[,groups]", nargs: 1, daemon: true, setup: setupUserImport,
 			help: "Rows are name,email and optionally groups (separated by ; or spaces); a header row\nis recognised. Existing users are left alone. Groups belong to the policy: the\nblock to add to licgate.yaml is printed."},
-		{name: "user list", synopsis: "[--json]", short: "list users", nargs: 0, daemon: true, listing: true, setup: setupUserList},
-		{name: "user disable", synopsis: "NAME", short: "disable a user, cutting their live sessions", nargs: 1, daemon: true, setup: setupUserDisable(true)},
-		{name: "user enable", synopsis: "NAME", short: "enable a disabled user", nargs: 1, daemon: true, setup: setupUserDisable(false)},
-		{name: "user expire", synopsis: "NAME DATE|never", short: "end a user's access on a date", nargs: 2, daemon: true, setup: setupUserExpire,
+		{name: "user list", synopsis: "[--json]", short: "list users", nargs: 0, daemon: true, listing: true, setup: admincmd.SetupUserList},
+		{name: "user disable", synopsis: "NAME", short: "disable a user, cutting their live sessions", nargs: 1, daemon: true, setup: admincmd.SetupUserDisable(true)},
+		{name: "user enable", synopsis: "NAME", short: "enable a disabled user", nargs: 1, daemon: true, setup: admincmd.SetupUserDisable(false)},
+		{name: "user expire", synopsis: "NAME DATE|never", short: "end a user's access on a date", nargs: 2, daemon: true, setup: admincmd.SetupUserExpire,
 			help: expiryHelp},
 		{name: "device", short: "manage devices (WireGuard peers)"},
 		{name: "device add", synopsis: "USER NAME [--out PREFIX] [--public-key KEY] [--no-qr] | USER NAME --link [--ttl 24h]",
-			short: "add a device and show its profile once", nargs: 2, daemon: true, setup: setupDeviceAdd,
+			short: "add a device and show its profile once", nargs: 2, daemon: true, setup: admincmd.SetupDeviceAdd,
 			help: `Creates the device and prints its WireGuard profile (and a QR code) once:
 licgate keeps no copy of the private key. --out PREFIX also writes the
 home-user bundle: PREFIX.conf, PREFIX.png, PREFIX-linux.sh,
@@ -47,27 +52,27 @@ before the device is created.
 
 --public-key KEY registers a device that made its own key pair (no profile).
 --link makes a single-use enrolment link instead (needs public.listen).`},
-		{name: "device list", synopsis: "[--all] [--json]", short: "list devices", nargs: 0, daemon: true, listing: true, setup: setupDeviceList},
-		{name: "device revoke", synopsis: "USER NAME", short: "revoke a device, cutting its live sessions", nargs: 2, daemon: true, setup: setupDeviceRevoke},
+		{name: "device list", synopsis: "[--all] [--json]", short: "list devices", nargs: 0, daemon: true, listing: true, setup: admincmd.SetupDeviceList},
+		{name: "device revoke", synopsis: "USER NAME", short: "revoke a device, cutting its live sessions", nargs: 2, daemon: true, setup: admincmd.SetupDeviceRevoke},
 		{name: "device rekey", synopsis: "USER NAME [--out PREFIX] [--public-key KEY] [--no-qr]", short: "give a device a new key (the old profile stops working)",
-			nargs: 2, daemon: true, setup: setupDeviceRekey},
-		{name: "device expire", synopsis: "USER NAME DATE|never", short: "stop a device working on a date", nargs: 3, daemon: true, setup: setupDeviceExpire,
+			nargs: 2, daemon: true, setup: admincmd.SetupDeviceRekey},
+		{name: "device expire", synopsis: "USER NAME DATE|never", short: "stop a device working on a date", nargs: 3, daemon: true, setup: admincmd.SetupDeviceExpire,
 			help: expiryHelp},
 		{name: "device pending", synopsis: "[--json]", short: "devices that wait for an admin's approval", nargs: 0, daemon: true, listing: true,
-			setup: setupDevicePending, help: approvalHelp},
+			setup: admincmd.SetupDevicePending, help: admincmd.ApprovalHelp},
 		{name: "device approve", synopsis: "USER NAME", short: "approve a waiting device: it connects from then on", nargs: 2, daemon: true,
-			setup: setupDeviceDecide(true), help: approvalHelp},
-		{name: "device deny", synopsis: "USER NAME", short: "deny a waiting device", nargs: 2, daemon: true, setup: setupDeviceDecide(false), help: approvalHelp},
-		{name: "sessions", synopsis: "[--json]", short: "list live license sessions", nargs: 0, daemon: true, listing: true, setup: setupSessions},
-		{name: "sessions cut", synopsis: "ID", short: "end a live session", nargs: 1, daemon: true, setup: setupSessionCut},
-		{name: "peers", synopsis: "[--json]", short: "list WireGuard peers and last handshakes", nargs: 0, daemon: true, listing: true, setup: setupPeers},
-		{name: "groups", synopsis: "[--json]", short: "policy groups and their members", nargs: 0, daemon: true, listing: true, setup: setupGroups},
-		{name: "services", synopsis: "[--json]", short: "proxied license services and their sessions", nargs: 0, daemon: true, listing: true, setup: setupServices},
+			setup: admincmd.SetupDeviceDecide(true), help: admincmd.ApprovalHelp},
+		{name: "device deny", synopsis: "USER NAME", short: "deny a waiting device", nargs: 2, daemon: true, setup: admincmd.SetupDeviceDecide(false), help: admincmd.ApprovalHelp},
+		{name: "sessions", synopsis: "[--json]", short: "list live license sessions", nargs: 0, daemon: true, listing: true, setup: admincmd.SetupSessions},
+		{name: "sessions cut", synopsis: "ID", short: "end a live session", nargs: 1, daemon: true, setup: admincmd.SetupSessionCut},
+		{name: "peers", synopsis: "[--json]", short: "list WireGuard peers and last handshakes", nargs: 0, daemon: true, listing: true, setup: admincmd.SetupPeers},
+		{name: "groups", synopsis: "[--json]", short: "policy groups and their members", nargs: 0, daemon: true, listing: true, setup: admincmd.SetupGroups},
+		{name: "services", synopsis: "[--json]", short: "proxied license services and their sessions", nargs: 0, daemon: true, listing: true, setup: admincmd.SetupServices},
 		{name: "licenses", synopsis: "[--json]", short: "seats per service and feature, and who holds them", nargs: 0, daemon: true, listing: true,
-			setup: setupLicenses, help: licensesHelp},
-		{name: "denials", synopsis: "[--since 1h] [--json]", short: "connections the policy refused", nargs: 0, daemon: true, listing: true, setup: setupDenials},
-		{name: "certs", synopsis: "[--json]", short: "TLS certificates served (console, enrolment) and when they expire", nargs: 0, daemon: true, listing: true, setup: setupCerts},
-		{name: "ca", short: "the internal CA's certificate (for admins' browsers)", nargs: 0, daemon: true, setup: setupCA},
+			setup: admincmd.SetupLicenses, help: admincmd.LicensesHelp},
+		{name: "denials", synopsis: "[--since 1h] [--json]", short: "connections the policy refused", nargs: 0, daemon: true, listing: true, setup: admincmd.SetupDenials},
+		{name: "certs", synopsis: "[--json]", short: "TLS certificates served (console, enrolment) and when they expire", nargs: 0, daemon: true, listing: true, setup: admincmd.SetupCerts},
+		{name: "ca", short: "the internal CA's certificate (for admins' browsers)", nargs: 0, daemon: true, setup: admincmd.SetupCA},
 		{name: "policy", short: "check, show, explain and reload the access policy"},
 		{name: "policy check", synopsis: "FILE [--services a,b]", short: "compile a policy or licgate.yaml and run its tests", nargs: 1, setup: setupPolicyCheck},
 		{name: "policy show", synopsis: "[--json]", short: "the rules in force", nargs: 0, daemon: true, listing: true, setup: setupPolicyShow},
@@ -137,15 +142,15 @@ const expiryHelp = `DATE: a date (2026-12-31: through that day, office time), a 
 (2026-12-31T18:00), RFC 3339, or never. Live sessions past it are cut.`
 
 // withJSON adds --json to a listing (unless it has its own).
-func withJSON(setup func(fs *flag.FlagSet) runFunc) func(fs *flag.FlagSet) runFunc {
-	return func(fs *flag.FlagSet) runFunc {
+func withJSON(setup func(fs *flag.FlagSet) clikit.RunFunc) func(fs *flag.FlagSet) clikit.RunFunc {
+	return func(fs *flag.FlagSet) clikit.RunFunc {
 		r := setup(fs)
 		if fs.Lookup("json") != nil {
 			return r
 		}
 		asJSON := fs.Bool("json", false, "print JSON (for scripts) instead of a table")
-		return func(e *env, args []string) error {
-			e.json = *asJSON
+		return func(e *clikit.Env, args []string) error {
+			e.JSON = *asJSON
 			return r(e, args)
 		}
 	}

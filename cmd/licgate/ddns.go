@@ -5,45 +5,46 @@ import (
 	"fmt"
 
 	"github.com/licgate/licgate/adminapi"
+	"github.com/licgate/licgate/cmd/licgate/internal/clikit"
 	"github.com/licgate/licgate/ddns"
 )
 
 // setupDDNS is `ddns status`, or with update `ddns update --now`.
-func setupDDNS(update bool) func(fs *flag.FlagSet) runFunc {
-	return func(fs *flag.FlagSet) runFunc {
+func setupDDNS(update bool) func(fs *flag.FlagSet) clikit.RunFunc {
+	return func(fs *flag.FlagSet) clikit.RunFunc {
 		now := new(bool)
 		if update {
 			now = fs.Bool("now", false, "check and update at once (required: says you mean it)")
 		}
-		return func(e *env, _ []string) error {
+		return func(e *clikit.Env, _ []string) error {
 			if update && !*now {
-				return usagef("ddns update needs --now (it checks and updates at once)")
+				return clikit.Usagef("ddns update needs --now (it checks and updates at once)")
 			}
-			c, err := e.client()
+			c, err := e.Client()
 			if err != nil {
 				return err
 			}
 			var v adminapi.DDNSView
 			if update {
-				v, err = c.DDNSUpdate(e.ctx)
+				v, err = c.DDNSUpdate(e.Ctx)
 			} else {
-				v, err = c.DDNS(e.ctx)
+				v, err = c.DDNS(e.Ctx)
 			}
 			if err != nil {
 				return err
 			}
-			if e.json {
+			if e.JSON {
 				if v.Providers == nil {
 					v.Providers = []ddns.Status{}
 				}
-				return printJSON(e.stdout, v)
+				return clikit.PrintJSON(e.Stdout, v)
 			}
 			if !v.Enabled {
-				fmt.Fprintln(e.stdout, "ddns is not configured (set ddns.host and ddns.providers in licgate.yaml)")
+				fmt.Fprintln(e.Stdout, "ddns is not configured (set ddns.host and ddns.providers in licgate.yaml)")
 				return nil
 			}
-			fmt.Fprintf(e.stdout, "host %s\n", v.Host)
-			tw := newTable(e.stdout, "PROVIDER", "FAMILY", "DETECTED", "LAST ACCEPTED", "LAST SUCCESS", "NEXT ATTEMPT", "UPDATES", "ERRORS", "STATE")
+			fmt.Fprintf(e.Stdout, "host %s\n", v.Host)
+			tw := clikit.NewTable(e.Stdout, "PROVIDER", "FAMILY", "DETECTED", "LAST ACCEPTED", "LAST SUCCESS", "NEXT ATTEMPT", "UPDATES", "ERRORS", "STATE")
 			for _, s := range v.Providers {
 				state := "ok"
 				if s.Stopped {
@@ -58,9 +59,9 @@ func setupDDNS(update bool) func(fs *flag.FlagSet) runFunc {
 				if s.LastAddr.IsValid() {
 					last = s.LastAddr.String()
 				}
-				tw.row(s.Provider, s.Family, det, last, when(s.LastSuccess), when(s.NextAttempt), s.Updates, s.Errors, state)
+				tw.Row(s.Provider, s.Family, det, last, clikit.When(s.LastSuccess), clikit.When(s.NextAttempt), s.Updates, s.Errors, state)
 			}
-			return tw.flush()
+			return tw.Flush()
 		}
 	}
 }

@@ -20,6 +20,12 @@
 //	licgate sessions --json                       any listing as JSON
 //	licgate help device add                       what a command takes
 //
+// The commands that manage a running daemon (status, user, device,
+// sessions, peers, groups, services, denials, certs, ca) are package
+// internal/admincmd; what every command shares (Env, RunFunc, usage
+// errors, tables and JSON, argument checks) is internal/clikit; the demo
+// is internal/demo.
+//
 // Adding a command: append an entry to commands (a group entry, with no
 // setup, for a new first word), write its setup function, and the help
 // test in cli_test.go covers it.

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/licgate/licgate/cmd/licgate/internal/clikit"
 )
 
 // The docs' command blocks, run as far as they can run here.
@@ -282,7 +284,7 @@ func parseOnly(c *command, rest []string) ([]string, error) {
 		return nil, err
 	}
 	if c.nargs >= 0 && len(pos) != c.nargs {
-		return nil, usagef("%s takes %d argument(s), got %d: %q", c.name, c.nargs, len(pos), pos)
+		return nil, clikit.Usagef("%s takes %d argument(s), got %d: %q", c.name, c.nargs, len(pos), pos)
 	}
 	return pos, nil
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/licgate/licgate/adminapi"
+	"github.com/licgate/licgate/cmd/licgate/internal/clikit"
 	"github.com/licgate/licgate/config"
 	"github.com/licgate/licgate/internal/confval"
 	"github.com/licgate/licgate/office"
@@ -26,7 +27,7 @@ func daemonClient(cfg *config.Config, socket string) *adminapi.Client {
 }
 
 // setupInvite is `licgate invite USER... | --group G | --all`.
-func setupInvite(fs *flag.FlagSet) runFunc {
+func setupInvite(fs *flag.FlagSet) clikit.RunFunc {
 	cfgPath := fs.String("c", defaultConfig, "config `FILE` (smtp settings, socket)")
 	socket := fs.String("socket", "", "admin API socket `PATH` (overrides the config; also $LICGATE_SOCKET)")
 	group := fs.String("group", "", "invite every member of policy `GROUP`")
@@ -35,9 +36,9 @@ func setupInvite(fs *flag.FlagSet) runFunc {
 	device := fs.String("device", "home", "`NAME` of the device each link creates")
 	ttl := fs.String("ttl", "", "how long the links work (default public.link_ttl, at most 30d)")
 	csvOut := fs.String("csv", "", "also write name,email,link to `FILE`")
-	return func(e *env, users []string) error {
+	return func(e *clikit.Env, users []string) error {
 		if (len(users) > 0) == (*group != "" || *all) || (*group != "" && *all) {
-			return usagef("name users, or --group G, or --all (one of them)")
+			return clikit.Usagef("name users, or --group G, or --all (one of them)")
 		}
 		if err := store.ValidName(*device); err != nil {
 			return fmt.Errorf("--device: %w", err)
@@ -53,15 +54,15 @@ func setupInvite(fs *flag.FlagSet) runFunc {
 		if err != nil {
 			return err
 		}
-		return office.Invite(e.ctx, office.InviteOptions{Config: cfg, Client: daemonClient(cfg, *socket), Users: users, Group: *group,
-			All: *all, Force: *force, Device: *device, TTL: d, CSV: *csvOut, Stdout: e.stdout, Stderr: e.stderr})
+		return office.Invite(e.Ctx, office.InviteOptions{Config: cfg, Client: daemonClient(cfg, *socket), Users: users, Group: *group,
+			All: *all, Force: *force, Device: *device, TTL: d, CSV: *csvOut, Stdout: e.Stdout, Stderr: e.Stderr})
 	}
 }
 
 // setupUserImport is `licgate user import FILE.csv`.
-func setupUserImport(fs *flag.FlagSet) runFunc {
-	return func(e *env, args []string) error {
-		c, err := e.client()
+func setupUserImport(fs *flag.FlagSet) clikit.RunFunc {
+	return func(e *clikit.Env, args []string) error {
+		c, err := e.Client()
 		if err != nil {
 			return err
 		}
@@ -69,6 +70,6 @@ func setupUserImport(fs *flag.FlagSet) runFunc {
 		if f := fs.Lookup("c"); f != nil {
 			cfgPath = f.Value.String()
 		}
-		return office.ImportUsers(e.ctx, c, args[0], cfgPath, e.stdout)
+		return office.ImportUsers(e.Ctx, c, args[0], cfgPath, e.Stdout)
 	}
 }

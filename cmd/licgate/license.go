@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 
+	"github.com/licgate/licgate/cmd/licgate/internal/clikit"
 	"github.com/licgate/licgate/config"
 	"github.com/licgate/licgate/licmgr"
 )
@@ -24,19 +25,19 @@ it. Exits 1 if any error is found. After fixing, restart the license
 manager (lmgrd, rlm): port changes need a restart.`
 
 // setupLicenseLint is `licgate license lint [FILE]`.
-func setupLicenseLint(fs *flag.FlagSet) runFunc {
+func setupLicenseLint(fs *flag.FlagSet) clikit.RunFunc {
 	cfgPath := fs.String("c", defaultConfig, "config `FILE` whose services' license_file to lint (without FILE)")
 	manager := fs.String("manager", "", "force the license manager: flexnet or rlm")
 	host := fs.String("host", "", "the license server's host `NAME`, written into corrected SERVER/HOST lines")
-	return func(e *env, args []string) error {
+	return func(e *clikit.Env, args []string) error {
 		if len(args) > 1 {
-			return usagef("license lint takes at most one FILE, got %d", len(args))
+			return clikit.Usagef("license lint takes at most one FILE, got %d", len(args))
 		}
 		opt := licmgr.LintOptions{Host: *host}
 		if *manager != "" {
 			k, err := licmgr.ParseKind(*manager)
 			if err != nil || k != licmgr.FlexNet && k != licmgr.RLM {
-				return usagef("--manager %q: flexnet or rlm", *manager)
+				return clikit.Usagef("--manager %q: flexnet or rlm", *manager)
 			}
 			opt.Manager = k
 		}
@@ -66,14 +67,14 @@ func setupLicenseLint(fs *flag.FlagSet) runFunc {
 			failed = failed || bad
 		}
 		if failed {
-			return errFailed
+			return clikit.ErrFailed
 		}
 		return nil
 	}
 }
 
 // lintOne prints one file's findings and a summary; bad reports errors.
-func lintOne(e *env, path string, opt licmgr.LintOptions) (bad bool, err error) {
+func lintOne(e *clikit.Env, path string, opt licmgr.LintOptions) (bad bool, err error) {
 	findings, lf, err := licmgr.LintFile(path, opt)
 	if err != nil {
 		if errors.Is(err, licmgr.ErrNotLicense) {
@@ -82,9 +83,9 @@ func lintOne(e *env, path string, opt licmgr.LintOptions) (bad bool, err error) 
 		return false, err
 	}
 	for _, f := range findings {
-		fmt.Fprintln(e.stdout, f)
+		fmt.Fprintln(e.Stdout, f)
 	}
 	summary, errs := lf.Summary(findings)
-	fmt.Fprintf(e.stdout, "%s: %s\n", path, summary)
+	fmt.Fprintf(e.Stdout, "%s: %s\n", path, summary)
 	return errs > 0, nil
 }

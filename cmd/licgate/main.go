@@ -15,6 +15,7 @@ import (
 	"github.com/licgate/licgate/service"
 
 	"github.com/licgate/licgate/adminapi"
+	"github.com/licgate/licgate/cmd/licgate/internal/clikit"
 	"github.com/licgate/licgate/config"
 )
 
@@ -28,19 +29,6 @@ var defaultSocket = service.Paths().Socket
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
-
-// env is what a command's run function gets.
-type env struct {
-	ctx            context.Context
-	stdout, stderr io.Writer
-	// client is the daemon's API client (commands with daemon set).
-	client func() (*adminapi.Client, error)
-	// json: a listing prints JSON (--json) instead of a table.
-	json bool
-}
-
-// runFunc runs a command with its positional arguments (flags parsed).
-type runFunc func(e *env, args []string) error
 
 // command is one entry of the command table. A group (user, device,
 // policy, ...) has no setup: it lists its subcommands. A command may be
@@ -62,15 +50,8 @@ type command struct {
 	listing bool
 	// setup defines the command's flags and returns its run function,
 	// which reads them.
-	setup func(fs *flag.FlagSet) runFunc
+	setup func(fs *flag.FlagSet) clikit.RunFunc
 }
-
-// usageError is a command used wrongly: usage on stderr, exit status 2.
-type usageError struct{ msg string }
-
-func (e usageError) Error() string { return e.msg }
-
-func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
 
 // aliases are other spellings of a command's first word.
 var aliases = map[string]string{"users": "user", "devices": "device", "session": "sessions"}
@@ -211,30 +192,27 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if err == nil && c.nargs >= 0 && len(pos) != c.nargs {
 		if len(pos) > c.nargs && len(children(c.name)) > 0 {
-			err = usagef("unknown command %q", pos[0])
+			err = clikit.Usagef("unknown command %q", pos[0])
 		} else {
-			err = usagef("%s takes %d argument(s), got %d", c.name, c.nargs, len(pos))
+			err = clikit.Usagef("%s takes %d argument(s), got %d", c.name, c.nargs, len(pos))
 		}
 	}
 	if err == nil {
 		err = runner(e, pos)
 	}
 	if err != nil {
-		var ue usageError
+		var ue clikit.UsageError
 		if errors.As(err, &ue) || isFlagError(err) {
 			fmt.Fprintf(stderr, "licgate %s: %v\n\n%s", c.name, err, commandUsage(c, fs))
 			return 2
 		}
-		if !errors.Is(err, errFailed) {
+		if !errors.Is(err, clikit.ErrFailed) {
 			fmt.Fprintf(stderr, "licgate %s: %v\n", c.name, err)
 		}
 		return 1
 	}
 	return 0
 }
-
-// errFailed: the command has said why it failed; exit 1 quietly.
-var errFailed = errors.New("failed")
 
 // flagError marks an error of flag parsing (unknown flag, bad value).
 type flagError struct{ error }
@@ -248,12 +226,12 @@ func isFlagError(err error) bool {
 
 // newFlagSet builds c's flag set with the shared flags and returns its
 // run function and environment.
-func newFlagSet(c *command, stdout, stderr io.Writer) (*flag.FlagSet, runFunc, *env) {
+func newFlagSet(c *command, stdout, stderr io.Writer) (*flag.FlagSet, clikit.RunFunc, *clikit.Env) {
 	fs := flag.NewFlagSet("licgate "+c.name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	e := &env{ctx: context.Background(), stdout: stdout, stderr: stderr}
+	e := &clikit.Env{Ctx: context.Background(), Stdout: stdout, Stderr: stderr}
 	if c.daemon {
-		e.client = clientFlags(fs)
+		e.Client = clientFlags(fs)
 	}
 	return fs, c.setup(fs), e
 }

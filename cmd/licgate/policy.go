@@ -14,6 +14,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/licgate/licgate/acl"
+	"github.com/licgate/licgate/cmd/licgate/internal/clikit"
 	"github.com/licgate/licgate/internal/boundedfile"
 )
 
@@ -57,23 +58,23 @@ func loadPolicyFile(path, services string) (*acl.Engine, []string, error) {
 	return eng, warns, nil
 }
 
-func setupPolicyCheck(fs *flag.FlagSet) runFunc {
+func setupPolicyCheck(fs *flag.FlagSet) clikit.RunFunc {
 	services := fs.String("services", "", "`LIST` of services the gateway serves, comma-separated (policy files only)")
-	return func(e *env, args []string) error {
+	return func(e *clikit.Env, args []string) error {
 		eng, warns, err := loadPolicyFile(args[0], *services)
 		if err != nil {
 			return err
 		}
 		for _, w := range warns {
-			fmt.Fprintf(e.stdout, "warning: %s\n", w)
+			fmt.Fprintf(e.Stdout, "warning: %s\n", w)
 		}
-		fmt.Fprintf(e.stdout, "%s: ok: %d rules, %d groups, %d tests passed (time zone %s)\n", args[0], len(eng.Rules()),
+		fmt.Fprintf(e.Stdout, "%s: ok: %d rules, %d groups, %d tests passed (time zone %s)\n", args[0], len(eng.Rules()),
 			len(eng.Policy().GroupOrder), len(eng.Policy().Tests), eng.Location())
 		return nil
 	}
 }
 
-func setupPolicyExplain(fs *flag.FlagSet) runFunc {
+func setupPolicyExplain(fs *flag.FlagSet) clikit.RunFunc {
 	user := fs.String("user", "", "the `USER` to explain (required)")
 	device := fs.String("device", "", "the user's `DEVICE`")
 	service := fs.String("service", "", "the `SERVICE` to explain (required)")
@@ -81,15 +82,15 @@ func setupPolicyExplain(fs *flag.FlagSet) runFunc {
 	file := fs.String("file", "", "explain against this policy or config `FILE` instead of the daemon's")
 	services := fs.String("services", "", "with --file: services the gateway serves, comma-separated (policy files only)")
 	asJSON := fs.Bool("json", false, "print the decision as JSON")
-	return func(e *env, _ []string) error {
+	return func(e *clikit.Env, _ []string) error {
 		if *user == "" || *service == "" {
-			return usagef("--user and --service are required")
+			return clikit.Usagef("--user and --service are required")
 		}
-		if err := validName("user", *user); err != nil {
+		if err := clikit.ValidName("user", *user); err != nil {
 			return err
 		}
 		if *device != "" {
-			if err := validName("device", *device); err != nil {
+			if err := clikit.ValidName("device", *device); err != nil {
 				return err
 			}
 		}
@@ -104,37 +105,37 @@ func setupPolicyExplain(fs *flag.FlagSet) runFunc {
 				return err
 			}
 		} else {
-			c, err := e.client()
+			c, err := e.Client()
 			if err != nil {
 				return err
 			}
-			if res, err = c.Explain(e.ctx, req); err != nil {
+			if res, err = c.Explain(e.Ctx, req); err != nil {
 				return err
 			}
 		}
 		if *asJSON {
-			return printJSON(e.stdout, res)
+			return clikit.PrintJSON(e.Stdout, res)
 		}
-		fmt.Fprint(e.stdout, res.Explain)
+		fmt.Fprint(e.Stdout, res.Explain)
 		return nil
 	}
 }
 
-func setupPolicyShow(fs *flag.FlagSet) runFunc {
-	return func(e *env, _ []string) error {
-		c, err := e.client()
+func setupPolicyShow(fs *flag.FlagSet) clikit.RunFunc {
+	return func(e *clikit.Env, _ []string) error {
+		c, err := e.Client()
 		if err != nil {
 			return err
 		}
-		v, err := c.Policy(e.ctx)
+		v, err := c.Policy(e.Ctx)
 		if err != nil {
 			return err
 		}
-		if e.json {
-			return printJSON(e.stdout, v)
+		if e.JSON {
+			return clikit.PrintJSON(e.Stdout, v)
 		}
-		fmt.Fprintf(e.stdout, "policy from %s, time zone %s\n", v.File, v.TimeZone)
-		tw := newTable(e.stdout, "#", "ACTION", "WHO", "SERVICES", "HOURS", "DATES", "CAPS", "NAME")
+		fmt.Fprintf(e.Stdout, "policy from %s, time zone %s\n", v.File, v.TimeZone)
+		tw := clikit.NewTable(e.Stdout, "#", "ACTION", "WHO", "SERVICES", "HOURS", "DATES", "CAPS", "NAME")
 		for _, r := range v.Rules {
 			dates := ""
 			if r.From != "" || r.Until != "" {
@@ -144,27 +145,27 @@ func setupPolicyShow(fs *flag.FlagSet) runFunc {
 			if svcs == "" {
 				svcs = "all"
 			}
-			tw.row(r.Index, r.Action, strings.Join(r.Who, ","), svcs, strings.Join(r.Hours, "; "), dates, r.Caps, r.Name)
+			tw.Row(r.Index, r.Action, strings.Join(r.Who, ","), svcs, strings.Join(r.Hours, "; "), dates, r.Caps, r.Name)
 		}
-		tw.flush()
+		tw.Flush()
 		if len(v.Rules) == 0 {
-			fmt.Fprintln(e.stdout, "no rules: every connection is denied")
+			fmt.Fprintln(e.Stdout, "no rules: every connection is denied")
 		}
 		for _, w := range v.Warnings {
-			fmt.Fprintf(e.stdout, "warning: %s\n", w)
+			fmt.Fprintf(e.Stdout, "warning: %s\n", w)
 		}
 		return nil
 	}
 }
 
-func setupPolicyReload(fs *flag.FlagSet) runFunc {
+func setupPolicyReload(fs *flag.FlagSet) clikit.RunFunc {
 	asJSON := fs.Bool("json", false, "print the result as JSON")
-	return func(e *env, _ []string) error {
-		c, err := e.client()
+	return func(e *clikit.Env, _ []string) error {
+		c, err := e.Client()
 		if err != nil {
 			return err
 		}
-		r, err := c.Reload(e.ctx)
+		r, err := c.Reload(e.Ctx)
 		if err != nil {
 			return err
 		}
@@ -172,25 +173,25 @@ func setupPolicyReload(fs *flag.FlagSet) runFunc {
 			if r.RestartNeeded == nil {
 				r.RestartNeeded = []string{}
 			}
-			return printJSON(e.stdout, r)
+			return clikit.PrintJSON(e.Stdout, r)
 		}
-		fmt.Fprintf(e.stdout, "policy reloaded; %d live session(s) no longer allowed were cut\n", r.SessionsCut)
+		fmt.Fprintf(e.Stdout, "policy reloaded; %d live session(s) no longer allowed were cut\n", r.SessionsCut)
 		if len(r.RestartNeeded) > 0 {
-			fmt.Fprintf(e.stdout, "restart needed: %s changed and take(s) effect only after `sudo systemctl restart licgate`\n",
+			fmt.Fprintf(e.Stdout, "restart needed: %s changed and take(s) effect only after `sudo systemctl restart licgate`\n",
 				strings.Join(r.RestartNeeded, ", "))
 		}
 		return nil
 	}
 }
 
-func setupReport(fs *flag.FlagSet) runFunc {
+func setupReport(fs *flag.FlagSet) clikit.RunFunc {
 	from := fs.String("from", "7d", "start `T`: a date, date and time, RFC 3339, or a span back like 30d")
 	to := fs.String("to", "", "end `T` (default now)")
 	by := fs.String("by", "user", "rows by `KEY`: user, group or service")
 	format := fs.String("format", "table", "output `FORMAT`: table, csv or json")
 	asJSON := fs.Bool("json", false, "the same as --format json")
 	hourly := fs.Bool("hourly", false, "also print peak concurrency per hour (table format)")
-	return func(e *env, _ []string) error {
+	return func(e *clikit.Env, _ []string) error {
 		if *asJSON {
 			*format = "json"
 		}
@@ -200,30 +201,30 @@ func setupReport(fs *flag.FlagSet) runFunc {
 		if *by != "user" && *by != "group" && *by != "service" {
 			return fmt.Errorf("--by %q: use user, group or service", *by)
 		}
-		if err := validReportTime("--from", *from); err != nil {
+		if err := clikit.ValidReportTime("--from", *from); err != nil {
 			return err
 		}
 		if *to != "" {
-			if err := validReportTime("--to", *to); err != nil {
+			if err := clikit.ValidReportTime("--to", *to); err != nil {
 				return err
 			}
 		}
-		c, err := e.client()
+		c, err := e.Client()
 		if err != nil {
 			return err
 		}
-		rep, err := c.Report(e.ctx, adminapi.ReportQuery{From: *from, To: *to, By: *by})
+		rep, err := c.Report(e.Ctx, adminapi.ReportQuery{From: *from, To: *to, By: *by})
 		if err != nil {
 			return err
 		}
-		return printReport(e.stdout, rep, *format, *hourly)
+		return printReport(e.Stdout, rep, *format, *hourly)
 	}
 }
 
 func printReport(stdout io.Writer, rep *audit.Report, format string, hourly bool) error {
 	switch format {
 	case "json":
-		return printJSON(stdout, rep)
+		return clikit.PrintJSON(stdout, rep)
 	case "csv":
 		return rep.WriteCSV(stdout)
 	}

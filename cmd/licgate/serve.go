@@ -12,17 +12,18 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/licgate/licgate/cmd/licgate/internal/clikit"
 	"github.com/licgate/licgate/config"
 	"github.com/licgate/licgate/gateway"
 	"github.com/licgate/licgate/internal/licsim"
 	"github.com/licgate/licgate/service"
 )
 
-func setupServe(fs *flag.FlagSet) runFunc {
+func setupServe(fs *flag.FlagSet) clikit.RunFunc {
 	cfgPath := fs.String("c", defaultConfig, "config `FILE`; missing means defaults")
 	check := fs.Bool("check", false, "validate the config and its policy, print a summary and exit (starts nothing)")
 	printRouting := fs.Bool("print-routing", false, "print the policy routing that services with source: tunnel need (to set it up by hand) and exit")
-	return func(e *env, _ []string) error {
+	return func(e *clikit.Env, _ []string) error {
 		if *check {
 			return checkConfig(e, *cfgPath)
 		}
@@ -32,15 +33,15 @@ func setupServe(fs *flag.FlagSet) runFunc {
 				return err
 			}
 			r := gateway.Routing(cfg)
-			fmt.Fprintln(e.stdout, "# set up (licgate serve does this itself when it may):")
+			fmt.Fprintln(e.Stdout, "# set up (licgate serve does this itself when it may):")
 			for _, c := range r.Commands() {
-				fmt.Fprintln(e.stdout, c)
+				fmt.Fprintln(e.Stdout, c)
 			}
-			fmt.Fprintln(e.stdout, "# remove:")
+			fmt.Fprintln(e.Stdout, "# remove:")
 			for _, c := range r.RemoveCommands() {
-				fmt.Fprintln(e.stdout, c)
+				fmt.Fprintln(e.Stdout, c)
 			}
-			fmt.Fprintf(e.stdout, "# and on the license server (or the LAN router), a route back to the tunnel subnet:\n#   Linux:   ip route add %s via <this host's LAN address>\n#   Windows: route -p add %s mask %s <this host's LAN address>\n",
+			fmt.Fprintf(e.Stdout, "# and on the license server (or the LAN router), a route back to the tunnel subnet:\n#   Linux:   ip route add %s via <this host's LAN address>\n#   Windows: route -p add %s mask %s <this host's LAN address>\n",
 				cfg.Tunnel.Subnet, cfg.SubnetPrefix().Masked().Addr(), net.IP(net.CIDRMask(cfg.SubnetPrefix().Bits(), 32)).String())
 			return nil
 		}
@@ -50,12 +51,12 @@ func setupServe(fs *flag.FlagSet) runFunc {
 
 // serve runs the daemon until SIGINT/SIGTERM, or, under the Windows
 // service manager, until the SCM stops it (logging to the Event Log).
-func serve(e *env, cfgPath string) error {
+func serve(e *clikit.Env, cfgPath string) error {
 	cfg, err := config.Load(cfgPath)
 	if err != nil {
 		return err
 	}
-	log := newLogger(e.stderr, cfg.SlogLevel())
+	log := newLogger(e.Stderr, cfg.SlogLevel())
 	if service.UnderServiceManager() {
 		h, c, err := service.NewEventLogHandler("licgate", &slog.HandlerOptions{Level: cfg.SlogLevel()})
 		if err == nil {
@@ -98,7 +99,7 @@ func runDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) error 
 
 // checkConfig is `serve --check`: the config loads (its policy compiles
 // and passes its tests), or the error names file and line.
-func checkConfig(e *env, path string) error {
+func checkConfig(e *clikit.Env, path string) error {
 	cfg, err := config.Load(path)
 	if err != nil {
 		return err
@@ -107,33 +108,33 @@ func checkConfig(e *env, path string) error {
 		return err
 	}
 	for _, w := range cfg.Warnings() {
-		fmt.Fprintf(e.stderr, "warning: %s\n", w)
+		fmt.Fprintf(e.Stderr, "warning: %s\n", w)
 	}
 	eng := cfg.Engine()
 	names := make([]string, len(cfg.Services))
 	for i, s := range cfg.Services {
 		names[i] = s.Name
 	}
-	fmt.Fprintf(e.stdout, "%s: ok: services %s; %d rules, %d groups, %d policy tests passed; tunnel %s on UDP %d; state in %s\n",
+	fmt.Fprintf(e.Stdout, "%s: ok: services %s; %d rules, %d groups, %d policy tests passed; tunnel %s on UDP %d; state in %s\n",
 		cfg.File(), strings.Join(names, ", "), len(eng.Rules()), len(eng.Policy().GroupOrder), len(eng.Policy().Tests),
 		cfg.Tunnel.Mode, cfg.ListenPort(), cfg.StateDir)
 	return nil
 }
 
-func setupLicsim(fs *flag.FlagSet) runFunc {
+func setupLicsim(fs *flag.FlagSet) clikit.RunFunc {
 	listen := fs.String("listen", "127.0.0.1:22350", "TCP and UDP `ADDR`ess")
 	seats := fs.Int("seats", 3, "number of licenses (`N`)")
 	idle := fs.Duration("idle", 120*time.Second, "free a silent client's seat after this `DURATION`")
 	name := fs.String("name", "licsim", "server `NAME` in discovery answers")
-	return func(e *env, _ []string) error {
+	return func(e *clikit.Env, _ []string) error {
 		if *seats < 1 {
 			return fmt.Errorf("--seats %d: at least 1", *seats)
 		}
-		s := &licsim.Server{Seats: *seats, IdleTimeout: *idle, Name: *name, Logger: newLogger(e.stderr, slog.LevelDebug)}
+		s := &licsim.Server{Seats: *seats, IdleTimeout: *idle, Name: *name, Logger: newLogger(e.Stderr, slog.LevelDebug)}
 		if err := s.Listen(*listen); err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stdout, "licsim: %d seats on %s (tcp+udp); Ctrl-C to stop\n", *seats, s.Addr())
+		fmt.Fprintf(e.Stdout, "licsim: %d seats on %s (tcp+udp); Ctrl-C to stop\n", *seats, s.Addr())
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
 		<-ctx.Done()

@@ -8,16 +8,17 @@ import (
 	"log/slog"
 
 	"github.com/licgate/licgate/buildinfo"
+	"github.com/licgate/licgate/cmd/licgate/internal/clikit"
 	"github.com/licgate/licgate/service"
 )
 
 // setupService is `licgate service install|uninstall|start|stop|status`:
 // the platform's service manager (systemd, the Windows SCM, launchd, rc.d).
-func setupService(action string) func(fs *flag.FlagSet) runFunc {
-	return func(fs *flag.FlagSet) runFunc {
+func setupService(action string) func(fs *flag.FlagSet) clikit.RunFunc {
+	return func(fs *flag.FlagSet) clikit.RunFunc {
 		cfgPath := fs.String("c", "", "config `FILE` the service runs with (default "+service.Paths().Config+")")
-		return func(e *env, _ []string) error {
-			cfg := service.Config{Log: slog.New(slog.NewTextHandler(e.stderr, nil))}
+		return func(e *clikit.Env, _ []string) error {
+			cfg := service.Config{Log: slog.New(slog.NewTextHandler(e.Stderr, nil))}
 			if *cfgPath != "" {
 				cfg.Args = []string{"serve", "-c", *cfgPath}
 			}
@@ -38,29 +39,29 @@ func setupService(action string) func(fs *flag.FlagSet) runFunc {
 			case "status":
 				var st service.Status
 				if st, err = m.Status(ctx); err == nil {
-					fmt.Fprintln(e.stdout, st)
+					fmt.Fprintln(e.Stdout, st)
 				}
 			}
 			if err == nil && action != "status" {
-				fmt.Fprintf(e.stdout, "service %s: done\n", action)
+				fmt.Fprintf(e.Stdout, "service %s: done\n", action)
 			}
 			return err
 		}
 	}
 }
 
-func setupVersion(fs *flag.FlagSet) runFunc {
+func setupVersion(fs *flag.FlagSet) clikit.RunFunc {
 	asJSON := fs.Bool("json", false, "print the build as JSON")
-	return func(e *env, _ []string) error {
+	return func(e *clikit.Env, _ []string) error {
 		if *asJSON {
 			b, err := json.MarshalIndent(buildinfo.Get(), "", "  ")
 			if err != nil {
 				return err
 			}
-			fmt.Fprintln(e.stdout, string(b))
+			fmt.Fprintln(e.Stdout, string(b))
 			return nil
 		}
-		fmt.Fprintln(e.stdout, versionLine())
+		fmt.Fprintln(e.Stdout, versionLine())
 		return nil
 	}
 }

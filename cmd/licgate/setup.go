@@ -6,11 +6,12 @@ import (
 	"os"
 	"strings"
 
+	"github.com/licgate/licgate/cmd/licgate/internal/clikit"
 	"github.com/licgate/licgate/office"
 	"github.com/licgate/licgate/service"
 )
 
-func setupSetup(fs *flag.FlagSet) runFunc {
+func setupSetup(fs *flag.FlagSet) clikit.RunFunc {
 	o := &office.SetupOptions{}
 	fs.StringVar(&o.ConfigPath, "c", defaultConfig, "config `FILE` to write (or change)")
 	fs.StringVar(&o.Upstream, "upstream", "", "the license server, `HOST[:PORT]` (default port 22350)")
@@ -30,15 +31,15 @@ func setupSetup(fs *flag.FlagSet) runFunc {
 	fs.StringVar(&o.Out, "out", "", "write the admin's bundle with this `PREFIX` (default ./NAME-DEVICE)")
 	fs.BoolVar(&o.Yes, "yes", false, "do not ask: use the flags and what the config already has")
 	fs.BoolVar(&o.NoService, "no-service", false, "do not install or start the system service")
-	return func(e *env, _ []string) error {
+	return func(e *clikit.Env, _ []string) error {
 		o.In = os.Stdin
 		if st, err := os.Stdin.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 && !o.Yes {
 			o.Interactive = true
 		}
-		o.Stdout = e.stdout
-		err := office.Setup(e.ctx, o)
+		o.Stdout = e.Stdout
+		err := office.Setup(e.Ctx, o)
 		if errors.Is(err, office.ErrUsage) {
-			return usagef("%s", strings.TrimPrefix(err.Error(), office.ErrUsage.Error()+": "))
+			return clikit.Usagef("%s", strings.TrimPrefix(err.Error(), office.ErrUsage.Error()+": "))
 		}
 		return err
 	}

@@ -1,4 +1,4 @@
-package main
+package clikit
 
 import (
 	"fmt"
@@ -13,23 +13,23 @@ import (
 // that a mistake never leaves a half-done change (a device created whose
 // profile could not be written, say). The daemon checks them again.
 
-// validName checks a user or device name (store.ValidName).
-func validName(what, s string) error {
+// ValidName checks a user or device name (store.ValidName).
+func ValidName(what, s string) error {
 	if err := store.ValidName(s); err != nil {
 		return fmt.Errorf("%s name %q: use lowercase letters, digits, '.', '_' or '-', starting with a letter or digit (at most 63)", what, s)
 	}
 	return nil
 }
 
-// validExpiry checks an expiry (adminapi.ParseExpiry; the daemon reads it
+// ValidExpiry checks an expiry (adminapi.ParseExpiry; the daemon reads it
 // in the office's time zone, which does not change whether it parses).
-func validExpiry(s string) error {
+func ValidExpiry(s string) error {
 	_, err := adminapi.ParseExpiry(s, time.Local)
 	return err
 }
 
-// validSpan checks a positive duration (confval.ParseDuration: 90s, 24h, 7d).
-func validSpan(flagName, s string) error {
+// ValidSpan checks a positive duration (confval.ParseDuration: 90s, 24h, 7d).
+func ValidSpan(flagName, s string) error {
 	d, err := confval.ParseDuration(s)
 	if err != nil || d <= 0 {
 		return fmt.Errorf("%s %q: a duration like 30m, 24h or 7d", flagName, s)
@@ -37,20 +37,20 @@ func validSpan(flagName, s string) error {
 	return nil
 }
 
-// maxLinkTTL is the longest enrolment link the API accepts.
-const maxLinkTTL = 30 * 24 * time.Hour
+// MaxLinkTTL is the longest enrolment link the API accepts.
+const MaxLinkTTL = 30 * 24 * time.Hour
 
-// validTTL reads --ttl (confval.ParseDuration), at most 30 days.
-func validTTL(s string) (time.Duration, error) {
+// ValidTTL reads --ttl (confval.ParseDuration), at most 30 days.
+func ValidTTL(s string) (time.Duration, error) {
 	d, err := confval.ParseDuration(s)
-	if err != nil || d <= 0 || d > maxLinkTTL {
+	if err != nil || d <= 0 || d > MaxLinkTTL {
 		return 0, fmt.Errorf("--ttl %q: a duration up to 30d, like 24h or 7d", s)
 	}
 	return d, nil
 }
 
-// validReportTime checks --from/--to (adminapi.ParseReportTime).
-func validReportTime(flagName, s string) error {
+// ValidReportTime checks --from/--to (adminapi.ParseReportTime).
+func ValidReportTime(flagName, s string) error {
 	if _, err := adminapi.ParseReportTime(s, time.Now(), time.Local); err != nil {
 		return fmt.Errorf("%s: %w", flagName, err)
 	}

@@ -1,4 +1,4 @@
-package main
+package clikit
 
 import (
 	"bytes"
@@ -10,11 +10,11 @@ import (
 // rows (issue 23, finding 8: e-mails with CR/LF were printed raw).
 func TestTableQuotesControlCharacters(t *testing.T) {
 	var b bytes.Buffer
-	tw := newTable(&b, "NAME", "EMAIL")
-	tw.row("dave", "dave@example.test\r\nmallory\tmallory@evil.example")
-	tw.row("erin", "erin\u202e@example.test")
-	tw.row("alice", "alice@example.test")
-	tw.flush()
+	tw := NewTable(&b, "NAME", "EMAIL")
+	tw.Row("dave", "dave@example.test\r\nmallory\tmallory@evil.example")
+	tw.Row("erin", "erin\u202e@example.test")
+	tw.Row("alice", "alice@example.test")
+	tw.Flush()
 	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
 	if len(lines) != 4 || strings.Contains(b.String(), "\r") || strings.Contains(b.String(), "\u202e") ||
 		!strings.Contains(lines[1], `"dave@example.test\r\nmallory\tmallory@evil.example"`) || !strings.Contains(lines[3], "alice@example.test") {

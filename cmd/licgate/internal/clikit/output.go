@@ -1,4 +1,4 @@
-package main
+package clikit
 
 import (
 	"encoding/json"
@@ -11,23 +11,23 @@ import (
 	"unicode"
 )
 
-// printJSON writes v indented, for scripts (--json).
-func printJSON(w io.Writer, v any) error {
+// PrintJSON writes v indented, for scripts (--json).
+func PrintJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
 }
 
-// table is a listing for people: aligned columns under a header.
-type table struct{ tw *tabwriter.Writer }
+// Table is a listing for people: aligned columns under a header.
+type Table struct{ tw *tabwriter.Writer }
 
-func newTable(w io.Writer, header ...string) *table {
-	t := &table{tw: tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)}
+func NewTable(w io.Writer, header ...string) *Table {
+	t := &Table{tw: tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)}
 	fmt.Fprintln(t.tw, strings.Join(header, "\t"))
 	return t
 }
 
-func (t *table) row(cells ...any) {
+func (t *Table) Row(cells ...any) {
 	s := make([]string, len(cells))
 	for i, c := range cells {
 		s[i] = fmt.Sprint(c)
@@ -40,10 +40,10 @@ func (t *table) row(cells ...any) {
 	fmt.Fprintln(t.tw, strings.Join(s, "\t"))
 }
 
-func (t *table) flush() error { return t.tw.Flush() }
+func (t *Table) Flush() error { return t.tw.Flush() }
 
-// when is an optional time for a table: "-" if unset.
-func when(t *time.Time) string {
+// When is an optional time for a table: "-" if unset.
+func When(t *time.Time) string {
 	if t == nil {
 		return "-"
 	}
