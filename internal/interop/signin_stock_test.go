@@ -37,11 +37,13 @@ import (
 //  2. In the same browser, which now reaches the tunnel, she opens the
 //     portal the denial names (https://10.44.0.1/portal; it named the admin
 //     console's "/", which refuses non-admins, before this test) and
-//     follows its sign-in link (it carries her device's token); the
-//     provider sends her back, through licgate's public listener, to the
-//     portal, which says "Unlocked". The provider still holds her session
-//     from the enrolment and does not ask for the password again: licgate
-//     asks for no fresh authentication (no max_age or prompt=login).
+//     follows its sign-in link (it carries her device's token). The
+//     provider still holds her session from the enrolment, more than a
+//     minute old: with signin.reauth: 1m licgate sends max_age=60, so the
+//     provider asks for the password again (before this test licgate asked
+//     for no fresh authentication and the old session unlocked silently);
+//     then it sends her back, through licgate's public listener, to the
+//     portal, which says "Unlocked".
 //  3. A seat is held through the tunnel (licsim's holders, the API's
 //     sessions).
 //  4. The directory locks her account (pwdAccountLockedTime): the next
@@ -91,6 +93,7 @@ signin:
   client_id: %s
   client_secret_file: %s
   allowed_domains: [example.test]
+  reauth: 1m
   enrol: {enabled: true}
 directory:
   url: %s
@@ -160,18 +163,21 @@ directory:
 	}
 	// The portal's document is marked, to tell it from the pages after the
 	// click.
+	// The provider's session from the enrolment must be older than
+	// max_age (60 s, whole seconds at the provider): the window of a minute
+	// from that sign-in ran out above, so this waits a second at most.
+	time.Sleep(time.Until(enrolled.Add(62 * time.Second)))
 	run("follow the sign-in link", chromedp.Evaluate(`window.lgBefore = true`, nil), chromedp.Click("#signin", chromedp.ByQuery))
-	// The provider still has alice's session from the enrolment: it may
-	// send her straight back, or ask for the password again.
+	// The provider still has alice's session from the enrolment, but
+	// licgate asked for a fresh authentication: the login form, not a
+	// silent return to the portal.
 	pagePoll(t, b, `!window.lgBefore && (location.host === "10.44.0.1" || document.querySelector("input[name=login]") !== null)`, 45*time.Second)
 	var loc string
 	run("where the sign-in went", chromedp.Location(&loc))
-	if !strings.HasPrefix(loc, "https://10.44.0.1/") {
-		t.Logf("the provider asked for the password again")
-		run("sign in to unlock", signintest.Login("alice"))
-	} else {
-		t.Logf("the provider's session signed alice in without a password")
+	if strings.HasPrefix(loc, "https://10.44.0.1/") {
+		t.Fatalf("the provider's session from the enrolment unlocked alice without a password (at %s)", loc)
 	}
+	run("sign in to unlock with the password", signintest.Reauthenticate("alice"))
 	pagePoll(t, b, `location.host === "10.44.0.1" && document.body.textContent.includes("Unlocked")`, 45*time.Second)
 	unlocked := time.Now()
 	// licgate saw the provider's answer (not only its own portal).
