@@ -75,6 +75,11 @@ type Deps struct {
 	// set, sees them on every check (shared-device detection).
 	Peers   func() ([]tunnel.PeerStatus, error)
 	OnPeers func([]tunnel.PeerStatus)
+	// Services are the configured services (who holds seats: Licenses);
+	// Status reads a FlexNet or RLM server's own status (if nil,
+	// RunStatus: the vendor's tool on PATH).
+	Services func() []LicenseService
+	Status   StatusFunc
 	// Now is the clock policy decisions use. If nil, time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger

@@ -208,7 +208,8 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 	g.Manager = identity.New(identity.Deps{Store: g.st, Peers: g.tun, Sessions: g.sessions, Audit: g.audit,
 		Settings: g.identitySettings, Notify: g.notify, PublicURL: g.publicURL, Now: g.now, Logger: g.log})
 	g.Controller = admission.New(admission.Deps{Engine: cfg.Engine(), Sessions: g.sessions, Identities: g.Manager, Store: g.st,
-		Settings: g.admissionSettings, Shared: g.sharedCounts(), Peers: g.tun.Peers, OnPeers: g.TrackPeers, Now: g.now, Logger: g.log})
+		Settings: g.admissionSettings, Shared: g.sharedCounts(), Peers: g.tun.Peers, OnPeers: g.TrackPeers,
+		Services: g.licenseServices, Status: g.licStatus, Now: g.now, Logger: g.log})
 	g.portal = portal.New(portal.Deps{Store: g.st, Identities: g.Manager, SignIns: g.Controller, Audit: g.audit, Settings: g.portalSettings,
 		SigninConfig: g.signinConfig, PublicURL: g.publicURL, PublicUp: func() bool { return g.publicLn != nil }, Now: g.now, Logger: g.log,
 		GroupsOf: func(u string) []string { return g.Engine().GroupsOf(u) }, Mail: g.sendMail})
@@ -481,7 +482,7 @@ func (g *Gateway) sessionEnded(s *session.Session, reason string) {
 }
 
 func (g *Gateway) denied(d session.Denial) {
-	d = g.nameHolders(d) // a cap refusal names who holds the seats
+	d = g.NameHolders(d) // a cap refusal names who holds the seats
 	g.auditLog.Denial(d)
 	g.metrics.Denials.WithLabelValues(d.Service, d.Kind).Inc()
 }

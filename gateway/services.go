@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -14,7 +13,6 @@ import (
 	"github.com/licgate/licgate/config"
 	"github.com/licgate/licgate/licmgr"
 	"github.com/licgate/licgate/proxy"
-	"github.com/licgate/licgate/session"
 	"github.com/licgate/licgate/transparent"
 )
 
@@ -134,86 +132,14 @@ func (g *Gateway) serveUDP(p *proxy.Proxy, pc net.PacketConn) {
 	}
 }
 
-// Licenses is, per service, who holds its seats: the manager's own
-// status joined with licgate's sessions (FlexNet, RLM), or licgate's
-// seat sessions (the other managers, or when the status cannot be read).
-func (g *Gateway) Licenses(ctx context.Context) []admission.ServiceLicenses {
-	cfg := g.conf()
-	out := make([]admission.ServiceLicenses, 0, len(cfg.Services))
-	for _, sc := range cfg.Services {
-		out = append(out, g.serviceLicenses(ctx, sc))
+// licenseServices are the configured services, as admission reads them.
+func (g *Gateway) licenseServices() []admission.LicenseService {
+	svcs := g.conf().Services
+	out := make([]admission.LicenseService, len(svcs))
+	for i := range svcs {
+		out[i] = admission.LicenseService{Name: svcs[i].Name, Upstream: svcs[i].Upstream, Settings: &svcs[i].Settings}
 	}
 	return out
-}
-
-func (g *Gateway) serviceLicenses(ctx context.Context, sc config.ServiceConfig) admission.ServiceLicenses {
-	var seats []session.SessionInfo
-	for _, s := range g.sessions.Seats() {
-		if s.Service == sc.Name {
-			seats = append(seats, s)
-		}
-	}
-	kind := sc.Kind()
-	var l admission.ServiceLicenses
-	var statusErr error
-	if lookup, ok := lookupPort(sc); ok && (kind == licmgr.FlexNet || kind == licmgr.RLM) {
-		status := g.licStatus
-		if status == nil {
-			status = admission.RunStatus
-		}
-		host, _, err := net.SplitHostPort(sc.Upstream)
-		if err != nil {
-			host = sc.Upstream
-		}
-		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		u, err := status(ctx, kind, host, lookup)
-		cancel()
-		if err == nil {
-			l = admission.FromUsage(sc.Name, kind, u, seats)
-		}
-		statusErr = err
-	}
-	if l.Source == "" {
-		l = admission.FromSessions(sc.Name, kind, seats)
-		if statusErr != nil {
-			l.Error = statusErr.Error()
-		}
-	}
-	for _, f := range sc.LicenseFindings {
-		if f.Severity == licmgr.SevError {
-			l.Findings = append(l.Findings, fmt.Sprintf("%s:%d: %s", f.File, f.Line, f.Message))
-		}
-	}
-	return l
-}
-
-// lookupPort is the service's lmgrd or rlm port.
-func lookupPort(sc config.ServiceConfig) (int, bool) {
-	for _, pt := range sc.Ports {
-		if pt.Role == licmgr.RoleLookup {
-			return pt.Port, true
-		}
-	}
-	return 0, false
-}
-
-// nameHolders adds to a cap refusal who holds the seats ("3 of 3 in
-// use: alice/laptop 2 h, ...") and the license file's unpinned daemons.
-func (g *Gateway) nameHolders(d session.Denial) session.Denial {
-	if d.Kind != session.DenyKindCap {
-		return d
-	}
-	for _, sc := range g.conf().Services {
-		if sc.Name != d.Service {
-			continue
-		}
-		l := g.serviceLicenses(context.Background(), sc)
-		d.Reason += " (" + l.RefusalText(time.Now(), 5) + ")"
-		for _, f := range l.Findings {
-			d.Reason += "; " + f
-		}
-	}
-	return d
 }
 
 // licensesRoute is GET /api/v1/licenses (adminapi.Options.Mount).
