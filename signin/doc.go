@@ -12,11 +12,17 @@
 // Flow:
 //
 //	browser --GET /signin/begin--> BeginLogin: cookie {state, nonce, PKCE verifier,
-//	                                            purpose, returnTo, bind} (HMAC-signed), 303 to provider
+//	                                            purpose, returnTo, bind, max_age} (HMAC-signed), 303 to provider
 //	browser <--> provider (login, consent)
 //	browser --GET /signin/callback?code&state--> Callback: cookie matches state, state
 //	        not used before, code exchanged with verifier, ID token verified, nonce,
-//	        user claim, email_verified, allowed domains -> Result
+//	        auth_time within max_age, user claim, email_verified, allowed domains -> Result
+//
+// Fresh authentication: for purposes in Config.ReauthPurposes (unlock and
+// enroll) BeginLogin sends max_age (Config.Reauth, default 5m) and Callback
+// requires the ID token's auth_time within it (ErrNoAuthTime,
+// ErrReauthRequired), so a session the browser still holds at the provider
+// does not sign anyone in; Identity.At is auth_time.
 //
 // Identity rule (issue 23, docs/signin.md "Which account is which user"): an
 // account is one address, Identity.Address: the email claim only with
