@@ -338,8 +338,8 @@ func startLicgateRP(l *nsLab, office, bin string, g *rpGateway, keys []tunnel.Ke
 	if g.sourceTunnel {
 		source = "    source: tunnel\n"
 	}
-	cfg := fmt.Sprintf("state_dir: %s\ntunnel:\n  listen_port: %d\n  subnet: %s\n  endpoint: %s\n%sservices:\n  - name: codemeter\n    port: 22350\n    upstream: %s\n%spolicy:\n  rules:\n    - {action: allow, who: [\"*\"]}\n",
-		g.dir, g.port, g.subnet, rpOfficeWAN, tun, upstream, source)
+	cfg := fmt.Sprintf("state_dir: %s\ntunnel:\n  listen_port: %d\n  subnet: %s\n  endpoint: %s\n%sservices:\n  - name: codemeter\n    port: 22350\n    upstream: %s\n%s%spolicy:\n  rules:\n    - {action: allow, who: [\"*\"]}\n",
+		g.dir, g.port, g.subnet, rpOfficeWAN, tun, upstream, source, reconnectOff(bin))
 	if memoryLimit != "" {
 		cfg += "memory_limit: " + memoryLimit + "\n"
 	}
