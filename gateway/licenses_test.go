@@ -1,8 +1,10 @@
 package gateway_test
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"strconv"
 	"strings"
@@ -13,6 +15,7 @@ import (
 	"github.com/licgate/licgate/gateway"
 	"github.com/licgate/licgate/gateway/gatewaytest"
 	"github.com/licgate/licgate/internal/licsim"
+	"github.com/licgate/licgate/internal/testnet"
 	"github.com/licgate/licgate/licmgr"
 )
 
@@ -26,15 +29,21 @@ type flexLab struct {
 }
 
 func newFlexLab(t *testing.T, seats int, policy, extra string) *flexLab {
+	return newManagerLab(t, "flexnet", seats, policy, extra)
+}
+
+// newManagerLab is newFlexLab for kind flexnet or rlm (rlm and the
+// adskflex ISV server).
+func newManagerLab(t *testing.T, kind string, seats int, policy, extra string) *flexLab {
 	t.Helper()
-	m := &licsim.Manager{Kind: "flexnet", Vendor: "adskflex", Feature: "cad", Seats: seats}
+	m := &licsim.Manager{Kind: kind, Vendor: "adskflex", Feature: "cad", Seats: seats}
 	if err := m.Listen("127.0.0.1:0", "127.0.0.1:0"); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { m.Close() })
 	_, mp, _ := net.SplitHostPort(m.MasterAddr().String())
 	_, vp, _ := net.SplitHostPort(m.VendorAddr().String())
-	svc := fmt.Sprintf("  - name: cad\n    type: flexnet\n    upstream: 127.0.0.1\n    port: %s\n    daemons: [{name: adskflex, port: %s}]\n%s", mp, vp, extra)
+	svc := fmt.Sprintf("  - name: cad\n    type: %s\n    upstream: 127.0.0.1\n    port: %s\n    daemons: [{name: adskflex, port: %s}]\n%s", kind, mp, vp, extra)
 	status := func(ctx context.Context, kind licmgr.Kind, host string, port int) (*licmgr.Usage, error) {
 		out, err := licsim.FetchStatus(net.Dial, net.JoinHostPort(host, strconv.Itoa(port)))
 		if err != nil {
@@ -120,8 +129,14 @@ func TestFlexNetCapsOnVendorPort(t *testing.T) {
 // seats, the gateway's Licenses (licgate licenses) reports what the
 // server's own lmstat says, each holder joined to its licgate device.
 func TestLicensesAgreesWithServerStatus(t *testing.T) {
+	for _, kind := range []string{"flexnet", "rlm"} {
+		t.Run(kind, func(t *testing.T) { licensesAgree(t, kind) })
+	}
+}
+
+func licensesAgree(t *testing.T, kind string) {
 	gatewaytest.CheckLeaks(t)
-	l := newFlexLab(t, 4, gatewaytest.AllowAll, "")
+	l := newManagerLab(t, kind, 4, gatewaytest.AllowAll, "")
 	want := map[string]string{}
 	for _, d := range [][2]string{{"alice", "laptop"}, {"bob", "pc"}, {"carol", "mac"}} {
 		c := l.h.AddDevice(d[0], d[1])
@@ -132,7 +147,7 @@ func TestLicensesAgreesWithServerStatus(t *testing.T) {
 		defer lc.Close()
 		want[d[0]+"@"+d[1]] = d[0] + "/" + d[1]
 	}
-	server, err := licmgr.ParseLmstat(strings.NewReader(l.m.Status()), time.Now())
+	server, err := admission.ParseStatus(licmgr.Kind(kind), []byte(l.m.Status()), time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,5 +205,36 @@ func TestReconnectHoldsOneSeat(t *testing.T) {
 	}
 	if !l.h.WaitSessions(1, 5*time.Second) {
 		t.Fatalf("gateway has %d sessions, want 1", l.h.GW.SessionCount())
+	}
+}
+
+// TestLDKAdminRefusedThroughGateway: a sentinel-ldk service refuses the
+// Admin Control Center's pages on its licensing port and passes the
+// License Managers' requests.
+func TestLDKAdminRefusedThroughGateway(t *testing.T) {
+	gatewaytest.CheckLeaks(t)
+	ldk := testnet.Serve(t, func(c net.Conn) {
+		line, _ := bufio.NewReader(c).ReadString('\n')
+		io.WriteString(c, "ECHO "+line)
+	})
+	_, port, _ := net.SplitHostPort(ldk.Addr().String())
+	h := gatewaytest.New(t, gatewaytest.ServiceYAML(fmt.Sprintf("  - name: ldk\n    type: sentinel-ldk\n    port: %s\n    upstream: %s\n", port, ldk.Addr())))
+	c := h.AddDevice("alice", "laptop")
+	at := net.JoinHostPort(h.Config.Tunnel.Address, port)
+	ask := func(req string) (string, error) {
+		conn, err := dialer(c)("tcp", at)
+		if err != nil {
+			return "", err
+		}
+		defer conn.Close()
+		conn.SetDeadline(time.Now().Add(10 * time.Second))
+		io.WriteString(conn, req)
+		return bufio.NewReader(conn).ReadString('\n')
+	}
+	if ans, err := ask("GET /_int_/config.html HTTP/1.1\r\nHost: x\r\n\r\n"); err == nil {
+		t.Fatalf("Admin Control Center answered through the gateway: %q", ans)
+	}
+	if ans, err := ask("POST /hasp/request HTTP/1.1\r\n"); err != nil || ans != "ECHO POST /hasp/request HTTP/1.1\r\n" {
+		t.Fatalf("licensing request: %q %v", ans, err)
 	}
 }
