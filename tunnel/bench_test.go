@@ -3,6 +3,7 @@ package tunnel
 import (
 	"context"
 	"io"
+	"net"
 	"net/netip"
 	"testing"
 	"time"
@@ -39,5 +40,25 @@ func BenchmarkRoundTrip(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// answer accepts one connection on ln and answers each 64-byte request
+// with 256 bytes, after wait.
+func answer(ln net.Listener, wait time.Duration) {
+	c, err := ln.Accept()
+	if err != nil {
+		return
+	}
+	defer c.Close()
+	req, resp := make([]byte, 64), make([]byte, 256)
+	for {
+		if _, err := io.ReadFull(c, req); err != nil {
+			return
+		}
+		time.Sleep(wait)
+		if _, err := c.Write(resp); err != nil {
+			return
+		}
 	}
 }

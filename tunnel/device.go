@@ -18,6 +18,9 @@ import (
 	"golang.zx2c4.com/wireguard/conn"
 	"golang.zx2c4.com/wireguard/device"
 	"golang.zx2c4.com/wireguard/tun"
+
+	"github.com/licgate/licgate/tunnel/gvlink"
+	"github.com/licgate/licgate/tunnel/wgtune"
 )
 
 // Config describes a WireGuard device.
@@ -38,7 +41,7 @@ type Config struct {
 	Services []Service
 	// AckDelay, if non-zero, lets the netstack hold a pure TCP ACK for up
 	// to this long, so that it rides on the reply instead of costing a
-	// packet of its own (see netTUN). Netstack mode only.
+	// packet of its own (see package gvlink). Netstack mode only.
 	AckDelay time.Duration
 }
 
@@ -79,8 +82,8 @@ type PeerStatus struct {
 // returns net.ErrClosed.
 type Device struct {
 	*wgDevice
-	tnet *netTUN
-	trim *trimmer
+	tnet *gvlink.TUN
+	trim *wgtune.Trimmer
 }
 
 // wgDevice is what every wireguard-go device licgate runs has (netstack and
@@ -97,9 +100,8 @@ type wgDevice struct {
 
 // newWGDevice starts wireguard-go on t and configures key and port.
 func newWGDevice(t tun.Device, cfg Config, logger *slog.Logger) (*wgDevice, error) {
-	b := newBind(conn.NewDefaultBind(), bindBatch)
 	d := &wgDevice{pub: cfg.PrivateKey.PublicKey(), log: logger}
-	b.onInitiation = d.onInitiation
+	b := wgtune.NewBind(conn.NewDefaultBind(), wgtune.BindBatch, d.onInitiation)
 	d.startLazy(cfg.PrivateKey)
 	d.dev = device.NewDevice(t, b, wgLogger(logger))
 	if err := d.configure(cfg); err != nil {
@@ -124,15 +126,15 @@ func NewNetstack(cfg Config, logger *slog.Logger) (*Device, error) {
 	if cfg.AckDelay < 0 {
 		return nil, fmt.Errorf("tunnel: netstack: negative ACK delay %s", cfg.AckDelay)
 	}
-	tnet, err := newNetTUN(cfg.Addresses, cfg.mtu(), cfg.AckDelay)
+	trim := wgtune.NewTrimmer()
+	tnet, err := gvlink.New(cfg.Addresses, cfg.mtu(), cfg.AckDelay, trim.Bytes())
 	if err != nil {
+		trim.Close()
 		return nil, fmt.Errorf("tunnel: netstack: create stack: %w", err)
 	}
-	trim := newTrimmer()
-	tnet.traffic = &trim.bytes
 	wd, err := newWGDevice(tnet, cfg, logger)
 	if err != nil {
-		trim.close()
+		trim.Close()
 		return nil, err
 	}
 	return &Device{wgDevice: wd, tnet: tnet, trim: trim}, nil
@@ -307,7 +309,7 @@ func parsePeers(s string) ([]PeerStatus, error) {
 // ListenTCP listens on a tunnel address. Connections' RemoteAddr is the
 // peer's tunnel address, authenticated by WireGuard.
 func (d *Device) ListenTCP(addr netip.AddrPort) (net.Listener, error) {
-	ln, err := d.tnet.listenTCP(addr)
+	ln, err := d.tnet.ListenTCP(addr)
 	if err != nil {
 		return nil, fmt.Errorf("tunnel: listen tcp %s: %w", addr, err)
 	}
@@ -316,7 +318,7 @@ func (d *Device) ListenTCP(addr netip.AddrPort) (net.Listener, error) {
 
 // ListenUDP listens for datagrams on a tunnel address.
 func (d *Device) ListenUDP(addr netip.AddrPort) (net.PacketConn, error) {
-	pc, err := d.tnet.listenUDP(addr)
+	pc, err := d.tnet.ListenUDP(addr)
 	if err != nil {
 		return nil, fmt.Errorf("tunnel: listen udp %s: %w", addr, err)
 	}
@@ -325,7 +327,7 @@ func (d *Device) ListenUDP(addr netip.AddrPort) (net.PacketConn, error) {
 
 // DialContext dials through the tunnel ("tcp" or "udp", IP literals only).
 func (d *Device) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
-	c, err := d.tnet.dial(ctx, network, address)
+	c, err := d.tnet.Dial(ctx, network, address)
 	if err != nil {
 		return nil, fmt.Errorf("tunnel: dial %s %s: %w", network, address, err)
 	}
@@ -333,13 +335,13 @@ func (d *Device) DialContext(ctx context.Context, network, address string) (net.
 }
 
 // AckStats reports what became of the bare ACKs held for AckDelay.
-func (d *Device) AckStats() AckStats { return d.tnet.ackStats() }
+func (d *Device) AckStats() AckStats { return d.tnet.AckStats() }
 
 // Close takes the device down. A second call returns net.ErrClosed.
 func (d *Device) Close() error {
 	err := d.wgDevice.Close()
 	if err == nil {
-		d.trim.close()
+		d.trim.Close()
 	}
 	return err
 }
@@ -356,3 +358,7 @@ func (d *wgDevice) Close() error {
 	d.dev.Close()
 	return nil
 }
+
+// AckStats counts what happened to the bare ACKs a netstack device held
+// (Config.AckDelay).
+type AckStats = gvlink.AckStats

@@ -20,11 +20,11 @@
 // device a proof of the sender's key: the gateway relies on that for identity.
 //
 // The gVisor stack is joined to wireguard-go by licgate's own link
-// (stack.go) rather than wireguard-go's tun/netstack: it batches packets to
+// (package gvlink) rather than wireguard-go's tun/netstack: it batches packets to
 // wireguard-go, applies backpressure instead of a per-packet handoff, and can
 // delay bare TCP ACKs (Config.AckDelay) so that an answer carries them.
 //
-// Memory and start (peers.go, bind.go, trim.go): a home device's peer
+// Memory and start (peers.go, package wgtune): a home device's peer
 // (no endpoint, no keepalive) is recorded by AddPeer and added to
 // wireguard-go in the background, because wireguard-go precomputes a
 // Curve25519 secret per peer; its first handshake initiation adds it at
@@ -53,5 +53,7 @@
 // low-order Curve25519 points (the all-zero key among them). Every public
 // key from outside should go through ParsePublicKey.
 //
-// This package imports nothing else from licgate.
+// This package imports nothing else from licgate than its own
+// sub-packages: gvlink (the netstack link) and wgtune (the bind, handshake
+// reading and buffer trimming).
 package tunnel

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/licgate/licgate/tunnel/wgtune"
 )
 
 // Lazy peers. wireguard-go's NewPeer precomputes each peer's static-static
@@ -34,7 +36,7 @@ type lazyPeers struct {
 	stopped chan struct{}
 	paused  bool // tests: the background goroutine adds nothing
 
-	reader  *initiationReader
+	reader  *wgtune.InitiationReader
 	lookups lookupLimit
 }
 
@@ -72,7 +74,7 @@ func (l *lookupLimit) allow(now time.Time) bool {
 
 func (d *wgDevice) startLazy(priv Key) {
 	d.lazy = lazyPeers{pending: map[Key]Peer{}, kick: make(chan struct{}, 1), stop: make(chan struct{}),
-		stopped: make(chan struct{}), reader: newInitiationReader(priv)}
+		stopped: make(chan struct{}), reader: wgtune.NewInitiationReader(priv)}
 	go d.addInBackground()
 }
 
@@ -182,13 +184,14 @@ func (d *wgDevice) addSome() bool {
 // recorded and not yet added. It runs on wireguard-go's receive
 // goroutine, before wireguard-go reads the initiation.
 func (d *wgDevice) onInitiation(msg []byte) {
-	if d.lazy.count.Load() == 0 || !d.lazy.reader.mac1OK(msg) || !d.lazy.lookups.allow(time.Now()) {
+	if d.lazy.count.Load() == 0 || !d.lazy.reader.MAC1OK(msg) || !d.lazy.lookups.allow(time.Now()) {
 		return
 	}
-	k, ok := d.lazy.reader.static(msg)
+	raw, ok := d.lazy.reader.Static(msg)
 	if !ok {
 		return
 	}
+	k := Key(raw)
 	d.lazy.mu.Lock()
 	defer d.lazy.mu.Unlock()
 	p, ok := d.lazy.pending[k]

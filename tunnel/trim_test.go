@@ -8,29 +8,9 @@ import (
 	"runtime/metrics"
 	"testing"
 	"time"
-)
 
-func TestTrimState(t *testing.T) {
-	var s trimState
-	for i, tc := range []struct {
-		n    uint64
-		trim bool
-	}{
-		{100 << 10, false},     // small messages: nothing to do
-		{trimBurst - 1, false}, // busy, but no burst
-		{trimBurst, false},     // a burst ...
-		{trimBurst * 4, false}, // ... going on
-		{trimQuiet, false},     // slower, not quiet
-		{trimQuiet - 1, true},  // over: trim once
-		{0, false},             // and not again
-		{trimBurst * 2, false}, // a second burst
-		{0, true},              // over
-	} {
-		if got := s.next(tc.n); got != tc.trim {
-			t.Fatalf("step %d (%d bytes): trim %v, want %v", i, tc.n, got, tc.trim)
-		}
-	}
-}
+	"github.com/licgate/licgate/tunnel/wgtune"
+)
 
 // After a bulk transfer through a netstack device, the device trims once
 // the traffic is quiet again, and wireguard-go's freed message buffers are
@@ -67,10 +47,10 @@ func TestTrimAfterBulk(t *testing.T) {
 		}
 	}
 	c.Close()
-	deadline := time.Now().Add(4*trimEvery + 10*time.Second)
-	for gw.trim.trims.Load() == 0 {
+	deadline := time.Now().Add(4*wgtune.TrimEvery + 10*time.Second)
+	for gw.trim.Trims() == 0 {
 		if time.Now().After(deadline) {
-			t.Fatalf("no trim after 32 MiB (%d bytes through the gateway)", gw.trim.bytes.Load())
+			t.Fatalf("no trim after 32 MiB (%d bytes through the gateway)", gw.trim.Bytes().Load())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -1,4 +1,7 @@
-package tunnel
+// Package gvlink is licgate's link between wireguard-go and a gVisor
+// network stack (netstack mode): it replaces wireguard-go's tun/netstack
+// so that licgate can tune the stack and its link.
+package gvlink
 
 import (
 	"context"
@@ -99,7 +102,7 @@ const (
 )
 
 // tunBatch is how many packets one Read may return. wireguard-go's TUN
-// reader holds a 64 KiB message buffer per slot (see bindBatch): 16 is
+// reader holds a 64 KiB message buffer per slot (see wgtune.BindBatch): 16 is
 // 1 MiB, and license traffic rarely queues more.
 const tunBatch = 16
 
@@ -529,3 +532,33 @@ func (t *netTUN) dial(ctx context.Context, network, address string) (net.Conn, e
 	}
 	return nil, errors.New("unsupported network " + strconv.Quote(network))
 }
+
+// TUN is the link as package tunnel uses it: a tun.Device for
+// wireguard-go, with listeners and dials on the stack.
+type TUN struct{ *netTUN }
+
+// New creates a gVisor stack with the addresses and its link (see netTUN).
+// If traffic is not nil, the bytes of every packet through the link, both
+// ways, are added to it.
+func New(addrs []netip.Addr, mtu int, ackDelay time.Duration, traffic *atomic.Uint64) (*TUN, error) {
+	t, err := newNetTUN(addrs, mtu, ackDelay)
+	if err != nil {
+		return nil, err
+	}
+	t.traffic = traffic
+	return &TUN{t}, nil
+}
+
+// ListenTCP listens on a stack address.
+func (t *TUN) ListenTCP(ap netip.AddrPort) (net.Listener, error) { return t.listenTCP(ap) }
+
+// ListenUDP listens for datagrams on a stack address.
+func (t *TUN) ListenUDP(ap netip.AddrPort) (net.PacketConn, error) { return t.listenUDP(ap) }
+
+// Dial connects through the stack to an IP literal and port.
+func (t *TUN) Dial(ctx context.Context, network, address string) (net.Conn, error) {
+	return t.dial(ctx, network, address)
+}
+
+// AckStats reports what became of the bare ACKs held for the ACK delay.
+func (t *TUN) AckStats() AckStats { return t.ackStats() }

@@ -1,17 +1,21 @@
-package tunnel
+// Package wgtune adapts wireguard-go to a gateway with many peers and
+// small messages: a bind that hands wireguard-go small batches (BindBatch),
+// reading handshake initiations' initiator keys (InitiationReader, for
+// peers added lazily), and trimming wireguard-go's buffer pool (Trimmer).
+package wgtune
 
 import (
 	"golang.zx2c4.com/wireguard/conn"
 )
 
-// bindBatch is how many datagrams wireguard-go's receive goroutines take
+// BindBatch is how many datagrams wireguard-go's receive goroutines take
 // from licgate's bind at once, and so how many message buffers each of
 // them holds: wireguard-go gives every slot of a batch a buffer of
 // device.MaxMessageSize (64 KiB, for UDP GRO) and replaces each one it
 // hands on. With conn.StdNetBind's batch of 128 that was 8 MiB per
 // receive goroutine (two: IPv4 and IPv6), plus the buffers in flight;
 // license traffic is small messages, a few packets at a time.
-const bindBatch = 16
+const BindBatch = 16
 
 // stagedSlot is the size of the staging buffers conn.StdNetBind reads
 // single datagrams into (see stager). WireGuard packets are at most the
@@ -28,14 +32,19 @@ const stagedSlot = 4096
 // copying them (a few hundred bytes each for license traffic).
 //
 // onInitiation, if set, sees every handshake initiation before
-// wireguard-go does (lazy peers, see wgDevice.AddPeer).
+// wireguard-go does (lazy peers, see package tunnel's AddPeer).
 type bind struct {
 	conn.Bind
 	batch        int
 	onInitiation func(pkt []byte)
 }
 
-func newBind(inner conn.Bind, batch int) *bind { return &bind{Bind: inner, batch: batch} }
+// NewBind wraps inner (conn.StdNetBind) to hand wireguard-go at most
+// batch datagrams per call; onInitiation, if not nil, sees every
+// handshake initiation first.
+func NewBind(inner conn.Bind, batch int, onInitiation func(pkt []byte)) conn.Bind {
+	return &bind{Bind: inner, batch: batch, onInitiation: onInitiation}
+}
 
 func (b *bind) BatchSize() int { return min(b.batch, b.Bind.BatchSize()) }
 
@@ -93,7 +102,7 @@ func (s *stager) receive(bufs [][]byte, sizes []int, eps []conn.Endpoint) (int, 
 		i := s.next
 		s.next++
 		p := s.bufs[i][:s.sizes[i]]
-		if s.onInit != nil && len(p) == initiationSize && p[0] == messageInitiationType && p[1] == 0 && p[2] == 0 && p[3] == 0 {
+		if s.onInit != nil && len(p) == InitiationSize && p[0] == messageInitiationType && p[1] == 0 && p[2] == 0 && p[3] == 0 {
 			s.onInit(p)
 		}
 		sizes[k] = copy(bufs[k], p)

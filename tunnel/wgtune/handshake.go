@@ -1,4 +1,4 @@
-package tunnel
+package wgtune
 
 import (
 	"crypto/hmac"
@@ -17,7 +17,7 @@ import (
 // Curve25519 multiplication), as wireguard-go's ConsumeMessageInitiation
 // does first.
 const (
-	initiationSize    = 148 // type 4, sender 4, ephemeral 32, static 32+16, timestamp 12+16, mac1 16, mac2 16
+	InitiationSize    = 148 // type 4, sender 4, ephemeral 32, static 32+16, timestamp 12+16, mac1 16, mac2 16
 	noiseConstruction = "Noise_IKpsk2_25519_ChaChaPoly_BLAKE2s"
 	wgIdentifier      = "WireGuard v1 zx2c4 Jason@zx2c4.com"
 	wgLabelMAC1       = "mac1----"
@@ -30,17 +30,18 @@ func init() {
 	mixHash(&initialHash, &initialChainKey, []byte(wgIdentifier))
 }
 
-// initiationReader reads the initiator's static key from handshake
+// InitiationReader reads the initiator's static key from handshake
 // initiations addressed to one responder key.
-type initiationReader struct {
-	priv    Key
+type InitiationReader struct {
+	priv    [32]byte
 	hashPub [blake2s.Size]byte // HASH(InitialHash || responder public key)
 	mac1Key [blake2s.Size]byte
 }
 
-func newInitiationReader(priv Key) *initiationReader {
-	pub := priv.PublicKey()
-	r := &initiationReader{priv: priv}
+// NewInitiationReader reads initiations to the key pair of priv.
+func NewInitiationReader(priv [32]byte) *InitiationReader {
+	pub, _ := curve25519.X25519(priv[:], curve25519.Basepoint)
+	r := &InitiationReader{priv: priv}
 	mixHash(&r.hashPub, &initialHash, pub[:])
 	h, _ := blake2s.New256(nil)
 	h.Write([]byte(wgLabelMAC1))
@@ -49,25 +50,25 @@ func newInitiationReader(priv Key) *initiationReader {
 	return r
 }
 
-// mac1OK checks an initiation's first MAC (keyed with the responder's
+// MAC1OK checks an initiation's first MAC (keyed with the responder's
 // public key): cheap, and it keeps datagrams that are not handshakes with
 // this device from costing a Curve25519 multiplication.
-func (r *initiationReader) mac1OK(msg []byte) bool {
-	if len(msg) != initiationSize {
+func (r *InitiationReader) MAC1OK(msg []byte) bool {
+	if len(msg) != InitiationSize {
 		return false
 	}
 	mac, _ := blake2s.New128(r.mac1Key[:])
-	mac.Write(msg[:initiationSize-32])
+	mac.Write(msg[:InitiationSize-32])
 	var sum [blake2s.Size128]byte
 	mac.Sum(sum[:0])
-	return subtle.ConstantTimeCompare(sum[:], msg[initiationSize-32:initiationSize-16]) == 1
+	return subtle.ConstantTimeCompare(sum[:], msg[InitiationSize-32:InitiationSize-16]) == 1
 }
 
-// static returns the initiator's static public key, or false if the
+// Static returns the initiator's static public key, or false if the
 // message does not decrypt.
-func (r *initiationReader) static(msg []byte) (Key, bool) {
-	var k Key
-	if len(msg) != initiationSize {
+func (r *InitiationReader) Static(msg []byte) ([32]byte, bool) {
+	var k [32]byte
+	if len(msg) != InitiationSize {
 		return k, false
 	}
 	ephemeral := msg[8:40]
@@ -83,7 +84,7 @@ func (r *initiationReader) static(msg []byte) (Key, bool) {
 	aead, _ := chacha20poly1305.New(key[:])
 	var nonce [chacha20poly1305.NonceSize]byte
 	if _, err := aead.Open(k[:0], nonce[:], sealed, hash[:]); err != nil {
-		return Key{}, false
+		return [32]byte{}, false
 	}
 	return k, true
 }

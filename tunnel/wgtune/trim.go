@@ -1,4 +1,4 @@
-package tunnel
+package wgtune
 
 import (
 	"runtime"
@@ -16,25 +16,28 @@ import (
 // does not need, and resident memory stayed at 130-200 MB at 1,000
 // sessions. So the device runs the collector and returns freed memory to
 // the operating system (debug.FreeOSMemory) when a burst of traffic ends
-// (more than trimBurst bytes in one trimEvery interval, then less than
+// (more than trimBurst bytes in one TrimEvery interval, then less than
 // trimQuiet in the next), and otherwise every trimPeriod while traffic
 // flows: a few milliseconds of CPU each time.
 const (
-	trimEvery  = 2 * time.Second
+	TrimEvery  = 2 * time.Second
 	trimBurst  = 8 << 20
 	trimQuiet  = 512 << 10
 	trimPeriod = 10 * time.Second
 )
 
-type trimmer struct {
+// Trimmer trims wireguard-go's buffer pool as described above, from the
+// traffic counted in Bytes.
+type Trimmer struct {
 	bytes atomic.Uint64 // through the device's TUN, both ways
-	trims atomic.Uint64 // trims done (tests)
+	trims atomic.Uint64
 	stop  chan struct{}
 	done  chan struct{}
 }
 
-func newTrimmer() *trimmer {
-	t := &trimmer{stop: make(chan struct{}), done: make(chan struct{})}
+// NewTrimmer starts a trimmer; Close stops it.
+func NewTrimmer() *Trimmer {
+	t := &Trimmer{stop: make(chan struct{}), done: make(chan struct{})}
 	go t.run()
 	return t
 }
@@ -56,7 +59,7 @@ func (s *trimState) next(n uint64) bool {
 		s.burst = true
 	case s.burst && n < trimQuiet:
 		s.burst = false
-	case s.active >= int(trimPeriod/trimEvery):
+	case s.active >= int(trimPeriod/TrimEvery):
 	default:
 		return false
 	}
@@ -67,9 +70,9 @@ func (s *trimState) next(n uint64) bool {
 	return true
 }
 
-func (t *trimmer) run() {
+func (t *Trimmer) run() {
 	defer close(t.done)
-	tk := time.NewTicker(trimEvery)
+	tk := time.NewTicker(TrimEvery)
 	defer tk.Stop()
 	var st trimState
 	last := t.bytes.Load()
@@ -89,7 +92,14 @@ func (t *trimmer) run() {
 	}
 }
 
-func (t *trimmer) close() {
+// Close stops the trimmer.
+func (t *Trimmer) Close() {
 	close(t.stop)
 	<-t.done
 }
+
+// Bytes is the counter the device adds its traffic to.
+func (t *Trimmer) Bytes() *atomic.Uint64 { return &t.bytes }
+
+// Trims reports how many times the trimmer ran.
+func (t *Trimmer) Trims() uint64 { return t.trims.Load() }
