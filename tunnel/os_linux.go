@@ -24,6 +24,15 @@ import (
 // first address with the subnet's prefix length, and brings it up.
 // Packets from peers pass the filter described on TUNDevice.
 func NewTUN(cfg Config, name string, subnet netip.Prefix, logger *slog.Logger) (*TUNDevice, error) {
+	return NewTUNWrapped(cfg, name, subnet, nil, logger)
+}
+
+// NewTUNWrapped is NewTUN with wrap (if not nil) between wireguard-go
+// and the interface: it is given the OS device (raw) and the same device
+// behind the filter described on TUNDevice (filtered), and returns what
+// wireguard-go reads and writes. The forwarding mode (package flowgate)
+// decides its flows there and hands the rest to filtered.
+func NewTUNWrapped(cfg Config, name string, subnet netip.Prefix, wrap func(raw, filtered tun.Device) tun.Device, logger *slog.Logger) (*TUNDevice, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -46,7 +55,11 @@ func NewTUN(cfg Config, name string, subnet netip.Prefix, logger *slog.Logger) (
 		t.Close()
 		return nil, fmt.Errorf("tunnel: tun: %w", err)
 	}
-	d, err := newWGDevice(&filteredTUN{Device: t, f: filter}, cfg, logger)
+	var dev tun.Device = &filteredTUN{Device: t, f: filter}
+	if wrap != nil {
+		dev = wrap(t, dev)
+	}
+	d, err := newWGDevice(dev, cfg, logger)
 	if err != nil {
 		return nil, err
 	}

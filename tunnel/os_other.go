@@ -8,12 +8,19 @@ import (
 	"net"
 	"net/netip"
 	"runtime"
+
+	"golang.zx2c4.com/wireguard/tun"
 )
 
 // NewTUN runs tun mode, which licgate supports on Linux only: elsewhere it
 // returns ErrModeUnsupported.
 func NewTUN(cfg Config, name string, subnet netip.Prefix, logger *slog.Logger) (*TUNDevice, error) {
 	return nil, fmt.Errorf("tunnel: tun %w: %s (use tunnel.mode: netstack)", ErrModeUnsupported, runtime.GOOS)
+}
+
+// NewTUNWrapped is NewTUN with a wrapper (Linux only).
+func NewTUNWrapped(cfg Config, name string, subnet netip.Prefix, wrap func(raw, filtered tun.Device) tun.Device, logger *slog.Logger) (*TUNDevice, error) {
+	return NewTUN(cfg, name, subnet, logger)
 }
 
 // KernelDevice drives an existing WireGuard interface (Linux only).
