@@ -1,7 +1,9 @@
 // Package bundle renders what a home user gets for a device: the
 // wg-quick profile, its QR code, and a helper script for their OS that
-// imports the tunnel, adds the gateway to CodeMeter's server search list
-// (cmu --add-server), and installs a job that re-resolves the gateway's
+// imports the tunnel, points the office's license managers at the gateway
+// (CodeMeter's server search list with cmu --add-server; FlexNet's
+// LM_LICENSE_FILE and <VENDOR>_LICENSE_FILE; RLM's RLM_LICENSE and
+// <isv>_LICENSE; Sentinel LDK's serveraddr in hasplm.ini), and installs a job that re-resolves the gateway's
 // name when the tunnel has gone quiet (WireGuard clients resolve the
 // Endpoint only when the tunnel starts, so an office address change
 // strands them otherwise).
@@ -44,6 +46,10 @@ type Bundle struct {
 	Gateway string
 	// Endpoint is host:port from the profile, for re-resolution.
 	Endpoint string
+	// Licenses are the license managers the office fronts, for the helpers
+	// to point applications at the gateway. If empty, CodeMeter only (as
+	// before profiles).
+	Licenses []License
 	// MaxAge is the handshake age (seconds) after which the endpoint is
 	// re-resolved. WireGuard re-handshakes at least every 2 minutes while
 	// traffic flows, so 180 s means "dead", as wireguard-tools' own
@@ -108,12 +114,14 @@ func (b *Bundle) Files() (map[string][]byte, error) {
 
 // Write writes the bundle for p as files named after prefix's last
 // element, in prefix's directory (0600: they hold the private key), and
-// returns their names, sorted.
-func Write(prefix string, p tunnel.Profile) ([]string, error) {
+// returns their names, sorted. licenses are the office's license managers
+// (Bundle.Licenses; none: CodeMeter).
+func Write(prefix string, p tunnel.Profile, licenses ...License) ([]string, error) {
 	b, err := New(filepath.Base(prefix), p)
 	if err != nil {
 		return nil, err
 	}
+	b.Licenses = licenses
 	files, err := b.Files()
 	if err != nil {
 		return nil, err

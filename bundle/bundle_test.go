@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/licgate/licgate/licmgr"
 	"github.com/licgate/licgate/tunnel"
 )
 
@@ -145,5 +146,212 @@ func TestTunnelNameRules(t *testing.T) {
 	}
 	if _, err := New("bad name", b.Profile); err == nil {
 		t.Fatal("space accepted")
+	}
+}
+
+// licensesBundle fronts every manager the helpers point at the gateway:
+// CodeMeter, FlexNet (lmgrd 27000, vendor daemons adskflex and MLM), RLM
+// (rlm 5053, ISV foundry) and Sentinel LDK.
+func licensesBundle(t *testing.T) *Bundle {
+	t.Helper()
+	b := testBundle(t)
+	flex, err := licmgr.Expand(licmgr.FlexNet, licmgr.Options{Port: 27000, Daemons: []licmgr.Daemon{{Name: "adskflex", Port: 27100}, {Name: "MLM", Port: 27101}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rlm, err := licmgr.Expand(licmgr.RLM, licmgr.Options{Daemons: []licmgr.Daemon{{Name: "foundry", Port: 4101}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ldk, _ := licmgr.Expand(licmgr.SentinelLDK, licmgr.Options{})
+	cm, _ := licmgr.Expand(licmgr.CodeMeter, licmgr.Options{})
+	b.Licenses = []License{LicenseFor(licmgr.CodeMeter, cm), LicenseFor(licmgr.FlexNet, flex), LicenseFor(licmgr.RLM, rlm), LicenseFor(licmgr.SentinelLDK, ldk)}
+	return b
+}
+
+func TestEnvVars(t *testing.T) {
+	got := licensesBundle(t).EnvPairs()
+	want := "ADSKFLEX_LICENSE_FILE=27000@10.44.0.1 LM_LICENSE_FILE=27000@10.44.0.1 MLM_LICENSE_FILE=27000@10.44.0.1 RLM_LICENSE=5053@10.44.0.1 foundry_LICENSE=5053@10.44.0.1"
+	if got != want {
+		t.Errorf("EnvPairs:\n got %s\nwant %s", got, want)
+	}
+	// lmgrd's default range: "@host" makes the client try 27000-27009.
+	flex, _ := licmgr.Expand(licmgr.FlexNet, licmgr.Options{Daemons: []licmgr.Daemon{{Name: "bad-name", Port: 27100}}})
+	b := testBundle(t)
+	b.Licenses = []License{LicenseFor(licmgr.FlexNet, flex)}
+	if got := b.EnvPairs(); got != "LM_LICENSE_FILE=@10.44.0.1" {
+		t.Errorf("range: %s (a daemon name that is no variable name must be left out)", got)
+	}
+	if b.CodeMeter() || b.LDK() || !testBundle(t).CodeMeter() {
+		t.Error("CodeMeter/LDK flags: a FlexNet-only bundle fronts neither; a bundle without licenses fronts CodeMeter")
+	}
+	if ps := b.PSEnv(); ps != " 'LM_LICENSE_FILE' = '@10.44.0.1' " {
+		t.Errorf("PSEnv %q", ps)
+	}
+}
+
+func TestLicenseHelpersGolden(t *testing.T) {
+	b := licensesBundle(t)
+	for name, f := range map[string]func() ([]byte, error){"linux.sh": b.Linux, "macos.sh": b.MacOS, "windows.ps1": b.Windows} {
+		got, err := f()
+		if err != nil {
+			t.Fatal(err)
+		}
+		golden := filepath.Join("testdata", "licenses-"+name+".golden")
+		if os.Getenv("LICGATE_UPDATE_GOLDEN") != "" {
+			os.WriteFile(golden, got, 0o644)
+		}
+		want, err := os.ReadFile(golden)
+		if err != nil {
+			t.Fatalf("%v (regenerate with LICGATE_UPDATE_GOLDEN=1)", err)
+		}
+		if string(got) != string(want) {
+			t.Errorf("%s differs from %s (regenerate with LICGATE_UPDATE_GOLDEN=1 after checking the change)", name, golden)
+		}
+		for _, must := range []string{"LM_LICENSE_FILE", "ADSKFLEX_LICENSE_FILE", "RLM_LICENSE", "foundry_LICENSE", "27000@10.44.0.1", "5053@10.44.0.1", "serveraddr", "hasplm.ini", "--add-server"} {
+			if !strings.Contains(string(got), must) {
+				t.Errorf("%s lacks %q", name, must)
+			}
+		}
+	}
+	ps, _ := b.Windows()
+	for _, must := range []string{`'Aladdin Shared\HASP'`, "'Machine'", "Restart-Service -Name hasplms", "Remove-LicenseVars", "Remove-LdkServer"} {
+		if !strings.Contains(string(ps), must) {
+			t.Errorf("windows.ps1 lacks %q", must)
+		}
+	}
+	mac, _ := b.MacOS()
+	for _, must := range []string{"launchctl setenv LM_LICENSE_FILE", "/Library/LaunchAgents/", "/etc/zprofile", "launchctl asuser"} {
+		if !strings.Contains(string(mac), must) {
+			t.Errorf("macos.sh lacks %q", must)
+		}
+	}
+}
+
+// The license-manager helpers pass the same checks as the CodeMeter ones.
+func TestLicenseShellHelpersParse(t *testing.T) {
+	b := licensesBundle(t)
+	dir := t.TempDir()
+	for name, f := range map[string]func() ([]byte, error){"linux.sh": b.Linux, "macos.sh": b.MacOS} {
+		data, err := f()
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, data, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for _, sh := range []string{"sh", "bash", "dash"} {
+			if haveTool(t, sh) {
+				if out, err := exec.Command(sh, "-n", p).CombinedOutput(); err != nil {
+					t.Errorf("%s -n %s: %v\n%s", sh, name, err, out)
+				}
+			}
+		}
+		if haveTool(t, "shellcheck") {
+			if out, err := exec.Command("shellcheck", "-s", "sh", p).CombinedOutput(); err != nil {
+				t.Errorf("shellcheck %s: %v\n%s", name, err, out)
+			}
+		}
+	}
+}
+
+// The Linux helper, run for real with stand-in commands (id says root,
+// wg-quick/wg/cmu log what they are asked) and every path in a temp
+// directory: install sets the variables and LDK's serveraddr, a second
+// install changes nothing, a login shell sees the gateway in front of
+// what the user had, and --uninstall leaves the files as they were.
+func TestLinuxHelperRunsLicenses(t *testing.T) {
+	if !haveTool(t, "dash") {
+		return
+	}
+	root := t.TempDir()
+	bin := filepath.Join(root, "bin")
+	log := filepath.Join(root, "calls.log")
+	os.MkdirAll(bin, 0o755)
+	stub := func(name, body string) {
+		if err := os.WriteFile(filepath.Join(bin, name), []byte("#!/bin/sh\necho \""+name+" $*\" >>"+log+"\n"+body+"\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stub("id", "echo 0")
+	stub("wg-quick", "exit 0")
+	stub("wg", "exit 1") // tunnel down
+	stub("cmu", `[ "$1" = --list-server ] && cat `+filepath.Join(root, "cmu.list")+` 2>/dev/null; [ "$1" = --add-server ] && echo "$2" >>`+filepath.Join(root, "cmu.list")+`; exit 0`)
+	b := licensesBundle(t)
+	files, err := b.Files()
+	if err != nil {
+		t.Fatal(err)
+	}
+	home := filepath.Join(root, "home")
+	os.MkdirAll(home, 0o755)
+	for name, data := range files {
+		os.WriteFile(filepath.Join(home, name), data, 0o600)
+	}
+	ini := filepath.Join(root, "etc", "hasplm", "hasplm.ini")
+	os.MkdirAll(filepath.Dir(ini), 0o755)
+	before := "[SERVER]\nname = home\n\n[REMOTE]\nbroadcastsearch = 1\nserveraddr = 192.0.2.7\n"
+	os.WriteFile(ini, []byte(before), 0o644)
+	env := []string{
+		"PATH=" + bin + ":/usr/bin:/bin", "HOME=" + home, "LICGATE_NO_SYSTEMD=1",
+		"LICGATE_WG_DIR=" + filepath.Join(root, "etc", "wireguard"), "LICGATE_LIB_DIR=" + filepath.Join(root, "lib"),
+		"LICGATE_PROFILE_D=" + filepath.Join(root, "etc", "profile.d"), "LICGATE_ENV_D=" + filepath.Join(root, "etc", "environment.d"),
+		"LICGATE_HASPLM_INI=" + ini,
+	}
+	run := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command("dash", append([]string{filepath.Join(home, "office-linux.sh")}, args...)...)
+		cmd.Env = env
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("office-linux.sh %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	read := func(p string) string { data, _ := os.ReadFile(p); return string(data) }
+	profileD := filepath.Join(root, "etc", "profile.d", "licgate-office.sh")
+	envD := filepath.Join(root, "etc", "environment.d", "60-licgate-office.conf")
+
+	out := run()
+	t.Logf("install:\n%s", out)
+	wantIni := "[SERVER]\nname = home\n\n[REMOTE]\nserveraddr = 10.44.0.1\nbroadcastsearch = 1\nserveraddr = 192.0.2.7\n"
+	if got := read(ini); got != wantIni {
+		t.Errorf("hasplm.ini after install:\n%s\nwant:\n%s", got, wantIni)
+	}
+	if !strings.Contains(read(envD), "LM_LICENSE_FILE=27000@10.44.0.1${LM_LICENSE_FILE:+:$LM_LICENSE_FILE}") {
+		t.Errorf("environment.d file:\n%s", read(envD))
+	}
+	if !strings.Contains(read(log), "cmu --add-server 10.44.0.1") {
+		t.Errorf("cmu not asked to add the gateway:\n%s", read(log))
+	}
+	first := read(profileD)
+	out = run()
+	if !strings.Contains(out, "license variables already set") || !strings.Contains(out, "Sentinel LDK already searches 10.44.0.1") {
+		t.Errorf("second install did not see its own work:\n%s", out)
+	}
+	if read(ini) != wantIni || read(profileD) != first {
+		t.Errorf("second install changed things:\n%s", read(ini))
+	}
+	// A login shell, sourcing profile.d twice (nested logins), with the
+	// user's own server already set.
+	sh := exec.Command("dash", "-c", `. "$1"; . "$1"; echo "$LM_LICENSE_FILE|$ADSKFLEX_LICENSE_FILE|$RLM_LICENSE|$foundry_LICENSE"`, "sh", profileD)
+	sh.Env = []string{"PATH=/usr/bin:/bin", "LM_LICENSE_FILE=1717@own-server"}
+	got, err := sh.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "27000@10.44.0.1:1717@own-server|27000@10.44.0.1|5053@10.44.0.1|5053@10.44.0.1\n"; string(got) != want {
+		t.Errorf("login shell sees %q, want %q", got, want)
+	}
+
+	out = run("--uninstall")
+	t.Logf("uninstall:\n%s", out)
+	if got := read(ini); got != before {
+		t.Errorf("hasplm.ini after uninstall:\n%s\nwant it as before:\n%s", got, before)
+	}
+	for _, p := range []string{profileD, envD} {
+		if _, err := os.Stat(p); err == nil {
+			t.Errorf("%s left behind", p)
+		}
 	}
 }

@@ -3,7 +3,7 @@
 #
 #   sudo sh {{.Tunnel}}-linux.sh               set up (safe to run again)
 #   sudo sh {{.Tunnel}}-linux.sh --uninstall   undo everything this script did
-#   sudo sh {{.Tunnel}}-linux.sh status        show the tunnel and CodeMeter's server list
+#   sudo sh {{.Tunnel}}-linux.sh status        show the tunnel and where license managers look
 #   sh {{.Tunnel}}-linux.sh reresolve [--max-age SECONDS]
 #        re-resolve the office name if the tunnel has been quiet (run by a systemd timer)
 #
@@ -22,6 +22,17 @@ HERE="$(cd "$(dirname "$0")" && pwd)"
 SELF="$HERE/$(basename "$0")"
 LIB_DIR="${LICGATE_LIB_DIR:-/usr/local/lib/licgate}"
 UNIT="licgate-reresolve-$TUNNEL"
+# Where applications look for the license servers (docs/home-users.md):
+# FlexNet's and RLM's variables for every login (profile.d for shells,
+# environment.d for desktop sessions), Sentinel LDK's remote search.
+CODEMETER="{{if .CodeMeter}}1{{end}}"
+LDK="{{if .LDK}}1{{end}}"
+PROFILE_D="${LICGATE_PROFILE_D:-/etc/profile.d}"
+ENV_D="${LICGATE_ENV_D:-/etc/environment.d}"
+HASPLM_INI="${LICGATE_HASPLM_INI:-/etc/hasplm/hasplm.ini}"
+ENV_SH="$PROFILE_D/licgate-$TUNNEL.sh"
+ENV_CONF="$ENV_D/60-licgate-$TUNNEL.conf"
+LDK_MARK="$LIB_DIR/$TUNNEL.ldk-added"
 
 say() { printf 'licgate: %s\n' "$*"; }
 die() { printf 'licgate: error: %s\n' "$*" >&2; exit 1; }
@@ -73,6 +84,87 @@ add_server() {
 		"$CMU" --add-server "$GATEWAY" >/dev/null
 		say "added $GATEWAY to CodeMeter's server search list"
 	fi
+}
+
+# write_if_changed FILE: stdin becomes FILE unless FILE already says so.
+write_if_changed() {
+	mkdir -p "$(dirname "$1")"
+	cat >"$1.tmp"
+	if cmp -s "$1.tmp" "$1"; then
+		rm -f "$1.tmp"
+		return 1
+	fi
+	chmod 644 "$1.tmp" && mv "$1.tmp" "$1"
+}
+
+set_license_vars() {
+{{- if .EnvVars}}
+	changed=""
+	write_if_changed "$ENV_SH" <<'ENV' && changed=1
+# licgate: license servers through tunnel {{.Tunnel}} (removed by {{.Tunnel}}-linux.sh --uninstall)
+{{.ProfileScript}}ENV
+	write_if_changed "$ENV_CONF" <<'ENV' && changed=1
+# licgate: license servers through tunnel {{.Tunnel}} (removed by {{.Tunnel}}-linux.sh --uninstall)
+{{.EnvironmentD}}ENV
+	if [ -n "$changed" ]; then
+		say "license variables set for every login ($ENV_SH, $ENV_CONF): {{.EnvPairs}}; log out and in again for them to apply"
+	else
+		say "license variables already set ({{.EnvPairs}})"
+	fi
+{{- else}}
+	: # the office fronts no FlexNet or RLM server
+{{- end}}
+}
+
+# ldk_has: hasplm.ini's [REMOTE] section already names the gateway.
+ldk_has() {
+	[ -f "$HASPLM_INI" ] && awk -v gw="$GATEWAY" '
+		/^[ \t]*\[/ { remote = (tolower($0) ~ /^[ \t]*\[remote\]/) }
+		remote { line = $0; gsub(/[ \t\r]/, "", line); if (tolower(line) == "serveraddr=" gw) found = 1 }
+		END { exit !found }' "$HASPLM_INI"
+}
+
+# restart_ldk: Sentinel LDK's License Manager reads hasplm.ini at start.
+restart_ldk() {
+	if has_systemd; then systemctl try-restart aksusbd >/dev/null 2>&1 || true; fi
+}
+
+add_ldk_server() {
+	if ldk_has; then
+		say "Sentinel LDK already searches $GATEWAY ($HASPLM_INI)"
+		return 0
+	fi
+	mkdir -p "$(dirname "$HASPLM_INI")" "$LIB_DIR"
+	[ -f "$HASPLM_INI" ] || : >"$HASPLM_INI"
+	awk -v gw="$GATEWAY" '
+		{ print }
+		!done && tolower($0) ~ /^[ \t]*\[remote\]/ { print "serveraddr = " gw; done = 1 }
+		END { if (!done) { print "[REMOTE]"; print "serveraddr = " gw } }' "$HASPLM_INI" >"$HASPLM_INI.tmp"
+	mv "$HASPLM_INI.tmp" "$HASPLM_INI"
+	: >"$LDK_MARK"
+	restart_ldk
+	say "added $GATEWAY to Sentinel LDK's remote search ($HASPLM_INI [REMOTE] serveraddr)"
+}
+
+# del_ldk_server removes the line add_ldk_server added (not one the user had before).
+del_ldk_server() {
+	[ -f "$LDK_MARK" ] || return 0
+	if [ -f "$HASPLM_INI" ]; then
+		awk -v gw="$GATEWAY" '
+			/^[ \t]*\[/ { remote = (tolower($0) ~ /^[ \t]*\[remote\]/) }
+			{ line = $0; gsub(/[ \t\r]/, "", line) }
+			!(remote && tolower(line) == "serveraddr=" gw) { print }' "$HASPLM_INI" >"$HASPLM_INI.tmp"
+		mv "$HASPLM_INI.tmp" "$HASPLM_INI"
+		restart_ldk
+		say "removed $GATEWAY from Sentinel LDK's remote search"
+	fi
+	rm -f "$LDK_MARK"
+}
+
+point_licenses() {
+	if [ -n "$CODEMETER" ]; then add_server; fi
+	set_license_vars
+	if [ -n "$LDK" ]; then add_ldk_server; fi
 }
 
 install_timer() {
@@ -140,13 +232,22 @@ uninstall() {
 		"$CMU" --delete-server "$GATEWAY" >/dev/null || true
 		say "removed $GATEWAY from CodeMeter's server search list"
 	fi
+	if [ -f "$ENV_SH" ] || [ -f "$ENV_CONF" ]; then
+		rm -f "$ENV_SH" "$ENV_CONF"
+		say "license variables removed (log out and in again)"
+	fi
+	del_ldk_server
 	rm -f "$CONF" "$LIB_DIR/$TUNNEL.sh"
 	say "tunnel $TUNNEL removed"
 }
 
 status() {
 	wg show "$TUNNEL" 2>/dev/null || say "tunnel $TUNNEL is down"
-	if CMU="$(find_cmu)"; then "$CMU" --list-server || true; fi
+	if [ -n "$CODEMETER" ] && CMU="$(find_cmu)"; then "$CMU" --list-server || true; fi
+	if [ -f "$ENV_SH" ]; then say "license variables: {{.EnvPairs}} ($ENV_SH)"; fi
+	if [ -n "$LDK" ]; then
+		if ldk_has; then say "Sentinel LDK searches $GATEWAY"; else say "Sentinel LDK does not search $GATEWAY yet"; fi
+	fi
 }
 
 cmd="${1:-install}"
@@ -157,7 +258,7 @@ install)
 	command -v wg-quick >/dev/null 2>&1 || die "wg-quick not found: install WireGuard first (Debian/Ubuntu: sudo apt install wireguard-tools; Fedora: sudo dnf install wireguard-tools)"
 	install_profile
 	start_tunnel
-	add_server
+	point_licenses
 	install_timer
 	say "done: start your licensed application; it finds the license server at $GATEWAY"
 	;;

@@ -25,6 +25,17 @@ $WgCli    = Join-Path $WgDir 'wg.exe'
 $ConfDir  = Join-Path $env:ProgramData 'licgate'
 $Conf     = Join-Path $ConfDir "$Tunnel.conf"
 $Service  = "WireGuardTunnel`$$Tunnel"
+# Where applications look for the license servers (docs/home-users.md).
+# FlexNet's and RLM's variables go into the machine's environment (this
+# script runs elevated: a user variable would land in the administrator's
+# profile, not necessarily the user's); our entry is put in front of what
+# is there and taken out again by -Uninstall.
+$UseCodeMeter = ${{if .CodeMeter}}true{{else}}false{{end}}
+$UseLdk       = ${{if .LDK}}true{{else}}false{{end}}
+$LicenseVars  = [ordered]@{ {{- .PSEnv -}} }
+$HasplmDir    = if (${env:CommonProgramFiles(x86)}) { Join-Path ${env:CommonProgramFiles(x86)} 'Aladdin Shared\HASP' } else { Join-Path $env:CommonProgramFiles 'Aladdin Shared\HASP' }
+$HasplmIni    = Join-Path $HasplmDir 'hasplm.ini'
+$LdkMark      = Join-Path $ConfDir "$Tunnel.ldk-added"
 
 function Say($msg) { Write-Host "licgate: $msg" }
 
@@ -44,6 +55,81 @@ function Assert-Admin {
     if (-not $id.IsInRole([Security.Principal.WindowsBuiltInRole]::Administrator)) {
         throw 'Run this script as Administrator (right-click PowerShell > Run as administrator).'
     }
+}
+
+# Set-LicenseVars puts each value in front of the machine variable's list
+# once; Remove-LicenseVars takes exactly those entries out again.
+function Set-LicenseVars {
+    foreach ($v in $LicenseVars.GetEnumerator()) {
+        $name = $v.Key; $value = $v.Value
+        $old = [Environment]::GetEnvironmentVariable($name, 'Machine')
+        $list = @(); if ($old) { $list = @($old -split ';' | Where-Object { $_ -ne '' }) }
+        $add = @($value -split ';' | Where-Object { $list -notcontains $_ })
+        if ($add.Count -eq 0) { Say "$name already lists $value"; continue }
+        [Environment]::SetEnvironmentVariable($name, (($add + $list) -join ';'), 'Machine')
+        Say "$name = $(($add + $list) -join ';') (for applications started from now on)"
+    }
+}
+
+function Remove-LicenseVars {
+    foreach ($v in $LicenseVars.GetEnumerator()) {
+        $name = $v.Key; $ours = @($v.Value -split ';')
+        $old = [Environment]::GetEnvironmentVariable($name, 'Machine')
+        if (-not $old) { continue }
+        $rest = @($old -split ';' | Where-Object { $_ -ne '' -and $ours -notcontains $_ })
+        if ($rest.Count -eq 0) { [Environment]::SetEnvironmentVariable($name, $null, 'Machine') }
+        else { [Environment]::SetEnvironmentVariable($name, ($rest -join ';'), 'Machine') }
+        Say "$name no longer lists $($v.Value)"
+    }
+}
+
+# Sentinel LDK's License Manager reads the [REMOTE] section's serveraddr
+# lines of hasplm.ini (Thales: "Working Directly With License Manager
+# Configuration Files") when the hasplms service starts.
+function Test-LdkServer {
+    if (-not (Test-Path $HasplmIni)) { return $false }
+    $remote = $false
+    foreach ($line in Get-Content $HasplmIni) {
+        if ($line -match '^\s*\[') { $remote = $line -match '^\s*\[REMOTE\]' }
+        elseif ($remote -and (($line -replace '\s', '') -ieq "serveraddr=$Gateway")) { return $true }
+    }
+    return $false
+}
+
+function Restart-Ldk {
+    if (Get-Service -Name hasplms -ErrorAction SilentlyContinue) { Restart-Service -Name hasplms -ErrorAction SilentlyContinue }
+}
+
+function Add-LdkServer {
+    if (Test-LdkServer) { Say "Sentinel LDK already searches $Gateway ($HasplmIni)"; return }
+    New-Item -ItemType Directory -Force -Path $HasplmDir | Out-Null
+    $lines = @(); if (Test-Path $HasplmIni) { $lines = @(Get-Content $HasplmIni) }
+    $out = New-Object System.Collections.Generic.List[string]
+    $done = $false
+    foreach ($line in $lines) {
+        $out.Add($line)
+        if (-not $done -and $line -match '^\s*\[REMOTE\]') { $out.Add("serveraddr = $Gateway"); $done = $true }
+    }
+    if (-not $done) { $out.Add('[REMOTE]'); $out.Add("serveraddr = $Gateway") }
+    Set-Content -Path $HasplmIni -Value $out -Encoding ASCII
+    New-Item -ItemType File -Force -Path $LdkMark | Out-Null
+    Restart-Ldk
+    Say "added $Gateway to Sentinel LDK's remote search ($HasplmIni [REMOTE] serveraddr)"
+}
+
+function Remove-LdkServer {
+    if (-not (Test-Path $LdkMark)) { return }
+    if (Test-Path $HasplmIni) {
+        $remote = $false
+        $out = foreach ($line in Get-Content $HasplmIni) {
+            if ($line -match '^\s*\[') { $remote = $line -match '^\s*\[REMOTE\]' }
+            if (-not ($remote -and (($line -replace '\s', '') -ieq "serveraddr=$Gateway"))) { $line }
+        }
+        Set-Content -Path $HasplmIni -Value $out -Encoding ASCII
+        Restart-Ldk
+        Say "removed $Gateway from Sentinel LDK's remote search"
+    }
+    Remove-Item -Force $LdkMark
 }
 
 function Invoke-Reresolve {
@@ -81,7 +167,9 @@ function Install-Helper {
     }
 
     $cmu = Find-Cmu
-    if (-not $cmu) {
+    if (-not $UseCodeMeter) {
+        # the office fronts no CodeMeter server
+    } elseif (-not $cmu) {
         Say "CodeMeter's cmu.exe was not found. Install the CodeMeter runtime, then run this again, or add the server in CodeMeter WebAdmin (Configuration > Basic > Server Search List): $Gateway"
     } elseif ((& $cmu --list-server) -match [regex]::Escape($Gateway)) {
         Say "CodeMeter already lists $Gateway"
@@ -89,6 +177,8 @@ function Install-Helper {
         & $cmu --add-server $Gateway | Out-Null
         Say "added $Gateway to CodeMeter's server search list"
     }
+    Set-LicenseVars
+    if ($UseLdk) { Add-LdkServer }
 
     $self = Join-Path $ConfDir "$Tunnel-windows.ps1"
     if ($PSCommandPath -ne $self) { Copy-Item -Force $PSCommandPath $self }
@@ -109,6 +199,8 @@ function Uninstall-Helper {
         & $cmu --delete-server $Gateway | Out-Null
         Say "removed $Gateway from CodeMeter's server search list"
     }
+    Remove-LicenseVars
+    Remove-LdkServer
     Remove-Item -Force -ErrorAction SilentlyContinue $Conf, (Join-Path $ConfDir "$Tunnel-windows.ps1")
     Say "tunnel $Tunnel removed"
 }
