@@ -94,6 +94,7 @@ type Controller struct {
 	signins atomic.Pointer[map[signinKey]time.Time]
 	signMu  sync.Mutex     // serialises RecordSignIn
 	heard   tunnel.Silence // when each peer was last heard (the loop only)
+	status  statusMemo     // license servers' status, reused briefly (licenses.go)
 }
 
 // New returns a Controller with d.Engine in force.

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/licgate/licgate/licmgr"
@@ -174,4 +175,36 @@ func (l ServiceLicenses) RefusalText(now time.Time, max int) string {
 		parts = append(parts, text)
 	}
 	return strings.Join(parts, "; ")
+}
+
+// statusMemo keeps each license server's status for statusFresh, and
+// runs one status query per server at a time: a burst of cap refusals
+// (each names the holders) costs one lmutil run, not one per refusal.
+type statusMemo struct {
+	mu sync.Mutex // held while a query runs: callers for the same moment wait for it
+	m  map[string]memoEntry
+}
+
+type memoEntry struct {
+	at  time.Time
+	u   *licmgr.Usage
+	err error
+}
+
+// statusFresh is how long a status is reused.
+const statusFresh = 5 * time.Second
+
+func (sm *statusMemo) get(ctx context.Context, status StatusFunc, kind licmgr.Kind, host string, port int) (*licmgr.Usage, error) {
+	key := fmt.Sprintf("%s %s %d", kind, host, port)
+	sm.mu.Lock()
+	defer sm.mu.Unlock()
+	if e, ok := sm.m[key]; ok && time.Since(e.at) < statusFresh {
+		return e.u, e.err
+	}
+	u, err := status(ctx, kind, host, port)
+	if sm.m == nil {
+		sm.m = map[string]memoEntry{}
+	}
+	sm.m[key] = memoEntry{at: time.Now(), u: u, err: err}
+	return u, err
 }

@@ -1,7 +1,9 @@
 package admission
 
 import (
+	"context"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -40,5 +42,29 @@ func TestFromUsageJoinsHolders(t *testing.T) {
 	own := FromSessions("cm", licmgr.CodeMeter, []session.SessionInfo{{ID: 9, Service: "cm", User: "dan", Device: "pc", Start: now.Add(-2 * time.Minute)}})
 	if text := own.RefusalText(now, 0); text != "1 of 1 in use: dan/pc 2 min" {
 		t.Fatalf("own sessions' refusal %q", text)
+	}
+}
+
+// A burst of status reads (each cap refusal asks) runs the status tool
+// once per server while the answer is fresh.
+func TestStatusMemoRunsOncePerBurst(t *testing.T) {
+	var sm statusMemo
+	calls := 0
+	status := func(ctx context.Context, kind licmgr.Kind, host string, port int) (*licmgr.Usage, error) {
+		calls++
+		return &licmgr.Usage{Manager: kind}, nil
+	}
+	var wg sync.WaitGroup
+	for i := 0; i < 20; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sm.get(context.Background(), status, licmgr.FlexNet, "10.0.0.5", 27000)
+		}()
+	}
+	wg.Wait()
+	sm.get(context.Background(), status, licmgr.RLM, "10.0.0.5", 5053)
+	if calls != 2 {
+		t.Fatalf("status ran %d times for 20 reads of one server and 1 of another, want 2", calls)
 	}
 }

@@ -60,7 +60,7 @@ func (c *Controller) serviceLicenses(ctx context.Context, sc LicenseService) Ser
 			host = sc.Upstream
 		}
 		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		u, err := status(ctx, kind, host, lookup)
+		u, err := c.status.get(ctx, status, kind, host, lookup)
 		cancel()
 		if err == nil {
 			l = FromUsage(sc.Name, kind, u, seats)
