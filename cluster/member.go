@@ -84,7 +84,8 @@ func (m *Member) lost(ids []int64) {
 // table calls it without its lock, and every call goes through the
 // circuit breaker: a database that does not answer costs one timeout,
 // then connects are refused at once (fail closed) until it answers again.
-func (m *Member) Admit(s *session.Session, decide func(acl.Counts) (session.Admission, error)) (int64, error) {
+func (m *Member) Admit(s *session.Session, decide func(acl.Counts) (session.Admission, error)) (session.Admission, error) {
+	var adm session.Admission
 	var refused error
 	cs, err := m.c.Admit(context.Background(), Session{User: s.User, Device: s.Device, Service: s.Service},
 		func(cc acl.Counts) (Decision, error) {
@@ -93,21 +94,23 @@ func (m *Member) Admit(s *session.Session, decide func(acl.Counts) (session.Admi
 				refused = err
 				return Decision{}, err
 			}
+			adm = a
 			return Decision{Rule: a.Rule, Groups: a.Groups}, nil
 		})
 	switch {
 	case refused != nil:
-		return 0, refused
+		return session.Admission{}, refused
 	case errors.Is(err, ErrUnavailable):
-		return 0, &session.DenyError{Rule: -1, Kind: session.DenyKindOther,
+		return session.Admission{}, &session.DenyError{Rule: -1, Kind: session.DenyKindOther,
 			Reason: "cluster: shared session table unavailable (the database did not answer lately): refused (fails closed)"}
 	case err != nil:
 		m.log.Error("cluster: admission failed: refused (fails closed)", slog.String("user", s.User),
 			slog.String("device", s.Device), slog.String("err", err.Error()))
-		return 0, &session.DenyError{Rule: -1, Kind: session.DenyKindOther,
+		return session.Admission{}, &session.DenyError{Rule: -1, Kind: session.DenyKindOther,
 			Reason: "cluster: shared session table unreachable: " + err.Error()}
 	}
-	return cs.ID, nil
+	adm.ClusterID = cs.ID
+	return adm, nil
 }
 
 // Release implements session.Shared.

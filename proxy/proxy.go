@@ -212,16 +212,12 @@ func addrPortOf(a net.Addr) netip.AddrPort {
 // authorization are read again there, with the live counts, so caps hold
 // under concurrent connects and a revoke that raced with the dial wins.
 func (p *Proxy) decider(src netip.Addr) session.Decider {
-	return func(s *session.Session, counts acl.Counts) (int, string, []string, error) {
+	return func(s *session.Session, counts acl.Counts) (session.Admission, error) {
 		id, ok := p.Identify(src)
 		if !ok {
-			return 0, "", nil, errUnknownSource
+			return session.Admission{}, errUnknownSource
 		}
-		a, err := p.Authorize(id, p.Service, counts)
-		if err != nil {
-			return 0, "", nil, err
-		}
-		return a.Rule, a.Reason, a.Groups, nil
+		return p.Authorize(id, p.Service, counts)
 	}
 }
 

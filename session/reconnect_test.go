@@ -11,11 +11,11 @@ import (
 )
 
 // capOne admits while the device holds fewer than one counted session.
-func capOne(s *Session, c acl.Counts) (int, string, []string, error) {
+func capOne(s *Session, c acl.Counts) (Admission, error) {
 	if c != nil && c.DeviceSessions(s.User, s.Device) >= 1 {
-		return 0, "", nil, &DenyError{Kind: DenyKindCap, Reason: "full"}
+		return Admission{}, &DenyError{Kind: DenyKindCap, Reason: "full"}
 	}
-	return 0, "ok", nil, nil
+	return Admission{Reason: "ok"}, nil
 }
 
 // closeOrder records which conn closed first.
@@ -57,7 +57,7 @@ func TestReplaceSilentSeat(t *testing.T) {
 	// Refused for another reason: the silent seat counts again.
 	errOther := errors.New("no")
 	if err := tb.Admit(&Session{Proto: "tcp", DeviceID: 1, User: "alice", Device: "laptop", Service: "cad"},
-		func(*Session, acl.Counts) (int, string, []string, error) { return 0, "", nil, errOther }); !errors.Is(err, errOther) {
+		func(*Session, acl.Counts) (Admission, error) { return Admission{}, errOther }); !errors.Is(err, errOther) {
 		t.Fatal(err)
 	}
 	if IsCut(old) || len(tb.Seats()) != 1 {

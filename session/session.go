@@ -197,10 +197,11 @@ type SessionTable struct {
 // (connects, the API, health, cuts).
 type Shared interface {
 	// Admit decides s with decide, called once with the live counts of
-	// every gateway, and, if decide allows, records s and returns its
-	// shared ID (> 0). decide's error is returned as it is; any other
-	// error refuses s (admission fails closed).
-	Admit(s *Session, decide func(acl.Counts) (Admission, error)) (int64, error)
+	// every gateway, and, if decide allows, records s and returns
+	// decide's admission with its shared row (ClusterID > 0). decide's
+	// error is returned as it is; any other error refuses s (admission
+	// fails closed).
+	Admit(s *Session, decide func(acl.Counts) (Admission, error)) (Admission, error)
 	// Release frees s's shared row (s.ClusterID). When it returns, the
 	// row no longer counts anywhere, or the database could not be
 	// reached and the row stops counting when its lease runs out.
@@ -224,11 +225,12 @@ func (t *SessionTable) SetBase(base uint64) {
 }
 
 // Decider is what admission asks, under the table lock, with the live
-// counts: the rule that admits s (or -1), its reason, and the user's
-// groups for group pools; or an error to refuse. With a Shared table it
-// is asked twice for a capped session: with the shared counts outside
-// the table lock, then with nil counts (caps unchecked) under it.
-type Decider func(s *Session, counts acl.Counts) (rule int, reason string, groups []string, err error)
+// counts: the Admission (the rule that admits s or -1, its reason, and
+// the user's groups for group pools), or an error to refuse. With a
+// Shared table it is asked twice for a capped session: with the shared
+// counts outside the table lock, then with nil counts (caps unchecked)
+// under it.
+type Decider func(s *Session, counts acl.Counts) (Admission, error)
 
 // capped reports whether s counts against session caps. Caps count TCP
 // sessions, which are what hold a license; UDP mappings (server search)
@@ -254,13 +256,13 @@ func (t *SessionTable) Admit(s *Session, decide Decider) error {
 	}
 	t.mu.Lock()
 	replaced := t.replaceLocked(s)
-	rule, reason, groups, err := decide(s, t.countsFor(s))
+	adm, err := decide(s, t.countsFor(s))
 	if err != nil {
 		t.restoreLocked(replaced)
 		t.mu.Unlock()
 		return err
 	}
-	t.insertLocked(s, rule, reason, groups)
+	t.insertLocked(s, adm)
 	t.mu.Unlock()
 	cutReplaced(replaced)
 	return nil
@@ -298,16 +300,11 @@ func (t *SessionTable) admitSharedOnce(s *Session, decide Decider) error {
 		t.mu.Lock()
 		evals := t.evals
 		t.mu.Unlock()
-		var adm Admission
-		id, err := t.Shared.Admit(s, func(counts acl.Counts) (Admission, error) {
-			rule, reason, groups, err := decide(s, counts)
-			adm = Admission{Rule: rule, Reason: reason, Groups: groups}
-			return adm, err
-		})
+		adm, err := t.Shared.Admit(s, func(counts acl.Counts) (Admission, error) { return decide(s, counts) })
 		if err != nil {
 			return err
 		}
-		s.ClusterID = id
+		s.ClusterID = adm.ClusterID
 		t.mu.Lock()
 		if t.evals != evals && attempt < 2 {
 			t.mu.Unlock()
@@ -315,23 +312,23 @@ func (t *SessionTable) admitSharedOnce(s *Session, decide Decider) error {
 			s.ClusterID = 0
 			continue
 		}
-		if _, _, _, err := decide(s, nil); err != nil {
+		if _, err := decide(s, nil); err != nil {
 			t.mu.Unlock()
 			t.Shared.Release(s)
 			s.ClusterID = 0
 			return err
 		}
-		t.insertLocked(s, adm.Rule, adm.Reason, adm.Groups)
+		t.insertLocked(s, adm)
 		t.mu.Unlock()
 		return nil
 	}
 }
 
 // insertLocked adds an admitted s to the table (table lock held).
-func (t *SessionTable) insertLocked(s *Session, rule int, reason string, groups []string) {
+func (t *SessionTable) insertLocked(s *Session, adm Admission) {
 	t.next++
 	s.ID = t.next
-	s.Rule, s.Reason, s.groups = rule, reason, groups
+	s.Rule, s.Reason, s.groups = adm.Rule, adm.Reason, adm.Groups
 	if capped(s) {
 		s.counted = true
 		t.counts.add(s, 1)
@@ -509,6 +506,10 @@ type Admission struct {
 	Rule   int    // deciding rule index, -1 for a default
 	Reason string // the decision in words
 	Groups []string
+	// ClusterID is the session's row in the shared session table, as
+	// Shared.Admit returns it (0 on a single gateway, and for sessions
+	// that are not capped).
+	ClusterID int64
 }
 
 // DenyError is a refusal by policy or state.

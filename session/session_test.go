@@ -10,7 +10,7 @@ import (
 	"github.com/licgate/licgate/acl"
 )
 
-func allow(*Session, acl.Counts) (int, string, []string, error) { return 0, "ok", nil, nil }
+func allow(*Session, acl.Counts) (Admission, error) { return Admission{Reason: "ok"}, nil }
 
 // IDs follow the base the gateway sets from its persisted epoch, so a
 // restart never hands out an ID an earlier run used.
@@ -82,15 +82,17 @@ type fakeShared struct {
 	next               int64
 }
 
-func (f *fakeShared) Admit(s *Session, decide func(acl.Counts) (Admission, error)) (int64, error) {
+func (f *fakeShared) Admit(s *Session, decide func(acl.Counts) (Admission, error)) (Admission, error) {
 	f.entered <- "admit"
 	<-f.admitGo
-	if _, err := decide(nil); err != nil {
-		return 0, err
+	adm, err := decide(nil)
+	if err != nil {
+		return Admission{}, err
 	}
 	f.next++
 	f.admitted <- f.next
-	return f.next, nil
+	adm.ClusterID = f.next
+	return adm, nil
 }
 
 func (f *fakeShared) Release(s *Session) {
@@ -176,12 +178,12 @@ func TestSharedRecheckUnderLock(t *testing.T) {
 	close(f.releaseGo)
 	tb.Shared = f
 	calls := 0
-	decide := func(s *Session, c acl.Counts) (int, string, []string, error) {
+	decide := func(s *Session, c acl.Counts) (Admission, error) {
 		calls++
 		if calls == 2 { // under the table lock, after the shared admission: revoked meanwhile
-			return 0, "", nil, errors.New("device revoked")
+			return Admission{}, errors.New("device revoked")
 		}
-		return 0, "ok", nil, nil
+		return Admission{Reason: "ok"}, nil
 	}
 	s := &Session{Proto: "tcp"}
 	if err := tb.Admit(s, decide); err == nil {
