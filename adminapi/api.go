@@ -378,6 +378,13 @@ func (a *api) apiReport(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, APIError{Error: err.Error()})
 		return
 	}
+	if rep.Products != nil { // every configured service, its cap as the limit
+		seats := map[string]int{}
+		for _, s := range a.b.Services() {
+			seats[s.Name] = s.Pool
+		}
+		rep.Products.ApplySeats(seats)
+	}
 	writeJSON(w, http.StatusOK, rep)
 }
 

@@ -40,6 +40,9 @@ type Report struct {
 	By     string      `json:"by"`
 	Rows   []ReportRow `json:"rows"`
 	Hourly []HourPeak  `json:"hourly"`
+	// Products is the report by product (By "product"): seat use per
+	// service; Rows and Hourly are then empty.
+	Products *ProductReport `json:"products,omitempty"`
 }
 
 // SessionSource is what a report reads.
@@ -60,6 +63,12 @@ func BuildReport(ctx context.Context, src SessionSource, groupsOf func(user stri
 	}
 	var keys func(user, service string) []string
 	switch by {
+	case "product":
+		pr, err := BuildProductReport(ctx, src, from, to, now, nil)
+		if err != nil {
+			return nil, err
+		}
+		return &Report{From: from, To: to, By: by, Zone: from.Location().String(), Rows: []ReportRow{}, Hourly: []HourPeak{}, Products: pr}, nil
 	case "", "user":
 		by = "user"
 		keys = func(u, _ string) []string { return []string{u} }
@@ -73,7 +82,7 @@ func BuildReport(ctx context.Context, src SessionSource, groupsOf func(user stri
 			return []string{"(no group)"}
 		}
 	default:
-		return nil, fmt.Errorf("report: by %q: use user, group or service", by)
+		return nil, fmt.Errorf("report: by %q: use user, group, service or product", by)
 	}
 	rows, err := src.AuditSessions(ctx, from, to)
 	if err != nil {
@@ -163,6 +172,9 @@ func BuildReport(ctx context.Context, src SessionSource, groupsOf func(user stri
 
 // WriteCSV writes the rows as CSV: key, sessions, hours, peak, bytes.
 func (rep *Report) WriteCSV(w io.Writer) error {
+	if rep.Products != nil {
+		return rep.Products.WriteCSV(w)
+	}
 	cw := csv.NewWriter(w)
 	cw.Write([]string{rep.By, "sessions", "hours", "peak", "bytes_up", "bytes_down"})
 	for _, r := range rep.Rows {
@@ -176,6 +188,9 @@ func (rep *Report) WriteCSV(w io.Writer) error {
 // WriteText writes the report for people, times in the office's zone
 // ([from, to): the end is not included); hourly adds a bar per hour.
 func (rep *Report) WriteText(w io.Writer, hourly bool) error {
+	if rep.Products != nil {
+		return rep.Products.WriteText(w)
+	}
 	loc, err := time.LoadLocation(rep.Zone)
 	if err != nil {
 		loc = rep.From.Location()

@@ -45,7 +45,7 @@ func (a *Sessions) rule(i int) string {
 // Start records that s was admitted.
 func (a *Sessions) Start(s *session.Session) {
 	a.W.Record(store.AuditRecord{Kind: store.AuditStart, Key: a.Key(s.ID), At: s.Start, User: s.User, Device: s.Device,
-		Service: s.Service, Proto: s.Proto, Client: s.Client.String(), Rule: a.rule(s.Rule), Reason: s.Reason})
+		Service: s.Service, Proto: s.Proto, Client: s.Client.String(), Rule: a.rule(s.Rule), Reason: seatReason(s)})
 }
 
 // End records that s ended for reason, with its byte counts.

@@ -81,7 +81,7 @@ before the device is created.
 effect after a restart are named.`},
 		{name: "policy explain", synopsis: "--user U [--device D] --service S [--at TIME] [--file F]", short: "explain the decision for a connection",
 			nargs: 0, daemon: true, setup: setupPolicyExplain},
-		{name: "report", synopsis: "[--from T] [--to T] [--by user|group|service] [--format table|csv|json] [--json]", short: "license use over a period",
+		{name: "report", synopsis: "[--from T] [--to T] [--by user|group|service|product] [--format table|csv|json] [--json]", short: "license use over a period",
 			nargs: 0, daemon: true, listing: true, setup: setupReport,
 			help: "T: a date (2026-11-01), a date and time (2026-11-01T08:00), RFC 3339, or a span back from now (24h, 30d)."},
 		{name: "ddns", short: "dynamic DNS"},

@@ -187,7 +187,7 @@ func setupPolicyReload(fs *flag.FlagSet) clikit.RunFunc {
 func setupReport(fs *flag.FlagSet) clikit.RunFunc {
 	from := fs.String("from", "7d", "start `T`: a date, date and time, RFC 3339, or a span back like 30d")
 	to := fs.String("to", "", "end `T` (default now)")
-	by := fs.String("by", "user", "rows by `KEY`: user, group or service")
+	by := fs.String("by", "user", "rows by `KEY`: user, group, service or product (seats: peak, time at the limit, never used)")
 	format := fs.String("format", "table", "output `FORMAT`: table, csv or json")
 	asJSON := fs.Bool("json", false, "the same as --format json")
 	hourly := fs.Bool("hourly", false, "also print peak concurrency per hour (table format)")
@@ -198,8 +198,8 @@ func setupReport(fs *flag.FlagSet) clikit.RunFunc {
 		if *format != "table" && *format != "csv" && *format != "json" {
 			return fmt.Errorf("--format %q: use table, csv or json", *format)
 		}
-		if *by != "user" && *by != "group" && *by != "service" {
-			return fmt.Errorf("--by %q: use user, group or service", *by)
+		if *by != "user" && *by != "group" && *by != "service" && *by != "product" {
+			return fmt.Errorf("--by %q: use user, group, service or product", *by)
 		}
 		if err := clikit.ValidReportTime("--from", *from); err != nil {
 			return err
