@@ -96,7 +96,7 @@ func TestServiceTypeErrors(t *testing.T) {
 		{"  - name: a\n    type: rlm\n    upstream: h\n    daemons: [{port: 5}]\n", "services.0.daemons.0.name: missing"},
 		{"  - name: a\n    port: 7\n    upstream: h\n    daemons: [{name: x, port: 9}]\n", "services.0.daemons: daemons need a type"},
 		{"  - name: a\n    type: codemeter\n    upstream: h\n    license_file: x.lic\n", "license files are read for flexnet and rlm, not codemeter"},
-		{"  - name: a\n    type: flexnet\n    upstream: h\n    license_file: /nonexistent/x.lic\n", "services.0.license_file: licmgr: license file: open /nonexistent/x.lic"},
+		{"  - name: a\n    type: flexnet\n    upstream: h\n    license_file: /nonexistent/x.lic\n", "services.0.license_file: licmgr: license file: open "},
 		{"  - name: a\n    type: rlm\n    upstream: h\n    daemons: [{name: x, port: 6000}]\n  - name: b\n    type: generic\n    port: 6000\n    protocols: [tcp]\n    upstream: h\n",
 			"services.1.type: tcp port 6000 (license) is already used by services.0 (a)"},
 		{"  - name: a\n    type: codemeter\n    upstream: h\n  - name: b\n    type: codemeter\n    upstream: h2\n", "services.1.port: tcp port 22350 is already used by services.0 (a)"},
