@@ -140,6 +140,15 @@ type TunnelConfig struct {
 	// instead of costing a packet through the tunnel of its own. If empty,
 	// 1ms; 0 acknowledges every segment at once. At most 50ms.
 	AckDelay confval.Duration `yaml:"ack_delay"`
+	// Forward (tun mode only): licgate decides each new connection on its
+	// first packet (policy, caps, sign-in, audit as ever) and the host's
+	// kernel forwards the connection to the license server itself, with
+	// no proxy in the data path; cuts reset both ends (package flowgate,
+	// docs/forward.md). The license server sees each device's tunnel
+	// address (services' source: tunnel; the LAN needs a route back) or,
+	// with source: gateway, the gateway's address (licgate masquerades
+	// with nftables). If false, the proxy carries every connection.
+	Forward bool `yaml:"forward"`
 	// AddressQuarantine keeps a revoked device's tunnel address from new
 	// devices this long (the license server may know a device by it),
 	// unless the subnet has no other free address. If empty, 720h (30
@@ -452,6 +461,9 @@ func (c *Config) validate() error {
 		return c.at("tunnel.interface", "kernel mode needs the name of an existing WireGuard interface (e.g. wg0)")
 	case t.Mode == "netstack" && t.Interface != "":
 		return c.at("tunnel.interface", "netstack mode uses no interface; remove the key or set tunnel.mode: tun or kernel")
+	}
+	if t.Forward && t.Mode != "tun" {
+		return c.at("tunnel.forward", "forwarding needs tunnel.mode: tun (got %s)", t.Mode)
 	}
 	if len(t.Interface) > 15 || strings.ContainsAny(t.Interface, " /") {
 		return c.at("tunnel.interface", "%q is not an interface name (at most 15 characters)", t.Interface)

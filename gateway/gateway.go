@@ -36,6 +36,7 @@ import (
 	"github.com/licgate/licgate/ddns"
 	"github.com/licgate/licgate/store"
 	"github.com/licgate/licgate/tunnel"
+	"golang.zx2c4.com/wireguard/tun"
 )
 
 // Gateway is the daemon: it wires the features (identity, admission,
@@ -201,7 +202,11 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 			return fmt.Errorf("gateway: start: %w", err)
 		}
 	}
-	if g.tun, err = openTunnel(cfg, key, g.log.With(slog.String("component", "tunnel"))); err != nil {
+	wrap, err := g.forwardWrap(cfg)
+	if err != nil {
+		return fmt.Errorf("gateway: start: %w", err)
+	}
+	if g.tun, err = openTunnel(cfg, key, wrap, g.log.With(slog.String("component", "tunnel"))); err != nil {
 		return fmt.Errorf("gateway: start: %w", err)
 	}
 	g.onClose(func() { g.tun.Close() })
@@ -286,6 +291,9 @@ func Routing(cfg *config.Config) transparent.Routing {
 
 // startTransparent sets up the routing for services with source: tunnel.
 func (g *Gateway) startTransparent(cfg *config.Config) error {
+	if cfg.Tunnel.Forward { // the kernel forwards: no transparent sockets
+		return g.startForwarding(cfg)
+	}
 	var names []string
 	for _, sc := range cfg.Services {
 		if sc.Source == "tunnel" {
@@ -409,8 +417,11 @@ func (g *Gateway) ListenPort() int { return g.tun.ListenPort() }
 func (g *Gateway) PublicKey() tunnel.Key { return g.tun.PublicKey() }
 
 // openTunnel starts the configured mode.
-func openTunnel(cfg *config.Config, key tunnel.Key, log *slog.Logger) (tunnel.Endpoint, error) {
+func openTunnel(cfg *config.Config, key tunnel.Key, wrap func(raw, filtered tun.Device) tun.Device, log *slog.Logger) (tunnel.Endpoint, error) {
 	tc := tunnel.Config{PrivateKey: key, ListenPort: cfg.ListenPort(), Addresses: []netip.Addr{cfg.GatewayAddr()}, MTU: cfg.Tunnel.MTU}
+	if wrap != nil { // tunnel.forward
+		return tunnel.NewTUNWrapped(tc, cfg.Tunnel.Interface, cfg.SubnetPrefix(), wrap, log)
+	}
 	if cfg.Tunnel.Mode == tunnel.ModeNetstack {
 		tc.AckDelay = cfg.Tunnel.AckDelay.Duration
 	}

@@ -15,7 +15,7 @@ var Licgate = Policy{
 			"ddns/ifwatch", "internal/...", "licmgr/...",
 		}},
 		{"part", []string{
-			"session", "proxy", "ddns/...", "portmap/...", "certs", "audit", "mail/...",
+			"session", "proxy", "flowgate", "ddns/...", "portmap/...", "certs", "audit", "mail/...",
 			"signin/...", "directory/...", "cluster/...", "store/...", "bundle",
 		}},
 		{"feature", []string{"adminapi", "adminapi/adminauth", "adminapi/approval", "enroll", "identity", "admission", "portal", "dirsync"}},
