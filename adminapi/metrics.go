@@ -3,6 +3,7 @@
 package adminapi
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"time"
@@ -10,6 +11,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/licgate/licgate/adminapi/licmetrics"
 )
 
 // Metrics are licgate's Prometheus series, in a registry of their own:
@@ -23,6 +26,19 @@ type Metrics struct {
 	Bytes          *prometheus.CounterVec
 	DDNSResults    *prometheus.CounterVec
 	DDNSChangeTime *prometheus.GaugeVec
+	lic            *licmetrics.Collector
+}
+
+// SetProducts makes the product series (licgate_product_seats_*) read f,
+// at most every 30 s: the license managers' own status where known.
+func (m *Metrics) SetProducts(f func(context.Context) []ProductSeats) {
+	m.lic.SetProducts(func(ctx context.Context) []licmetrics.Product {
+		var out []licmetrics.Product
+		for _, p := range f(ctx) {
+			out = append(out, licmetrics.Product(p))
+		}
+		return out
+	})
 }
 
 // MetricsBuilt reports whether this build serves Prometheus metrics
@@ -45,7 +61,14 @@ func NewMetrics(src MetricsSource) *Metrics {
 		func() float64 { _, d, _ := src.AuditStats(); return float64(d) })
 	auditFailed := prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "licgate_audit_write_failures_total", Help: "Failed audit batch writes (each is retried with back-off)."},
 		func() float64 { _, _, f := src.AuditStats(); return float64(f) })
-	m.reg.MustRegister(auditWritten, auditDropped, auditFailed)
+	m.lic = licmetrics.New(func() []licmetrics.Service {
+		var out []licmetrics.Service
+		for _, s := range src.Services() {
+			out = append(out, licmetrics.Service{Name: s.Name, InUse: s.Sessions, Limit: s.Pool})
+		}
+		return out
+	})
+	m.reg.MustRegister(auditWritten, auditDropped, auditFailed, m.lic)
 	m.reg.MustRegister(m.SessionsTotal, m.Denials, m.Bytes, m.DDNSResults, m.DDNSChangeTime, m.DialSeconds,
 		&liveCollector{src: src}, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

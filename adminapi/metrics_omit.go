@@ -3,6 +3,7 @@
 package adminapi
 
 import (
+	"context"
 	"errors"
 	"net/http"
 )
@@ -28,6 +29,9 @@ type Metrics struct {
 
 // NewMetrics returns metrics that record nothing; src is never read.
 func NewMetrics(src MetricsSource) *Metrics { return &Metrics{} }
+
+// SetProducts does nothing in this build.
+func (m *Metrics) SetProducts(func(context.Context) []ProductSeats) {}
 
 // Handler answers every request with 404 and ErrMetricsOmitted, so a
 // scraper pointed at a router build fails visibly.

@@ -27,6 +27,17 @@ type MetricsSource interface {
 	PortmapStatus() *portmap.Status
 	// ClusterHealth is cluster mode's database circuit (nil without it).
 	ClusterHealth() *ClusterHealth
+	// Services lists the services with the seats licgate holds and their
+	// caps (the licgate_service_seats_* series).
+	Services() []ServiceView
 	// AuditStats are the audit writer's counters.
 	AuditStats() (written, dropped, failed int64)
+}
+
+// ProductSeats is one product's (feature's) seats for the metrics: as the
+// license manager reports them (Source "server") or licgate's seat
+// sessions ("licgate"); Total -1 when not known.
+type ProductSeats struct {
+	Service, Name, Source string
+	InUse, Total          int
 }

@@ -16,7 +16,7 @@ var Licgate = Policy{
 		}},
 		{"part", []string{
 			"session", "proxy", "flowgate", "ddns/...", "portmap/...", "certs", "audit", "mail/...",
-			"signin/...", "directory/...", "cluster/...", "store/...", "bundle",
+			"signin/...", "directory/...", "cluster/...", "store/...", "bundle", "adminapi/licmetrics",
 		}},
 		{"feature", []string{"adminapi", "adminapi/adminauth", "adminapi/approval", "enroll", "identity", "admission", "portal", "dirsync"}},
 		// config assembles the parts' and features' settings, so it sits
