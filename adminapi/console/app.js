@@ -210,6 +210,41 @@ async function policy() {
   });
 }
 
+async function licenses() {
+  const ls = await api("GET", "/licenses");
+  const rows = [];
+  for (const l of ls) {
+    for (const f of l.features || []) rows.push({ l, f });
+  }
+  fill("#license-rows", rows, (tr, { l, f }) => {
+    cell(tr, l.service + (l.type ? " (" + l.type + ")" : ""));
+    cell(tr, f.name);
+    const used = cell(tr, String(f.in_use));
+    if (f.total >= 0 && f.in_use >= f.total) used.className = "warn";
+    cell(tr, f.total >= 0 ? String(f.total) : "-");
+    const held = (f.holders || []).map((h) =>
+      (h.user ? h.user + "/" + h.device : (h.server_user || "?") + " (not through licgate)") +
+      (h.count > 1 ? " \u00d7" + h.count : "") + ", " + hours(h.since));
+    cell(tr, held.join("; ") || "nobody");
+    cell(tr, l.source === "server" ? "license server" : "licgate sessions");
+  });
+  const notes = $("#license-notes");
+  notes.replaceChildren();
+  for (const l of ls) {
+    const add = (text) => { const e = document.createElement("li"); e.textContent = l.service + ": " + text; e.className = "warn"; notes.appendChild(e); };
+    if (l.error) add("the license server's status was not read (" + l.error + "); licgate's sessions shown");
+    for (const f of l.findings || []) add(f);
+  }
+}
+
+// hours is how long ago t was, for people: "2 h", "20 min".
+function hours(t) {
+  const s = Math.max(0, (Date.now() - new Date(t)) / 1000);
+  if (s >= 3600) return Math.round(s / 3600) + " h";
+  if (s >= 60) return Math.round(s / 60) + " min";
+  return Math.round(s) + " s";
+}
+
 let lastReport = null;
 
 async function report() {
@@ -218,6 +253,20 @@ async function report() {
   if (f.get("to")) q.set("to", f.get("to"));
   const rep = await api("GET", "/report?" + q);
   lastReport = rep;
+  $("#report-products").hidden = !rep.products;
+  $("#report-rows").hidden = !!rep.products;
+  if (rep.products) {
+    fill("#report-products", rep.products.rows, (tr, r) => {
+      cell(tr, r.product);
+      cell(tr, r.seats ? String(r.seats) : "no cap");
+      cell(tr, String(r.peak));
+      const at = cell(tr, r.seats ? r.at_limit_hours.toFixed(2) + " h" : "-");
+      if (r.at_limit_hours > 0) at.className = "warn";
+      cell(tr, r.seats ? String(r.never_used) : "-");
+      cell(tr, r.hours.toFixed(2));
+      cell(tr, String(r.users));
+    });
+  }
   fill("#report-rows", rep.rows, (tr, r) => {
     cell(tr, r.key);
     cell(tr, String(r.sessions));
@@ -244,15 +293,25 @@ async function report() {
 
 function csv() {
   if (!lastReport) return;
+  if (lastReport.products) {
+    const lines = ["product,seats,peak,at_limit_hours,never_used,seat_hours,sessions,users"];
+    for (const r of lastReport.products.rows) lines.push([JSON.stringify(r.product), r.seats, r.peak, r.at_limit_hours, r.never_used, r.hours, r.sessions, r.users].join(","));
+    download(lines, "product");
+    return;
+  }
   const lines = [[lastReport.by, "sessions", "hours", "peak", "bytes_up", "bytes_down"].join(",")];
   for (const r of lastReport.rows) lines.push([JSON.stringify(r.key), r.sessions, r.hours, r.peak, r.bytes_up, r.bytes_down].join(","));
+  download(lines, lastReport.by);
+}
+
+function download(lines, by) {
   const a = document.createElement("a");
   a.href = URL.createObjectURL(new Blob([lines.join("\n") + "\n"], { type: "text/csv" }));
-  a.download = "licgate-usage-" + lastReport.by + ".csv";
+  a.download = "licgate-usage-" + by + ".csv";
   a.click();
 }
 
-const pages = { dashboard, people, policy, report };
+const pages = { dashboard, people, policy, licenses, report };
 
 async function route() {
   const page = (location.hash || "#dashboard").slice(1);
