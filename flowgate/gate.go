@@ -31,17 +31,28 @@ type Service struct {
 	NoSeat, CountUDP bool
 }
 
-// Config is what a Gate decides with. Gateway, Identify, Authorize and
-// Sessions are required.
+// Admission is how a Gate decides (the gateway: identity and admission).
+type Admission interface {
+	// Identify maps a (WireGuard-authenticated) tunnel address to a device.
+	Identify(netip.Addr) (*session.Identity, bool)
+	// Authorize decides, as the proxy's Authorize: with nil counts before
+	// the session table is asked, with the live counts under its lock.
+	Authorize(id *session.Identity, service string, counts acl.Counts) (session.Admission, error)
+}
+
+// Config is what a Gate decides with. Gateway, Admission and Sessions
+// are required.
 type Config struct {
 	// Gateway is the gateway's tunnel address (IPv4).
 	Gateway  netip.Addr
 	Services []Service
-	// Identify maps a (WireGuard-authenticated) tunnel address to a device.
-	Identify func(netip.Addr) (*session.Identity, bool)
-	// Authorize decides, as the proxy's Authorize: with nil counts before
-	// the session table is asked, with the live counts under its lock.
-	Authorize func(id *session.Identity, service string, counts acl.Counts) (session.Admission, error)
+	// Ports are configured service ports, planned into Services (Plan)
+	// with Subnet and Interface; Gate.Routing is what the host needs.
+	Ports     []Port
+	Subnet    netip.Prefix
+	Interface string
+	// Admission identifies devices and authorizes flows (required).
+	Admission Admission
 	// Sessions records every admitted flow as a session: caps, listing,
 	// audit, re-evaluation and cuts work as for proxied sessions.
 	Sessions *session.SessionTable
@@ -133,6 +144,8 @@ type Gate struct {
 	bySvc map[svcKey]*Service
 	byUp  map[upKey]*Service
 
+	routing Routing
+
 	mu    sync.RWMutex
 	flows map[flowKey]*flow
 
@@ -159,11 +172,16 @@ func New(cfg Config) (*Gate, error) {
 	if !cfg.Gateway.Is4() {
 		return nil, fmt.Errorf("flowgate: gateway address %s: forwarding needs an IPv4 tunnel address", cfg.Gateway)
 	}
-	if cfg.Identify == nil || cfg.Authorize == nil || cfg.Sessions == nil {
-		return nil, errors.New("flowgate: Identify, Authorize and Sessions are required")
+	if cfg.Admission == nil || cfg.Sessions == nil {
+		return nil, errors.New("flowgate: Admission and Sessions are required")
 	}
+	svcs, routing, err := Plan(cfg.Ports, cfg.Subnet, cfg.Interface)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Services = append(svcs, cfg.Services...)
 	g := &Gate{cfg: cfg, log: cfg.Logger, gw: cfg.Gateway, bySvc: map[svcKey]*Service{}, byUp: map[upKey]*Service{},
-		flows: map[flowKey]*flow{}, done: make(chan struct{}), reaped: make(chan struct{})}
+		routing: routing, flows: map[flowKey]*flow{}, done: make(chan struct{}), reaped: make(chan struct{})}
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
 	}
@@ -194,6 +212,9 @@ func (g *Gate) Wrap(raw, filtered tun.Device) tun.Device {
 	go g.reap()
 	return &wrapped{Device: filtered, g: g}
 }
+
+// Routing is what the host needs for the planned Ports (Config.Ports).
+func (g *Gate) Routing() Routing { return g.routing }
 
 // Stats reports the counters.
 func (g *Gate) Stats() Stats {
@@ -423,12 +444,12 @@ var errUnknownSource = errors.New("no device has this tunnel address")
 
 // admit decides a new flow; nil means refused (a TCP client got a reset).
 func (g *Gate) admit(key flowKey, svc *Service, b []byte, p *Packet) *flow {
-	id, ok := g.cfg.Identify(p.Src)
+	id, ok := g.cfg.Admission.Identify(p.Src)
 	if !ok {
 		g.refuse(key, svc, nil, errUnknownSource, p)
 		return nil
 	}
-	if _, err := g.cfg.Authorize(id, svc.Name, nil); err != nil {
+	if _, err := g.cfg.Admission.Authorize(id, svc.Name, nil); err != nil {
 		g.refuse(key, svc, id, err, p)
 		return nil
 	}
@@ -448,11 +469,11 @@ func (g *Gate) admit(key flowKey, svc *Service, b []byte, p *Packet) *flow {
 	// Identity and authorization are read again under the table lock,
 	// with the live counts: caps hold, and a revoke that raced wins.
 	err := g.cfg.Sessions.Admit(s, func(s *session.Session, counts acl.Counts) (session.Admission, error) {
-		id, ok := g.cfg.Identify(src)
+		id, ok := g.cfg.Admission.Identify(src)
 		if !ok {
 			return session.Admission{}, errUnknownSource
 		}
-		return g.cfg.Authorize(id, svc.Name, counts)
+		return g.cfg.Admission.Authorize(id, svc.Name, counts)
 	})
 	if err != nil {
 		g.refuse(key, svc, id, err, p)

@@ -2,6 +2,7 @@ package flowgate
 
 import (
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"strings"
 )
@@ -54,4 +55,22 @@ func (r Routing) Commands() string {
 		s += "nft -f - <<'EOF'\n" + sc + "EOF\n"
 	}
 	return s
+}
+
+// Start is Setup with the outcome logged, and on failure the commands an
+// administrator can run instead in the error. teardown logs its errors.
+func (r Routing) Start(log *slog.Logger) (teardown func() error, err error) {
+	down, err := r.Setup()
+	if err != nil {
+		return nil, fmt.Errorf("%w (or set it up by hand:\n%s)", err, r.Commands())
+	}
+	log.Info("forwarding: each flow is decided on its first packet, the kernel forwards it",
+		slog.String("interface", r.Interface), slog.Int("masqueraded", len(r.Masquerade)))
+	return func() error {
+		err := down()
+		if err != nil {
+			log.Error("removing the forwarding setup", slog.String("err", err.Error()))
+		}
+		return err
+	}, nil
 }

@@ -291,8 +291,8 @@ func Routing(cfg *config.Config) transparent.Routing {
 
 // startTransparent sets up the routing for services with source: tunnel.
 func (g *Gateway) startTransparent(cfg *config.Config) error {
-	if cfg.Tunnel.Forward { // the kernel forwards: no transparent sockets
-		return g.startForwarding(cfg)
+	if cfg.Tunnel.Forward { // the kernel forwards (forwardWrap): no transparent sockets
+		return nil
 	}
 	var names []string
 	for _, sc := range cfg.Services {
