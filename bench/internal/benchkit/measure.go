@@ -1,4 +1,4 @@
-package main
+package benchkit
 
 import (
 	"io"
@@ -7,9 +7,9 @@ import (
 	"time"
 )
 
-// pingPong sends n 64-byte requests, each answered by 256 bytes, and
+// PingPong sends n 64-byte requests, each answered by 256 bytes, and
 // returns the round-trip times.
-func pingPong(c net.Conn, n int) ([]time.Duration, error) {
+func PingPong(c net.Conn, n int) ([]time.Duration, error) {
 	if _, err := c.Write([]byte{'P'}); err != nil {
 		return nil, err
 	}
@@ -29,8 +29,8 @@ func pingPong(c net.Conn, n int) ([]time.Duration, error) {
 	return out, nil
 }
 
-// bulk sends total bytes one way and returns MB/s (10^6 bytes).
-func bulk(c net.Conn, total int) (float64, error) {
+// Bulk sends total bytes one way and returns MB/s (10^6 bytes).
+func Bulk(c net.Conn, total int) (float64, error) {
 	if _, err := c.Write([]byte{'B'}); err != nil {
 		return 0, err
 	}
@@ -51,7 +51,8 @@ func bulk(c net.Conn, total int) (float64, error) {
 	return float64(total) / time.Since(start).Seconds() / 1e6, nil
 }
 
-func percentile(ds []time.Duration, p float64) time.Duration {
+// Percentile is the p-th quantile (0 to 1) of ds, 0 if ds is empty.
+func Percentile(ds []time.Duration, p float64) time.Duration {
 	if len(ds) == 0 {
 		return 0
 	}
@@ -61,7 +62,8 @@ func percentile(ds []time.Duration, p float64) time.Duration {
 	return s[i]
 }
 
-func median(xs []float64) float64 {
+// Median is the median of xs, 0 if xs is empty.
+func Median(xs []float64) float64 {
 	if len(xs) == 0 {
 		return 0
 	}
@@ -73,68 +75,70 @@ func median(xs []float64) float64 {
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
-func medianDur(ds []time.Duration) time.Duration {
+// MedianDur is Median for durations.
+func MedianDur(ds []time.Duration) time.Duration {
 	fs := make([]float64, len(ds))
 	for i, d := range ds {
 		fs[i] = float64(d)
 	}
-	return time.Duration(median(fs))
+	return time.Duration(Median(fs))
 }
 
-// target is one way to reach the server.
-type target struct {
-	name string
-	dial func() (net.Conn, error)
+// Target is one way to reach the server.
+type Target struct {
+	Name string
+	Dial func() (net.Conn, error)
 }
 
-// result accumulates one target's rounds.
-type result struct {
-	p50, p99 []time.Duration
-	mbps     []float64
+// Result accumulates one target's rounds: one entry per round.
+type Result struct {
+	P50  []time.Duration // median round trip
+	P99  []time.Duration // 99th percentile round trip
+	MBps []float64       // bulk, if measured
 }
 
-// alternate measures every target in turn, rounds times, so that drift on
+// Alternate measures every target in turn, rounds times, so that drift on
 // a shared machine hits all of them alike; it reports medians of rounds.
-func alternate(targets []target, rounds, pings, bulkBytes int) (map[string]*result, error) {
-	res := map[string]*result{}
+func Alternate(targets []Target, rounds, pings, bulkBytes int) (map[string]*Result, error) {
+	res := map[string]*Result{}
 	for _, t := range targets {
-		res[t.name] = &result{}
+		res[t.Name] = &Result{}
 	}
 	for r := 0; r < rounds; r++ {
 		for _, t := range targets {
-			c, err := t.dial()
+			c, err := t.Dial()
 			if err != nil {
 				return nil, err
 			}
-			rtts, err := pingPong(c, pings)
+			rtts, err := PingPong(c, pings)
 			c.Close()
 			if err != nil {
 				return nil, err
 			}
-			res[t.name].p50 = append(res[t.name].p50, percentile(rtts, 0.5))
-			res[t.name].p99 = append(res[t.name].p99, percentile(rtts, 0.99))
+			res[t.Name].P50 = append(res[t.Name].P50, Percentile(rtts, 0.5))
+			res[t.Name].P99 = append(res[t.Name].P99, Percentile(rtts, 0.99))
 			if bulkBytes > 0 {
-				c, err := t.dial()
+				c, err := t.Dial()
 				if err != nil {
 					return nil, err
 				}
-				mb, err := bulk(c, bulkBytes)
+				mb, err := Bulk(c, bulkBytes)
 				c.Close()
 				if err != nil {
 					return nil, err
 				}
-				res[t.name].mbps = append(res[t.name].mbps, mb)
+				res[t.Name].MBps = append(res[t.Name].MBps, mb)
 			}
 		}
 	}
 	return res, nil
 }
 
-// p50Ratio is the median over rounds of a's p50 / b's p50 in the same round.
-func p50Ratio(a, b *result) float64 { return durRatio(a.p50, b.p50) }
+// P50Ratio is the median over rounds of a's p50 / b's p50 in the same round.
+func P50Ratio(a, b *Result) float64 { return durRatio(a.P50, b.P50) }
 
-// p99Ratio is p50Ratio for the 99th percentile.
-func p99Ratio(a, b *result) float64 { return durRatio(a.p99, b.p99) }
+// P99Ratio is P50Ratio for the 99th percentile.
+func P99Ratio(a, b *Result) float64 { return durRatio(a.P99, b.P99) }
 
 func durRatio(a, b []time.Duration) float64 {
 	var rs []float64
@@ -143,16 +147,16 @@ func durRatio(a, b []time.Duration) float64 {
 			rs = append(rs, float64(a[i])/float64(b[i]))
 		}
 	}
-	return median(rs)
+	return Median(rs)
 }
 
-// bulkRatio is the median over rounds of a's MB/s / b's MB/s.
-func bulkRatio(a, b *result) float64 {
+// BulkRatio is the median over rounds of a's MB/s / b's MB/s.
+func BulkRatio(a, b *Result) float64 {
 	var rs []float64
-	for i := range min(len(a.mbps), len(b.mbps)) {
-		if b.mbps[i] > 0 {
-			rs = append(rs, a.mbps[i]/b.mbps[i])
+	for i := range min(len(a.MBps), len(b.MBps)) {
+		if b.MBps[i] > 0 {
+			rs = append(rs, a.MBps[i]/b.MBps[i])
 		}
 	}
-	return median(rs)
+	return Median(rs)
 }

@@ -1,4 +1,4 @@
-package main
+package realpath
 
 import (
 	"bytes"
@@ -209,10 +209,6 @@ func inNS(ns string, fn func() error) error {
 	}()
 	return fn()
 }
-
-// procCPU is the CPU time (user+system) of pid's whole thread group, in
-// clock ticks (1/100 s).
-func procCPU(pid int) int64 { return cpuTicks(pid) }
 
 // procCtxSwitches sums voluntary and involuntary context switches over
 // every thread of pid.

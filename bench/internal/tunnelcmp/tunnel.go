@@ -1,4 +1,4 @@
-package main
+package tunnelcmp
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/licgate/licgate/bench/internal/benchkit"
 	"github.com/licgate/licgate/config"
 
 	"github.com/licgate/licgate/gateway"
@@ -29,7 +30,7 @@ func bareTunnel() (dial func() (net.Conn, error), stop func(), err error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	go serve(ln)
+	go benchkit.Serve(ln)
 	cli, err := newStockPeer(ck, cliAddr, sk.PublicKey(), srvAddr, srv.endpoint())
 	if err != nil {
 		return nil, nil, err
@@ -108,5 +109,5 @@ func connectRate(dial func() (net.Conn, error), n int) (float64, time.Duration, 
 		ttfb = append(ttfb, time.Since(t0))
 		c.Close()
 	}
-	return float64(n) / time.Since(start).Seconds(), medianDur(ttfb), nil
+	return float64(n) / time.Since(start).Seconds(), benchkit.MedianDur(ttfb), nil
 }

@@ -1,4 +1,4 @@
-package main
+package realpath
 
 import (
 	"context"
@@ -21,27 +21,56 @@ import (
 	"time"
 
 	"github.com/licgate/licgate/adminapi"
+	"github.com/licgate/licgate/bench/internal/benchkit"
 	"github.com/licgate/licgate/store"
 	"github.com/licgate/licgate/store/local"
 	"github.com/licgate/licgate/tunnel"
 )
 
-// realPathOpts are the real-path section's knobs (flags in main.go).
-type realPathOpts struct {
-	rounds, pings, setups, bulkBytes int
-	scaleDevices, scaleSessions      int
-	scaleEvery, scaleFor             time.Duration
-	scalePasses                      int
-	budget                           time.Duration // the whole section, setup included
-	profile                          string        // prefix for licgate CPU profiles; "" for none
-	oneP                             bool          // add a row: licgate netstack with GOMAXPROCS=1
-	rows                             string        // comma-separated short names of the rows to run; "" for all
+// Options are the real-path section's knobs (flags in bench's main.go).
+type Options struct {
+	Rounds        int           // rounds; rows alternate within each
+	Pings         int           // round trips per row and round
+	Setups        int           // new connections per row and round
+	BulkBytes     int           // bytes up and down per row and round; 0 for no bulk
+	ScaleDevices  int           // home devices (namespaces) of the scale row
+	ScaleSessions int           // sessions in the scale row; 0 for no scale row
+	ScaleEvery    time.Duration // heartbeat interval of the scale row
+	ScaleFor      time.Duration // how long the scale row sends heartbeats
+	ScalePasses   int           // passes of the scale row over its gateways
+	Budget        time.Duration // the whole section, setup included
+	Profile       string        // prefix for licgate CPU profiles; "" for none
+	OneP          bool          // add a row: licgate netstack with GOMAXPROCS=1
+	Rows          string        // comma-separated short names of the rows to run; "" for all
+	// Licgate is the memory_limit of every licgate row and the baseline
+	// binary of the "lb" row.
+	Licgate benchkit.Licgate
 }
 
-var realOpts = realPathOpts{
-	rounds: 7, pings: 3000, setups: 300, bulkBytes: 16 << 20,
-	scaleDevices: 20, scaleSessions: 1000, scaleEvery: 2 * time.Second, scaleFor: 30 * time.Second, scalePasses: 3,
-	budget: 25 * time.Minute,
+// DefaultOptions are the numbers of a full run.
+func DefaultOptions() Options {
+	return Options{
+		Rounds:        7,
+		Pings:         3000,
+		Setups:        300,
+		BulkBytes:     16 << 20,
+		ScaleDevices:  20,
+		ScaleSessions: 1000,
+		ScaleEvery:    2 * time.Second,
+		ScaleFor:      30 * time.Second,
+		ScalePasses:   3,
+		Budget:        25 * time.Minute,
+	}
+}
+
+// Quick lowers the numbers for -quick (about a minute).
+func (o *Options) Quick() {
+	o.Rounds = min(o.Rounds, 3)
+	o.Pings = 1000
+	o.Setups = 100
+	o.BulkBytes = 4 << 20
+	o.ScaleSessions = min(o.ScaleSessions, 200)
+	o.ScaleFor = min(o.ScaleFor, 10*time.Second)
 }
 
 // The real path's addresses. The home namespace reaches the office over
@@ -96,7 +125,11 @@ type rpRound struct {
 	ok              bool
 }
 
-func realPathSection(o realPathOpts) error {
+// Run prints section 7: the real path, from a home device (wg-quick +
+// wireguard-go) through each gateway to a license server on the LAN, in
+// network namespaces. Without root, or without iproute2 and WireGuard's
+// tools, it prints why it skipped.
+func Run(o Options) error {
 	fmt.Printf("## 7. The real path: home device (wg-quick + wireguard-go) -> gateway -> license server on the LAN (namespaces)\n\n")
 	if os.Geteuid() != 0 {
 		fmt.Print("Skipped: needs root (network namespaces, TUN devices). Run `sudo go run ./bench -section realpath`.\n\n")
@@ -109,7 +142,7 @@ func realPathSection(o realPathOpts) error {
 		}
 	}
 	sectionStart := time.Now()
-	deadline := sectionStart.Add(o.budget)
+	deadline := sectionStart.Add(o.Budget)
 	loadBefore := loadAvg()
 	l, err := newLab()
 	if err != nil {
@@ -157,7 +190,7 @@ func realPathSection(o realPathOpts) error {
 	if err := l.link(office, lan, "ol", "l", rpOfficeLAN+"/24", rpServer+"/24"); err != nil {
 		return err
 	}
-	scaleNS := make([]string, o.scaleDevices)
+	scaleNS := make([]string, o.ScaleDevices)
 	for i := range scaleNS {
 		if scaleNS[i], err = l.ns(fmt.Sprintf("s%d", i)); err != nil {
 			return err
@@ -180,7 +213,7 @@ func realPathSection(o realPathOpts) error {
 
 	// The license server stand-in, in its own process on the LAN.
 	self, _ := os.Executable()
-	if _, err := l.start(lan, "server.log", []string{roleEnv + "=lanserver", "LICGATE_BENCH_LISTEN=0.0.0.0:" + strconv.Itoa(rpServerPort)}, self); err != nil {
+	if _, err := l.start(lan, "server.log", []string{benchkit.RoleEnv + "=lanserver", "LICGATE_BENCH_LISTEN=0.0.0.0:" + strconv.Itoa(rpServerPort)}, self); err != nil {
 		return err
 	}
 	if err := waitDial(lan, net.JoinHostPort(rpServer, strconv.Itoa(rpServerPort)), 20*time.Second); err != nil {
@@ -189,7 +222,7 @@ func realPathSection(o realPathOpts) error {
 
 	// Client keys: 0 is the home device of the latency rows, 1..n the
 	// scale row's home devices.
-	keys := make([]tunnel.Key, 1+o.scaleDevices)
+	keys := make([]tunnel.Key, 1+o.ScaleDevices)
 	for i := range keys {
 		keys[i], _ = tunnel.GenerateKey()
 	}
@@ -201,13 +234,13 @@ func realPathSection(o realPathOpts) error {
 		{name: "licgate netstack, source: tunnel", short: "ls", kind: "licgate", subnet: netip.MustParsePrefix("10.46.0.0/24"), port: 51822,
 			sourceTunnel: true},
 	}
-	if o.oneP {
+	if o.OneP {
 		gws = append(gws, &rpGateway{name: "licgate netstack, GOMAXPROCS=1", short: "l1", kind: "licgate", subnet: netip.MustParsePrefix("10.49.0.0/24"), port: 51825,
 			env: []string{"GOMAXPROCS=1"}})
 	}
-	if baselineBin != "" {
+	if o.Licgate.Baseline != "" {
 		gws = append(gws, &rpGateway{name: "licgate netstack, baseline binary", short: "lb", kind: "licgate", subnet: netip.MustParsePrefix("10.50.0.0/24"), port: 51826, scale: true,
-			bin: baselineBin})
+			bin: o.Licgate.Baseline})
 	}
 	routed := &rpGateway{name: "routed wireguard-go " + debVersion + " (Debian)", short: "rd", kind: "routed", subnet: netip.MustParsePrefix("10.47.0.0/24"), port: 51823, bin: debWG, scale: true,
 		target: net.JoinHostPort(rpServer, strconv.Itoa(rpServerPort)), allowed: rpServer + "/32"}
@@ -217,8 +250,8 @@ func realPathSection(o realPathOpts) error {
 			target: net.JoinHostPort(rpServerMod, strconv.Itoa(rpServerPort)), allowed: rpServerMod + "/32"})
 	}
 	gws = append(gws, &rpGateway{name: "no tunnel (routed straight to the LAN)", short: "none", kind: "none", target: net.JoinHostPort(rpServerNone, strconv.Itoa(rpServerPort))})
-	if o.rows != "" {
-		keep := strings.Split(o.rows, ",")
+	if o.Rows != "" {
+		keep := strings.Split(o.Rows, ",")
 		gws = slices.DeleteFunc(gws, func(g *rpGateway) bool { return g != routed && !slices.Contains(keep, g.short) })
 	}
 
@@ -229,7 +262,7 @@ func realPathSection(o realPathOpts) error {
 			if g.bin != "" {
 				bin = g.bin
 			}
-			if err := startLicgateRP(l, office, bin, g, keys, upstream); err != nil {
+			if err := startLicgateRP(l, office, bin, g, keys, upstream, o.Licgate); err != nil {
 				return fmt.Errorf("%s: %w", g.name, err)
 			}
 		case "routed":
@@ -253,19 +286,19 @@ func realPathSection(o realPathOpts) error {
 			return fmt.Errorf("%s: no path from home: %w", g.name, err)
 		}
 	}
-	fmt.Printf("Machine: %d CPUs (nproc), %s, kernel %s, %s; load average at start %s (the machine is shared: other jobs run alongside).\n\n", runtime.NumCPU(), machine(), kernel(), runtime.Version(), loadBefore)
+	fmt.Printf("Machine: %d CPUs (nproc), %s, kernel %s, %s; load average at start %s (the machine is shared: other jobs run alongside).\n\n", runtime.NumCPU(), benchkit.Machine(), kernel(), runtime.Version(), loadBefore)
 	fmt.Printf("Command: `go run ./bench %s`\n\n", strings.Join(os.Args[1:], " "))
-	if memoryLimit != "" {
-		fmt.Printf("Every licgate row runs with `memory_limit: %s`.\n\n", memoryLimit)
+	if o.Licgate.MemoryLimit != "" {
+		fmt.Printf("Every licgate row runs with `memory_limit: %s`.\n\n", o.Licgate.MemoryLimit)
 	}
 
 	// Rounds, alternating rows.
 	res := map[*rpGateway][]rpRound{}
 	roundsDone := 0
 	err = inNS(home, func() error {
-		for r := 0; r < o.rounds; r++ {
+		for r := 0; r < o.Rounds; r++ {
 			if time.Now().Add(2 * time.Minute).After(deadline) {
-				fmt.Printf("(stopped after %d rounds: the section's time budget of %s is spent)\n\n", r, o.budget)
+				fmt.Printf("(stopped after %d rounds: the section's time budget of %s is spent)\n\n", r, o.Budget)
 				break
 			}
 			for _, g := range gws {
@@ -285,15 +318,15 @@ func realPathSection(o realPathOpts) error {
 	printRP(gws, res, routed, o, roundsDone)
 
 	// Scale row.
-	if o.scaleSessions > 0 && time.Now().Add(o.scaleFor+2*time.Minute).Before(deadline) {
+	if o.ScaleSessions > 0 && time.Now().Add(o.ScaleFor+2*time.Minute).Before(deadline) {
 		if err := scaleRP(l, gws, routed, scaleNS, keys, o, deadline); err != nil {
 			return err
 		}
-	} else if o.scaleSessions > 0 {
+	} else if o.ScaleSessions > 0 {
 		fmt.Print("(scale row skipped: the section's time budget is spent)\n\n")
 	}
 
-	if o.profile != "" {
+	if o.Profile != "" {
 		if err := profileRP(home, gws[0], o); err != nil {
 			fmt.Fprintf(os.Stderr, "profile: %v\n", err)
 		}
@@ -304,7 +337,7 @@ func realPathSection(o realPathOpts) error {
 
 // startLicgateRP prepares a state directory with the devices' keys and
 // starts `licgate serve` in the office namespace.
-func startLicgateRP(l *nsLab, office, bin string, g *rpGateway, keys []tunnel.Key, upstream string) error {
+func startLicgateRP(l *nsLab, office, bin string, g *rpGateway, keys []tunnel.Key, upstream string, lg benchkit.Licgate) error {
 	g.dir = filepath.Join(l.dir, "lg-"+g.short)
 	key, _ := tunnel.GenerateKey()
 	g.pub = key.PublicKey()
@@ -339,9 +372,9 @@ func startLicgateRP(l *nsLab, office, bin string, g *rpGateway, keys []tunnel.Ke
 		source = "    source: tunnel\n"
 	}
 	cfg := fmt.Sprintf("state_dir: %s\ntunnel:\n  listen_port: %d\n  subnet: %s\n  endpoint: %s\n%sservices:\n  - name: codemeter\n    port: 22350\n    upstream: %s\n%s%spolicy:\n  rules:\n    - {action: allow, who: [\"*\"]}\n",
-		g.dir, g.port, g.subnet, rpOfficeWAN, tun, upstream, source, reconnectOff(bin))
-	if memoryLimit != "" {
-		cfg += "memory_limit: " + memoryLimit + "\n"
+		g.dir, g.port, g.subnet, rpOfficeWAN, tun, upstream, source, lg.ReconnectOff(bin))
+	if lg.MemoryLimit != "" {
+		cfg += "memory_limit: " + lg.MemoryLimit + "\n"
 	}
 	cfgPath := filepath.Join(g.dir, "licgate.yaml")
 	os.WriteFile(cfgPath, []byte(cfg), 0o600)
@@ -458,7 +491,7 @@ func cpuNS(pid int) int64 {
 
 // measureRP measures one row once: ping-pong, setup, bulk up and down.
 // It runs on a thread in the home namespace (dials must happen there).
-func measureRP(g *rpGateway, o realPathOpts) (rpRound, error) {
+func measureRP(g *rpGateway, o Options) (rpRound, error) {
 	var rr rpRound
 	pid := g.pid()
 	dial := func() (net.Conn, error) { return net.DialTimeout("tcp", g.target, 10*time.Second) }
@@ -468,23 +501,23 @@ func measureRP(g *rpGateway, o realPathOpts) (rpRound, error) {
 	}
 	c.SetDeadline(time.Now().Add(60 * time.Second))
 	cpu0, cs0 := cpuNS(pid), ctxOf(pid)
-	rtts, err := pingPong(c, o.pings)
+	rtts, err := benchkit.PingPong(c, o.Pings)
 	cpu1, cs1 := cpuNS(pid), ctxOf(pid)
 	c.Close()
 	if err != nil {
 		return rr, fmt.Errorf("ping-pong: %w", err)
 	}
-	rr.p50, rr.p99 = percentile(rtts, 0.5), percentile(rtts, 0.99)
+	rr.p50, rr.p99 = benchkit.Percentile(rtts, 0.5), benchkit.Percentile(rtts, 0.99)
 	rr.cpuRT = time.Duration((cpu1 - cpu0) / int64(len(rtts)))
 	rr.ctxRT = float64(cs1-cs0) / float64(len(rtts))
 
 	// New connection + first answer, one after another.
 	req, resp := make([]byte, 65), make([]byte, 256)
 	req[0] = 'P'
-	setups := make([]time.Duration, 0, o.setups)
+	setups := make([]time.Duration, 0, o.Setups)
 	cpu0 = cpuNS(pid)
 	stopAt := time.Now().Add(60 * time.Second)
-	for i := 0; i < o.setups && time.Now().Before(stopAt); i++ {
+	for i := 0; i < o.Setups && time.Now().Before(stopAt); i++ {
 		start := time.Now()
 		c, err := dial()
 		if err != nil {
@@ -503,15 +536,15 @@ func measureRP(g *rpGateway, o realPathOpts) (rpRound, error) {
 		c.Close()
 	}
 	rr.cpuSetup = time.Duration((cpuNS(pid) - cpu0) / int64(len(setups)))
-	rr.setup = percentile(setups, 0.5)
+	rr.setup = benchkit.Percentile(setups, 0.5)
 
-	if o.bulkBytes > 0 {
+	if o.BulkBytes > 0 {
 		c, err := dial()
 		if err != nil {
 			return rr, err
 		}
 		c.SetDeadline(time.Now().Add(120 * time.Second))
-		rr.up, err = bulk(c, o.bulkBytes)
+		rr.up, err = benchkit.Bulk(c, o.BulkBytes)
 		c.Close()
 		if err != nil {
 			return rr, fmt.Errorf("bulk up: %w", err)
@@ -521,7 +554,7 @@ func measureRP(g *rpGateway, o realPathOpts) (rpRound, error) {
 			return rr, err
 		}
 		c.SetDeadline(time.Now().Add(120 * time.Second))
-		rr.down, err = bulkDown(c, o.bulkBytes)
+		rr.down, err = bulkDown(c, o.BulkBytes)
 		c.Close()
 		if err != nil {
 			return rr, fmt.Errorf("bulk down: %w", err)
@@ -557,20 +590,20 @@ func bulkDown(c net.Conn, total int) (float64, error) {
 	return float64(total) / time.Since(start).Seconds() / 1e6, nil
 }
 
-func printRP(gws []*rpGateway, res map[*rpGateway][]rpRound, routed *rpGateway, o realPathOpts, rounds int) {
+func printRP(gws []*rpGateway, res map[*rpGateway][]rpRound, routed *rpGateway, o Options, rounds int) {
 	fmt.Printf("%d rounds, rows alternating within each round. Per round and row: %d round trips of a 64-byte request and a 256-byte answer on one connection; %d new connections, each timed from dial to the first answer (setup); %d MiB up and %d MiB down on fresh connections. Gateway CPU is the gateway process's (all threads, /proc/<pid>/task/*/schedstat) during the round trips, divided by their number; context switches likewise (voluntary + involuntary, all threads). Work the kernel does for the routed rows outside the gateway process (forwarding in softirq context) is not counted; for the no-tunnel row there is no gateway process. Figures are medians over rounds.\n\n",
-		rounds, o.pings, o.setups, o.bulkBytes>>20, o.bulkBytes>>20)
+		rounds, o.Pings, o.Setups, o.BulkBytes>>20, o.BulkBytes>>20)
 	fmt.Println("| path | RTT p50 | RTT p99 | setup p50 | bulk up MB/s | bulk down MB/s | gateway CPU / round trip | context switches / round trip | gateway CPU / new connection |\n|---|---|---|---|---|---|---|---|---|")
 	for _, g := range gws {
 		rs := res[g]
-		cpu, cs, cpuS := us(medianDur(pick(rs, func(r rpRound) time.Duration { return r.cpuRT }))), fmt.Sprintf("%.2f", medianF(rs, func(r rpRound) float64 { return r.ctxRT })), us(medianDur(pick(rs, func(r rpRound) time.Duration { return r.cpuSetup })))
+		cpu, cs, cpuS := benchkit.Micros(benchkit.MedianDur(pick(rs, func(r rpRound) time.Duration { return r.cpuRT }))), fmt.Sprintf("%.2f", medianF(rs, func(r rpRound) float64 { return r.ctxRT })), benchkit.Micros(benchkit.MedianDur(pick(rs, func(r rpRound) time.Duration { return r.cpuSetup })))
 		if g.kind == "none" {
 			cpu, cs, cpuS = "(kernel)", "-", "(kernel)"
 		}
 		fmt.Printf("| %s | %s | %s | %s | %.0f | %.0f | %s | %s | %s |\n", g.name,
-			us(medianDur(pick(rs, func(r rpRound) time.Duration { return r.p50 }))),
-			us(medianDur(pick(rs, func(r rpRound) time.Duration { return r.p99 }))),
-			us(medianDur(pick(rs, func(r rpRound) time.Duration { return r.setup }))),
+			benchkit.Micros(benchkit.MedianDur(pick(rs, func(r rpRound) time.Duration { return r.p50 }))),
+			benchkit.Micros(benchkit.MedianDur(pick(rs, func(r rpRound) time.Duration { return r.p99 }))),
+			benchkit.Micros(benchkit.MedianDur(pick(rs, func(r rpRound) time.Duration { return r.setup }))),
 			medianF(rs, func(r rpRound) float64 { return r.up }), medianF(rs, func(r rpRound) float64 { return r.down }),
 			cpu, cs, cpuS)
 	}
@@ -621,7 +654,7 @@ func medianF(rs []rpRound, f func(rpRound) float64) float64 {
 	for _, r := range rs {
 		out = append(out, f(r))
 	}
-	return median(out)
+	return benchkit.Median(out)
 }
 
 // roundRatio is the median over rounds of f(a) / f(b) in the same round.
@@ -632,14 +665,14 @@ func roundRatio(a, b []rpRound, f func(rpRound) float64) float64 {
 			rs = append(rs, f(a[i])/f(b[i]))
 		}
 	}
-	return median(rs)
+	return benchkit.Median(rs)
 }
 
-// scaleRP opens o.scaleSessions sessions from o.scaleDevices home devices
+// scaleRP opens o.ScaleSessions sessions from o.ScaleDevices home devices
 // (one namespace each, with a wg-quick profile per gateway), and sends a
-// heartbeat on each every o.scaleEvery for o.scaleFor, gateway after
-// gateway, o.scalePasses times.
-func scaleRP(l *nsLab, gws []*rpGateway, routed *rpGateway, scaleNS []string, keys []tunnel.Key, o realPathOpts, deadline time.Time) error {
+// heartbeat on each every o.ScaleEvery for o.ScaleFor, gateway after
+// gateway, o.ScalePasses times.
+func scaleRP(l *nsLab, gws []*rpGateway, routed *rpGateway, scaleNS []string, keys []tunnel.Key, o Options, deadline time.Time) error {
 	var targets []*rpGateway
 	for _, g := range gws {
 		if g.scale {
@@ -661,7 +694,7 @@ func scaleRP(l *nsLab, gws []*rpGateway, routed *rpGateway, scaleNS []string, ke
 			}
 		}
 	}
-	fmt.Printf("### Scale: %d idle sessions from %d home devices (a wg-quick profile each), a heartbeat (a line echoed by the license server) on every session every %s for %s\n\n", o.scaleSessions, o.scaleDevices, o.scaleEvery, o.scaleFor)
+	fmt.Printf("### Scale: %d idle sessions from %d home devices (a wg-quick profile each), a heartbeat (a line echoed by the license server) on every session every %s for %s\n\n", o.ScaleSessions, o.ScaleDevices, o.ScaleEvery, o.ScaleFor)
 	fmt.Println("| pass | path | heartbeats (failed) | heartbeat p50 | heartbeat p99 | gateway CPU (% of one core) | gateway resident memory | load average |\n|---|---|---|---|---|---|---|---|")
 	type sres struct {
 		p99 time.Duration
@@ -669,9 +702,9 @@ func scaleRP(l *nsLab, gws []*rpGateway, routed *rpGateway, scaleNS []string, ke
 		rss int64
 	}
 	all := map[*rpGateway][]sres{}
-	for pass := 0; pass < o.scalePasses; pass++ {
+	for pass := 0; pass < o.ScalePasses; pass++ {
 		for _, g := range targets {
-			if time.Now().Add(o.scaleFor + time.Minute).After(deadline) {
+			if time.Now().Add(o.ScaleFor + time.Minute).After(deadline) {
 				fmt.Print("\n(stopped: the section's time budget is spent)\n")
 				break
 			}
@@ -680,7 +713,7 @@ func scaleRP(l *nsLab, gws []*rpGateway, routed *rpGateway, scaleNS []string, ke
 				return fmt.Errorf("scale, %s: %w", g.name, err)
 			}
 			all[g] = append(all[g], sres{p99, cpu, rss})
-			fmt.Printf("| %d | %s | %d (%d) | %s | %s | %.1f %% | %.1f MB (%.1f MB before the sessions) | %s |\n", pass+1, g.name, n, failed, us(p50), us(p99), cpu, float64(rss)/1024, float64(base)/1024, loadAvg())
+			fmt.Printf("| %d | %s | %d (%d) | %s | %s | %.1f %% | %.1f MB (%.1f MB before the sessions) | %s |\n", pass+1, g.name, n, failed, benchkit.Micros(p50), benchkit.Micros(p99), cpu, float64(rss)/1024, float64(base)/1024, loadAvg())
 		}
 	}
 	fmt.Printf("\nRatios to %s (per pass, then median):\n\n", routed.name)
@@ -695,15 +728,15 @@ func scaleRP(l *nsLab, gws []*rpGateway, routed *rpGateway, scaleNS []string, ke
 			c = append(c, a.cpu/b.cpu)
 			m = append(m, float64(a.rss)/float64(b.rss))
 		}
-		fmt.Printf("- %s: heartbeat p99 %.2fx, gateway CPU %.2fx, resident memory %.2fx\n", g.name, median(p), median(c), median(m))
+		fmt.Printf("- %s: heartbeat p99 %.2fx, gateway CPU %.2fx, resident memory %.2fx\n", g.name, benchkit.Median(p), benchkit.Median(c), benchkit.Median(m))
 	}
 	fmt.Println()
 	return nil
 }
 
-func scaleOnce(g *rpGateway, scaleNS []string, o realPathOpts) (n int, failed int64, p50, p99 time.Duration, cpuPct float64, rss, baseRSS int64, err error) {
-	per := o.scaleSessions / len(scaleNS)
-	baseRSS = rssKB(g.pid())
+func scaleOnce(g *rpGateway, scaleNS []string, o Options) (n int, failed int64, p50, p99 time.Duration, cpuPct float64, rss, baseRSS int64, err error) {
+	per := o.ScaleSessions / len(scaleNS)
+	baseRSS = benchkit.RSSKB(g.pid())
 	var conns []net.Conn
 	defer func() {
 		for _, c := range conns {
@@ -750,9 +783,9 @@ func scaleOnce(g *rpGateway, scaleNS []string, o realPathOpts) (n int, failed in
 			select {
 			case <-stop:
 				return
-			case <-time.After(time.Duration(i) * o.scaleEvery / time.Duration(len(conns))):
+			case <-time.After(time.Duration(i) * o.ScaleEvery / time.Duration(len(conns))):
 			}
-			t := time.NewTicker(o.scaleEvery)
+			t := time.NewTicker(o.ScaleEvery)
 			defer t.Stop()
 			for {
 				s := time.Now()
@@ -777,26 +810,26 @@ func scaleOnce(g *rpGateway, scaleNS []string, o realPathOpts) (n int, failed in
 			}
 		}()
 	}
-	time.Sleep(o.scaleFor)
+	time.Sleep(o.ScaleFor)
 	close(stop)
 	wg.Wait()
 	elapsed := time.Since(start)
 	if pid != 0 {
 		cpuPct = float64(cpuNS(pid)-cpu0) / float64(elapsed) * 100
-		rss = rssKB(pid)
+		rss = benchkit.RSSKB(pid)
 	}
-	if o.profile != "" && g.kind == "licgate" {
-		fetchPprof(filepath.Join(g.dir, "licgate.sock"), "heap", o.profile+"-heap-"+g.short+".pb.gz")
+	if o.Profile != "" && g.kind == "licgate" {
+		fetchPprof(filepath.Join(g.dir, "licgate.sock"), "heap", o.Profile+"-heap-"+g.short+".pb.gz")
 	}
-	return len(lat), fails.Load(), percentile(lat, 0.5), percentile(lat, 0.99), cpuPct, rss, baseRSS, nil
+	return len(lat), fails.Load(), benchkit.Percentile(lat, 0.5), benchkit.Percentile(lat, 0.99), cpuPct, rss, baseRSS, nil
 }
 
 // profileRP takes two 10-second CPU profiles of licgate (gateway g) from
 // its admin socket: one under ping-pong load, one under new connections.
-func profileRP(home string, g *rpGateway, o realPathOpts) error {
+func profileRP(home string, g *rpGateway, o Options) error {
 	sock := filepath.Join(g.dir, "licgate.sock")
 	for _, kind := range []string{"rtt", "setup"} {
-		path := o.profile + "-" + kind + ".pb.gz"
+		path := o.Profile + "-" + kind + ".pb.gz"
 		done := make(chan error, 1)
 		go func() { done <- fetchPprof(sock, "profile?seconds=10", path) }()
 		stopAt := time.Now().Add(11 * time.Second)
@@ -810,7 +843,7 @@ func profileRP(home string, g *rpGateway, o realPathOpts) error {
 				}
 				c.SetDeadline(time.Now().Add(20 * time.Second))
 				if kind == "rtt" {
-					_, err = pingPong(c, 500)
+					_, err = benchkit.PingPong(c, 500)
 				} else {
 					if _, err = c.Write(req); err == nil {
 						_, err = io.ReadFull(c, resp)
@@ -853,16 +886,16 @@ func wgBinVersion(bin string) string {
 	return "?"
 }
 
-// lanServer is the license server stand-in's role: serve on
+// LANServer is the license server stand-in's role: serve on
 // LICGATE_BENCH_LISTEN in whatever namespace it was started.
-func lanServer() {
+func LANServer() {
 	ln, err := net.Listen("tcp", os.Getenv("LICGATE_BENCH_LISTEN"))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 	fmt.Println(ln.Addr())
-	serve(ln)
+	benchkit.Serve(ln)
 }
 
 // fetchPprof saves /debug/pprof/<name> from licgate's admin socket to path.
