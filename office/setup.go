@@ -19,6 +19,7 @@ import (
 	"github.com/licgate/licgate/adminapi"
 	"github.com/licgate/licgate/bundle"
 	"github.com/licgate/licgate/config"
+	"github.com/licgate/licgate/licmgr"
 	"github.com/licgate/licgate/service"
 	"github.com/licgate/licgate/store"
 	"github.com/licgate/licgate/tunnel"
@@ -81,6 +82,12 @@ type SetupOptions struct {
 	// SMTP settings for invitations (the smtp: block), when not empty.
 	SMTPHost, SMTPFrom, SMTPSecurity, SMTPUser, SMTPPasswordFile string
 	SMTPPort                                                     int
+	// Manager is the license manager (licmgr.Kinds: codemeter, flexnet,
+	// rlm, sentinel-ldk, sentinel-rms, generic); if empty, asked on a
+	// fresh config in a terminal (CodeMeter by default), else what the
+	// config has. LicenseFile is the FlexNet or RLM license file: linted,
+	// and its VENDOR/ISV lines give the ports; if empty, asked.
+	Manager, LicenseFile string
 	// Admin is enrolled as the first admin with device Device; the bundle
 	// goes to Out (default ./ADMIN-DEVICE).
 	Admin, Device, Out string
@@ -202,19 +209,31 @@ func Setup(ctx context.Context, o *SetupOptions) error {
 		return fmt.Errorf("%s: %w", o.ConfigPath, err)
 	}
 	doc := root.Content[0]
+	kind, findings, err := setupManager(doc, o, r, fresh)
+	if err != nil {
+		return err
+	}
 	// Upstream: ask, check, and look for a CodeMeter server nearby.
 	upstream := o.Upstream
 	if upstream == "" && fresh {
-		upstream = o.ask(r, "License server (host:port)", findCodeMeter(o.Stdout))
+		def := ""
+		if kind == "" || kind == licmgr.CodeMeter {
+			def = findCodeMeter(o.Stdout)
+		}
+		upstream = o.ask(r, "License server (host:port)", def)
 	}
 	if upstream != "" {
 		if _, _, err := net.SplitHostPort(upstream); err != nil {
-			upstream = net.JoinHostPort(upstream, "22350")
+			upstream = net.JoinHostPort(upstream, strconv.Itoa(defaultPort(kind)))
 		}
-		if err := checkUpstream(upstream); err != nil {
-			fmt.Fprintf(o.Stdout, "WARNING: %s does not answer: %v\n  (licgate will keep trying; check the address, the server and its firewall)\n", upstream, err)
-		} else {
-			fmt.Fprintf(o.Stdout, "License server %s answers.\n", upstream)
+		// A typed service has every port probed once the config is
+		// parsed (probeService); an untyped one its upstream here.
+		if kind == "" || kind == licmgr.CodeMeter {
+			if err := checkUpstream(upstream); err != nil {
+				fmt.Fprintf(o.Stdout, "WARNING: %s does not answer: %v\n  (licgate will keep trying; check the address, the server and its firewall)\n", upstream, err)
+			} else {
+				fmt.Fprintf(o.Stdout, "License server %s answers.\n", upstream)
+			}
 		}
 		SetYAML(doc, upstream, "services", "0", "upstream")
 	}
@@ -290,6 +309,8 @@ func Setup(ctx context.Context, o *SetupOptions) error {
 		return err
 	}
 	fmt.Fprintf(o.Stdout, "Config written: %s\n", o.ConfigPath)
+	todo := probeService(o.Stdout, cfg.Services[0].Upstream, cfg.Services[0].Settings.Ports)
+	todo = append(todo, findingTodos(findings)...)
 	if !o.NoService {
 		m, err := service.New(service.Config{Args: []string{"serve", "-c", o.ConfigPath}})
 		if err == nil {
@@ -322,6 +343,9 @@ func Setup(ctx context.Context, o *SetupOptions) error {
 	}
 	// What a person still has to do.
 	fmt.Fprintln(o.Stdout, "\nLeft to do:")
+	for _, t := range todo {
+		fmt.Fprintf(o.Stdout, "  - %s\n", t)
+	}
 	if !cfg.Portmap.Enabled {
 		fmt.Fprintf(o.Stdout, "  - forward UDP %d on the office router to this machine (or: licgate setup --portmap on)\n", cfg.ListenPort())
 	}

@@ -94,7 +94,7 @@ with what to install and when the link expires. Without smtp: the links are
 printed, and --csv FILE writes name,email,link for IT to send. Needs the
 public listener (public.listen). Users and addresses are checked before any
 link is made.`},
-		{name: "setup", synopsis: "[--upstream HOST:PORT] [--public-name NAME] [--portmap on|off] [--admin NAME] [--public-listen :443] [--smtp-host HOST --smtp-from ADDR] [--yes] [--no-service] [-c FILE]",
+		{name: "setup", synopsis: "[--manager TYPE] [--license-file FILE] [--upstream HOST:PORT] [--public-name NAME] [--portmap on|off] [--admin NAME] [--public-listen :443] [--smtp-host HOST --smtp-from ADDR] [--yes] [--no-service] [-c FILE]",
 			short: "set up this office: write the config, install the service, enrol the first admin", nargs: 0, setup: setupSetup,
 			help: `Asks (in a terminal) or takes from flags: the license server (it looks for a
 CodeMeter server on this machine and checks the one given answers), the office's

@@ -14,7 +14,9 @@ import (
 func setupSetup(fs *flag.FlagSet) clikit.RunFunc {
 	o := &office.SetupOptions{}
 	fs.StringVar(&o.ConfigPath, "c", defaultConfig, "config `FILE` to write (or change)")
-	fs.StringVar(&o.Upstream, "upstream", "", "the license server, `HOST[:PORT]` (default port 22350)")
+	fs.StringVar(&o.Upstream, "upstream", "", "the license server, `HOST[:PORT]` (default port: the manager's, 22350 for CodeMeter)")
+	fs.StringVar(&o.Manager, "manager", "", "the license manager: `TYPE` codemeter, flexnet, rlm, sentinel-ldk, sentinel-rms or generic (asked in a terminal; every port of it is probed)")
+	fs.StringVar(&o.LicenseFile, "license-file", "", "flexnet, rlm: the license server's license `FILE` (linted; its VENDOR/ISV lines give the ports)")
 	fs.StringVar(&o.PublicName, "public-name", "", "the office's public `NAME` or address home devices connect to")
 	fs.IntVar(&o.Port, "port", 0, "WireGuard UDP `PORT` (default 51820)")
 	fs.StringVar(&o.Portmap, "portmap", "", "open the port on the router by UPnP/NAT-PMP/PCP: on or off")
