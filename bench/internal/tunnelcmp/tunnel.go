@@ -47,23 +47,7 @@ func licgateTunnel(upstream, ackDelay string, opts ...gateway.Option) (dial func
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	cfg, err := config.Parse("bench.yaml", []byte(fmt.Sprintf(`state_dir: %s
-log_level: error
-tunnel:
-  listen_port: 0
-  endpoint: 127.0.0.1
-  ack_delay: "%s"
-services:
-  - name: codemeter
-    port: 22350
-    upstream: %s
-policy:
-  groups:
-    staff: [bench]
-  rules:
-    - {action: deny, who: [user:nobody]}
-    - {action: allow, who: [group:staff], hours: ["daily 00:00-24:00"], max_sessions_per_user: 100000}
-`, dir, ackDelay, upstream)))
+	cfg, err := config.Parse("bench.yaml", []byte(gatewayYAML(dir, upstream, ackDelay)))
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -83,6 +67,32 @@ policy:
 		return nil, nil, nil, err
 	}
 	return cli.dial("10.44.0.1:22350"), g, func() { cli.dev.Close(); g.Close(); os.RemoveAll(dir) }, nil
+}
+
+// gatewayYAML is the in-process gateway's configuration: state in dir,
+// one service proxying to upstream, and tunnel.ack_delay set to ackDelay
+// unless it is "" (the default).
+func gatewayYAML(dir, upstream, ackDelay string) string {
+	ack := ""
+	if ackDelay != "" {
+		ack = fmt.Sprintf("  ack_delay: %q\n", ackDelay)
+	}
+	return fmt.Sprintf(`state_dir: %s
+log_level: error
+tunnel:
+  listen_port: 0
+  endpoint: 127.0.0.1
+%sservices:
+  - name: codemeter
+    port: 22350
+    upstream: %s
+policy:
+  groups:
+    staff: [bench]
+  rules:
+    - {action: deny, who: [user:nobody]}
+    - {action: allow, who: [group:staff], hours: ["daily 00:00-24:00"], max_sessions_per_user: 100000}
+`, dir, ack, upstream)
 }
 
 // connectRate opens n sessions one after another (connect, one request,
