@@ -78,7 +78,7 @@ type Deps struct {
 	// Services are the configured services (who holds seats: Licenses);
 	// Status reads a FlexNet or RLM server's own status (if nil,
 	// RunStatus: the vendor's tool on PATH).
-	Services func() []LicenseService
+	Services func() []Service
 	Status   StatusFunc
 	// Now is the clock policy decisions use. If nil, time.Now.
 	Now    func() time.Time

@@ -6,19 +6,50 @@ import (
 	"net"
 	"time"
 
+	"github.com/licgate/licgate/adminapi"
 	"github.com/licgate/licgate/licmgr"
 	"github.com/licgate/licgate/session"
 )
 
-// LicenseService is what admission needs of a configured service to say
-// who holds its seats.
-type LicenseService struct {
+// Service is what admission needs of a configured license service: to
+// say who holds its seats, and for the API's and the metrics' views.
+type Service struct {
 	Name string
-	// Upstream is the license server, host[:port].
-	Upstream string
+	// Port and Protocols are where the gateway listens for it (its main
+	// port); Upstream is the license server, host[:port].
+	Port      int
+	Protocols []string
+	Upstream  string
 	// Settings are the service's license manager settings (its kind,
 	// resolved ports and the license file's findings).
 	*licmgr.Settings
+}
+
+// Services lists the proxied services with their live TCP sessions and
+// the policy's pool for each.
+func (c *Controller) Services() []adminapi.ServiceView {
+	held := map[string]int{}
+	for _, s := range c.d.Sessions.List() {
+		if s.Proto == "tcp" {
+			held[s.Service]++
+		}
+	}
+	eng := c.Engine()
+	out := []adminapi.ServiceView{}
+	for _, s := range c.services() {
+		out = append(out, adminapi.ServiceView{Name: s.Name, Port: s.Port, Protocols: s.Protocols, Upstream: s.Upstream,
+			Sessions: held[s.Name], Pool: eng.ServicePool(s.Name)})
+	}
+	return out
+}
+
+// ServiceProtocols lists each service's protocols (metrics).
+func (c *Controller) ServiceProtocols() map[string][]string {
+	out := map[string][]string{}
+	for _, s := range c.services() {
+		out[s.Name] = s.Protocols
+	}
+	return out
 }
 
 // Licenses is, per service, who holds its seats: the manager's own
@@ -33,14 +64,14 @@ func (c *Controller) Licenses(ctx context.Context) []ServiceLicenses {
 	return out
 }
 
-func (c *Controller) services() []LicenseService {
+func (c *Controller) services() []Service {
 	if c.d.Services == nil {
 		return nil
 	}
 	return c.d.Services()
 }
 
-func (c *Controller) serviceLicenses(ctx context.Context, sc LicenseService) ServiceLicenses {
+func (c *Controller) serviceLicenses(ctx context.Context, sc Service) ServiceLicenses {
 	var seats []session.SessionInfo
 	for _, s := range c.d.Sessions.Seats() {
 		if s.Service == sc.Name {
@@ -82,7 +113,7 @@ func (c *Controller) serviceLicenses(ctx context.Context, sc LicenseService) Ser
 }
 
 // lookupPort is the service's lmgrd or rlm port.
-func lookupPort(sc LicenseService) (int, bool) {
+func lookupPort(sc Service) (int, bool) {
 	for _, pt := range sc.Ports {
 		if pt.Role == licmgr.RoleLookup {
 			return pt.Port, true

@@ -161,31 +161,5 @@ func orEmpty(s []ddns.Status) []ddns.Status {
 	return s
 }
 
-// Services lists the proxied services with their live TCP sessions.
-func (g *Gateway) Services() []adminapi.ServiceView {
-	held := map[string]int{}
-	for _, s := range g.Sessions() {
-		if s.Proto == "tcp" {
-			held[s.Service]++
-		}
-	}
-	eng := g.Engine()
-	out := []adminapi.ServiceView{}
-	for _, s := range g.conf().Services {
-		out = append(out, adminapi.ServiceView{Name: s.Name, Port: s.Port, Protocols: s.Protocols, Upstream: s.Upstream,
-			Sessions: held[s.Name], Pool: eng.ServicePool(s.Name)})
-	}
-	return out
-}
-
 // Certs lists the certificates served.
 func (g *Gateway) Certs() []certs.View { return g.certs.Views(g.conf().Tunnel.Address) }
-
-// ServiceProtocols lists each service's protocols (metrics).
-func (g *Gateway) ServiceProtocols() map[string][]string {
-	out := map[string][]string{}
-	for _, s := range g.conf().Services {
-		out[s.Name] = s.Protocols
-	}
-	return out
-}

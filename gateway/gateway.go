@@ -214,7 +214,7 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 		Settings: g.identitySettings, Notify: g.notify, PublicURL: g.publicURL, Now: g.now, Logger: g.log})
 	g.Controller = admission.New(admission.Deps{Engine: cfg.Engine(), Sessions: g.sessions, Identities: g.Manager, Store: g.st,
 		Settings: g.admissionSettings, Shared: g.sharedCounts(), Peers: g.tun.Peers, OnPeers: g.TrackPeers,
-		Services: g.licenseServices, Status: g.licStatus, Now: g.now, Logger: g.log})
+		Services: g.services, Status: g.licStatus, Now: g.now, Logger: g.log})
 	g.portal = portal.New(portal.Deps{Store: g.st, Identities: g.Manager, SignIns: g.Controller, Audit: g.audit, Settings: g.portalSettings,
 		SigninConfig: g.signinConfig, PublicURL: g.publicURL, PublicUp: func() bool { return g.publicLn != nil }, Now: g.now, Logger: g.log,
 		GroupsOf: func(u string) []string { return g.Engine().GroupsOf(u) }, Mail: g.sendMail})

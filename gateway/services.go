@@ -132,12 +132,12 @@ func (g *Gateway) serveUDP(p *proxy.Proxy, pc net.PacketConn) {
 	}
 }
 
-// licenseServices are the configured services, as admission reads them.
-func (g *Gateway) licenseServices() []admission.LicenseService {
+// services are the configured services, as admission reads them.
+func (g *Gateway) services() []admission.Service {
 	svcs := g.conf().Services
-	out := make([]admission.LicenseService, len(svcs))
-	for i := range svcs {
-		out[i] = admission.LicenseService{Name: svcs[i].Name, Upstream: svcs[i].Upstream, Settings: &svcs[i].Settings}
+	out := make([]admission.Service, len(svcs))
+	for i, s := range svcs {
+		out[i] = admission.Service{Name: s.Name, Port: s.Port, Protocols: s.Protocols, Upstream: s.Upstream, Settings: &svcs[i].Settings}
 	}
 	return out
 }
