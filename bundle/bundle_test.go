@@ -188,8 +188,10 @@ func TestEnvVars(t *testing.T) {
 	if got := b.EnvPairs(); got != "LM_LICENSE_FILE=@10.44.0.1" {
 		t.Errorf("range: %s (a daemon name that is no variable name must be left out)", got)
 	}
-	if b.CodeMeter() || b.LDK() || !testBundle(t).CodeMeter() {
-		t.Error("CodeMeter/LDK flags: a FlexNet-only bundle fronts neither; a bundle without licenses fronts CodeMeter")
+	generic := testBundle(t)
+	generic.Licenses = []License{{Kind: licmgr.Generic}}
+	if b.CodeMeter() || b.LDK() || !testBundle(t).CodeMeter() || !generic.CodeMeter() {
+		t.Error("CodeMeter/LDK flags: a FlexNet-only bundle fronts neither; a bundle without licenses, or with untyped ones only, fronts CodeMeter")
 	}
 	if ps := b.PSEnv(); ps != " 'LM_LICENSE_FILE' = '@10.44.0.1' " {
 		t.Errorf("PSEnv %q", ps)

@@ -106,18 +106,18 @@ func (b *Bundle) EnvVars() []EnvVar {
 }
 
 // has reports whether the bundle fronts a manager of kind k. A bundle
-// made without Licenses fronts CodeMeter (the helpers' behaviour before
-// profiles).
+// whose Licenses name no manager (none, or only untyped and generic
+// services: a config from before profiles) fronts CodeMeter, as the
+// helpers did then.
 func (b *Bundle) has(k licmgr.Kind) bool {
-	if len(b.Licenses) == 0 {
-		return k == licmgr.CodeMeter
-	}
+	named := false
 	for _, l := range b.Licenses {
 		if l.Kind == k {
 			return true
 		}
+		named = named || l.Kind != licmgr.Generic
 	}
-	return false
+	return !named && k == licmgr.CodeMeter
 }
 
 // CodeMeter: the helpers add the gateway to CodeMeter's server search list.

@@ -69,6 +69,7 @@ type Server struct {
 	signinBackend SignInBackend
 	signinEnrol   bool
 	tickets       *lru.Cache[string, ticket] // device forms after an enrolment sign-in
+	licenses      func() []bundle.License    // nil: the helpers set CodeMeter's server list only
 }
 
 // New returns the enrolment server; logger may be nil.
@@ -241,6 +242,9 @@ func (s *Server) showResult(w http.ResponseWriter, src netip.AddrPort, token str
 	if err != nil {
 		s.refuse(w, src, err)
 		return
+	}
+	if s.licenses != nil {
+		b.Licenses = s.licenses()
 	}
 	files, err := b.Files()
 	if err != nil {

@@ -15,6 +15,8 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/licgate/licgate/bundle"
+	"github.com/licgate/licgate/config"
 	"github.com/licgate/licgate/licmgr"
 )
 
@@ -98,6 +100,16 @@ func setupManager(doc *yaml.Node, o *SetupOptions, r *bufio.Reader, fresh bool) 
 	}
 	SetYAML(doc, abs, "services", "0", "license_file")
 	return kind, findings, nil
+}
+
+// bundleLicenses are the config's license managers as the home helpers
+// point applications at them.
+func bundleLicenses(cfg *config.Config) []bundle.License {
+	var out []bundle.License
+	for _, s := range cfg.Services {
+		out = append(out, bundle.LicenseFor(s.Settings.Kind(), s.Settings.Ports))
+	}
+	return out
 }
 
 // defaultPort is the upstream's port when --upstream has none: the

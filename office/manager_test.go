@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/licgate/licgate/bundle"
 	"github.com/licgate/licgate/config"
 	"github.com/licgate/licgate/internal/licsim"
 	"github.com/licgate/licgate/licmgr"
@@ -77,6 +78,11 @@ func TestSetupFlexNetProbesEveryPort(t *testing.T) {
 	if s.Name != "flexnet" || s.Settings.Kind() != licmgr.FlexNet || s.Settings.LicenseFile != lic || len(s.Settings.Ports) != 2 ||
 		s.Settings.Ports[0].Port != port(m.MasterAddr()) || s.Settings.Ports[1].Port != port(m.VendorAddr()) || !s.Settings.Ports[1].HoldsSeats {
 		t.Fatalf("service: %s %s %s %+v", s.Name, s.Settings.Kind(), s.Settings.LicenseFile, s.Settings.Ports)
+	}
+	// The admin's bundle points FlexNet clients at the gateway.
+	b := &bundle.Bundle{Gateway: "10.44.0.1", Licenses: bundleLicenses(cfg)}
+	if got, want := b.EnvPairs(), fmt.Sprintf("ADSKFLEX_LICENSE_FILE=%[1]d@10.44.0.1 LM_LICENSE_FILE=%[1]d@10.44.0.1", port(m.MasterAddr())); got != want || b.CodeMeter() {
+		t.Errorf("bundle variables %q (CodeMeter %v), want %q and no CodeMeter", got, b.CodeMeter(), want)
 	}
 
 	// The vendor daemon stops: setup says so, and what to do.

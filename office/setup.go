@@ -337,7 +337,7 @@ func Setup(ctx context.Context, o *SetupOptions) error {
 		if !running {
 			return fmt.Errorf("the daemon is not running on %s: start it, then run setup --admin %s again", cfg.Socket, o.Admin)
 		}
-		if err := enrolAdmin(ctx, c, o); err != nil {
+		if err := enrolAdmin(ctx, c, o, bundleLicenses(cfg)); err != nil {
 			return err
 		}
 	}
@@ -367,7 +367,7 @@ func Setup(ctx context.Context, o *SetupOptions) error {
 	return nil
 }
 
-func enrolAdmin(ctx context.Context, c *adminapi.Client, o *SetupOptions) error {
+func enrolAdmin(ctx context.Context, c *adminapi.Client, o *SetupOptions, licenses []bundle.License) error {
 	if _, err := c.AddUser(ctx, adminapi.AddUserRequest{Name: o.Admin}); err != nil {
 		var se *adminapi.APIStatusError
 		if !errors.As(err, &se) || se.Status != 409 {
@@ -396,7 +396,7 @@ func enrolAdmin(ctx context.Context, c *adminapi.Client, o *SetupOptions) error 
 	if err != nil {
 		return err
 	}
-	names, err := bundle.Write(prefix, p)
+	names, err := bundle.Write(prefix, p, licenses...)
 	if err != nil {
 		return fmt.Errorf("%w (the profile is the only copy of the key):\n%s", err, res.ProfileText)
 	}
