@@ -70,6 +70,11 @@ func TestForwardMode(t *testing.T) {
 		}
 	}
 
+	// UDP discovery is forwarded too, answered to the device's address.
+	if ans, err := alice.discover(); err != nil || !strings.HasPrefix(ans, "LICSIM name=lan inuse=3/3 to="+alice.addr.String()+":") {
+		t.Errorf("discovery through the forwarded flow: %q %v", ans, err)
+	}
+
 	// Sessions: listed with each device's tunnel address.
 	var ss []session.SessionInfo
 	if err := sl.get("/api/v1/sessions", &ss); err != nil {
@@ -195,5 +200,34 @@ func expectReset(t *testing.T, what string, c net.Conn, r *bufio.Reader) {
 	_, err := r.ReadString('\n')
 	if !errors.Is(err, syscall.ECONNRESET) {
 		t.Fatalf("%s: the client's read ended with %v, want a reset", what, err)
+	}
+}
+
+// TestForwardModeMasquerade: with source: gateway, licgate masquerades
+// the forwarded flows (nftables), so the license server sees the
+// gateway's LAN address and the LAN needs no route; revoke still resets
+// the server's end and frees the seat.
+func TestForwardModeMasquerade(t *testing.T) {
+	sl := newSrcLab(t, forwardTunnel(tunName("isrcm")), "gateway", false, nil)
+	if rules := sl.office.Run("nft", "list", "table", "ip", "licgate-forward"); !strings.Contains(rules, "masquerade") {
+		t.Fatalf("no masquerade rule:\n%s", rules)
+	}
+	alice := sl.addHome("alice", "laptop")
+	ca, ra, sa := sl.takeSeat(alice)
+	if sa.remote.Addr().String() != gwLAN {
+		t.Errorf("the license server saw %s, want the gateway's %s", sa.remote.Addr(), gwLAN)
+	}
+	if ans, err := alice.discover(); err != nil || !strings.HasPrefix(ans, "LICSIM name=lan inuse=1/3 to="+gwLAN+":") {
+		t.Errorf("discovery through the masqueraded flow: %q %v", ans, err)
+	}
+	fmt.Fprintf(ca, "PING 1\n")
+	if ans, err := ra.ReadString('\n'); err != nil || ans != "PONG 1\n" {
+		t.Fatalf("heartbeat: %q %v", ans, err)
+	}
+	sl.cli("device", "revoke", "alice", "laptop")
+	waitClosed(t, "revoke", sa)
+	expectReset(t, "revoke", ca, ra)
+	if !sl.srv.WaitInUse(0, srcTimeout) {
+		t.Fatalf("seat not freed: %d in use", sl.srv.InUse())
 	}
 }
