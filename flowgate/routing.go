@@ -57,6 +57,16 @@ func (r Routing) Commands() string {
 	return s
 }
 
+// RemoveCommands undo Commands (leave ip_forward on if the host
+// forwards for other reasons).
+func (r Routing) RemoveCommands() string {
+	s := "sysctl -w net.ipv4.ip_forward=0   # only if nothing else on this host forwards\n"
+	if len(r.Masquerade) > 0 {
+		s += "nft delete table ip " + Table + "\n"
+	}
+	return s
+}
+
 // Start is Setup with the outcome logged, and on failure the commands an
 // administrator can run instead in the error. teardown logs its errors.
 func (r Routing) Start(log *slog.Logger) (teardown func() error, err error) {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/licgate/licgate/cmd/licgate/internal/clikit"
 	"github.com/licgate/licgate/config"
+	"github.com/licgate/licgate/flowgate"
 	"github.com/licgate/licgate/gateway"
 	"github.com/licgate/licgate/internal/licsim"
 	"github.com/licgate/licgate/service"
@@ -31,6 +32,15 @@ func setupServe(fs *flag.FlagSet) clikit.RunFunc {
 			cfg, err := config.Load(*cfgPath)
 			if err != nil {
 				return err
+			}
+			if cfg.Tunnel.Forward { // the kernel forwards: no transparent sockets
+				_, fr, err := flowgate.Plan(cfg.ForwardPorts(), cfg.SubnetPrefix(), cfg.Tunnel.Interface)
+				if err != nil {
+					return err
+				}
+				fmt.Fprint(e.Stdout, "# tunnel.forward: set up (licgate serve does this itself when it may):\n"+fr.Commands()+"# remove:\n"+fr.RemoveCommands())
+				fmt.Fprintf(e.Stdout, "# services with source: tunnel need a route back on the license server (or the LAN router):\n#   ip route add %s via <this host's LAN address>\n", cfg.Tunnel.Subnet)
+				return nil
 			}
 			r := gateway.Routing(cfg)
 			fmt.Fprintln(e.Stdout, "# set up (licgate serve does this itself when it may):")
