@@ -46,10 +46,18 @@ func (p *fakePeers) Peers() ([]tunnel.PeerStatus, error) {
 	}
 	return out, nil
 }
-func (p *fakePeers) AddPeer(pe tunnel.Peer) error  { p.add("add peer"); p.peers[pe.PublicKey] = pe; return nil }
-func (p *fakePeers) RemovePeer(k tunnel.Key) error { p.add("remove peer"); delete(p.peers, k); return nil }
-func (p *fakePeers) PublicKey() tunnel.Key         { return tunnel.Key{} }
-func (p *fakePeers) ListenPort() int               { return 51820 }
+func (p *fakePeers) AddPeer(pe tunnel.Peer) error {
+	p.add("add peer")
+	p.peers[pe.PublicKey] = pe
+	return nil
+}
+func (p *fakePeers) RemovePeer(k tunnel.Key) error {
+	p.add("remove peer")
+	delete(p.peers, k)
+	return nil
+}
+func (p *fakePeers) PublicKey() tunnel.Key { return tunnel.Key{} }
+func (p *fakePeers) ListenPort() int       { return 51820 }
 
 // fakeSessions holds one live session of device 1 until it is cut.
 type fakeSessions struct {
