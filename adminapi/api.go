@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/http/pprof"
 	"strconv"
 	"time"
 
@@ -59,10 +58,7 @@ func newMux(b Backend, o Options) *http.ServeMux {
 		mux.Handle("GET /metrics", o.Metrics)
 	}
 	if o.Pprof {
-		// Profiles, on the local socket only:
-		// `curl --unix-socket licgate.sock http://x/debug/pprof/heap`.
-		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
-		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mountPprof(mux)
 	}
 	for _, m := range o.Mount {
 		m(mux)

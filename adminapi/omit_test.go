@@ -1,4 +1,4 @@
-//go:build licgate_omit_metrics || licgate_omit_console
+//go:build licgate_omit_metrics || licgate_omit_console || licgate_omit_pprof
 
 package adminapi
 
@@ -17,7 +17,7 @@ func TestOmittedPartsAnswer404(t *testing.T) {
 	m.Bytes.WithLabelValues("s", "up").Add(1)
 	m.DialSeconds.WithLabelValues("s").Observe(0.1)
 	m.DDNSChangeTime.WithLabelValues("ipv4").SetToCurrentTime()
-	h := Handler(&fakeBackend{}, Options{Metrics: m.Handler()})
+	h := Handler(&fakeBackend{}, Options{Metrics: m.Handler(), Pprof: true})
 	get := func(path string) (int, string) {
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, httptest.NewRequest("GET", "https://10.44.0.1"+path, nil))
@@ -35,6 +35,9 @@ func TestOmittedPartsAnswer404(t *testing.T) {
 		for _, p := range []string{"/", "/index.html", "/app.js"} {
 			rows = append(rows, row{p, "licgate_omit_console", 404})
 		}
+	}
+	if !PprofBuilt {
+		rows = append(rows, row{"/debug/pprof/heap", "licgate_omit_pprof", 404})
 	}
 	rows = append(rows, row{"/api/v1/users", "[]", 200})
 	for _, r := range rows {

@@ -10,7 +10,7 @@
 # costs a full compile of the tree (about 2 CPU-minutes). `go run
 # ./tools/dist -router` builds them all, and fails any over the limit.
 go vet -tags licgate_store_bolt ./...
-bolt_router_tags=licgate_omit_acme,licgate_omit_console,licgate_omit_metrics,licgate_omit_upnp,nethttpomithttp2,licgate_omit_postgres,licgate_store_bolt
+bolt_router_tags=licgate_omit_acme,licgate_omit_console,licgate_omit_metrics,licgate_omit_pprof,licgate_omit_upnp,nethttpomithttp2,licgate_omit_postgres,licgate_store_bolt
 go vet -tags "$bolt_router_tags" ./cmd/licgate/ ./gateway/ ./store/...
 go test -tags licgate_store_bolt ./store/bolt/ ./store/local/ ./store/open/
 go test -tags licgate_omit_postgres -run TestOmitted ./store/postgres/

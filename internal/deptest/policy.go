@@ -111,6 +111,7 @@ var Licgate = Policy{
 		{From: "cmd/licgate", To: "github.com/prometheus/...", Tag: "licgate_omit_metrics", Why: "licgate_omit_metrics leaves Prometheus out"},
 		{From: "cmd/licgate", To: "google.golang.org/protobuf/...", Tag: "licgate_omit_metrics", Why: "protobuf comes only with Prometheus"},
 		{From: "cmd/licgate", To: "github.com/huin/goupnp/...", Tag: "licgate_omit_upnp", Why: "licgate_omit_upnp leaves goupnp out"},
+		{From: "cmd/licgate", To: "runtime/pprof", Tag: "licgate_omit_pprof", Why: "licgate_omit_pprof leaves the profilers out of the router build"},
 		{From: "cmd/licgate", To: "github.com/jackc/pgx/...", Tag: "licgate_omit_postgres", Why: "licgate_omit_postgres leaves pgx out"},
 		{From: "cmd/licgate", To: "github.com/ncruces/go-sqlite3/...", Tag: "licgate_store_bolt", Why: "licgate_store_bolt links no SQL engine"},
 		{From: "cmd/licgate", To: "golang.org/x/net/http2/...", Tag: "nethttpomithttp2", Why: "nethttpomithttp2 leaves HTTP/2 out; x/net/http2 would bring it back"},

@@ -105,6 +105,10 @@ var RouterTargets = []Target{
 //	                      other than "off" is a config error)
 //	licgate_omit_console  the embedded web console (404; the admin API and CLI stay)
 //	licgate_omit_metrics  Prometheus client_golang and protobuf (GET /metrics is 404)
+//	licgate_omit_pprof    net/http/pprof and runtime/pprof (/debug/pprof on the
+//	                      local socket is 404 naming the tag): about 390 KB on
+//	                      linux/mipsle, which the 20 MB limit needs once the
+//	                      time-zone data (time/tzdata, 384 KiB) is built in
 //	licgate_omit_upnp     goupnp (portmap keeps PCP and NAT-PMP; "upnp" in
 //	                      portmap.protocols is a config error)
 //	nethttpomithttp2      net/http's bundled HTTP/2 (listeners offer http/1.1 only)
@@ -113,7 +117,7 @@ var RouterTargets = []Target{
 //	licgate_store_bolt    the state in go.etcd.io/bbolt (licgate.bolt) instead of
 //	                      SQLite (licgate.db): no SQL engine is linked; a state
 //	                      directory holding only a licgate.db is refused at start
-var RouterTags = []string{"licgate_omit_acme", "licgate_omit_console", "licgate_omit_metrics", "licgate_omit_upnp", "nethttpomithttp2",
+var RouterTags = []string{"licgate_omit_acme", "licgate_omit_console", "licgate_omit_metrics", "licgate_omit_pprof", "licgate_omit_upnp", "nethttpomithttp2",
 	"licgate_omit_postgres", "licgate_store_bolt"}
 
 // RouterGCFlags are the -router profile's -gcflags: no inlining (-l) except
