@@ -57,7 +57,7 @@ func main() {
 	flag.StringVar(&lg.MemoryLimit, "memory-limit", "", "run licgate in the scale and realpath sections with this memory_limit (e.g. 160MiB)")
 	flag.StringVar(&lg.Baseline, "baseline", "", "a licgate binary to compare with in the same run (realpath: a netstack row of its own; startup: paired runs)")
 	flag.IntVar(&startupRuns, "startup-runs", startupRuns, "startup: runs per binary")
-	flag.StringVar(&realOpts.Rows, "realpath-rows", "", "realpath: comma-separated rows to run (ln, lt, ls, l1, lb, rm, none; the Debian routed row always runs), empty for all")
+	flag.StringVar(&realOpts.Rows, "realpath-rows", "", "realpath: comma-separated rows to run (ln, lt, lf, ls, l1, lb, rm, none; the Debian routed row always runs), empty for all")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of this process (sections 2 and 3 run licgate in it)")
 	flag.Parse()
 	if *cpuProfile != "" {

@@ -233,6 +233,7 @@ func Run(o Options) error {
 			yaml: "  mode: tun\n  interface: brt" + l.tag + "\n"},
 		{name: "licgate netstack, source: tunnel", short: "ls", kind: "licgate", subnet: netip.MustParsePrefix("10.46.0.0/24"), port: 51822,
 			sourceTunnel: true},
+		forwardRow(l.tag),
 	}
 	if o.OneP {
 		gws = append(gws, &rpGateway{name: "licgate netstack, GOMAXPROCS=1", short: "l1", kind: "licgate", subnet: netip.MustParsePrefix("10.49.0.0/24"), port: 51825,
