@@ -229,7 +229,7 @@ func TestLicenseHelpersGolden(t *testing.T) {
 		}
 	}
 	mac, _ := b.MacOS()
-	for _, must := range []string{"launchctl setenv LM_LICENSE_FILE", "/Library/LaunchAgents/", "/etc/zprofile", "launchctl asuser"} {
+	for _, must := range []string{"launchctl setenv LM_LICENSE_FILE", "/Library/LaunchAgents}/", "/etc/zprofile", "launchctl asuser"} {
 		if !strings.Contains(string(mac), must) {
 			t.Errorf("macos.sh lacks %q", must)
 		}
@@ -361,5 +361,102 @@ func TestLinuxHelperRunsLicenses(t *testing.T) {
 		if _, err := os.Stat(p); err == nil {
 			t.Errorf("%s left behind", p)
 		}
+	}
+}
+
+// The macOS helper's --licenses-only and --uninstall, run for real with
+// stand-ins for id, launchctl and cmu and every path in a temp
+// directory: the variables file, the LaunchAgent and one /etc/zprofile
+// line (twice run, still one), launchctl setenv at login with the
+// gateway's values, LDK's serveraddr; --uninstall leaves zprofile and
+// hasplm.ini as they were.
+func TestMacOSHelperRunsLicenses(t *testing.T) {
+	if !haveTool(t, "dash") {
+		return
+	}
+	root := t.TempDir()
+	bin := filepath.Join(root, "bin")
+	log := filepath.Join(root, "calls.log")
+	os.MkdirAll(bin, 0o755)
+	stub := func(name, body string) {
+		if err := os.WriteFile(filepath.Join(bin, name), []byte("#!/bin/sh\necho \""+name+" $*\" >>"+log+"\n"+body+"\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stub("id", `[ $# -gt 1 ] && echo 501 || echo 0`)
+	stub("launchctl", "exit 0")
+	stub("cmu", "exit 0")
+	files, err := licensesBundle(t).Files()
+	if err != nil {
+		t.Fatal(err)
+	}
+	home := filepath.Join(root, "home")
+	os.MkdirAll(home, 0o755)
+	for name, data := range files {
+		os.WriteFile(filepath.Join(home, name), data, 0o600)
+	}
+	zprofile := filepath.Join(root, "etc", "zprofile")
+	ini := filepath.Join(root, "etc", "hasplm", "hasplm.ini")
+	agents := filepath.Join(root, "LaunchAgents")
+	os.MkdirAll(filepath.Dir(zprofile), 0o755)
+	os.MkdirAll(agents, 0o755)
+	os.WriteFile(zprofile, []byte("# system zprofile\nexport PATH\n"), 0o644)
+	lib := filepath.Join(root, "lib")
+	env := []string{"PATH=" + bin + ":/usr/bin:/bin", "HOME=" + home, "SUDO_USER=alice",
+		"LICGATE_WG_DIR=" + filepath.Join(root, "wg"), "LICGATE_LIB_DIR=" + lib, "LICGATE_LAUNCH_AGENTS=" + agents,
+		"LICGATE_ZPROFILE=" + zprofile, "LICGATE_HASPLM_INI=" + ini}
+	run := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command("dash", append([]string{filepath.Join(home, "office-macos.sh")}, args...)...)
+		cmd.Env = env
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("office-macos.sh %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	read := func(p string) string { data, _ := os.ReadFile(p); return string(data) }
+	run("--licenses-only")
+	run("--licenses-only")
+	envSh := filepath.Join(lib, "office-env.sh")
+	if n := strings.Count(read(zprofile), "# licgate office"); n != 1 || !strings.Contains(read(zprofile), ". "+envSh) {
+		t.Errorf("zprofile after two runs (%d licgate lines):\n%s", n, read(zprofile))
+	}
+	agent := read(filepath.Join(agents, "com.licgate.env.office.plist"))
+	if !strings.Contains(agent, "<string>"+envSh+"</string>") || !strings.Contains(agent, "<key>LICGATE_LAUNCHCTL</key>") {
+		t.Errorf("LaunchAgent:\n%s", agent)
+	}
+	if !strings.Contains(read(log), "launchctl asuser 501 /usr/bin/env LICGATE_LAUNCHCTL=1 /bin/sh "+envSh) {
+		t.Errorf("variables not set for the user now:\n%s", read(log))
+	}
+	if read(ini) != "[REMOTE]\nserveraddr = 10.44.0.1\n" {
+		t.Errorf("hasplm.ini:\n%s", read(ini))
+	}
+	// What the LaunchAgent runs at login.
+	os.Remove(log)
+	login := exec.Command("dash", envSh)
+	login.Env = []string{"PATH=" + bin + ":/usr/bin:/bin", "LICGATE_LAUNCHCTL=1"}
+	if out, err := login.CombinedOutput(); err != nil {
+		t.Fatalf("env script: %v\n%s", err, out)
+	}
+	for _, want := range []string{"launchctl setenv LM_LICENSE_FILE 27000@10.44.0.1", "launchctl setenv ADSKFLEX_LICENSE_FILE 27000@10.44.0.1", "launchctl setenv RLM_LICENSE 5053@10.44.0.1", "launchctl setenv foundry_LICENSE 5053@10.44.0.1"} {
+		if !strings.Contains(read(log), want) {
+			t.Errorf("login: no %q in\n%s", want, read(log))
+		}
+	}
+	run("--uninstall")
+	if got := read(zprofile); got != "# system zprofile\nexport PATH\n" {
+		t.Errorf("zprofile after uninstall:\n%s", got)
+	}
+	if _, err := os.Stat(ini); err == nil {
+		t.Errorf("hasplm.ini, made by the helper, left behind: %q", read(ini))
+	}
+	for _, p := range []string{envSh, filepath.Join(agents, "com.licgate.env.office.plist")} {
+		if _, err := os.Stat(p); err == nil {
+			t.Errorf("%s left behind", p)
+		}
+	}
+	if !strings.Contains(read(log), "launchctl asuser 501 launchctl unsetenv LM_LICENSE_FILE") {
+		t.Errorf("variables not unset:\n%s", read(log))
 	}
 }

@@ -135,13 +135,17 @@ add_ldk_server() {
 		return 0
 	fi
 	mkdir -p "$(dirname "$HASPLM_INI")" "$LIB_DIR"
-	[ -f "$HASPLM_INI" ] || : >"$HASPLM_INI"
+	created=""
+	if [ ! -f "$HASPLM_INI" ]; then
+		: >"$HASPLM_INI"
+		created=created
+	fi
 	awk -v gw="$GATEWAY" '
 		{ print }
 		!done && tolower($0) ~ /^[ \t]*\[remote\]/ { print "serveraddr = " gw; done = 1 }
 		END { if (!done) { print "[REMOTE]"; print "serveraddr = " gw } }' "$HASPLM_INI" >"$HASPLM_INI.tmp"
 	mv "$HASPLM_INI.tmp" "$HASPLM_INI"
-	: >"$LDK_MARK"
+	echo "$created" >"$LDK_MARK"
 	restart_ldk
 	say "added $GATEWAY to Sentinel LDK's remote search ($HASPLM_INI [REMOTE] serveraddr)"
 }
@@ -155,6 +159,10 @@ del_ldk_server() {
 			{ line = $0; gsub(/[ \t\r]/, "", line) }
 			!(remote && tolower(line) == "serveraddr=" gw) { print }' "$HASPLM_INI" >"$HASPLM_INI.tmp"
 		mv "$HASPLM_INI.tmp" "$HASPLM_INI"
+		# A file this script made and that holds nothing else goes too.
+		if [ "$(cat "$LDK_MARK")" = created ] && [ "$(tr -d ' \t\r\n' <"$HASPLM_INI")" = "[REMOTE]" ]; then
+			rm -f "$HASPLM_INI"
+		fi
 		restart_ldk
 		say "removed $GATEWAY from Sentinel LDK's remote search"
 	fi

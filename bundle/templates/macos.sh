@@ -20,7 +20,7 @@ BREW="$( (command -v brew >/dev/null 2>&1 && brew --prefix) || echo /opt/homebre
 CONF_DIR="${LICGATE_WG_DIR:-$BREW/etc/wireguard}"
 CONF="$CONF_DIR/$TUNNEL.conf"
 HERE="$(cd "$(dirname "$0")" && pwd)"
-LIB_DIR="/usr/local/lib/licgate"
+LIB_DIR="${LICGATE_LIB_DIR:-/usr/local/lib/licgate}"
 LABEL="com.licgate.reresolve.$TUNNEL"
 PLIST="/Library/LaunchDaemons/$LABEL.plist"
 PATH="$BREW/bin:/usr/local/bin:$PATH"
@@ -33,7 +33,7 @@ LDK="{{if .LDK}}1{{end}}"
 ENV_SH="$LIB_DIR/$TUNNEL-env.sh"
 ZPROFILE="${LICGATE_ZPROFILE:-/etc/zprofile}"
 AGENT_LABEL="com.licgate.env.$TUNNEL"
-AGENT="/Library/LaunchAgents/$AGENT_LABEL.plist"
+AGENT="${LICGATE_LAUNCH_AGENTS:-/Library/LaunchAgents}/$AGENT_LABEL.plist"
 HASPLM_INI="${LICGATE_HASPLM_INI:-/etc/hasplm/hasplm.ini}"
 LDK_MARK="$LIB_DIR/$TUNNEL.ldk-added"
 
@@ -121,13 +121,17 @@ add_ldk_server() {
 		return 0
 	fi
 	mkdir -p "$(dirname "$HASPLM_INI")" "$LIB_DIR"
-	[ -f "$HASPLM_INI" ] || : >"$HASPLM_INI"
+	created=""
+	if [ ! -f "$HASPLM_INI" ]; then
+		: >"$HASPLM_INI"
+		created=created
+	fi
 	awk -v gw="$GATEWAY" '
 		{ print }
 		!done && tolower($0) ~ /^[ \t]*\[remote\]/ { print "serveraddr = " gw; done = 1 }
 		END { if (!done) { print "[REMOTE]"; print "serveraddr = " gw } }' "$HASPLM_INI" >"$HASPLM_INI.tmp"
 	mv "$HASPLM_INI.tmp" "$HASPLM_INI"
-	: >"$LDK_MARK"
+	echo "$created" >"$LDK_MARK"
 	restart_ldk
 	say "added $GATEWAY to Sentinel LDK's remote search ($HASPLM_INI [REMOTE] serveraddr)"
 }
@@ -141,6 +145,10 @@ del_ldk_server() {
 			{ line = $0; gsub(/[ \t\r]/, "", line) }
 			!(remote && tolower(line) == "serveraddr=" gw) { print }' "$HASPLM_INI" >"$HASPLM_INI.tmp"
 		mv "$HASPLM_INI.tmp" "$HASPLM_INI"
+		# A file this script made and that holds nothing else goes too.
+		if [ "$(cat "$LDK_MARK")" = created ] && [ "$(tr -d ' \t\r\n' <"$HASPLM_INI")" = "[REMOTE]" ]; then
+			rm -f "$HASPLM_INI"
+		fi
 		restart_ldk
 		say "removed $GATEWAY from Sentinel LDK's remote search"
 	fi

@@ -103,7 +103,8 @@ function Restart-Ldk {
 function Add-LdkServer {
     if (Test-LdkServer) { Say "Sentinel LDK already searches $Gateway ($HasplmIni)"; return }
     New-Item -ItemType Directory -Force -Path $HasplmDir | Out-Null
-    $lines = @(); if (Test-Path $HasplmIni) { $lines = @(Get-Content $HasplmIni) }
+    $created = -not (Test-Path $HasplmIni)
+    $lines = @(); if (-not $created) { $lines = @(Get-Content $HasplmIni) }
     $out = New-Object System.Collections.Generic.List[string]
     $done = $false
     foreach ($line in $lines) {
@@ -112,7 +113,7 @@ function Add-LdkServer {
     }
     if (-not $done) { $out.Add('[REMOTE]'); $out.Add("serveraddr = $Gateway") }
     Set-Content -Path $HasplmIni -Value $out -Encoding ASCII
-    New-Item -ItemType File -Force -Path $LdkMark | Out-Null
+    Set-Content -Path $LdkMark -Value $(if ($created) { 'created' } else { '' })
     Restart-Ldk
     Say "added $Gateway to Sentinel LDK's remote search ($HasplmIni [REMOTE] serveraddr)"
 }
@@ -126,6 +127,8 @@ function Remove-LdkServer {
             if (-not ($remote -and (($line -replace '\s', '') -ieq "serveraddr=$Gateway"))) { $line }
         }
         Set-Content -Path $HasplmIni -Value $out -Encoding ASCII
+        # A file this script made and that holds nothing else goes too.
+        if (((Get-Content $LdkMark) -eq 'created') -and ((@($out) -join '').Trim() -eq '[REMOTE]')) { Remove-Item -Force $HasplmIni }
         Restart-Ldk
         Say "removed $Gateway from Sentinel LDK's remote search"
     }
