@@ -86,6 +86,10 @@ type Stats struct {
 	Forwarded         uint64 // packets, both ways
 	DroppedUnknown    uint64 // packets of no flow (e.g. a TCP segment without SYN)
 	DroppedCut        uint64 // packets of a cut flow
+	// DroppedToPeer counts packets the host routed toward peers that
+	// neither come from the gateway's address nor belong to a flow
+	// (e.g. from the LAN, now that the host forwards).
+	DroppedToPeer uint64
 }
 
 type svcKey struct {
@@ -160,7 +164,7 @@ type Gate struct {
 	wakeID  uint16
 	waking  atomic.Bool
 
-	admitted, refused, forwarded, unknown, dropCut atomic.Uint64
+	admitted, refused, forwarded, unknown, dropCut, notGateway atomic.Uint64
 
 	closeOnce sync.Once
 	done      chan struct{}
@@ -219,7 +223,7 @@ func (g *Gate) Routing() Routing { return g.routing }
 // Stats reports the counters.
 func (g *Gate) Stats() Stats {
 	return Stats{Admitted: g.admitted.Load(), Refused: g.refused.Load(), Forwarded: g.forwarded.Load(),
-		DroppedUnknown: g.unknown.Load(), DroppedCut: g.dropCut.Load()}
+		DroppedUnknown: g.unknown.Load(), DroppedCut: g.dropCut.Load(), DroppedToPeer: g.notGateway.Load()}
 }
 
 // Flows is the number of flows in the table (ended ones linger briefly).
@@ -378,11 +382,21 @@ func (g *Gate) toPeer(b []byte, p *Packet) bool {
 		g.waking.Store(false)
 		return false // the wake-up ping's answer
 	}
-	if p.V6 || p.Fragment || (p.Proto != ProtoTCP && p.Proto != ProtoUDP) {
+	if p.V6 {
 		return true
 	}
-	svc := g.byUp[upKey{p.Proto, netip.AddrPortFrom(p.Src, p.SrcPort)}]
+	// With ip_forward on, the host would route anything to the tunnel
+	// subnet into the interface: toward peers go only the gateway's own
+	// packets and the flows' replies (fail closed both ways).
+	var svc *Service
+	if !p.Fragment && (p.Proto == ProtoTCP || p.Proto == ProtoUDP) {
+		svc = g.byUp[upKey{p.Proto, netip.AddrPortFrom(p.Src, p.SrcPort)}]
+	}
 	if svc == nil {
+		if p.Src != g.gw {
+			g.notGateway.Add(1)
+			return false
+		}
 		return true
 	}
 	g.mu.RLock()

@@ -319,9 +319,15 @@ func TestGateUDP(t *testing.T) {
 	}
 	// An answer from the upstream to a port with no flow is dropped.
 	l.raw.reads <- udp4("192.168.77.10:22350", "10.44.0.2:5001", []byte("LICSIM"))
+	// So is what the LAN sends into the tunnel subnet (the host forwards).
+	l.raw.reads <- udp4("192.168.77.20:53", "10.44.0.2:5001", []byte("lan"))
+	l.raw.reads <- tcp4("192.168.77.20:22", "10.44.0.2:5001", flagSYN, 1, 0, nil)
 	l.raw.reads <- udp4("10.44.0.1:22350", "10.44.0.2:5001", []byte("gateway"))
 	if p := parsed(t, l.read()); p.Src != netip.MustParseAddr("10.44.0.1") || p.DstPort != 5001 {
 		t.Errorf("got %+v, want only the gateway's own datagram", p)
+	}
+	if st := l.gate.Stats(); st.DroppedToPeer != 2 || st.DroppedUnknown != 1 {
+		t.Errorf("stats %+v", st)
 	}
 }
 
