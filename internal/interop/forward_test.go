@@ -231,3 +231,15 @@ func TestForwardModeMasquerade(t *testing.T) {
 		t.Fatalf("seat not freed: %d in use", sl.srv.InUse())
 	}
 }
+
+// TestTransparentSourceForward: the source-address suite (what the
+// server sees, sessions, caps, rules, UDP discovery from two devices,
+// revoke, audit) in forwarding mode, with source: tunnel and with
+// source: gateway (masquerade).
+func TestTransparentSourceForward(t *testing.T) {
+	for _, source := range []string{"tunnel", "gateway"} {
+		t.Run(source, func(t *testing.T) {
+			runSourceSuite(t, forwardTunnel(tunName("isrcf")), source, nil)
+		})
+	}
+}
