@@ -290,6 +290,7 @@ func (w *wrapped) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 	}
 	n, err := g.raw.Read(bufs, sizes, offset)
 	g.reading.Store(false)
+	g.waking.Store(false) // awake: a lost answer must not block later wake-ups
 	var p Packet
 	for i := 0; i < n; i++ {
 		if sizes[i] > 0 && !g.toPeer(bufs[i][offset:offset+sizes[i]], &p) {
@@ -606,7 +607,9 @@ func (g *Gate) toPeers(pkt []byte) {
 // answers it through the interface, and Read drops the answer and returns
 // the queued packets. This keeps the data path free of a goroutine
 // hand-off between the OS and wireguard-go, which a pump would cost on
-// every batch.
+// every batch. A host that ignores echo requests
+// (net.ipv4.icmp_echo_ignore_all) delays the reset toward the device
+// until the next packet toward any peer (a keepalive at the latest).
 func (g *Gate) wake(pkt []byte) {
 	if !g.waking.CompareAndSwap(false, true) {
 		return
