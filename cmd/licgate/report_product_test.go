@@ -24,6 +24,7 @@ func TestReportByProductAgainstDaemon(t *testing.T) {
 	a.Close()
 	b.Close()
 	h.WaitSessions(0, 5e9)
+	h.GW.SyncAudit()
 
 	out, code := cli(t, "report", "--from", "1d", "--by", "product", sock)
 	if code != 0 {
