@@ -83,7 +83,7 @@ func setupManager(doc *yaml.Node, o *SetupOptions, r *bufio.Reader, fresh bool) 
 	if err != nil {
 		return kind, nil, fmt.Errorf("office: license file %s: %w", file, err)
 	}
-	findings, _, err := licmgr.LintFile(abs, licmgr.LintOptions{Manager: kind})
+	findings, lf, err := licmgr.LintFile(abs, licmgr.LintOptions{Manager: kind})
 	if err != nil {
 		return kind, nil, fmt.Errorf("license file: %w", err)
 	}
@@ -99,6 +99,7 @@ func setupManager(doc *yaml.Node, o *SetupOptions, r *bufio.Reader, fresh bool) 
 			strings.Join(bad, "\n  "))
 	}
 	SetYAML(doc, abs, "services", "0", "license_file")
+	o.serverPort = lf.ServerPort()
 	return kind, findings, nil
 }
 
@@ -113,8 +114,11 @@ func bundleLicenses(cfg *config.Config) []bundle.License {
 }
 
 // defaultPort is the upstream's port when --upstream has none: the
-// manager's main port.
-func defaultPort(kind licmgr.Kind) int {
+// license file's server port, or the manager's main port.
+func defaultPort(kind licmgr.Kind, fromFile int) int {
+	if fromFile != 0 {
+		return fromFile
+	}
 	switch kind {
 	case licmgr.FlexNet:
 		return licmgr.LmgrdFirstPort

@@ -176,3 +176,35 @@ func TestSetupFlexNetServerLineFix(t *testing.T) {
 		t.Fatalf("%d ports, want 11", n)
 	}
 }
+
+// In a terminal, setup asks for the manager and the license file before
+// the license server, and probes what the answers name.
+func TestSetupAsksForManager(t *testing.T) {
+	m := &licsim.Manager{Kind: "rlm", Vendor: "foundry", Seats: 1}
+	if err := m.Listen("127.0.0.1:0", "127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	dir := t.TempDir()
+	lic := filepath.Join(dir, "foundry.lic")
+	os.WriteFile(lic, []byte(fmt.Sprintf("HOST lic1 0123456789ab %d\nISV foundry port=%d\n", port(m.MasterAddr()), port(m.VendorAddr()))), 0o644)
+	var out bytes.Buffer
+	o := &SetupOptions{ConfigPath: filepath.Join(dir, "licgate.yaml"), StateDir: dir, NoService: true, Interactive: true,
+		In: strings.NewReader("rlm\n" + lic + "\n127.0.0.1\noffice.example.test\nn\n"), Stdout: &out}
+	if err := Setup(context.Background(), o); err != nil {
+		t.Fatalf("setup: %v\n%s", err, out.String())
+	}
+	for _, want := range []string{"License manager (codemeter, flexnet, rlm, sentinel-ldk, sentinel-rms, generic) [codemeter]: ",
+		"license file (its VENDOR/ISV lines give the ports to forward) []: ", fmt.Sprintf("isv foundry %d/tcp: answers", port(m.VendorAddr()))} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+	cfg, err := config.Load(o.ConfigPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := cfg.Services[0]; s.Settings.Kind() != licmgr.RLM || s.Upstream != fmt.Sprintf("127.0.0.1:%d", port(m.MasterAddr())) || len(s.Settings.Ports) != 2 {
+		t.Fatalf("service %s %s %+v", s.Settings.Kind(), s.Upstream, s.Settings.Ports)
+	}
+}

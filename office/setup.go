@@ -88,6 +88,7 @@ type SetupOptions struct {
 	// config has. LicenseFile is the FlexNet or RLM license file: linted,
 	// and its VENDOR/ISV lines give the ports; if empty, asked.
 	Manager, LicenseFile string
+	serverPort           int // the license file's SERVER/HOST port, once read
 	// Admin is enrolled as the first admin with device Device; the bundle
 	// goes to Out (default ./ADMIN-DEVICE).
 	Admin, Device, Out string
@@ -224,7 +225,7 @@ func Setup(ctx context.Context, o *SetupOptions) error {
 	}
 	if upstream != "" {
 		if _, _, err := net.SplitHostPort(upstream); err != nil {
-			upstream = net.JoinHostPort(upstream, strconv.Itoa(defaultPort(kind)))
+			upstream = net.JoinHostPort(upstream, strconv.Itoa(defaultPort(kind, o.serverPort)))
 		}
 		// A typed service has every port probed once the config is
 		// parsed (probeService); an untyped one its upstream here.
