@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/licgate/licgate/admission"
+	"github.com/licgate/licgate/bundle"
 	"github.com/licgate/licgate/gateway"
 	"github.com/licgate/licgate/gateway/gatewaytest"
 	"github.com/licgate/licgate/internal/licsim"
@@ -174,6 +175,39 @@ func licensesAgree(t *testing.T, kind string) {
 	}
 	if len(want) != 0 {
 		t.Errorf("holders missing from licgate's view: %v", want)
+	}
+	// The same seats in the product series of /metrics (licgate_product_seats_*).
+	metrics, err := httpGetUnix(l.h.Config.Socket, "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range []string{
+		fmt.Sprintf(`licgate_product_seats_in_use{product=%q,service="cad",source="server"} %d`, sf.Name, sf.InUse),
+		fmt.Sprintf(`licgate_product_seats_total{product=%q,service="cad"} %d`, sf.Name, sf.Total),
+	} {
+		if !strings.Contains(metrics, line) {
+			t.Errorf("/metrics lacks %s", line)
+		}
+	}
+}
+
+// TestEnrolmentBundleCarriesLicenses: a home bundle made through an
+// enrolment link points the applications at the FlexNet service through
+// the tunnel (LM_LICENSE_FILE and the vendor daemon's ADSKFLEX_LICENSE_FILE
+// in the Linux helper), not only at CodeMeter.
+func TestEnrolmentBundleCarriesLicenses(t *testing.T) {
+	gatewaytest.CheckLeaks(t)
+	l := newFlexLab(t, 2, gatewaytest.AllowAll, "")
+	// The harness's own untyped service comes too (generic: it names no
+	// manager, so it adds nothing beside a typed one).
+	var flex []bundle.License
+	for _, b := range l.h.GW.Bundles() {
+		if b.Kind == licmgr.FlexNet {
+			flex = append(flex, b)
+		}
+	}
+	if len(flex) != 1 || len(flex[0].Daemons) != 1 || flex[0].Daemons[0] != "adskflex" {
+		t.Fatalf("bundles: %+v, want the flexnet service with its adskflex daemon", l.h.GW.Bundles())
 	}
 }
 

@@ -34,7 +34,7 @@ func (g *Gateway) startPublic(ctx context.Context) error {
 		return fmt.Errorf("public listener %s: %w", p.Listen, err)
 	}
 	g.publicLn = ln
-	es := enroll.New(g.Manager, g.log.With(slog.String("component", "enroll")))
+	es := enroll.New(g.Manager, g.log.With(slog.String("component", "enroll"))).WithLicenses(g.Controller.Bundles)
 	if g.conf().Signin.Issuer != "" {
 		p, err := g.portal.Provider()
 		if err != nil {
