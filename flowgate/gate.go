@@ -118,11 +118,16 @@ type flow struct {
 	// cliNext and srvNext are each side's next sequence number as last
 	// seen (TCP): a reset must carry them to be accepted.
 	cliNext, srvNext atomic.Uint32
-	finUp, finDown   atomic.Bool
-	halfSince        atomic.Int64 // when the first FIN was seen
-	cut              atomic.Bool  // no packet passes any more
-	ended            atomic.Bool  // the session was removed
-	endedAt          atomic.Int64
+	// cliAck and srvAck are what each side last acknowledged: the other
+	// side's next expected sequence number then (RFC 5961 accepts a reset
+	// only at exactly that number; data in flight moves it past cliNext's
+	// view, so a cut sends a reset at both).
+	cliAck, srvAck atomic.Uint32
+	finUp, finDown atomic.Bool
+	halfSince      atomic.Int64 // when the first FIN was seen
+	cut            atomic.Bool  // no packet passes any more
+	ended          atomic.Bool  // the session was removed
+	endedAt        atomic.Int64
 }
 
 // Gate is the forwarding mode's packet filter. New makes one; Wrap puts
@@ -362,6 +367,9 @@ func (g *Gate) fromPeer(b []byte, p *Packet) verdict {
 	}
 	if p.Proto == ProtoTCP {
 		advance(&f.cliNext, p.Seq+p.seqSpace())
+		if p.Flags&flagACK != 0 {
+			f.cliAck.Store(p.Ack)
+		}
 		switch {
 		case p.RST():
 			defer g.end(f, session.EndClientClosed)
@@ -417,6 +425,9 @@ func (g *Gate) toPeer(b []byte, p *Packet) bool {
 	}
 	if p.Proto == ProtoTCP {
 		advance(&f.srvNext, p.Seq+p.seqSpace())
+		if p.Flags&flagACK != 0 {
+			f.srvAck.Store(p.Ack)
+		}
 		switch {
 		case p.RST():
 			defer g.end(f, session.EndServerClosed)
@@ -559,21 +570,40 @@ func (g *Gate) cut(f *flow) {
 	}
 	if f.svc.Proto == ProtoTCP && !f.ended.Load() {
 		// Toward the license server, as the client: it frees the seat.
-		off := int(g.offset.Load())
-		if off == 0 {
-			off = 16 // wireguard-go's transport header, before its first Write
-		}
-		b := make([]byte, off+40)
-		buildRST4(b[off:], f.key.client, f.svc.Upstream, f.cliNext.Load(), 0, false)
-		if _, err := g.raw.Write([][]byte{b}, off); err != nil {
-			g.log.Warn("reset toward the license server", slog.String("err", err.Error()))
-		}
 		// Toward the device, as the gateway's service.
-		c := make([]byte, 40)
-		buildRST4(c, netip.AddrPortFrom(g.gw, f.svc.Port), f.key.client, f.srvNext.Load(), f.cliNext.Load(), true)
-		g.toPeers(c)
+		for _, seq := range seqs(f.cliNext.Load(), f.srvAck.Load()) {
+			g.rstToServer(f, seq)
+		}
+		for _, seq := range seqs(f.srvNext.Load(), f.cliAck.Load()) {
+			c := make([]byte, 40)
+			buildRST4(c, netip.AddrPortFrom(g.gw, f.svc.Port), f.key.client, seq, f.cliNext.Load(), true)
+			g.toPeers(c)
+		}
 	}
 	g.end(f, f.s.EndReason(session.EndAdmin))
+}
+
+// seqs are the sequence numbers a reset is sent at: what the sender
+// sent last and what the receiver acknowledged last (when known and
+// different).
+func seqs(next, acked uint32) []uint32 {
+	if acked == 0 || acked == next {
+		return []uint32{next}
+	}
+	return []uint32{acked, next}
+}
+
+// rstToServer writes a reset from the flow's client to its upstream.
+func (g *Gate) rstToServer(f *flow, seq uint32) {
+	off := int(g.offset.Load())
+	if off == 0 {
+		off = 16 // wireguard-go's transport header, before its first Write
+	}
+	b := make([]byte, off+40)
+	buildRST4(b[off:], f.key.client, f.svc.Upstream, seq, 0, false)
+	if _, err := g.raw.Write([][]byte{b}, off); err != nil {
+		g.log.Warn("reset toward the license server", slog.String("err", err.Error()))
+	}
 }
 
 // end removes f's session once; the entry lingers (see Config.Linger).
