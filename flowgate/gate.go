@@ -44,7 +44,9 @@ type Admission interface {
 // are required.
 type Config struct {
 	// Gateway is the gateway's tunnel address (IPv4).
-	Gateway  netip.Addr
+	Gateway netip.Addr
+	// Services are forwarded ports given directly (tests); the gateway
+	// gives Ports, which New plans into more of them.
 	Services []Service
 	// Ports are configured service ports, planned into Services (Plan)
 	// with Subnet and Interface; Gate.Routing is what the host needs.
