@@ -110,7 +110,7 @@ func pkt(b []byte) [][]byte {
 }
 
 type gateLab struct {
-	t         *testing.T
+	t         testing.TB
 	gate      *Gate
 	raw, filt *fakeTUN
 	dev       tun.Device
@@ -119,7 +119,7 @@ type gateLab struct {
 	mu        sync.Mutex
 }
 
-func newGateLab(t *testing.T) *gateLab {
+func newGateLab(t testing.TB) *gateLab {
 	l := &gateLab{t: t, raw: newFakeTUN(), filt: newFakeTUN(), table: session.NewSessionTable()}
 	up := netip.MustParseAddrPort("192.168.77.10:22350")
 	g, err := New(Config{Gateway: netip.MustParseAddr("10.44.0.1"), Admission: fakeAdmission{}, Sessions: l.table,
@@ -362,5 +362,23 @@ func TestNoAllocs(t *testing.T) {
 	}
 	if sizes[0] == 0 {
 		t.Error("the answer was dropped")
+	}
+}
+
+// BenchmarkNewFlow: what deciding and ending one TCP flow costs in the
+// gate itself (identity and policy are the fakes here; the gateway's
+// audit and logs come on top).
+func BenchmarkNewFlow(b *testing.B) {
+	l := newGateLab(b)
+	l.raw.discard = true
+	syn := tcp4("10.44.0.2:40000", "10.44.0.1:22350", flagSYN, 1, 0, nil)
+	bufs := pkt(syn)
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		copy(bufs[0][off:], syn)
+		binary.BigEndian.PutUint16(bufs[0][off+20:], uint16(1024+i%60000))
+		fixL4(bufs[0][off:])
+		l.dev.Write(bufs, off)
+		l.table.Cut(func(*session.Session) bool { return true }, session.EndClientClosed)
 	}
 }
