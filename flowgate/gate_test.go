@@ -382,3 +382,47 @@ func BenchmarkNewFlow(b *testing.B) {
 		l.table.Cut(func(*session.Session) bool { return true }, session.EndClientClosed)
 	}
 }
+
+// FuzzGate: any sequence of packets either way (well-formed segments of
+// a few flows, and raw bytes) never panics the gate, and every flow it
+// holds as live has its session in the table.
+func FuzzGate(f *testing.F) {
+	f.Add([]byte{0, 1, 2, 3, 4, 5, 6, 7}, []byte{})
+	f.Add([]byte{0x10, 0x21, 0x32, 0x43, 0x14, 0x25}, []byte{0x45, 0, 0, 20})
+	f.Fuzz(func(t *testing.T, script []byte, raw []byte) {
+		l := newGateLab(t)
+		l.raw.discard = true
+		flags := []uint8{flagSYN, flagSYN | flagACK, flagACK, flagFIN | flagACK, flagRST, flagRST | flagACK}
+		for i, op := range script {
+			port := 40000 + int(op>>4)%3
+			fl := flags[int(op&0x0f)%len(flags)]
+			client := []string{"10.44.0.2", "10.44.0.3", "10.44.0.4"}[i%3]
+			cp := netip.AddrPortFrom(netip.MustParseAddr(client), uint16(port)).String()
+			switch op % 4 {
+			case 0, 1:
+				l.dev.Write(pkt(tcp4(cp, "10.44.0.1:22350", fl, uint32(i), uint32(i), script[:i%4])), off)
+			case 2:
+				l.gate.toPeer(tcp4("192.168.77.10:22350", cp, fl, uint32(i), uint32(i), nil), &Packet{})
+			case 3:
+				l.table.Cut(func(s *session.Session) bool { return s.Client.Port() == uint16(port) }, session.EndAdmin)
+			}
+		}
+		b := pkt(raw)
+		l.dev.Write(b, off)
+		l.gate.toPeer(append([]byte(nil), raw...), &Packet{})
+		live := map[uint64]bool{}
+		for _, s := range l.table.List() {
+			live[s.ID] = true
+		}
+		l.gate.mu.RLock()
+		defer l.gate.mu.RUnlock()
+		for k, fl := range l.gate.flows {
+			if !fl.ended.Load() && !live[fl.s.ID] {
+				t.Fatalf("flow %+v is live but its session %d is not in the table", k, fl.s.ID)
+			}
+			if fl.ended.Load() && live[fl.s.ID] {
+				t.Fatalf("flow %+v ended but its session %d is still in the table", k, fl.s.ID)
+			}
+		}
+	})
+}
