@@ -60,11 +60,7 @@ func TestHelpersGolden(t *testing.T) {
 // severity. CI installs all four (.ci/apt.d/bundle.txt); there a missing one
 // fails the test, elsewhere it is reported and that check left out.
 func TestShellHelpersParse(t *testing.T) {
-	if runtime.GOOS == "windows" {
-		// The Wine run checks the Windows side of bundle; the shell helpers
-		// run on Linux and macOS and are checked by the Linux run.
-		t.Skip("shell helpers are checked on the Unix run, not under Windows")
-	}
+	skipOnWindows(t)
 	b := testBundle(t)
 	dir := t.TempDir()
 	for name, f := range map[string]func() ([]byte, error){"linux.sh": b.Linux, "macos.sh": b.MacOS} {
@@ -238,6 +234,7 @@ func TestLicenseHelpersGolden(t *testing.T) {
 
 // The license-manager helpers pass the same checks as the CodeMeter ones.
 func TestLicenseShellHelpersParse(t *testing.T) {
+	skipOnWindows(t)
 	b := licensesBundle(t)
 	dir := t.TempDir()
 	for name, f := range map[string]func() ([]byte, error){"linux.sh": b.Linux, "macos.sh": b.MacOS} {
@@ -270,6 +267,7 @@ func TestLicenseShellHelpersParse(t *testing.T) {
 // install changes nothing, a login shell sees the gateway in front of
 // what the user had, and --uninstall leaves the files as they were.
 func TestLinuxHelperRunsLicenses(t *testing.T) {
+	skipOnWindows(t)
 	if !haveTool(t, "dash") {
 		return
 	}
@@ -371,6 +369,7 @@ func TestLinuxHelperRunsLicenses(t *testing.T) {
 // gateway's values, LDK's serveraddr; --uninstall leaves zprofile and
 // hasplm.ini as they were.
 func TestMacOSHelperRunsLicenses(t *testing.T) {
+	skipOnWindows(t)
 	if !haveTool(t, "dash") {
 		return
 	}
@@ -458,5 +457,14 @@ func TestMacOSHelperRunsLicenses(t *testing.T) {
 	}
 	if !strings.Contains(read(log), "launchctl asuser 501 launchctl unsetenv LM_LICENSE_FILE") {
 		t.Errorf("variables not unset:\n%s", read(log))
+	}
+}
+
+// skipOnWindows: the Wine run checks the Windows side of bundle; the shell
+// helpers run on Linux and macOS and are checked (and run) by the Linux run.
+func skipOnWindows(t *testing.T) {
+	t.Helper()
+	if runtime.GOOS == "windows" {
+		t.Skip("shell helpers are checked on the Unix run, not under Windows")
 	}
 }

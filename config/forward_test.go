@@ -1,6 +1,7 @@
 package config
 
 import (
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -9,6 +10,9 @@ import (
 // key and line), and ForwardPorts lists every port of a typed service,
 // each to the same number on the upstream host, with the service's source.
 func TestTunnelForward(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("forwarding is Linux only (tun mode; source: tunnel needs IP_TRANSPARENT)")
+	}
 	for _, mode := range []string{"netstack", "kernel\n  interface: wg0"} {
 		_, err := Parse("licgate.yaml", []byte("state_dir: "+t.TempDir()+"\ntunnel:\n  mode: "+mode+"\n  forward: true\n"))
 		if err == nil || !strings.Contains(err.Error(), "tunnel.forward") || !strings.Contains(err.Error(), "licgate.yaml:") {
