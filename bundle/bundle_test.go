@@ -61,7 +61,13 @@ func TestHelpersGolden(t *testing.T) {
 // fails the test, elsewhere it is reported and that check left out.
 func TestShellHelpersParse(t *testing.T) {
 	skipOnWindows(t)
-	b := testBundle(t)
+	checkShellHelpers(t, testBundle(t))
+}
+
+// checkShellHelpers writes b's sh helpers and parses each with sh, bash
+// and dash and shellcheck.
+func checkShellHelpers(t *testing.T, b *Bundle) {
+	t.Helper()
 	dir := t.TempDir()
 	for name, f := range map[string]func() ([]byte, error){"linux.sh": b.Linux, "macos.sh": b.MacOS} {
 		data, err := f()
@@ -235,30 +241,7 @@ func TestLicenseHelpersGolden(t *testing.T) {
 // The license-manager helpers pass the same checks as the CodeMeter ones.
 func TestLicenseShellHelpersParse(t *testing.T) {
 	skipOnWindows(t)
-	b := licensesBundle(t)
-	dir := t.TempDir()
-	for name, f := range map[string]func() ([]byte, error){"linux.sh": b.Linux, "macos.sh": b.MacOS} {
-		data, err := f()
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, data, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		for _, sh := range []string{"sh", "bash", "dash"} {
-			if haveTool(t, sh) {
-				if out, err := exec.Command(sh, "-n", p).CombinedOutput(); err != nil {
-					t.Errorf("%s -n %s: %v\n%s", sh, name, err, out)
-				}
-			}
-		}
-		if haveTool(t, "shellcheck") {
-			if out, err := exec.Command("shellcheck", "-s", "sh", p).CombinedOutput(); err != nil {
-				t.Errorf("shellcheck %s: %v\n%s", name, err, out)
-			}
-		}
-	}
+	checkShellHelpers(t, licensesBundle(t))
 }
 
 // The Linux helper, run for real with stand-in commands (id says root,
